@@ -1,0 +1,18 @@
+"""The one place anchor material (status lists, JWKS, CRLs) is fetched from the network: a port
+with limits. Concrete fetchers refuse private/loopback targets unless configured to allow them."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class FetchError(Exception):
+    def __init__(self, reason: str, detail: str = "") -> None:
+        self.reason = reason
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+class Fetcher(Protocol):
+    def get(self, url: str, *, accept: str, max_bytes: int) -> bytes:
+        """GET ``url``; raise FetchError on refusal, timeout, non-200, or size overrun."""
+        ...

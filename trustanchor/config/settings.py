@@ -1,0 +1,100 @@
+"""The immutable settings object. Field names here are the TOML keys (section.key)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Mode = Literal["production", "demo", "test"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    mode: Mode
+    issuer: str
+    database_url: str
+    keys_dir: str
+    host: str
+    port: int
+    workers: int
+    # Secrets. In demo/test mode an empty value is replaced by a value generated into keys_dir.
+    pairwise_secret: str
+    cookie_secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSettings:
+    signing_alg: str
+    access_token_lifetime: int
+    id_token_lifetime: int
+    refresh_token_lifetime: int
+    authorization_code_lifetime: int
+    request_uri_lifetime: int
+    default_audience: str
+    key_retention: int  # seconds a retired signing key stays in the JWKS after retirement
+
+
+@dataclass(frozen=True, slots=True)
+class DpopSettings:
+    iat_leeway: int
+    require_nonce: bool
+    nonce_lifetime: int
+    allowed_algs: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientAuthSettings:
+    assertion_max_lifetime: int
+    clock_skew: int
+    allowed_algs: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSettings:
+    max_body_bytes: int
+    max_jws_bytes: int
+    max_json_depth: int
+    max_authorization_details: int
+    max_disclosures: int
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionSettings:
+    lifetime: int
+    session_lifetime: int
+    wallet_transaction_lifetime: int
+    kb_jwt_max_age: int
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    service: ServiceSettings
+    tokens: TokenSettings
+    dpop: DpopSettings
+    client_auth: ClientAuthSettings
+    limits: LimitSettings
+    interaction: InteractionSettings
+    # Declarations applied idempotently at init/start; validated by their own modules.
+    anchors: tuple[dict[str, Any], ...] = field(default=())
+    anchor_sets: tuple[dict[str, Any], ...] = field(default=())
+    clients: tuple[dict[str, Any], ...] = field(default=())
+    sources: tuple[str, ...] = field(default=())
+
+    @property
+    def is_production(self) -> bool:
+        return self.service.mode == "production"
+
+    @property
+    def issuer(self) -> str:
+        return self.service.issuer
+
+
+SECTIONS: dict[str, type] = {
+    "service": ServiceSettings,
+    "tokens": TokenSettings,
+    "dpop": DpopSettings,
+    "client_auth": ClientAuthSettings,
+    "limits": LimitSettings,
+    "interaction": InteractionSettings,
+}
+DECLARATIONS = ("anchors", "anchor_sets", "clients")

@@ -1,0 +1,1 @@
+"""Domain vocabulary as plain frozen dataclasses: no I/O, no framework."""

@@ -1,0 +1,78 @@
+"""Holders, identities and the finished authentication the protocol engine resumes with."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from trustanchor.domain.assurance import AssuranceLevel
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedIdentity:
+    """What an anchor verifier established about a person (before it is stored)."""
+
+    anchor_id: str
+    subject: str  # the stable subject at this anchor
+    claims: Mapping[str, Any]  # verified claims, already mapped to OIDC claim names
+    assurance_level: AssuranceLevel
+    verified_at: int
+    expires_at: int | None
+    evidence_digest: str  # SHA-256 of the presented evidence, hex
+    trust_framework: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)  # verified_claims evidence element
+    status_reference: Mapping[str, Any] | None = None
+    amr: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    id: str
+    holder_id: str
+    anchor_id: str
+    subject: str
+    claims: Mapping[str, Any]
+    assurance_level: AssuranceLevel
+    verified_at: int
+    expires_at: int | None
+    evidence_digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class Authentication:
+    """A finished login: who, through which anchor, how strongly, when."""
+
+    holder_id: str
+    identity_id: str
+    anchor_id: str
+    acr: str
+    amr: tuple[str, ...]
+    auth_time: int
+    trust_framework: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "holder_id": self.holder_id,
+            "identity_id": self.identity_id,
+            "anchor_id": self.anchor_id,
+            "acr": self.acr,
+            "amr": list(self.amr),
+            "auth_time": self.auth_time,
+            "trust_framework": self.trust_framework,
+            "evidence": dict(self.evidence),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Authentication:
+        return cls(
+            holder_id=data["holder_id"],
+            identity_id=data["identity_id"],
+            anchor_id=data["anchor_id"],
+            acr=data["acr"],
+            amr=tuple(data["amr"]),
+            auth_time=int(data["auth_time"]),
+            trust_framework=data["trust_framework"],
+            evidence=data.get("evidence", {}),
+        )

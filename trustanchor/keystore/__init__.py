@@ -1,0 +1,1 @@
+"""The service's own signing keys: generation, rotation, the published JWKS."""

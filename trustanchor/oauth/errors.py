@@ -1,0 +1,122 @@
+"""Protocol errors as small classes carrying the registered error code and HTTP status.
+
+``description`` is safe to show to the client: it never reveals secrets or which internal check of
+a signature failed. ``log_detail`` is for the operator's log only (still nothing secret).
+"""
+
+from __future__ import annotations
+
+
+class OAuthError(Exception):
+    error: str = "invalid_request"
+    status: int = 400
+
+    def __init__(self, description: str = "", *, log_detail: str = "") -> None:
+        self.description = description
+        self.log_detail = log_detail or description
+        super().__init__(f"{self.error}: {description}")
+
+    def body(self) -> dict[str, str]:
+        body = {"error": self.error}
+        if self.description:
+            body["error_description"] = self.description
+        return body
+
+
+class InvalidRequest(OAuthError):
+    error = "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    error = "invalid_client"
+    status = 401
+
+
+class InvalidGrant(OAuthError):
+    error = "invalid_grant"
+
+
+class UnauthorizedClient(OAuthError):
+    error = "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    error = "unsupported_grant_type"
+
+
+class UnsupportedResponseType(OAuthError):
+    error = "unsupported_response_type"
+
+
+class InvalidScope(OAuthError):
+    error = "invalid_scope"
+
+
+class AccessDenied(OAuthError):
+    error = "access_denied"
+    status = 403
+
+
+class InvalidRequestUri(OAuthError):
+    error = "invalid_request_uri"
+
+
+class InvalidRequestObject(OAuthError):
+    error = "invalid_request_object"
+
+
+class InvalidAuthorizationDetails(OAuthError):
+    error = "invalid_authorization_details"
+
+
+class InvalidDpopProof(OAuthError):
+    error = "invalid_dpop_proof"
+
+
+class UseDpopNonce(OAuthError):
+    """The client must retry with the server-provided nonce in the DPoP-Nonce header."""
+
+    error = "use_dpop_nonce"
+
+    def __init__(self, nonce: str, description: str = "a DPoP nonce is required") -> None:
+        self.nonce = nonce
+        super().__init__(description)
+
+
+class LoginRequired(OAuthError):
+    error = "login_required"
+
+
+class ConsentRequired(OAuthError):
+    error = "consent_required"
+
+
+class InteractionRequired(OAuthError):
+    error = "interaction_required"
+
+
+class InvalidToken(OAuthError):
+    """Resource-side: the access token is missing, malformed, expired, revoked or mis-bound."""
+
+    error = "invalid_token"
+    status = 401
+
+
+class InsufficientScope(OAuthError):
+    error = "insufficient_scope"
+    status = 403
+
+
+class TemporarilyUnavailable(OAuthError):
+    error = "temporarily_unavailable"
+    status = 503
+
+
+class RequestTooLarge(OAuthError):
+    error = "invalid_request"
+    status = 413
+
+
+class MethodNotAllowed(OAuthError):
+    error = "invalid_request"
+    status = 405

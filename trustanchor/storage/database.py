@@ -1,0 +1,114 @@
+"""The database handle: engines for SQLite (WAL) and PostgreSQL, transactions, and the two atomic
+primitives every one-time artefact relies on.
+
+SQLite write transactions start with ``BEGIN IMMEDIATE`` so that two writers never deadlock on a
+lock upgrade; reads run in autocommit mode and see a consistent WAL snapshot per statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+Row = Mapping[str, Any]
+
+
+class StorageUnavailable(Exception):
+    """The database could not be reached or the statement failed for infrastructure reasons."""
+
+
+class Database:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            database = parsed.database or ""
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            self.engine = _sqlite_engine(url, echo=echo)
+        elif self.dialect == "postgresql":
+            if parsed.drivername == "postgresql":
+                url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(False))
+            self.engine = create_engine(
+                url, echo=echo, pool_size=pool_size, max_overflow=pool_size,
+                pool_pre_ping=True, pool_recycle=1800,
+            )
+        else:
+            raise ValueError(f"unsupported database: {self.dialect}")
+        self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A read-write transaction: committed on success, rolled back on any exception."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except (OperationalError, DBAPIError) as exc:
+            if _is_infrastructure_error(exc):
+                raise StorageUnavailable(str(exc.__class__.__name__)) from exc
+            raise
+
+    @contextmanager
+    def reader(self) -> Iterator[Connection]:
+        """A connection for reads that need no transaction."""
+        try:
+            with self._reader.connect() as conn:
+                yield conn
+        except (OperationalError, DBAPIError) as exc:
+            if _is_infrastructure_error(exc):
+                raise StorageUnavailable(str(exc.__class__.__name__)) from exc
+            raise
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _is_infrastructure_error(exc: DBAPIError) -> bool:
+    if isinstance(exc, OperationalError):
+        return True
+    return bool(getattr(exc, "connection_invalidated", False))
+
+
+def _sqlite_engine(url: str, *, echo: bool) -> Engine:
+    engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        if conn.get_isolation_level() != "AUTOCOMMIT":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def insert_once(conn: Connection, table: Table, values: Mapping[str, Any]) -> bool:
+    """Insert ``values`` unless a row with the same key exists. True when this call inserted it.
+
+    One statement (``INSERT ... ON CONFLICT DO NOTHING``): two racing callers get one True.
+    """
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(table).values(**values).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(table).values(**values).on_conflict_do_nothing()
+    else:  # pragma: no cover
+        raise ValueError(dialect)
+    key = next(iter(table.primary_key.columns))
+    return conn.execute(stmt.returning(key)).first() is not None

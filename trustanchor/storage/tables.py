@@ -1,0 +1,205 @@
+"""The schema, as SQLAlchemy Core tables. Alembic migrations under ``migrations/`` create it.
+
+Timestamps are whole seconds since the epoch (integers): portable, cheap to compare, and the same
+unit the protocol layer uses. One-time secrets are stored as SHA-256 digests, never raw.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+Time = BigInteger
+
+anchors = Table(
+    "anchors",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("display_name", JSON, nullable=False),
+    Column("assurance_level", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("settings", JSON, nullable=False),
+    Column("updated_at", Time, nullable=False),
+)
+
+anchor_sets = Table(
+    "anchor_sets",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("display_name", JSON, nullable=False),
+    Column("policy", JSON, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", Time, nullable=False),
+)
+
+anchor_set_members = Table(
+    "anchor_set_members",
+    metadata,
+    Column("anchor_set_id", String(64), ForeignKey("anchor_sets.id", ondelete="CASCADE")),
+    Column("anchor_id", String(64), ForeignKey("anchors.id", ondelete="CASCADE")),
+    PrimaryKeyConstraint("anchor_set_id", "anchor_id"),
+)
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("client_id", String(128), primary_key=True),
+    Column("metadata", JSON, nullable=False),
+    Column("secret_digest", String(64), nullable=True),
+    Column("updated_at", Time, nullable=False),
+)
+
+holders = Table(
+    "holders",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("created_at", Time, nullable=False),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("holder_id", String(64), ForeignKey("holders.id"), nullable=False),
+    Column("anchor_id", String(64), ForeignKey("anchors.id"), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("claims", JSON, nullable=False),
+    Column("assurance_level", String(16), nullable=False),
+    Column("verified_at", Time, nullable=False),
+    Column("expires_at", Time, nullable=True),
+    Column("evidence_digest", String(64), nullable=False),
+    Column("status_reference", JSON, nullable=True),
+    UniqueConstraint("anchor_id", "subject", name="uq_identities_anchor_subject"),
+)
+Index("ix_identities_holder", identities.c.holder_id)
+
+par_requests = Table(
+    "par_requests",
+    metadata,
+    Column("id_digest", String(64), primary_key=True),
+    Column("client_id", String(128), nullable=False),
+    Column("params", JSON, nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("expires_at", Time, nullable=False),
+    Column("consumed_at", Time, nullable=True),
+)
+
+interactions = Table(
+    "interactions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("client_id", String(128), nullable=False),
+    Column("request", JSON, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("expires_at", Time, nullable=False),
+    Column("authentication", JSON, nullable=True),
+    Column("finished_at", Time, nullable=True),
+)
+
+wallet_transactions = Table(
+    "wallet_transactions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("interaction_id", String(64), ForeignKey("interactions.id"), nullable=False),
+    Column("anchor_id", String(64), nullable=False),
+    Column("nonce", String(128), nullable=False, unique=True),
+    Column("created_at", Time, nullable=False),
+    Column("expires_at", Time, nullable=False),
+    Column("request_fetched_at", Time, nullable=True),
+    Column("consumed_at", Time, nullable=True),
+    Column("outcome", JSON, nullable=True),
+)
+Index("ix_wallet_transactions_interaction", wallet_transactions.c.interaction_id)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id_digest", String(64), primary_key=True),
+    Column("holder_id", String(64), ForeignKey("holders.id"), nullable=False),
+    Column("authentication", JSON, nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("expires_at", Time, nullable=False),
+    Column("ended_at", Time, nullable=True),
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("client_id", String(128), nullable=False),
+    Column("holder_id", String(64), nullable=True),
+    Column("details", JSON, nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("expires_at", Time, nullable=False),
+    Column("revoked_at", Time, nullable=True),
+    Column("revoked_reason", String(64), nullable=True),
+)
+Index("ix_grants_holder", grants.c.holder_id)
+
+authorization_codes = Table(
+    "authorization_codes",
+    metadata,
+    Column("code_digest", String(64), primary_key=True),
+    Column("grant_id", String(64), ForeignKey("grants.id"), nullable=False),
+    Column("client_id", String(128), nullable=False),
+    Column("binding", JSON, nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("expires_at", Time, nullable=False),
+    Column("consumed_at", Time, nullable=True),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_digest", String(64), primary_key=True),
+    Column("grant_id", String(64), ForeignKey("grants.id"), nullable=False),
+    Column("client_id", String(128), nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("expires_at", Time, nullable=False),
+    Column("consumed_at", Time, nullable=True),
+)
+Index("ix_refresh_tokens_grant", refresh_tokens.c.grant_id)
+
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("grant_id", String(64), nullable=True),
+    Column("client_id", String(128), nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("expires_at", Time, nullable=False),
+    Column("revoked_at", Time, nullable=True),
+)
+Index("ix_access_tokens_grant", access_tokens.c.grant_id)
+
+used_jtis = Table(
+    "used_jtis",
+    metadata,
+    Column("namespace", String(32), nullable=False),
+    Column("jti_digest", String(64), nullable=False),
+    Column("expires_at", Time, nullable=False),
+    PrimaryKeyConstraint("namespace", "jti_digest"),
+)
+Index("ix_used_jtis_expires", used_jtis.c.expires_at)

@@ -1,0 +1,69 @@
+"""Strict JSON parsing for everything that arrives from outside: no duplicate keys, no NaN or
+Infinity, bounded nesting depth and size. Violations raise :class:`StrictJSONError`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class StrictJSONError(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    raise StrictJSONError(f"non-standard number {name}")
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise StrictJSONError(f"duplicate member {key!r}")
+        result[key] = value
+    return result
+
+
+def loads(data: str | bytes, *, max_depth: int = 16, max_bytes: int = 1 << 20) -> Any:
+    if len(data) > max_bytes:
+        raise StrictJSONError("JSON document too large")
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise StrictJSONError("JSON is not UTF-8") from exc
+    _check_depth(data, max_depth)
+    try:
+        return json.loads(data, object_pairs_hook=_object, parse_constant=_reject_constant)
+    except StrictJSONError:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise StrictJSONError("malformed JSON") from exc
+
+
+def _check_depth(text: str, max_depth: int) -> None:
+    """Reject deep nesting before the parser recurses (cheap scan that skips string contents)."""
+    depth = 0
+    in_string = False
+    escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > max_depth:
+                raise StrictJSONError("JSON nested too deeply")
+        elif ch in "]}":
+            depth -= 1
+
+
+def dumps_canonical(value: Any) -> str:
+    """Deterministic compact JSON (sorted keys, no whitespace, UTF-8 kept)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
