@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 Mode = Literal["production", "demo", "test"]
@@ -64,6 +65,8 @@ class InteractionSettings:
     session_lifetime: int
     wallet_transaction_lifetime: int
     kb_jwt_max_age: int
+    wallet_link_base: str  # how the same-device link / QR code invokes the wallet
+    verifier_client_id: str  # our client_id towards wallets; empty: the issuer identifier
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,12 @@ class Settings:
     @property
     def issuer(self) -> str:
         return self.service.issuer
+
+    @property
+    def config_dir(self) -> Path:
+        """The directory of the configuration (defaults.toml sits beside the chosen file);
+        relative paths in declarations (jwks_file) are resolved against it."""
+        return Path(self.sources[0]).parent if self.sources else Path("config")
 
 
 SECTIONS: dict[str, type] = {

@@ -73,7 +73,7 @@ def _member(jwk: dict[str, Any], name: str) -> bytes:
 
 def _ec_key(jwk: dict[str, Any]) -> ec.EllipticCurvePublicKey:
     crv = jwk.get("crv")
-    if crv not in _CURVES:
+    if not isinstance(crv, str) or crv not in _CURVES:
         raise JoseError("invalid_jwk", "unsupported curve")
     curve, size = _CURVES[crv]
     x = _member(jwk, "x")

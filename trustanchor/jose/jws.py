@@ -77,7 +77,9 @@ def parse(token: Any, *, max_bytes: int, allowed_algs: frozenset[str] | tuple[st
         raise JoseError("unsupported", "unencoded payloads are not accepted")
     crit = header.get("crit")
     if crit is not None and (
-        not isinstance(crit, list) or not crit or not set(crit) <= _UNDERSTOOD_CRIT
+        not isinstance(crit, list)
+        or not crit
+        or not all(isinstance(name, str) and name in _UNDERSTOOD_CRIT for name in crit)
     ):
         raise JoseError("unsupported", "unknown critical header")
     signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")

@@ -48,6 +48,10 @@ class UnsupportedResponseType(OAuthError):
     error = "unsupported_response_type"
 
 
+class UnsupportedTokenType(OAuthError):
+    error = "unsupported_token_type"
+
+
 class InvalidScope(OAuthError):
     error = "invalid_scope"
 

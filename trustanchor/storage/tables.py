@@ -176,6 +176,7 @@ refresh_tokens = Table(
     Column("token_digest", String(64), primary_key=True),
     Column("grant_id", String(64), ForeignKey("grants.id"), nullable=False),
     Column("client_id", String(128), nullable=False),
+    Column("bound_jkt", String(64), nullable=True),
     Column("created_at", Time, nullable=False),
     Column("expires_at", Time, nullable=False),
     Column("consumed_at", Time, nullable=True),

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: b8c0161ad639
+Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 22:05:05.968575
+Create Date: 2026-11-23 22:20:26.989064
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = 'b8c0161ad639'
+revision = '0001'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -145,6 +145,7 @@ def upgrade() -> None:
     sa.Column('token_digest', sa.String(length=64), nullable=False),
     sa.Column('grant_id', sa.String(length=64), nullable=False),
     sa.Column('client_id', sa.String(length=128), nullable=False),
+    sa.Column('bound_jkt', sa.String(length=64), nullable=True),
     sa.Column('created_at', sa.BigInteger(), nullable=False),
     sa.Column('expires_at', sa.BigInteger(), nullable=False),
     sa.Column('consumed_at', sa.BigInteger(), nullable=True),

@@ -1,0 +1,330 @@
+"""The client registry on SQLite and PostgreSQL: idempotent upserts, declarations, the parse
+cache and its invalidation, and the ``trustanchor clients`` commands against a real config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+
+from trustanchor.cli.clients import clients
+from trustanchor.cli.context import CliContext
+from trustanchor.clock import FixedClock
+from trustanchor.digests import secret_digest
+from trustanchor.domain.clients import Client
+from trustanchor.oauth.client_metadata import client_from_declaration
+from trustanchor.storage.clients_repo import ClientRepository, apply_client_declarations
+from trustanchor.storage.database import Database
+
+NOW = 1_750_000_000
+DEFAULTS = Path(__file__).resolve().parents[2] / "config" / "defaults.toml"
+
+
+def _jwk(kid: str) -> dict[str, Any]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    return {**ECAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": kid}
+
+
+KEY_1 = _jwk("k1")
+KEY_2 = _jwk("k2")
+
+
+def _decl(client_id: str = "bank", **changes: Any) -> dict[str, Any]:
+    decl: dict[str, Any] = {
+        "client_id": client_id,
+        "client_name": {"en": "Bank", "ja": "銀行"},
+        "client_type": "confidential",
+        "jwks": {"keys": [KEY_1]},
+        "redirect_uris": [f"https://{client_id}.example/cb"],
+        "scope": "openid",
+    }
+    decl.update(changes)
+    return decl
+
+
+def _client(client_id: str = "bank", **changes: Any) -> Client:
+    client, _ = client_from_declaration(
+        _decl(client_id, **changes), mode="production", base_dir=Path()
+    )
+    return client
+
+
+def test_upsert_is_idempotent_and_round_trips(database: Database) -> None:
+    repo = ClientRepository(database, clock=FixedClock(NOW))
+    client = _client()
+    assert repo.upsert(client, None, NOW) is True
+    assert repo.upsert(client, None, NOW + 5) is False
+    stored = repo.get("bank")
+    assert stored is not None
+    assert stored.updated_at == NOW
+    assert stored == Client(**{**_fields(client), "updated_at": NOW})
+
+
+def test_every_change_moves_updated_at_forward(database: Database) -> None:
+    repo = ClientRepository(database, clock=FixedClock(NOW))
+    repo.upsert(_client(), None, NOW)
+    assert repo.upsert(_client(scope="openid account_link"), None, NOW) is True
+    stored = repo.get("bank")
+    assert stored is not None and stored.updated_at == NOW + 1
+    assert stored.scopes == frozenset({"openid", "account_link"})
+    assert repo.upsert(stored, secret_digest("changed secret"), NOW) is True
+    assert repo.secret_digest("bank") == secret_digest("changed secret")
+
+
+def test_cache_serves_within_ttl_and_notices_updated_at(database: Database) -> None:
+    clock = FixedClock(NOW)
+    reader = ClientRepository(database, cache_ttl=30, clock=clock)
+    writer = ClientRepository(database, clock=clock)
+    writer.upsert(_client(), None, NOW)
+    first = reader.get("bank")
+    assert first is not None and first.scopes == frozenset({"openid"})
+
+    clock.advance(31)
+    # Nothing changed: the parsed client (and its keys) are reused, not re-parsed.
+    assert reader.get("bank") is first
+
+    writer.upsert(_client(scope="openid extra"), None, clock.now())
+    assert reader.get("bank") is first  # still within the new TTL window
+    clock.advance(31)
+    refreshed = reader.get("bank")
+    assert refreshed is not None and refreshed is not first
+    assert refreshed.scopes == frozenset({"openid", "extra"})
+
+
+def test_own_writes_invalidate_the_cache_at_once(database: Database) -> None:
+    repo = ClientRepository(database, cache_ttl=3600, clock=FixedClock(NOW))
+    repo.upsert(_client(), None, NOW)
+    assert repo.get("bank") is not None
+    repo.upsert(_client(scope="openid more"), None, NOW)
+    updated = repo.get("bank")
+    assert updated is not None and "more" in updated.scopes
+    assert repo.remove("bank") is True
+    assert repo.get("bank") is None
+
+
+def test_removed_elsewhere_is_noticed_after_ttl(database: Database) -> None:
+    clock = FixedClock(NOW)
+    reader = ClientRepository(database, cache_ttl=30, clock=clock)
+    writer = ClientRepository(database, clock=clock)
+    writer.upsert(_client(), None, NOW)
+    assert reader.get("bank") is not None
+    assert writer.remove("bank") is True
+    assert writer.remove("bank") is False
+    clock.advance(31)
+    assert reader.get("bank") is None
+
+
+def test_unknown_clients_are_not_cached(database: Database) -> None:
+    clock = FixedClock(NOW)
+    repo = ClientRepository(database, cache_ttl=3600, clock=clock)
+    assert repo.get("later") is None
+    ClientRepository(database, clock=clock).upsert(_client("later"), None, NOW)
+    assert repo.get("later") is not None
+
+
+def test_verification_keys_follow_the_client_version(database: Database) -> None:
+    clock = FixedClock(NOW)
+    repo = ClientRepository(database, cache_ttl=0, clock=clock)
+    repo.upsert(_client(), None, NOW)
+    client = repo.get("bank")
+    assert client is not None
+    assert set(repo.verification_keys(client)) == {"k1"}
+    repo.upsert(_client(jwks={"keys": [KEY_1, KEY_2]}), None, NOW)
+    rotated = repo.get("bank")
+    assert rotated is not None
+    assert set(repo.verification_keys(rotated)) == {"k1", "k2"}
+    # An old copy still resolves to its own keys, never to a newer version's.
+    assert set(repo.verification_keys(client)) == {"k1"}
+
+
+def test_list_is_sorted_by_client_id(database: Database) -> None:
+    repo = ClientRepository(database, clock=FixedClock(NOW))
+    for client_id in ("zeta", "alpha", "mid"):
+        repo.upsert(_client(client_id), None, NOW)
+    assert [c.client_id for c in repo.list()] == ["alpha", "mid", "zeta"]
+
+
+def test_apply_declarations_is_idempotent(database: Database) -> None:
+    decls = [_decl("bank"), _decl("other")]
+    assert apply_client_declarations(
+        database, decls, mode="production", base_dir=Path(), now=NOW
+    ) == ["bank", "other"]
+    assert (
+        apply_client_declarations(database, decls, mode="production", base_dir=Path(), now=NOW + 10)
+        == []
+    )
+    changed = [_decl("bank", scope="openid account_link"), _decl("other")]
+    assert apply_client_declarations(
+        database, changed, mode="production", base_dir=Path(), now=NOW + 20
+    ) == ["bank"]
+    stored = ClientRepository(database, clock=FixedClock(NOW)).get("other")
+    assert stored is not None and stored.updated_at == NOW
+
+
+def test_apply_declarations_stores_demo_secret_digest(database: Database) -> None:
+    decl = _decl(
+        "demo",
+        token_endpoint_auth_method="client_secret_basic",
+        jwks=None,
+        client_secret="demo-secret-123",
+    )
+    apply_client_declarations(database, [decl], mode="demo", base_dir=Path(), now=NOW)
+    repo = ClientRepository(database, clock=FixedClock(NOW))
+    assert repo.secret_digest("demo") == secret_digest("demo-secret-123")
+    client = repo.get("demo")
+    assert client is not None and client.auth_method == "client_secret_basic"
+
+
+def test_invalid_declarations_write_nothing(database: Database) -> None:
+    bad = [_decl("good"), _decl("bad", redirect_uris=["http://bad.example/cb"]), _decl("good")]
+    with pytest.raises(ValueError) as info:
+        apply_client_declarations(database, bad, mode="production", base_dir=Path(), now=NOW)
+    message = str(info.value)
+    assert "'bad': redirect_uris" in message
+    assert "'good': declared more than once" in message
+    assert ClientRepository(database, clock=FixedClock(NOW)).list() == []
+
+
+def _fields(client: Client) -> dict[str, Any]:
+    return {name: getattr(client, name) for name in Client.__dataclass_fields__}
+
+
+# -- the CLI ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_config(database: Database, tmp_path: Path) -> Path:
+    """A config directory like an operator's: defaults.toml beside the settings file."""
+    (tmp_path / "defaults.toml").write_text(DEFAULTS.read_text(encoding="utf-8"), encoding="utf-8")
+    config = tmp_path / "test.toml"
+    config.write_text(
+        "[service]\n"
+        'mode = "test"\n'
+        'issuer = "https://as.example"\n'
+        f"database_url = {json.dumps(database.url)}\n"
+        "\n[[clients]]\n"
+        'client_id = "declared"\n'
+        'client_type = "public"\n'
+        'redirect_uris = ["https://declared.example/cb"]\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+def _run(config: Path, *args: str) -> Any:
+    context = CliContext(config_path=config, clock=FixedClock(NOW))
+    try:
+        return CliRunner().invoke(clients, list(args), obj=context)
+    finally:
+        if context._db is not None:
+            context._db.dispose()
+
+
+def test_cli_add_show_list_remove(cli_config: Path, tmp_path: Path) -> None:
+    (tmp_path / "bank.jwks").write_text(json.dumps({"keys": [KEY_1]}), encoding="utf-8")
+    decl = tmp_path / "bank.toml"
+    decl.write_text(
+        "[[clients]]\n"
+        'client_id = "bank"\n'
+        'client_name = { en = "Bank", ja = "銀行" }\n'
+        'client_type = "confidential"\n'
+        'jwks_file = "bank.jwks"\n'
+        'redirect_uris = ["https://bank.example/cb"]\n'
+        'scope = "openid account_link"\n',
+        encoding="utf-8",
+    )
+    empty = _run(cli_config, "list")
+    assert empty.exit_code == 0 and "No clients registered" in empty.output
+
+    added = _run(cli_config, "add", "--file", str(decl))
+    assert added.exit_code == 0, added.output
+    assert "Client bank added." in added.output
+    again = _run(cli_config, "add", "--file", str(decl))
+    assert again.exit_code == 0 and "already registered" in again.output
+
+    shown = _run(cli_config, "show", "bank")
+    assert shown.exit_code == 0, shown.output
+    document = json.loads(shown.output)
+    assert document["client_id"] == "bank"
+    assert document["jwks"] == {"keys": [KEY_1]}
+    assert document["scope"] == "account_link openid"
+    assert document["updated_at"] == NOW
+
+    listed = _run(cli_config, "list")
+    assert listed.exit_code == 0
+    assert listed.output.splitlines() == ["bank\tconfidential\tprivate_key_jwt\tBank"]
+
+    removed = _run(cli_config, "remove", "bank")
+    assert removed.exit_code == 0 and "Client bank removed." in removed.output
+    gone = _run(cli_config, "remove", "bank")
+    assert gone.exit_code == 1 and "clients list" in gone.output
+
+
+def test_cli_show_never_prints_secrets(cli_config: Path, tmp_path: Path) -> None:
+    decl = tmp_path / "demo.toml"
+    decl.write_text(
+        'client_id = "demo"\n'
+        'client_type = "confidential"\n'
+        'token_endpoint_auth_method = "client_secret_basic"\n'
+        'client_secret = "demo-secret-xyz"\n'
+        'redirect_uris = ["http://127.0.0.1:9000/cb"]\n',
+        encoding="utf-8",
+    )
+    assert _run(cli_config, "add", "--file", str(decl)).exit_code == 0
+    shown = _run(cli_config, "show", "demo")
+    assert shown.exit_code == 0
+    assert "demo-secret-xyz" not in shown.output
+    assert secret_digest("demo-secret-xyz") not in shown.output
+
+
+def test_cli_refuses_invalid_declarations_with_advice(cli_config: Path, tmp_path: Path) -> None:
+    decl = tmp_path / "bad.toml"
+    decl.write_text(
+        'client_id = "bad"\nclient_type = "public"\nredirect_uris = ["https://x.example/cb#f"]\n',
+        encoding="utf-8",
+    )
+    result = _run(cli_config, "add", "--file", str(decl))
+    assert result.exit_code == 1
+    assert "redirect_uris" in result.output and "fragment" in result.output
+    assert "Fix the declaration" in result.output
+
+    two = tmp_path / "two.toml"
+    two.write_text('[[clients]]\nclient_id = "a"\n[[clients]]\nclient_id = "b"\n', encoding="utf-8")
+    result = _run(cli_config, "add", "--file", str(two))
+    assert result.exit_code == 1 and "exactly one [[clients]]" in result.output
+
+
+def test_cli_show_unknown_client(cli_config: Path) -> None:
+    result = _run(cli_config, "show", "ghost")
+    assert result.exit_code == 1
+    assert "no client 'ghost'" in result.output
+
+
+def test_cli_warns_when_the_client_is_declared_in_config(cli_config: Path, tmp_path: Path) -> None:
+    decl = tmp_path / "declared.toml"
+    decl.write_text(
+        'client_id = "declared"\nclient_type = "public"\n'
+        'redirect_uris = ["https://declared.example/cb"]\n',
+        encoding="utf-8",
+    )
+    added = _run(cli_config, "add", "--file", str(decl))
+    assert added.exit_code == 0
+    assert "also declared in the configuration" in added.output
+
+
+def test_cli_explains_an_uninitialised_database(tmp_path: Path) -> None:
+    (tmp_path / "defaults.toml").write_text(DEFAULTS.read_text(encoding="utf-8"), encoding="utf-8")
+    config = tmp_path / "test.toml"
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    config.write_text(
+        f'[service]\nmode = "test"\nissuer = "https://as.example"\ndatabase_url = "{url}"\n',
+        encoding="utf-8",
+    )
+    result = _run(config, "list")
+    assert result.exit_code == 1
+    assert "trustanchor init" in result.output

@@ -1,0 +1,87 @@
+"""A real trustanchor HTTP server for flow tests: the app on werkzeug's threaded server, bound to
+127.0.0.1 on a free port, with a fresh database, key directory and declarations."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from werkzeug.serving import make_server
+
+from trustanchor.anchors.fetcher import Fetcher
+from trustanchor.bootstrap import initialise
+from trustanchor.clock import Clock, SystemClock
+from trustanchor.config import Settings, load_settings
+from trustanchor.services.container import Services, build_services
+from trustanchor.storage.database import Database
+from trustanchor.web.app import create_app
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_settings(
+    tmp_path: Path,
+    database_url: str,
+    *,
+    port: int,
+    anchors: Sequence[Mapping[str, Any]] = (),
+    clients: Sequence[Mapping[str, Any]] = (),
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Settings:
+    sections: dict[str, dict[str, Any]] = {
+        "service": {
+            "issuer": f"http://127.0.0.1:{port}",
+            "database_url": database_url,
+            "keys_dir": str(tmp_path / "keys"),
+        }
+    }
+    for section, values in (overrides or {}).items():
+        sections.setdefault(section, {}).update(values)
+    settings = load_settings(REPO / "config" / "test.toml", environ={}, overrides=sections)
+    return dataclasses.replace(settings, anchors=tuple(anchors), clients=tuple(clients))
+
+
+@dataclass
+class RunningServer:
+    settings: Settings
+    services: Services
+
+    @property
+    def issuer(self) -> str:
+        return self.settings.issuer
+
+    def url(self, path: str) -> str:
+        return self.settings.issuer + path
+
+
+@contextmanager
+def running_server(
+    settings: Settings, *, clock: Clock | None = None, fetcher: Fetcher | None = None
+) -> Iterator[RunningServer]:
+    clock = clock or SystemClock()
+    db = Database(settings.service.database_url)
+    initialise(settings, db, now=clock.now(), generate_keys=True)
+    services = build_services(settings, clock=clock, fetcher=fetcher, db=db)
+    app = create_app(services=services)
+    port = int(settings.issuer.rsplit(":", 1)[1])
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield RunningServer(settings, services)
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        db.dispose()

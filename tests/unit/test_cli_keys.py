@@ -1,0 +1,181 @@
+"""`trustanchor keys generate | rotate | list` against a real key directory."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from trustanchor.cli.context import CliContext
+from trustanchor.cli.keys import keys
+from trustanchor.clock import FixedClock
+from trustanchor.keystore.signing_keys import SigningKeyStore
+
+DEFAULTS = Path(__file__).resolve().parents[2] / "config" / "defaults.toml"
+T0 = 1_700_000_000  # 2023-11-14T22:13:20Z
+RETENTION = 86400
+
+
+def write_config(tmp_path: Path, service: str) -> Path:
+    shutil.copy(DEFAULTS, tmp_path / "defaults.toml")
+    config = tmp_path / "test.toml"
+    config.write_text(
+        f"""
+[service]
+database_url = "sqlite:///{tmp_path / 'trustanchor.db'}"
+keys_dir = "{tmp_path / 'keys'}"
+{service}
+"""
+    )
+    return config
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    return write_config(tmp_path, 'mode = "test"\nissuer = "http://127.0.0.1:8000"')
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(T0)
+
+
+def run(config: Path, clock: FixedClock, *args: str) -> Result:
+    return CliRunner().invoke(keys, list(args), obj=CliContext(config_path=config, clock=clock))
+
+
+def store(tmp_path: Path) -> SigningKeyStore:
+    return SigningKeyStore.open(tmp_path / "keys", retention=RETENTION)
+
+
+def assert_no_private_material(output: str, tmp_path: Path) -> None:
+    assert "PRIVATE KEY" not in output
+    for pem in (tmp_path / "keys" / "signing").glob("*.pem"):
+        body = "".join(pem.read_text().splitlines()[1:-1])
+        assert body[:40] not in output.replace("\n", "")
+
+
+def test_generate_creates_a_demo_key_readable_only_by_its_owner(
+    tmp_path: Path, config: Path, clock: FixedClock
+) -> None:
+    result = run(config, clock, "generate")
+    assert result.exit_code == 0, result.output
+    [key] = store(tmp_path).all()
+    assert key.alg == "ES256" and key.demo and key.retired_at is None and key.created_at == T0
+    assert f"created signing key {key.kid} (ES256)" in result.output
+    assert "marked demo: service.mode is 'test'" in result.output
+    pem = tmp_path / "keys" / "signing" / f"{key.kid}.pem"
+    assert stat.S_IMODE(pem.stat().st_mode) == 0o600
+    assert_no_private_material(result.output, tmp_path)
+
+
+def test_second_generate_is_refused_and_suggests_rotate(
+    tmp_path: Path, config: Path, clock: FixedClock
+) -> None:
+    run(config, clock, "generate")
+    result = run(config, clock, "generate")
+    assert result.exit_code == 1
+    assert "a signing key is already active" in result.output
+    assert "trustanchor keys rotate" in result.output
+    assert len(store(tmp_path).all()) == 1
+
+
+def test_generate_with_force_adds_a_second_active_key(
+    tmp_path: Path, config: Path, clock: FixedClock
+) -> None:
+    run(config, clock, "generate")
+    clock.advance(1)
+    assert run(config, clock, "generate", "--force").exit_code == 0
+    keys_ = store(tmp_path).all()
+    assert len(keys_) == 2 and all(k.retired_at is None for k in keys_)
+    assert store(tmp_path).current().kid == keys_[-1].kid
+
+
+def test_production_keys_are_not_marked_demo(tmp_path: Path, clock: FixedClock) -> None:
+    config = write_config(
+        tmp_path,
+        'mode = "production"\nissuer = "https://as.bank.example"\n'
+        'pairwise_secret = "Qm9vZ2llV29vZ2llWm9vbWJhNzc1MjQxOTg"\n'
+        'cookie_secret = "UmFuZG9tbHlQaWNrZWRDb29raWVLZXk5OTE"\n',
+    )
+    result = run(config, clock, "generate")
+    assert result.exit_code == 0, result.output
+    assert "demo" not in result.output
+    assert not store(tmp_path).current().demo
+
+
+def test_rotate_retires_the_old_key_but_keeps_it_published(
+    tmp_path: Path, config: Path, clock: FixedClock
+) -> None:
+    run(config, clock, "generate")
+    old = store(tmp_path).current().kid
+    clock.advance(3600)
+    result = run(config, clock, "rotate")
+    assert result.exit_code == 0, result.output
+    ks = store(tmp_path)
+    new = ks.current().kid
+    assert new != old and ks.get(old).retired_at == T0 + 3600  # type: ignore[union-attr]
+    assert f"new current signing key {new}" in result.output
+    assert f"retired {old}: still published until 2023-11-15T23:13:20Z" in result.output
+    assert {k.kid for k in ks.published(T0 + 3600 + RETENTION - 1)} == {old, new}
+    assert {k.kid for k in ks.published(T0 + 3600 + RETENTION)} == {new}
+    assert_no_private_material(result.output, tmp_path)
+
+
+def test_rotate_without_a_key_creates_the_first(
+    tmp_path: Path, config: Path, clock: FixedClock
+) -> None:
+    result = run(config, clock, "rotate")
+    assert result.exit_code == 0
+    assert "no previous key was active" in result.output
+    assert len(store(tmp_path).all()) == 1
+
+
+def test_list_shows_retired_key_as_published_until_retention_ends(
+    tmp_path: Path, config: Path, clock: FixedClock
+) -> None:
+    run(config, clock, "generate")
+    old = store(tmp_path).current().kid
+    run(config, clock, "rotate")
+    new = store(tmp_path).current().kid
+
+    listing = run(config, clock, "list")
+    assert listing.exit_code == 0
+    lines = {line.split()[0]: line for line in listing.output.splitlines()[1:]}
+    assert lines[new].split()[2:] == ["2023-11-14T22:13:20Z", "-", "-", "current,", "demo"]
+    assert lines[old].split()[2:] == [
+        "2023-11-14T22:13:20Z", "2023-11-14T22:13:20Z", "2023-11-15T22:13:20Z", "retired,", "demo"
+    ]
+    assert_no_private_material(listing.output, tmp_path)
+
+    clock.advance(RETENTION)
+    lines = {line.split()[0]: line for line in run(config, clock, "list").output.splitlines()[1:]}
+    assert lines[old].split()[-2:] == ["expired,", "demo"]
+
+
+def test_list_without_keys_says_what_to_do(config: Path, clock: FixedClock) -> None:
+    result = run(config, clock, "list")
+    assert result.exit_code == 0
+    assert "run `trustanchor keys generate`" in result.output
+
+
+def test_corrupt_key_index_is_a_friendly_error(
+    tmp_path: Path, config: Path, clock: FixedClock
+) -> None:
+    (tmp_path / "keys" / "signing").mkdir(parents=True)
+    (tmp_path / "keys" / "signing" / "keys.json").write_text(json.dumps({"not": "a list"}))
+    result = run(config, clock, "list")
+    assert result.exit_code == 1
+    assert "cannot read the signing keys" in result.output
+    assert "malformed key index" in result.output
+
+
+def test_invalid_configuration_is_a_friendly_error(tmp_path: Path, clock: FixedClock) -> None:
+    config = write_config(tmp_path, 'mode = "sometimes"')
+    result = run(config, clock, "list")
+    assert result.exit_code == 1
+    assert "service.mode: must be one of" in result.output

@@ -1,0 +1,476 @@
+"""Client authentication: one test per SECURITY-CASES "Client authentication (private_key_jwt)"
+line, plus the rules around them (one method per request, none, client_secret_basic).
+
+Assertions are built with PyJWT and cryptography, independently of trustanchor.jose. Replay
+protection is the real database registry on SQLite.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+from trustanchor.config.settings import ClientAuthSettings
+from trustanchor.digests import secret_digest
+from trustanchor.domain.clients import Client
+from trustanchor.oauth.client_auth import JWT_BEARER_ASSERTION, ClientAuthenticator
+from trustanchor.oauth.client_metadata import client_from_declaration
+from trustanchor.oauth.errors import InvalidClient, InvalidRequest, OAuthError
+from trustanchor.storage.clients_repo import StaticClients
+from trustanchor.storage.database import Database
+from trustanchor.storage.migrate import upgrade
+from trustanchor.storage.replay import DatabaseJtiRegistry
+
+ISSUER = "https://as.example"
+TOKEN_URL = f"{ISSUER}/token"
+PAR_URL = f"{ISSUER}/par"
+NOW = 1_750_000_000
+SETTINGS = ClientAuthSettings(
+    assertion_max_lifetime=300, clock_skew=30, allowed_algs=("ES256", "ES384", "EdDSA", "PS256")
+)
+
+BANK_KEY = ec.generate_private_key(ec.SECP256R1())
+BANK_KEY_2 = ec.generate_private_key(ec.SECP256R1())
+OTHER_KEY = ec.generate_private_key(ec.SECP256R1())
+RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+P521_KEY = ec.generate_private_key(ec.SECP521R1())
+
+
+def _public_jwk(key: Any, kid: str) -> dict[str, Any]:
+    exporter = RSAAlgorithm if isinstance(key, rsa.RSAPrivateKey) else ECAlgorithm
+    return {**exporter.to_jwk(key.public_key(), as_dict=True), "kid": kid}
+
+
+def _declare(decl: dict[str, Any]) -> tuple[Client, str | None]:
+    return client_from_declaration(decl, mode="demo", base_dir=Path())
+
+
+BANK = _declare(
+    {
+        "client_id": "bank",
+        "client_type": "confidential",
+        "jwks": {
+            "keys": [
+                _public_jwk(BANK_KEY, "bank-1"),
+                _public_jwk(BANK_KEY_2, "bank-2"),
+                _public_jwk(RSA_KEY, "bank-rsa"),
+                _public_jwk(P521_KEY, "bank-p521"),
+            ]
+        },
+        "redirect_uris": ["https://bank.example/cb"],
+    }
+)
+NOKID = _declare(
+    {
+        "client_id": "nokid",
+        "client_type": "confidential",
+        "jwks": {"keys": [{k: v for k, v in _public_jwk(BANK_KEY, "x").items() if k != "kid"}]},
+        "redirect_uris": ["https://nokid.example/cb"],
+    }
+)
+WALLET = _declare(
+    {
+        "client_id": "wallet",
+        "client_type": "public",
+        "redirect_uris": ["https://wallet.example/cb"],
+    }
+)
+DEMO = _declare(
+    {
+        "client_id": "demo:rp",
+        "client_type": "confidential",
+        "token_endpoint_auth_method": "client_secret_basic",
+        "client_secret": "demo secret/+:1",
+        "redirect_uris": ["https://demo.example/cb"],
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def replay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseJtiRegistry]:
+    db = Database(f"sqlite:///{tmp_path_factory.mktemp('replay') / 'replay.db'}")
+    upgrade(db)
+    yield DatabaseJtiRegistry(db)
+    db.dispose()
+
+
+@pytest.fixture
+def auth(replay: DatabaseJtiRegistry) -> ClientAuthenticator:
+    store = StaticClients([BANK, NOKID, WALLET, DEMO])
+    return ClientAuthenticator(store, replay, SETTINGS, issuer=ISSUER, max_jws_bytes=16384)
+
+
+def _claims(**changes: Any) -> dict[str, Any]:
+    claims: dict[str, Any] = {
+        "iss": "bank",
+        "sub": "bank",
+        "aud": ISSUER,
+        "iat": NOW,
+        "exp": NOW + 60,
+        "jti": str(uuid.uuid4()),
+    }
+    claims.update(changes)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def _assertion(
+    claims: dict[str, Any] | None = None,
+    *,
+    key: Any = BANK_KEY,
+    alg: str = "ES256",
+    kid: str | None = "bank-1",
+    headers: dict[str, Any] | None = None,
+) -> str:
+    extra = {"kid": kid} if kid is not None else {}
+    extra.update(headers or {})
+    return jwt.encode(claims or _claims(), key, algorithm=alg, headers=extra)
+
+
+def _form(assertion: str, **extra: str) -> dict[str, list[str]]:
+    form = {
+        "grant_type": ["authorization_code"],
+        "client_assertion_type": [JWT_BEARER_ASSERTION],
+        "client_assertion": [assertion],
+    }
+    form.update({k: [v] for k, v in extra.items()})
+    return form
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unsigned(header: dict[str, Any], claims: dict[str, Any], signature: bytes = b"") -> str:
+    head = _b64(json.dumps(header).encode())
+    body = _b64(json.dumps(claims).encode())
+    return f"{head}.{body}.{_b64(signature)}"
+
+
+def _refused(
+    auth: ClientAuthenticator,
+    form: dict[str, list[str]],
+    authorization: str | None = None,
+    *,
+    kind: type[OAuthError] = InvalidClient,
+    allow_public: bool = True,
+) -> OAuthError:
+    with pytest.raises(OAuthError) as info:
+        auth.authenticate(form, authorization, at=NOW, allow_public=allow_public)
+    assert type(info.value) is kind
+    if kind is InvalidClient:
+        assert info.value.status == 401
+        assert info.value.error == "invalid_client"
+    return info.value
+
+
+# -- the happy paths -----------------------------------------------------------------------------
+
+
+def test_valid_assertion_authenticates_the_client(auth: ClientAuthenticator) -> None:
+    client = auth.authenticate(_form(_assertion()), None, at=NOW)
+    assert client.client_id == "bank"
+
+
+def test_valid_assertion_with_matching_body_client_id(auth: ClientAuthenticator) -> None:
+    form = _form(_assertion(), client_id="bank")
+    assert auth.authenticate(form, None, at=NOW).client_id == "bank"
+
+
+def test_second_registered_key_and_other_algs_are_accepted(auth: ClientAuthenticator) -> None:
+    assert auth.authenticate(_form(_assertion(key=BANK_KEY_2, kid="bank-2")), None, at=NOW)
+    rsa_assertion = _assertion(key=RSA_KEY, alg="PS256", kid="bank-rsa")
+    assert auth.authenticate(_form(rsa_assertion), None, at=NOW)
+
+
+def test_assertion_without_kid_tries_the_keys_that_fit(auth: ClientAuthenticator) -> None:
+    assert auth.authenticate(_form(_assertion(kid=None)), None, at=NOW).client_id == "bank"
+    nokid = _assertion(_claims(iss="nokid", sub="nokid"), kid=None)
+    assert auth.authenticate(_form(nokid), None, at=NOW).client_id == "nokid"
+
+
+def test_small_clock_skew_is_tolerated(auth: ClientAuthenticator) -> None:
+    claims = _claims(iat=NOW + 10, nbf=NOW + 10, exp=NOW + 70)
+    assert auth.authenticate(_form(_assertion(claims)), None, at=NOW)
+    expired_just_now = _claims(iat=NOW - 100, exp=NOW - 10)
+    assert auth.authenticate(_form(_assertion(expired_just_now)), None, at=NOW)
+
+
+# -- SECURITY-CASES: aud other than our issuer identifier -----------------------------------------
+
+
+def test_aud_token_endpoint_url_is_invalid_client(auth: ClientAuthenticator) -> None:
+    error = _refused(auth, _form(_assertion(_claims(aud=TOKEN_URL))))
+    assert "aud" in error.log_detail
+
+
+def test_aud_par_endpoint_url_is_invalid_client(auth: ClientAuthenticator) -> None:
+    error = _refused(auth, _form(_assertion(_claims(aud=PAR_URL))))
+    assert "aud" in error.log_detail
+
+
+def test_aud_array_even_with_only_the_issuer_is_invalid_client(auth: ClientAuthenticator) -> None:
+    for aud in ([ISSUER], [ISSUER, TOKEN_URL]):
+        error = _refused(auth, _form(_assertion(_claims(aud=aud))))
+        assert "aud" in error.log_detail
+
+
+def test_aud_missing_or_issuer_with_trailing_slash_is_invalid_client(
+    auth: ClientAuthenticator,
+) -> None:
+    _refused(auth, _form(_assertion(_claims(aud=None))))
+    _refused(auth, _form(_assertion(_claims(aud=ISSUER + "/"))))
+
+
+# -- SECURITY-CASES: jti seen before --------------------------------------------------------------
+
+
+def test_jti_reuse_is_invalid_client(auth: ClientAuthenticator) -> None:
+    claims = _claims(jti="once-only")
+    assert auth.authenticate(_form(_assertion(claims)), None, at=NOW)
+    # A fresh signature over the same jti is still a replay.
+    error = _refused(auth, _form(_assertion(claims, key=BANK_KEY_2, kid="bank-2")))
+    assert "jti" in error.log_detail
+
+
+def test_same_jti_from_another_client_is_not_a_replay(auth: ClientAuthenticator) -> None:
+    shared = str(uuid.uuid4())
+    assert auth.authenticate(_form(_assertion(_claims(jti=shared))), None, at=NOW)
+    other = _assertion(_claims(iss="nokid", sub="nokid", jti=shared), kid=None)
+    assert auth.authenticate(_form(other), None, at=NOW).client_id == "nokid"
+
+
+def test_jti_missing_is_invalid_client(auth: ClientAuthenticator) -> None:
+    error = _refused(auth, _form(_assertion(_claims(jti=None))))
+    assert "jti" in error.log_detail
+
+
+# -- SECURITY-CASES: expired, or iat/nbf far in the future ---------------------------------------
+
+
+def test_expired_assertion_is_invalid_client(auth: ClientAuthenticator) -> None:
+    error = _refused(auth, _form(_assertion(_claims(iat=NOW - 400, exp=NOW - 100))))
+    assert "expired" in error.log_detail
+
+
+def test_iat_far_in_the_future_is_invalid_client(auth: ClientAuthenticator) -> None:
+    error = _refused(auth, _form(_assertion(_claims(iat=NOW + 3600, exp=NOW + 3660))))
+    assert "iat" in error.log_detail
+
+
+def test_nbf_far_in_the_future_is_invalid_client(auth: ClientAuthenticator) -> None:
+    error = _refused(auth, _form(_assertion(_claims(nbf=NOW + 3600))))
+    assert "nbf" in error.log_detail
+
+
+def test_exp_or_iat_missing_is_invalid_client(auth: ClientAuthenticator) -> None:
+    _refused(auth, _form(_assertion(_claims(exp=None))))
+    _refused(auth, _form(_assertion(_claims(iat=None))))
+    _refused(auth, _form(_assertion(_claims(exp=str(NOW + 60)))))
+
+
+def test_lifetime_beyond_the_maximum_is_invalid_client(auth: ClientAuthenticator) -> None:
+    error = _refused(auth, _form(_assertion(_claims(exp=NOW + 3600))))
+    assert "lifetime" in error.log_detail
+
+
+# -- SECURITY-CASES: sub missing, iss ≠ sub, sub ≠ body client_id --------------------------------
+
+
+def test_sub_missing_is_invalid_client(auth: ClientAuthenticator) -> None:
+    error = _refused(auth, _form(_assertion(_claims(sub=None))))
+    assert "sub" in error.log_detail
+
+
+def test_iss_differs_from_sub_is_invalid_client(auth: ClientAuthenticator) -> None:
+    error = _refused(auth, _form(_assertion(_claims(iss="nokid"))))
+    assert "iss" in error.log_detail
+
+
+def test_sub_differs_from_body_client_id_is_invalid_client(auth: ClientAuthenticator) -> None:
+    error = _refused(auth, _form(_assertion(), client_id="nokid"))
+    assert "client_id" in error.log_detail
+
+
+# -- SECURITY-CASES: alg none, HS256 keyed with the public key, alg outside the allow-list --------
+
+
+@pytest.mark.parametrize("signature", [b"", b"\x00" * 32])
+def test_alg_none_is_invalid_client(auth: ClientAuthenticator, signature: bytes) -> None:
+    token = _unsigned({"alg": "none", "typ": "JWT"}, _claims(), signature)
+    detail = _refused(auth, _form(token)).log_detail
+    # An empty signature segment fails the shape check before the alg check; both refuse.
+    assert ("alg_not_allowed" if signature else "malformed") in detail
+
+
+def test_hs256_keyed_with_the_public_key_is_invalid_client(auth: ClientAuthenticator) -> None:
+    public_pem = BANK_KEY.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    for secret in (public_pem, json.dumps(_public_jwk(BANK_KEY, "bank-1")).encode()):
+        head = _b64(json.dumps({"alg": "HS256", "kid": "bank-1"}).encode())
+        body = _b64(json.dumps(_claims()).encode())
+        mac = hmac.new(secret, f"{head}.{body}".encode(), hashlib.sha256).digest()
+        error = _refused(auth, _form(f"{head}.{body}.{_b64(mac)}"))
+        assert "alg_not_allowed" in error.log_detail
+
+
+def test_alg_outside_the_allow_list_is_invalid_client(auth: ClientAuthenticator) -> None:
+    rs256 = _assertion(key=RSA_KEY, alg="RS256", kid="bank-rsa")
+    assert "alg_not_allowed" in _refused(auth, _form(rs256)).log_detail
+    es512 = _assertion(key=P521_KEY, alg="ES512", kid="bank-p521")
+    assert "alg_not_allowed" in _refused(auth, _form(es512)).log_detail
+
+
+def test_alg_not_matching_the_selected_key_is_invalid_client(auth: ClientAuthenticator) -> None:
+    # ES384 is allowed, but the kid names a P-256 key.
+    token = _assertion(key=ec.generate_private_key(ec.SECP384R1()), alg="ES384", kid="bank-1")
+    _refused(auth, _form(token))
+
+
+# -- other assertion failures ---------------------------------------------------------------------
+
+
+def test_signature_by_an_unregistered_key_is_invalid_client(auth: ClientAuthenticator) -> None:
+    _refused(auth, _form(_assertion(key=OTHER_KEY)))
+    _refused(auth, _form(_assertion(key=OTHER_KEY, kid=None)))
+    assert "kid" in _refused(auth, _form(_assertion(kid="unknown"))).log_detail
+
+
+def test_unknown_client_is_invalid_client(auth: ClientAuthenticator) -> None:
+    error = _refused(auth, _form(_assertion(_claims(iss="ghost", sub="ghost"))))
+    assert error.description == "client authentication failed"
+
+
+def test_client_registered_for_another_method_is_invalid_client(
+    auth: ClientAuthenticator,
+) -> None:
+    token = _assertion(_claims(iss="wallet", sub="wallet"))
+    assert "registered for none" in _refused(auth, _form(token)).log_detail
+
+
+def test_wrong_assertion_type_is_invalid_client(auth: ClientAuthenticator) -> None:
+    form = _form(_assertion())
+    form["client_assertion_type"] = ["urn:ietf:params:oauth:client-assertion-type:saml2-bearer"]
+    _refused(auth, form)
+    del form["client_assertion_type"]
+    _refused(auth, form)
+    _refused(auth, {"client_assertion_type": [JWT_BEARER_ASSERTION]})
+
+
+def test_jwt_made_for_another_purpose_is_invalid_client(auth: ClientAuthenticator) -> None:
+    token = _assertion(headers={"typ": "dpop+jwt"})
+    assert "typ" in _refused(auth, _form(token)).log_detail
+    explicit = _assertion(headers={"typ": "client-authentication+jwt"})
+    assert auth.authenticate(_form(explicit), None, at=NOW)
+
+
+def test_malformed_or_oversized_assertion_is_invalid_client(auth: ClientAuthenticator) -> None:
+    _refused(auth, _form("not-a-jwt"))
+    _refused(auth, _form(_assertion(_claims(pad="x" * 20000))))
+    _refused(auth, _form("a.b.c.d.e"))
+
+
+def test_descriptions_do_not_reveal_the_failing_check(auth: ClientAuthenticator) -> None:
+    cases = [
+        _assertion(_claims(aud=TOKEN_URL)),
+        _assertion(_claims(iat=NOW - 400, exp=NOW - 100)),
+        _assertion(key=OTHER_KEY),
+        _assertion(_claims(iss="ghost", sub="ghost")),
+    ]
+    descriptions = {_refused(auth, _form(token)).description for token in cases}
+    assert descriptions == {"client authentication failed"}
+
+
+# -- SECURITY-CASES: two authentication methods in one request → 400 invalid_request --------------
+
+
+def _basic(client_id: str, secret: str) -> str:
+    from urllib.parse import quote_plus
+
+    raw = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
+    return "Basic " + base64.b64encode(raw).decode()
+
+
+def test_two_methods_basic_and_assertion_is_invalid_request(auth: ClientAuthenticator) -> None:
+    error = _refused(
+        auth, _form(_assertion()), _basic("demo:rp", "demo secret/+:1"), kind=InvalidRequest
+    )
+    assert error.status == 400 and error.error == "invalid_request"
+
+
+def test_two_methods_basic_and_body_secret_is_invalid_request(auth: ClientAuthenticator) -> None:
+    form = {"client_id": ["demo:rp"], "client_secret": ["demo secret/+:1"]}
+    error = _refused(auth, form, _basic("demo:rp", "demo secret/+:1"), kind=InvalidRequest)
+    assert error.status == 400
+
+
+def test_two_methods_assertion_and_body_secret_is_invalid_request(
+    auth: ClientAuthenticator,
+) -> None:
+    form = _form(_assertion(), client_secret="whatever")
+    _refused(auth, form, kind=InvalidRequest)
+
+
+def test_repeated_parameter_is_invalid_request(auth: ClientAuthenticator) -> None:
+    form = _form(_assertion())
+    form["client_assertion"].append(_assertion())
+    _refused(auth, form, kind=InvalidRequest)
+    _refused(auth, {"client_id": ["wallet", "wallet"]}, kind=InvalidRequest)
+    repeated_other = {**_form(_assertion()), "scope": ["openid", "openid"]}
+    _refused(auth, repeated_other, kind=InvalidRequest)
+
+
+# -- none (public clients) ------------------------------------------------------------------------
+
+
+def test_public_client_authenticates_with_client_id_only(auth: ClientAuthenticator) -> None:
+    assert auth.authenticate({"client_id": ["wallet"]}, None, at=NOW).client_id == "wallet"
+
+
+def test_public_client_refused_where_authentication_is_required(
+    auth: ClientAuthenticator,
+) -> None:
+    _refused(auth, {"client_id": ["wallet"]}, allow_public=False)
+
+
+def test_confidential_client_without_credentials_is_invalid_client(
+    auth: ClientAuthenticator,
+) -> None:
+    _refused(auth, {"client_id": ["bank"]})
+    _refused(auth, {"client_id": ["ghost"]})
+    _refused(auth, {"grant_type": ["authorization_code"]})
+
+
+def test_client_secret_post_is_not_supported(auth: ClientAuthenticator) -> None:
+    _refused(auth, {"client_id": ["demo:rp"], "client_secret": ["demo secret/+:1"]})
+
+
+# -- client_secret_basic (demo clients) -----------------------------------------------------------
+
+
+def test_client_secret_basic_with_the_right_secret(auth: ClientAuthenticator) -> None:
+    client = auth.authenticate({}, _basic("demo:rp", "demo secret/+:1"), at=NOW)
+    assert client.client_id == "demo:rp"
+    assert DEMO[1] == secret_digest("demo secret/+:1")
+
+
+def test_client_secret_basic_failures_are_invalid_client(auth: ClientAuthenticator) -> None:
+    _refused(auth, {}, _basic("demo:rp", "wrong secret"))
+    _refused(auth, {}, _basic("ghost", "demo secret/+:1"))
+    _refused(auth, {}, _basic("bank", "anything"))
+    _refused(auth, {"client_id": ["bank"]}, _basic("demo:rp", "demo secret/+:1"))
+    _refused(auth, {}, "Basic !!!notbase64")
+    _refused(auth, {}, "Basic " + base64.b64encode(b"no-colon").decode())
+    _refused(auth, {}, "Bearer abc")

@@ -1,0 +1,3 @@
+from trustanchor.cli.main import main
+
+main()

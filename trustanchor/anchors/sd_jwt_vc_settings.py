@@ -1,0 +1,190 @@
+"""The kind-specific settings of an ``sd_jwt_vc`` anchor, parsed and validated once.
+
+An anchor's ``settings`` mapping comes from configuration files or the admin API. It is validated
+here at start-up (node-oidc-provider style: unsafe or unknown settings refuse to run), and every
+error names the exact field. The issuer keys are imported once, strictly (public keys only, sane
+sizes, points on the curve): verification later trusts *only* these keys.
+
+Settings (``settings`` of an Anchor with kind ``sd_jwt_vc``):
+
+==================  ========  ==================================================================
+field               required  meaning
+==================  ========  ==================================================================
+issuer              yes       the exact ``iss`` the credentials must carry
+jwks                yes       inline JWKS of the issuer (``jwks_file`` must already be resolved
+                              into ``jwks`` by the configuration loader; it is refused here)
+vct                 yes       list of accepted credential types
+subject_claim       yes       the claim holding the stable subject at this anchor
+claims              no        OIDC claim name → credential claim name (default: none)
+trust_framework     yes       e.g. ``jp_my_number_card``
+status_check        yes       ``required`` | ``if_present`` | ``off``
+evidence_type       no        verified_claims evidence type (default ``electronic_record``)
+algs                no        issuer signature algorithms (default ``["ES256"]``)
+holder_algs         no        key-binding JWT algorithms (default ES256, ES384, ES512, EdDSA)
+max_age             no        seconds after ``iat`` a credential stops being accepted
+accept_legacy_typ   no        also accept ``typ`` ``vc+sd-jwt`` (default true; see sd_jwt_vc.py)
+status_max_bytes    no        size limit of a fetched Status List Token (default 262144)
+==================  ========  ==================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal
+
+from trustanchor.jose.errors import JoseError
+from trustanchor.jose.jwk import PublicKey, key_fits_alg, keys_from_jwks
+from trustanchor.jose.jws import ASYMMETRIC_ALGS
+
+StatusCheck = Literal["required", "if_present", "off"]
+STATUS_CHECKS: tuple[StatusCheck, ...] = ("required", "if_present", "off")
+DEFAULT_ALGS = ("ES256",)
+DEFAULT_HOLDER_ALGS = ("ES256", "ES384", "ES512", "EdDSA")
+DEFAULT_EVIDENCE_TYPE = "electronic_record"
+DEFAULT_STATUS_MAX_BYTES = 262144
+
+_KNOWN = frozenset(
+    {
+        "issuer",
+        "jwks",
+        "vct",
+        "subject_claim",
+        "claims",
+        "trust_framework",
+        "status_check",
+        "evidence_type",
+        "algs",
+        "holder_algs",
+        "max_age",
+        "accept_legacy_typ",
+        "status_max_bytes",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SdJwtVcSettings:
+    issuer: str
+    keys: Mapping[str, PublicKey]  # kid (or RFC 7638 thumbprint) → key; read-only
+    vct: tuple[str, ...]
+    subject_claim: str
+    claims: Mapping[str, str]  # OIDC claim name → credential claim name; read-only
+    trust_framework: str
+    status_check: StatusCheck
+    evidence_type: str = DEFAULT_EVIDENCE_TYPE
+    algs: tuple[str, ...] = DEFAULT_ALGS
+    holder_algs: tuple[str, ...] = DEFAULT_HOLDER_ALGS
+    max_age: int | None = None
+    accept_legacy_typ: bool = True
+    status_max_bytes: int = DEFAULT_STATUS_MAX_BYTES
+
+    def candidate_keys(self, header: Mapping[str, Any]) -> tuple[PublicKey, ...]:
+        """The configured keys that may have signed a JWS with this header: the key named by
+        ``kid`` when present, else every configured key meant for ``alg``. Keys carried in the
+        header (``jwk``, ``x5c``, ``jku``, ``x5u``) are never consulted."""
+        alg = header.get("alg")
+        if not isinstance(alg, str):
+            return ()
+        kid = header.get("kid")
+        if kid is not None:
+            key = self.keys.get(kid) if isinstance(kid, str) else None
+            return (key,) if key is not None and key_fits_alg(key, alg) else ()
+        return tuple(key for key in self.keys.values() if key_fits_alg(key, alg))
+
+
+def parse_settings(raw: Mapping[str, Any]) -> SdJwtVcSettings:
+    """Validate an anchor's ``settings``; raises ValueError naming the offending field."""
+    if not isinstance(raw, Mapping):
+        raise ValueError("settings: must be a mapping")
+    if "jwks_file" in raw:
+        raise ValueError("jwks_file: must be resolved into jwks by the configuration loader")
+    unknown = sorted(set(raw) - _KNOWN)
+    if unknown:
+        raise ValueError(f"{unknown[0]}: unknown setting for an sd_jwt_vc anchor")
+    algs = _algs(raw, "algs", DEFAULT_ALGS)
+    keys = _keys(raw.get("jwks"), algs)
+    status_check = raw.get("status_check")
+    if status_check not in STATUS_CHECKS:
+        raise ValueError("status_check: must be one of required, if_present, off")
+    max_age = raw.get("max_age")
+    if max_age is not None and not _positive_int(max_age):
+        raise ValueError("max_age: must be a positive integer (seconds)")
+    legacy = raw.get("accept_legacy_typ", True)
+    if not isinstance(legacy, bool):
+        raise ValueError("accept_legacy_typ: must be true or false")
+    status_max_bytes = raw.get("status_max_bytes", DEFAULT_STATUS_MAX_BYTES)
+    if not _positive_int(status_max_bytes):
+        raise ValueError("status_max_bytes: must be a positive integer")
+    return SdJwtVcSettings(
+        issuer=_text(raw, "issuer"),
+        keys=MappingProxyType(keys),
+        vct=_text_list(raw, "vct"),
+        subject_claim=_text(raw, "subject_claim"),
+        claims=MappingProxyType(_claims(raw.get("claims", {}))),
+        trust_framework=_text(raw, "trust_framework"),
+        status_check=status_check,
+        evidence_type=_text(raw, "evidence_type", DEFAULT_EVIDENCE_TYPE),
+        algs=algs,
+        holder_algs=_algs(raw, "holder_algs", DEFAULT_HOLDER_ALGS),
+        max_age=max_age,
+        accept_legacy_typ=legacy,
+        status_max_bytes=status_max_bytes,
+    )
+
+
+def _text(raw: Mapping[str, Any], name: str, default: str | None = None) -> str:
+    value = raw.get(name, default)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name}: must be a non-empty string")
+    return value
+
+
+def _text_list(raw: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    value = raw.get(name)
+    if not isinstance(value, list | tuple) or not value:
+        raise ValueError(f"{name}: must be a non-empty list of strings")
+    if not all(isinstance(item, str) and item for item in value):
+        raise ValueError(f"{name}: every entry must be a non-empty string")
+    return tuple(value)
+
+
+def _algs(raw: Mapping[str, Any], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    if name not in raw:
+        return default
+    algs = _text_list(raw, name)
+    for alg in algs:
+        if alg not in ASYMMETRIC_ALGS:
+            raise ValueError(f"{name}: {alg!r} is not an accepted asymmetric algorithm")
+    return algs
+
+
+def _keys(jwks: Any, algs: tuple[str, ...]) -> dict[str, PublicKey]:
+    if jwks is None:
+        raise ValueError("jwks: required (the issuer's public keys)")
+    try:
+        keys = keys_from_jwks(jwks)
+    except JoseError as exc:
+        raise ValueError(f"jwks: {exc}") from exc
+    if not keys:
+        raise ValueError("jwks: contains no signing key")
+    for kid, key in keys.items():
+        if not any(key_fits_alg(key, alg) for alg in algs):
+            raise ValueError(f"jwks: key {kid!r} cannot be used with any of algs {list(algs)}")
+    return keys
+
+
+def _claims(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ValueError("claims: must be a mapping of OIDC claim name to credential claim name")
+    for oidc_name, credential_name in value.items():
+        if not isinstance(oidc_name, str) or not oidc_name:
+            raise ValueError("claims: OIDC claim names must be non-empty strings")
+        if not isinstance(credential_name, str) or not credential_name:
+            raise ValueError(f"claims.{oidc_name}: must name a credential claim")
+    return dict(value)
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0

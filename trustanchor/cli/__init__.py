@@ -1,0 +1,1 @@
+"""The ``trustanchor`` command line (click, which Flask already ships)."""

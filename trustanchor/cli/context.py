@@ -1,0 +1,38 @@
+"""What every CLI command shares: the settings (loaded once, lazily) and the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from trustanchor.clock import Clock, SystemClock
+from trustanchor.config import ConfigError, Settings, load_settings
+from trustanchor.storage.database import Database
+
+
+@dataclass
+class CliContext:
+    config_path: Path | None
+    clock: Clock = field(default_factory=SystemClock)
+    _settings: Settings | None = None
+    _db: Database | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = load_settings(self.config_path)
+            except ConfigError as exc:
+                raise click.ClickException(str(exc)) from exc
+        return self._settings
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            self._db = Database(self.settings.service.database_url)
+        return self._db
+
+
+pass_context = click.make_pass_decorator(CliContext)

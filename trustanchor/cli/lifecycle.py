@@ -1,0 +1,58 @@
+"""``trustanchor init`` and ``trustanchor serve``."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from trustanchor.anchors.declarations import DeclarationError
+from trustanchor.bootstrap import StartupRefused, initialise
+from trustanchor.cli.context import CliContext, pass_context
+
+
+def _initialise(ctx: CliContext, *, generate_keys: bool) -> list[str]:
+    try:
+        return initialise(ctx.settings, ctx.db, now=ctx.clock.now(), generate_keys=generate_keys)
+    except (StartupRefused, DeclarationError, ValueError) as exc:
+        raise click.ClickException(f"{exc}") from exc
+
+
+@click.command()
+@pass_context
+def init(ctx: CliContext) -> None:
+    """Create secrets (demo/test), a signing key if none, the database schema, and apply the
+    anchors, anchor sets and clients declared in the configuration. Safe to run again."""
+    for message in _initialise(ctx, generate_keys=True):
+        click.echo(message)
+    click.echo(f"ready: {ctx.settings.issuer} ({ctx.settings.service.mode} mode)")
+
+
+@click.command()
+@click.option("--host", default=None, help="Listen address (default: service.host).")
+@click.option("--port", type=int, default=None, help="Listen port (default: service.port).")
+@click.option("--workers", type=int, default=None, help="Worker processes (default: service.workers).")
+@pass_context
+def serve(ctx: CliContext, host: str | None, port: int | None, workers: int | None) -> None:
+    """Apply migrations and declarations, then serve HTTP with granian (WSGI). Outside production
+    a missing signing key is generated; in production it must exist already."""
+    settings = ctx.settings
+    for message in _initialise(ctx, generate_keys=not settings.is_production):
+        click.echo(message)
+    ctx.db.dispose()
+    if ctx.config_path is not None:
+        os.environ["TRUSTANCHOR_CONFIG"] = str(ctx.config_path)
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    address = host or settings.service.host
+    listen_port = port or settings.service.port
+    click.echo(f"serving {settings.issuer} on http://{address}:{listen_port}")
+    Granian(
+        "trustanchor.web.wsgi:app",
+        address=address,
+        port=listen_port,
+        interface=Interfaces.WSGI,
+        workers=workers or settings.service.workers,
+        log_access=False,
+    ).serve()

@@ -1,0 +1,38 @@
+"""Entry point: ``trustanchor [--config FILE] COMMAND``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from trustanchor import __version__
+from trustanchor.cli import anchors, clients, keys, lifecycle
+from trustanchor.cli.context import CliContext
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="TRUSTANCHOR_CONFIG",
+    help="Settings file (defaults.toml beside it is read first). "
+    "Default: $TRUSTANCHOR_CONFIG, else config/demo.toml.",
+)
+@click.version_option(__version__, prog_name="trustanchor")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None) -> None:
+    """trustanchor: an OAuth 2.0 / OpenID Connect server that delegates login to trust anchors."""
+    ctx.obj = CliContext(config_path=config_path)
+
+
+cli.add_command(lifecycle.init)
+cli.add_command(lifecycle.serve)
+cli.add_command(keys.keys)
+cli.add_command(anchors.anchors)
+cli.add_command(clients.clients)
+
+
+def main() -> None:
+    cli()

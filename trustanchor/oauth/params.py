@@ -1,0 +1,35 @@
+"""Request parameters as they arrive (every value a list) → single values, refusing repeats."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from trustanchor.oauth.errors import InvalidRequest
+
+FormData = Mapping[str, list[str]]
+
+
+def single(params: FormData, name: str, *, required: bool = False, max_len: int = 2048) -> str | None:
+    """The one value of ``name``; a repeated parameter or an over-long value is invalid_request."""
+    values = params.get(name)
+    if not values:
+        if required:
+            raise InvalidRequest(f"{name} is required")
+        return None
+    if len(values) > 1:
+        raise InvalidRequest(f"{name} is repeated")
+    value = values[0]
+    if len(value) > max_len:
+        raise InvalidRequest(f"{name} is too long")
+    if value == "":
+        if required:
+            raise InvalidRequest(f"{name} is required")
+        return None
+    return value
+
+
+def reject_repeats(params: FormData) -> None:
+    """RFC 6749 §3.1: parameters must not be included more than once."""
+    for name, values in params.items():
+        if len(values) > 1:
+            raise InvalidRequest(f"{name} is repeated")

@@ -1,0 +1,47 @@
+"""Scope values the service understands, and what each releases."""
+
+from __future__ import annotations
+
+from trustanchor.oauth.errors import InvalidScope
+
+OPENID = "openid"
+# Standard OIDC scopes that map to claims (OIDC Core §5.4), limited to what anchors verify.
+CLAIMS_BY_SCOPE: dict[str, tuple[str, ...]] = {
+    "profile": ("name", "given_name", "family_name", "birthdate"),
+    "address": ("address",),
+}
+SUPPORTED_SCOPES = (OPENID, *CLAIMS_BY_SCOPE)
+MAX_SCOPE_LENGTH = 1024
+
+
+def parse_scope(value: str | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if len(value) > MAX_SCOPE_LENGTH:
+        raise InvalidScope("scope is too long")
+    parts = value.split(" ")
+    if any(not p for p in parts):
+        raise InvalidScope("scope must be space-separated tokens")
+    for part in parts:
+        if not all(0x21 <= ord(c) <= 0x7E and c not in '"\\' for c in part):
+            raise InvalidScope("scope contains illegal characters")
+    seen: list[str] = []
+    for part in parts:
+        if part not in seen:
+            seen.append(part)
+    return tuple(seen)
+
+
+def check_allowed(requested: tuple[str, ...], allowed: frozenset[str]) -> None:
+    unknown = [s for s in requested if s not in allowed]
+    if unknown:
+        raise InvalidScope(f"scope not allowed for this client: {' '.join(unknown)}")
+
+
+def claims_for_scopes(scopes: tuple[str, ...]) -> tuple[str, ...]:
+    names: list[str] = []
+    for scope in scopes:
+        for claim in CLAIMS_BY_SCOPE.get(scope, ()):
+            if claim not in names:
+                names.append(claim)
+    return tuple(names)

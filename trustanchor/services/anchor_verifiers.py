@@ -1,0 +1,37 @@
+"""One verifier object per anchor, built on first use and rebuilt when the anchor changes."""
+
+from __future__ import annotations
+
+from trustanchor.anchors.base import AnchorFailure, AnchorVerifier
+from trustanchor.anchors.fetcher import Fetcher
+from trustanchor.anchors.sd_jwt_vc import SdJwtVcVerifier
+from trustanchor.config.settings import Settings
+from trustanchor.domain.anchors import Anchor
+
+
+class AnchorVerifiers:
+    def __init__(self, settings: Settings, fetcher: Fetcher | None) -> None:
+        self._settings = settings
+        self._fetcher = fetcher
+        self._cache: dict[str, tuple[int, AnchorVerifier]] = {}
+
+    def for_anchor(self, anchor: Anchor) -> AnchorVerifier:
+        """The verifier for an *active* anchor; suspended or retired anchors fail closed."""
+        if not anchor.is_active:
+            raise AnchorFailure("anchor_suspended", f"anchor {anchor.id} is {anchor.status}")
+        cached = self._cache.get(anchor.id)
+        if cached is not None and cached[0] == anchor.updated_at:
+            return cached[1]
+        verifier: AnchorVerifier
+        if anchor.kind == "sd_jwt_vc":
+            verifier = SdJwtVcVerifier(
+                anchor,
+                fetcher=self._fetcher,
+                limits=self._settings.limits,
+                kb_max_age=self._settings.interaction.kb_jwt_max_age,
+                clock_skew=self._settings.client_auth.clock_skew,
+            )
+        else:
+            raise AnchorFailure("anchor_kind_unsupported", anchor.kind)
+        self._cache[anchor.id] = (anchor.updated_at, verifier)
+        return verifier

@@ -1,0 +1,93 @@
+"""The composition root: builds every long-lived object once from the settings.
+
+Keys are parsed, clients and anchors cached, verifiers constructed here — never per request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from trustanchor.anchors.fetcher import Fetcher
+from trustanchor.clock import Clock, SystemClock
+from trustanchor.config.settings import Settings
+from trustanchor.endpoints import Endpoints
+from trustanchor.keystore.signing_keys import SigningKeyStore
+from trustanchor.oauth.client_auth import ClientAuthenticator
+from trustanchor.oauth.dpop import DpopVerifier
+from trustanchor.oauth.jwt_tokens import AccessTokenVerifier, TokenSigner
+from trustanchor.randomness import Randomness, SystemRandomness
+from trustanchor.secrets_store import ServiceSecrets, load_secrets
+from trustanchor.services.anchor_verifiers import AnchorVerifiers
+from trustanchor.storage.anchors_repo import AnchorRepository
+from trustanchor.storage.clients_repo import ClientRepository
+from trustanchor.storage.database import Database
+from trustanchor.storage.replay import DatabaseJtiRegistry
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    clock: Clock
+    randomness: Randomness
+    endpoints: Endpoints
+    secrets: ServiceSecrets
+    keys: SigningKeyStore
+    signer: TokenSigner
+    access_tokens: AccessTokenVerifier
+    clients: ClientRepository
+    anchors: AnchorRepository
+    replay: DatabaseJtiRegistry
+    dpop: DpopVerifier
+    client_auth: ClientAuthenticator
+    verifiers: AnchorVerifiers
+
+    @property
+    def default_audience(self) -> str:
+        return self.settings.tokens.default_audience or self.endpoints.resource
+
+
+def build_services(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    randomness: Randomness | None = None,
+    fetcher: Fetcher | None = None,
+    db: Database | None = None,
+) -> Services:
+    clock = clock or SystemClock()
+    randomness = randomness or SystemRandomness()
+    db = db or Database(settings.service.database_url, pool_size=max(5, settings.service.workers * 4))
+    secrets = load_secrets(settings, create=False)
+    keys = SigningKeyStore.open(Path(settings.service.keys_dir), retention=settings.tokens.key_retention)
+    keys.current()  # fail at start-up, not on the first request
+    endpoints = Endpoints(settings.issuer)
+    replay = DatabaseJtiRegistry(db)
+    clients = ClientRepository(db, clock=clock)
+    if fetcher is None:
+        from trustanchor.anchors.http_fetcher import HttpFetcher
+
+        fetcher = HttpFetcher(clock=clock)
+    return Services(
+        settings=settings,
+        db=db,
+        clock=clock,
+        randomness=randomness,
+        endpoints=endpoints,
+        secrets=secrets,
+        keys=keys,
+        signer=TokenSigner(keys, issuer=settings.issuer),
+        access_tokens=AccessTokenVerifier(keys, issuer=settings.issuer, algs=("ES256", "EdDSA")),
+        clients=clients,
+        anchors=AnchorRepository(db, clock=clock, ttl=5),
+        replay=replay,
+        dpop=DpopVerifier(
+            settings.dpop, replay, secrets.cookie + b"/dpop-nonce", max_bytes=settings.limits.max_jws_bytes
+        ),
+        client_auth=ClientAuthenticator(
+            clients, replay, settings.client_auth, issuer=settings.issuer,
+            max_jws_bytes=settings.limits.max_jws_bytes,
+        ),
+        verifiers=AnchorVerifiers(settings, fetcher),
+    )

@@ -1,0 +1,40 @@
+"""Pushed Authorization Requests (RFC 9126): authenticate the client, validate the whole
+authorization request up front, store it, hand back a short-lived one-time request_uri."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from trustanchor.oauth.authorization_request import parse_authorization_request
+from trustanchor.oauth.params import FormData
+from trustanchor.services.container import Services
+from trustanchor.storage import par_repo
+
+REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"
+
+
+@dataclass(frozen=True, slots=True)
+class PushedRequest:
+    request_uri: str
+    expires_in: int
+
+
+def push(
+    services: Services, form: FormData, *, authorization: str | None, dpop_headers: list[str]
+) -> PushedRequest:
+    at = services.clock.now()
+    client = services.client_auth.authenticate(form, authorization, at=at)
+    proof_jkt = None
+    if dpop_headers:
+        proof = services.dpop.verify(dpop_headers, method="POST", url=services.endpoints.par, at=at)
+        proof_jkt = proof.jkt
+    request = parse_authorization_request(
+        form, client, limits=services.settings.limits, dpop_jkt_from_proof=proof_jkt
+    )
+    lifetime = services.settings.tokens.request_uri_lifetime
+    request_uri = REQUEST_URI_PREFIX + services.randomness.token(32)
+    with services.db.transaction() as conn:
+        par_repo.store(
+            conn, request_uri, client.client_id, request.to_json(), now=at, expires_at=at + lifetime
+        )
+    return PushedRequest(request_uri=request_uri, expires_in=lifetime)

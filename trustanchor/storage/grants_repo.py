@@ -1,0 +1,216 @@
+"""Grants and everything issued under them: authorization codes, refresh tokens (rotated), and
+the record of each JWT access token (for introspection and revocation).
+
+A grant is the token family: reusing a consumed code or refresh token revokes the whole family.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from trustanchor.digests import secret_digest
+from trustanchor.storage.tables import access_tokens, authorization_codes, grants, refresh_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    id: str
+    client_id: str
+    holder_id: str | None
+    details: dict[str, Any]
+    expires_at: int
+    revoked_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumedCode:
+    grant_id: str
+    client_id: str
+    binding: dict[str, Any]
+    expires_at: int
+
+
+class Reused(Exception):
+    """A one-time artefact was presented again; its grant has been revoked."""
+
+    def __init__(self, grant_id: str) -> None:
+        self.grant_id = grant_id
+        super().__init__(grant_id)
+
+
+def create_grant(
+    conn: Connection, grant_id: str, client_id: str, holder_id: str | None,
+    details: dict[str, Any], *, now: int, expires_at: int,
+) -> None:
+    conn.execute(
+        insert(grants).values(
+            id=grant_id, client_id=client_id, holder_id=holder_id, details=details,
+            created_at=now, expires_at=expires_at,
+        )
+    )
+
+
+def get_grant(conn: Connection, grant_id: str) -> Grant | None:
+    row = conn.execute(select(grants).where(grants.c.id == grant_id)).first()
+    if row is None:
+        return None
+    return Grant(
+        id=row.id, client_id=row.client_id, holder_id=row.holder_id, details=dict(row.details),
+        expires_at=row.expires_at, revoked_at=row.revoked_at,
+    )
+
+
+def store_code(
+    conn: Connection, code: str, grant_id: str, client_id: str, binding: dict[str, Any], *,
+    now: int, expires_at: int,
+) -> None:
+    conn.execute(
+        insert(authorization_codes).values(
+            code_digest=secret_digest(code), grant_id=grant_id, client_id=client_id,
+            binding=binding, created_at=now, expires_at=expires_at,
+        )
+    )
+
+
+def consume_code(conn: Connection, code: str, *, now: int) -> ConsumedCode | None:
+    """Mark the code used (one conditional UPDATE). None if unknown; Reused if already used."""
+    digest = secret_digest(code)
+    row = conn.execute(
+        update(authorization_codes)
+        .where(
+            authorization_codes.c.code_digest == digest,
+            authorization_codes.c.consumed_at.is_(None),
+        )
+        .values(consumed_at=now)
+        .returning(
+            authorization_codes.c.grant_id, authorization_codes.c.client_id,
+            authorization_codes.c.binding, authorization_codes.c.expires_at,
+        )
+    ).first()
+    if row is not None:
+        return ConsumedCode(row.grant_id, row.client_id, dict(row.binding), row.expires_at)
+    previous = conn.execute(
+        select(authorization_codes.c.grant_id).where(authorization_codes.c.code_digest == digest)
+    ).first()
+    if previous is None:
+        return None
+    raise Reused(previous.grant_id)
+
+
+def store_refresh_token(
+    conn: Connection, token: str, grant_id: str, client_id: str, *, bound_jkt: str | None,
+    now: int, expires_at: int,
+) -> None:
+    conn.execute(
+        insert(refresh_tokens).values(
+            token_digest=secret_digest(token), grant_id=grant_id, client_id=client_id,
+            bound_jkt=bound_jkt, created_at=now, expires_at=expires_at,
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RotatedRefreshToken:
+    grant_id: str
+    expires_at: int
+    bound_jkt: str | None
+
+
+def rotate_refresh_token(
+    conn: Connection, token: str, client_id: str, *, now: int
+) -> RotatedRefreshToken | None:
+    """Consume the client's refresh token (one conditional UPDATE). None if unknown or another
+    client's (left untouched); Reused if it was already rotated."""
+    digest = secret_digest(token)
+    row = conn.execute(
+        update(refresh_tokens)
+        .where(
+            refresh_tokens.c.token_digest == digest,
+            refresh_tokens.c.client_id == client_id,
+            refresh_tokens.c.consumed_at.is_(None),
+        )
+        .values(consumed_at=now)
+        .returning(
+            refresh_tokens.c.grant_id, refresh_tokens.c.expires_at, refresh_tokens.c.bound_jkt
+        )
+    ).first()
+    if row is not None:
+        return RotatedRefreshToken(row.grant_id, row.expires_at, row.bound_jkt)
+    previous = conn.execute(
+        select(refresh_tokens.c.grant_id).where(
+            refresh_tokens.c.token_digest == digest, refresh_tokens.c.client_id == client_id
+        )
+    ).first()
+    if previous is None:
+        return None
+    raise Reused(previous.grant_id)
+
+
+def find_refresh_token(conn: Connection, token: str) -> tuple[str, str] | None:
+    row = conn.execute(
+        select(refresh_tokens.c.grant_id, refresh_tokens.c.client_id).where(
+            refresh_tokens.c.token_digest == secret_digest(token)
+        )
+    ).first()
+    return None if row is None else (row.grant_id, row.client_id)
+
+
+def record_access_token(
+    conn: Connection, jti: str, grant_id: str | None, client_id: str, *, now: int, expires_at: int
+) -> None:
+    conn.execute(
+        insert(access_tokens).values(
+            jti=jti, grant_id=grant_id, client_id=client_id, created_at=now, expires_at=expires_at
+        )
+    )
+
+
+def access_token_active(conn: Connection, jti: str, *, now: int) -> bool:
+    """Whether the token was issued by us, is not revoked, and its grant is not revoked."""
+    row = conn.execute(
+        select(access_tokens.c.revoked_at, access_tokens.c.expires_at, grants.c.revoked_at)
+        .select_from(access_tokens.outerjoin(grants, grants.c.id == access_tokens.c.grant_id))
+        .where(access_tokens.c.jti == jti)
+    ).first()
+    if row is None:
+        return False
+    token_revoked, expires_at, grant_revoked = row
+    return token_revoked is None and grant_revoked is None and expires_at > now
+
+
+def revoke_access_token(conn: Connection, jti: str, client_id: str, *, now: int) -> bool:
+    row = conn.execute(
+        update(access_tokens)
+        .where(
+            access_tokens.c.jti == jti,
+            access_tokens.c.client_id == client_id,
+            access_tokens.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+        .returning(access_tokens.c.jti)
+    ).first()
+    return row is not None
+
+
+def revoke_grant(conn: Connection, grant_id: str, *, now: int, reason: str) -> bool:
+    """Revoke a grant, its unused refresh tokens and its access tokens. True if it was live."""
+    row = conn.execute(
+        update(grants)
+        .where(grants.c.id == grant_id, grants.c.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+        .returning(grants.c.id)
+    ).first()
+    conn.execute(
+        update(refresh_tokens)
+        .where(refresh_tokens.c.grant_id == grant_id, refresh_tokens.c.consumed_at.is_(None))
+        .values(consumed_at=now)
+    )
+    conn.execute(
+        update(access_tokens)
+        .where(access_tokens.c.grant_id == grant_id, access_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return row is not None

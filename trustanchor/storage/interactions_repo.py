@@ -1,0 +1,111 @@
+"""Parked authorization requests waiting for the person to log in and consent.
+
+States: ``login`` → ``consent`` (after a finished authentication) → ``done`` or ``denied``.
+Every transition is one conditional UPDATE so a double submit yields one outcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from trustanchor.storage.tables import interactions
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionRow:
+    id: str
+    client_id: str
+    request: dict[str, Any]
+    state: str
+    expires_at: int
+    authentication: dict[str, Any] | None
+
+
+def create(
+    conn: Connection, interaction_id: str, client_id: str, request: dict[str, Any], *, now: int,
+    expires_at: int,
+) -> None:
+    conn.execute(
+        insert(interactions).values(
+            id=interaction_id, client_id=client_id, request=request, state="login",
+            created_at=now, expires_at=expires_at,
+        )
+    )
+
+
+def get(conn: Connection, interaction_id: str, *, now: int) -> InteractionRow | None:
+    row = conn.execute(
+        select(interactions).where(
+            interactions.c.id == interaction_id, interactions.c.expires_at > now
+        )
+    ).first()
+    if row is None:
+        return None
+    return InteractionRow(
+        id=row.id, client_id=row.client_id, request=dict(row.request), state=row.state,
+        expires_at=row.expires_at,
+        authentication=dict(row.authentication) if row.authentication is not None else None,
+    )
+
+
+def authenticated(
+    conn: Connection, interaction_id: str, authentication: dict[str, Any], *, now: int
+) -> bool:
+    """Record a finished login; only while the interaction still waits for one."""
+    row = conn.execute(
+        update(interactions)
+        .where(
+            interactions.c.id == interaction_id,
+            interactions.c.state == "login",
+            interactions.c.expires_at > now,
+        )
+        .values(state="consent", authentication=authentication)
+        .returning(interactions.c.id)
+    ).first()
+    return row is not None
+
+
+def finish(conn: Connection, interaction_id: str, outcome: str, *, now: int) -> InteractionRow | None:
+    """Move a consenting interaction to ``done``/``denied`` exactly once; the row when this won."""
+    row = conn.execute(
+        update(interactions)
+        .where(
+            interactions.c.id == interaction_id,
+            interactions.c.state == "consent",
+            interactions.c.expires_at > now,
+        )
+        .values(state=outcome, finished_at=now)
+        .returning(
+            interactions.c.id, interactions.c.client_id, interactions.c.request,
+            interactions.c.state, interactions.c.expires_at, interactions.c.authentication,
+        )
+    ).first()
+    if row is None:
+        return None
+    return InteractionRow(
+        id=row.id, client_id=row.client_id, request=dict(row.request), state=row.state,
+        expires_at=row.expires_at, authentication=dict(row.authentication),
+    )
+
+
+def abandon(conn: Connection, interaction_id: str, *, now: int) -> InteractionRow | None:
+    """Deny an interaction that is still waiting for login (the person cancelled)."""
+    row = conn.execute(
+        update(interactions)
+        .where(
+            interactions.c.id == interaction_id,
+            interactions.c.state == "login",
+            interactions.c.expires_at > now,
+        )
+        .values(state="denied", finished_at=now)
+        .returning(interactions.c.id, interactions.c.client_id, interactions.c.request)
+    ).first()
+    if row is None:
+        return None
+    return InteractionRow(
+        id=row.id, client_id=row.client_id, request=dict(row.request), state="denied",
+        expires_at=now, authentication=None,
+    )

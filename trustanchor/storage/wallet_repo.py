@@ -1,0 +1,90 @@
+"""OpenID4VP wallet transactions: one per QR code / same-device link. The transaction (and so its
+nonce) is consumed by the first response the wallet posts, whatever its outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from trustanchor.storage.tables import wallet_transactions
+
+
+@dataclass(frozen=True, slots=True)
+class WalletTransaction:
+    id: str
+    interaction_id: str
+    anchor_id: str
+    nonce: str
+    expires_at: int
+    consumed_at: int | None
+    outcome: dict[str, Any] | None
+
+
+def create(
+    conn: Connection, transaction_id: str, interaction_id: str, anchor_id: str, nonce: str, *,
+    now: int, expires_at: int,
+) -> None:
+    conn.execute(
+        insert(wallet_transactions).values(
+            id=transaction_id, interaction_id=interaction_id, anchor_id=anchor_id, nonce=nonce,
+            created_at=now, expires_at=expires_at,
+        )
+    )
+
+
+def get(conn: Connection, transaction_id: str) -> WalletTransaction | None:
+    row = conn.execute(
+        select(wallet_transactions).where(wallet_transactions.c.id == transaction_id)
+    ).first()
+    return None if row is None else _row(row)
+
+
+def latest_for_interaction(conn: Connection, interaction_id: str) -> WalletTransaction | None:
+    row = conn.execute(
+        select(wallet_transactions)
+        .where(wallet_transactions.c.interaction_id == interaction_id)
+        .order_by(wallet_transactions.c.created_at.desc(), wallet_transactions.c.id)
+        .limit(1)
+    ).first()
+    return None if row is None else _row(row)
+
+
+def mark_request_fetched(conn: Connection, transaction_id: str, *, now: int) -> None:
+    conn.execute(
+        update(wallet_transactions)
+        .where(wallet_transactions.c.id == transaction_id)
+        .values(request_fetched_at=now)
+    )
+
+
+def consume(conn: Connection, transaction_id: str, *, now: int) -> WalletTransaction | None:
+    """Claim the transaction for the response being processed; None if used, unknown or expired."""
+    row = conn.execute(
+        update(wallet_transactions)
+        .where(
+            wallet_transactions.c.id == transaction_id,
+            wallet_transactions.c.consumed_at.is_(None),
+            wallet_transactions.c.expires_at > now,
+        )
+        .values(consumed_at=now)
+        .returning(*wallet_transactions.c)
+    ).first()
+    return None if row is None else _row(row)
+
+
+def set_outcome(conn: Connection, transaction_id: str, outcome: dict[str, Any]) -> None:
+    conn.execute(
+        update(wallet_transactions)
+        .where(wallet_transactions.c.id == transaction_id)
+        .values(outcome=outcome)
+    )
+
+
+def _row(row: Any) -> WalletTransaction:
+    return WalletTransaction(
+        id=row.id, interaction_id=row.interaction_id, anchor_id=row.anchor_id, nonce=row.nonce,
+        expires_at=row.expires_at, consumed_at=row.consumed_at,
+        outcome=dict(row.outcome) if row.outcome is not None else None,
+    )

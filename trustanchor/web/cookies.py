@@ -1,0 +1,18 @@
+"""Cookies: the browser's binding to an interaction, and the login session. HttpOnly, SameSite
+Lax (the authorization request arrives as a top-level navigation), Secure on https issuers."""
+
+from __future__ import annotations
+
+from flask import Response
+
+from trustanchor.services.container import Services
+
+INTERACTION_COOKIE = "ta_interaction"
+SESSION_COOKIE = "ta_session"
+
+
+def set_cookie(response: Response, services: Services, name: str, value: str, *, max_age: int) -> None:
+    response.set_cookie(
+        name, value, max_age=max_age, httponly=True, samesite="Lax",
+        secure=services.settings.issuer.startswith("https://"), path="/",
+    )

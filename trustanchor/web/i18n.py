@@ -1,0 +1,56 @@
+"""Japanese and English texts for the pages, chosen by ?lang=, a cookie, the request's
+ui_locales, or Accept-Language — in that order."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+
+LANGUAGES = ("ja", "en")
+DEFAULT = "en"
+_DIR = Path(__file__).parent / "i18n"
+
+
+@cache
+def catalog(language: str) -> dict[str, str]:
+    with (_DIR / f"{language}.toml").open("rb") as fh:
+        data = tomllib.load(fh)
+    flat: dict[str, str] = {}
+    _flatten("", data, flat)
+    return flat
+
+
+def _flatten(prefix: str, data: dict[str, object], out: dict[str, str]) -> None:
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            _flatten(name + ".", value, out)
+        else:
+            out[name] = str(value)
+
+
+class Translator:
+    def __init__(self, language: str) -> None:
+        self.language = language if language in LANGUAGES else DEFAULT
+        self._texts = catalog(self.language)
+        self._fallback = catalog(DEFAULT)
+
+    def __call__(self, key: str, **values: object) -> str:
+        text = self._texts.get(key) or self._fallback.get(key) or key
+        return text.format(**values) if values else text
+
+    def has(self, key: str) -> bool:
+        return key in self._texts or key in self._fallback
+
+
+def choose(
+    explicit: str | None, cookie: str | None, ui_locales: Iterable[str], accept: Iterable[str]
+) -> str:
+    for candidate in (explicit, cookie, *ui_locales, *accept):
+        if candidate:
+            base = candidate.split("-")[0].lower()
+            if base in LANGUAGES:
+                return base
+    return DEFAULT

@@ -1,0 +1,183 @@
+"""The interaction pages: choose an anchor, present a smartphone credential, consent.
+
+Each interaction is bound to the browser that started it (a cookie holding its id) and every form
+carries a CSRF token derived from the interaction id with the cookie secret.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, g, jsonify, redirect, request
+
+from trustanchor.digests import equal, keyed_digest
+from trustanchor.domain.assurance import level_from_acr
+from trustanchor.services import consent, wallet_login
+from trustanchor.services.container import Services
+from trustanchor.web.cookies import INTERACTION_COOKIE, SESSION_COOKIE, set_cookie
+from trustanchor.web.i18n import Translator
+from trustanchor.web.qr import qr_svg
+from trustanchor.web.rendering import language, render_page
+
+blueprint = Blueprint("interaction", __name__, url_prefix="/interaction")
+
+
+def reason_text(reason: str, language: str) -> str:
+    """A login failure in plain words (anchor reason codes included)."""
+    from trustanchor.anchors.sd_jwt_vc import REASONS
+
+    t = Translator(language)
+    if t.has(f"reasons.{reason}"):
+        return t(f"reasons.{reason}")
+    if language == "en" and reason in REASONS:
+        return REASONS[reason]
+    return t("reasons.generic")
+
+
+def _services() -> Services:
+    services: Services = g.services
+    return services
+
+
+def _csrf(services: Services, interaction_id: str) -> str:
+    return keyed_digest(services.secrets.cookie, "csrf", interaction_id)
+
+
+def _gone() -> Any:
+    return render_page("error.html", status=400, message_key="errors.interaction_gone")
+
+
+def _bound(interaction_id: str) -> bool:
+    cookie = request.cookies.get(INTERACTION_COOKIE, "")
+    return bool(cookie) and equal(cookie, interaction_id)
+
+
+def _csrf_ok(services: Services, interaction_id: str) -> bool:
+    sent = request.form.get("csrf", "")
+    return bool(sent) and equal(sent, _csrf(services, interaction_id))
+
+
+@blueprint.get("/<interaction_id>")
+def show(interaction_id: str) -> Any:
+    services = _services()
+    if not _bound(interaction_id):
+        return _gone()
+    try:
+        login = wallet_login.login_view(services, interaction_id)
+    except wallet_login.InteractionGone:
+        return _gone()
+    if login.state == "consent":
+        return _consent_page(services, interaction_id)
+    if login.state != "login":
+        return _gone()
+    g.lang = language(login.request.ui_locales)
+    lang = g.lang
+    return render_page(
+        "login.html",
+        client_name=login.client.name(lang),
+        anchors=login.anchors,
+        failure=reason_text(login.failure, lang) if login.failure else None,
+        csrf=_csrf(services, interaction_id),
+        wallet_action=f"/interaction/{interaction_id}/wallet",
+        cancel_action=f"/interaction/{interaction_id}/cancel",
+    )
+
+
+def _consent_page(services: Services, interaction_id: str) -> Any:
+    try:
+        view = consent.view(services, interaction_id)
+    except consent.InteractionGone:
+        return _gone()
+    g.lang = language(view.request.ui_locales)
+    lang = g.lang
+    return render_page(
+        "consent.html",
+        client_name=view.client.name(lang),
+        scopes=view.request.scope,
+        anchor_name=view.anchor.name(lang) if view.anchor else None,
+        level=level_from_acr(view.authentication.acr) or "low",
+        claim_names=view.claim_names,
+        details=view.request.authorization_details,
+        csrf=_csrf(services, interaction_id),
+        decide_action=f"/interaction/{interaction_id}/consent",
+    )
+
+
+@blueprint.post("/<interaction_id>/wallet")
+def start_wallet(interaction_id: str) -> Any:
+    services = _services()
+    if not _bound(interaction_id) or not _csrf_ok(services, interaction_id):
+        return render_page("error.html", status=400, message_key="errors.csrf")
+    try:
+        started = wallet_login.begin(services, interaction_id, request.form.get("anchor", ""))
+    except wallet_login.InteractionGone:
+        return _gone()
+    return redirect(f"/interaction/{interaction_id}/wallet/{started.transaction_id}", code=303)
+
+
+@blueprint.get("/<interaction_id>/wallet/<transaction_id>")
+def wallet_page(interaction_id: str, transaction_id: str) -> Any:
+    services = _services()
+    if not _bound(interaction_id):
+        return _gone()
+    try:
+        view = wallet_login.transaction_view(services, interaction_id, transaction_id)
+    except wallet_login.InteractionGone:
+        return _gone()
+    g.lang = language(view.request.ui_locales)
+    t = Translator(g.lang)
+    return render_page(
+        "wallet.html",
+        anchor_name=view.anchor.name(g.lang),
+        qr_svg=qr_svg(view.wallet_url, title=t("wallet.qr_title")),
+        wallet_url=view.wallet_url,
+        status_url=f"/interaction/{interaction_id}/status",
+        next_url=f"/interaction/{interaction_id}",
+        csrf=_csrf(services, interaction_id),
+        cancel_action=f"/interaction/{interaction_id}/cancel",
+    )
+
+
+@blueprint.get("/<interaction_id>/status")
+def status(interaction_id: str) -> Any:
+    services = _services()
+    if not _bound(interaction_id):
+        return jsonify({"done": True, "state": "gone"})
+    return jsonify(wallet_login.status(services, interaction_id))
+
+
+@blueprint.post("/<interaction_id>/consent")
+def decide(interaction_id: str) -> Any:
+    services = _services()
+    if not _bound(interaction_id) or not _csrf_ok(services, interaction_id):
+        return render_page("error.html", status=400, message_key="errors.csrf")
+    decision = request.form.get("decision")
+    if decision not in ("approve", "deny"):
+        return render_page("error.html", status=400, message_key="errors.invalid_request")
+    try:
+        outcome = consent.decide(
+            services, interaction_id, approve=decision == "approve",
+            session_id=request.cookies.get(SESSION_COOKIE),
+        )
+    except consent.InteractionGone:
+        return _gone()
+    response = redirect(outcome.redirect_url, code=303)
+    response.delete_cookie(INTERACTION_COOKIE, path="/")
+    if outcome.new_session:
+        set_cookie(response, services, SESSION_COOKIE, outcome.new_session,
+                   max_age=services.settings.interaction.session_lifetime)
+    return response
+
+
+@blueprint.post("/<interaction_id>/cancel")
+def cancel(interaction_id: str) -> Any:
+    services = _services()
+    if not _bound(interaction_id) or not _csrf_ok(services, interaction_id):
+        return render_page("error.html", status=400, message_key="errors.csrf")
+    try:
+        url = consent.cancel(services, interaction_id)
+    except consent.InteractionGone:
+        return _gone()
+    response = redirect(url, code=303)
+    response.delete_cookie(INTERACTION_COOKIE, path="/")
+    return response

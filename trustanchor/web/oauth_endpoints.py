@@ -1,0 +1,86 @@
+"""Protocol endpoints: PAR, authorization, token, userinfo, introspection, revocation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, make_response, redirect, request
+
+from trustanchor.services import authorize, introspection, par, revocation, token, userinfo
+from trustanchor.services.container import Services
+from trustanchor.web.cookies import INTERACTION_COOKIE, SESSION_COOKIE, set_cookie
+from trustanchor.web.forms import authorization_header, dpop_headers, form_body, query
+from trustanchor.web.rendering import render_page
+
+blueprint = Blueprint("oauth", __name__)
+
+
+def _services() -> Services:
+    services: Services = g.services
+    return services
+
+
+@blueprint.post("/par")
+def pushed_authorization_request() -> Any:
+    pushed = par.push(
+        _services(), form_body(), authorization=authorization_header(), dpop_headers=dpop_headers()
+    )
+    response = jsonify({"request_uri": pushed.request_uri, "expires_in": pushed.expires_in})
+    response.status_code = 201
+    return response
+
+
+@blueprint.get("/authorize")
+def authorization() -> Any:
+    services = _services()
+    try:
+        outcome = authorize.start(services, query(), session_id=request.cookies.get(SESSION_COOKIE))
+    except authorize.AuthorizeErrorPage as exc:
+        return render_page(
+            "error.html", status=400,
+            message_key="errors.invalid_request_uri"
+            if exc.error.error == "invalid_request_uri" else "errors.invalid_request",
+            detail=exc.error.description,
+        )
+    if isinstance(outcome, authorize.Redirect):
+        return redirect(outcome.url, code=303)
+    response = redirect(services.endpoints.interaction(outcome.interaction_id), code=303)
+    set_cookie(response, services, INTERACTION_COOKIE, outcome.interaction_id,
+               max_age=services.settings.interaction.lifetime)
+    return response
+
+
+@blueprint.post("/token")
+def token_endpoint() -> Any:
+    result = token.token(
+        _services(), form_body(), authorization=authorization_header(), dpop_headers=dpop_headers()
+    )
+    return jsonify(result.body)
+
+
+@blueprint.route("/userinfo", methods=["GET", "POST"])
+def userinfo_endpoint() -> Any:
+    token_in_request = "access_token" in request.args or (
+        request.mimetype == "application/x-www-form-urlencoded" and "access_token" in request.form
+    )
+    claims = userinfo.userinfo(
+        _services(),
+        authorization=request.headers.getlist("Authorization"),
+        dpop_headers=dpop_headers(),
+        method=request.method,
+        token_in_request=token_in_request,
+    )
+    return jsonify(claims)
+
+
+@blueprint.post("/introspect")
+def introspection_endpoint() -> Any:
+    return jsonify(
+        introspection.introspect(_services(), form_body(), authorization=authorization_header())
+    )
+
+
+@blueprint.post("/revoke")
+def revocation_endpoint() -> Response:
+    revocation.revoke(_services(), form_body(), authorization=authorization_header())
+    return make_response("", 200)

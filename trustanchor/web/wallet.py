@@ -1,0 +1,82 @@
+"""The wallet-facing endpoints of OpenID4VP: the request object by reference, the direct_post
+response endpoint, and the page a same-device wallet returns the person to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, redirect, request
+
+from trustanchor.digests import equal
+from trustanchor.openid4vp.request_object import (
+    REQUEST_OBJECT_MEDIA_TYPE,
+    RequestUriPostError,
+    parse_request_uri_post,
+)
+from trustanchor.services import wallet_login
+from trustanchor.services.container import Services
+from trustanchor.web.cookies import INTERACTION_COOKIE
+from trustanchor.web.rendering import render_page
+
+blueprint = Blueprint("wallet", __name__, url_prefix="/wallet")
+
+
+def _services() -> Services:
+    services: Services = g.services
+    return services
+
+
+def _refused(exc: wallet_login.WalletRequestRefused) -> Response:
+    response = jsonify({"error": exc.error, "error_description": exc.description})
+    response.status_code = exc.status
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blueprint.route("/request/<transaction_id>", methods=["GET", "POST"])
+def request_object(transaction_id: str) -> Any:
+    services = _services()
+    wallet_nonce = None
+    if request.method == "POST":
+        try:
+            posted = parse_request_uri_post(
+                {k: request.form.getlist(k) for k in request.form},
+                max_bytes=services.settings.limits.max_body_bytes,
+            )
+        except RequestUriPostError as exc:
+            response = jsonify({"error": "invalid_request", "error_description": exc.reason})
+            response.status_code = 400
+            return response
+        wallet_nonce = posted.wallet_nonce
+    try:
+        jwt = wallet_login.request_object(services, transaction_id, wallet_nonce=wallet_nonce)
+    except wallet_login.WalletRequestRefused as exc:
+        return _refused(exc)
+    response = Response(jwt, mimetype=REQUEST_OBJECT_MEDIA_TYPE)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blueprint.post("/response")
+def response_endpoint() -> Any:
+    services = _services()
+    if request.mimetype != "application/x-www-form-urlencoded":
+        return _refused(wallet_login.WalletRequestRefused(400, "invalid_request", "form body expected"))
+    try:
+        body = wallet_login.receive(services, {k: request.form.getlist(k) for k in request.form})
+    except wallet_login.WalletRequestRefused as exc:
+        return _refused(exc)
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blueprint.get("/done/<transaction_id>")
+def done(transaction_id: str) -> Any:
+    """Where the wallet sends the person after a same-device presentation."""
+    services = _services()
+    interaction_id = wallet_login.interaction_of_transaction(services, transaction_id)
+    cookie = request.cookies.get(INTERACTION_COOKIE, "")
+    if interaction_id and cookie and equal(cookie, interaction_id):
+        return redirect(f"/interaction/{interaction_id}", code=303)
+    return render_page("wallet_done.html")
