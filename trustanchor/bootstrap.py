@@ -29,10 +29,13 @@ def initialise(settings: Settings, db: Database, *, now: int, generate_keys: boo
     if not store.published_or_active():
         if not generate_keys:
             raise StartupRefused(
-                f"no signing key in {keys_dir}: run `trustanchor keys generate` (or `trustanchor init`)"
+                f"no signing key in {keys_dir}: "
+                "run `trustanchor keys generate` (or `trustanchor init`)"
             )
         kid = generate_key(
-            keys_dir, alg=settings.tokens.signing_alg, now=now,
+            keys_dir,
+            alg=settings.tokens.signing_alg,
+            now=now,
             demo=not settings.is_production,
         )
         messages.append(f"generated signing key {kid}")
@@ -40,7 +43,7 @@ def initialise(settings: Settings, db: Database, *, now: int, generate_keys: boo
     if settings.is_production and store.has_demo_keys:
         raise StartupRefused(
             f"{keys_dir} holds demo signing keys; production needs keys generated in production "
-            "mode (`trustanchor keys rotate` with mode = \"production\")"
+            'mode (`trustanchor keys rotate` with mode = "production")'
         )
     upgrade(db)
     messages.append("database schema is up to date")

@@ -4,7 +4,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from support.ecosystem import Ecosystem
 from support.server import RunningServer, free_port, running_server, test_settings
 

@@ -11,7 +11,6 @@ import requests
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import KeySet
 from requests_oauth2client import BearerToken, DPoPKey, OAuth2Client, PrivateKeyJwt
-
 from support.credentials import Wallet
 from support.ecosystem import BANK_REDIRECT, Browser, Ecosystem, WalletApp
 from support.html import parse
@@ -50,7 +49,14 @@ def login_through_wallet(
     assert request["dcql_query"]["credentials"][0]["meta"]["vct_values"] == [ecosystem.issuer.vct]
     answer = phone.respond(request)
     assert answer.status_code == 200, answer.text
-    status = browser.get(server.url(parse(wallet_page.text).links["continue"].split("?")[0] .replace("/interaction/", "/interaction/", 1)).replace(server.issuer, server.issuer))
+    status = browser.get(
+        server.url(
+            parse(wallet_page.text)
+            .links["continue"]
+            .split("?")[0]
+            .replace("/interaction/", "/interaction/", 1)
+        ).replace(server.issuer, server.issuer)
+    )
     assert status.status_code == 200
     consent = browser.follow(browser.get(server.url(parse(wallet_page.text).links["continue"])))
     assert consent.status_code == 200
@@ -62,16 +68,23 @@ def login_through_wallet(
     return location
 
 
-def test_login_with_smartphone_credential_end_to_end(server: RunningServer, ecosystem: Ecosystem) -> None:
+def test_login_with_smartphone_credential_end_to_end(
+    server: RunningServer, ecosystem: Ecosystem
+) -> None:
     client = rp_client(server, ecosystem)
     dpop_key = DPoPKey.generate(alg="ES256")
     auth_request = client.authorization_request(
-        scope="openid profile", dpop_key=dpop_key,
+        scope="openid profile",
+        dpop_key=dpop_key,
         claims=json.dumps(
-            {"userinfo": {"verified_claims": {
-                "verification": {"trust_framework": None},
-                "claims": {"given_name": None, "birthdate": None},
-            }}}
+            {
+                "userinfo": {
+                    "verified_claims": {
+                        "verification": {"trust_framework": None},
+                        "claims": {"given_name": None, "birthdate": None},
+                    }
+                }
+            }
         ),
     )
     par_request = client.pushed_authorization_request(auth_request)
@@ -108,7 +121,9 @@ def test_login_with_smartphone_credential_end_to_end(server: RunningServer, ecos
         server.url("/.well-known/openid-configuration"),
         issuer=server.issuer,
         testing=True,  # our test server speaks http on 127.0.0.1
-        auth=PrivateKeyJwt(ecosystem.ledger.client_id, ecosystem.ledger.private_jwk, aud=server.issuer),
+        auth=PrivateKeyJwt(
+            ecosystem.ledger.client_id, ecosystem.ledger.private_jwk, aud=server.issuer
+        ),
     )
     introspection = rs.introspect_token(token.access_token)
     assert introspection["active"] is True

@@ -161,8 +161,11 @@ def test_anchor_set_version_goes_up_only_when_the_policy_changes(database: Datab
     assert (stricter.action, stricter.version, stricter.policy_changed) == ("updated", 2, True)
     stored = repo.get_set("jp")
     assert stored == AnchorSet(
-        id="jp", display_name={"en": "Japan"}, policy={"min_assurance_link": "high"},
-        version=2, updated_at=T0 + 3,
+        id="jp",
+        display_name={"en": "Japan"},
+        policy={"min_assurance_link": "high"},
+        version=2,
+        updated_at=T0 + 3,
     )
     assert [s.id for s in repo.anchor_sets()] == ["jp"]
     assert repo.get_set("nowhere") is None
@@ -238,8 +241,11 @@ def test_applying_declarations_is_idempotent(database: Database, base_dir: Path)
     assert anchor is not None and anchor.updated_at == T0 and anchor.anchor_sets == ("jp",)
     assert anchor.settings["jwks"] == {"keys": [JWK]}
     assert repo.get_set("jp") == AnchorSet(
-        id="jp", display_name={"en": "Japan"}, policy={"min_assurance_transfer": "high"},
-        version=1, updated_at=T0,
+        id="jp",
+        display_name={"en": "Japan"},
+        policy={"min_assurance_transfer": "high"},
+        version=1,
+        updated_at=T0,
     )
 
 
@@ -317,8 +323,11 @@ def test_anchor_set_already_in_the_database_may_be_referenced(
 def test_duplicate_declarations_are_refused(database: Database, base_dir: Path) -> None:
     with pytest.raises(DeclarationError) as info:
         apply_anchor_declarations(
-            database, [anchor_decl(), anchor_decl()], [SET_DECL, SET_DECL],
-            base_dir=base_dir, now=T0,
+            database,
+            [anchor_decl(), anchor_decl()],
+            [SET_DECL, SET_DECL],
+            base_dir=base_dir,
+            now=T0,
         )
     assert info.value.problems == [
         "anchor_sets.jp: declared twice",

@@ -18,8 +18,8 @@ from joserfc.jwk import KeySet
 from support.credentials import Issuer, Wallet
 from support.html import parse
 from support.server import RunningServer
-from trustanchor.jose.jwk import public_jwk
 from trustanchor.digests import b64url_encode
+from trustanchor.jose.jwk import public_jwk
 
 BANK_REDIRECT = "https://bank.example/callback"
 CREDENTIAL_ID = "identity_credential"
@@ -45,7 +45,16 @@ class Party:
 
     @property
     def jwks(self) -> dict[str, Any]:
-        return {"keys": [{**public_jwk(self.key), "kid": f"{self.client_id}-key", "alg": "ES256", "use": "sig"}]}
+        return {
+            "keys": [
+                {
+                    **public_jwk(self.key),
+                    "kid": f"{self.client_id}-key",
+                    "alg": "ES256",
+                    "use": "sig",
+                }
+            ]
+        }
 
 
 @dataclass
@@ -101,7 +110,9 @@ class Ecosystem:
             },
         ]
 
-    def credential(self, wallet: Wallet, *, subject: str = "person-0001", iat: int | None = None) -> str:
+    def credential(
+        self, wallet: Wallet, *, subject: str = "person-0001", iat: int | None = None
+    ) -> str:
         return self.issuer.issue(
             wallet,
             claims={
@@ -164,7 +175,9 @@ class WalletApp:
         assert claims["client_id"] == query["client_id"][0]
         return claims
 
-    def respond(self, request: dict[str, Any], *, nonce: str | None = None, aud: str | None = None) -> requests.Response:
+    def respond(
+        self, request: dict[str, Any], *, nonce: str | None = None, aud: str | None = None
+    ) -> requests.Response:
         presentation = self.wallet.present(
             self.credential,
             nonce=nonce or request["nonce"],
@@ -173,6 +186,9 @@ class WalletApp:
         )
         return requests.post(
             request["response_uri"],
-            data={"vp_token": json.dumps({CREDENTIAL_ID: [presentation]}), "state": request["state"]},
+            data={
+                "vp_token": json.dumps({CREDENTIAL_ID: [presentation]}),
+                "state": request["state"],
+            },
             timeout=10,
         )

@@ -195,29 +195,46 @@ def test_jwks_and_jwks_file_together_are_refused(tmp_path: Path) -> None:
 
 @given(st.text(max_size=80))
 def test_ids_are_accepted_exactly_when_they_are_slugs(anchor_id: str) -> None:
-    is_slug = 1 <= len(anchor_id) <= 64 and all(c in "abcdefghijklmnopqrstuvwxyz0123456789-"
-                                                  for c in anchor_id)
+    is_slug = 1 <= len(anchor_id) <= 64 and all(
+        c in "abcdefghijklmnopqrstuvwxyz0123456789-" for c in anchor_id
+    )
     try:
         anchor = anchor_from_declaration(declaration(id=anchor_id), base_dir=Path("."))
     except DeclarationError as exc:
         assert not is_slug
-        assert any(p.endswith(".id: must be 1 to 64 characters of a-z, 0-9 and '-'")
-                   for p in exc.problems)
+        assert any(
+            p.endswith(".id: must be 1 to 64 characters of a-z, 0-9 and '-'") for p in exc.problems
+        )
     else:
         assert is_slug and anchor.id == anchor_id
 
 
 JSONISH = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=10),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
-                                                                  max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=10,
 )
 
 
-@given(st.dictionaries(st.sampled_from(["id", "kind", "display_name", "assurance_level",
-                                        "status", "anchor_sets", "sd_jwt_vc", "other"]),
-                       JSONISH))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "id",
+                "kind",
+                "display_name",
+                "assurance_level",
+                "status",
+                "anchor_sets",
+                "sd_jwt_vc",
+                "other",
+            ]
+        ),
+        JSONISH,
+    )
+)
 def test_arbitrary_declarations_fail_only_with_declaration_error(decl: dict[str, Any]) -> None:
     try:
         anchor_from_declaration(decl, base_dir=Path("."))
@@ -233,15 +250,21 @@ def test_valid_anchor_set() -> None:
         {
             "id": "jp-cbdc",
             "display_name": "Japan CBDC",
-            "policy": {"min_assurance_link": "substantial", "min_assurance_transfer": "high",
-                       "step_up_amount": 100000},
+            "policy": {
+                "min_assurance_link": "substantial",
+                "min_assurance_transfer": "high",
+                "step_up_amount": 100000,
+            },
         }
     )
     assert anchor_set == AnchorSet(
         id="jp-cbdc",
         display_name={"en": "Japan CBDC"},
-        policy={"min_assurance_link": "substantial", "min_assurance_transfer": "high",
-                "step_up_amount": 100000},
+        policy={
+            "min_assurance_link": "substantial",
+            "min_assurance_transfer": "high",
+            "step_up_amount": 100000,
+        },
         version=1,
     )
 

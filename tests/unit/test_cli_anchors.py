@@ -70,7 +70,7 @@ def write_config(tmp_path: Path, extra: str = "") -> tuple[Path, str]:
 mode = "test"
 issuer = "http://127.0.0.1:8000"
 database_url = "{url}"
-keys_dir = "{tmp_path / 'keys'}"
+keys_dir = "{tmp_path / "keys"}"
 {extra}
 """
     )

@@ -26,8 +26,8 @@ def write_config(tmp_path: Path, service: str) -> Path:
     config.write_text(
         f"""
 [service]
-database_url = "sqlite:///{tmp_path / 'trustanchor.db'}"
-keys_dir = "{tmp_path / 'keys'}"
+database_url = "sqlite:///{tmp_path / "trustanchor.db"}"
+keys_dir = "{tmp_path / "keys"}"
 {service}
 """
     )
@@ -148,7 +148,11 @@ def test_list_shows_retired_key_as_published_until_retention_ends(
     lines = {line.split()[0]: line for line in listing.output.splitlines()[1:]}
     assert lines[new].split()[2:] == ["2023-11-14T22:13:20Z", "-", "-", "current,", "demo"]
     assert lines[old].split()[2:] == [
-        "2023-11-14T22:13:20Z", "2023-11-14T22:13:20Z", "2023-11-15T22:13:20Z", "retired,", "demo"
+        "2023-11-14T22:13:20Z",
+        "2023-11-14T22:13:20Z",
+        "2023-11-15T22:13:20Z",
+        "retired,",
+        "demo",
     ]
     assert_no_private_material(listing.output, tmp_path)
 

@@ -250,8 +250,12 @@ _DROP = object()
         (
             {
                 "credentials": [
-                    {"id": "m", "format": "mso_mdoc", "meta": {"doctype_value": "x"},
-                     "claims": [{"path": ["only_one"]}]}
+                    {
+                        "id": "m",
+                        "format": "mso_mdoc",
+                        "meta": {"doctype_value": "x"},
+                        "claims": [{"path": ["only_one"]}],
+                    }
                 ]
             },
             "invalid_claim_path",
@@ -266,14 +270,33 @@ def test_validate_rejects_malformed_queries(q: Any, reason: str) -> None:
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(
-        st.sampled_from(["credentials", "id", "format", "meta", "vct_values", "claims", "path",
-                         "claim_sets", "values", "credential_sets", "options", "required",
-                         "multiple", "trusted_authorities", "type", "doctype_value"])
-        | st.text(max_size=4),
-        children,
-        max_size=5,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "credentials",
+                    "id",
+                    "format",
+                    "meta",
+                    "vct_values",
+                    "claims",
+                    "path",
+                    "claim_sets",
+                    "values",
+                    "credential_sets",
+                    "options",
+                    "required",
+                    "multiple",
+                    "trusted_authorities",
+                    "type",
+                    "doctype_value",
+                ]
+            )
+            | st.text(max_size=4),
+            children,
+            max_size=5,
+        )
     ),
     max_leaves=30,
 )
@@ -367,7 +390,10 @@ def test_request_object_passes_our_own_typ_check(
 ) -> None:
     token = _build(VerifierIdentity(CLIENT_ID, es256_key), query)
     _, claims = jws.verify(
-        token, es256_key.public_key, allowed_algs=("ES256",), max_bytes=16384,
+        token,
+        es256_key.public_key,
+        allowed_algs=("ES256",),
+        max_bytes=16384,
         typ=request_object.REQUEST_OBJECT_TYP,
     )
     assert claims["nonce"] == NONCE
@@ -393,7 +419,8 @@ def test_client_metadata_with_a_pre_registered_client_is_refused(
 ) -> None:
     with pytest.raises(RequestObjectError) as err:
         _build(
-            VerifierIdentity(CLIENT_ID, es256_key), query,
+            VerifierIdentity(CLIENT_ID, es256_key),
+            query,
             client_metadata=request_object.sd_jwt_vc_client_metadata(),
         )
     assert err.value.reason == "unexpected_client_metadata"
@@ -496,8 +523,12 @@ def test_x509_san_dns_must_be_in_the_certificate_and_host_the_response_uri(
     metadata = request_object.sd_jwt_vc_client_metadata()
     _build(verifier, query, client_metadata=metadata)
     with pytest.raises(RequestObjectError) as err:
-        _build(verifier, query, client_metadata=metadata,
-               response_uri="https://elsewhere.example.jp/response")
+        _build(
+            verifier,
+            query,
+            client_metadata=metadata,
+            response_uri="https://elsewhere.example.jp/response",
+        )
     assert err.value.reason == "invalid_response_uri"
 
 
@@ -519,8 +550,12 @@ def test_decentralized_identifier_needs_a_did_url_as_kid(es256_key: SigningKey) 
 
 
 def _attestation(issuer_key: ec.EllipticCurvePrivateKey, sub: str, bound: PrivateKey) -> str:
-    claims = {"iss": "https://attester.example.jp", "sub": sub, "exp": AT + 86400,
-              "cnf": {"jwk": public_jwk(bound)}}
+    claims = {
+        "iss": "https://attester.example.jp",
+        "sub": sub,
+        "exp": AT + 86400,
+        "cnf": {"jwk": public_jwk(bound)},
+    }
     return jws.sign(claims, issuer_key, alg="ES256", headers={"typ": "verifier-attestation+jwt"})
 
 
@@ -548,7 +583,8 @@ def test_verifier_attestation_must_name_us_and_bind_our_key(
     bound = attester if wrong == "cnf" else es256_key.private_key
     with pytest.raises(RequestObjectError) as err:
         VerifierIdentity(
-            "verifier_attestation:auth.example.jp", es256_key,
+            "verifier_attestation:auth.example.jp",
+            es256_key,
             attestation_jwt=_attestation(attester, sub, bound),
         )
     assert err.value.reason == "invalid_attestation"
@@ -560,8 +596,11 @@ def test_verifier_attestation_must_name_us_and_bind_our_key(
 def test_request_uri_post_reads_wallet_nonce_and_metadata() -> None:
     metadata = {"vp_formats_supported": {"dc+sd-jwt": {"kb-jwt_alg_values": ["ES256"]}}}
     parsed = request_object.parse_request_uri_post(
-        {"wallet_nonce": ["qPmxiNFCR3QTm19POc8u"], "wallet_metadata": [json.dumps(metadata)],
-         "unknown": ["x", "y"]},
+        {
+            "wallet_nonce": ["qPmxiNFCR3QTm19POc8u"],
+            "wallet_metadata": [json.dumps(metadata)],
+            "unknown": ["x", "y"],
+        },
         max_bytes=4096,
     )
     assert parsed.wallet_nonce == "qPmxiNFCR3QTm19POc8u"
@@ -617,7 +656,9 @@ def test_prefixed_client_id_and_request_uri_method_round_trip() -> None:
         "openid4vp://", client_id=client_id, request_uri=REQUEST_URI, request_uri_method="post"
     )
     assert _query_of(url) == {
-        "client_id": [client_id], "request_uri": [REQUEST_URI], "request_uri_method": ["post"]
+        "client_id": [client_id],
+        "request_uri": [REQUEST_URI],
+        "request_uri_method": ["post"],
     }
     assert links.parse_wallet_request_url(url) == links.WalletRequestParams(
         client_id, REQUEST_URI, "post"
@@ -626,8 +667,10 @@ def test_prefixed_client_id_and_request_uri_method_round_trip() -> None:
 
 def test_wallet_links_share_the_request_uri() -> None:
     result = links.wallet_links(
-        same_device_base="https://wallet.example.jp/ul", qr_base="openid4vp://",
-        client_id=CLIENT_ID, request_uri=REQUEST_URI,
+        same_device_base="https://wallet.example.jp/ul",
+        qr_base="openid4vp://",
+        client_id=CLIENT_ID,
+        request_uri=REQUEST_URI,
     )
     assert result.same_device.startswith("https://wallet.example.jp/ul?")
     assert result.qr_content.startswith("openid4vp://?")
@@ -652,7 +695,9 @@ def test_wallet_links_share_the_request_uri() -> None:
 )
 def test_wallet_url_refuses_bad_input(kwargs: dict[str, Any], reason: str) -> None:
     arguments: dict[str, Any] = {
-        "scheme_or_base": "openid4vp://", "client_id": CLIENT_ID, "request_uri": REQUEST_URI
+        "scheme_or_base": "openid4vp://",
+        "client_id": CLIENT_ID,
+        "request_uri": REQUEST_URI,
     }
     arguments.update(kwargs)
     base = arguments.pop("scheme_or_base")
@@ -725,12 +770,12 @@ def test_presentation_without_key_binding_still_parses_for_the_verifier_to_judge
 
 
 def test_wallet_error_response_is_returned_not_raised() -> None:
-    result = _parse(
-        _form(error="access_denied", error_description="user declined", state=STATE)
-    )
+    result = _parse(_form(error="access_denied", error_description="user declined", state=STATE))
     assert result.is_error
     assert (result.error, result.error_description, result.state) == (
-        "access_denied", "user declined", STATE
+        "access_denied",
+        "user declined",
+        STATE,
     )
     assert result.presentation is None
 
@@ -764,29 +809,44 @@ _GOOD_VP = _vp({"national_id": [PRESENTATION]})
         (_form(vp_token=_GOOD_VP, error="access_denied", state=STATE), "ambiguous_response"),
         (_form(error='bad"quote', state=STATE), "invalid_error"),
         (_form(error="", state=STATE), "invalid_error"),
-        (_form(error="access_denied", error_description="\n", state=STATE),
-         "invalid_error_description"),
-        (_form(vp_token=_GOOD_VP, error_description="x", state=STATE),
-         "invalid_error_description"),
+        (
+            _form(error="access_denied", error_description="\n", state=STATE),
+            "invalid_error_description",
+        ),
+        (_form(vp_token=_GOOD_VP, error_description="x", state=STATE), "invalid_error_description"),
         (_form(vp_token="not json", state=STATE), "vp_token_not_json"),
-        (_form(vp_token='{"national_id":["a~"],"national_id":["b~"]}', state=STATE),
-         "vp_token_not_json"),
+        (
+            _form(vp_token='{"national_id":["a~"],"national_id":["b~"]}', state=STATE),
+            "vp_token_not_json",
+        ),
         (_form(vp_token="[[[[[[[[[[]]]]]]]]]]", state=STATE), "vp_token_not_json"),
         (_form(vp_token=_vp([PRESENTATION]), state=STATE), "vp_token_not_object"),
         (_form(vp_token=_vp(PRESENTATION), state=STATE), "vp_token_not_object"),
         (_form(vp_token=_vp({}), state=STATE), "missing_credential"),
         (_form(vp_token=_vp({"other": [PRESENTATION]}), state=STATE), "missing_credential"),
-        (_form(vp_token=_vp({"national_id": [PRESENTATION], "other": [PRESENTATION]}),
-               state=STATE), "unexpected_credential"),
-        (_form(vp_token=_vp({"national_id": PRESENTATION}), state=STATE),
-         "presentations_not_array"),
+        (
+            _form(
+                vp_token=_vp({"national_id": [PRESENTATION], "other": [PRESENTATION]}), state=STATE
+            ),
+            "unexpected_credential",
+        ),
+        (
+            _form(vp_token=_vp({"national_id": PRESENTATION}), state=STATE),
+            "presentations_not_array",
+        ),
         (_form(vp_token=_vp({"national_id": []}), state=STATE), "no_presentation"),
-        (_form(vp_token=_vp({"national_id": [PRESENTATION, PRESENTATION]}), state=STATE),
-         "multiple_presentations"),
-        (_form(vp_token=_vp({"national_id": [{"jwt": PRESENTATION}]}), state=STATE),
-         "presentation_not_string"),
-        (_form(vp_token=_vp({"national_id": ["no-tilde.at.all"]}), state=STATE),
-         "malformed_presentation"),
+        (
+            _form(vp_token=_vp({"national_id": [PRESENTATION, PRESENTATION]}), state=STATE),
+            "multiple_presentations",
+        ),
+        (
+            _form(vp_token=_vp({"national_id": [{"jwt": PRESENTATION}]}), state=STATE),
+            "presentation_not_string",
+        ),
+        (
+            _form(vp_token=_vp({"national_id": ["no-tilde.at.all"]}), state=STATE),
+            "malformed_presentation",
+        ),
         (_form(vp_token=_vp({"national_id": ["a b~"]}), state=STATE), "malformed_presentation"),
         (_form(vp_token=_vp({"national_id": [""]}), state=STATE), "malformed_presentation"),
     ],
@@ -800,8 +860,9 @@ def test_malformed_responses_raise_wallet_response_error(form: Any, reason: str)
 def test_over_size_response_is_refused_before_parsing() -> None:
     big = _vp({"national_id": [PRESENTATION + "A" * 5000]})
     with pytest.raises(WalletResponseError) as err:
-        parse_direct_post(_form(vp_token=big, state=STATE), credential_id="national_id",
-                          max_bytes=4096)
+        parse_direct_post(
+            _form(vp_token=big, state=STATE), credential_id="national_id", max_bytes=4096
+        )
     assert err.value.reason == "too_large"
 
 
@@ -819,7 +880,8 @@ _vp_tokens = st.one_of(
     st.dictionaries(
         st.sampled_from(["national_id", "other"]) | st.text(max_size=5),
         st.lists(st.text(max_size=20) | st.integers(), max_size=3)
-        | st.text(max_size=10) | st.none(),
+        | st.text(max_size=10)
+        | st.none(),
         max_size=3,
     ).map(json.dumps),
 )
@@ -883,4 +945,3 @@ def test_same_device_redirect_refuses_weak_codes_and_unsafe_bases(
     with pytest.raises(WalletResponseError) as err:
         response.same_device_redirect_uri(base, response_code=code)
     assert err.value.reason == reason
-

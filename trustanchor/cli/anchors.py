@@ -59,7 +59,9 @@ def show(ctx: CliContext, anchor_id: str) -> None:
 
 @anchors.command()
 @click.option(
-    "--file", "path", required=True,
+    "--file",
+    "path",
+    required=True,
     type=click.Path(path_type=Path, dir_okay=False, exists=True),
     help="TOML with one [[anchors]] entry, or the anchor's fields as a single table.",
 )
@@ -91,7 +93,8 @@ def add(ctx: CliContext, path: Path, replace: bool) -> None:
         except ValueError as exc:
             raise click.ClickException(
                 f"{exc}. Declare the anchor set in the configuration ([[anchor_sets]]) first."
-                if "anchor set" in str(exc) else str(exc)
+                if "anchor set" in str(exc)
+                else str(exc)
             ) from exc
     click.echo(change.describe())
     if anchor.status == "active" and change.kept_status is None:
@@ -156,9 +159,7 @@ def describe(anchor: Anchor) -> dict[str, Any]:
 
 def _summarise(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {
-            k: _jwks_summary(v) if k == "jwks" else _summarise(v) for k, v in value.items()
-        }
+        return {k: _jwks_summary(v) if k == "jwks" else _summarise(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_summarise(v) for v in value]
     return value

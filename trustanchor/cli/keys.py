@@ -116,8 +116,14 @@ def _open(ctx: CliContext) -> SigningKeyStore:
 
 
 def _state(key: SigningKey, current: str | None, published: set[str]) -> str:
-    state = "current" if key.kid == current else (
-        "active" if key.retired_at is None else ("retired" if key.kid in published else "expired")
+    state = (
+        "current"
+        if key.kid == current
+        else (
+            "active"
+            if key.retired_at is None
+            else ("retired" if key.kid in published else "expired")
+        )
     )
     return state + (", demo" if key.demo else "")
 

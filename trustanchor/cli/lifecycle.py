@@ -31,7 +31,9 @@ def init(ctx: CliContext) -> None:
 @click.command()
 @click.option("--host", default=None, help="Listen address (default: service.host).")
 @click.option("--port", type=int, default=None, help="Listen port (default: service.port).")
-@click.option("--workers", type=int, default=None, help="Worker processes (default: service.workers).")
+@click.option(
+    "--workers", type=int, default=None, help="Worker processes (default: service.workers)."
+)
 @pass_context
 def serve(ctx: CliContext, host: str | None, port: int | None, workers: int | None) -> None:
     """Apply migrations and declarations, then serve HTTP with granian (WSGI). Outside production

@@ -163,7 +163,18 @@ def _build(raw: dict[str, Any], problems: list[str], sources: tuple[str, ...]) -
         declarations[key] = tuple(items)
     if problems:
         return None
-    return Settings(**built, **declarations, sources=sources)
+    return Settings(
+        service=built["service"],
+        tokens=built["tokens"],
+        dpop=built["dpop"],
+        client_auth=built["client_auth"],
+        limits=built["limits"],
+        interaction=built["interaction"],
+        anchors=declarations.get("anchors", ()),
+        anchor_sets=declarations.get("anchor_sets", ()),
+        clients=declarations.get("clients", ()),
+        sources=sources,
+    )
 
 
 def _convert(value: Any, hint: Any, where: str, problems: list[str]) -> Any:
@@ -254,5 +265,6 @@ def _validate(settings: Settings, problems: list[str]) -> None:
     for client in settings.clients:
         if client.get("token_endpoint_auth_method") == "client_secret_basic":
             problems.append(
-                f"clients.{client.get('client_id')}: client_secret_basic is only allowed in demo mode"
+                f"clients.{client.get('client_id')}: "
+                "client_secret_basic is only allowed in demo mode"
             )

@@ -12,7 +12,7 @@ ACR_PREFIX = "urn:trustanchor:acr:"
 def rank(level: str) -> int:
     """Order of an assurance level; unknown levels rank below every known one."""
     try:
-        return LEVELS.index(level)  # type: ignore[arg-type]
+        return LEVELS.index(level)
     except ValueError:
         return -1
 
@@ -29,7 +29,10 @@ def level_from_acr(acr: str) -> AssuranceLevel | None:
     if not acr.startswith(ACR_PREFIX):
         return None
     level = acr[len(ACR_PREFIX) :]
-    return level if level in LEVELS else None  # type: ignore[return-value]
+    for known in LEVELS:
+        if known == level:
+            return known
+    return None
 
 
 ACR_VALUES_SUPPORTED = tuple(acr_for(level) for level in LEVELS)

@@ -114,7 +114,11 @@ def public_jwk(key: PublicKey | PrivateKey) -> dict[str, str]:
     raise JoseError("invalid_jwk", "unsupported key type")
 
 
-_THUMBPRINT_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x"), "RSA": ("e", "kty", "n")}
+_THUMBPRINT_MEMBERS = {
+    "EC": ("crv", "kty", "x", "y"),
+    "OKP": ("crv", "kty", "x"),
+    "RSA": ("e", "kty", "n"),
+}
 
 
 def thumbprint(jwk: dict[str, Any]) -> str:

@@ -45,7 +45,9 @@ class ParsedJWS:
         return value
 
 
-def parse(token: Any, *, max_bytes: int, allowed_algs: frozenset[str] | tuple[str, ...]) -> ParsedJWS:
+def parse(
+    token: Any, *, max_bytes: int, allowed_algs: frozenset[str] | tuple[str, ...]
+) -> ParsedJWS:
     """Split and decode a compact JWS, refusing anything we will not verify before any crypto."""
     if not isinstance(token, str):
         raise JoseError("malformed", "not a string")

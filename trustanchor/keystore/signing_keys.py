@@ -92,8 +92,7 @@ class SigningKeyStore:
     def published(self, now: int) -> list[SigningKey]:
         """Keys in the JWKS: the active ones and the retired ones still within retention."""
         return [
-            k for k in self._keys
-            if k.retired_at is None or k.retired_at + self._retention > now
+            k for k in self._keys if k.retired_at is None or k.retired_at + self._retention > now
         ]
 
     def jwks(self, now: int) -> dict[str, Any]:

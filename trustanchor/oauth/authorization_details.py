@@ -39,7 +39,9 @@ def parse_authorization_details(
         value = strict_json.loads(raw, max_depth=max_depth, max_bytes=max_bytes)
     except strict_json.StrictJSONError as exc:
         raise InvalidAuthorizationDetails(f"not valid JSON: {exc}") from exc
-    return validate_authorization_details(value, allowed_types=allowed_types, max_entries=max_entries)
+    return validate_authorization_details(
+        value, allowed_types=allowed_types, max_entries=max_entries
+    )
 
 
 def validate_authorization_details(

@@ -119,7 +119,9 @@ def parse_authorization_request(
     acr_values = tuple((single(params, "acr_values") or "").split())
     if any(acr not in ACR_VALUES_SUPPORTED for acr in acr_values):
         raise InvalidRequest("acr_values contains an unsupported value")
-    claims = parse_claims_request(single(params, "claims", max_len=8192), max_depth=limits.max_json_depth)
+    claims = parse_claims_request(
+        single(params, "claims", max_len=8192), max_depth=limits.max_json_depth
+    )
     details = parse_authorization_details(
         single(params, "authorization_details", max_len=16384),
         allowed_types=client.authorization_details_types,
@@ -131,9 +133,12 @@ def parse_authorization_request(
         raise InvalidRequest("dpop_jkt does not match the DPoP proof's key")
     dpop_jkt = dpop_jkt or dpop_jkt_from_proof
     if client.require_dpop and dpop_jkt is None:
-        raise InvalidRequest("this client must bind the authorization code to a DPoP key (dpop_jkt)")
+        raise InvalidRequest(
+            "this client must bind the authorization code to a DPoP key (dpop_jkt)"
+        )
     ui_locales = tuple(
-        tag.split("-")[0] for tag in (single(params, "ui_locales") or "").split()
+        tag.split("-")[0]
+        for tag in (single(params, "ui_locales") or "").split()
         if tag.split("-")[0] in UI_LOCALES
     )
     return AuthorizationRequest(

@@ -19,7 +19,11 @@ SIGNING_ALGS = ["ES256", "EdDSA"]
 
 
 def metadata(
-    settings: Settings, endpoints: Endpoints, *, trust_frameworks: list[str], claims: list[str],
+    settings: Settings,
+    endpoints: Endpoints,
+    *,
+    trust_frameworks: list[str],
+    claims: list[str],
     demo_secret_auth: bool,
 ) -> dict[str, Any]:
     auth_methods = ["private_key_jwt", "none"]

@@ -12,8 +12,8 @@ from trustanchor.jose.errors import JoseError
 from trustanchor.keystore.signing_keys import SigningKeyStore
 from trustanchor.oauth.errors import InvalidToken
 
-ACCESS_TOKEN_TYP = "at+jwt"
-ID_TOKEN_TYP = "JWT"
+ACCESS_TOKEN_TYP = "at+jwt"  # noqa: S105 - a media type, not a secret
+ID_TOKEN_TYP = "JWT"  # noqa: S105
 _MAX_TOKEN_BYTES = 16384
 
 
@@ -45,11 +45,15 @@ class TokenSigner:
     def id_token(self, claims: Mapping[str, Any]) -> str:
         key = self._keys.current()
         body = {"iss": self._issuer, **claims}
-        return jws.sign(body, key.private_key, alg=key.alg, headers={"typ": ID_TOKEN_TYP, "kid": key.kid})
+        return jws.sign(
+            body, key.private_key, alg=key.alg, headers={"typ": ID_TOKEN_TYP, "kid": key.kid}
+        )
 
     def sign(self, claims: Mapping[str, Any], *, typ: str) -> str:
         key = self._keys.current()
-        return jws.sign(dict(claims), key.private_key, alg=key.alg, headers={"typ": typ, "kid": key.kid})
+        return jws.sign(
+            dict(claims), key.private_key, alg=key.alg, headers={"typ": typ, "kid": key.kid}
+        )
 
 
 class AccessTokenVerifier:
@@ -61,7 +65,9 @@ class AccessTokenVerifier:
         self._issuer = issuer
         self._algs = frozenset(algs)
 
-    def verify(self, token: str, *, at: int, audiences: tuple[str, ...] | None = None) -> AccessTokenClaims:
+    def verify(
+        self, token: str, *, at: int, audiences: tuple[str, ...] | None = None
+    ) -> AccessTokenClaims:
         try:
             parsed = jws.parse(token, max_bytes=_MAX_TOKEN_BYTES, allowed_algs=self._algs)
             jws.check_typ(parsed.header, ACCESS_TOKEN_TYP)
@@ -88,7 +94,13 @@ class AccessTokenVerifier:
         cnf = claims.get("cnf")
         jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
         return AccessTokenClaims(
-            jti=claims["jti"], sub=claims["sub"], client_id=claims["client_id"],
-            aud=aud if isinstance(aud, str | list) else [], scope=str(claims.get("scope", "")),
-            iat=iat, exp=exp, jkt=jkt if isinstance(jkt, str) else None, raw=claims,
+            jti=claims["jti"],
+            sub=claims["sub"],
+            client_id=claims["client_id"],
+            aud=aud if isinstance(aud, str | list) else [],
+            scope=str(claims.get("scope", "")),
+            iat=iat,
+            exp=exp,
+            jkt=jkt if isinstance(jkt, str) else None,
+            raw=claims,
         )

@@ -9,7 +9,9 @@ from trustanchor.oauth.errors import InvalidRequest
 FormData = Mapping[str, list[str]]
 
 
-def single(params: FormData, name: str, *, required: bool = False, max_len: int = 2048) -> str | None:
+def single(
+    params: FormData, name: str, *, required: bool = False, max_len: int = 2048
+) -> str | None:
     """The one value of ``name``; a repeated parameter or an over-long value is invalid_request."""
     values = params.get(name)
     if not values:

@@ -304,7 +304,7 @@ def build_request_object(
         verifier.prefix == X509_SAN_DNS
         and urlsplit(response_uri).hostname != verifier.original_client_id.lower()
     ):
-            raise RequestObjectError("invalid_response_uri", "host differs from x509_san_dns name")
+        raise RequestObjectError("invalid_response_uri", "host differs from x509_san_dns name")
     try:
         dcql.validate_query(dcql_query)
     except dcql.DCQLError as exc:

@@ -66,13 +66,20 @@ def start(services: Services, query: FormData, *, session_id: str | None) -> Par
             error = "login_required" if authentication is None else "consent_required"
             return Redirect(
                 authorization_response.error(
-                    request.redirect_uri, error=error, description=None, state=request.state,
+                    request.redirect_uri,
+                    error=error,
+                    description=None,
+                    state=request.state,
                     issuer=services.settings.issuer,
                 )
             )
         interaction_id = services.randomness.token(24)
         interactions_repo.create(
-            conn, interaction_id, client_id, request.to_json(), now=at,
+            conn,
+            interaction_id,
+            client_id,
+            request.to_json(),
+            now=at,
             expires_at=at + services.settings.interaction.lifetime,
         )
         if authentication is not None:
@@ -86,7 +93,7 @@ def _reusable(
     """The session's authentication if it satisfies prompt, max_age and acr_values."""
     if session is None or "login" in request.prompt or "select_account" in request.prompt:
         return None
-    authentication = Authentication.from_json(session)  # type: ignore[arg-type]
+    authentication = Authentication.from_json(session)
     if request.max_age is not None and authentication.auth_time + request.max_age < at:
         return None
     if request.acr_values and authentication.acr not in request.acr_values:

@@ -65,7 +65,9 @@ def decide(
     at = services.clock.now()
     settings = services.settings
     with services.db.transaction() as conn:
-        row = interactions_repo.finish(conn, interaction_id, "done" if approve else "denied", now=at)
+        row = interactions_repo.finish(
+            conn, interaction_id, "done" if approve else "denied", now=at
+        )
         if row is None or row.authentication is None:
             raise InteractionGone(interaction_id)
         request = AuthorizationRequest.from_json(row.request)
@@ -77,14 +79,20 @@ def decide(
         if session_id is None or sessions_repo.get(conn, session_id, now=at) is None:
             new_session = services.randomness.token(32)
             sessions_repo.create(
-                conn, new_session, authentication.holder_id, authentication.to_json(), now=at,
+                conn,
+                new_session,
+                authentication.holder_id,
+                authentication.to_json(),
+                now=at,
                 expires_at=at + settings.interaction.session_lifetime,
             )
         if not approve:
             return Decision(
                 authorization_response.error(
-                    request.redirect_uri, error="access_denied",
-                    description="the person declined the request", state=request.state,
+                    request.redirect_uri,
+                    error="access_denied",
+                    description="the person declined the request",
+                    state=request.state,
                     issuer=settings.issuer,
                 ),
                 new_session,
@@ -101,8 +109,13 @@ def decide(
             nonce=request.nonce,
         )
         grants_repo.create_grant(
-            conn, grant_id, client.client_id, authentication.holder_id, details.to_json(),
-            now=at, expires_at=at + settings.tokens.refresh_token_lifetime,
+            conn,
+            grant_id,
+            client.client_id,
+            authentication.holder_id,
+            details.to_json(),
+            now=at,
+            expires_at=at + settings.tokens.refresh_token_lifetime,
         )
         code = services.randomness.token(32)
         binding: dict[str, Any] = {
@@ -111,7 +124,12 @@ def decide(
             "dpop_jkt": request.dpop_jkt,
         }
         grants_repo.store_code(
-            conn, code, grant_id, client.client_id, binding, now=at,
+            conn,
+            code,
+            grant_id,
+            client.client_id,
+            binding,
+            now=at,
             expires_at=at + settings.tokens.authorization_code_lifetime,
         )
     return Decision(
@@ -131,6 +149,9 @@ def cancel(services: Services, interaction_id: str) -> str:
         raise InteractionGone(interaction_id)
     request = AuthorizationRequest.from_json(row.request)
     return authorization_response.error(
-        request.redirect_uri, error="access_denied", description="the person cancelled the login",
-        state=request.state, issuer=services.settings.issuer,
+        request.redirect_uri,
+        error="access_denied",
+        description="the person cancelled the login",
+        state=request.state,
+        issuer=services.settings.issuer,
     )

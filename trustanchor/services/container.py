@@ -58,9 +58,13 @@ def build_services(
 ) -> Services:
     clock = clock or SystemClock()
     randomness = randomness or SystemRandomness()
-    db = db or Database(settings.service.database_url, pool_size=max(5, settings.service.workers * 4))
+    db = db or Database(
+        settings.service.database_url, pool_size=max(5, settings.service.workers * 4)
+    )
     secrets = load_secrets(settings, create=False)
-    keys = SigningKeyStore.open(Path(settings.service.keys_dir), retention=settings.tokens.key_retention)
+    keys = SigningKeyStore.open(
+        Path(settings.service.keys_dir), retention=settings.tokens.key_retention
+    )
     keys.current()  # fail at start-up, not on the first request
     endpoints = Endpoints(settings.issuer)
     replay = DatabaseJtiRegistry(db)
@@ -83,10 +87,16 @@ def build_services(
         anchors=AnchorRepository(db, clock=clock, ttl=5),
         replay=replay,
         dpop=DpopVerifier(
-            settings.dpop, replay, secrets.cookie + b"/dpop-nonce", max_bytes=settings.limits.max_jws_bytes
+            settings.dpop,
+            replay,
+            secrets.cookie + b"/dpop-nonce",
+            max_bytes=settings.limits.max_jws_bytes,
         ),
         client_auth=ClientAuthenticator(
-            clients, replay, settings.client_auth, issuer=settings.issuer,
+            clients,
+            replay,
+            settings.client_auth,
+            issuer=settings.issuer,
             max_jws_bytes=settings.limits.max_jws_bytes,
         ),
         verifiers=AnchorVerifiers(settings, fetcher),

@@ -51,7 +51,9 @@ def token(
         raise UnauthorizedClient(f"client is not registered for {grant_type}")
     proof = None
     if dpop_headers:
-        proof = services.dpop.verify(dpop_headers, method="POST", url=services.endpoints.token, at=at)
+        proof = services.dpop.verify(
+            dpop_headers, method="POST", url=services.endpoints.token, at=at
+        )
     elif client.require_dpop:
         raise InvalidDpopProof("this client must present a DPoP proof")
     if grant_type == "authorization_code":
@@ -90,8 +92,16 @@ def _authorization_code(
             else:
                 details = GrantDetails.from_json(grant.details)
                 return _issue(
-                    services, conn, client, grant.id, grant.holder_id, details, proof, at,
-                    scope=details.scope, authorization_details=details.authorization_details,
+                    services,
+                    conn,
+                    client,
+                    grant.id,
+                    grant.holder_id,
+                    details,
+                    proof,
+                    at,
+                    scope=details.scope,
+                    authorization_details=details.authorization_details,
                     with_id_token=True,
                 )
     raise failure or InvalidGrant("the authorization code is invalid")
@@ -162,8 +172,17 @@ def _refresh(
                     raise InvalidAuthorizationDetails("a refresh cannot add authorization_details")
                 authorization_details = requested
             return _issue(
-                services, conn, client, grant.id, grant.holder_id, details, proof, at,
-                scope=scope, authorization_details=authorization_details, with_id_token=False,
+                services,
+                conn,
+                client,
+                grant.id,
+                grant.holder_id,
+                details,
+                proof,
+                at,
+                scope=scope,
+                authorization_details=authorization_details,
+                with_id_token=False,
                 refresh_bound_jkt=rotated.bound_jkt,
             )
     raise InvalidGrant("the refresh token was already used; the token family is revoked")
@@ -194,7 +213,9 @@ def _client_credentials(
     if proof is not None:
         claims["cnf"] = {"jkt": proof.jkt}
     with services.db.transaction() as conn:
-        grants_repo.record_access_token(conn, jti, None, client.client_id, now=at, expires_at=at + lifetime)
+        grants_repo.record_access_token(
+            conn, jti, None, client.client_id, now=at, expires_at=at + lifetime
+        )
     body: dict[str, Any] = {
         "access_token": services.signer.access_token(claims),
         "token_type": "DPoP" if proof is not None else "Bearer",
@@ -262,7 +283,12 @@ def _issue(
         # Public clients' refresh tokens stay bound to the DPoP key (RFC 9449 §5).
         bound = refresh_bound_jkt or (proof.jkt if proof is not None and client.is_public else None)
         grants_repo.store_refresh_token(
-            conn, refresh, grant_id, client.client_id, bound_jkt=bound, now=at,
+            conn,
+            refresh,
+            grant_id,
+            client.client_id,
+            bound_jkt=bound,
+            now=at,
             expires_at=at + tokens.refresh_token_lifetime,
         )
         body["refresh_token"] = refresh
@@ -274,8 +300,13 @@ def _issue(
 
 
 def _id_token_claims(
-    services: Services, conn: Connection, client: Client, details: GrantDetails,
-    *, auth_holder: str | None, at: int,
+    services: Services,
+    conn: Connection,
+    client: Client,
+    details: GrantDetails,
+    *,
+    auth_holder: str | None,
+    at: int,
 ) -> dict[str, Any]:
     auth = details.authentication
     assert auth is not None

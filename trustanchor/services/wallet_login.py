@@ -88,7 +88,9 @@ def eligible_anchors(services: Services, request: AuthorizationRequest) -> list[
     return result
 
 
-def _load(services: Services, interaction_id: str) -> tuple[interactions_repo.InteractionRow, Client]:
+def _load(
+    services: Services, interaction_id: str
+) -> tuple[interactions_repo.InteractionRow, Client]:
     at = services.clock.now()
     with services.db.reader() as conn:
         row = interactions_repo.get(conn, interaction_id, now=at)
@@ -123,13 +125,20 @@ def begin(services: Services, interaction_id: str, anchor_id: str) -> WalletStar
     transaction_id = services.randomness.token(24)
     with services.db.transaction() as conn:
         wallet_repo.create(
-            conn, transaction_id, interaction_id, anchor_id, services.randomness.token(24),
-            now=at, expires_at=at + services.settings.interaction.wallet_transaction_lifetime,
+            conn,
+            transaction_id,
+            interaction_id,
+            anchor_id,
+            services.randomness.token(24),
+            now=at,
+            expires_at=at + services.settings.interaction.wallet_transaction_lifetime,
         )
     return WalletStarted(transaction_id)
 
 
-def transaction_view(services: Services, interaction_id: str, transaction_id: str) -> TransactionView:
+def transaction_view(
+    services: Services, interaction_id: str, transaction_id: str
+) -> TransactionView:
     row, _client = _load(services, interaction_id)
     with services.db.reader() as conn:
         tx = wallet_repo.get(conn, transaction_id)
@@ -159,7 +168,9 @@ def dcql_for(anchor: Anchor, request: AuthorizationRequest) -> dict[str, Any]:
     return dcql.build_query(CREDENTIAL_ID, list(settings["vct"]), paths)
 
 
-def request_object(services: Services, transaction_id: str, *, wallet_nonce: str | None = None) -> str:
+def request_object(
+    services: Services, transaction_id: str, *, wallet_nonce: str | None = None
+) -> str:
     at = services.clock.now()
     with services.db.reader() as conn:
         tx = wallet_repo.get(conn, transaction_id)
@@ -170,7 +181,9 @@ def request_object(services: Services, transaction_id: str, *, wallet_nonce: str
     if anchor is None or not anchor.is_active:
         raise WalletRequestRefused(404, "invalid_request_uri", "the anchor is not available")
     request = AuthorizationRequest.from_json(row.request)
-    verifier = VerifierIdentity(client_id=verifier_client_id(services), signing_key=services.keys.current())
+    verifier = VerifierIdentity(
+        client_id=verifier_client_id(services), signing_key=services.keys.current()
+    )
     with services.db.transaction() as conn:
         wallet_repo.mark_request_fetched(conn, transaction_id, now=at)
     return build_request_object(
@@ -220,8 +233,11 @@ def receive(services: Services, form: dict[str, list[str]]) -> dict[str, str]:
     assert anchor is not None
     with services.db.transaction() as conn:
         identity = identities_repo.record(
-            conn, verified, new_holder_id=services.randomness.token(16),
-            new_identity_id=services.randomness.token(16), now=at,
+            conn,
+            verified,
+            new_holder_id=services.randomness.token(16),
+            new_identity_id=services.randomness.token(16),
+            now=at,
         )
         authentication = Authentication(
             holder_id=identity.holder_id,
@@ -233,9 +249,13 @@ def receive(services: Services, form: dict[str, list[str]]) -> dict[str, str]:
             trust_framework=verified.trust_framework,
             evidence=verified.evidence,
         )
-        moved = interactions_repo.authenticated(conn, tx.interaction_id, authentication.to_json(), now=at)
+        moved = interactions_repo.authenticated(
+            conn, tx.interaction_id, authentication.to_json(), now=at
+        )
         wallet_repo.set_outcome(
-            conn, tx.id, {"status": "ok"} if moved else {"status": "failed", "reason": "interaction_gone"}
+            conn,
+            tx.id,
+            {"status": "ok"} if moved else {"status": "failed", "reason": "interaction_gone"},
         )
     log.info("login through anchor %s: %s", anchor.id, "ok" if moved else "interaction gone")
     if not moved:

@@ -211,9 +211,7 @@ def _write_anchor(conn: Connection, anchor: Anchor, now: int, may_resume: bool) 
     wanted = sorted(set(anchor.anchor_sets))
     if wanted:
         found = set(
-            conn.execute(
-                select(anchor_sets.c.id).where(anchor_sets.c.id.in_(wanted))
-            ).scalars()
+            conn.execute(select(anchor_sets.c.id).where(anchor_sets.c.id.in_(wanted))).scalars()
         )
         missing = [s for s in wanted if s not in found]
         if missing:
@@ -277,8 +275,11 @@ def _write_set(conn: Connection, anchor_set: AnchorSet, now: int) -> Change:
     if row is None:
         version = max(1, anchor_set.version)
         values = {
-            "id": anchor_set.id, "display_name": display_name, "policy": policy,
-            "version": version, "updated_at": now,
+            "id": anchor_set.id,
+            "display_name": display_name,
+            "policy": policy,
+            "version": version,
+            "updated_at": now,
         }
         if insert_once(conn, anchor_sets, values):
             return Change("anchor_set", anchor_set.id, "created", version=version)

@@ -38,8 +38,12 @@ class Database:
             if parsed.drivername == "postgresql":
                 url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(False))
             self.engine = create_engine(
-                url, echo=echo, pool_size=pool_size, max_overflow=pool_size,
-                pool_pre_ping=True, pool_recycle=1800,
+                url,
+                echo=echo,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=True,
+                pool_recycle=1800,
             )
         else:
             raise ValueError(f"unsupported database: {self.dialect}")

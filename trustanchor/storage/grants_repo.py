@@ -42,13 +42,23 @@ class Reused(Exception):
 
 
 def create_grant(
-    conn: Connection, grant_id: str, client_id: str, holder_id: str | None,
-    details: dict[str, Any], *, now: int, expires_at: int,
+    conn: Connection,
+    grant_id: str,
+    client_id: str,
+    holder_id: str | None,
+    details: dict[str, Any],
+    *,
+    now: int,
+    expires_at: int,
 ) -> None:
     conn.execute(
         insert(grants).values(
-            id=grant_id, client_id=client_id, holder_id=holder_id, details=details,
-            created_at=now, expires_at=expires_at,
+            id=grant_id,
+            client_id=client_id,
+            holder_id=holder_id,
+            details=details,
+            created_at=now,
+            expires_at=expires_at,
         )
     )
 
@@ -58,19 +68,33 @@ def get_grant(conn: Connection, grant_id: str) -> Grant | None:
     if row is None:
         return None
     return Grant(
-        id=row.id, client_id=row.client_id, holder_id=row.holder_id, details=dict(row.details),
-        expires_at=row.expires_at, revoked_at=row.revoked_at,
+        id=row.id,
+        client_id=row.client_id,
+        holder_id=row.holder_id,
+        details=dict(row.details),
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
     )
 
 
 def store_code(
-    conn: Connection, code: str, grant_id: str, client_id: str, binding: dict[str, Any], *,
-    now: int, expires_at: int,
+    conn: Connection,
+    code: str,
+    grant_id: str,
+    client_id: str,
+    binding: dict[str, Any],
+    *,
+    now: int,
+    expires_at: int,
 ) -> None:
     conn.execute(
         insert(authorization_codes).values(
-            code_digest=secret_digest(code), grant_id=grant_id, client_id=client_id,
-            binding=binding, created_at=now, expires_at=expires_at,
+            code_digest=secret_digest(code),
+            grant_id=grant_id,
+            client_id=client_id,
+            binding=binding,
+            created_at=now,
+            expires_at=expires_at,
         )
     )
 
@@ -86,8 +110,10 @@ def consume_code(conn: Connection, code: str, *, now: int) -> ConsumedCode | Non
         )
         .values(consumed_at=now)
         .returning(
-            authorization_codes.c.grant_id, authorization_codes.c.client_id,
-            authorization_codes.c.binding, authorization_codes.c.expires_at,
+            authorization_codes.c.grant_id,
+            authorization_codes.c.client_id,
+            authorization_codes.c.binding,
+            authorization_codes.c.expires_at,
         )
     ).first()
     if row is not None:
@@ -101,13 +127,23 @@ def consume_code(conn: Connection, code: str, *, now: int) -> ConsumedCode | Non
 
 
 def store_refresh_token(
-    conn: Connection, token: str, grant_id: str, client_id: str, *, bound_jkt: str | None,
-    now: int, expires_at: int,
+    conn: Connection,
+    token: str,
+    grant_id: str,
+    client_id: str,
+    *,
+    bound_jkt: str | None,
+    now: int,
+    expires_at: int,
 ) -> None:
     conn.execute(
         insert(refresh_tokens).values(
-            token_digest=secret_digest(token), grant_id=grant_id, client_id=client_id,
-            bound_jkt=bound_jkt, created_at=now, expires_at=expires_at,
+            token_digest=secret_digest(token),
+            grant_id=grant_id,
+            client_id=client_id,
+            bound_jkt=bound_jkt,
+            created_at=now,
+            expires_at=expires_at,
         )
     )
 

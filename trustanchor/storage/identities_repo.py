@@ -11,7 +11,11 @@ from trustanchor.storage.tables import holders, identities
 
 
 def record(
-    conn: Connection, verified: VerifiedIdentity, *, new_holder_id: str, new_identity_id: str,
+    conn: Connection,
+    verified: VerifiedIdentity,
+    *,
+    new_holder_id: str,
+    new_identity_id: str,
     now: int,
 ) -> Identity:
     """Create or refresh the identity for (anchor, subject); a new one gets a new holder."""
@@ -32,7 +36,9 @@ def record(
             "verified_at": verified.verified_at,
             "expires_at": verified.expires_at,
             "evidence_digest": verified.evidence_digest,
-            "status_reference": dict(verified.status_reference) if verified.status_reference else None,
+            "status_reference": dict(verified.status_reference)
+            if verified.status_reference
+            else None,
         },
     )
     if inserted:
@@ -84,8 +90,13 @@ def get(conn: Connection, identity_id: str) -> Identity | None:
     if row is None:
         return None
     return Identity(
-        id=row.id, holder_id=row.holder_id, anchor_id=row.anchor_id, subject=row.subject,
-        claims=dict(row.claims), assurance_level=row.assurance_level,
-        verified_at=row.verified_at, expires_at=row.expires_at,
+        id=row.id,
+        holder_id=row.holder_id,
+        anchor_id=row.anchor_id,
+        subject=row.subject,
+        claims=dict(row.claims),
+        assurance_level=row.assurance_level,
+        verified_at=row.verified_at,
+        expires_at=row.expires_at,
         evidence_digest=row.evidence_digest,
     )

@@ -25,13 +25,22 @@ class InteractionRow:
 
 
 def create(
-    conn: Connection, interaction_id: str, client_id: str, request: dict[str, Any], *, now: int,
+    conn: Connection,
+    interaction_id: str,
+    client_id: str,
+    request: dict[str, Any],
+    *,
+    now: int,
     expires_at: int,
 ) -> None:
     conn.execute(
         insert(interactions).values(
-            id=interaction_id, client_id=client_id, request=request, state="login",
-            created_at=now, expires_at=expires_at,
+            id=interaction_id,
+            client_id=client_id,
+            request=request,
+            state="login",
+            created_at=now,
+            expires_at=expires_at,
         )
     )
 
@@ -45,7 +54,10 @@ def get(conn: Connection, interaction_id: str, *, now: int) -> InteractionRow | 
     if row is None:
         return None
     return InteractionRow(
-        id=row.id, client_id=row.client_id, request=dict(row.request), state=row.state,
+        id=row.id,
+        client_id=row.client_id,
+        request=dict(row.request),
+        state=row.state,
         expires_at=row.expires_at,
         authentication=dict(row.authentication) if row.authentication is not None else None,
     )
@@ -68,7 +80,9 @@ def authenticated(
     return row is not None
 
 
-def finish(conn: Connection, interaction_id: str, outcome: str, *, now: int) -> InteractionRow | None:
+def finish(
+    conn: Connection, interaction_id: str, outcome: str, *, now: int
+) -> InteractionRow | None:
     """Move a consenting interaction to ``done``/``denied`` exactly once; the row when this won."""
     row = conn.execute(
         update(interactions)
@@ -79,15 +93,23 @@ def finish(conn: Connection, interaction_id: str, outcome: str, *, now: int) -> 
         )
         .values(state=outcome, finished_at=now)
         .returning(
-            interactions.c.id, interactions.c.client_id, interactions.c.request,
-            interactions.c.state, interactions.c.expires_at, interactions.c.authentication,
+            interactions.c.id,
+            interactions.c.client_id,
+            interactions.c.request,
+            interactions.c.state,
+            interactions.c.expires_at,
+            interactions.c.authentication,
         )
     ).first()
     if row is None:
         return None
     return InteractionRow(
-        id=row.id, client_id=row.client_id, request=dict(row.request), state=row.state,
-        expires_at=row.expires_at, authentication=dict(row.authentication),
+        id=row.id,
+        client_id=row.client_id,
+        request=dict(row.request),
+        state=row.state,
+        expires_at=row.expires_at,
+        authentication=dict(row.authentication),
     )
 
 
@@ -106,6 +128,10 @@ def abandon(conn: Connection, interaction_id: str, *, now: int) -> InteractionRo
     if row is None:
         return None
     return InteractionRow(
-        id=row.id, client_id=row.client_id, request=dict(row.request), state="denied",
-        expires_at=now, authentication=None,
+        id=row.id,
+        client_id=row.client_id,
+        request=dict(row.request),
+        state="denied",
+        expires_at=now,
+        authentication=None,
     )

@@ -11,18 +11,28 @@ from trustanchor.storage.tables import par_requests
 
 
 def store(
-    conn: Connection, request_uri: str, client_id: str, params: dict[str, Any], *, now: int,
+    conn: Connection,
+    request_uri: str,
+    client_id: str,
+    params: dict[str, Any],
+    *,
+    now: int,
     expires_at: int,
 ) -> None:
     conn.execute(
         insert(par_requests).values(
-            id_digest=secret_digest(request_uri), client_id=client_id, params=params,
-            created_at=now, expires_at=expires_at,
+            id_digest=secret_digest(request_uri),
+            client_id=client_id,
+            params=params,
+            created_at=now,
+            expires_at=expires_at,
         )
     )
 
 
-def consume(conn: Connection, request_uri: str, client_id: str, *, now: int) -> dict[str, Any] | None:
+def consume(
+    conn: Connection, request_uri: str, client_id: str, *, now: int
+) -> dict[str, Any] | None:
     """The stored request if ``request_uri`` is known, unexpired, unused and the client's."""
     row = conn.execute(
         update(par_requests)

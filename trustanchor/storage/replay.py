@@ -18,7 +18,11 @@ class DatabaseJtiRegistry:
             return insert_once(
                 conn,
                 used_jtis,
-                {"namespace": namespace, "jti_digest": secret_digest(jti), "expires_at": expires_at},
+                {
+                    "namespace": namespace,
+                    "jti_digest": secret_digest(jti),
+                    "expires_at": expires_at,
+                },
             )
 
     def purge(self, now: int) -> int:

@@ -11,13 +11,21 @@ from trustanchor.storage.tables import sessions
 
 
 def create(
-    conn: Connection, session_id: str, holder_id: str, authentication: dict[str, Any], *,
-    now: int, expires_at: int,
+    conn: Connection,
+    session_id: str,
+    holder_id: str,
+    authentication: dict[str, Any],
+    *,
+    now: int,
+    expires_at: int,
 ) -> None:
     conn.execute(
         insert(sessions).values(
-            id_digest=secret_digest(session_id), holder_id=holder_id,
-            authentication=authentication, created_at=now, expires_at=expires_at,
+            id_digest=secret_digest(session_id),
+            holder_id=holder_id,
+            authentication=authentication,
+            created_at=now,
+            expires_at=expires_at,
         )
     )
 

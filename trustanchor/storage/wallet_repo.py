@@ -23,13 +23,23 @@ class WalletTransaction:
 
 
 def create(
-    conn: Connection, transaction_id: str, interaction_id: str, anchor_id: str, nonce: str, *,
-    now: int, expires_at: int,
+    conn: Connection,
+    transaction_id: str,
+    interaction_id: str,
+    anchor_id: str,
+    nonce: str,
+    *,
+    now: int,
+    expires_at: int,
 ) -> None:
     conn.execute(
         insert(wallet_transactions).values(
-            id=transaction_id, interaction_id=interaction_id, anchor_id=anchor_id, nonce=nonce,
-            created_at=now, expires_at=expires_at,
+            id=transaction_id,
+            interaction_id=interaction_id,
+            anchor_id=anchor_id,
+            nonce=nonce,
+            created_at=now,
+            expires_at=expires_at,
         )
     )
 
@@ -84,7 +94,11 @@ def set_outcome(conn: Connection, transaction_id: str, outcome: dict[str, Any]) 
 
 def _row(row: Any) -> WalletTransaction:
     return WalletTransaction(
-        id=row.id, interaction_id=row.interaction_id, anchor_id=row.anchor_id, nonce=row.nonce,
-        expires_at=row.expires_at, consumed_at=row.consumed_at,
+        id=row.id,
+        interaction_id=row.interaction_id,
+        anchor_id=row.anchor_id,
+        nonce=row.nonce,
+        expires_at=row.expires_at,
+        consumed_at=row.consumed_at,
         outcome=dict(row.outcome) if row.outcome is not None else None,
     )

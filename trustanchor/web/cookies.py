@@ -3,7 +3,7 @@ Lax (the authorization request arrives as a top-level navigation), Secure on htt
 
 from __future__ import annotations
 
-from flask import Response
+from werkzeug.wrappers import Response
 
 from trustanchor.services.container import Services
 
@@ -11,8 +11,15 @@ INTERACTION_COOKIE = "ta_interaction"
 SESSION_COOKIE = "ta_session"
 
 
-def set_cookie(response: Response, services: Services, name: str, value: str, *, max_age: int) -> None:
+def set_cookie(
+    response: Response, services: Services, name: str, value: str, *, max_age: int
+) -> None:
     response.set_cookie(
-        name, value, max_age=max_age, httponly=True, samesite="Lax",
-        secure=services.settings.issuer.startswith("https://"), path="/",
+        name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        samesite="Lax",
+        secure=services.settings.issuer.startswith("https://"),
+        path="/",
     )

@@ -19,7 +19,16 @@ from trustanchor.web.rendering import render_page
 
 log = logging.getLogger("trustanchor.web")
 
-API_PREFIXES = ("/token", "/par", "/introspect", "/revoke", "/userinfo", "/wallet/", "/.well-known", "/jwks")
+API_PREFIXES = (
+    "/token",
+    "/par",
+    "/introspect",
+    "/revoke",
+    "/userinfo",
+    "/wallet/",
+    "/.well-known",
+    "/jwks",
+)
 RESOURCE_PREFIXES = ("/userinfo",)
 
 
@@ -39,9 +48,14 @@ def oauth_error_response(exc: OAuthError) -> Response:
             response.headers["WWW-Authenticate"] = 'DPoP error="use_dpop_nonce"'
     elif resource and isinstance(exc, InvalidToken | InvalidDpopProof):
         status = 401
-        scheme = "DPoP" if (request.headers.get("Authorization", "").lower().startswith("dpop")) else "Bearer"
+        scheme = (
+            "DPoP"
+            if (request.headers.get("Authorization", "").lower().startswith("dpop"))
+            else "Bearer"
+        )
         response.headers["WWW-Authenticate"] = (
-            f'{scheme} error="{exc.error}", algs="ES256 EdDSA"' if scheme == "DPoP"
+            f'{scheme} error="{exc.error}", algs="ES256 EdDSA"'
+            if scheme == "DPoP"
             else f'{scheme} error="{exc.error}"'
         )
     elif exc.status == 401 and request.headers.get("Authorization", "").lower().startswith("basic"):
@@ -78,5 +92,9 @@ def install(app: Flask) -> None:
 def _handle_oauth_error(exc: OAuthError) -> Any:
     if is_api_request():
         return oauth_error_response(exc)
-    return render_page("error.html", status=exc.status, message_key="errors.invalid_request",
-                       detail=exc.description)
+    return render_page(
+        "error.html",
+        status=exc.status,
+        message_key="errors.invalid_request",
+        detail=exc.description,
+    )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 LANGUAGES = ("ja", "en")
 DEFAULT = "en"
-_DIR = Path(__file__).parent / "i18n"
+_DIR = Path(__file__).parent / "catalogs"
 
 
 @cache

@@ -156,7 +156,9 @@ def decide(interaction_id: str) -> Any:
         return render_page("error.html", status=400, message_key="errors.invalid_request")
     try:
         outcome = consent.decide(
-            services, interaction_id, approve=decision == "approve",
+            services,
+            interaction_id,
+            approve=decision == "approve",
             session_id=request.cookies.get(SESSION_COOKIE),
         )
     except consent.InteractionGone:
@@ -164,8 +166,13 @@ def decide(interaction_id: str) -> Any:
     response = redirect(outcome.redirect_url, code=303)
     response.delete_cookie(INTERACTION_COOKIE, path="/")
     if outcome.new_session:
-        set_cookie(response, services, SESSION_COOKIE, outcome.new_session,
-                   max_age=services.settings.interaction.session_lifetime)
+        set_cookie(
+            response,
+            services,
+            SESSION_COOKIE,
+            outcome.new_session,
+            max_age=services.settings.interaction.session_lifetime,
+        )
     return response
 
 

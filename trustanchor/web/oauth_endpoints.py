@@ -37,16 +37,23 @@ def authorization() -> Any:
         outcome = authorize.start(services, query(), session_id=request.cookies.get(SESSION_COOKIE))
     except authorize.AuthorizeErrorPage as exc:
         return render_page(
-            "error.html", status=400,
+            "error.html",
+            status=400,
             message_key="errors.invalid_request_uri"
-            if exc.error.error == "invalid_request_uri" else "errors.invalid_request",
+            if exc.error.error == "invalid_request_uri"
+            else "errors.invalid_request",
             detail=exc.error.description,
         )
     if isinstance(outcome, authorize.Redirect):
         return redirect(outcome.url, code=303)
     response = redirect(services.endpoints.interaction(outcome.interaction_id), code=303)
-    set_cookie(response, services, INTERACTION_COOKIE, outcome.interaction_id,
-               max_age=services.settings.interaction.lifetime)
+    set_cookie(
+        response,
+        services,
+        INTERACTION_COOKIE,
+        outcome.interaction_id,
+        max_age=services.settings.interaction.lifetime,
+    )
     return response
 
 

@@ -17,7 +17,9 @@ def language(ui_locales: tuple[str, ...] = ()) -> str:
     return choose(explicit, request.cookies.get(LANG_COOKIE), ui_locales, accept)
 
 
-def render_page(template: str, *, status: int = 200, ui_locales: tuple[str, ...] = (), **context: Any) -> Response:
+def render_page(
+    template: str, *, status: int = 200, ui_locales: tuple[str, ...] = (), **context: Any
+) -> Response:
     lang = getattr(g, "lang", None) or language(ui_locales)
     t = Translator(lang)
     body = render_template(template, t=t, lang=lang, **context)

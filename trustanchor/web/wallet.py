@@ -61,7 +61,9 @@ def request_object(transaction_id: str) -> Any:
 def response_endpoint() -> Any:
     services = _services()
     if request.mimetype != "application/x-www-form-urlencoded":
-        return _refused(wallet_login.WalletRequestRefused(400, "invalid_request", "form body expected"))
+        return _refused(
+            wallet_login.WalletRequestRefused(400, "invalid_request", "form body expected")
+        )
     try:
         body = wallet_login.receive(services, {k: request.form.getlist(k) for k in request.form})
     except wallet_login.WalletRequestRefused as exc:

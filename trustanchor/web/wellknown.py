@@ -25,7 +25,10 @@ def build_document(services: Services) -> dict[str, Any]:
         if isinstance(mapping, dict):
             claims += [c for c in mapping if c not in claims]
     doc = discovery.metadata(
-        services.settings, services.endpoints, trust_frameworks=frameworks, claims=claims,
+        services.settings,
+        services.endpoints,
+        trust_frameworks=frameworks,
+        claims=claims,
         demo_secret_auth=services.settings.service.mode != "production",
     )
     discovery.validate(doc)

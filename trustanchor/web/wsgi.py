@@ -1,4 +1,4 @@
-"""WSGI entry point for servers: ``trustanchor.web.wsgi:app`` (settings from $TRUSTANCHOR_CONFIG)."""
+"""WSGI entry point: ``trustanchor.web.wsgi:app`` (settings from $TRUSTANCHOR_CONFIG)."""
 
 from trustanchor.web.app import create_app
 
