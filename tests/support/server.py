@@ -85,3 +85,6 @@ def running_server(
         server.shutdown()
         thread.join(timeout=5)
         db.dispose()
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a pytest test

@@ -60,8 +60,6 @@ def load_settings(
     for section, values in (overrides or {}).items():
         raw.setdefault(section, {}).update(values)
     _apply_environment(raw, env, problems)
-    if problems:
-        raise ConfigError(problems)
     settings = _build(raw, problems, tuple(sources))
     if problems or settings is None:
         raise ConfigError(problems)
@@ -152,7 +150,7 @@ def _build(raw: dict[str, Any], problems: list[str], sources: tuple[str, ...]) -
                 continue
             converted = _convert(values[f.name], hints[f.name], f"{section}.{f.name}", problems)
             kwargs[f.name] = converted
-        if not problems:
+        if len(kwargs) == len(fields(cls)):
             built[section] = cls(**kwargs)
     declarations: dict[str, tuple[dict[str, Any], ...]] = {}
     for key in DECLARATIONS:
@@ -170,6 +168,7 @@ def _build(raw: dict[str, Any], problems: list[str], sources: tuple[str, ...]) -
         client_auth=built["client_auth"],
         limits=built["limits"],
         interaction=built["interaction"],
+        fetcher=built["fetcher"],
         anchors=declarations.get("anchors", ()),
         anchor_sets=declarations.get("anchor_sets", ()),
         clients=declarations.get("clients", ()),

@@ -70,6 +70,17 @@ class InteractionSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class FetcherSettings:
+    """Fetching anchor material (status lists, later JWKS and CRLs) from the network."""
+
+    timeout: int  # seconds per socket operation
+    deadline: int  # seconds for a whole request
+    cache_ttl: int
+    http_hosts: tuple[str, ...]  # hosts that may be fetched over plain http
+    private_hosts: tuple[str, ...]  # hosts that may resolve to private/loopback addresses
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     service: ServiceSettings
     tokens: TokenSettings
@@ -77,6 +88,7 @@ class Settings:
     client_auth: ClientAuthSettings
     limits: LimitSettings
     interaction: InteractionSettings
+    fetcher: FetcherSettings
     # Declarations applied idempotently at init/start; validated by their own modules.
     anchors: tuple[dict[str, Any], ...] = field(default=())
     anchor_sets: tuple[dict[str, Any], ...] = field(default=())
@@ -105,5 +117,6 @@ SECTIONS: dict[str, type] = {
     "client_auth": ClientAuthSettings,
     "limits": LimitSettings,
     "interaction": InteractionSettings,
+    "fetcher": FetcherSettings,
 }
 DECLARATIONS = ("anchors", "anchor_sets", "clients")

@@ -70,9 +70,19 @@ def build_services(
     replay = DatabaseJtiRegistry(db)
     clients = ClientRepository(db, clock=clock)
     if fetcher is None:
-        from trustanchor.anchors.http_fetcher import HttpFetcher
+        from trustanchor.anchors.http_fetcher import HttpFetcher, HttpFetcherSettings
 
-        fetcher = HttpFetcher(clock=clock)
+        conf = settings.fetcher
+        fetcher = HttpFetcher(
+            clock=clock,
+            settings=HttpFetcherSettings(
+                timeout=float(conf.timeout),
+                deadline=float(conf.deadline),
+                cache_ttl=conf.cache_ttl,
+                http_hosts=frozenset(conf.http_hosts),
+                private_hosts=frozenset(conf.private_hosts),
+            ),
+        )
     return Services(
         settings=settings,
         db=db,
