@@ -135,3 +135,12 @@ def test_includes_add_declarations(config_dir: Path) -> None:
     settings = load_settings(path, environ={})
     assert [c["client_id"] for c in settings.clients] == ["a"]
     assert settings.config_dir == config_dir
+
+
+def test_retired_keys_stay_published_while_their_tokens_live(config_dir: Path) -> None:
+    path = write(
+        config_dir,
+        '[service]\nmode = "test"\n[tokens]\naccess_token_lifetime = 600\nkey_retention = 60\n',
+    )
+    with pytest.raises(ConfigError, match="tokens.key_retention: must be at least 600 seconds"):
+        load_settings(path, environ={})

@@ -21,7 +21,12 @@ from trustanchor.config.settings import DECLARATIONS, SECTIONS, Settings
 
 ENV_PREFIX = "TRUSTANCHOR_"
 ENV_CONFIG_FILE = "TRUSTANCHOR_CONFIG"
-_NOT_SETTINGS = {ENV_CONFIG_FILE}
+_NOT_SETTINGS = {
+    ENV_CONFIG_FILE,
+    "TRUSTANCHOR_LOG_LEVEL",
+    "TRUSTANCHOR_TEST_POSTGRES_URL",
+    "TRUSTANCHOR_REQUIRE_POSTGRES",
+}
 _WEAK_SECRET_MARKERS = ("demo", "example", "change", "secret", "test", "xxxx")
 
 
@@ -241,6 +246,12 @@ def _validate(settings: Settings, problems: list[str]) -> None:
         problems.append("tokens.request_uri_lifetime: must be between 5 and 600 seconds")
     if not 10 <= tokens.access_token_lifetime <= 3600:
         problems.append("tokens.access_token_lifetime: must be between 10 and 3600 seconds")
+    longest = max(tokens.access_token_lifetime, tokens.id_token_lifetime)
+    if tokens.key_retention < longest:
+        problems.append(
+            f"tokens.key_retention: must be at least {longest} seconds, so tokens signed with a "
+            "retired key still verify until they expire"
+        )
     if tokens.signing_alg not in ("ES256", "EdDSA"):
         problems.append("tokens.signing_alg: must be ES256 or EdDSA")
     for alg in (*settings.dpop.allowed_algs, *settings.client_auth.allowed_algs):
