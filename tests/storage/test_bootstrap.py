@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from support.ecosystem import Ecosystem
 from support.server import test_settings
+
 from trustanchor.bootstrap import StartupRefused, initialise
-from trustanchor.config import Settings
 from trustanchor.cli.main import cli
+from trustanchor.config import Settings
 from trustanchor.keystore.signing_keys import generate_key
 from trustanchor.storage.database import Database
 
@@ -24,8 +24,11 @@ STRONG = "k3v9-Wq8zP1x-L0m2N4b6V8c0X2z4A6s8D0f2G4h6"
 def test_initialise_is_idempotent(tmp_path: Path, database_url: str) -> None:
     eco = Ecosystem()
     settings = test_settings(
-        tmp_path, database_url, port=8000,
-        anchors=[eco.anchor_declaration()], clients=eco.client_declarations(),
+        tmp_path,
+        database_url,
+        port=8000,
+        anchors=[eco.anchor_declaration()],
+        clients=eco.client_declarations(),
     )
     db = Database(database_url)
     first = initialise(settings, db, now=1_000, generate_keys=True)
@@ -39,8 +42,11 @@ def test_initialise_is_idempotent(tmp_path: Path, database_url: str) -> None:
 def production(settings_dir: Path, tmp_path: Path, database_url: str) -> Settings:
     settings = test_settings(tmp_path, database_url, port=8000)
     service = dataclasses.replace(
-        settings.service, mode="production", issuer="https://as.example",
-        pairwise_secret=STRONG, cookie_secret=STRONG,
+        settings.service,
+        mode="production",
+        issuer="https://as.example",
+        pairwise_secret=STRONG,
+        cookie_secret=STRONG,
     )
     return dataclasses.replace(settings, service=service)
 
@@ -83,7 +89,9 @@ def test_cli_init_reports_what_it_did(tmp_path: Path) -> None:
 def test_cli_refuses_an_invalid_configuration_with_reasons(tmp_path: Path) -> None:
     shutil.copy(REPO / "config" / "defaults.toml", tmp_path / "defaults.toml")
     config = tmp_path / "service.toml"
-    config.write_text('[service]\nmode = "production"\nissuer = "http://as.example"\n', encoding="utf-8")
+    config.write_text(
+        '[service]\nmode = "production"\nissuer = "http://as.example"\n', encoding="utf-8"
+    )
     result = CliRunner().invoke(cli, ["--config", str(config), "init"])
     assert result.exit_code != 0
     assert "production requires an https issuer" in result.output

@@ -50,7 +50,9 @@ def test_settings(
     for section, values in (overrides or {}).items():
         sections.setdefault(section, {}).update(values)
     settings = load_settings(REPO / "config" / "test.toml", environ={}, overrides=sections)
-    return dataclasses.replace(settings, anchors=tuple(anchors), clients=tuple(clients))
+    return dataclasses.replace(
+        settings, anchors=tuple(dict(a) for a in anchors), clients=tuple(dict(c) for c in clients)
+    )
 
 
 @dataclass

@@ -61,7 +61,9 @@ def prepare(demo_root: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=os.environ.get("TRUSTANCHOR_CONFIG", "config/demo.toml"))
+    parser.add_argument(
+        "--config", default=os.environ.get("TRUSTANCHOR_CONFIG", "config/demo.toml")
+    )
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config)

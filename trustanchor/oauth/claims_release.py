@@ -11,6 +11,17 @@ from typing import Any
 from trustanchor.oauth.claims_request import ClaimsRequest
 from trustanchor.oauth.scopes import claims_for_scopes
 
+# Claims the protocol sets itself (JWT registered claims, OIDC Core §2 and §5.1 "sub"). A claims
+# request may name them (``"acr": {"essential": true}``, ``"sub": {"value": ...}``) but they are
+# never filled from the anchor's verified claims: an anchor mapping ``sub`` would otherwise replace
+# the pairwise subject with the anchor's own identifier, and ``iss``/``aud`` the token's own.
+PROTOCOL_CLAIMS = frozenset(
+    {
+        "iss", "sub", "aud", "exp", "iat", "nbf", "jti", "auth_time", "nonce", "acr", "amr",
+        "azp", "at_hash", "c_hash", "sid", "cnf", "client_id", "scope",
+    }
+)  # fmt: skip
+
 
 def iso_time(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -40,12 +51,18 @@ def release(
     """
     names: list[str] = list(claims_for_scopes(scope)) if target == "userinfo" else []
     names += [n for n in claims_request.names(target) if n not in names]
-    result: dict[str, Any] = {n: available[n] for n in names if n in available}
+    result: dict[str, Any] = {
+        n: available[n] for n in names if n in available and n not in PROTOCOL_CLAIMS
+    }
     verified: list[dict[str, Any]] = []
     for request in claims_request.verified_claims(target):
         if not _framework_matches(request.get("verification", {}), verification):
             continue
-        selected = {n: available[n] for n in request.get("claims", {}) if n in available}
+        selected = {
+            n: available[n]
+            for n in request.get("claims", {})
+            if n in available and n not in PROTOCOL_CLAIMS
+        }
         if selected:
             verified.append({"verification": dict(verification), "claims": selected})
     if len(verified) == 1:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import unquote_plus
@@ -39,6 +40,9 @@ REPLAY_NAMESPACE = "client_assertion"
 # draft-ietf-oauth-rfc7523bis. Any other typ means a JWT made for something else.
 ASSERTION_TYPS = frozenset({"jwt", "client-authentication+jwt"})
 _GENERIC = "client authentication failed"
+# What a registered client_id can look like (oauth/client_metadata.py). Anything else is refused
+# before the lookup: it cannot name a client, and a NUL character would make PostgreSQL fail.
+_CLIENT_ID_SYNTAX = re.compile(r"[\x21-\x7e]{1,128}")
 # Compared against when the client is unknown, so both paths do the same work.
 _DUMMY_DIGEST = secret_digest("trustanchor: no such client")
 
@@ -196,6 +200,8 @@ class ClientAuthenticator:
         client_id, secret = _parse_basic(authorization)
         if body_client_id is not None and body_client_id != client_id:
             raise _fail("Basic client_id differs from the client_id parameter")
+        if not _CLIENT_ID_SYNTAX.fullmatch(client_id):
+            raise _fail("malformed client_id")
         client = self._clients.get(client_id)
         stored = self._clients.secret_digest(client_id) if client is not None else None
         matches = equal(secret_digest(secret), stored or _DUMMY_DIGEST)
@@ -208,6 +214,8 @@ class ClientAuthenticator:
         return client
 
     def _registered(self, client_id: str, method: str) -> Client:
+        if not _CLIENT_ID_SYNTAX.fullmatch(client_id):
+            raise _fail("malformed client_id")
         client = self._clients.get(client_id)
         if client is None:
             raise _fail("unknown client")

@@ -37,14 +37,14 @@ class TokenSigner:
 
     def access_token(self, claims: Mapping[str, Any]) -> str:
         key = self._keys.current()
-        body = {"iss": self._issuer, **claims}
+        body = {**claims, "iss": self._issuer}  # nothing overrides our iss
         return jws.sign(
             body, key.private_key, alg=key.alg, headers={"typ": ACCESS_TOKEN_TYP, "kid": key.kid}
         )
 
     def id_token(self, claims: Mapping[str, Any]) -> str:
         key = self._keys.current()
-        body = {"iss": self._issuer, **claims}
+        body = {**claims, "iss": self._issuer}  # nothing overrides our iss
         return jws.sign(
             body, key.private_key, alg=key.alg, headers={"typ": ID_TOKEN_TYP, "kid": key.kid}
         )

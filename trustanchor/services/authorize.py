@@ -90,11 +90,16 @@ def start(services: Services, query: FormData, *, session_id: str | None) -> Par
 def _reusable(
     request: AuthorizationRequest, session: dict[str, object] | None, at: int
 ) -> Authentication | None:
-    """The session's authentication if it satisfies prompt, max_age and acr_values."""
+    """The session's authentication if it satisfies prompt, max_age and acr_values.
+
+    ``max_age=0`` is effectively ``prompt=login`` (OpenID Connect Core 1.0 errata, issue #993):
+    otherwise a login in the same second would count as "no time elapsed"."""
     if session is None or "login" in request.prompt or "select_account" in request.prompt:
         return None
     authentication = Authentication.from_json(session)
-    if request.max_age is not None and authentication.auth_time + request.max_age < at:
+    if request.max_age is not None and (
+        request.max_age == 0 or at - authentication.auth_time > request.max_age
+    ):
         return None
     if request.acr_values and authentication.acr not in request.acr_values:
         return None

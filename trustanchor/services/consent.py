@@ -76,7 +76,12 @@ def decide(
         if client is None:
             raise InteractionGone(interaction_id)
         new_session = None
-        if session_id is None or sessions_repo.get(conn, session_id, now=at) is None:
+        current = sessions_repo.get(conn, session_id, now=at) if session_id else None
+        if current is None or Authentication.from_json(current) != authentication:
+            # A fresh login (perhaps of someone else, after prompt=login, or a step-up): the
+            # browser's session must carry it, never the earlier person or auth_time.
+            if session_id and current is not None:
+                sessions_repo.end(conn, session_id, now=at)
             new_session = services.randomness.token(32)
             sessions_repo.create(
                 conn,

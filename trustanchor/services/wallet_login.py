@@ -5,15 +5,30 @@ transaction (fresh nonce and state), shown as a QR code and a same-device link t
 request object by reference. The wallet POSTs the SD-JWT VC presentation to our response_uri; it
 is verified against *that anchor's* keys only, the identity is recorded, and the parked request
 moves on to consent. The browser notices through a status poll (or a Continue link).
+
+Every response the wallet posts consumes its transaction, whatever the outcome (a malformed one
+too, once its ``state`` names a transaction): a presentation can never be replayed, and a failure
+is shown on the login page, which stays at ``login`` so the person can try again.
+
+Same-device return (OpenID4VP 1.0, "Session Fixation"): after a successful presentation the
+wallet gets a ``redirect_uri`` carrying a fresh ``response_code`` (stored as a digest in the
+transaction's outcome). :func:`same_device_return` honours it once, and only in the browser bound
+to the interaction. The status poll remains the cross-device path, so a browser holding the
+interaction does not *need* the code: with one transaction behind both the QR code and the link,
+the response code cannot tell the two flows apart. What it does guarantee is that the return URL
+the wallet opens is single-use and useless without the code (a guessed or leaked transaction id
+gets nothing).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from trustanchor.anchors.base import AnchorFailure, Expectation
+from trustanchor.digests import equal, secret_digest
 from trustanchor.domain.anchors import Anchor
 from trustanchor.domain.assurance import acr_for
 from trustanchor.domain.clients import Client
@@ -23,7 +38,12 @@ from trustanchor.oauth.claims_release import requested_claim_names
 from trustanchor.openid4vp import dcql
 from trustanchor.openid4vp.links import wallet_request_url
 from trustanchor.openid4vp.request_object import VerifierIdentity, build_request_object
-from trustanchor.openid4vp.response import WalletResponseError, parse_direct_post
+from trustanchor.openid4vp.response import (
+    WalletResponseError,
+    parse_direct_post,
+    response_endpoint_reply,
+    same_device_redirect_uri,
+)
 from trustanchor.services.container import Services
 from trustanchor.storage import identities_repo, interactions_repo, wallet_repo
 
@@ -31,10 +51,27 @@ log = logging.getLogger("trustanchor.login")
 
 CREDENTIAL_ID = "identity_credential"
 SUPPORTED_KINDS = ("sd_jwt_vc",)
+RESPONSE_CODE_NAMESPACE = "wallet_response_code"
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def well_formed_id(value: str) -> bool:
+    """Interaction and transaction ids are our own base64url tokens. Anything else (a NUL byte,
+    say, which PostgreSQL refuses in text) is unknown without asking the database."""
+    return bool(_ID.fullmatch(value))
 
 
 class InteractionGone(Exception):
     pass
+
+
+class AnchorUnavailable(Exception):
+    """The chosen anchor cannot be used for this interaction (any more): suspended, retired, or
+    not able to satisfy the request. The person goes back to the list of anchors."""
+
+
+class ReturnRefused(Exception):
+    """The same-device return URL is unknown, lacks a valid response code, or was used."""
 
 
 class WalletRequestRefused(Exception):
@@ -92,6 +129,8 @@ def _load(
     services: Services, interaction_id: str
 ) -> tuple[interactions_repo.InteractionRow, Client]:
     at = services.clock.now()
+    if not well_formed_id(interaction_id):
+        raise InteractionGone(interaction_id)
     with services.db.reader() as conn:
         row = interactions_repo.get(conn, interaction_id, now=at)
     if row is None:
@@ -120,7 +159,7 @@ def begin(services: Services, interaction_id: str, anchor_id: str) -> WalletStar
         raise InteractionGone(interaction_id)
     request = AuthorizationRequest.from_json(row.request)
     if anchor_id not in {a.id for a in eligible_anchors(services, request)}:
-        raise InteractionGone(interaction_id)
+        raise AnchorUnavailable(anchor_id)
     at = services.clock.now()
     transaction_id = services.randomness.token(24)
     with services.db.transaction() as conn:
@@ -140,13 +179,15 @@ def transaction_view(
     services: Services, interaction_id: str, transaction_id: str
 ) -> TransactionView:
     row, _client = _load(services, interaction_id)
+    if not well_formed_id(transaction_id):
+        raise InteractionGone(interaction_id)
     with services.db.reader() as conn:
         tx = wallet_repo.get(conn, transaction_id)
     if tx is None or tx.interaction_id != interaction_id or row.state != "login":
         raise InteractionGone(interaction_id)
     anchor = services.anchors.get(tx.anchor_id)
-    if anchor is None:
-        raise InteractionGone(interaction_id)
+    if anchor is None or not anchor.is_active:
+        raise AnchorUnavailable(tx.anchor_id)
     url = wallet_request_url(
         services.settings.interaction.wallet_link_base,
         client_id=verifier_client_id(services),
@@ -172,14 +213,24 @@ def request_object(
     services: Services, transaction_id: str, *, wallet_nonce: str | None = None
 ) -> str:
     at = services.clock.now()
+    if not well_formed_id(transaction_id):
+        raise WalletRequestRefused(404, "invalid_request_uri", "unknown or expired request")
     with services.db.reader() as conn:
         tx = wallet_repo.get(conn, transaction_id)
         row = interactions_repo.get(conn, tx.interaction_id, now=at) if tx else None
-    if tx is None or row is None or tx.consumed_at is not None or tx.expires_at <= at:
+    if (
+        tx is None
+        or row is None
+        or row.state != "login"
+        or tx.consumed_at is not None
+        or tx.expires_at <= at
+    ):
         raise WalletRequestRefused(404, "invalid_request_uri", "unknown or expired request")
     anchor = services.anchors.get(tx.anchor_id)
     if anchor is None or not anchor.is_active:
-        raise WalletRequestRefused(404, "invalid_request_uri", "the anchor is not available")
+        # Tell the person (the login page shows the latest transaction's failure) as well.
+        _fail(services, tx.id, "anchor_suspended", f"anchor {tx.anchor_id} is not active")
+        raise WalletRequestRefused(404, "invalid_request_uri", "anchor_suspended")
     request = AuthorizationRequest.from_json(row.request)
     verifier = VerifierIdentity(
         client_id=verifier_client_id(services), signing_key=services.keys.current()
@@ -208,14 +259,19 @@ def receive(services: Services, form: dict[str, list[str]]) -> dict[str, str]:
         )
     except WalletResponseError as exc:
         log.info("wallet response refused: %s", exc.reason)
+        _consume_malformed(services, form, at)
         raise WalletRequestRefused(400, "invalid_request", exc.reason) from exc
     with services.db.transaction() as conn:
         tx = wallet_repo.consume(conn, response.state, now=at)
+        row = interactions_repo.get(conn, tx.interaction_id, now=at) if tx else None
     if tx is None:
         raise WalletRequestRefused(400, "invalid_request", "unknown, expired or already used state")
+    if row is None or row.state != "login":
+        _fail(services, tx.id, "interaction_gone", "the interaction no longer waits for a login")
+        raise WalletRequestRefused(400, "invalid_request", "the login has expired")
     if response.is_error:
         _fail(services, tx.id, "wallet_error", response.error or "")
-        return {}
+        return response_endpoint_reply()
     assert response.presentation is not None
     anchor = services.anchors.get(tx.anchor_id)
     try:
@@ -252,15 +308,38 @@ def receive(services: Services, form: dict[str, list[str]]) -> dict[str, str]:
         moved = interactions_repo.authenticated(
             conn, tx.interaction_id, authentication.to_json(), now=at
         )
+        response_code = services.randomness.token(32)
         wallet_repo.set_outcome(
             conn,
             tx.id,
-            {"status": "ok"} if moved else {"status": "failed", "reason": "interaction_gone"},
+            {"status": "ok", "response_code": secret_digest(response_code)}
+            if moved
+            else {"status": "failed", "reason": "interaction_gone"},
         )
     log.info("login through anchor %s: %s", anchor.id, "ok" if moved else "interaction gone")
     if not moved:
         raise WalletRequestRefused(400, "invalid_request", "the login has expired")
-    return {"redirect_uri": services.endpoints.url(f"/wallet/done/{tx.id}")}
+    return response_endpoint_reply(
+        redirect_uri=same_device_redirect_uri(
+            services.endpoints.url(f"/wallet/done/{tx.id}"),
+            response_code=response_code,
+            allow_http_loopback=_allow_http(services),
+        )
+    )
+
+
+def _consume_malformed(services: Services, form: dict[str, list[str]], at: int) -> None:
+    """A malformed response still uses up the transaction its (single, well-formed) ``state``
+    names, and the person learns that the wallet's answer was not understood."""
+    states = form.get("state")
+    if not isinstance(states, list) or len(states) != 1 or not isinstance(states[0], str):
+        return
+    if not well_formed_id(states[0]):
+        return
+    with services.db.transaction() as conn:
+        tx = wallet_repo.consume(conn, states[0], now=at)
+    if tx is not None:
+        _fail(services, tx.id, "wallet_response_invalid", "malformed direct_post")
 
 
 def _fail(services: Services, transaction_id: str, reason: str, detail: str) -> None:
@@ -283,7 +362,32 @@ def status(services: Services, interaction_id: str) -> dict[str, Any]:
     return {"done": False, "state": "login"}
 
 
-def interaction_of_transaction(services: Services, transaction_id: str) -> str | None:
+def same_device_return(
+    services: Services,
+    transaction_id: str,
+    response_code: str | None,
+    *,
+    bound_interaction: str | None,
+) -> str | None:
+    """The wallet sent the person back with ``response_code``. Returns the interaction to resume
+    when this browser is the one bound to it (the code is then used up), None when the person is
+    on another device (the code stays usable there). Raises ReturnRefused otherwise."""
+    at = services.clock.now()
+    if not well_formed_id(transaction_id):
+        raise ReturnRefused(transaction_id)
     with services.db.reader() as conn:
         tx = wallet_repo.get(conn, transaction_id)
-    return tx.interaction_id if tx else None
+    stored = tx.outcome.get("response_code") if tx and tx.outcome else None
+    if (
+        tx is None
+        or not isinstance(stored, str)
+        or not response_code
+        or not equal(secret_digest(response_code), stored)
+    ):
+        raise ReturnRefused(transaction_id)
+    if not bound_interaction or not equal(bound_interaction, tx.interaction_id):
+        return None
+    window_end = at + services.settings.interaction.lifetime
+    if not services.replay.first_use(RESPONSE_CODE_NAMESPACE, tx.id, window_end):
+        raise ReturnRefused(transaction_id)
+    return tx.interaction_id

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 Row = Mapping[str, Any]
 
@@ -25,7 +26,12 @@ class StorageUnavailable(Exception):
 
 
 class Database:
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+    """``pool_size`` and ``pool_timeout`` (seconds to wait for a free connection) size the
+    PostgreSQL pool; SQLite keeps SQLAlchemy's default pool."""
+
+    def __init__(
+        self, url: str, *, echo: bool = False, pool_size: int = 10, pool_timeout: float = 30.0
+    ) -> None:
         self.url = url
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
@@ -42,6 +48,7 @@ class Database:
                 echo=echo,
                 pool_size=pool_size,
                 max_overflow=pool_size,
+                pool_timeout=pool_timeout,
                 pool_pre_ping=True,
                 pool_recycle=1800,
             )
@@ -52,27 +59,38 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A read-write transaction: committed on success, rolled back on any exception."""
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except (OperationalError, DBAPIError) as exc:
-            if _is_infrastructure_error(exc):
-                raise StorageUnavailable(str(exc.__class__.__name__)) from exc
-            raise
+        with _unavailable_on_infrastructure_errors(), self.engine.begin() as conn:
+            yield conn
 
     @contextmanager
     def reader(self) -> Iterator[Connection]:
         """A connection for reads that need no transaction."""
-        try:
-            with self._reader.connect() as conn:
-                yield conn
-        except (OperationalError, DBAPIError) as exc:
-            if _is_infrastructure_error(exc):
-                raise StorageUnavailable(str(exc.__class__.__name__)) from exc
-            raise
+        with _unavailable_on_infrastructure_errors(), self._reader.connect() as conn:
+            yield conn
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def _unavailable_on_infrastructure_errors() -> Iterator[None]:
+    """Turn "the database cannot serve us right now" into StorageUnavailable (a 503 at the edge).
+
+    That is: a lost or refused connection (OperationalError, or any DBAPI error after which the
+    connection was invalidated) and a checkout that waited ``pool_timeout`` for a free pooled
+    connection (sqlalchemy's TimeoutError, which is not a DBAPIError). The pool invalidates
+    broken connections itself and ``pool_pre_ping`` replaces stale ones on checkout, so the next
+    request recovers without restarting the app. Anything else (a constraint violation, a
+    programming error) is re-raised unchanged.
+    """
+    try:
+        yield
+    except PoolTimeout as exc:
+        raise StorageUnavailable("connection pool exhausted") from exc
+    except DBAPIError as exc:
+        if _is_infrastructure_error(exc):
+            raise StorageUnavailable(str(exc.__class__.__name__)) from exc
+        raise
 
 
 def _is_infrastructure_error(exc: DBAPIError) -> bool:

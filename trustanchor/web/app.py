@@ -3,15 +3,17 @@ call into trustanchor.services."""
 
 from __future__ import annotations
 
+import io
 import logging
 from typing import Any
 
 from flask import Flask, Response, g, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from trustanchor.anchors.fetcher import Fetcher
 from trustanchor.clock import Clock
 from trustanchor.config import Settings, load_settings
+from trustanchor.oauth.errors import InvalidRequest
 from trustanchor.randomness import Randomness
 from trustanchor.services.container import Services, build_services
 from trustanchor.storage.database import StorageUnavailable
@@ -65,6 +67,8 @@ def create_app(
     @app.before_request
     def _bind() -> None:
         g.services = services
+        _limit_body(services.settings.limits.max_body_bytes)
+        _refuse_nul()
 
     @app.after_request
     def _headers(response: Response) -> Response:
@@ -72,6 +76,7 @@ def create_app(
             response.headers.setdefault(name, value.format(form_action=_form_action(services)))
         if request.path.startswith(("/token", "/par", "/introspect", "/revoke", "/userinfo")):
             response.headers["Cache-Control"] = "no-store"
+            response.headers["Pragma"] = "no-cache"  # RFC 6749 §5.1, for HTTP/1.0 caches
         return response
 
     @app.errorhandler(StorageUnavailable)
@@ -84,6 +89,44 @@ def create_app(
         return errors.http_error(exc)
 
     return app
+
+
+def _limit_body(limit: int) -> None:
+    """Refuse a body beyond ``limit`` before any view runs (413, on every route).
+
+    A declared Content-Length is checked without reading anything. A streamed (chunked) body is
+    read here, at most ``limit + 1`` bytes: werkzeug's own limit for streams silently truncates
+    the body at the limit instead of refusing it, and a truncated form is a different request
+    (``scope=openid profile`` cut to ``scope=openid pro``).
+    """
+    length = request.content_length
+    if length is not None:
+        if length > limit:
+            raise RequestEntityTooLarge()
+        return
+    if not request.environ.get("wsgi.input_terminated"):
+        return  # no length, not streamed: werkzeug reads nothing
+    stream = request.environ["wsgi.input"]
+    data = bytearray()
+    while len(data) <= limit:
+        chunk = stream.read(limit + 1 - len(data))
+        if not chunk:
+            break
+        data += chunk
+    if len(data) > limit:
+        raise RequestEntityTooLarge()
+    request.environ["wsgi.input"] = io.BytesIO(bytes(data))
+
+
+def _refuse_nul() -> None:
+    """No NUL character in the path, query or form: no protocol value or page field needs one,
+    and PostgreSQL refuses them in text, which would turn a lookup into a 500."""
+    if "\x00" in request.path:
+        raise InvalidRequest("the request path contains a NUL character")
+    for params in (request.args, request.form):
+        for name, value in params.items(multi=True):
+            if "\x00" in name or "\x00" in value:
+                raise InvalidRequest("a parameter contains a NUL character")
 
 
 def _form_action(services: Services) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, current_app, jsonify, make_response, request
 from werkzeug.exceptions import HTTPException
 
 from trustanchor.oauth.errors import (
@@ -54,7 +54,7 @@ def oauth_error_response(exc: OAuthError) -> Response:
             else "Bearer"
         )
         response.headers["WWW-Authenticate"] = (
-            f'{scheme} error="{exc.error}", algs="ES256 EdDSA"'
+            f'{scheme} error="{exc.error}", algs="{_dpop_algs()}"'
             if scheme == "DPoP"
             else f'{scheme} error="{exc.error}"'
         )
@@ -62,6 +62,12 @@ def oauth_error_response(exc: OAuthError) -> Response:
         response.headers["WWW-Authenticate"] = 'Basic realm="trustanchor"'
     response.status_code = status
     return response
+
+
+def _dpop_algs() -> str:
+    """RFC 9449 §7.1: the algs parameter lists the proof algorithms we accept (configured)."""
+    services = current_app.extensions["trustanchor"]
+    return " ".join(services.settings.dpop.allowed_algs)
 
 
 def oauth_or_page(status: int, error: str, message_key: str) -> Any:
@@ -77,7 +83,12 @@ def http_error(exc: HTTPException) -> Any:
     if status == 413:
         return oauth_or_page(413, "invalid_request", "errors.too_large")
     if status == 405:
-        return oauth_or_page(405, "invalid_request", "errors.method")
+        # RFC 9110 §15.5.6: a 405 must list the methods the resource does support.
+        response = make_response(oauth_or_page(405, "invalid_request", "errors.method"))
+        allowed = getattr(exc, "valid_methods", None)
+        if allowed:
+            response.headers["Allow"] = ", ".join(allowed)
+        return response
     if status == 404:
         return oauth_or_page(404, "not_found", "errors.not_found")
     if status >= 500:

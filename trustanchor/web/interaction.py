@@ -48,8 +48,13 @@ def _gone() -> Any:
 
 
 def _bound(interaction_id: str) -> bool:
+    """This browser holds the interaction (and the id is one of ours: checked before any query)."""
     cookie = request.cookies.get(INTERACTION_COOKIE, "")
-    return bool(cookie) and equal(cookie, interaction_id)
+    return (
+        wallet_login.well_formed_id(interaction_id)
+        and bool(cookie)
+        and equal(cookie, interaction_id)
+    )
 
 
 def _csrf_ok(services: Services, interaction_id: str) -> bool:
@@ -112,6 +117,9 @@ def start_wallet(interaction_id: str) -> Any:
         started = wallet_login.begin(services, interaction_id, request.form.get("anchor", ""))
     except wallet_login.InteractionGone:
         return _gone()
+    except wallet_login.AnchorUnavailable:
+        # Suspended since the page was shown: back to the (now shorter) list of anchors.
+        return redirect(f"/interaction/{interaction_id}", code=303)
     return redirect(f"/interaction/{interaction_id}/wallet/{started.transaction_id}", code=303)
 
 
@@ -124,6 +132,8 @@ def wallet_page(interaction_id: str, transaction_id: str) -> Any:
         view = wallet_login.transaction_view(services, interaction_id, transaction_id)
     except wallet_login.InteractionGone:
         return _gone()
+    except wallet_login.AnchorUnavailable:
+        return redirect(f"/interaction/{interaction_id}", code=303)
     g.lang = language(view.request.ui_locales)
     t = Translator(g.lang)
     return render_page(

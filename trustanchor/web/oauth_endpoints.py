@@ -9,7 +9,13 @@ from flask import Blueprint, Response, g, jsonify, make_response, redirect, requ
 from trustanchor.services import authorize, introspection, par, revocation, token, userinfo
 from trustanchor.services.container import Services
 from trustanchor.web.cookies import INTERACTION_COOKIE, SESSION_COOKIE, set_cookie
-from trustanchor.web.forms import authorization_header, dpop_headers, form_body, query
+from trustanchor.web.forms import (
+    authorization_header,
+    authorization_headers,
+    dpop_headers,
+    form_body,
+    query,
+)
 from trustanchor.web.rendering import render_page
 
 blueprint = Blueprint("oauth", __name__)
@@ -72,7 +78,7 @@ def userinfo_endpoint() -> Any:
     )
     claims = userinfo.userinfo(
         _services(),
-        authorization=request.headers.getlist("Authorization"),
+        authorization=authorization_headers(),
         dpop_headers=dpop_headers(),
         method=request.method,
         token_in_request=token_in_request,

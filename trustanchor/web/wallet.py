@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, redirect, request
 
-from trustanchor.digests import equal
 from trustanchor.openid4vp.request_object import (
     REQUEST_OBJECT_MEDIA_TYPE,
     RequestUriPostError,
@@ -44,9 +43,7 @@ def request_object(transaction_id: str) -> Any:
                 max_bytes=services.settings.limits.max_body_bytes,
             )
         except RequestUriPostError as exc:
-            response = jsonify({"error": "invalid_request", "error_description": exc.reason})
-            response.status_code = 400
-            return response
+            return _refused(wallet_login.WalletRequestRefused(400, "invalid_request", exc.reason))
         wallet_nonce = posted.wallet_nonce
     try:
         jwt = wallet_login.request_object(services, transaction_id, wallet_nonce=wallet_nonce)
@@ -75,10 +72,22 @@ def response_endpoint() -> Any:
 
 @blueprint.get("/done/<transaction_id>")
 def done(transaction_id: str) -> Any:
-    """Where the wallet sends the person after a same-device presentation."""
+    """Where the wallet sends the person after a presentation (the ``redirect_uri`` it got, with
+    its one-time ``response_code``). In the browser bound to the interaction the login resumes;
+    anywhere else the person is told to continue on the device where they started."""
     services = _services()
-    interaction_id = wallet_login.interaction_of_transaction(services, transaction_id)
-    cookie = request.cookies.get(INTERACTION_COOKIE, "")
-    if interaction_id and cookie and equal(cookie, interaction_id):
-        return redirect(f"/interaction/{interaction_id}", code=303)
-    return render_page("wallet_done.html")
+    codes = request.args.getlist("response_code")
+    try:
+        interaction_id = wallet_login.same_device_return(
+            services,
+            transaction_id,
+            codes[0] if len(codes) == 1 else None,
+            bound_interaction=request.cookies.get(INTERACTION_COOKIE) or None,
+        )
+    except wallet_login.ReturnRefused:
+        return render_page("error.html", status=400, message_key="errors.wallet_return")
+    if interaction_id is None:
+        return render_page("wallet_done.html")
+    response = redirect(f"/interaction/{interaction_id}", code=303)
+    response.headers["Cache-Control"] = "no-store"
+    return response

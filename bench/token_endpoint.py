@@ -1,0 +1,858 @@
+"""Token endpoint benchmark: trustanchor against node-oidc-provider, side by side in one run.
+
+What is measured (see /work/shared/design/PERFORMANCE.md for the method):
+
+* the client_credentials grant at ``POST /token``, one confidential client authenticating with
+  ``client_secret_basic`` on both sides (trustanchor allows that method only outside production,
+  so trustanchor runs in demo mode here), answering with an ES256-signed JWT access token
+  (RFC 9068, ``typ: at+jwt``);
+* trustanchor as it is: every issued token recorded in its SQLite database (WAL,
+  ``synchronous=FULL``) before it is returned; node-oidc-provider with its in-memory adapter, which
+  stores nothing for JWT-format access tokens;
+* trustanchor under several WSGI servers (granian, gunicorn sync, gunicorn gthread), one worker
+  each, so the server can be chosen by measurement.
+
+Every server is pinned to core 1 and ``wrk`` to core 0 (``taskset``). All servers are started
+and warmed up, then the runs are interleaved (run 1 of every server, then run 2, ...; the idle ones
+cost nothing), because this machine is shared and a slow spell should hit every server alike;
+``--sequential`` runs each server alone instead. The table gives the median req/s, the medians of
+p50 and p99 latency, the peak RSS (VmHWM summed over the server's process tree, master included,
+and of its largest process), the ratio of req/s to node-oidc-provider's, and how busy each core
+was, which shows when something else on the machine was competing with the server.
+
+Run by hand from the repository root, with the project's virtualenv::
+
+    (cd bench/peer/node-oidc-provider && npm ci)   # once
+    .venv/bin/python bench/token_endpoint.py
+
+Only 127.0.0.1 is ever contacted; every subprocess runs under a deadline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+PEER_DIR = BENCH_DIR / "peer" / "node-oidc-provider"
+LUA_SCRIPT = BENCH_DIR / "wrk" / "post_form.lua"
+DEFAULTS_TOML = REPO_ROOT / "config" / "defaults.toml"
+
+HOST = "127.0.0.1"  # the only address this script ever talks to
+SERVER_CPU = "1"
+LOADGEN_CPU = "0"
+CLIENT_ID = "bench-client"
+SCOPE = "api:read"
+RESOURCE = "https://rs.bench.invalid"
+TOKEN_TTL = 300
+STARTUP_DEADLINE = 30.0
+STOP_DEADLINE = 10.0
+NODE_SERVER = "node-oidc-provider"
+GUNICORN_THREADS = 4
+
+
+class BenchError(Exception):
+    """The benchmark cannot run or a server misbehaved; the message says what to do."""
+
+
+# -- what runs ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """One server configuration: a name for the table and how to start it on a port."""
+
+    key: str
+    label: str
+    command: Callable[[int], list[str]]
+    trustanchor: bool
+    available: Callable[[], str | None] = lambda: None  # reason it cannot run, or None
+
+
+def _node_command(port: int) -> list[str]:
+    del port  # passed through the environment
+    return ["node", str(PEER_DIR / "server.js")]
+
+
+def _granian_command(threads: int | None) -> Callable[[int], list[str]]:
+    """``threads=None`` keeps granian's default, as ``trustanchor serve`` does (cli/lifecycle.py):
+    for WSGI that is backpressure / 2 = 512 blocking threads, started on demand."""
+
+    def command(port: int) -> list[str]:
+        pinned = [] if threads is None else ["--blocking-threads", str(threads)]
+        return [
+            sys.executable, "-m", "granian", "--interface", "wsgi",
+            "--host", HOST, "--port", str(port), "--workers", "1", *pinned,
+            "--no-access-log", "--log-level", "warning",
+            "trustanchor.web.wsgi:app",
+        ]  # fmt: skip
+
+    return command
+
+
+def _gunicorn_command(worker: str) -> Callable[[int], list[str]]:
+    def command(port: int) -> list[str]:
+        extra = ["--threads", str(GUNICORN_THREADS)] if worker == "gthread" else []
+        return [
+            sys.executable, "-m", "gunicorn",
+            "--bind", f"{HOST}:{port}", "--workers", "1", "--worker-class", worker, *extra,
+            "--keep-alive", "65", "--log-level", "warning",
+            "trustanchor.web.wsgi:app",
+        ]  # fmt: skip
+
+    return command
+
+
+def _module_missing(module: str, hint: str) -> Callable[[], str | None]:
+    def check() -> str | None:
+        probe = subprocess.run(
+            [sys.executable, "-c", f"import {module}"], capture_output=True, timeout=30
+        )
+        return None if probe.returncode == 0 else f"{module} is not installed ({hint})"
+
+    return check
+
+
+SERVERS: dict[str, ServerSpec] = {
+    spec.key: spec
+    for spec in (
+        ServerSpec("node", NODE_SERVER, _node_command, trustanchor=False),
+        ServerSpec(
+            "granian",
+            "trustanchor · granian (1 worker, 1 thread)",
+            _granian_command(1),
+            trustanchor=True,
+            available=_module_missing("granian", "it is a project dependency"),
+        ),
+        ServerSpec(
+            "granian-serve",
+            "trustanchor · granian as `trustanchor serve` (1 worker, default ≤512 threads)",
+            _granian_command(None),
+            trustanchor=True,
+            available=_module_missing("granian", "it is a project dependency"),
+        ),
+        ServerSpec(
+            "gunicorn-sync",
+            "trustanchor · gunicorn sync (1 worker)",
+            _gunicorn_command("sync"),
+            trustanchor=True,
+            available=_module_missing("gunicorn", ".venv/bin/pip install gunicorn"),
+        ),
+        ServerSpec(
+            "gunicorn-gthread",
+            f"trustanchor · gunicorn gthread (1 worker, {GUNICORN_THREADS} threads)",
+            _gunicorn_command("gthread"),
+            trustanchor=True,
+            available=_module_missing("gunicorn", ".venv/bin/pip install gunicorn"),
+        ),
+    )
+}
+
+
+@dataclass
+class RunResult:
+    requests: int
+    seconds: float
+    p50_us: int
+    p99_us: int
+    errors: dict[str, int]
+    server_cpu: float = 0.0  # share of one core used by the server's processes
+    core_busy: dict[str, float] = field(default_factory=dict)  # CPU -> busy share, all processes
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        """Server CPU time per answered request: less sensitive to a busy machine than req/s."""
+        return 1e6 * self.server_cpu / self.rps if self.requests else 0.0
+
+
+@dataclass
+class ServerResult:
+    spec: ServerSpec
+    runs: list[RunResult] = field(default_factory=list)
+    peak_rss_kib: int = 0  # VmHWM summed over the process tree
+    largest_rss_kib: int = 0  # VmHWM of the largest process in the tree
+    threads: int = 0  # most OS threads seen in the process tree right after a run
+    recorded_tokens: int | None = None  # rows in trustanchor's access_tokens table
+    issued_requests: int = 0  # every request wrk sent, warm-up and the sanity check included
+
+    def median(self, attr: str) -> float:
+        return statistics.median(float(getattr(run, attr)) for run in self.runs)
+
+    @property
+    def errors(self) -> int:
+        return sum(sum(run.errors.values()) for run in self.runs)
+
+
+# -- preflight ---------------------------------------------------------------------------------
+
+
+def preflight(specs: Sequence[ServerSpec]) -> list[ServerSpec]:
+    """Refuse to start when a required tool is missing; drop optional servers that cannot run."""
+    missing = [tool for tool in ("wrk", "node", "taskset") if shutil.which(tool) is None]
+    if missing:
+        hints = {
+            "wrk": "apt-get install -y wrk",
+            "node": "install Node.js 20.19+ or 22 LTS (node-oidc-provider 9.x needs it)",
+            "taskset": "apt-get install -y util-linux",
+        }
+        raise BenchError(
+            "missing tools: "
+            + ", ".join(f"{tool} ({hints[tool]})" for tool in missing)
+            + "; the comparison needs all of them, so nothing was run"
+        )
+    if not (PEER_DIR / "node_modules" / "oidc-provider" / "package.json").is_file():
+        raise BenchError(
+            f"node-oidc-provider is not installed: run `npm ci` (or `npm install`) in {PEER_DIR}"
+        )
+    cpus = os.sched_getaffinity(0)
+    if not {int(SERVER_CPU), int(LOADGEN_CPU)} <= cpus:
+        raise BenchError(
+            f"needs CPUs {LOADGEN_CPU} and {SERVER_CPU} (load generator and server pinned apart); "
+            f"this process may use {sorted(cpus)}"
+        )
+    usable: list[ServerSpec] = []
+    for spec in specs:
+        reason = spec.available()
+        if reason is None:
+            usable.append(spec)
+        else:
+            print(f"skipping {spec.label}: {reason}", file=sys.stderr)
+    if not any(spec.key == "node" for spec in usable) or not any(s.trustanchor for s in usable):
+        raise BenchError("need node-oidc-provider and at least one trustanchor server")
+    return usable
+
+
+# -- processes ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tasks:
+        try:
+            text = Path(f"/proc/{pid}/task/{tid}/children").read_text()
+        except OSError:
+            continue
+        found.extend(int(child) for child in text.split())
+    return found
+
+
+def process_tree(pid: int) -> list[int]:
+    tree, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        tree.append(current)
+        pending.extend(_children(current))
+    return tree
+
+
+def thread_count(pid: int) -> int:
+    """OS threads in ``pid``'s process tree (granian starts blocking threads on demand)."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            total += len(os.listdir(f"/proc/{member}/task"))
+        except OSError:
+            continue
+    return total
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` and its descendants."""
+    ticks = 0
+    for member in process_tree(pid):
+        try:
+            stat = Path(f"/proc/{member}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def core_ticks() -> dict[str, tuple[int, int]]:
+    """Per pinned CPU: (busy, total) jiffies from /proc/stat."""
+    found: dict[str, tuple[int, int]] = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        name = line.split(" ", 1)[0]
+        if name in (f"cpu{SERVER_CPU}", f"cpu{LOADGEN_CPU}"):
+            values = [int(v) for v in line.split()[1:]]
+            idle = values[3] + values[4]  # idle + iowait
+            found[name.removeprefix("cpu")] = (sum(values[:8]) - idle, sum(values[:8]))
+    return found
+
+
+def peak_rss_kib(pid: int) -> tuple[int, int]:
+    """VmHWM (peak resident set) summed over ``pid`` and all its descendants, and the largest
+    single process's (for a pre-fork server: the worker, which is what grows with load)."""
+    total = largest = 0
+    for member in process_tree(pid):
+        try:
+            status = Path(f"/proc/{member}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                kib = int(line.split()[1])
+                total += kib
+                largest = max(largest, kib)
+    return total, largest
+
+
+@contextmanager
+def running(
+    command: list[str], *, env: dict[str, str], cwd: Path, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start ``command`` pinned to the server core in its own process group; always stop it."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            ["taskset", "-c", SERVER_CPU, *command],
+            env=env,
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield proc
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)  # our own session: only what we started
+        proc.wait(timeout=STOP_DEADLINE)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=STOP_DEADLINE)
+    except ProcessLookupError:
+        pass
+
+
+# -- HTTP checks -------------------------------------------------------------------------------
+
+
+def token_request(port: int, body: str, authorization: str) -> tuple[int, bytes]:
+    url = f"http://{HOST}:{port}/token"
+    assert urllib.parse.urlsplit(url).hostname == HOST
+    request = urllib.request.Request(
+        url,
+        data=body.encode("ascii"),
+        method="POST",
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Authorization": authorization,
+            "Accept": "application/json",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # only 127.0.0.1
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def wait_until_serving(
+    proc: subprocess.Popen[bytes], port: int, body: str, authorization: str, log: Path
+) -> dict[str, Any]:
+    """Poll until the token endpoint answers 200; return the decoded access-token header+claims."""
+    deadline = time.monotonic() + STARTUP_DEADLINE
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"server exited with {proc.returncode}; see its log:\n{tail(log)}")
+        try:
+            status, payload = token_request(port, body, authorization)
+        except OSError as exc:
+            last = str(exc)
+            time.sleep(0.2)
+            continue
+        if status != 200:
+            raise BenchError(f"token request answered {status}: {payload[:300]!r}")
+        return check_token(json.loads(payload))
+    raise BenchError(f"server not ready after {STARTUP_DEADLINE:.0f} s ({last}):\n{tail(log)}")
+
+
+def check_token(response: dict[str, Any]) -> dict[str, Any]:
+    """Both servers must answer with the same kind of token: ES256, typ at+jwt, our claims."""
+    token = response.get("access_token")
+    if not isinstance(token, str) or token.count(".") != 2:
+        raise BenchError(f"no compact JWS access token in {response}")
+    header_b64, claims_b64, _ = token.split(".")
+    header = json.loads(_b64url(header_b64))
+    claims = json.loads(_b64url(claims_b64))
+    if header.get("alg") != "ES256" or header.get("typ") != "at+jwt":
+        raise BenchError(f"access token header is {header}, expected ES256 at+jwt")
+    if claims.get("client_id") != CLIENT_ID or claims.get("scope") != SCOPE:
+        raise BenchError(f"unexpected access token claims {claims}")
+    if claims.get("aud") != RESOURCE:
+        raise BenchError(f"access token audience is {claims.get('aud')!r}, expected {RESOURCE}")
+    return {"header": header, "claims": sorted(claims), "bytes": len(token)}
+
+
+def _b64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+# -- load --------------------------------------------------------------------------------------
+
+
+def run_wrk(
+    server_pid: int, port: int, *, seconds: int, connections: int, body: str, authorization: str
+) -> RunResult:
+    url = f"http://{HOST}:{port}/token"
+    assert urllib.parse.urlsplit(url).hostname == HOST
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "BENCH_FORM_BODY": body,
+        "BENCH_AUTHORIZATION": authorization,
+    }
+    command = [
+        "taskset", "-c", LOADGEN_CPU,
+        "wrk", "--threads", "1", "--connections", str(connections),
+        "--duration", f"{seconds}s", "--timeout", "5s", "--script", str(LUA_SCRIPT), url,
+    ]  # fmt: skip
+    cpu_before, cores_before, wall_before = cpu_seconds(server_pid), core_ticks(), time.monotonic()
+    try:
+        done = subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=seconds + 30
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(f"wrk did not finish within {seconds + 30} s") from exc
+    if done.returncode != 0:
+        raise BenchError(f"wrk failed ({done.returncode}): {done.stderr.strip()[:500]}")
+    wall = time.monotonic() - wall_before
+    server_cpu = (cpu_seconds(server_pid) - cpu_before) / wall
+    cores_after = core_ticks()
+    core_busy = {
+        cpu: (cores_after[cpu][0] - busy) / max(1, cores_after[cpu][1] - total)
+        for cpu, (busy, total) in cores_before.items()
+    }
+    for line in done.stdout.splitlines():
+        if line.startswith("BENCH_RESULT "):
+            data = json.loads(line.removeprefix("BENCH_RESULT "))
+            return RunResult(
+                requests=data["requests"],
+                seconds=data["duration_us"] / 1e6,
+                p50_us=data["latency_us"]["p50"],
+                p99_us=data["latency_us"]["p99"],
+                errors=data["errors"],
+                server_cpu=server_cpu,
+                core_busy=core_busy,
+            )
+    raise BenchError(f"no BENCH_RESULT line in wrk output:\n{done.stdout[-1000:]}")
+
+
+# -- trustanchor set-up ------------------------------------------------------------------------
+
+
+def prepare_trustanchor(workdir: Path, port: int, secret: str) -> Path:
+    """A demo-mode configuration, fresh keys and a fresh SQLite database, made by trustanchor's
+    own bootstrap (the same code `trustanchor init` runs). Returns the configuration file."""
+    from trustanchor.bootstrap import initialise
+    from trustanchor.config import load_settings
+    from trustanchor.storage.database import Database
+
+    workdir.mkdir(parents=True)
+    shutil.copy(DEFAULTS_TOML, workdir / "defaults.toml")
+    config = workdir / "bench.toml"
+    config.write_text(
+        "\n".join(
+            [
+                "[service]",
+                'mode = "demo"',
+                f"issuer = {json.dumps(f'http://{HOST}:{port}')}",
+                f"database_url = {json.dumps('sqlite:///' + str(workdir / 'trustanchor.db'))}",
+                f"keys_dir = {json.dumps(str(workdir / 'keys'))}",
+                f"host = {json.dumps(HOST)}",
+                f"port = {port}",
+                "workers = 1",
+                "",
+                "[tokens]",
+                f"access_token_lifetime = {TOKEN_TTL}",
+                'signing_alg = "ES256"',
+                "",
+                "[[clients]]",
+                f"client_id = {json.dumps(CLIENT_ID)}",
+                'client_type = "confidential"',
+                'token_endpoint_auth_method = "client_secret_basic"',
+                f"client_secret = {json.dumps(secret)}",
+                'grant_types = ["client_credentials"]',
+                f"scope = {json.dumps(SCOPE)}",
+                f"audiences = [{json.dumps(RESOURCE)}]",
+                "",
+            ]
+        ),
+        encoding="utf-8",
+    )
+    settings = load_settings(config, environ={})
+    db = Database(settings.service.database_url)
+    try:
+        initialise(settings, db, now=int(time.time()), generate_keys=True)
+    finally:
+        db.dispose()
+    return config
+
+
+def count_recorded_tokens(config: Path) -> int:
+    from sqlalchemy import func, select
+
+    from trustanchor.config import load_settings
+    from trustanchor.storage.database import Database
+    from trustanchor.storage.tables import access_tokens
+
+    settings = load_settings(config, environ={})
+    db = Database(settings.service.database_url)
+    try:
+        with db.reader() as conn:
+            return int(conn.execute(select(func.count()).select_from(access_tokens)).scalar_one())
+    finally:
+        db.dispose()
+
+
+# -- one server --------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """One server of this run: how to start it, how to call it, and what was measured."""
+
+    spec: ServerSpec
+    port: int
+    env: dict[str, str]
+    cwd: Path
+    log: Path
+    body: str
+    authorization: str
+    config: Path | None  # trustanchor's configuration file
+    result: ServerResult
+    token_info: dict[str, Any] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+
+def plan(spec: ServerSpec, workdir: Path, secret: str) -> Target:
+    port = free_port()
+    body = urllib.parse.urlencode({"grant_type": "client_credentials", "scope": SCOPE})
+    basic = f"{urllib.parse.quote_plus(CLIENT_ID)}:{urllib.parse.quote_plus(secret)}"
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", str(workdir)),
+        "LANG": "C.UTF-8",
+    }
+    config: Path | None = None
+    if spec.trustanchor:
+        config = prepare_trustanchor(workdir / spec.key, port, secret)
+        env["TRUSTANCHOR_CONFIG"] = str(config)
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        cwd = REPO_ROOT
+    else:
+        env.update(
+            NODE_ENV="production",
+            BENCH_PORT=str(port),
+            BENCH_CLIENT_ID=CLIENT_ID,
+            BENCH_CLIENT_SECRET=secret,
+            BENCH_SCOPE=SCOPE,
+            BENCH_RESOURCE=RESOURCE,
+            BENCH_TOKEN_TTL=str(TOKEN_TTL),
+        )
+        cwd = PEER_DIR
+    return Target(
+        spec=spec,
+        port=port,
+        env=env,
+        cwd=cwd,
+        log=workdir / f"{spec.key}.log",
+        body=body,
+        authorization="Basic " + base64.b64encode(basic.encode()).decode(),
+        config=config,
+        result=ServerResult(spec),
+    )
+
+
+def start(target: Target, stack: ExitStack) -> None:
+    print(f"  {target.spec.label}: starting on {HOST}:{target.port}", file=sys.stderr, flush=True)
+    target.proc = stack.enter_context(
+        running(target.spec.command(target.port), env=target.env, cwd=target.cwd, log=target.log)
+    )
+    target.token_info = wait_until_serving(
+        target.proc, target.port, target.body, target.authorization, target.log
+    )
+    target.result.issued_requests += 1
+
+
+def load(target: Target, seconds: int, connections: int, label: str) -> RunResult:
+    assert target.proc is not None
+    if target.proc.poll() is not None:
+        raise BenchError(f"{target.spec.label} has exited:\n{tail(target.log)}")
+    run = run_wrk(
+        target.proc.pid,
+        target.port,
+        seconds=seconds,
+        connections=connections,
+        body=target.body,
+        authorization=target.authorization,
+    )
+    target.result.issued_requests += run.requests
+    target.result.threads = max(target.result.threads, thread_count(target.proc.pid))
+    print(
+        f"  {label:>7} {target.spec.label}: {run.rps:6.0f} req/s  p50 {run.p50_us / 1000:6.2f} ms  "
+        f"p99 {run.p99_us / 1000:6.2f} ms  errors {sum(run.errors.values())}  "
+        f"server CPU {run.server_cpu:4.0%}  "
+        f"core {SERVER_CPU} busy {run.core_busy.get(SERVER_CPU, 0):4.0%}  "
+        f"core {LOADGEN_CPU} busy {run.core_busy.get(LOADGEN_CPU, 0):4.0%}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return run
+
+
+def finish(target: Target) -> None:
+    """Peak memory while the server still runs; then (after it stopped) the recorded rows."""
+    assert target.proc is not None
+    if target.proc.poll() is not None:
+        raise BenchError(f"{target.spec.label} exited during the run:\n{tail(target.log)}")
+    target.result.peak_rss_kib, target.result.largest_rss_kib = peak_rss_kib(target.proc.pid)
+
+
+def measure(targets: Sequence[Target], args: argparse.Namespace) -> None:
+    """Sequential: each server alone, warm-up then its runs. Interleaved (default): all servers
+    started (idle ones cost nothing), each warmed up, then run 1 of every server, run 2 of every
+    server, ... so a slow spell on this shared machine hits every server, not just one."""
+    if args.sequential:
+        for target in targets:
+            with ExitStack() as stack:
+                start(target, stack)
+                load(target, args.warmup, args.connections, "warm-up")
+                for index in range(args.runs):
+                    run = load(target, args.duration, args.connections, f"run {index + 1}")
+                    target.result.runs.append(run)
+                finish(target)
+    else:
+        with ExitStack() as stack:
+            for target in targets:
+                start(target, stack)
+            for target in targets:
+                load(target, args.warmup, args.connections, "warm-up")
+            for index in range(args.runs):
+                shift = index % len(targets)  # rotate who goes first
+                for target in [*targets[shift:], *targets[:shift]]:
+                    run = load(target, args.duration, args.connections, f"run {index + 1}")
+                    target.result.runs.append(run)
+            for target in targets:
+                finish(target)
+    for target in targets:
+        if target.config is not None:
+            target.result.recorded_tokens = count_recorded_tokens(target.config)
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+def table(results: Sequence[ServerResult]) -> str:
+    node = next((r for r in results if r.spec.key == "node"), None)
+    node_rps = node.median("rps") if node else None
+    lines = [
+        "| server | req/s (median) | runs (req/s) | p50 ms | p99 ms | peak RSS MiB (all / largest) "
+        f"| vs node-oidc-provider | server CPU | CPU µs/req | core {SERVER_CPU} busy "
+        f"| core {LOADGEN_CPU} busy | errors |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        rps = r.median("rps")
+        ratio = f"{rps / node_rps:.2f}×" if node_rps else "—"
+        runs = " / ".join(f"{run.rps:.0f}" for run in r.runs)
+        busy = {
+            cpu: statistics.median(run.core_busy.get(cpu, 0.0) for run in r.runs)
+            for cpu in (SERVER_CPU, LOADGEN_CPU)
+        }
+        lines.append(
+            f"| {r.spec.label} | {rps:,.0f} | {runs} | {r.median('p50_us') / 1000:.2f} "
+            f"| {r.median('p99_us') / 1000:.2f} "
+            f"| {r.peak_rss_kib / 1024:.0f} / {r.largest_rss_kib / 1024:.0f} | {ratio} "
+            f"| {r.median('server_cpu'):.0%} | {r.median('cpu_us_per_request'):.0f} "
+            f"| {busy[SERVER_CPU]:.0%} | {busy[LOADGEN_CPU]:.0%} "
+            f"| {r.errors} |"
+        )
+    return "\n".join(lines)
+
+
+def environment_notes(args: argparse.Namespace) -> list[str]:
+    node_version = subprocess.run(
+        ["node", "--version"], capture_output=True, text=True, timeout=10
+    ).stdout.strip()
+    peer_version = json.loads(
+        (PEER_DIR / "node_modules" / "oidc-provider" / "package.json").read_text()
+    )["version"]
+    wrk_version = subprocess.run(
+        ["wrk", "--version"], capture_output=True, text=True, timeout=10
+    ).stdout.splitlines()
+    return [
+        f"trustanchor source: {_source_state()}",
+        f"date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, "
+        f"host CPU: {_cpu_model()}, {os.cpu_count()} CPUs, Linux {platform.release()}",
+        f"Python {platform.python_version()}, Node.js {node_version}, "
+        f"oidc-provider {peer_version}, {wrk_version[0] if wrk_version else 'wrk'}",
+        f"server on CPU {SERVER_CPU}, wrk on CPU {LOADGEN_CPU} (taskset); wrk 1 thread, "
+        f"{args.connections} connections; warm-up {args.warmup} s, "
+        f"{args.runs} runs × {args.duration} s per server, "
+        + ("one server after the other" if args.sequential else "runs interleaved across servers")
+        + "; p50/p99 are medians over the runs",
+        "client authentication: client_secret_basic on both sides (demo-mode method in "
+        "trustanchor, refused in production); grant: client_credentials, scope "
+        f"{SCOPE}, audience {RESOURCE}; answer: ES256 JWT access token (typ at+jwt)",
+        "trustanchor records every issued token in SQLite (WAL, synchronous=FULL) before "
+        "answering; node-oidc-provider's in-memory adapter stores nothing for JWT access tokens",
+        "server CPU: CPU time of the server's process tree per second of wall time (100 % = one "
+        "core); CPU µs/req: that CPU time per answered request; core busy: all processes on "
+        f"that CPU, from /proc/stat (core {SERVER_CPU} minus server CPU is mostly kernel network "
+        "work plus anything else running on this shared machine; "
+        f"core {LOADGEN_CPU} near 100 % would mean wrk is the limit)",
+    ]
+
+
+def _source_state() -> str:
+    """The commit measured, and whether the working tree differed from it (read-only git)."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.splitlines()
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown (git not available)"
+    if not head:
+        return "unknown (not a git checkout)"
+    return f"commit {head}" + (f" plus {len(changed)} modified files" if changed else "")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--servers",
+        default=",".join(SERVERS),
+        help=f"comma-separated, from {', '.join(SERVERS)} (default: all)",
+    )
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--warmup", type=int, default=5, help="seconds (default 5)")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run (default 10)")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="run each server alone, one after the other (default: interleave the runs)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args(argv)
+    if not (1 <= args.warmup <= 60 and 1 <= args.duration <= 60 and 1 <= args.runs <= 9):
+        parser.error("warm-up and duration are 1..60 s, runs 1..9 (the whole run stays short)")
+    if not 1 <= args.connections <= 1024:
+        parser.error("connections must be 1..1024")
+    keys = [k.strip() for k in args.servers.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in SERVERS]
+    if unknown:
+        parser.error(f"unknown servers {unknown}; choose from {', '.join(SERVERS)}")
+    try:
+        specs = preflight([SERVERS[k] for k in keys])
+        workdir = Path(tempfile.mkdtemp(prefix="trustanchor-bench-"))
+        secret = base64.urlsafe_b64encode(os.urandom(24)).decode().rstrip("=")
+        try:
+            print(f"working directory {workdir}", file=sys.stderr)
+            targets = [plan(spec, workdir, secret) for spec in specs]
+            measure(targets, args)
+            results = [target.result for target in targets]
+            tokens = {target.spec.label: target.token_info for target in targets}
+        finally:
+            if args.keep:
+                print(f"kept {workdir}", file=sys.stderr)
+            else:
+                shutil.rmtree(workdir, ignore_errors=True)
+    except BenchError as exc:
+        print(f"token_endpoint benchmark: {exc}", file=sys.stderr)
+        return 2
+    print()
+    print(table(results))
+    print()
+    for note in environment_notes(args):
+        print(f"- {note}")
+    print(
+        "- most OS threads in the server's process tree, seen right after a run: "
+        + ", ".join(f"{r.spec.label}: {r.threads}" for r in results)
+    )
+    for r in results:
+        if r.recorded_tokens is not None:
+            print(
+                f"- {r.spec.label}: {r.recorded_tokens:,} access_tokens rows for "
+                f"{r.issued_requests:,} requests sent"
+            )
+    for label, info in tokens.items():
+        print(
+            f"- {label}: token header {json.dumps(info['header'], sort_keys=True)}, "
+            f"claims {', '.join(info['claims'])}, {info['bytes']} bytes"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
