@@ -395,7 +395,9 @@ def _serve_until_killed(config_path: str) -> None:
     app = create_app(services=build_services(settings, db=db))
 
     def pause(note: str) -> None:
-        marker.write_text(note, encoding="utf-8")
+        written = marker.with_suffix(".tmp")
+        written.write_text(note, encoding="utf-8")
+        written.replace(marker)  # atomically: the test never reads a half-written note
         time.sleep(300)  # until SIGKILL
 
     if config["pause"] == PAUSED_AFTER_CONSUME:
@@ -565,7 +567,8 @@ class PgServer:
     application_name: str
 
     def terminate_backends(self) -> int:
-        """Kill every PostgreSQL backend serving the app (waits until they are gone)."""
+        """Kill every PostgreSQL backend serving the app and wait until they are gone (the
+        timeout argument of pg_terminate_backend needs PostgreSQL 14 or later)."""
         with self.admin.connect() as conn:
             killed = conn.execute(
                 text(

@@ -79,13 +79,23 @@ def running_server(
     app = create_app(services=services)
     port = int(settings.issuer.rsplit(":", 1)[1])
     server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # Our own accept loop instead of serve_forever()/shutdown(): shutdown() waits on an event
+    # without a timeout and was seen to hang a whole test run.
+    server.timeout = 0.1
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            server.handle_request()
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
         yield RunningServer(settings, services)
     finally:
-        server.shutdown()
+        stop.set()
         thread.join(timeout=5)
+        server.server_close()
         db.dispose()
 
 

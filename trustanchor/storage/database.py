@@ -114,7 +114,8 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        if conn.get_isolation_level() != "AUTOCOMMIT":
+        # The execution option, not get_isolation_level(): that one asks the database each time.
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine

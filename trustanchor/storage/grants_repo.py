@@ -194,13 +194,21 @@ def find_refresh_token(conn: Connection, token: str) -> tuple[str, str] | None:
     return None if row is None else (row.grant_id, row.client_id)
 
 
+_INSERT_ACCESS_TOKEN = insert(access_tokens)  # built once: this runs for every issued token
+
+
 def record_access_token(
     conn: Connection, jti: str, grant_id: str | None, client_id: str, *, now: int, expires_at: int
 ) -> None:
     conn.execute(
-        insert(access_tokens).values(
-            jti=jti, grant_id=grant_id, client_id=client_id, created_at=now, expires_at=expires_at
-        )
+        _INSERT_ACCESS_TOKEN,
+        {
+            "jti": jti,
+            "grant_id": grant_id,
+            "client_id": client_id,
+            "created_at": now,
+            "expires_at": expires_at,
+        },
     )
 
 

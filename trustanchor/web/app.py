@@ -70,10 +70,15 @@ def create_app(
         _limit_body(services.settings.limits.max_body_bytes)
         _refuse_nul()
 
+    headers = {
+        name: value.format(form_action=_form_action(services))
+        for name, value in SECURITY_HEADERS.items()
+    }
+
     @app.after_request
     def _headers(response: Response) -> Response:
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value.format(form_action=_form_action(services)))
+        for name, value in headers.items():
+            response.headers.setdefault(name, value)
         if request.path.startswith(("/token", "/par", "/introspect", "/revoke", "/userinfo")):
             response.headers["Cache-Control"] = "no-store"
             response.headers["Pragma"] = "no-cache"  # RFC 6749 §5.1, for HTTP/1.0 caches
@@ -130,6 +135,8 @@ def _refuse_nul() -> None:
 
 
 def _form_action(services: Services) -> str:
-    # The consent form redirects to the client's registered redirect URI (any https origin).
-    del services
-    return "https: http://127.0.0.1:* http://localhost:*"
+    """Where forms may lead: the consent form's answer redirects to the client's registered
+    redirect URI, which is https in production (loopback http is allowed only outside it)."""
+    if services.settings.is_production:
+        return "https:"
+    return "https: http://127.0.0.1:* http://localhost:* http://[::1]:*"
