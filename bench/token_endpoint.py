@@ -96,8 +96,9 @@ def _node_command(port: int) -> list[str]:
 
 
 def _granian_command(threads: int | None) -> Callable[[int], list[str]]:
-    """``threads=None`` keeps granian's default, as ``trustanchor serve`` does (cli/lifecycle.py):
-    for WSGI that is backpressure / 2 = 512 blocking threads, started on demand."""
+    """``threads=None`` keeps granian's default: for WSGI that is backpressure / 2 = 512 blocking
+    threads, started on demand. (``trustanchor serve`` now pins 1 thread per worker on SQLite,
+    the ``granian`` row, because of what the ``granian-default`` row shows.)"""
 
     def command(port: int) -> list[str]:
         pinned = [] if threads is None else ["--blocking-threads", str(threads)]
@@ -146,8 +147,8 @@ SERVERS: dict[str, ServerSpec] = {
             available=_module_missing("granian", "it is a project dependency"),
         ),
         ServerSpec(
-            "granian-serve",
-            "trustanchor · granian as `trustanchor serve` (1 worker, default ≤512 threads)",
+            "granian-default",
+            "trustanchor · granian default threads (1 worker, ≤512 threads)",
             _granian_command(None),
             trustanchor=True,
             available=_module_missing("granian", "it is a project dependency"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -46,41 +47,40 @@ def _postgres_available() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+def postgres_available() -> None:
+    """Skip (or, under TRUSTANCHOR_REQUIRE_POSTGRES, fail) when PostgreSQL does not answer."""
     reason = _postgres_available()
     if reason:
         if os.environ.get("TRUSTANCHOR_REQUIRE_POSTGRES"):
             pytest.fail(f"TRUSTANCHOR_REQUIRE_POSTGRES is set but {reason}")
         pytest.skip(reason)
-    schema = "ta_test_" + secrets.token_hex(6)
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated database URL: once on SQLite, once on PostgreSQL (if reachable)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'trustanchor.db'}"
-        return
-    base: str = request.getfixturevalue("postgres_url")
-    # A schema per test keeps tests independent.
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A URL whose search_path is a fresh schema of its own, dropped afterwards."""
     schema = "ta_t_" + secrets.token_hex(6)
     admin = create_engine(POSTGRES_URL)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     sep = "&" if "?" in POSTGRES_URL else "?"
-    yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
-    del base
+    try:
+        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database URL: once on SQLite, once on PostgreSQL (if reachable)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'trustanchor.db'}"
+        return
+    request.getfixturevalue("postgres_available")
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture

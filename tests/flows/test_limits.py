@@ -13,31 +13,18 @@ import logging
 import socket
 import time
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.ecosystem import Ecosystem
+from support.assertions import assert_json_error
 from support.rp import JWT_BEARER, DpopKey, Pkce, b64url, raw_request
 from support.stage import Stage
 
 FORM = "application/x-www-form-urlencoded"
 API_ENDPOINTS = ("/par", "/token", "/introspect", "/revoke", "/userinfo")
-
-
-@pytest.fixture
-def stage(tmp_path: Path, database_url: str, ecosystem: Ecosystem) -> Iterator[Stage]:
-    with Stage.running(tmp_path, database_url, ecosystem) as running:
-        yield running
-
-
-def assert_oauth_error(response: requests.Response, status: int, error: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/json")
-    assert response.json()["error"] == error, response.text
 
 
 def segment(value: object) -> str:
@@ -81,7 +68,7 @@ def test_body_beyond_the_limit_is_413_json(stage: Stage, path: str) -> None:
     started = time.monotonic()
     response = raw_request("POST", stage.server.url(path), [("Content-Type", FORM)], body=body)
     assert time.monotonic() - started < 2
-    assert_oauth_error(response, 413, "invalid_request")
+    assert_json_error(response, 413, "invalid_request")
 
 
 def test_chunked_body_beyond_the_limit_is_413(stage: Stage) -> None:
@@ -95,7 +82,7 @@ def test_chunked_body_beyond_the_limit_is_413(stage: Stage) -> None:
     response = requests.post(
         stage.server.url("/token"), data=chunks(), headers={"Content-Type": FORM}, timeout=10
     )
-    assert_oauth_error(response, 413, "invalid_request")
+    assert_json_error(response, 413, "invalid_request")
 
 
 def test_announced_huge_body_is_refused_without_waiting_for_it(stage: Stage) -> None:
@@ -142,7 +129,7 @@ def test_client_assertion_beyond_max_jws_bytes_is_invalid_client(
     assert len(assertion) > limit
     with caplog.at_level(logging.INFO, logger="trustanchor.web"):
         response = token_request_with_assertion(stage, assertion)
-    assert_oauth_error(response, 401, "invalid_client")
+    assert_json_error(response, 401, "invalid_client")
     assert "too_large" in caplog.text
 
 
@@ -154,7 +141,7 @@ def test_dpop_proof_beyond_max_jws_bytes_at_the_token_endpoint_is_invalid_dpop_p
         "POST", stage.server.url("/token"), iat=stage.clock.now(), claims={"pad": "x" * limit}
     )
     response = stage.bank.post("/token", {"grant_type": "client_credentials"}, dpop=proof)
-    assert_oauth_error(response, 400, "invalid_dpop_proof")
+    assert_json_error(response, 400, "invalid_dpop_proof")
 
 
 def test_dpop_proof_beyond_max_jws_bytes_at_userinfo_is_401(stage: Stage) -> None:
@@ -172,7 +159,7 @@ def test_dpop_proof_beyond_max_jws_bytes_at_userinfo_is_401(stage: Stage) -> Non
     response = raw_request(
         "GET", stage.server.url("/userinfo"), [("Authorization", f"DPoP {token}"), ("DPoP", proof)]
     )
-    assert_oauth_error(response, 401, "invalid_dpop_proof")
+    assert_json_error(response, 401, "invalid_dpop_proof")
 
 
 def test_oversized_access_token_at_userinfo_is_401(stage: Stage) -> None:
@@ -180,7 +167,7 @@ def test_oversized_access_token_at_userinfo_is_401(stage: Stage) -> None:
     response = raw_request(
         "GET", stage.server.url("/userinfo"), [("Authorization", f"Bearer {token}")]
     )
-    assert_oauth_error(response, 401, "invalid_token")
+    assert_json_error(response, 401, "invalid_token")
 
 
 # -- JWE, compression, PBES2: refused before any crypto ----------------------------------------
@@ -194,14 +181,14 @@ def test_compressed_client_assertion_is_invalid_client_before_crypto(
         response = token_request_with_assertion(
             stage, unsigned_jws(header, assertion_claims(stage))
         )
-    assert_oauth_error(response, 401, "invalid_client")
+    assert_json_error(response, 401, "invalid_client")
     assert "assertion refused: unsupported" in caplog.text
 
 
 def test_properly_signed_compressed_client_assertion_is_invalid_client(stage: Stage) -> None:
     """Even with a valid signature: a zip header means content we will not inflate."""
     assertion = stage.bank.assertion(headers={"zip": "DEF"})
-    assert_oauth_error(token_request_with_assertion(stage, assertion), 401, "invalid_client")
+    assert_json_error(token_request_with_assertion(stage, assertion), 401, "invalid_client")
 
 
 def test_jwe_client_assertion_is_invalid_client_before_crypto(
@@ -213,7 +200,7 @@ def test_jwe_client_assertion_is_invalid_client_before_crypto(
     )
     with caplog.at_level(logging.INFO, logger="trustanchor.web"):
         response = token_request_with_assertion(stage, jwe)
-    assert_oauth_error(response, 401, "invalid_client")
+    assert_json_error(response, 401, "invalid_client")
     assert "assertion refused: unsupported" in caplog.text
 
 
@@ -225,7 +212,7 @@ def test_pbes2_client_assertion_is_invalid_client_before_crypto(
         response = token_request_with_assertion(
             stage, unsigned_jws(header, assertion_claims(stage))
         )
-    assert_oauth_error(response, 401, "invalid_client")
+    assert_json_error(response, 401, "invalid_client")
     assert "assertion refused: alg_not_allowed" in caplog.text
 
 
@@ -234,7 +221,7 @@ def test_compressed_dpop_proof_is_invalid_dpop_proof(stage: Stage) -> None:
         "POST", stage.server.url("/token"), iat=stage.clock.now(), headers={"zip": "DEF"}
     )
     response = stage.bank.post("/token", {"grant_type": "client_credentials"}, dpop=proof)
-    assert_oauth_error(response, 400, "invalid_dpop_proof")
+    assert_json_error(response, 400, "invalid_dpop_proof")
 
 
 # -- absurd keys in proofs ----------------------------------------------------------------------
@@ -255,7 +242,7 @@ def test_dpop_proof_with_a_16k_bit_rsa_key_is_refused_quickly(stage: Stage) -> N
         "/token", {"grant_type": "client_credentials"}, dpop=unsigned_jws(header, claims)
     )
     assert time.monotonic() - started < 2
-    assert_oauth_error(response, 400, "invalid_dpop_proof")
+    assert_json_error(response, 400, "invalid_dpop_proof")
 
 
 def test_dpop_proof_with_an_off_curve_point_is_refused(stage: Stage) -> None:
@@ -270,7 +257,7 @@ def test_dpop_proof_with_an_off_curve_point_is_refused(stage: Stage) -> None:
     response = stage.bank.post(
         "/token", {"grant_type": "client_credentials"}, dpop=unsigned_jws(header, claims)
     )
-    assert_oauth_error(response, 400, "invalid_dpop_proof")
+    assert_json_error(response, 400, "invalid_dpop_proof")
 
 
 # -- structured parameters at PAR ---------------------------------------------------------------
@@ -281,7 +268,7 @@ def test_thousands_of_authorization_details_entries_are_invalid_authorization_de
 ) -> None:
     details = json.dumps([{}] * 5000, separators=(",", ":"))  # fits the parameter's size limit
     response = stage.bank.push(authorization_details=details)
-    assert_oauth_error(response, 400, "invalid_authorization_details")
+    assert_json_error(response, 400, "invalid_authorization_details")
 
 
 def test_authorization_details_beyond_the_parameter_size_is_400(stage: Stage) -> None:
@@ -297,7 +284,7 @@ def test_more_authorization_details_entries_than_allowed_is_invalid_authorizatio
     count = stage.server.settings.limits.max_authorization_details + 1
     details = json.dumps([{"type": "value_transfer"}] * count)
     response = stage.bank.push(authorization_details=details)
-    assert_oauth_error(response, 400, "invalid_authorization_details")
+    assert_json_error(response, 400, "invalid_authorization_details")
 
 
 def test_deeply_nested_authorization_details_is_invalid_authorization_details(
@@ -305,7 +292,7 @@ def test_deeply_nested_authorization_details_is_invalid_authorization_details(
 ) -> None:
     details = '[{"type":"value_transfer","x":' + "[" * 2000 + "]" * 2000 + "}]"
     response = stage.bank.push(authorization_details=details)
-    assert_oauth_error(response, 400, "invalid_authorization_details")
+    assert_json_error(response, 400, "invalid_authorization_details")
 
 
 def test_absurdly_nested_claims_parameter_is_invalid_request(stage: Stage) -> None:
@@ -320,13 +307,13 @@ def test_claims_parameter_nested_just_beyond_the_limit_is_invalid_request(stage:
     inner = "[" * depth + "]" * depth
     claims = json.dumps({"userinfo": {"given_name": {"values": "PLACEHOLDER"}}})
     response = stage.bank.push(claims=claims.replace('"PLACEHOLDER"', inner))
-    assert_oauth_error(response, 400, "invalid_request")
+    assert_json_error(response, 400, "invalid_request")
 
 
 def test_claims_parameter_with_hundreds_of_members_is_invalid_request(stage: Stage) -> None:
     members = {f"c{i}": None for i in range(600)}  # fits the parameter's size limit
     response = stage.bank.push(claims=json.dumps({"userinfo": members}))
-    assert_oauth_error(response, 400, "invalid_request")
+    assert_json_error(response, 400, "invalid_request")
 
 
 # -- never a 500 --------------------------------------------------------------------------------
@@ -496,11 +483,11 @@ def test_nul_in_a_form_parameter_is_invalid_request(stage: Stage) -> None:
     response = stage.bank.post(
         "/token", {"grant_type": "client_credentials", "client_id": "\x00"}, authenticate=False
     )
-    assert_oauth_error(response, 400, "invalid_request")
+    assert_json_error(response, 400, "invalid_request")
 
 
 def test_nul_in_a_par_parameter_is_invalid_request(stage: Stage) -> None:
-    assert_oauth_error(stage.bank.push(state="a\x00b"), 400, "invalid_request")
+    assert_json_error(stage.bank.push(state="a\x00b"), 400, "invalid_request")
 
 
 def test_nul_in_the_authorization_query_is_an_error_page(stage: Stage) -> None:
@@ -527,12 +514,12 @@ def test_nul_in_basic_credentials_is_invalid_client(stage: Stage) -> None:
         [("Content-Type", FORM), ("Authorization", f"Basic {credentials}")],
         body=b"grant_type=client_credentials",
     )
-    assert_oauth_error(response, 401, "invalid_client")
+    assert_json_error(response, 401, "invalid_client")
 
 
 def test_nul_in_a_client_assertion_subject_is_invalid_client(stage: Stage) -> None:
     assertion = _nul_assertion(stage, iss="bank\x00", sub="bank\x00")
-    assert_oauth_error(token_request_with_assertion(stage, assertion), 401, "invalid_client")
+    assert_json_error(token_request_with_assertion(stage, assertion), 401, "invalid_client")
 
 
 def test_nul_in_a_client_assertion_jti_is_stored_safely(stage: Stage) -> None:
@@ -540,7 +527,7 @@ def test_nul_in_a_client_assertion_jti_is_stored_safely(stage: Stage) -> None:
     assertion = _nul_assertion(stage, jti="j\x00")
     assert token_request_with_assertion(stage, assertion).status_code == 200
     again = token_request_with_assertion(stage, assertion)
-    assert_oauth_error(again, 401, "invalid_client")  # and the replay check still holds
+    assert_json_error(again, 401, "invalid_client")  # and the replay check still holds
 
 
 def test_nul_in_a_dpop_proof_jti_is_stored_safely(stage: Stage) -> None:
@@ -550,7 +537,7 @@ def test_nul_in_a_dpop_proof_jti_is_stored_safely(stage: Stage) -> None:
     response = stage.bank.post("/token", {"grant_type": "client_credentials"}, dpop=proof)
     assert response.status_code == 200, response.text
     again = stage.bank.post("/token", {"grant_type": "client_credentials"}, dpop=proof)
-    assert_oauth_error(again, 400, "invalid_dpop_proof")
+    assert_json_error(again, 400, "invalid_dpop_proof")
 
 
 def test_nul_in_a_wallet_response_is_refused(stage: Stage) -> None:

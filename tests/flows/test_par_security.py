@@ -9,27 +9,14 @@ client carries ``iss`` (checked by support.person.authorization_response).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
-from support.ecosystem import BANK_REDIRECT, Ecosystem
+from support.assertions import assert_json_error
+from support.ecosystem import BANK_REDIRECT
 from support.person import authorization_response
 from support.rp import Pkce, b64url
 from support.stage import Stage
-
-
-@pytest.fixture
-def stage(tmp_path: Path, database_url: str, ecosystem: Ecosystem) -> Iterator[Stage]:
-    with Stage.running(tmp_path, database_url, ecosystem) as running:
-        yield running
-
-
-def assert_oauth_error(response: requests.Response, status: int, error: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/json")
-    assert response.json()["error"] == error, response.text
 
 
 def assert_error_page(response: requests.Response) -> None:
@@ -141,7 +128,7 @@ def test_denied_consent_redirects_access_denied_with_iss(stage: Stage) -> None:
 
 def test_par_without_code_challenge_is_invalid_request(stage: Stage) -> None:
     response = stage.bank.push(code_challenge=None)
-    assert_oauth_error(response, 400, "invalid_request")
+    assert_json_error(response, 400, "invalid_request")
 
 
 def test_par_without_challenge_or_method_is_invalid_request(stage: Stage) -> None:
@@ -149,19 +136,19 @@ def test_par_without_challenge_or_method_is_invalid_request(stage: Stage) -> Non
     refuses it, so "verifier sent although no challenge was stored" cannot arise (the token
     endpoint's fail-closed branch is covered in tests/unit/test_pkce.py)."""
     response = stage.bank.push(code_challenge=None, code_challenge_method=None)
-    assert_oauth_error(response, 400, "invalid_request")
+    assert_json_error(response, 400, "invalid_request")
 
 
 def test_par_with_method_plain_is_invalid_request(stage: Stage) -> None:
     pkce = Pkce.generate()
     response = stage.bank.push(pkce, code_challenge=pkce.verifier, code_challenge_method="plain")
-    assert_oauth_error(response, 400, "invalid_request")
+    assert_json_error(response, 400, "invalid_request")
 
 
 def test_par_without_method_is_invalid_request(stage: Stage) -> None:
     """RFC 7636 defaults a missing method to plain, which is refused."""
     response = stage.bank.push(code_challenge_method=None)
-    assert_oauth_error(response, 400, "invalid_request")
+    assert_json_error(response, 400, "invalid_request")
 
 
 @pytest.mark.parametrize(
@@ -177,7 +164,7 @@ def test_par_without_method_is_invalid_request(stage: Stage) -> None:
 )
 def test_par_with_malformed_code_challenge_is_invalid_request(stage: Stage, challenge: str) -> None:
     response = stage.bank.push(code_challenge=challenge)
-    assert_oauth_error(response, 400, "invalid_request")
+    assert_json_error(response, 400, "invalid_request")
 
 
 # -- token endpoint: PKCE verifier --------------------------------------------------------------
@@ -196,24 +183,24 @@ def test_malformed_code_verifier_is_invalid_grant(stage: Stage, verifier: str) -
     """The challenge is the S256 of this very verifier: only its syntax is wrong."""
     pkce = Pkce(verifier, s256(verifier))
     code = stage.code(stage.bank, pkce)
-    assert_oauth_error(stage.bank.redeem(code, verifier), 400, "invalid_grant")
+    assert_json_error(stage.bank.redeem(code, verifier), 400, "invalid_grant")
 
 
 def test_missing_code_verifier_is_invalid_grant(stage: Stage) -> None:
     code = stage.code(stage.bank, Pkce.generate())
-    assert_oauth_error(stage.bank.redeem(code, None), 400, "invalid_grant")
+    assert_json_error(stage.bank.redeem(code, None), 400, "invalid_grant")
 
 
 def test_wrong_code_verifier_is_invalid_grant(stage: Stage) -> None:
     code = stage.code(stage.bank, Pkce.generate())
-    assert_oauth_error(stage.bank.redeem(code, Pkce.generate().verifier), 400, "invalid_grant")
+    assert_json_error(stage.bank.redeem(code, Pkce.generate().verifier), 400, "invalid_grant")
 
 
 def test_code_verifier_equal_to_the_challenge_is_invalid_grant(stage: Stage) -> None:
     """The plain-method downgrade: sending the challenge itself as verifier."""
     pkce = Pkce.generate()
     code = stage.code(stage.bank, pkce)
-    assert_oauth_error(stage.bank.redeem(code, pkce.challenge), 400, "invalid_grant")
+    assert_json_error(stage.bank.redeem(code, pkce.challenge), 400, "invalid_grant")
 
 
 # -- PAR: shape of the request ------------------------------------------------------------------
@@ -221,7 +208,7 @@ def test_code_verifier_equal_to_the_challenge_is_invalid_grant(stage: Stage) -> 
 
 def test_request_uri_inside_a_par_body_is_invalid_request(stage: Stage) -> None:
     response = stage.bank.push(request_uri="urn:ietf:params:oauth:request_uri:abc")
-    assert_oauth_error(response, 400, "invalid_request")
+    assert_json_error(response, 400, "invalid_request")
 
 
 def test_request_object_inside_a_par_body_is_refused(stage: Stage) -> None:
@@ -235,7 +222,7 @@ def test_get_on_a_post_only_endpoint_is_405_with_a_json_error(stage: Stage, path
     response = requests.get(
         stage.server.url(path), params={"client_id": "bank"}, allow_redirects=False, timeout=10
     )
-    assert_oauth_error(response, 405, "invalid_request")
+    assert_json_error(response, 405, "invalid_request")
     assert "POST" in response.headers.get("Allow", "")
 
 
@@ -252,7 +239,7 @@ def test_repeated_parameter_at_par_is_invalid_request(stage: Stage, name: str) -
         "state": "s",
     }
     items = [*params.items(), (name, params[name])]
-    assert_oauth_error(stage.bank.post("/par", items), 400, "invalid_request")
+    assert_json_error(stage.bank.post("/par", items), 400, "invalid_request")
 
 
 @pytest.mark.parametrize("response_type", ["token", "id_token", "code id_token", "code token"])
@@ -260,11 +247,11 @@ def test_response_type_other_than_code_is_unsupported_response_type(
     stage: Stage, response_type: str
 ) -> None:
     response = stage.bank.push(response_type=response_type)
-    assert_oauth_error(response, 400, "unsupported_response_type")
+    assert_json_error(response, 400, "unsupported_response_type")
 
 
 def test_par_without_response_type_is_invalid_request(stage: Stage) -> None:
-    assert_oauth_error(stage.bank.push(response_type=None), 400, "invalid_request")
+    assert_json_error(stage.bank.push(response_type=None), 400, "invalid_request")
 
 
 # -- PAR: redirect URIs are matched exactly -----------------------------------------------------
@@ -294,11 +281,11 @@ def test_redirect_uri_not_exactly_registered_is_invalid_request(
     stage: Stage, redirect_uri: str
 ) -> None:
     response = stage.bank.push(redirect_uri=redirect_uri)
-    assert_oauth_error(response, 400, "invalid_request")
+    assert_json_error(response, 400, "invalid_request")
 
 
 def test_missing_redirect_uri_is_invalid_request(stage: Stage) -> None:
-    assert_oauth_error(stage.bank.push(redirect_uri=None), 400, "invalid_request")
+    assert_json_error(stage.bank.push(redirect_uri=None), 400, "invalid_request")
 
 
 def test_inline_parameters_beside_request_uri_do_not_override_the_pushed_ones(

@@ -5,8 +5,7 @@ Driven by requests-oauth2client as an independent RP implementation."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -14,7 +13,7 @@ from requests_oauth2client import DPoPKey, OAuth2Client
 from support.ecosystem import Ecosystem
 from support.person import Person
 from support.rp import DpopKey, Pkce
-from support.server import RunningServer, free_port, running_server, test_settings
+from support.server import RunningServer
 
 APP_REDIRECT = "https://wallet-app.example/oauth/callback"
 PUBLIC_CLIENT = {
@@ -29,16 +28,8 @@ PUBLIC_CLIENT = {
 
 
 @pytest.fixture
-def server(tmp_path: Path, database_url: str, ecosystem: Ecosystem) -> Iterator[RunningServer]:
-    settings = test_settings(
-        tmp_path,
-        database_url,
-        port=free_port(),
-        anchors=[ecosystem.anchor_declaration()],
-        clients=[*ecosystem.client_declarations(), PUBLIC_CLIENT],
-    )
-    with running_server(settings) as running:
-        yield running
+def extra_clients() -> list[dict[str, Any]]:
+    return [PUBLIC_CLIENT]
 
 
 def app_client(server: RunningServer) -> OAuth2Client:

@@ -7,22 +7,14 @@ scheme the client used; a malformed request (two Authorization headers) is 400.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 import requests
-from support.ecosystem import Ecosystem
 from support.rp import DpopKey, raw_post, raw_request
 from support.stage import Stage
-
-
-@pytest.fixture
-def stage(tmp_path: Path, database_url: str, ecosystem: Ecosystem) -> Iterator[Stage]:
-    with Stage.running(tmp_path, database_url, ecosystem) as running:
-        yield running
 
 
 def get_userinfo(

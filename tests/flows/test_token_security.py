@@ -4,29 +4,20 @@ published metadata and keys checked with an independent JOSE library (joserfc)."
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import KeySet
+from support.assertions import assert_json_error
 from support.ecosystem import BANK_REDIRECT, Ecosystem
 from support.rp import DpopKey, Pkce
 from support.stage import SHOP_AUDIENCE, Stage
 
 
-@pytest.fixture
-def stage(tmp_path: Path, database_url: str, ecosystem: Ecosystem) -> Iterator[Stage]:
-    with Stage.running(tmp_path, database_url, ecosystem) as running:
-        yield running
-
-
 def assert_oauth_error(response: requests.Response, status: int, error: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["Content-Type"].startswith("application/json")
-    assert response.json()["error"] == error, response.text
+    assert_json_error(response, status, error)
     assert response.headers["Cache-Control"] == "no-store"
 
 

@@ -51,16 +51,7 @@ def get(conn: Connection, interaction_id: str, *, now: int) -> InteractionRow | 
             interactions.c.id == interaction_id, interactions.c.expires_at > now
         )
     ).first()
-    if row is None:
-        return None
-    return InteractionRow(
-        id=row.id,
-        client_id=row.client_id,
-        request=dict(row.request),
-        state=row.state,
-        expires_at=row.expires_at,
-        authentication=dict(row.authentication) if row.authentication is not None else None,
-    )
+    return None if row is None else _row(row)
 
 
 def authenticated(
@@ -92,25 +83,9 @@ def finish(
             interactions.c.expires_at > now,
         )
         .values(state=outcome, finished_at=now)
-        .returning(
-            interactions.c.id,
-            interactions.c.client_id,
-            interactions.c.request,
-            interactions.c.state,
-            interactions.c.expires_at,
-            interactions.c.authentication,
-        )
+        .returning(*_COLUMNS)
     ).first()
-    if row is None:
-        return None
-    return InteractionRow(
-        id=row.id,
-        client_id=row.client_id,
-        request=dict(row.request),
-        state=row.state,
-        expires_at=row.expires_at,
-        authentication=dict(row.authentication),
-    )
+    return None if row is None else _row(row)
 
 
 def abandon(conn: Connection, interaction_id: str, *, now: int) -> InteractionRow | None:
@@ -123,15 +98,27 @@ def abandon(conn: Connection, interaction_id: str, *, now: int) -> InteractionRo
             interactions.c.expires_at > now,
         )
         .values(state="denied", finished_at=now)
-        .returning(interactions.c.id, interactions.c.client_id, interactions.c.request)
+        .returning(*_COLUMNS)
     ).first()
-    if row is None:
-        return None
+    return None if row is None else _row(row)
+
+
+_COLUMNS = (
+    interactions.c.id,
+    interactions.c.client_id,
+    interactions.c.request,
+    interactions.c.state,
+    interactions.c.expires_at,
+    interactions.c.authentication,
+)
+
+
+def _row(row: Any) -> InteractionRow:
     return InteractionRow(
         id=row.id,
         client_id=row.client_id,
         request=dict(row.request),
-        state="denied",
-        expires_at=now,
-        authentication=None,
+        state=row.state,
+        expires_at=row.expires_at,
+        authentication=dict(row.authentication) if row.authentication is not None else None,
     )

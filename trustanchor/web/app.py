@@ -70,6 +70,7 @@ def create_app(
         _limit_body(services.settings.limits.max_body_bytes)
         _refuse_nul()
 
+    nonces = services.settings.dpop.require_nonce
     headers = {
         name: value.format(form_action=_form_action(services))
         for name, value in SECURITY_HEADERS.items()
@@ -82,6 +83,9 @@ def create_app(
         if request.path.startswith(("/token", "/par", "/introspect", "/revoke", "/userinfo")):
             response.headers["Cache-Control"] = "no-store"
             response.headers["Pragma"] = "no-cache"  # RFC 6749 §5.1, for HTTP/1.0 caches
+            if nonces and "DPoP-Nonce" not in response.headers and request.path in _DPOP_PATHS:
+                # RFC 9449 §8.2: hand out the next nonce with every answer.
+                response.headers["DPoP-Nonce"] = services.dpop.issue_nonce(services.clock.now())
         return response
 
     @app.errorhandler(StorageUnavailable)
@@ -94,6 +98,9 @@ def create_app(
         return errors.http_error(exc)
 
     return app
+
+
+_DPOP_PATHS = frozenset({"/token", "/par", "/userinfo"})
 
 
 def _limit_body(limit: int) -> None:
