@@ -80,8 +80,13 @@ class HttpFetcher:
         self._clock = clock
         self._settings = settings or HttpFetcherSettings()
         self._resolver = resolver
-        self._ssl = ssl_context or ssl.create_default_context()
+        self._ssl_context = ssl_context  # built on first https fetch: loading CAs is slow
         self._cache: OrderedDict[tuple[str, str], tuple[int, bytes]] = OrderedDict()
+
+    def _tls(self) -> ssl.SSLContext:
+        if self._ssl_context is None:
+            self._ssl_context = ssl.create_default_context()
+        return self._ssl_context
 
     def get(self, url: str, *, accept: str, max_bytes: int) -> bytes:
         key = (url, accept)
@@ -104,7 +109,7 @@ class HttpFetcher:
         settings = self._settings
         connection: http.client.HTTPConnection
         if scheme == "https":
-            connection = _PinnedHTTPSConnection(host, port, address, settings.timeout, self._ssl)
+            connection = _PinnedHTTPSConnection(host, port, address, settings.timeout, self._tls())
         else:
             connection = _PinnedHTTPConnection(host, port, address, settings.timeout)
         deadline = time.monotonic() + settings.deadline
