@@ -16,6 +16,7 @@ from sqlalchemy import (
     MetaData,
     PrimaryKeyConstraint,
     String,
+    Text,
     Table,
     UniqueConstraint,
 )
@@ -204,3 +205,44 @@ used_jtis = Table(
     PrimaryKeyConstraint("namespace", "jti_digest"),
 )
 Index("ix_used_jtis_expires", used_jtis.c.expires_at)
+
+# --- audit log (issue 3) -----------------------------------------------------------------------
+# Leaves are appended inside the transaction of the work they record (so nothing is issued
+# without its entry); the integrator later gives them consecutive tree indexes, stores the
+# perfect-subtree hashes proofs need, and signs a checkpoint. Rows are never updated except to
+# set tree_index once.
+
+audit_leaves = Table(
+    "audit_leaves",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("entry", Text, nullable=False),  # canonical JSON (docs/AUDIT-FORMAT.md)
+    Column("leaf_hash", String(64), nullable=False),  # hex SHA-256(0x00 || entry)
+    Column("kind", String(32), nullable=False),
+    Column("ref", String(255), nullable=True),  # jti / decision id, for lookups
+    Column("created_at", Time, nullable=False),
+    Column("tree_index", BigInteger, nullable=True, unique=True),
+)
+Index("ix_audit_leaves_ref", audit_leaves.c.ref)
+Index("ix_audit_leaves_pending", audit_leaves.c.tree_index, audit_leaves.c.id)
+
+audit_nodes = Table(
+    "audit_nodes",
+    metadata,
+    Column("level", Integer, nullable=False),  # subtree of 2**level leaves
+    Column("position", BigInteger, nullable=False),  # first leaf index // 2**level
+    Column("hash", String(64), nullable=False),
+    PrimaryKeyConstraint("level", "position"),
+)
+
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("size", BigInteger, primary_key=True),
+    Column("root_hash", String(64), nullable=False),
+    Column("signed_note", Text, nullable=False),
+    Column("frontier", JSON, nullable=False),  # MerkleAccumulator frontier at this size
+    Column("created_at", Time, nullable=False),
+)
