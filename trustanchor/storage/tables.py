@@ -16,8 +16,8 @@ from sqlalchemy import (
     MetaData,
     PrimaryKeyConstraint,
     String,
-    Text,
     Table,
+    Text,
     UniqueConstraint,
 )
 
