@@ -1,7 +1,8 @@
 """Bringing a deployment to a runnable state: secrets, signing key, schema, declarations.
 
 ``trustanchor init`` runs all of it; ``serve`` runs it again at start (it is idempotent), except
-that production never generates a signing key on its own and refuses demo keys.
+that production never generates a signing key or an audit (checkpoint) key on its own and
+refuses demo keys.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from trustanchor.anchors.declarations import apply_anchor_declarations
 from trustanchor.config.settings import Settings
+from trustanchor.keystore.audit_key import generate_audit_key, list_audit_keys
 from trustanchor.keystore.signing_keys import SigningKeyStore, generate_key
 from trustanchor.secrets_store import load_secrets
 from trustanchor.storage.clients_repo import apply_client_declarations
@@ -45,6 +47,7 @@ def initialise(settings: Settings, db: Database, *, now: int, generate_keys: boo
             f"{keys_dir} holds demo signing keys; production needs keys generated in production "
             'mode (`trustanchor keys rotate` with mode = "production")'
         )
+    messages.extend(_audit_key(settings, keys_dir, now=now, generate_keys=generate_keys))
     upgrade(db)
     messages.append("database schema is up to date")
     for change in apply_anchor_declarations(
@@ -56,3 +59,26 @@ def initialise(settings: Settings, db: Database, *, now: int, generate_keys: boo
     ):
         messages.append(f"client {client_id} written")
     return messages
+
+
+def _audit_key(settings: Settings, keys_dir: Path, *, now: int, generate_keys: bool) -> list[str]:
+    """The audit (checkpoint) key: generated like the signing key — by ``init``, or at start
+    outside production — and always named like the configured log origin, which never
+    changes once a key carries it."""
+    origin = settings.audit_origin
+    keys = list_audit_keys(keys_dir)
+    if any(info.name != origin for info in keys):
+        name = keys[0].name
+        raise StartupRefused(
+            f"the audit key in {keys_dir / 'audit'} is named {name!r} but the log origin is "
+            f"{origin!r}; a log's origin never changes: set audit.origin = {name!r}"
+        )
+    if any(info.retired_at is None for info in keys):
+        return []
+    if not generate_keys:
+        raise StartupRefused(
+            f"no audit key in {keys_dir / 'audit'}: run `trustanchor init` to generate the "
+            "checkpoint signing key (production never generates one at start)"
+        )
+    info = generate_audit_key(keys_dir, name=origin, now=now)
+    return [f"generated audit key {origin}+{info.key_id_hex}"]

@@ -96,6 +96,9 @@ def running_server(
         stop.set()
         thread.join(timeout=5)
         server.server_close()
+        integrator = app.extensions.get("trustanchor.audit_integrator")
+        if integrator is not None:
+            integrator.stop()
         db.dispose()
 
 

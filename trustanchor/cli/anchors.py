@@ -22,6 +22,7 @@ from trustanchor.cli.context import CliContext, pass_context
 from trustanchor.domain.anchors import Anchor
 from trustanchor.jose.errors import JoseError
 from trustanchor.jose.jwk import thumbprint
+from trustanchor.services.audit_trail import record_operator_change
 from trustanchor.storage.anchors_repo import AnchorRepository
 from trustanchor.storage.database import StorageUnavailable
 
@@ -88,14 +89,17 @@ def add(ctx: CliContext, path: Path, replace: bool) -> None:
                 f"anchor {anchor.id} exists already; add --replace to overwrite it, or "
                 "choose another id"
             )
+        now = ctx.clock.now()
         try:
-            change = repository.upsert(anchor, ctx.clock.now(), may_resume=False)
+            change = repository.upsert(anchor, now, may_resume=False)
         except ValueError as exc:
             raise click.ClickException(
                 f"{exc}. Declare the anchor set in the configuration ([[anchor_sets]]) first."
                 if "anchor set" in str(exc)
                 else str(exc)
             ) from exc
+        if change.action != "unchanged":
+            _audit(ctx, anchor.id, "added" if change.action == "created" else "replaced", now)
     click.echo(change.describe())
     if anchor.status == "active" and change.kept_status is None:
         click.echo(f"logins through {anchor.id} are accepted from now on")
@@ -113,7 +117,9 @@ def suspend(ctx: CliContext, anchor_id: str) -> None:
         click.echo(f"anchor {anchor_id} is already suspended")
         return
     with _storage(ctx):
-        AnchorRepository(ctx.db).set_status(anchor_id, "suspended", ctx.clock.now())
+        now = ctx.clock.now()
+        AnchorRepository(ctx.db).set_status(anchor_id, "suspended", now)
+        _audit(ctx, anchor_id, "suspended", now)
     click.echo(f"anchor {anchor_id} suspended: logins through {anchor_id} are refused from now on")
     click.echo(f"Undo with `trustanchor anchors resume {anchor_id}`.")
 
@@ -133,7 +139,9 @@ def resume(ctx: CliContext, anchor_id: str) -> None:
         click.echo(f"anchor {anchor_id} is already active")
         return
     with _storage(ctx):
-        AnchorRepository(ctx.db).set_status(anchor_id, "active", ctx.clock.now())
+        now = ctx.clock.now()
+        AnchorRepository(ctx.db).set_status(anchor_id, "active", now)
+        _audit(ctx, anchor_id, "resumed", now)
     click.echo(f"anchor {anchor_id} resumed: logins through {anchor_id} are accepted from now on")
     declared = [d for d in ctx.settings.anchors if d.get("id") == anchor_id]
     if any(d.get("status", "active") != "active" for d in declared):
@@ -141,6 +149,18 @@ def resume(ctx: CliContext, anchor_id: str) -> None:
             f"warning: the configuration declares {anchor_id} as {declared[0].get('status')}; "
             "the next start will suspend it again unless you change the declaration"
         )
+
+
+def _audit(ctx: CliContext, anchor_id: str, action: str, now: int) -> None:
+    """The repository commits the change itself, so its audit leaf is written in a transaction
+    right after it; if that fails the operator is told the change stands unlogged."""
+    try:
+        record_operator_change(ctx.db, at=now, what="anchor", id=anchor_id, action=action)
+    except StorageUnavailable as exc:
+        raise click.ClickException(
+            f"anchor {anchor_id} {action}, but its audit log entry could not be written "
+            f"({exc}); the change is in effect and NOT in the audit log"
+        ) from exc
 
 
 def describe(anchor: Anchor) -> dict[str, Any]:

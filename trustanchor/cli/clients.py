@@ -18,7 +18,8 @@ from sqlalchemy.engine import make_url
 
 from trustanchor.cli.context import CliContext, pass_context
 from trustanchor.oauth.client_metadata import client_from_declaration, client_to_metadata
-from trustanchor.storage.clients_repo import ClientRepository
+from trustanchor.services.audit_trail import operator_change, record, record_operator_change
+from trustanchor.storage.clients_repo import ClientRepository, upsert_row
 from trustanchor.storage.database import StorageUnavailable
 
 
@@ -76,9 +77,21 @@ def add_client(ctx: CliContext, file: Path) -> None:
             f"{file}: {exc}\nFix the declaration and run the command again."
         ) from None
     with _storage(ctx):
-        repo = _repository(ctx)
-        existed = repo.get(client.client_id) is not None
-        written = repo.upsert(client, digest, ctx.clock.now())
+        existed = _repository(ctx).get(client.client_id) is not None
+        now = ctx.clock.now()
+        # The registration and its audit leaf commit together (or not at all).
+        with ctx.db.transaction() as conn:
+            written = upsert_row(conn, client, digest, now)
+            if written:
+                record(
+                    conn,
+                    operator_change(
+                        at=now,
+                        what="client",
+                        id=client.client_id,
+                        action="updated" if existed else "added",
+                    ),
+                )
     if not written:
         click.echo(f"Client {client.client_id} is already registered with this declaration.")
     else:
@@ -100,6 +113,16 @@ def remove_client(ctx: CliContext, client_id: str) -> None:
         removed = _repository(ctx).remove(client_id)
     if not removed:
         raise _no_such_client(client_id)
+    # ClientRepository.remove commits by itself: the leaf follows in a transaction of its own.
+    try:
+        record_operator_change(
+            ctx.db, at=ctx.clock.now(), what="client", id=client_id, action="removed"
+        )
+    except StorageUnavailable as exc:
+        raise click.ClickException(
+            f"client {client_id} removed, but its audit log entry could not be written ({exc}); "
+            "the removal is in effect and NOT in the audit log"
+        ) from exc
     click.echo(f"Client {client_id} removed.")
     if _declared_in_config(ctx, client_id):
         click.echo(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 from urllib.parse import urlsplit
 
+from trustanchor.audit.note import valid_key_name
 from trustanchor.config.settings import DECLARATIONS, SECTIONS, Settings
 
 ENV_PREFIX = "TRUSTANCHOR_"
@@ -174,6 +175,7 @@ def _build(raw: dict[str, Any], problems: list[str], sources: tuple[str, ...]) -
         limits=built["limits"],
         interaction=built["interaction"],
         fetcher=built["fetcher"],
+        audit=built["audit"],
         anchors=declarations.get("anchors", ()),
         anchor_sets=declarations.get("anchor_sets", ()),
         clients=declarations.get("clients", ()),
@@ -259,6 +261,15 @@ def _validate(settings: Settings, problems: list[str]) -> None:
             problems.append(f"allowed_algs: {alg} is not an asymmetric signature algorithm")
     if settings.dpop.iat_leeway > 300:
         problems.append("dpop.iat_leeway: at most 300 seconds")
+    audit = settings.audit
+    if not 10 <= audit.checkpoint_interval_ms <= 60_000:
+        problems.append("audit.checkpoint_interval_ms: must be between 10 and 60000")
+    if not 1 <= audit.batch_size <= 1_000_000:
+        problems.append("audit.batch_size: must be between 1 and 1000000")
+    if not valid_key_name(settings.audit_origin):
+        problems.append(
+            "audit.origin: must be non-empty, without spaces, '+' or control characters"
+        )
     if not settings.is_production:
         return
     if issuer.scheme != "https":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 Mode = Literal["production", "demo", "test"]
 
@@ -81,6 +82,22 @@ class FetcherSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditSettings:
+    """The audit log's batch integrator (issue 3).
+
+    Leaves are appended with the work they record; every ``checkpoint_interval_ms`` a background
+    integrator gives up to ``batch_size`` of them tree indexes and signs a checkpoint, so the time
+    from issuance to being covered by a signed checkpoint stays around one interval (target
+    ≤ 1 s). ``origin`` is the log's identity (checkpoint origin line = audit key name); empty
+    means ``<issuer host>/trustanchor-audit``. It never changes once a key carries it.
+    """
+
+    checkpoint_interval_ms: int
+    batch_size: int
+    origin: str
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     service: ServiceSettings
     tokens: TokenSettings
@@ -89,6 +106,7 @@ class Settings:
     limits: LimitSettings
     interaction: InteractionSettings
     fetcher: FetcherSettings
+    audit: AuditSettings
     # Declarations applied idempotently at init/start; validated by their own modules.
     anchors: tuple[dict[str, Any], ...] = field(default=())
     anchor_sets: tuple[dict[str, Any], ...] = field(default=())
@@ -102,6 +120,15 @@ class Settings:
     @property
     def issuer(self) -> str:
         return self.service.issuer
+
+    @property
+    def audit_origin(self) -> str:
+        """The log origin and audit key name: ``audit.origin``, else derived from the issuer
+        host as ``<host>/trustanchor-audit``."""
+        if self.audit.origin:
+            return self.audit.origin
+        host = urlsplit(self.service.issuer).hostname or "localhost"
+        return f"{host}/trustanchor-audit"
 
     @property
     def config_dir(self) -> Path:
@@ -118,5 +145,6 @@ SECTIONS: dict[str, type] = {
     "limits": LimitSettings,
     "interaction": InteractionSettings,
     "fetcher": FetcherSettings,
+    "audit": AuditSettings,
 }
 DECLARATIONS = ("anchors", "anchor_sets", "clients")

@@ -12,13 +12,15 @@ from trustanchor.anchors.fetcher import Fetcher
 from trustanchor.clock import Clock, SystemClock
 from trustanchor.config.settings import Settings
 from trustanchor.endpoints import Endpoints
-from trustanchor.keystore.signing_keys import SigningKeyStore
+from trustanchor.keystore.audit_key import AuditKey, list_audit_keys, load_audit_key
+from trustanchor.keystore.signing_keys import KeyStoreError, SigningKeyStore
 from trustanchor.oauth.client_auth import ClientAuthenticator
 from trustanchor.oauth.dpop import DpopVerifier
 from trustanchor.oauth.jwt_tokens import AccessTokenVerifier, TokenSigner
 from trustanchor.randomness import Randomness, SystemRandomness
 from trustanchor.secrets_store import ServiceSecrets, load_secrets
 from trustanchor.services.anchor_verifiers import AnchorVerifiers
+from trustanchor.services.audit_log import AuditLog
 from trustanchor.storage.anchors_repo import AnchorRepository
 from trustanchor.storage.clients_repo import ClientRepository
 from trustanchor.storage.database import Database
@@ -42,6 +44,8 @@ class Services:
     dpop: DpopVerifier
     client_auth: ClientAuthenticator
     verifiers: AnchorVerifiers
+    audit_key: AuditKey
+    audit: AuditLog
 
     @property
     def default_audience(self) -> str:
@@ -67,6 +71,12 @@ def build_services(
     )
     keys.current()  # fail at start-up, not on the first request
     endpoints = Endpoints(settings.issuer)
+    audit_key = load_audit_key(settings.service.keys_dir)
+    if audit_key.name != settings.audit_origin:
+        raise KeyStoreError(
+            f"the audit key is named {audit_key.name!r} but the log origin is "
+            f"{settings.audit_origin!r}; set audit.origin = {audit_key.name!r}"
+        )
     replay = DatabaseJtiRegistry(db)
     clients = ClientRepository(db, clock=clock)
     if fetcher is None:
@@ -110,4 +120,12 @@ def build_services(
             max_jws_bytes=settings.limits.max_jws_bytes,
         ),
         verifiers=AnchorVerifiers(settings, fetcher),
+        audit_key=audit_key,
+        audit=AuditLog(
+            db,
+            audit_key,
+            clock,
+            batch_size=settings.audit.batch_size,
+            verifiers=[info.verifier() for info in list_audit_keys(settings.service.keys_dir)],
+        ),
     )

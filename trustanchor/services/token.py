@@ -26,6 +26,7 @@ from trustanchor.oauth.errors import (
 )
 from trustanchor.oauth.params import FormData, single
 from trustanchor.oauth.scopes import OPENID, check_allowed, parse_scope
+from trustanchor.services import audit_trail
 from trustanchor.services.container import Services
 from trustanchor.services.grant_details import GrantDetails
 from trustanchor.services.identity_claims import verification_element
@@ -76,6 +77,11 @@ def _authorization_code(
             consumed = grants_repo.consume_code(conn, code, now=at)
         except grants_repo.Reused as reused:
             grants_repo.revoke_grant(conn, reused.grant_id, now=at, reason="code_reuse")
+            # Committed on purpose although the request is refused: the revocation and its
+            # audit leaf stand together.
+            audit_trail.record(
+                conn, audit_trail.reuse_detected(at=at, what="code", grant_id=reused.grant_id)
+            )
             consumed = None
             failure = InvalidGrant(
                 "the authorization code was already used; tokens issued for it are revoked"
@@ -142,6 +148,10 @@ def _refresh(
             rotated = grants_repo.rotate_refresh_token(conn, token_value, client.client_id, now=at)
         except grants_repo.Reused as exc:
             grants_repo.revoke_grant(conn, exc.grant_id, now=at, reason="refresh_token_reuse")
+            audit_trail.record(
+                conn,
+                audit_trail.reuse_detected(at=at, what="refresh_token", grant_id=exc.grant_id),
+            )
             rotated = None
             reused = True
         if not reused:
@@ -216,6 +226,18 @@ def _client_credentials(
         grants_repo.record_access_token(
             conn, jti, None, client.client_id, now=at, expires_at=at + lifetime
         )
+        audit_trail.record(
+            conn,
+            audit_trail.token_issued(
+                at=at,
+                kind="access_token",
+                jti=jti,
+                client_id=client.client_id,
+                sub=None,
+                scope=scope,
+                exp=at + lifetime,
+            ),
+        )
     body: dict[str, Any] = {
         "access_token": services.signer.access_token(claims),
         "token_type": "DPoP" if proof is not None else "Bearer",
@@ -270,6 +292,20 @@ def _issue(
     grants_repo.record_access_token(
         conn, jti, grant_id, client.client_id, now=at, expires_at=at + tokens.access_token_lifetime
     )
+    audit_trail.record(
+        conn,
+        audit_trail.token_issued(
+            at=at,
+            kind="access_token",
+            jti=jti,
+            client_id=client.client_id,
+            sub=details.subject,
+            scope=scope,
+            authorization_details=authorization_details,
+            authentication=auth,
+            exp=at + tokens.access_token_lifetime,
+        ),
+    )
     body: dict[str, Any] = {
         "access_token": services.signer.access_token(claims),
         "token_type": "DPoP" if proof is not None else "Bearer",
@@ -291,11 +327,37 @@ def _issue(
             now=at,
             expires_at=at + tokens.refresh_token_lifetime,
         )
+        # The refresh token keeps the whole grant (a later refresh may ask for all of it).
+        audit_trail.record(
+            conn,
+            audit_trail.refresh_token_issued(
+                at=at,
+                refresh_token=refresh,
+                client_id=client.client_id,
+                sub=details.subject,
+                scope=details.scope,
+                authorization_details=details.authorization_details,
+                authentication=auth,
+                exp=at + tokens.refresh_token_lifetime,
+            ),
+        )
         body["refresh_token"] = refresh
     if with_id_token and OPENID in scope and auth is not None:
-        body["id_token"] = services.signer.id_token(
-            _id_token_claims(services, conn, client, details, auth_holder=holder_id, at=at)
+        id_claims = _id_token_claims(services, conn, client, details, auth_holder=holder_id, at=at)
+        audit_trail.record(
+            conn,
+            audit_trail.token_issued(
+                at=at,
+                kind="id_token",
+                jti=id_claims["jti"],
+                client_id=client.client_id,
+                sub=details.subject,
+                scope=scope,
+                authentication=auth,
+                exp=id_claims["exp"],
+            ),
         )
+        body["id_token"] = services.signer.id_token(id_claims)
     return TokenResponse(body)
 
 
@@ -318,6 +380,8 @@ def _id_token_claims(
         "auth_time": auth.auth_time,
         "acr": auth.acr,
         "amr": list(auth.amr),
+        # Its own jti, so that auditors can find this ID token in the log.
+        "jti": services.randomness.token(16),
     }
     if details.nonce is not None:
         claims["nonce"] = details.nonce

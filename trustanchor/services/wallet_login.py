@@ -8,7 +8,10 @@ moves on to consent. The browser notices through a status poll (or a Continue li
 
 Every response the wallet posts consumes its transaction, whatever the outcome (a malformed one
 too, once its ``state`` names a transaction): a presentation can never be replayed, and a failure
-is shown on the login page, which stays at ``login`` so the person can try again.
+is shown on the login page, which stays at ``login`` so the person can try again. The outcome of
+every consumed transaction is audited (``login`` ok with the holder's pseudonym, or failed with a
+reason code) in the transaction that records it; if that append fails, the outcome is not
+recorded either and the wallet gets a 503.
 
 Same-device return (OpenID4VP 1.0, "Session Fixation"): after a successful presentation the
 wallet gets a ``redirect_uri`` carrying a fresh ``response_code`` (stored as a digest in the
@@ -44,6 +47,7 @@ from trustanchor.openid4vp.response import (
     response_endpoint_reply,
     same_device_redirect_uri,
 )
+from trustanchor.services import audit_trail
 from trustanchor.services.container import Services
 from trustanchor.storage import identities_repo, interactions_repo, wallet_repo
 
@@ -267,10 +271,16 @@ def receive(services: Services, form: dict[str, list[str]]) -> dict[str, str]:
     if tx is None:
         raise WalletRequestRefused(400, "invalid_request", "unknown, expired or already used state")
     if row is None or row.state != "login":
-        _fail(services, tx.id, "interaction_gone", "the interaction no longer waits for a login")
+        _fail(
+            services,
+            tx.id,
+            "interaction_gone",
+            "the interaction no longer waits for a login",
+            anchor_id=tx.anchor_id,
+        )
         raise WalletRequestRefused(400, "invalid_request", "the login has expired")
     if response.is_error:
-        _fail(services, tx.id, "wallet_error", response.error or "")
+        _fail(services, tx.id, "wallet_error", response.error or "", anchor_id=tx.anchor_id)
         return response_endpoint_reply()
     assert response.presentation is not None
     anchor = services.anchors.get(tx.anchor_id)
@@ -284,7 +294,7 @@ def receive(services: Services, form: dict[str, list[str]]) -> dict[str, str]:
             at=at,
         )
     except AnchorFailure as failure:
-        _fail(services, tx.id, failure.reason, failure.detail)
+        _fail(services, tx.id, failure.reason, failure.detail, anchor_id=tx.anchor_id)
         raise WalletRequestRefused(400, "invalid_request", failure.reason) from failure
     assert anchor is not None
     with services.db.transaction() as conn:
@@ -316,6 +326,16 @@ def receive(services: Services, form: dict[str, list[str]]) -> dict[str, str]:
             if moved
             else {"status": "failed", "reason": "interaction_gone"},
         )
+        audit_trail.record(
+            conn,
+            audit_trail.login_ok(
+                at=at,
+                anchor_id=anchor.id,
+                holder=audit_trail.holder_pseudonym(services.secrets.pairwise, identity.holder_id),
+            )
+            if moved
+            else audit_trail.login_failed(at=at, anchor_id=anchor.id, reason="interaction_gone"),
+        )
     log.info("login through anchor %s: %s", anchor.id, "ok" if moved else "interaction gone")
     if not moved:
         raise WalletRequestRefused(400, "invalid_request", "the login has expired")
@@ -339,13 +359,37 @@ def _consume_malformed(services: Services, form: dict[str, list[str]], at: int) 
     with services.db.transaction() as conn:
         tx = wallet_repo.consume(conn, states[0], now=at)
     if tx is not None:
-        _fail(services, tx.id, "wallet_response_invalid", "malformed direct_post")
+        _fail(
+            services,
+            tx.id,
+            "wallet_response_invalid",
+            "malformed direct_post",
+            anchor_id=tx.anchor_id,
+        )
 
 
-def _fail(services: Services, transaction_id: str, reason: str, detail: str) -> None:
+def _fail(
+    services: Services,
+    transaction_id: str,
+    reason: str,
+    detail: str,
+    *,
+    anchor_id: str | None = None,
+) -> None:
+    """Record a failed outcome. With ``anchor_id`` (the wallet response endpoint, where each
+    transaction is consumed exactly once) the failed login is audited in the same transaction;
+    without it (the request-object fetch, repeatable by anyone holding the request URI) it is
+    not, so the log cannot be flooded through a public endpoint."""
     log.info("login failed at wallet transaction: reason=%s detail=%s", reason, detail)
     with services.db.transaction() as conn:
         wallet_repo.set_outcome(conn, transaction_id, {"status": "failed", "reason": reason})
+        if anchor_id is not None:
+            audit_trail.record(
+                conn,
+                audit_trail.login_failed(
+                    at=services.clock.now(), anchor_id=anchor_id, reason=reason
+                ),
+            )
 
 
 def status(services: Services, interaction_id: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import weakref
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -15,6 +16,7 @@ from trustanchor.clock import Clock
 from trustanchor.config import Settings, load_settings
 from trustanchor.oauth.errors import InvalidRequest
 from trustanchor.randomness import Randomness
+from trustanchor.services.audit_log import AuditIntegrator
 from trustanchor.services.container import Services, build_services
 from trustanchor.storage.database import StorageUnavailable
 from trustanchor.web import errors, interaction, oauth_endpoints, pages, wallet, wellknown
@@ -40,7 +42,10 @@ def create_app(
     clock: Clock | None = None,
     randomness: Randomness | None = None,
     fetcher: Fetcher | None = None,
+    audit_integrator: bool = True,
 ) -> Flask:
+    """The WSGI app. ``audit_integrator=False`` leaves integrating audit leaves to the caller
+    (tests that call ``services.audit.integrate_pending()`` themselves)."""
     if services is None:
         settings = settings or load_settings()
         services = build_services(settings, clock=clock, randomness=randomness, fetcher=fetcher)
@@ -64,9 +69,13 @@ def create_app(
         app.register_blueprint(blueprint)
     errors.install(app)
 
+    integrator = _start_audit_integrator(app, services) if audit_integrator else None
+
     @app.before_request
     def _bind() -> None:
         g.services = services
+        if integrator is not None:
+            integrator.ensure_running()  # after a fork (pre-loading servers), in the worker
         _limit_body(services.settings.limits.max_body_bytes)
         _refuse_nul()
 
@@ -98,6 +107,19 @@ def create_app(
         return errors.http_error(exc)
 
     return app
+
+
+def _start_audit_integrator(app: Flask, services: Services) -> AuditIntegrator:
+    """One background integrator per process (it stops when the app is garbage-collected or
+    the interpreter exits; ``app.extensions["trustanchor.audit_integrator"].stop()`` stops it
+    at once)."""
+    integrator = AuditIntegrator(
+        services.audit, interval_ms=services.settings.audit.checkpoint_interval_ms
+    )
+    integrator.start()
+    app.extensions["trustanchor.audit_integrator"] = integrator
+    weakref.finalize(app, integrator.request_stop)
+    return integrator
 
 
 _DPOP_PATHS = frozenset({"/token", "/par", "/userinfo"})
