@@ -276,3 +276,19 @@ def test_stored_metadata_refuses_secrets_and_files() -> None:
 def test_unknown_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="mode"):
         client_from_declaration(_bank(), mode="staging", base_dir=Path())
+
+
+def test_audit_scope_only_for_client_credentials_private_key_jwt_clients() -> None:
+    auditor = _bank(
+        client_id="auditor",
+        redirect_uris=None,
+        grant_types=["client_credentials"],
+        scope="audit",
+        authorization_details_types=None,
+    )
+    assert "audit" in _parse(auditor)[0].scopes
+    assert "audit is only for" in _refused(_bank(scope="openid audit"), "scope")
+    assert "audit is only for" in _refused(
+        _bank(grant_types=["client_credentials", "authorization_code"], scope="audit"), "scope"
+    )
+    assert "audit is only for" in _refused(_wallet(scope="openid audit"), "scope")

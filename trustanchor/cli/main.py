@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from trustanchor import __version__
-from trustanchor.cli import anchors, clients, keys, lifecycle
+from trustanchor.cli import anchors, audit, clients, keys, lifecycle
 from trustanchor.cli.context import CliContext
 
 
@@ -32,6 +32,7 @@ cli.add_command(lifecycle.serve)
 cli.add_command(keys.keys)
 cli.add_command(anchors.anchors)
 cli.add_command(clients.clients)
+cli.add_command(audit.audit)
 
 
 def main() -> None:

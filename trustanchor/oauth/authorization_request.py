@@ -21,7 +21,7 @@ from trustanchor.oauth.errors import (
 )
 from trustanchor.oauth.params import FormData, single
 from trustanchor.oauth.redirect_uri import match_redirect_uri
-from trustanchor.oauth.scopes import OPENID, check_allowed, parse_scope
+from trustanchor.oauth.scopes import OPENID, check_allowed, check_grantable, parse_scope
 
 PROMPT_VALUES = ("none", "login", "consent", "select_account")
 UI_LOCALES = ("en", "ja")
@@ -111,6 +111,7 @@ def parse_authorization_request(
     if not scope:
         raise InvalidScope("scope is required")
     check_allowed(scope, client.scopes)
+    check_grantable(scope, grant_type="authorization_code")
     code_challenge = pkce.validate_challenge(
         single(params, "code_challenge"), single(params, "code_challenge_method")
     )

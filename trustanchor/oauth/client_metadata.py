@@ -28,6 +28,7 @@ from trustanchor.jose.errors import JoseError
 from trustanchor.jose.jwk import keys_from_jwks
 from trustanchor.jose.jws import ASYMMETRIC_ALGS
 from trustanchor.oauth.redirect_uri import check_registered_uri, redirect_host
+from trustanchor.oauth.scopes import AUDIT
 
 MODES = ("production", "demo", "test")
 STORED_KEYS = frozenset(
@@ -136,6 +137,15 @@ class _Parser:
             raise self.fail(
                 "dpop_bound_access_tokens", "public clients always get DPoP-bound tokens"
             )
+        scopes = self._scopes()
+        if AUDIT in scopes and (
+            auth_method != "private_key_jwt" or tuple(grant_types) != ("client_credentials",)
+        ):
+            raise self.fail(
+                "scope",
+                "audit is only for confidential private_key_jwt clients whose only grant type "
+                "is client_credentials",
+            )
         can_introspect = self._bool("introspection", default=False)
         if can_introspect and client_type == "public":
             raise self.fail("introspection", "only confidential clients may introspect tokens")
@@ -146,7 +156,7 @@ class _Parser:
             display_name=self._display_name(),
             redirect_uris=redirect_uris,
             grant_types=grant_types,
-            scopes=self._scopes(),
+            scopes=scopes,
             jwks=jwks,
             require_dpop=require_dpop,
             authorization_details_types=self._tokens("authorization_details_types"),

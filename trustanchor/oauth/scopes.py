@@ -10,7 +10,12 @@ CLAIMS_BY_SCOPE: dict[str, tuple[str, ...]] = {
     "profile": ("name", "given_name", "family_name", "birthdate"),
     "address": ("address",),
 }
-SUPPORTED_SCOPES = (OPENID, *CLAIMS_BY_SCOPE)
+AUDIT = "audit"
+"""Read access to the audit log API (``/audit/…``). It releases no claims and belongs to
+machines, not people: it is granted only by client_credentials to a confidential client, never
+in an authorization request (see ``CLIENT_CREDENTIALS_ONLY`` and ``check_grantable``)."""
+CLIENT_CREDENTIALS_ONLY: frozenset[str] = frozenset({AUDIT})
+SUPPORTED_SCOPES = (OPENID, *CLAIMS_BY_SCOPE, AUDIT)
 MAX_SCOPE_LENGTH = 1024
 
 
@@ -45,3 +50,13 @@ def claims_for_scopes(scopes: tuple[str, ...]) -> tuple[str, ...]:
             if claim not in names:
                 names.append(claim)
     return tuple(names)
+
+
+def check_grantable(requested: tuple[str, ...], *, grant_type: str) -> None:
+    """Refuse machine-only scopes (``audit``) in any grant but client_credentials: an auditor
+    token must stand for the auditor itself, never for a person who logged in."""
+    if grant_type == "client_credentials":
+        return
+    refused = [s for s in requested if s in CLIENT_CREDENTIALS_ONLY]
+    if refused:
+        raise InvalidScope(f"scope only available with client_credentials: {' '.join(refused)}")

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, text, tuple_, update
+from sqlalchemy import Connection, bindparam, insert, select, text, update
 
 from trustanchor.audit.checkpoint import Checkpoint, new_checkpoint, parse_checkpoint
 from trustanchor.audit.checkpoint import sign_checkpoint as _sign
@@ -275,14 +275,19 @@ class StoredTree:
                 )
                 for row in rows:
                     self._cache[(0, int(row.tree_index))] = bytes.fromhex(row.leaf_hash)
-            if nodes:
+            by_level: dict[int, list[int]] = {}
+            for level, position in nodes:
+                by_level.setdefault(level, []).append(position)
+            # One indexed query per level (at most ~log2 n): SQLite does not use the primary
+            # key for a row-value IN list, and scanned the whole table (bench/results).
+            for level, positions in sorted(by_level.items()):
                 rows = conn.execute(
-                    select(audit_nodes.c.level, audit_nodes.c.position, audit_nodes.c.hash).where(
-                        tuple_(audit_nodes.c.level, audit_nodes.c.position).in_(nodes)
+                    select(audit_nodes.c.position, audit_nodes.c.hash).where(
+                        audit_nodes.c.level == level, audit_nodes.c.position.in_(positions)
                     )
                 )
                 for row in rows:
-                    self._cache[(int(row.level), int(row.position))] = bytes.fromhex(row.hash)
+                    self._cache[(level, int(row.position))] = bytes.fromhex(row.hash)
         missing = keys - self._cache.keys()
         if missing:
             level, position = min(missing)

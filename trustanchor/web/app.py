@@ -19,7 +19,15 @@ from trustanchor.randomness import Randomness
 from trustanchor.services.audit_log import AuditIntegrator
 from trustanchor.services.container import Services, build_services
 from trustanchor.storage.database import StorageUnavailable
-from trustanchor.web import errors, interaction, oauth_endpoints, pages, wallet, wellknown
+from trustanchor.web import (
+    audit_api,
+    errors,
+    interaction,
+    oauth_endpoints,
+    pages,
+    wallet,
+    wellknown,
+)
 
 log = logging.getLogger("trustanchor.web")
 
@@ -65,6 +73,7 @@ def create_app(
         interaction.blueprint,
         wallet.blueprint,
         pages.blueprint,
+        audit_api.blueprint,
     ):
         app.register_blueprint(blueprint)
     errors.install(app)

@@ -1,0 +1,130 @@
+"""What auditors get over HTTP: who may read the audit log, and the JSON shapes they read.
+
+Framework-free; ``web/audit_api.py`` only maps HTTP onto these calls. An auditor presents an
+access token of ours (Bearer, or DPoP when the token is bound) that
+
+- carries the ``audit`` scope,
+- was issued by client_credentials (no grant behind it, ``sub`` = ``client_id``): an audit token
+  never stands for a person, so a token from a login cannot open the log even if a
+  misconfigured client could obtain the scope there,
+- belongs to a confidential client that authenticates with private_key_jwt.
+
+The shapes are the file formats the ``trustanchor audit`` CLI reads (docs/AUDIT-FORMAT.md §3):
+hashes are lowercase hex, entries are their canonical text, so an auditor stores exactly what
+the leaf hash covers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from trustanchor.keystore.audit_key import list_audit_keys
+from trustanchor.oauth.errors import InsufficientScope, InvalidRequest
+from trustanchor.oauth.jwt_tokens import AccessTokenClaims
+from trustanchor.oauth.scopes import AUDIT
+from trustanchor.services import bearer
+from trustanchor.services.audit_log import LogEntry, SignedCheckpoint
+from trustanchor.services.container import Services
+from trustanchor.storage.tables import access_tokens
+
+MAX_DECIMAL_DIGITS = 19
+
+
+def authenticate_auditor(
+    services: Services,
+    *,
+    authorization: list[str],
+    dpop_headers: list[str],
+    method: str,
+    url: str,
+) -> AccessTokenClaims:
+    """The auditor's verified token claims, or ``InvalidToken`` (401) / ``InsufficientScope``
+    (403)."""
+    _, claims = bearer.authenticate(
+        services,
+        authorization=authorization,
+        dpop_headers=dpop_headers,
+        method=method,
+        url=url,
+        token_in_request=False,
+        audiences=(services.default_audience,),
+    )
+    if AUDIT not in claims.scope.split():
+        raise InsufficientScope("the audit scope is required")
+    with services.db.reader() as conn:
+        grant_id = conn.execute(
+            select(access_tokens.c.grant_id).where(access_tokens.c.jti == claims.jti)
+        ).scalar_one_or_none()
+    if grant_id is not None or claims.sub != claims.client_id:
+        raise InsufficientScope("audit access needs a client_credentials token")
+    client = services.clients.get(claims.client_id)
+    if client is None or client.is_public or client.auth_method != "private_key_jwt":
+        raise InsufficientScope("audit access is for confidential private_key_jwt clients")
+    return claims
+
+
+def decimal_param(value: str | None, name: str) -> int:
+    """A non-negative decimal query parameter (ASCII digits only; ``int()`` alone would take
+    ``+1``, `` 1``, ``1_0`` and other scripts' digits)."""
+    if value is None or value == "":
+        raise InvalidRequest(f"{name} is required")
+    if not value.isascii() or not value.isdigit() or len(value) > MAX_DECIMAL_DIGITS:
+        raise InvalidRequest(f"{name} must be a non-negative decimal integer")
+    return int(value)
+
+
+def checkpoint_json(signed: SignedCheckpoint) -> dict[str, Any]:
+    checkpoint = signed.checkpoint
+    return {
+        "note": signed.note,
+        "origin": checkpoint.origin,
+        "size": checkpoint.size,
+        "root_hash": checkpoint.root_hash.hex(),
+    }
+
+
+def entry_json(entry: LogEntry) -> dict[str, Any]:
+    return {
+        "index": entry.index,
+        "entry": entry.entry.decode("utf-8"),
+        "leaf_hash": entry.leaf_hash.hex(),
+    }
+
+
+def entries_json(start: int, end: int, entries: list[LogEntry]) -> dict[str, Any]:
+    return {"start": start, "end": end, "entries": [entry_json(e) for e in entries]}
+
+
+def inclusion_json(index: int, size: int, hashes: list[bytes]) -> dict[str, Any]:
+    return {"index": index, "size": size, "hashes": [h.hex() for h in hashes]}
+
+
+def consistency_json(old: int, new: int, hashes: list[bytes]) -> dict[str, Any]:
+    return {"old": old, "new": new, "hashes": [h.hex() for h in hashes]}
+
+
+def published_keys(services: Services) -> dict[str, Any]:
+    """Every public key an auditor needs, retired ones included: the audit verifier keys (vkeys,
+    for checkpoints) and the token signing keys (JWKs with ``created_at``/``retired_at``, for
+    tokens issued at any time; the JWKS at /jwks drops keys after their retention)."""
+    audit_keys = [
+        {
+            "vkey": info.vkey,
+            "key_id": info.key_id_hex,
+            "created_at": info.created_at,
+            "retired_at": info.retired_at,
+        }
+        for info in list_audit_keys(services.settings.service.keys_dir)
+    ]
+    token_keys = [
+        {**key.public_jwk(), "created_at": key.created_at, "retired_at": key.retired_at}
+        for key in services.keys.all()
+    ]
+    return {
+        "issuer": services.settings.issuer,
+        "origin": services.audit.origin,
+        "audit_keys": audit_keys,
+        "token_keys": {"keys": token_keys},
+    }
