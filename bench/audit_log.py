@@ -49,7 +49,6 @@ import random
 import secrets
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -59,6 +58,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from _environment import cpu_model, git_state
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -611,31 +612,6 @@ def report(results: Sequence[BackendResult], args: argparse.Namespace, notes: li
         print(f"- {note}")
     for r in results:
         print(f"- {r.name}: {r.leaves:,} leaves stored at the end, all integrated")
-
-
-def git_state() -> str:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-            text=True, timeout=10, check=True,
-        ).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(
-            ["git", "--no-optional-locks", "status", "--porcelain"], cwd=REPO_ROOT,
-            capture_output=True, text=True, timeout=10, check=True,
-        ).stdout.splitlines()  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return f"commit {commit}" + (f" plus {len(dirty)} modified or untracked paths" if dirty else "")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def sizes(value: str) -> list[int]:

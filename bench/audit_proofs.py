@@ -32,13 +32,14 @@ import os
 import platform
 import random
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from _environment import cpu_model, git_state
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -135,41 +136,6 @@ def measure(size: int, samples: int, repeat: int, rng: random.Random) -> Row:
         verify_consistency_us=statistics.median(verify_c),
         verify_consistency_p90_us=p90(verify_c),
     )
-
-
-def git_state() -> str:
-    """The commit measured and how many paths differ from it, untracked ones included
-    (read-only: ``--no-optional-locks`` keeps ``git status`` from refreshing the index)."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "--no-optional-locks", "status", "--porcelain"],
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.splitlines()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return f"commit {commit}" + (f" plus {len(dirty)} modified or untracked paths" if dirty else "")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:

@@ -53,6 +53,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from _environment import cpu_model, git_state
+
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 PEER_DIR = BENCH_DIR / "peer" / "node-oidc-provider"
@@ -733,9 +735,9 @@ def environment_notes(args: argparse.Namespace) -> list[str]:
         ["wrk", "--version"], capture_output=True, text=True, timeout=10
     ).stdout.splitlines()
     return [
-        f"trustanchor source: {_source_state()}",
+        f"trustanchor source: {git_state()}",
         f"date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, "
-        f"host CPU: {_cpu_model()}, {os.cpu_count()} CPUs, Linux {platform.release()}",
+        f"host CPU: {cpu_model()}, {os.cpu_count()} CPUs, Linux {platform.release()}",
         f"Python {platform.python_version()}, Node.js {node_version}, "
         f"oidc-provider {peer_version}, {wrk_version[0] if wrk_version else 'wrk'}",
         f"server on CPU {SERVER_CPU}, wrk on CPU {LOADGEN_CPU} (taskset); wrk 1 thread, "
@@ -754,38 +756,6 @@ def environment_notes(args: argparse.Namespace) -> list[str]:
         "work plus anything else running on this shared machine; "
         f"core {LOADGEN_CPU} near 100 % would mean wrk is the limit)",
     ]
-
-
-def _source_state() -> str:
-    """The commit measured, and whether the working tree differed from it (read-only git)."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        changed = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.splitlines()
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown (git not available)"
-    if not head:
-        return "unknown (not a git checkout)"
-    return f"commit {head}" + (f" plus {len(changed)} modified files" if changed else "")
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
