@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from trustanchor.keystore.audit_key import list_audit_keys
 from trustanchor.oauth.errors import InsufficientScope, InvalidRequest
 from trustanchor.oauth.jwt_tokens import AccessTokenClaims
@@ -27,7 +25,7 @@ from trustanchor.oauth.scopes import AUDIT
 from trustanchor.services import bearer
 from trustanchor.services.audit_log import LogEntry, SignedCheckpoint
 from trustanchor.services.container import Services
-from trustanchor.storage.tables import access_tokens
+from trustanchor.storage import grants_repo
 
 MAX_DECIMAL_DIGITS = 19
 
@@ -54,9 +52,7 @@ def authenticate_auditor(
     if AUDIT not in claims.scope.split():
         raise InsufficientScope("the audit scope is required")
     with services.db.reader() as conn:
-        grant_id = conn.execute(
-            select(access_tokens.c.grant_id).where(access_tokens.c.jti == claims.jti)
-        ).scalar_one_or_none()
+        grant_id = grants_repo.grant_of_access_token(conn, claims.jti)
     if grant_id is not None or claims.sub != claims.client_id:
         raise InsufficientScope("audit access needs a client_credentials token")
     client = services.clients.get(claims.client_id)

@@ -4,7 +4,6 @@ are refused (RFC 6750 §2.2/2.3 allow them; FAPI 2.0 does not)."""
 
 from __future__ import annotations
 
-from trustanchor.digests import equal
 from trustanchor.oauth.errors import InvalidRequest, InvalidToken
 from trustanchor.oauth.jwt_tokens import AccessTokenClaims
 from trustanchor.services.container import Services
@@ -37,11 +36,10 @@ def authenticate(
     if claims.jkt is not None:
         if scheme != "dpop":
             raise InvalidToken("this access token is DPoP-bound and must be sent with DPoP")
-        proof = services.dpop.verify(
+        # verify() refuses a proof whose key is not the token's cnf.jkt (constant-time).
+        services.dpop.verify(
             dpop_headers, method=method, url=url, at=at, access_token=token, expected_jkt=claims.jkt
         )
-        if not equal(proof.jkt, claims.jkt):  # verify() checks too; keep the invariant explicit
-            raise InvalidToken("the DPoP key does not match the token")
     elif scheme == "dpop":
         raise InvalidToken("this access token is not DPoP-bound")
     with services.db.reader() as conn:

@@ -11,6 +11,7 @@ from pathlib import Path
 from trustanchor.anchors.fetcher import Fetcher
 from trustanchor.clock import Clock, SystemClock
 from trustanchor.config.settings import Settings
+from trustanchor.digests import keyed_digest
 from trustanchor.endpoints import Endpoints
 from trustanchor.keystore.audit_key import AuditKey, list_audit_keys, load_audit_key
 from trustanchor.keystore.signing_keys import KeyStoreError, SigningKeyStore
@@ -109,7 +110,7 @@ def build_services(
         dpop=DpopVerifier(
             settings.dpop,
             replay,
-            secrets.cookie + b"/dpop-nonce",
+            keyed_digest(secrets.cookie, "dpop-nonce-key").encode("ascii"),  # a key of its own
             max_bytes=settings.limits.max_jws_bytes,
         ),
         client_auth=ClientAuthenticator(

@@ -34,7 +34,7 @@ def userinfo(
     if OPENID not in claims.scope.split():
         raise InsufficientScope("the openid scope is required")
     with services.db.reader() as conn:
-        grant_id = _grant_of(conn, claims.jti)
+        grant_id = grants_repo.grant_of_access_token(conn, claims.jti)
         grant = grants_repo.get_grant(conn, grant_id) if grant_id else None
         if grant is None:
             raise InvalidToken("the access token is not valid")
@@ -53,12 +53,3 @@ def userinfo(
             )
         )
     return result
-
-
-def _grant_of(conn: Any, jti: str) -> str | None:
-    from sqlalchemy import select
-
-    from trustanchor.storage.tables import access_tokens
-
-    row = conn.execute(select(access_tokens.c.grant_id).where(access_tokens.c.jti == jti)).first()
-    return None if row is None else row.grant_id

@@ -212,6 +212,13 @@ def record_access_token(
     )
 
 
+def grant_of_access_token(conn: Connection, jti: str) -> str | None:
+    """The grant an access token was issued under (None for client_credentials or unknown)."""
+    return conn.execute(
+        select(access_tokens.c.grant_id).where(access_tokens.c.jti == jti)
+    ).scalar_one_or_none()
+
+
 def access_token_active(conn: Connection, jti: str, *, now: int) -> bool:
     """Whether the token was issued by us, is not revoked, and its grant is not revoked."""
     row = conn.execute(

@@ -63,7 +63,6 @@ def create_app(
         MAX_FORM_MEMORY_SIZE=services.settings.limits.max_body_bytes,
         MAX_FORM_PARTS=200,
         JSON_SORT_KEYS=False,
-        TRUSTANCHOR=services,
     )
     app.extensions["trustanchor"] = services
     wellknown.prepare(app, services)
