@@ -48,6 +48,10 @@ class Endpoints:
     def wallet_request(self, transaction_id: str) -> str:
         return self.url(f"/wallet/request/{transaction_id}")
 
+    def authorization_details_schema(self, type_name: str) -> str:
+        """Where the JSON Schema of an authorization_details type is served."""
+        return self.url(f"/schemas/{type_name}.json")
+
     def interaction(self, interaction_id: str) -> str:
         return self.url(f"/interaction/{interaction_id}")
 

@@ -16,6 +16,7 @@ from trustanchor.clock import FixedClock
 from trustanchor.domain.anchor_sets import AnchorSet
 from trustanchor.domain.anchors import Anchor
 from trustanchor.jose.jwk import public_jwk
+from trustanchor.policy.anchor_set_policy import parse_policy
 from trustanchor.storage.anchors_repo import AnchorRepository
 from trustanchor.storage.database import Database
 
@@ -243,7 +244,7 @@ def test_applying_declarations_is_idempotent(database: Database, base_dir: Path)
     assert repo.get_set("jp") == AnchorSet(
         id="jp",
         display_name={"en": "Japan"},
-        policy={"min_assurance_transfer": "high"},
+        policy=parse_policy({"min_assurance_transfer": "high"}).to_json(),
         version=1,
         updated_at=T0,
     )

@@ -251,26 +251,38 @@ def test_valid_anchor_set() -> None:
             "id": "jp-cbdc",
             "display_name": "Japan CBDC",
             "policy": {
+                "operations": ["value_transfer"],
                 "min_assurance_link": "substantial",
-                "min_assurance_transfer": "high",
-                "step_up_amount": 100000,
+                "limits": {"JPY": "1000000"},
             },
         }
     )
     assert anchor_set == AnchorSet(
         id="jp-cbdc",
         display_name={"en": "Japan CBDC"},
-        policy={
+        policy={  # stored in the policy engine's canonical form, defaults spelt out
+            "operations": ["value_transfer"],
             "min_assurance_link": "substantial",
             "min_assurance_transfer": "high",
-            "step_up_amount": 100000,
+            "revocation_check": "fail_closed",
+            "limits": {"JPY": "1000000"},
+            "step_up": [],
         },
         version=1,
     )
 
 
-def test_anchor_set_policy_defaults_to_empty() -> None:
-    assert anchor_set_from_declaration({"id": "s", "display_name": "S"}).policy == {}
+def test_anchor_set_policy_defaults_to_deny_everything() -> None:
+    policy = anchor_set_from_declaration({"id": "s", "display_name": "S"}).policy
+    assert policy["operations"] == [] and policy["limits"] == {}
+
+
+def test_an_unknown_policy_field_is_refused() -> None:
+    with pytest.raises(DeclarationError) as info:
+        anchor_set_from_declaration(
+            {"id": "s", "display_name": "S", "policy": {"step_up_amount": 100000}}
+        )
+    assert info.value.problems == ["anchor_sets.s.policy.step_up_amount: unknown field"]
 
 
 @pytest.mark.parametrize(
@@ -290,7 +302,7 @@ def test_anchor_set_policy_defaults_to_empty() -> None:
         ),
         (
             {"id": "s", "display_name": "S", "policy": {"since": datetime.date(2024, 1, 1)}},
-            "anchor_sets.s.policy.since: date values are not supported here",
+            "anchor_sets.s.policy.since: unknown field",
         ),
         ({"id": "s", "display_name": "S", "anchors": ["a"]}, "anchor_sets.s.anchors: unknown"),
     ],

@@ -21,6 +21,7 @@ from trustanchor.audit.entries import (
     EntryError,
     Login,
     OperatorChange,
+    Refusal,
     ReuseDetected,
     TokenIssued,
     TokenRevoked,
@@ -82,6 +83,22 @@ def examples() -> list[Entry]:
             anchor_set_id=None,
         ),
         OperatorChange(at=T0, what="anchor", id="eu-wallet", action="suspended"),
+        Refusal(
+            at=T0,
+            endpoint="token",
+            client_id="bank",
+            grant_type="authorization_code",
+            error="invalid_grant",
+            reason="code_reused",
+        ),
+        Refusal(
+            at=T0,
+            endpoint="par",
+            client_id=None,
+            grant_type=None,
+            error="invalid_client",
+            reason="unknown_client",
+        ),
     ]
 
 
@@ -156,6 +173,18 @@ def test_non_ascii_identifiers_are_encoded_raw_in_nfc() -> None:
     entry = OperatorChange(at=T0, what="client", id="café-shop", action="added")
     assert b'"id":"caf\xc3\xa9-shop"' in entry.to_canonical()
     assert parse_entry(entry.to_canonical()) == entry
+
+
+def test_refusal_canonical_bytes_are_the_documented_ones() -> None:
+    # docs/AUDIT-FORMAT.md §1.2 shows this entry and its leaf hash.
+    expected = (
+        b'{"at":1700000000,"client_id":"bank","endpoint":"token","error":"invalid_grant",'
+        b'"grant_type":"authorization_code","kind":"refusal","reason":"code_reused","v":1}'
+    )
+    assert ALL[9].to_canonical() == expected
+    leaf = "a32d5c27ddc30e4d5bc99e0d9672dffc9b50c348bd4e3f1add82742f6d8b75f0"
+    assert merkle.leaf_hash(expected).hex() == leaf
+    assert parse_entry(expected) == ALL[9]
 
 
 # --- strict parsing -----------------------------------------------------------------------------
@@ -271,6 +300,9 @@ SHAPES: dict[str, str] = {
     "result": "enum",
     "reason": "code",
     "action": "code",
+    "endpoint": "enum",
+    "grant_type": "code",
+    "error": "code",
 }
 
 RAW_SECRET = SystemRandomness().token(32)  # the shape of codes, refresh tokens, request_uris
@@ -345,6 +377,48 @@ def test_identifiers_refuse_long_base64url_and_whitespace_but_take_short_ids() -
     for value in (RAW_SECRET, "a" * 43, "x" * 256, "", "tab\tid", "zero\u200bwidth", "a\u00a0b"):
         with pytest.raises(EntryError):
             replaced(base, id=value)
+
+
+def test_refusal_client_id_refuses_free_text_from_the_request() -> None:
+    """A refusal records only a registered client id, and the shape backs that up: a name, an
+    address, a pasted secret or assertion never fits the client_id field."""
+    base = ALL[9]
+    for value in (
+        "Alice Example",
+        "alice@example.com",
+        "bank\n",
+        "bank\u0000",
+        RAW_SECRET,
+        JWT,
+        "x" * 256,
+        "",
+    ):
+        with pytest.raises(EntryError) as info:
+            replaced(base, client_id=value)
+        assert info.value.field == "client_id"
+    assert replaced(base, client_id=None).client_id is None
+
+
+def test_refusal_codes_and_endpoint_are_closed() -> None:
+    base = ALL[9]
+    for name, value in (
+        ("endpoint", "authorize"),
+        ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+        ("grant_type", "Authorization_Code"),
+        ("error", "invalid grant"),
+        ("reason", "the code was reused"),
+        ("reason", None),
+        ("error", None),
+    ):
+        with pytest.raises(EntryError) as info:
+            replaced(base, **{name: value})
+        assert info.value.field == name
+
+
+def test_refusal_at_par_has_no_grant_type() -> None:
+    with pytest.raises(EntryError) as info:
+        replaced(ALL[10], grant_type="authorization_code")
+    assert info.value.field == "grant_type"
 
 
 # --- hypothesis ---------------------------------------------------------------------------------

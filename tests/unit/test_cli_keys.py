@@ -1,4 +1,5 @@
-"""`trustanchor keys generate | rotate | list` against a real key directory."""
+"""`trustanchor keys generate | rotate | list` against a real key directory and a migrated SQLite
+database (key changes are recorded in the audit log before they are made)."""
 
 from __future__ import annotations
 
@@ -9,29 +10,52 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy import select
 
+from trustanchor.audit.entries import OperatorChange, digest, parse_entry
 from trustanchor.cli.context import CliContext
 from trustanchor.cli.keys import keys
 from trustanchor.clock import FixedClock
 from trustanchor.keystore.signing_keys import SigningKeyStore
+from trustanchor.storage.database import Database
+from trustanchor.storage.migrate import upgrade
+from trustanchor.storage.tables import audit_leaves
 
 DEFAULTS = Path(__file__).resolve().parents[2] / "config" / "defaults.toml"
 T0 = 1_700_000_000  # 2023-11-14T22:13:20Z
 RETENTION = 86400
 
 
-def write_config(tmp_path: Path, service: str) -> Path:
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'trustanchor.db'}"
+
+
+def write_config(tmp_path: Path, service: str, *, migrate: bool = True) -> Path:
     shutil.copy(DEFAULTS, tmp_path / "defaults.toml")
     config = tmp_path / "test.toml"
     config.write_text(
         f"""
 [service]
-database_url = "sqlite:///{tmp_path / "trustanchor.db"}"
+database_url = "{db_url(tmp_path)}"
 keys_dir = "{tmp_path / "keys"}"
 {service}
 """
     )
+    if migrate:
+        db = Database(db_url(tmp_path))
+        upgrade(db)
+        db.dispose()
     return config
+
+
+def key_entries(tmp_path: Path) -> list[tuple[str, str, str]]:
+    """(what, id, action) of every operator_change leaf, in append order."""
+    db = Database(db_url(tmp_path))
+    with db.reader() as conn:
+        rows = conn.execute(select(audit_leaves.c.entry).order_by(audit_leaves.c.id)).all()
+    db.dispose()
+    entries = [parse_entry(row.entry.encode("utf-8")) for row in rows]
+    return [(e.what, e.id, e.action) for e in entries if isinstance(e, OperatorChange)]
 
 
 @pytest.fixture
@@ -183,3 +207,71 @@ def test_invalid_configuration_is_a_friendly_error(tmp_path: Path, clock: FixedC
     result = run(config, clock, "list")
     assert result.exit_code == 1
     assert "service.mode: must be one of" in result.output
+
+
+# -- issue 3: every key change is an operator_change entry, recorded before the change ----------
+
+
+def test_generate_records_the_key_by_the_digest_of_its_kid(
+    tmp_path: Path, config: Path, clock: FixedClock
+) -> None:
+    result = run(config, clock, "generate")
+    assert result.exit_code == 0, result.output
+    kid = store(tmp_path).current().kid
+    # An auditor finds the entry by hashing the kid of a published key.
+    assert key_entries(tmp_path) == [("signing_key", digest(kid), "generated")]
+    assert f"audit log: operator_change signing_key {digest(kid)} generated" in result.output
+
+
+def test_rotate_records_the_new_key_and_every_key_it_retires(
+    tmp_path: Path, config: Path, clock: FixedClock
+) -> None:
+    run(config, clock, "generate")
+    clock.advance(1)
+    run(config, clock, "generate", "--force")
+    first, second = (k.kid for k in store(tmp_path).all())
+    clock.advance(60)
+    result = run(config, clock, "rotate")
+    assert result.exit_code == 0, result.output
+    new = store(tmp_path).current().kid
+    assert key_entries(tmp_path)[2:] == [
+        ("signing_key", digest(new), "generated"),
+        ("signing_key", digest(first), "retired"),
+        ("signing_key", digest(second), "retired"),
+    ]
+
+
+def test_refused_generate_records_nothing(tmp_path: Path, config: Path, clock: FixedClock) -> None:
+    run(config, clock, "generate")
+    assert run(config, clock, "generate").exit_code == 1  # already active, no --force
+    assert len(key_entries(tmp_path)) == 1
+
+
+def test_key_change_without_a_database_is_refused_and_changes_nothing(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    config = write_config(
+        tmp_path, 'mode = "test"\nissuer = "http://127.0.0.1:8000"', migrate=False
+    )
+    for command in ("generate", "rotate"):
+        result = run(config, clock, command)
+        assert result.exit_code == 1
+        assert "no key was created or retired" in result.output
+        assert "run `trustanchor init` first" in result.output
+        assert store(tmp_path).all() == []
+        assert not (tmp_path / "keys" / "signing").exists()
+
+
+def test_a_key_that_cannot_be_written_after_recording_is_reported(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    """Recorded first, so the only gap is an entry naming a key that never existed; the
+    command says so and fails."""
+    config = write_config(tmp_path, 'mode = "test"\nissuer = "http://127.0.0.1:8000"')
+    (tmp_path / "keys").write_text("not a directory")
+    result = run(config, clock, "generate")
+    assert result.exit_code == 1
+    assert "the audit log records signing key" in result.output
+    assert "could not be fully updated" in result.output
+    [(what, _ref, action)] = key_entries(tmp_path)
+    assert (what, action) == ("signing_key", "generated")

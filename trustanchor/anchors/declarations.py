@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
+
+from sqlalchemy import Connection
 
 from trustanchor.anchors.sd_jwt_vc_settings import parse_settings as parse_sd_jwt_vc_settings
 from trustanchor.domain.anchor_sets import AnchorSet
@@ -31,7 +33,8 @@ from trustanchor.domain.anchors import (
     AnchorStatus,
 )
 from trustanchor.domain.assurance import LEVELS, AssuranceLevel
-from trustanchor.storage.anchors_repo import AnchorRepository
+from trustanchor.policy.anchor_set_policy import PolicyError, parse_policy
+from trustanchor.storage.anchors_repo import AnchorRepository, Change
 from trustanchor.storage.database import Database
 from trustanchor.strict_json import StrictJSONError, loads
 
@@ -42,7 +45,6 @@ ANCHOR_FIELDS = frozenset(
     {"id", "kind", "display_name", "assurance_level", "status", "anchor_sets"}
 )
 ANCHOR_SET_FIELDS = frozenset({"id", "display_name", "policy"})
-POLICY_LEVEL_FIELDS = ("min_assurance_link", "min_assurance_transfer")
 MAX_JWKS_FILE_BYTES = 64 * 1024
 MAX_NAME_LENGTH = 200
 
@@ -158,17 +160,16 @@ def anchor_set_from_declaration(decl: Mapping[str, Any]) -> AnchorSet:
         if key not in ANCHOR_SET_FIELDS:
             problems.append(f"{where}.{key}: unknown field")
     display_name = _display_name(decl.get("display_name"), f"{where}.display_name", problems)
-    policy = decl.get("policy", {})
-    if not isinstance(policy, Mapping):
-        problems.append(f"{where}.policy: must be a table")
-        policy = {}
-    for name in POLICY_LEVEL_FIELDS:
-        if name in policy and policy[name] not in LEVELS:
-            problems.append(f"{where}.policy.{name}: must be one of {', '.join(LEVELS)}")
-    _check_json_values(policy, f"{where}.policy", problems)
+    # The policy engine's parser is the one judge of a policy; the set stores its canonical
+    # JSON (every default spelt out), so equal policies never bump the version.
+    stored: dict[str, Any] = {}
+    try:
+        stored = parse_policy(decl.get("policy", {})).to_json()
+    except PolicyError as exc:
+        problems.extend(exc.lines(f"{where}.policy"))
     if problems:
         raise DeclarationError(problems)
-    return AnchorSet(id=decl["id"], display_name=display_name, policy=dict(policy), version=1)
+    return AnchorSet(id=decl["id"], display_name=display_name, policy=stored, version=1)
 
 
 # ------------------------------------------------------------------ apply
@@ -181,6 +182,7 @@ def apply_anchor_declarations(
     *,
     base_dir: Path,
     now: int,
+    on_write: Callable[[Connection, Sequence[Change]], None] | None = None,
 ) -> list[str]:
     """Upsert the declared anchor sets and anchors in one transaction; return what changed.
 
@@ -194,6 +196,9 @@ def apply_anchor_declarations(
     - A declaration never resumes an anchor: if the database holds a stricter status (suspended
       or retired, e.g. set by the operator in an emergency) it is kept, and the returned list
       says so. ``trustanchor anchors resume`` is the only way back to active.
+    - ``on_write`` runs inside the transaction with the changes (see ``AnchorRepository.apply``):
+      ``trustanchor init`` records them as the audit log's operator_change entries there, so a
+      change never commits without its entry.
     """
     problems: list[str] = []
     parsed_sets = _parse_all(anchor_sets, anchor_set_from_declaration, "anchor_sets", problems)
@@ -212,7 +217,9 @@ def apply_anchor_declarations(
                     )
     if problems:
         raise DeclarationError(problems)
-    changes = repository.apply(parsed_sets, parsed_anchors, now, may_resume=False)
+    changes = repository.apply(
+        parsed_sets, parsed_anchors, now, may_resume=False, on_write=on_write
+    )
     return [c.describe() for c in changes if c.action != "unchanged" or c.kept_status]
 
 

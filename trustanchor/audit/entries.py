@@ -348,11 +348,41 @@ class OperatorChange(_Entry):
     action: str
 
 
-Entry = TokenIssued | TokenRevoked | ReuseDetected | Login | Decision | OperatorChange
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Refusal(_Entry):
+    """A request refused at the PAR or token endpoint (added to version 1 as a new kind).
+
+    ``client_id`` is the authenticated client, or the registered client a failed authentication
+    named; null when no registered client can be named (never text chosen by the caller).
+    ``grant_type`` is a supported grant type of a token request, else null; always null at PAR.
+    ``error`` is the OAuth error code answered, ``reason`` the stable code of the check that
+    refused (``oauth.errors.OAuthError.reason``)."""
+
+    KIND: ClassVar[str] = "refusal"
+    SCHEMA: ClassVar[Mapping[str, Rule]] = {
+        "endpoint": one_of("par", "token"),
+        "client_id": nullable(identifier),
+        "grant_type": nullable(code),
+        "error": code,
+        "reason": code,
+    }
+    at: int
+    endpoint: str
+    client_id: str | None
+    grant_type: str | None
+    error: str
+    reason: str
+
+    def _check(self) -> None:
+        if self.endpoint == "par" and self.grant_type is not None:
+            raise EntryError("bad_value", "grant_type", "null at the par endpoint")
+
+
+Entry = TokenIssued | TokenRevoked | ReuseDetected | Login | Decision | OperatorChange | Refusal
 
 _KINDS: dict[str, type[Entry]] = {
     cls.KIND: cls
-    for cls in (TokenIssued, TokenRevoked, ReuseDetected, Login, Decision, OperatorChange)
+    for cls in (TokenIssued, TokenRevoked, ReuseDetected, Login, Decision, OperatorChange, Refusal)
 }
 KINDS = tuple(_KINDS)
 

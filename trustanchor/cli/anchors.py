@@ -22,6 +22,7 @@ from trustanchor.cli.context import CliContext, pass_context
 from trustanchor.domain.anchors import Anchor
 from trustanchor.jose.errors import JoseError
 from trustanchor.jose.jwk import thumbprint
+from trustanchor.services import cascades
 from trustanchor.services.audit_trail import record_operator_change
 from trustanchor.storage.anchors_repo import AnchorRepository
 from trustanchor.storage.database import StorageUnavailable
@@ -113,14 +114,23 @@ def suspend(ctx: CliContext, anchor_id: str) -> None:
     anchor = _existing(ctx, anchor_id)
     if anchor.status == "retired":
         raise click.ClickException(f"anchor {anchor_id} is retired; there is nothing to suspend")
-    if anchor.status == "suspended":
-        click.echo(f"anchor {anchor_id} is already suspended")
-        return
     with _storage(ctx):
         now = ctx.clock.now()
-        AnchorRepository(ctx.db).set_status(anchor_id, "suspended", now)
-        _audit(ctx, anchor_id, "suspended", now)
-    click.echo(f"anchor {anchor_id} suspended: logins through {anchor_id} are refused from now on")
+        if anchor.status == "suspended":
+            click.echo(f"anchor {anchor_id} is already suspended")
+        else:
+            AnchorRepository(ctx.db).set_status(anchor_id, "suspended", now)
+            _audit(ctx, anchor_id, "suspended", now)
+            click.echo(
+                f"anchor {anchor_id} suspended: logins through {anchor_id} are refused from now on"
+            )
+        # Idempotent, so running suspend again finishes a cascade a failure interrupted.
+        result = cascades.anchor_suspended(ctx.db, anchor_id, at=now)
+    click.echo(
+        f"{result.revoked_grants} transfer grant(s) relying on it revoked; "
+        f"{result.flagged_accounts} account(s) and {result.flagged_links} link(s) flagged "
+        "for re-verification"
+    )
     click.echo(f"Undo with `trustanchor anchors resume {anchor_id}`.")
 
 

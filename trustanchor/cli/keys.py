@@ -3,6 +3,10 @@
 Private keys never leave ``<keys_dir>/signing/`` (PEM files, mode 0600); these commands print only
 kids, algorithms and dates. Keys generated outside production mode are marked demo, so a
 production start can refuse them.
+
+``generate`` and ``rotate`` record ``operator_change`` entries in the audit log first and change
+the key directory only once they are committed (services/key_changes.py), so they need the
+database: ``trustanchor init`` creates it, and the first key with it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+from sqlalchemy.engine import make_url
 
 from trustanchor.cli.context import CliContext, pass_context
 from trustanchor.keystore.signing_keys import (
@@ -18,8 +23,13 @@ from trustanchor.keystore.signing_keys import (
     KeyStoreError,
     SigningKey,
     SigningKeyStore,
-    generate_key,
-    rotate,
+)
+from trustanchor.services.audit_trail import signing_key_ref
+from trustanchor.services.key_changes import (
+    KeyChangeIncomplete,
+    KeyChangeNotRecorded,
+    generate_signing_key,
+    rotate_signing_keys,
 )
 
 
@@ -44,12 +54,17 @@ def generate(ctx: CliContext, force: bool) -> None:
         )
     demo = not settings.is_production
     try:
-        kid = generate_key(
-            keys_dir, alg=settings.tokens.signing_alg, now=ctx.clock.now(), demo=demo
+        kid = generate_signing_key(
+            ctx.db, keys_dir, alg=settings.tokens.signing_alg, now=ctx.clock.now(), demo=demo
         )
+    except KeyChangeNotRecorded as exc:
+        raise _not_recorded(ctx, exc) from exc
+    except KeyChangeIncomplete as exc:
+        raise click.ClickException(str(exc)) from exc
     except (KeyStoreError, OSError) as exc:
         raise click.ClickException(f"cannot create a key in {keys_dir}: {exc}") from exc
     click.echo(f"created signing key {kid} ({settings.tokens.signing_alg})")
+    _echo_recorded(kid, "generated")
     click.echo(f"private key: {Path(keys_dir) / SIGNING_DIR / (kid + '.pem')} (mode 0600)")
     if demo:
         click.echo(f"marked demo: service.mode is {settings.service.mode!r}, not production")
@@ -62,18 +77,25 @@ def rotate_command(ctx: CliContext) -> None:
     settings = ctx.settings
     now = ctx.clock.now()
     try:
-        kid, retired = rotate(
+        kid, retired = rotate_signing_keys(
+            ctx.db,
             settings.service.keys_dir,
             alg=settings.tokens.signing_alg,
             now=now,
             demo=not settings.is_production,
         )
+    except KeyChangeNotRecorded as exc:
+        raise _not_recorded(ctx, exc) from exc
+    except KeyChangeIncomplete as exc:
+        raise click.ClickException(str(exc)) from exc
     except (KeyStoreError, OSError) as exc:
         raise click.ClickException(f"cannot rotate keys: {exc}") from exc
     click.echo(f"new current signing key {kid} ({settings.tokens.signing_alg})")
+    _echo_recorded(kid, "generated")
     until = _when(now + settings.tokens.key_retention)
     for old in retired:
         click.echo(f"retired {old}: still published until {until} so its tokens verify")
+        _echo_recorded(old, "retired")
     if not retired:
         click.echo("no previous key was active")
     click.echo("restart the service (or let it reload) so it signs with the new key")
@@ -101,6 +123,21 @@ def list_command(ctx: CliContext) -> None:
             f"{_when(key.retired_at):<20} {_published_until(key, retention):<20} "
             f"{_state(key, current, published)}"
         )
+
+
+def _not_recorded(ctx: CliContext, exc: KeyChangeNotRecorded) -> click.ClickException:
+    url = make_url(ctx.settings.service.database_url).render_as_string(hide_password=True)
+    return click.ClickException(
+        f"{exc}. Key changes are recorded in the audit log of the database {url} before they "
+        "are made: run `trustanchor init` first (it creates the schema and the first key), or "
+        "check service.database_url."
+    )
+
+
+def _echo_recorded(kid: str, action: str) -> None:
+    """Auditors find a signing key's entries by the SHA-256 of its kid (kids are thumbprints,
+    which the audit identifier shape refuses)."""
+    click.echo(f"  audit log: operator_change signing_key {signing_key_ref(kid)} {action}")
 
 
 def _open(ctx: CliContext) -> SigningKeyStore:

@@ -34,10 +34,24 @@ def init(ctx: CliContext) -> None:
 @click.option(
     "--workers", type=int, default=None, help="Worker processes (default: service.workers)."
 )
+@click.option(
+    "--respawn-failed-workers",
+    is_flag=True,
+    help="Replace a worker that dies unexpectedly instead of stopping the whole server "
+    "(granian still stops if a worker it just replaced dies again within about 5 s).",
+)
 @pass_context
-def serve(ctx: CliContext, host: str | None, port: int | None, workers: int | None) -> None:
+def serve(
+    ctx: CliContext,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    respawn_failed_workers: bool,
+) -> None:
     """Apply migrations and declarations, then serve HTTP with granian (WSGI). Outside production
-    a missing signing key is generated; in production it must exist already."""
+    a missing signing key is generated; in production it must exist already. A worker that dies
+    (killed, out of memory) stops the server unless --respawn-failed-workers is given;
+    either way its open transactions roll back, so nothing it was issuing is half-done."""
     settings = ctx.settings
     for message in _initialise(ctx, generate_keys=not settings.is_production):
         click.echo(message)
@@ -58,6 +72,7 @@ def serve(ctx: CliContext, host: str | None, port: int | None, workers: int | No
         workers=workers or settings.service.workers,
         blocking_threads=_threads_per_worker(ctx.db.dialect),
         log_access=False,
+        respawn_failed_workers=respawn_failed_workers,
     ).serve()
 
 

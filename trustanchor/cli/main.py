@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from trustanchor import __version__
-from trustanchor.cli import anchors, audit, clients, keys, lifecycle
+from trustanchor.cli import anchor_sets, anchors, audit, auditors, clients, keys, lifecycle
 from trustanchor.cli.context import CliContext
 
 
@@ -31,8 +31,10 @@ cli.add_command(lifecycle.init)
 cli.add_command(lifecycle.serve)
 cli.add_command(keys.keys)
 cli.add_command(anchors.anchors)
+cli.add_command(anchor_sets.anchor_sets)
 cli.add_command(clients.clients)
 cli.add_command(audit.audit)
+cli.add_command(auditors.auditors)
 
 
 def main() -> None:

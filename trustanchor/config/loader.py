@@ -176,6 +176,7 @@ def _build(raw: dict[str, Any], problems: list[str], sources: tuple[str, ...]) -
         interaction=built["interaction"],
         fetcher=built["fetcher"],
         audit=built["audit"],
+        auditor_console=built["auditor_console"],
         anchors=declarations.get("anchors", ()),
         anchor_sets=declarations.get("anchor_sets", ()),
         clients=declarations.get("clients", ()),
@@ -248,6 +249,11 @@ def _validate(settings: Settings, problems: list[str]) -> None:
         problems.append("tokens.request_uri_lifetime: must be between 5 and 600 seconds")
     if not 10 <= tokens.access_token_lifetime <= 3600:
         problems.append("tokens.access_token_lifetime: must be between 10 and 3600 seconds")
+    if not 10 <= tokens.transfer_token_lifetime <= min(300, tokens.access_token_lifetime):
+        problems.append(
+            "tokens.transfer_token_lifetime: must be between 10 and 300 seconds and no longer "
+            "than access_token_lifetime"
+        )
     longest = max(tokens.access_token_lifetime, tokens.id_token_lifetime)
     if tokens.key_retention < longest:
         problems.append(
@@ -270,6 +276,8 @@ def _validate(settings: Settings, problems: list[str]) -> None:
         problems.append(
             "audit.origin: must be non-empty, without spaces, '+' or control characters"
         )
+    if not 60 <= settings.auditor_console.session_lifetime <= 86_400:
+        problems.append("auditor_console.session_lifetime: must be between 60 and 86400 seconds")
     if not settings.is_production:
         return
     if issuer.scheme != "https":

@@ -28,6 +28,7 @@ class ServiceSettings:
 class TokenSettings:
     signing_alg: str
     access_token_lifetime: int
+    transfer_token_lifetime: int  # access tokens of value_transfer grants (single transfer)
     id_token_lifetime: int
     refresh_token_lifetime: int
     authorization_code_lifetime: int
@@ -98,6 +99,14 @@ class AuditSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditorConsoleSettings:
+    """The auditor web console (/auditor/). ``session_lifetime``: seconds a console login lasts
+    (every request also re-checks that the person is still a designated auditor)."""
+
+    session_lifetime: int
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     service: ServiceSettings
     tokens: TokenSettings
@@ -107,6 +116,7 @@ class Settings:
     interaction: InteractionSettings
     fetcher: FetcherSettings
     audit: AuditSettings
+    auditor_console: AuditorConsoleSettings
     # Declarations applied idempotently at init/start; validated by their own modules.
     anchors: tuple[dict[str, Any], ...] = field(default=())
     anchor_sets: tuple[dict[str, Any], ...] = field(default=())
@@ -146,5 +156,6 @@ SECTIONS: dict[str, type] = {
     "interaction": InteractionSettings,
     "fetcher": FetcherSettings,
     "audit": AuditSettings,
+    "auditor_console": AuditorConsoleSettings,
 }
 DECLARATIONS = ("anchors", "anchor_sets", "clients")

@@ -110,9 +110,32 @@ def list_audit_keys(keys_dir: str | Path) -> list[AuditKeyInfo]:
     return [_info(entry, directory) for entry in _read_index(directory)]
 
 
-def generate_audit_key(keys_dir: str | Path, *, name: str, now: int) -> AuditKeyInfo:
-    """Create a new audit key named ``name`` (the log origin) and make it current; a previous
-    current key is retired at ``now``. All keys of one directory share the name."""
+def new_audit_key(keys_dir: str | Path, *, name: str) -> tuple[ed25519.Ed25519PrivateKey, int]:
+    """A fresh audit key for ``name`` and its key ID, in memory only, whose key ID no key of
+    this directory has; stored by :func:`generate_audit_key` (after the caller recorded it)."""
+    if not valid_key_name(name):
+        raise KeyStoreError(f"invalid audit key name {name!r} (no spaces, no '+', non-empty)")
+    existing = list_audit_keys(keys_dir)
+    if any(info.name != name for info in existing):
+        raise KeyStoreError("the audit key name is the log origin and cannot change")
+    taken = {info.key_id for info in existing}
+    while True:  # a 32-bit key ID collision under one name is possible in principle only
+        private = ed25519.Ed25519PrivateKey.generate()
+        signer = Ed25519Signer(name, private)
+        if signer.key_id not in taken:
+            return private, signer.key_id
+
+
+def generate_audit_key(
+    keys_dir: str | Path,
+    *,
+    name: str,
+    now: int,
+    private: ed25519.Ed25519PrivateKey | None = None,
+) -> AuditKeyInfo:
+    """Store a new audit key named ``name`` (the log origin) and make it current; a previous
+    current key is retired at ``now``. All keys of one directory share the name. ``private``:
+    a key from :func:`new_audit_key`; by default one is generated here."""
     if not valid_key_name(name):
         raise KeyStoreError(f"invalid audit key name {name!r} (no spaces, no '+', non-empty)")
     directory = _directory(keys_dir)
@@ -122,12 +145,11 @@ def generate_audit_key(keys_dir: str | Path, *, name: str, now: int) -> AuditKey
     existing = [_info(entry, directory) for entry in entries]
     if any(info.name != name for info in existing):
         raise KeyStoreError("the audit key name is the log origin and cannot change")
-    taken = {info.key_id for info in existing}
-    while True:  # a 32-bit key ID collision under one name is possible in principle only
-        private = ed25519.Ed25519PrivateKey.generate()
-        signer = Ed25519Signer(name, private)
-        if signer.key_id not in taken:
-            break
+    if private is None:
+        private, _key_id = new_audit_key(keys_dir, name=name)
+    signer = Ed25519Signer(name, private)
+    if signer.key_id in {info.key_id for info in existing}:
+        raise KeyStoreError("an audit key with this key ID exists already")
     key_id_hex = f"{signer.key_id:08x}"
     pem = private.private_bytes(
         serialization.Encoding.PEM,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,14 @@ class SigningKeyStore:
         return [k for k in self._keys if k.retired_at is None]
 
 
+def _fits(private: PrivateKey, alg: str) -> bool:
+    if alg == "ES256":
+        return isinstance(private, ec.EllipticCurvePrivateKey) and isinstance(
+            private.curve, ec.SECP256R1
+        )
+    return alg == "EdDSA" and isinstance(private, ed25519.Ed25519PrivateKey)
+
+
 def _read_index(directory: Path) -> list[dict[str, Any]]:
     path = directory / INDEX
     if not path.exists():
@@ -128,19 +137,42 @@ def _write_index(directory: Path, entries: list[dict[str, Any]]) -> None:
     os.replace(tmp, directory / INDEX)
 
 
-def generate_key(keys_dir: str | Path, *, alg: str, now: int, demo: bool) -> str:
-    """Create a new signing key (it becomes current). Returns its kid."""
+def new_private_key(alg: str) -> PrivateKey:
+    """A fresh private key for ``alg``, in memory only (see :func:`generate_key`)."""
+    if alg == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if alg == "EdDSA":
+        return ed25519.Ed25519PrivateKey.generate()
+    raise KeyStoreError(f"unsupported signing algorithm {alg}")
+
+
+def key_id(private: PrivateKey) -> str:
+    """The kid a key gets: the RFC 7638 thumbprint of its public JWK."""
+    return thumbprint(public_jwk(private))
+
+
+def active_kids(keys_dir: str | Path) -> list[str]:
+    """Kids of the keys that are not retired, oldest first (what :func:`rotate` retires)."""
+    return [
+        e["kid"] for e in _read_index(Path(keys_dir) / SIGNING_DIR) if e.get("retired_at") is None
+    ]
+
+
+def generate_key(
+    keys_dir: str | Path, *, alg: str, now: int, demo: bool, private: PrivateKey | None = None
+) -> str:
+    """Store a new signing key (it becomes current). Returns its kid.
+
+    ``private``: a key made beforehand with :func:`new_private_key`, so that a caller can record
+    the change (by kid) before the key exists on disk; by default one is generated here."""
     directory = Path(keys_dir) / SIGNING_DIR
+    if private is None:
+        private = new_private_key(alg)
+    elif not _fits(private, alg):
+        raise KeyStoreError(f"the given key does not fit the signing algorithm {alg}")
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
-    private: PrivateKey
-    if alg == "ES256":
-        private = ec.generate_private_key(ec.SECP256R1())
-    elif alg == "EdDSA":
-        private = ed25519.Ed25519PrivateKey.generate()
-    else:
-        raise KeyStoreError(f"unsupported signing algorithm {alg}")
-    kid = thumbprint(public_jwk(private))
+    kid = key_id(private)
     pem = private.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -156,11 +188,22 @@ def generate_key(keys_dir: str | Path, *, alg: str, now: int, demo: bool) -> str
     return kid
 
 
-def rotate(keys_dir: str | Path, *, alg: str, now: int, demo: bool) -> tuple[str, list[str]]:
-    """Generate a new current key and retire the previously active ones. Returns (new, retired)."""
+def rotate(
+    keys_dir: str | Path,
+    *,
+    alg: str,
+    now: int,
+    demo: bool,
+    private: PrivateKey | None = None,
+    retire: Sequence[str] | None = None,
+) -> tuple[str, list[str]]:
+    """Store a new current key and retire the previously active ones. Returns (new, retired).
+
+    ``private`` and ``retire`` (default: every active key) let a caller record exactly what the
+    rotation will do before doing it."""
     directory = Path(keys_dir) / SIGNING_DIR
-    previous = [e["kid"] for e in _read_index(directory) if e.get("retired_at") is None]
-    new_kid = generate_key(keys_dir, alg=alg, now=now, demo=demo)
+    previous = list(retire) if retire is not None else active_kids(keys_dir)
+    new_kid = generate_key(keys_dir, alg=alg, now=now, demo=demo, private=private)
     entries = _read_index(directory)
     for entry in entries:
         if entry["kid"] in previous:

@@ -1,28 +1,79 @@
 """RFC 9396 ``authorization_details``: structural validation common to every type, then the
 validator registered for each type. A type with no validator, or one the client is not registered
-for, is refused — deny by default."""
+for, is refused — deny by default.
+
+The registry starts with the built-in types of :mod:`trustanchor.oauth.detail_types`
+(``account_link``, ``value_transfer``), so it is never empty whatever was imported first.
+:func:`register_type` is idempotent: registering the same validator again is a no-op, a different
+validator under a registered name is a programming error.
+
+"At most one entry of each type per request" is a per-type flag checked here, in the structural
+validator, rather than by each caller: PAR and the refresh comparison at the token endpoint both
+go through :func:`validate_authorization_details`, so neither can forget it (a refresh naming the
+granted transfer twice would otherwise pass :func:`is_subset`).
+
+Descriptions never repeat what the client sent beyond a short member name: an unknown ``type``
+is "unsupported", a JSON syntax error is clipped.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from typing import Any
 
 from trustanchor import strict_json
+from trustanchor.oauth.detail_types import (
+    BUILTIN_TYPES,
+    SCHEMA_DIALECT,
+    DetailType,
+    TypeValidator,
+    load_schema,
+)
 from trustanchor.oauth.errors import InvalidAuthorizationDetails
 
-TypeValidator = Callable[[Mapping[str, Any]], dict[str, Any]]
-"""Validates one entry of a known type; returns its normalised form or raises
-InvalidAuthorizationDetails."""
+__all__ = [
+    "TypeValidator",
+    "is_subset",
+    "parse_authorization_details",
+    "register_type",
+    "supported_types",
+    "type_schema",
+    "validate_authorization_details",
+]
 
-_VALIDATORS: dict[str, TypeValidator] = {}
+_TYPES: dict[str, DetailType] = {t.name: t for t in BUILTIN_TYPES}
+_MAX_ECHO = 80
 
 
-def register_type(type_name: str, validator: TypeValidator) -> None:
-    _VALIDATORS[type_name] = validator
+def register_type(
+    type_name: str,
+    validator: TypeValidator,
+    *,
+    schema_file: str | None = None,
+    at_most_one: bool = True,
+) -> None:
+    """Add a type (idempotent). A type without a schema file cannot be published: discovery
+    refuses to start with one (every supported type has its schema in discovery)."""
+    new = DetailType(type_name, validator, schema_file, at_most_one)
+    current = _TYPES.get(type_name)
+    if current is not None and current != new:
+        raise ValueError(f"authorization_details type {type_name!r} is already registered")
+    _TYPES[type_name] = new
 
 
 def supported_types() -> tuple[str, ...]:
-    return tuple(sorted(_VALIDATORS))
+    return tuple(sorted(_TYPES))
+
+
+def type_schema(type_name: str) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a supported type, without ``$id`` (the web layer adds
+    the URL it serves it at). LookupError for an unknown type or one without a schema."""
+    detail_type = _TYPES.get(type_name)
+    if detail_type is None or detail_type.schema_file is None:
+        raise LookupError(f"no schema for authorization_details type {type_name!r}")
+    schema = load_schema(detail_type.schema_file)
+    if schema.get("$schema") != SCHEMA_DIALECT:
+        raise LookupError(f"the schema of {type_name!r} is not draft 2020-12")
+    return schema
 
 
 def parse_authorization_details(
@@ -38,7 +89,9 @@ def parse_authorization_details(
     try:
         value = strict_json.loads(raw, max_depth=max_depth, max_bytes=max_bytes)
     except strict_json.StrictJSONError as exc:
-        raise InvalidAuthorizationDetails(f"not valid JSON: {exc}") from exc
+        raise InvalidAuthorizationDetails(
+            f"authorization_details is not valid JSON: {_clip(str(exc))}"
+        ) from exc
     return validate_authorization_details(
         value, allowed_types=allowed_types, max_entries=max_entries
     )
@@ -54,19 +107,36 @@ def validate_authorization_details(
     if len(value) > max_entries:
         raise InvalidAuthorizationDetails("too many authorization_details entries")
     result: list[dict[str, Any]] = []
+    seen: set[str] = set()
     for index, entry in enumerate(value):
         if not isinstance(entry, dict):
             raise InvalidAuthorizationDetails(f"entry {index} is not an object")
         type_name = entry.get("type")
         if not isinstance(type_name, str) or not type_name:
             raise InvalidAuthorizationDetails(f"entry {index} has no type")
+        detail_type = _TYPES.get(type_name)
+        if detail_type is None:
+            raise InvalidAuthorizationDetails(f"entry {index}: the type is not supported")
         if type_name not in allowed_types:
-            raise InvalidAuthorizationDetails(f"type {type_name!r} is not allowed for this client")
-        validator = _VALIDATORS.get(type_name)
-        if validator is None:
-            raise InvalidAuthorizationDetails(f"type {type_name!r} is not supported")
-        result.append(validator(entry))
+            raise InvalidAuthorizationDetails(
+                f"entry {index}: type {type_name} is not allowed for this client"
+            )
+        if detail_type.at_most_one and type_name in seen:
+            raise InvalidAuthorizationDetails(
+                f"entry {index}: at most one {type_name} entry is allowed per request"
+            )
+        seen.add(type_name)
+        try:
+            result.append(detail_type.validator(entry))
+        except InvalidAuthorizationDetails as exc:
+            raise InvalidAuthorizationDetails(
+                f"entry {index} ({type_name}): {exc.description}"
+            ) from exc
     return tuple(result)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _MAX_ECHO else text[: _MAX_ECHO - 1] + "…"
 
 
 def is_subset(requested: tuple[dict[str, Any], ...], granted: tuple[dict[str, Any], ...]) -> bool:

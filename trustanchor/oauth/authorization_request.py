@@ -92,24 +92,36 @@ def parse_authorization_request(
     to it (the PAR endpoint answers directly anyway).
     """
     if "request_uri" in params:
-        raise InvalidRequest("request_uri must not be sent to the PAR endpoint")
+        raise InvalidRequest(
+            "request_uri must not be sent to the PAR endpoint", reason="request_uri_in_par"
+        )
     if "request" in params:
-        raise InvalidRequest("request objects are not supported; push plain parameters")
+        raise InvalidRequest(
+            "request objects are not supported; push plain parameters",
+            reason="request_object_unsupported",
+        )
     body_client_id = single(params, "client_id")
     if body_client_id is not None and body_client_id != client.client_id:
-        raise InvalidRequest("client_id does not match the authenticated client")
+        raise InvalidRequest(
+            "client_id does not match the authenticated client", reason="client_id_mismatch"
+        )
     redirect_uri = match_redirect_uri(client, single(params, "redirect_uri", required=True))
     if "authorization_code" not in client.grant_types:
-        raise UnauthorizedClient("client is not registered for the authorization code grant")
+        raise UnauthorizedClient(
+            "client is not registered for the authorization code grant",
+            reason="grant_type_not_registered",
+        )
     response_type = single(params, "response_type", required=True)
     if response_type != "code":
         raise UnsupportedResponseType("only response_type=code is supported")
     response_mode = single(params, "response_mode")
     if response_mode not in (None, "query"):
-        raise InvalidRequest("only response_mode=query is supported")
+        raise InvalidRequest(
+            "only response_mode=query is supported", reason="response_mode_unsupported"
+        )
     scope = parse_scope(single(params, "scope"))
     if not scope:
-        raise InvalidScope("scope is required")
+        raise InvalidScope("scope is required", reason="scope_missing")
     check_allowed(scope, client.scopes)
     check_grantable(scope, grant_type="authorization_code")
     code_challenge = pkce.validate_challenge(
@@ -119,7 +131,9 @@ def parse_authorization_request(
     max_age = _max_age(single(params, "max_age"))
     acr_values = tuple((single(params, "acr_values") or "").split())
     if any(acr not in ACR_VALUES_SUPPORTED for acr in acr_values):
-        raise InvalidRequest("acr_values contains an unsupported value")
+        raise InvalidRequest(
+            "acr_values contains an unsupported value", reason="acr_values_unsupported"
+        )
     claims = parse_claims_request(
         single(params, "claims", max_len=8192), max_depth=limits.max_json_depth
     )
@@ -131,11 +145,14 @@ def parse_authorization_request(
     )
     dpop_jkt = single(params, "dpop_jkt", max_len=128)
     if dpop_jkt is not None and dpop_jkt_from_proof is not None and dpop_jkt != dpop_jkt_from_proof:
-        raise InvalidRequest("dpop_jkt does not match the DPoP proof's key")
+        raise InvalidRequest(
+            "dpop_jkt does not match the DPoP proof's key", reason="dpop_jkt_mismatch"
+        )
     dpop_jkt = dpop_jkt or dpop_jkt_from_proof
     if client.require_dpop and dpop_jkt is None:
         raise InvalidRequest(
-            "this client must bind the authorization code to a DPoP key (dpop_jkt)"
+            "this client must bind the authorization code to a DPoP key (dpop_jkt)",
+            reason="dpop_jkt_required",
         )
     ui_locales = tuple(
         tag.split("-")[0]
@@ -164,9 +181,11 @@ def _prompt(value: str | None) -> tuple[str, ...]:
         return ()
     parts = tuple(value.split())
     if not parts or any(p not in PROMPT_VALUES for p in parts):
-        raise InvalidRequest("prompt contains an unsupported value")
+        raise InvalidRequest("prompt contains an unsupported value", reason="prompt_invalid")
     if "none" in parts and len(parts) > 1:
-        raise InvalidRequest("prompt=none cannot be combined with other values")
+        raise InvalidRequest(
+            "prompt=none cannot be combined with other values", reason="prompt_invalid"
+        )
     return parts
 
 
@@ -174,5 +193,5 @@ def _max_age(value: str | None) -> int | None:
     if value is None:
         return None
     if not value.isdigit() or len(value) > 9:
-        raise InvalidRequest("max_age must be a non-negative integer")
+        raise InvalidRequest("max_age must be a non-negative integer", reason="max_age_invalid")
     return int(value)

@@ -57,8 +57,15 @@ class ClientStore(Protocol):
     def secret_digest(self, client_id: str) -> str | None: ...
 
 
-def _fail(detail: str) -> InvalidClient:
-    return InvalidClient(_GENERIC, log_detail=detail)
+def _fail(detail: str, reason: str, client: Client | None = None) -> InvalidClient:
+    """``client``: the registered client the request named, when it is known (audit attribution;
+    the client itself only ever sees the generic description)."""
+    return InvalidClient(
+        _GENERIC,
+        log_detail=detail,
+        reason=reason,
+        client_id=client.client_id if client is not None else None,
+    )
 
 
 class ClientAuthenticator:
@@ -91,14 +98,16 @@ class ClientAuthenticator:
         uses_jwt = "client_assertion" in params or "client_assertion_type" in params
         uses_post = "client_secret" in params
         if uses_basic + uses_jwt + uses_post > 1:
-            raise InvalidRequest("use exactly one client authentication method")
+            raise InvalidRequest(
+                "use exactly one client authentication method", reason="client_auth_ambiguous"
+            )
         body_client_id = params.get("client_id")
         if uses_jwt:
             return self._private_key_jwt(params, body_client_id, at)
         if uses_basic and authorization is not None:
             return self._client_secret_basic(authorization, body_client_id)
         if uses_post:
-            raise _fail("client_secret_post is not supported")
+            raise _fail("client_secret_post is not supported", "client_secret_post_unsupported")
         return self._none(body_client_id, allow_public)
 
     # -- private_key_jwt ---------------------------------------------------------------------
@@ -110,36 +119,37 @@ class ClientAuthenticator:
             raise InvalidClient(
                 f"client_assertion_type must be {JWT_BEARER_ASSERTION}",
                 log_detail="unsupported or missing client_assertion_type",
+                reason="assertion_type_unsupported",
             )
         token = params.get("client_assertion")
         if not token:
-            raise InvalidClient("client_assertion is missing")
+            raise InvalidClient("client_assertion is missing", reason="assertion_missing")
         try:
             parsed = jws.parse(
                 token, max_bytes=self._max_jws_bytes, allowed_algs=self._settings.allowed_algs
             )
             claims = parsed.claims()
         except JoseError as exc:
-            raise _fail(f"assertion refused: {exc.reason}") from None
+            raise _fail(f"assertion refused: {exc.reason}", "assertion_malformed") from None
         typ = parsed.header.get("typ")
         if typ is not None and (not isinstance(typ, str) or _media_type(typ) not in ASSERTION_TYPS):
-            raise _fail("assertion typ is not a client assertion type")
+            raise _fail("assertion typ is not a client assertion type", "assertion_typ")
         client_id = claims.get("sub")
         if not isinstance(client_id, str) or not client_id:
-            raise _fail("assertion sub missing")
+            raise _fail("assertion sub missing", "assertion_sub_missing")
         if claims.get("iss") != client_id:
-            raise _fail("assertion iss differs from sub")
+            raise _fail("assertion iss differs from sub", "assertion_iss_mismatch")
         if body_client_id is not None and body_client_id != client_id:
-            raise _fail("assertion sub differs from the client_id parameter")
+            raise _fail("assertion sub differs from the client_id parameter", "client_id_mismatch")
         client = self._registered(client_id, "private_key_jwt")
         self._verify_signature(client, parsed)
-        expires = self._check_claims(claims, at)
+        expires = self._check_claims(client, claims, at)
         jti = claims.get("jti")
         if not isinstance(jti, str) or not jti or len(jti) > 256:
-            raise _fail("assertion jti missing or malformed")
+            raise _fail("assertion jti missing or malformed", "assertion_jti_missing", client)
         window_end = expires + self._settings.clock_skew
         if not self._replay.first_use(REPLAY_NAMESPACE, f"{client_id}:{jti}", window_end):
-            raise _fail("assertion jti already used")
+            raise _fail("assertion jti already used", "assertion_jti_replay", client)
         return client
 
     def _verify_signature(self, client: Client, parsed: jws.ParsedJWS) -> None:
@@ -147,7 +157,9 @@ class ClientAuthenticator:
         kid = parsed.header.get("kid")
         if kid is not None:
             if not isinstance(kid, str) or kid not in keys:
-                raise _fail("assertion kid is not a registered key")
+                raise _fail(
+                    "assertion kid is not a registered key", "assertion_kid_unknown", client
+                )
             candidates = [keys[kid]]
         else:
             candidates = [key for key in keys.values() if key_fits_alg(key, parsed.alg)]
@@ -157,70 +169,90 @@ class ClientAuthenticator:
             except JoseError:
                 continue
             return
-        raise _fail("assertion signature not valid with a registered key")
+        raise _fail(
+            "assertion signature not valid with a registered key", "assertion_signature", client
+        )
 
-    def _check_claims(self, claims: Mapping[str, Any], at: int) -> int:
+    def _check_claims(self, client: Client, claims: Mapping[str, Any], at: int) -> int:
         """Audience and time checks; returns ``exp``."""
         aud = claims.get("aud")
         if not isinstance(aud, str) or aud != self._issuer:
-            raise _fail("assertion aud is not the issuer identifier (a single string)")
+            raise _fail(
+                "assertion aud is not the issuer identifier (a single string)",
+                "assertion_audience",
+                client,
+            )
         skew = self._settings.clock_skew
         exp = _numeric(claims, "exp")
         iat = _numeric(claims, "iat")
         if exp is None or iat is None:
-            raise _fail("assertion exp or iat missing or not a number")
+            raise _fail(
+                "assertion exp or iat missing or not a number", "assertion_time_missing", client
+            )
         if at > exp + skew:
-            raise _fail("assertion expired")
+            raise _fail("assertion expired", "assertion_expired", client)
         if iat > at + skew:
-            raise _fail("assertion iat in the future")
+            raise _fail("assertion iat in the future", "assertion_iat_future", client)
         if "nbf" in claims:
             nbf = _numeric(claims, "nbf")
             if nbf is None or nbf > at + skew:
-                raise _fail("assertion nbf in the future or malformed")
+                raise _fail("assertion nbf in the future or malformed", "assertion_nbf", client)
         if exp - iat > self._settings.assertion_max_lifetime:
-            raise _fail("assertion lifetime exceeds the maximum")
+            raise _fail("assertion lifetime exceeds the maximum", "assertion_lifetime", client)
         return math.ceil(exp)
 
     # -- none / client_secret_basic -------------------------------------------------------------
 
     def _none(self, client_id: str | None, allow_public: bool) -> Client:
         if not client_id:
-            raise InvalidClient("client authentication is required")
+            raise InvalidClient("client authentication is required", reason="client_auth_missing")
         client = self._registered(client_id, "none")
         if not client.is_public:
-            raise _fail("client with method none is not public")
+            raise _fail("client with method none is not public", "client_not_public", client)
         if not allow_public:
             raise InvalidClient(
                 "this endpoint requires client authentication",
                 log_detail=f"public client {client_id} at a confidential-only endpoint",
+                reason="public_client_refused",
+                client_id=client.client_id,
             )
         return client
 
     def _client_secret_basic(self, authorization: str, body_client_id: str | None) -> Client:
         client_id, secret = _parse_basic(authorization)
         if body_client_id is not None and body_client_id != client_id:
-            raise _fail("Basic client_id differs from the client_id parameter")
+            raise _fail(
+                "Basic client_id differs from the client_id parameter", "client_id_mismatch"
+            )
         if not _CLIENT_ID_SYNTAX.fullmatch(client_id):
-            raise _fail("malformed client_id")
+            raise _fail("malformed client_id", "client_id_malformed")
         client = self._clients.get(client_id)
         stored = self._clients.secret_digest(client_id) if client is not None else None
         matches = equal(secret_digest(secret), stored or _DUMMY_DIGEST)
         if client is None:
-            raise _fail("unknown client")
+            raise _fail("unknown client", "unknown_client")
         if client.auth_method != "client_secret_basic" or stored is None:
-            raise _fail(f"client {client_id} is not registered for client_secret_basic")
+            raise _fail(
+                f"client {client_id} is not registered for client_secret_basic",
+                "auth_method_mismatch",
+                client,
+            )
         if not matches:
-            raise _fail(f"client {client_id}: wrong secret")
+            raise _fail(f"client {client_id}: wrong secret", "client_secret_wrong", client)
         return client
 
     def _registered(self, client_id: str, method: str) -> Client:
         if not _CLIENT_ID_SYNTAX.fullmatch(client_id):
-            raise _fail("malformed client_id")
+            raise _fail("malformed client_id", "client_id_malformed")
         client = self._clients.get(client_id)
         if client is None:
-            raise _fail("unknown client")
+            raise _fail("unknown client", "unknown_client")
         if client.auth_method != method:
-            raise _fail(f"client {client_id} is registered for {client.auth_method}, not {method}")
+            raise _fail(
+                f"client {client_id} is registered for {client.auth_method}, not {method}",
+                "auth_method_mismatch",
+                client,
+            )
         return client
 
 
@@ -229,7 +261,7 @@ def _single_values(form: Mapping[str, list[str]]) -> dict[str, str]:
     params: dict[str, str] = {}
     for name, values in form.items():
         if len(values) > 1:
-            raise InvalidRequest(f"parameter {name} is repeated")
+            raise InvalidRequest(f"parameter {name} is repeated", reason="parameter_repeated")
         if values:
             params[name] = values[0]
     return params
@@ -242,14 +274,15 @@ def _parse_basic(authorization: str) -> tuple[str, str]:
         raise InvalidClient(
             "unsupported Authorization scheme for client authentication",
             log_detail="Authorization header is not Basic",
+            reason="client_auth_scheme_unsupported",
         )
     try:
         decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        raise InvalidClient("malformed Basic credentials") from None
+        raise InvalidClient("malformed Basic credentials", reason="basic_malformed") from None
     raw_id, sep, raw_secret = decoded.partition(":")
     if not sep or not raw_id:
-        raise InvalidClient("malformed Basic credentials")
+        raise InvalidClient("malformed Basic credentials", reason="basic_malformed")
     return unquote_plus(raw_id), unquote_plus(raw_secret)
 
 

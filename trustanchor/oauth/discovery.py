@@ -11,7 +11,7 @@ from authlib.oidc.discovery import OpenIDProviderMetadata
 from trustanchor.config.settings import Settings
 from trustanchor.domain.assurance import ACR_VALUES_SUPPORTED
 from trustanchor.endpoints import Endpoints
-from trustanchor.oauth.authorization_details import supported_types
+from trustanchor.oauth.authorization_details import supported_types, type_schema
 from trustanchor.oauth.authorization_request import PROMPT_VALUES, UI_LOCALES
 from trustanchor.oauth.scopes import CLAIMS_BY_SCOPE, SUPPORTED_SCOPES
 
@@ -55,6 +55,10 @@ def metadata(
         "authorization_response_iss_parameter_supported": True,
         "dpop_signing_alg_values_supported": list(settings.dpop.allowed_algs),
         "authorization_details_types_supported": list(supported_types()),
+        # Not a registered metadata name: where each type's JSON Schema is served.
+        "authorization_details_schemas": {
+            name: endpoints.authorization_details_schema(name) for name in supported_types()
+        },
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": [settings.tokens.signing_alg],
         "acr_values_supported": list(ACR_VALUES_SUPPORTED),
@@ -78,9 +82,25 @@ _SKIPPED_OIDC_CHECKS = frozenset({"validate_id_token_signing_alg_values_supporte
 
 
 def validate(doc: dict[str, Any]) -> None:
-    """Raise if Authlib's RFC 8414 / OIDC Discovery validators reject the document."""
+    """Raise if Authlib's RFC 8414 / OIDC Discovery validators reject the document, or if the
+    authorization_details types and their schemas do not match one to one."""
     AuthorizationServerMetadata(doc).validate()
     oidc = OpenIDProviderMetadata(doc)
     for name in dir(oidc):
         if name.startswith("validate_") and name not in _SKIPPED_OIDC_CHECKS:
             getattr(oidc, name)()
+    _validate_authorization_details_schemas(doc)
+
+
+def _validate_authorization_details_schemas(doc: dict[str, Any]) -> None:
+    """Every supported type publishes a schema that we actually have, under our issuer."""
+    types = doc.get("authorization_details_types_supported")
+    schemas = doc.get("authorization_details_schemas")
+    if not isinstance(types, list) or not isinstance(schemas, dict):
+        raise ValueError("authorization_details types and schemas must be a list and an object")
+    if sorted(schemas) != sorted(types):
+        raise ValueError("authorization_details_schemas must name exactly the supported types")
+    for name, url in schemas.items():
+        if not isinstance(url, str) or not url.startswith(doc["issuer"] + "/"):
+            raise ValueError(f"the schema URL of {name!r} is not under the issuer")
+        type_schema(name)  # LookupError when the type has no packaged schema

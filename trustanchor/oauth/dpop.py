@@ -134,40 +134,52 @@ class DpopVerifier:
         parsed = _parse(token, max_bytes=self._max_bytes, allowed_algs=self._allowed_algs)
         header_jwk = parsed.header.get("jwk")
         if header_jwk is None:
-            raise InvalidDpopProof("DPoP proof header has no jwk")
+            raise InvalidDpopProof("DPoP proof header has no jwk", reason="dpop_jwk_missing")
         key = _public_key(header_jwk)
         if not jose_jwk.key_fits_alg(key, parsed.alg):
-            raise InvalidDpopProof("DPoP proof jwk does not fit its alg")
+            raise InvalidDpopProof("DPoP proof jwk does not fit its alg", reason="dpop_jwk_alg")
         _jose(jws.verify_signature, parsed, key)
         claims = _jose(parsed.claims)
 
         jti = _string_claim(claims, "jti")
         if len(jti) > MAX_JTI_LENGTH:
-            raise InvalidDpopProof("DPoP proof jti is too long")
+            raise InvalidDpopProof("DPoP proof jti is too long", reason="dpop_jti_too_long")
         htm = _string_claim(claims, "htm")
         if htm != method:
-            raise InvalidDpopProof("DPoP proof htm does not match the request method")
+            raise InvalidDpopProof(
+                "DPoP proof htm does not match the request method", reason="dpop_htm_mismatch"
+            )
         htu = _string_claim(claims, "htu")
         if not _same_uri(htu, url):
-            raise InvalidDpopProof("DPoP proof htu does not match the request URL")
+            raise InvalidDpopProof(
+                "DPoP proof htu does not match the request URL", reason="dpop_htu_mismatch"
+            )
         iat = claims.get("iat")
         if iat is None:
-            raise InvalidDpopProof("DPoP proof has no iat")
+            raise InvalidDpopProof("DPoP proof has no iat", reason="dpop_iat_missing")
         if not isinstance(iat, int) or isinstance(iat, bool):
-            raise InvalidDpopProof("DPoP proof iat must be an integer")
+            raise InvalidDpopProof("DPoP proof iat must be an integer", reason="dpop_iat_malformed")
         if abs(iat - at) > self._settings.iat_leeway:
-            raise InvalidDpopProof("DPoP proof iat is outside the acceptable window")
+            raise InvalidDpopProof(
+                "DPoP proof iat is outside the acceptable window", reason="dpop_iat_window"
+            )
 
         if access_token is not None:
             ath = claims.get("ath")
             if not isinstance(ath, str):
-                raise InvalidDpopProof("DPoP proof has no ath for the access token")
+                raise InvalidDpopProof(
+                    "DPoP proof has no ath for the access token", reason="dpop_ath_missing"
+                )
             if not equal(ath, _access_token_hash(access_token)):
-                raise InvalidDpopProof("DPoP proof ath does not match the access token")
+                raise InvalidDpopProof(
+                    "DPoP proof ath does not match the access token", reason="dpop_ath_mismatch"
+                )
 
         jkt = _jose(jose_jwk.thumbprint, header_jwk)
         if expected_jkt is not None and not equal(jkt, expected_jkt):
-            raise InvalidDpopProof("DPoP proof key is not the key the token is bound to")
+            raise InvalidDpopProof(
+                "DPoP proof key is not the key the token is bound to", reason="dpop_key_mismatch"
+            )
 
         required = self._settings.require_nonce if nonce_required is None else nonce_required
         if required:
@@ -181,15 +193,15 @@ class DpopVerifier:
         # iat + leeway <= at + 2 * leeway; the registry must remember it at least that long.
         expires_at = at + 2 * self._settings.iat_leeway
         if not self._replay.first_use(REPLAY_NAMESPACE, f"{jkt}:{jti}", expires_at):
-            raise InvalidDpopProof("DPoP proof jti reused")
+            raise InvalidDpopProof("DPoP proof jti reused", reason="dpop_jti_replay")
         return DpopProof(jkt=jkt, jti=jti, htm=htm, htu=htu, iat=iat, jwk=dict(header_jwk))
 
 
 def _single_header(headers: Sequence[str]) -> str:
     if len(headers) == 0:
-        raise InvalidDpopProof("DPoP proof missing")
+        raise InvalidDpopProof("DPoP proof missing", reason="dpop_proof_missing")
     if len(headers) > 1:
-        raise InvalidDpopProof("more than one DPoP header")
+        raise InvalidDpopProof("more than one DPoP header", reason="dpop_proof_repeated")
     return headers[0]
 
 
@@ -209,15 +221,19 @@ def _jose(func: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         return func(*args, **kwargs)
     except JoseError as exc:
         description = _JOSE_DESCRIPTIONS.get(exc.reason, "DPoP proof refused")
-        raise InvalidDpopProof(description, log_detail=f"{exc.reason}: {exc.detail}") from exc
+        raise InvalidDpopProof(
+            description, log_detail=f"{exc.reason}: {exc.detail}", reason="dpop_proof_invalid"
+        ) from exc
 
 
 def _string_claim(claims: dict[str, Any], name: str) -> str:
     value = claims.get(name)
     if value is None:
-        raise InvalidDpopProof(f"DPoP proof has no {name}")
+        raise InvalidDpopProof(f"DPoP proof has no {name}", reason="dpop_claim_missing")
     if not isinstance(value, str) or not value:
-        raise InvalidDpopProof(f"DPoP proof {name} must be a non-empty string")
+        raise InvalidDpopProof(
+            f"DPoP proof {name} must be a non-empty string", reason="dpop_claim_missing"
+        )
     return value
 
 

@@ -2,6 +2,12 @@
 
 ``description`` is safe to show to the client: it never reveals secrets or which internal check of
 a signature failed. ``log_detail`` is for the operator's log only (still nothing secret).
+
+``reason`` is a stable snake_case code naming the check that refused the request
+(``code_reused``, ``pkce_mismatch``, ``assertion_jti_replay``, ...). It is what the audit log's
+``refusal`` entries record (docs/AUDIT-FORMAT.md), so it must never carry request data; it
+defaults to the error code. Auditors may rely on the codes given at a raise site: rename one only
+with a note in the changelog.
 """
 
 from __future__ import annotations
@@ -11,9 +17,21 @@ class OAuthError(Exception):
     error: str = "invalid_request"
     status: int = 400
 
-    def __init__(self, description: str = "", *, log_detail: str = "") -> None:
+    def __init__(
+        self,
+        description: str = "",
+        *,
+        log_detail: str = "",
+        reason: str | None = None,
+        client_id: str | None = None,
+    ) -> None:
+        """``client_id``: set by client authentication when the request named a *registered*
+        client but failed to authenticate as it, so the refusal can be attributed; never an
+        unregistered value from the request."""
         self.description = description
         self.log_detail = log_detail or description
+        self.reason = reason or self.error
+        self.client_id = client_id
         super().__init__(f"{self.error}: {description}")
 
     def body(self) -> dict[str, str]:
@@ -84,7 +102,7 @@ class UseDpopNonce(OAuthError):
 
     def __init__(self, nonce: str, description: str = "a DPoP nonce is required") -> None:
         self.nonce = nonce
-        super().__init__(description)
+        super().__init__(description, reason="dpop_nonce_required")
 
 
 class LoginRequired(OAuthError):

@@ -16,16 +16,16 @@ def single(
     values = params.get(name)
     if not values:
         if required:
-            raise InvalidRequest(f"{name} is required")
+            raise InvalidRequest(f"{name} is required", reason="parameter_missing")
         return None
     if len(values) > 1:
-        raise InvalidRequest(f"{name} is repeated")
+        raise InvalidRequest(f"{name} is repeated", reason="parameter_repeated")
     value = values[0]
     if len(value) > max_len:
-        raise InvalidRequest(f"{name} is too long")
+        raise InvalidRequest(f"{name} is too long", reason="parameter_too_long")
     if value == "":
         if required:
-            raise InvalidRequest(f"{name} is required")
+            raise InvalidRequest(f"{name} is required", reason="parameter_missing")
         return None
     return value
 
@@ -34,4 +34,4 @@ def reject_repeats(params: FormData) -> None:
     """RFC 6749 §3.1: parameters must not be included more than once."""
     for name, values in params.items():
         if len(values) > 1:
-            raise InvalidRequest(f"{name} is repeated")
+            raise InvalidRequest(f"{name} is repeated", reason="parameter_repeated")

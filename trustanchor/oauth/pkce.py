@@ -46,13 +46,18 @@ def validate_challenge(challenge: object, method: object) -> str:
     nothing and keeps us interoperable with clients that validate by the RFC's grammar.
     """
     if method is None:
-        raise InvalidRequest("code_challenge_method S256 is required")
+        raise InvalidRequest("code_challenge_method S256 is required", reason="pkce_method_missing")
     if method != S256:
-        raise InvalidRequest("only code_challenge_method S256 is supported")
+        raise InvalidRequest(
+            "only code_challenge_method S256 is supported", reason="pkce_method_unsupported"
+        )
     if challenge is None:
-        raise InvalidRequest("code_challenge is required")
+        raise InvalidRequest("code_challenge is required", reason="pkce_challenge_missing")
     if not isinstance(challenge, str) or not _well_formed(challenge):
-        raise InvalidRequest("code_challenge must be 43 to 128 unreserved characters")
+        raise InvalidRequest(
+            "code_challenge must be 43 to 128 unreserved characters",
+            reason="pkce_challenge_malformed",
+        )
     return challenge
 
 
@@ -64,11 +69,21 @@ def verify(verifier: object, challenge: str | None) -> None:
     """
     if challenge is None:
         if verifier is not None:
-            raise InvalidGrant("code_verifier sent but no code_challenge was registered")
-        raise InvalidGrant("no code_challenge was registered for this code")
+            raise InvalidGrant(
+                "code_verifier sent but no code_challenge was registered",
+                reason="pkce_no_challenge",
+            )
+        raise InvalidGrant(
+            "no code_challenge was registered for this code", reason="pkce_no_challenge"
+        )
     if verifier is None:
-        raise InvalidGrant("code_verifier is required")
+        raise InvalidGrant("code_verifier is required", reason="pkce_verifier_missing")
     if not isinstance(verifier, str) or not _well_formed(verifier):
-        raise InvalidGrant("code_verifier must be 43 to 128 unreserved characters")
+        raise InvalidGrant(
+            "code_verifier must be 43 to 128 unreserved characters",
+            reason="pkce_verifier_malformed",
+        )
     if not equal(challenge_for(verifier), challenge):
-        raise InvalidGrant("code_verifier does not match the code_challenge")
+        raise InvalidGrant(
+            "code_verifier does not match the code_challenge", reason="pkce_mismatch"
+        )

@@ -28,15 +28,16 @@ def match_redirect_uri(client: Client, requested: object) -> str:
     failed to match is, by definition, not one we may send the user agent to.
     """
     if requested is None:
-        raise InvalidRequest("redirect_uri is required")
+        raise InvalidRequest("redirect_uri is required", reason="redirect_uri_missing")
     if not isinstance(requested, str):
-        raise InvalidRequest("redirect_uri must be a single string")
+        raise InvalidRequest("redirect_uri must be a single string", reason="redirect_uri_missing")
     for registered in client.redirect_uris:
         if requested == registered:
             return registered
     raise InvalidRequest(
         "redirect_uri does not match a registered redirect URI",
         log_detail=f"client {client.client_id}: unregistered redirect_uri",
+        reason="redirect_uri_unregistered",
     )
 
 

@@ -14,8 +14,11 @@ AUDIT = "audit"
 """Read access to the audit log API (``/audit/…``). It releases no claims and belongs to
 machines, not people: it is granted only by client_credentials to a confidential client, never
 in an authorization request (see ``CLIENT_CREDENTIALS_ONLY`` and ``check_grantable``)."""
-CLIENT_CREDENTIALS_ONLY: frozenset[str] = frozenset({AUDIT})
-SUPPORTED_SCOPES = (OPENID, *CLAIMS_BY_SCOPE, AUDIT)
+ACCOUNTS = "accounts"
+"""An intermediary's access to the accounts API (``/accounts``, ``/links``): registering its
+accounts and managing the links between them. Machine-only, like ``audit``."""
+CLIENT_CREDENTIALS_ONLY: frozenset[str] = frozenset({AUDIT, ACCOUNTS})
+SUPPORTED_SCOPES = (OPENID, *CLAIMS_BY_SCOPE, AUDIT, ACCOUNTS)
 MAX_SCOPE_LENGTH = 1024
 
 
@@ -23,13 +26,13 @@ def parse_scope(value: str | None) -> tuple[str, ...]:
     if value is None:
         return ()
     if len(value) > MAX_SCOPE_LENGTH:
-        raise InvalidScope("scope is too long")
+        raise InvalidScope("scope is too long", reason="scope_malformed")
     parts = value.split(" ")
     if any(not p for p in parts):
-        raise InvalidScope("scope must be space-separated tokens")
+        raise InvalidScope("scope must be space-separated tokens", reason="scope_malformed")
     for part in parts:
         if not all(0x21 <= ord(c) <= 0x7E and c not in '"\\' for c in part):
-            raise InvalidScope("scope contains illegal characters")
+            raise InvalidScope("scope contains illegal characters", reason="scope_malformed")
     seen: list[str] = []
     for part in parts:
         if part not in seen:
@@ -40,7 +43,9 @@ def parse_scope(value: str | None) -> tuple[str, ...]:
 def check_allowed(requested: tuple[str, ...], allowed: frozenset[str]) -> None:
     unknown = [s for s in requested if s not in allowed]
     if unknown:
-        raise InvalidScope(f"scope not allowed for this client: {' '.join(unknown)}")
+        raise InvalidScope(
+            f"scope not allowed for this client: {' '.join(unknown)}", reason="scope_not_allowed"
+        )
 
 
 def claims_for_scopes(scopes: tuple[str, ...]) -> tuple[str, ...]:
@@ -59,4 +64,7 @@ def check_grantable(requested: tuple[str, ...], *, grant_type: str) -> None:
         return
     refused = [s for s in requested if s in CLIENT_CREDENTIALS_ONLY]
     if refused:
-        raise InvalidScope(f"scope only available with client_credentials: {' '.join(refused)}")
+        raise InvalidScope(
+            f"scope only available with client_credentials: {' '.join(refused)}",
+            reason="scope_not_grantable",
+        )

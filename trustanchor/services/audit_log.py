@@ -109,7 +109,7 @@ class AuditLog:
         key: AuditSigner,
         clock: Clock,
         *,
-        batch_size: int = 10_000,
+        batch_size: int = 2_000,
         verifiers: Sequence[Verifier] = (),
     ) -> None:
         self._db = db

@@ -27,16 +27,19 @@ from trustanchor.audit.entries import (
     EntryError,
     Login,
     OperatorChange,
+    Refusal,
     ReuseDetected,
     TokenIssued,
     TokenRevoked,
     authorization_details_digest,
     code,
     digest,
+    identifier,
 )
 from trustanchor.digests import keyed_digest
 from trustanchor.domain.identity import Authentication
 from trustanchor.storage import audit_repo
+from trustanchor.storage.anchors_repo import Change
 from trustanchor.storage.database import Database, StorageUnavailable
 
 HOLDER_CONTEXT = "audit-holder"
@@ -74,6 +77,7 @@ def token_issued(
     scope: Sequence[str],
     authorization_details: Sequence[dict[str, Any]] = (),
     authentication: Authentication | None = None,
+    anchor_set_id: str | None = None,
     exp: int,
 ) -> TokenIssued:
     """An access token, ID token or refresh token (``refresh_rotation``, ``jti`` = digest of
@@ -87,7 +91,7 @@ def token_issued(
         scope=" ".join(scope),
         authorization_details=details_digest(authorization_details),
         anchor_id=authentication.anchor_id if authentication is not None else None,
-        anchor_set_id=None,
+        anchor_set_id=anchor_set_id,
         acr=authentication.acr if authentication is not None else None,
         exp=exp,
     )
@@ -103,6 +107,7 @@ def refresh_token_issued(
     authorization_details: Sequence[dict[str, Any]],
     authentication: Authentication | None,
     exp: int,
+    anchor_set_id: str | None = None,
 ) -> TokenIssued:
     """A refresh token handed out (at code redemption or rotation), by the digest of its value:
     the same digest the refresh-token table stores, never the token."""
@@ -115,6 +120,7 @@ def refresh_token_issued(
         scope=scope,
         authorization_details=authorization_details,
         authentication=authentication,
+        anchor_set_id=anchor_set_id,
         exp=exp,
     )
 
@@ -148,8 +154,80 @@ def login_failed(*, at: int, anchor_id: str, reason: str) -> Login:
     return Login(at=at, anchor_id=anchor_id, outcome="failed", reason=reason, holder=None)
 
 
+def refusal(
+    *,
+    at: int,
+    endpoint: str,
+    client_id: str | None,
+    grant_type: str | None,
+    error: str,
+    reason: str,
+) -> Refusal:
+    """A refused PAR or token request. Values come from the request path, so a value without
+    its shape is not allowed to fail the recording: a ``client_id`` that is not an identifier
+    (an odd registered id) becomes null, a code that is not code-shaped ``unclassified``. The
+    caller passes only a registered client id and a supported grant type (services/refusals.py)."""
+    if client_id is not None:
+        try:
+            identifier("client_id", client_id)
+        except EntryError:
+            client_id = None
+    return Refusal(
+        at=at,
+        endpoint=endpoint,
+        client_id=client_id,
+        grant_type=grant_type,
+        error=_code_or_unclassified(error),
+        reason=_code_or_unclassified(reason),
+    )
+
+
+def _code_or_unclassified(value: str) -> str:
+    try:
+        code("code", value)
+    except EntryError:
+        return UNCLASSIFIED
+    return value
+
+
 def operator_change(*, at: int, what: str, id: str, action: str) -> OperatorChange:
     return OperatorChange(at=at, what=what, id=id, action=action)
+
+
+_STATUS_ACTIONS = {"active": "resumed", "suspended": "suspended", "retired": "retired"}
+
+
+def anchor_registry_changes(*, at: int, changes: Sequence[Change]) -> list[OperatorChange]:
+    """The operator_change entries for what ``AnchorRepository.apply`` wrote (nothing for
+    unchanged items): an anchor or set ``added``; a set ``policy_changed`` (its version went
+    up) or ``updated`` (names only); an anchor ``updated`` (settings, names, level or set
+    memberships) and/or ``suspended`` / ``retired`` / ``resumed`` when its status changed."""
+    entries: list[OperatorChange] = []
+    for change in changes:
+        actions: list[str] = []
+        if change.action == "created":
+            actions.append("added")
+        elif change.action == "updated" and change.subject == "anchor_set":
+            actions.append("policy_changed" if change.policy_changed else "updated")
+        elif change.action == "updated":
+            if change.details_changed:
+                actions.append("updated")
+            if change.new_status is not None:
+                actions.append(_STATUS_ACTIONS[change.new_status])
+        entries.extend(
+            operator_change(at=at, what=change.subject, id=change.id, action=action)
+            for action in actions
+        )
+    return entries
+
+
+def signing_key_ref(kid: str) -> str:
+    """How a token signing key appears in ``operator_change`` entries: the digest of its kid.
+
+    Kids are RFC 7638 thumbprints, 43 base64url characters: the shape of a raw secret, which the
+    identifier rule refuses on purpose. An auditor matches an entry by hashing the ``kid`` of a
+    published key (``digest(kid)``, SHA-256 hex)."""
+    return digest(kid)
 
 
 def record_operator_change(db: Database, *, at: int, what: str, id: str, action: str) -> None:

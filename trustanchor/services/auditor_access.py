@@ -19,13 +19,12 @@ from __future__ import annotations
 from typing import Any
 
 from trustanchor.keystore.audit_key import list_audit_keys
-from trustanchor.oauth.errors import InsufficientScope, InvalidRequest
+from trustanchor.oauth.errors import InvalidRequest
 from trustanchor.oauth.jwt_tokens import AccessTokenClaims
 from trustanchor.oauth.scopes import AUDIT
-from trustanchor.services import bearer
 from trustanchor.services.audit_log import LogEntry, SignedCheckpoint
 from trustanchor.services.container import Services
-from trustanchor.storage import grants_repo
+from trustanchor.services.machine_access import authenticate_machine_client
 
 MAX_DECIMAL_DIGITS = 19
 
@@ -40,24 +39,14 @@ def authenticate_auditor(
 ) -> AccessTokenClaims:
     """The auditor's verified token claims, or ``InvalidToken`` (401) / ``InsufficientScope``
     (403)."""
-    _, claims = bearer.authenticate(
+    claims, _ = authenticate_machine_client(
         services,
+        scope=AUDIT,
         authorization=authorization,
         dpop_headers=dpop_headers,
         method=method,
         url=url,
-        token_in_request=False,
-        audiences=(services.default_audience,),
     )
-    if AUDIT not in claims.scope.split():
-        raise InsufficientScope("the audit scope is required")
-    with services.db.reader() as conn:
-        grant_id = grants_repo.grant_of_access_token(conn, claims.jti)
-    if grant_id is not None or claims.sub != claims.client_id:
-        raise InsufficientScope("audit access needs a client_credentials token")
-    client = services.clients.get(claims.client_id)
-    if client is None or client.is_public or client.auth_method != "private_key_jwt":
-        raise InsufficientScope("audit access is for confidential private_key_jwt clients")
     return claims
 
 

@@ -5,7 +5,7 @@ Keys are parsed, clients and anchors cached, verifiers constructed here — neve
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from trustanchor.anchors.fetcher import Fetcher
@@ -22,6 +22,7 @@ from trustanchor.randomness import Randomness, SystemRandomness
 from trustanchor.secrets_store import ServiceSecrets, load_secrets
 from trustanchor.services.anchor_verifiers import AnchorVerifiers
 from trustanchor.services.audit_log import AuditLog
+from trustanchor.services.refusals import RefusalBudget
 from trustanchor.storage.anchors_repo import AnchorRepository
 from trustanchor.storage.clients_repo import ClientRepository
 from trustanchor.storage.database import Database
@@ -47,6 +48,7 @@ class Services:
     verifiers: AnchorVerifiers
     audit_key: AuditKey
     audit: AuditLog
+    refusal_budget: RefusalBudget = field(default_factory=RefusalBudget)
 
     @property
     def default_audience(self) -> str:

@@ -18,6 +18,12 @@ class GrantDetails:
     authentication: Authentication | None
     subject: str
     nonce: str | None
+    anchor_set_id: str | None = None  # the anchor set a link/transfer decision relied on
+
+    @property
+    def is_transfer(self) -> bool:
+        """A value transfer: short-lived access token, no refresh token."""
+        return any(entry.get("type") == "value_transfer" for entry in self.authorization_details)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -27,6 +33,7 @@ class GrantDetails:
             "authentication": self.authentication.to_json() if self.authentication else None,
             "subject": self.subject,
             "nonce": self.nonce,
+            "anchor_set_id": self.anchor_set_id,
         }
 
     @classmethod
@@ -39,4 +46,5 @@ class GrantDetails:
             authentication=Authentication.from_json(auth) if auth else None,
             subject=data["subject"],
             nonce=data.get("nonce"),
+            anchor_set_id=data.get("anchor_set_id"),
         )

@@ -10,7 +10,7 @@ from trustanchor.oauth.params import FormData, single
 from trustanchor.services.container import Services
 from trustanchor.storage import grants_repo
 
-_PASSED_THROUGH = ("authorization_details", "acr", "auth_time", "cnf")
+_PASSED_THROUGH = ("authorization_details", "anchor_set", "acr", "auth_time", "cnf")
 
 
 def introspect(services: Services, form: FormData, *, authorization: str | None) -> dict[str, Any]:

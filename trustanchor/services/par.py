@@ -1,12 +1,16 @@
 """Pushed Authorization Requests (RFC 9126): authenticate the client, validate the whole
-authorization request up front, store it, hand back a short-lived one-time request_uri."""
+authorization request up front, store it, hand back a short-lived one-time request_uri.
+
+A refused push is recorded as an audit ``refusal`` entry (services/refusals.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from trustanchor.oauth.authorization_request import parse_authorization_request
+from trustanchor.oauth.errors import OAuthError
 from trustanchor.oauth.params import FormData
+from trustanchor.services import refusals
 from trustanchor.services.container import Services
 from trustanchor.storage import par_repo
 
@@ -22,8 +26,24 @@ class PushedRequest:
 def push(
     services: Services, form: FormData, *, authorization: str | None, dpop_headers: list[str]
 ) -> PushedRequest:
-    at = services.clock.now()
+    attempt = refusals.Attempt("par", at=services.clock.now())
+    try:
+        return _push(services, form, authorization, dpop_headers, attempt)
+    except OAuthError as exc:
+        refusals.record(services, attempt, exc)
+        raise
+
+
+def _push(
+    services: Services,
+    form: FormData,
+    authorization: str | None,
+    dpop_headers: list[str],
+    attempt: refusals.Attempt,
+) -> PushedRequest:
+    at = attempt.at
     client = services.client_auth.authenticate(form, authorization, at=at)
+    attempt.client = client
     proof_jkt = None
     if dpop_headers:
         proof = services.dpop.verify(dpop_headers, method="POST", url=services.endpoints.par, at=at)

@@ -1,6 +1,9 @@
 """The token endpoint: authorization_code, refresh_token (rotation, reuse revokes the family) and
 client_credentials. Every one-time artefact is consumed by one conditional UPDATE inside the same
-transaction that records what is issued; tokens leave only after that transaction commits."""
+transaction that records what is issued; tokens leave only after that transaction commits.
+
+A refused request is recorded as an audit ``refusal`` entry once its work has rolled back
+(services/refusals.py); every raise site names its check with a stable ``reason`` code."""
 
 from __future__ import annotations
 
@@ -21,12 +24,13 @@ from trustanchor.oauth.errors import (
     InvalidGrant,
     InvalidRequest,
     InvalidScope,
+    OAuthError,
     UnauthorizedClient,
     UnsupportedGrantType,
 )
 from trustanchor.oauth.params import FormData, single
 from trustanchor.oauth.scopes import OPENID, check_allowed, parse_scope
-from trustanchor.services import audit_trail
+from trustanchor.services import audit_trail, refusals
 from trustanchor.services.container import Services
 from trustanchor.services.grant_details import GrantDetails
 from trustanchor.services.identity_claims import verification_element
@@ -43,20 +47,39 @@ class TokenResponse:
 def token(
     services: Services, form: FormData, *, authorization: str | None, dpop_headers: list[str]
 ) -> TokenResponse:
-    at = services.clock.now()
+    attempt = refusals.Attempt("token", at=services.clock.now())
+    try:
+        return _token(services, form, authorization, dpop_headers, attempt)
+    except OAuthError as exc:
+        grant_type = refusals.supported_value(form, "grant_type", SUPPORTED_GRANTS)
+        refusals.record(services, attempt, exc, grant_type=grant_type)
+        raise
+
+
+def _token(
+    services: Services,
+    form: FormData,
+    authorization: str | None,
+    dpop_headers: list[str],
+    attempt: refusals.Attempt,
+) -> TokenResponse:
+    at = attempt.at
     client = services.client_auth.authenticate(form, authorization, at=at)
+    attempt.client = client
     grant_type = single(form, "grant_type", required=True, max_len=64)
     if grant_type not in SUPPORTED_GRANTS:
         raise UnsupportedGrantType(f"grant_type {grant_type} is not supported")
     if grant_type not in client.grant_types:
-        raise UnauthorizedClient(f"client is not registered for {grant_type}")
+        raise UnauthorizedClient(
+            f"client is not registered for {grant_type}", reason="grant_type_not_registered"
+        )
     proof = None
     if dpop_headers:
         proof = services.dpop.verify(
             dpop_headers, method="POST", url=services.endpoints.token, at=at
         )
     elif client.require_dpop:
-        raise InvalidDpopProof("this client must present a DPoP proof")
+        raise InvalidDpopProof("this client must present a DPoP proof", reason="dpop_required")
     if grant_type == "authorization_code":
         return _authorization_code(services, client, form, proof, at)
     if grant_type == "refresh_token":
@@ -84,14 +107,15 @@ def _authorization_code(
             )
             consumed = None
             failure = InvalidGrant(
-                "the authorization code was already used; tokens issued for it are revoked"
+                "the authorization code was already used; tokens issued for it are revoked",
+                reason="code_reused",
             )
         if consumed is not None:
             try:
                 grant_id = _check_code(consumed, client, redirect_uri, verifier, proof, at)
                 grant = grants_repo.get_grant(conn, grant_id)
                 if grant is None or grant.revoked_at is not None:
-                    raise InvalidGrant("the grant has been revoked")
+                    raise InvalidGrant("the grant has been revoked", reason="grant_revoked")
             except InvalidGrant as exc:
                 # Leave the block normally: the code stays consumed whatever went wrong.
                 failure = exc
@@ -110,7 +134,7 @@ def _authorization_code(
                     authorization_details=details.authorization_details,
                     with_id_token=True,
                 )
-    raise failure or InvalidGrant("the authorization code is invalid")
+    raise failure or InvalidGrant("the authorization code is invalid", reason="code_unknown")
 
 
 def _check_code(
@@ -122,16 +146,24 @@ def _check_code(
     at: int,
 ) -> str:
     if not equal(consumed.client_id, client.client_id):
-        raise InvalidGrant("the authorization code was issued to another client")
+        raise InvalidGrant(
+            "the authorization code was issued to another client", reason="code_wrong_client"
+        )
     if consumed.expires_at <= at:
-        raise InvalidGrant("the authorization code has expired")
+        raise InvalidGrant("the authorization code has expired", reason="code_expired")
     binding = consumed.binding
     if redirect_uri != binding["redirect_uri"]:
-        raise InvalidGrant("redirect_uri does not match the authorization request")
+        raise InvalidGrant(
+            "redirect_uri does not match the authorization request",
+            reason="redirect_uri_mismatch",
+        )
     pkce.verify(verifier, binding.get("code_challenge"))
     bound = binding.get("dpop_jkt")
     if bound is not None and (proof is None or not equal(proof.jkt, bound)):
-        raise InvalidGrant("the DPoP key differs from the one bound at the PAR endpoint")
+        raise InvalidGrant(
+            "the DPoP key differs from the one bound at the PAR endpoint",
+            reason="dpop_jkt_mismatch",
+        )
     return consumed.grant_id
 
 
@@ -155,20 +187,35 @@ def _refresh(
             rotated = None
             reused = True
         if not reused:
-            if rotated is None or rotated.expires_at <= at:
-                raise InvalidGrant("the refresh token is invalid or expired")
+            if rotated is None:
+                raise InvalidGrant(
+                    "the refresh token is invalid or expired", reason="refresh_token_unknown"
+                )
+            if rotated.expires_at <= at:
+                raise InvalidGrant(
+                    "the refresh token is invalid or expired", reason="refresh_token_expired"
+                )
             if rotated.bound_jkt is not None and (
                 proof is None or not equal(proof.jkt, rotated.bound_jkt)
             ):
-                raise InvalidGrant("the refresh token is bound to another DPoP key")
+                raise InvalidGrant(
+                    "the refresh token is bound to another DPoP key", reason="dpop_jkt_mismatch"
+                )
             grant = grants_repo.get_grant(conn, rotated.grant_id)
             if grant is None or grant.revoked_at is not None or grant.expires_at <= at:
-                raise InvalidGrant("the grant has been revoked or has expired")
+                raise InvalidGrant(
+                    "the grant has been revoked or has expired",
+                    reason=(
+                        "grant_expired"
+                        if grant is not None and grant.revoked_at is None
+                        else "grant_revoked"
+                    ),
+                )
             details = GrantDetails.from_json(grant.details)
             scope = details.scope
             if requested_scope:
                 if not set(requested_scope) <= set(details.scope):
-                    raise InvalidScope("a refresh cannot add scope")
+                    raise InvalidScope("a refresh cannot add scope", reason="scope_widened")
                 scope = requested_scope
             authorization_details = details.authorization_details
             if requested_details_raw is not None:
@@ -179,7 +226,10 @@ def _refresh(
                     max_depth=services.settings.limits.max_json_depth,
                 )
                 if not is_subset(requested, details.authorization_details):
-                    raise InvalidAuthorizationDetails("a refresh cannot add authorization_details")
+                    raise InvalidAuthorizationDetails(
+                        "a refresh cannot add authorization_details",
+                        reason="authorization_details_widened",
+                    )
                 authorization_details = requested
             return _issue(
                 services,
@@ -195,20 +245,30 @@ def _refresh(
                 with_id_token=False,
                 refresh_bound_jkt=rotated.bound_jkt,
             )
-    raise InvalidGrant("the refresh token was already used; the token family is revoked")
+    raise InvalidGrant(
+        "the refresh token was already used; the token family is revoked",
+        reason="refresh_token_reused",
+    )
 
 
 def _client_credentials(
     services: Services, client: Client, form: FormData, proof: DpopProof | None, at: int
 ) -> TokenResponse:
     if client.is_public:
-        raise UnauthorizedClient("public clients cannot use client_credentials")
+        raise UnauthorizedClient(
+            "public clients cannot use client_credentials", reason="public_client_credentials"
+        )
     scope = parse_scope(single(form, "scope"))
     if OPENID in scope:
-        raise InvalidScope("openid is not available with client_credentials")
+        raise InvalidScope(
+            "openid is not available with client_credentials", reason="scope_not_grantable"
+        )
     check_allowed(scope, client.scopes)
     if "authorization_details" in form:
-        raise InvalidRequest("authorization_details is not available with client_credentials")
+        raise InvalidRequest(
+            "authorization_details is not available with client_credentials",
+            reason="authorization_details_not_grantable",
+        )
     lifetime = services.settings.tokens.access_token_lifetime
     jti = services.randomness.token(16)
     claims: dict[str, Any] = {
@@ -273,12 +333,16 @@ def _issue(
     tokens = services.settings.tokens
     jti = services.randomness.token(16)
     auth = details.authentication
+    # A transfer token authorises one transfer, now: short-lived and never refreshed.
+    lifetime = (
+        tokens.transfer_token_lifetime if details.is_transfer else tokens.access_token_lifetime
+    )
     claims: dict[str, Any] = {
         "sub": details.subject,
         "client_id": client.client_id,
         "aud": _audience(services, client),
         "iat": at,
-        "exp": at + tokens.access_token_lifetime,
+        "exp": at + lifetime,
         "jti": jti,
         "scope": " ".join(scope),
     }
@@ -289,8 +353,10 @@ def _issue(
         claims["cnf"] = {"jkt": proof.jkt}
     if authorization_details:
         claims["authorization_details"] = list(authorization_details)
+    if details.anchor_set_id is not None:
+        claims["anchor_set"] = details.anchor_set_id  # the set the policy decision relied on
     grants_repo.record_access_token(
-        conn, jti, grant_id, client.client_id, now=at, expires_at=at + tokens.access_token_lifetime
+        conn, jti, grant_id, client.client_id, now=at, expires_at=at + lifetime
     )
     audit_trail.record(
         conn,
@@ -303,18 +369,19 @@ def _issue(
             scope=scope,
             authorization_details=authorization_details,
             authentication=auth,
-            exp=at + tokens.access_token_lifetime,
+            anchor_set_id=details.anchor_set_id,
+            exp=at + lifetime,
         ),
     )
     body: dict[str, Any] = {
         "access_token": services.signer.access_token(claims),
         "token_type": "DPoP" if proof is not None else "Bearer",
-        "expires_in": tokens.access_token_lifetime,
+        "expires_in": lifetime,
         "scope": " ".join(scope),
     }
     if authorization_details:
         body["authorization_details"] = list(authorization_details)
-    if "refresh_token" in client.grant_types:
+    if "refresh_token" in client.grant_types and not details.is_transfer:
         refresh = services.randomness.token(32)
         # Public clients' refresh tokens stay bound to the DPoP key (RFC 9449 §5).
         bound = refresh_bound_jkt or (proof.jkt if proof is not None and client.is_public else None)
@@ -338,6 +405,7 @@ def _issue(
                 scope=details.scope,
                 authorization_details=details.authorization_details,
                 authentication=auth,
+                anchor_set_id=details.anchor_set_id,
                 exp=at + tokens.refresh_token_lifetime,
             ),
         )

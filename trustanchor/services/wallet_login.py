@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from trustanchor.anchors.base import AnchorFailure, Expectation
 from trustanchor.digests import equal, secret_digest
 from trustanchor.domain.anchors import Anchor
-from trustanchor.domain.assurance import acr_for
+from trustanchor.domain.assurance import acr_for, at_least
 from trustanchor.domain.clients import Client
 from trustanchor.domain.identity import Authentication
 from trustanchor.oauth.authorization_request import AuthorizationRequest
@@ -95,6 +96,7 @@ class LoginView:
     request: AuthorizationRequest
     anchors: list[Anchor]
     failure: str | None
+    step_up: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,13 +119,21 @@ def _allow_http(services: Services) -> bool:
     return not services.settings.is_production
 
 
-def eligible_anchors(services: Services, request: AuthorizationRequest) -> list[Anchor]:
-    """Active anchors of a supported kind whose assurance meets the request's acr_values."""
+def eligible_anchors(
+    services: Services, request: AuthorizationRequest, step_up: Mapping[str, Any] | None = None
+) -> list[Anchor]:
+    """Active anchors of a supported kind whose assurance meets the request's acr_values and,
+    during a step-up, belong to the anchor set the decision named at the level it demands."""
     result = []
     for anchor in services.anchors.active():
         if anchor.kind not in SUPPORTED_KINDS:
             continue
         if request.acr_values and acr_for(anchor.assurance_level) not in request.acr_values:
+            continue
+        if step_up is not None and (
+            step_up.get("anchor_set_id") not in anchor.anchor_sets
+            or not at_least(anchor.assurance_level, str(step_up.get("assurance")))
+        ):
             continue
         result.append(anchor)
     return result
@@ -154,7 +164,14 @@ def login_view(services: Services, interaction_id: str) -> LoginView:
             latest = wallet_repo.latest_for_interaction(conn, interaction_id)
         if latest is not None and latest.outcome and latest.outcome.get("status") == "failed":
             failure = str(latest.outcome.get("reason", "generic"))
-    return LoginView(row.state, client, request, eligible_anchors(services, request), failure)
+    return LoginView(
+        row.state,
+        client,
+        request,
+        eligible_anchors(services, request, row.step_up),
+        failure,
+        row.step_up,
+    )
 
 
 def begin(services: Services, interaction_id: str, anchor_id: str) -> WalletStarted:
@@ -162,7 +179,7 @@ def begin(services: Services, interaction_id: str, anchor_id: str) -> WalletStar
     if row.state != "login":
         raise InteractionGone(interaction_id)
     request = AuthorizationRequest.from_json(row.request)
-    if anchor_id not in {a.id for a in eligible_anchors(services, request)}:
+    if anchor_id not in {a.id for a in eligible_anchors(services, request, row.step_up)}:
         raise AnchorUnavailable(anchor_id)
     at = services.clock.now()
     transaction_id = services.randomness.token(24)
@@ -297,6 +314,10 @@ def receive(services: Services, form: dict[str, list[str]]) -> dict[str, str]:
         _fail(services, tx.id, failure.reason, failure.detail, anchor_id=tx.anchor_id)
         raise WalletRequestRefused(400, "invalid_request", failure.reason) from failure
     assert anchor is not None
+    # A step-up login must be the person already logged in: a new identity joins their holder,
+    # a known identity of someone else is refused (the decision would otherwise rely on them).
+    earlier = row.authentication if row.step_up is not None else None
+    earlier_holder = str(earlier["holder_id"]) if earlier is not None else None
     with services.db.transaction() as conn:
         identity = identities_repo.record(
             conn,
@@ -304,7 +325,13 @@ def receive(services: Services, form: dict[str, list[str]]) -> dict[str, str]:
             new_holder_id=services.randomness.token(16),
             new_identity_id=services.randomness.token(16),
             now=at,
+            attach_to_holder=earlier_holder,
         )
+        mismatch = earlier_holder is not None and identity.holder_id != earlier_holder
+    if mismatch:
+        _fail(services, tx.id, "holder_mismatch", "step-up by another person", anchor_id=anchor.id)
+        raise WalletRequestRefused(400, "invalid_request", "holder_mismatch")
+    with services.db.transaction() as conn:
         authentication = Authentication(
             holder_id=identity.holder_id,
             identity_id=identity.id,

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Connection, delete, insert, select, update
 
@@ -26,6 +26,8 @@ from trustanchor.domain.anchors import ANCHOR_STATUSES, Anchor, AnchorStatus
 from trustanchor.storage.database import Database, insert_once
 from trustanchor.storage.tables import anchor_set_members, anchor_sets, anchors
 from trustanchor.strict_json import dumps_canonical
+
+T = TypeVar("T")
 
 Action = Literal["created", "updated", "unchanged"]
 Row = Mapping[Any, Any]  # a SQLAlchemy RowMapping, or a dict built from one
@@ -37,7 +39,9 @@ _STRICTNESS: dict[str, int] = {"active": 0, "suspended": 1, "retired": 2}
 @dataclass(frozen=True, slots=True)
 class Change:
     """What one upsert did. ``kept_status`` is set when a stored, stricter status was kept over
-    the written one; ``version`` is the anchor set's policy version after the write."""
+    the written one; ``version`` is the anchor set's policy version after the write. For an
+    updated anchor, ``new_status`` is set when the write changed its status and
+    ``details_changed`` when it changed anything else (settings, names, level, sets)."""
 
     subject: Literal["anchor", "anchor_set"]
     id: str
@@ -45,6 +49,8 @@ class Change:
     version: int | None = None
     policy_changed: bool = False
     kept_status: str | None = None
+    new_status: str | None = None
+    details_changed: bool = False
 
     def describe(self) -> str:
         text = f"{self.subject} {self.id}: {self.action}"
@@ -64,6 +70,7 @@ class _Snapshot:
     anchors: dict[str, Anchor]
     sets: dict[str, AnchorSet]
     members: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    derived: dict[str, Any] = field(default_factory=dict)  # see AnchorRepository.derived
 
 
 class AnchorRepository:
@@ -97,6 +104,20 @@ class AnchorRepository:
         """Ids of the anchors in a set (any status), sorted."""
         return self._load().members.get(anchor_set_id, ())
 
+    def derived(
+        self, name: str, build: Callable[[builtins.list[Anchor], builtins.list[AnchorSet]], T]
+    ) -> T:
+        """A value computed from the current anchors and sets (e.g. the policy engine's trust
+        snapshot), built once per loaded snapshot and dropped with it: callers cache derived
+        data without tracking when anchors change."""
+        snapshot = self._load()
+        if name not in snapshot.derived:
+            snapshot.derived[name] = build(
+                builtins.list(snapshot.anchors.values()), builtins.list(snapshot.sets.values())
+            )
+        value: T = snapshot.derived[name]
+        return value
+
     # ---------------------------------------------------------------- writes
 
     def upsert(self, anchor: Anchor, now: int, *, may_resume: bool = True) -> Change:
@@ -120,13 +141,20 @@ class AnchorRepository:
         now: int,
         *,
         may_resume: bool = True,
+        on_write: Callable[[Connection, Sequence[Change]], None] | None = None,
     ) -> builtins.list[Change]:
-        """Upsert sets, then anchors, in one transaction: all of it is written or none."""
+        """Upsert sets, then anchors, in one transaction: all of it is written or none.
+
+        ``on_write`` runs inside that transaction with every change (unchanged ones included),
+        so what it writes (the audit log's operator_change entries) commits with the changes
+        or not at all."""
         changes: builtins.list[Change] = []
         try:
             with self._db.transaction() as conn:
                 changes.extend(_write_set(conn, s, now) for s in sets)
                 changes.extend(_write_anchor(conn, a, now, may_resume) for a in anchors_)
+                if on_write is not None:
+                    on_write(conn, changes)
         finally:
             self._snapshot = None
         return changes
@@ -239,12 +267,22 @@ def _write_anchor(conn: Connection, anchor: Anchor, now: int, may_resume: bool) 
     if not may_resume and _STRICTNESS[row["status"]] > _STRICTNESS[anchor.status]:
         values["status"] = kept = row["status"]
     stored_members = _stored_members(conn, anchor.id)
-    unchanged = stored_members == wanted and all(_same(row[k], v) for k, v in values.items())
-    if unchanged:
+    status_changed = row["status"] != values["status"]
+    details_changed = stored_members != wanted or not all(
+        _same(row[k], v) for k, v in values.items() if k != "status"
+    )
+    if not status_changed and not details_changed:
         return Change("anchor", anchor.id, "unchanged", kept_status=kept)
     conn.execute(update(anchors).where(anchors.c.id == anchor.id).values(**values, updated_at=now))
     _replace_members(conn, anchor.id, stored_members, wanted)
-    return Change("anchor", anchor.id, "updated", kept_status=kept)
+    return Change(
+        "anchor",
+        anchor.id,
+        "updated",
+        kept_status=kept,
+        new_status=values["status"] if status_changed else None,
+        details_changed=details_changed,
+    )
 
 
 def _replace_members(

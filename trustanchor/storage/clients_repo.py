@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import builtins
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -152,12 +152,15 @@ def apply_client_declarations(
     mode: str,
     base_dir: Path,
     now: int,
+    on_write: Callable[[Connection, str, str], None] | None = None,
 ) -> builtins.list[str]:
     """Validate every declaration, then write them all in one transaction.
 
     Idempotent: unchanged clients are not rewritten, and the ids actually written are returned.
     Clients registered by other means (``trustanchor clients add``) are left alone. Any invalid
     declaration aborts the whole run before anything is written, with every problem listed.
+    ``on_write(conn, client_id, "added" | "updated")`` runs in the same transaction for every
+    client written (the audit log's operator_change entries), so both commit or neither does.
     """
     parsed: builtins.list[tuple[Client, str | None]] = []
     problems: builtins.list[str] = []
@@ -178,9 +181,17 @@ def apply_client_declarations(
     written: builtins.list[str] = []
     with db.transaction() as conn:
         for client, digest in parsed:
+            existed = _exists(conn, client.client_id)
             if upsert_row(conn, client, digest, now):
                 written.append(client.client_id)
+                if on_write is not None:
+                    on_write(conn, client.client_id, "updated" if existed else "added")
     return written
+
+
+def _exists(conn: Connection, client_id: str) -> bool:
+    stmt = select(clients_table.c.client_id).where(clients_table.c.client_id == client_id)
+    return conn.execute(stmt).first() is not None
 
 
 class StaticClients:

@@ -6,13 +6,20 @@ A grant is the token family: reusing a consumed code or refresh token revokes th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
 from trustanchor.digests import secret_digest
-from trustanchor.storage.tables import access_tokens, authorization_codes, grants, refresh_tokens
+from trustanchor.storage.tables import (
+    access_tokens,
+    authorization_codes,
+    grant_anchors,
+    grants,
+    refresh_tokens,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,3 +272,57 @@ def revoke_grant(conn: Connection, grant_id: str, *, now: int, reason: str) -> b
         .values(revoked_at=now)
     )
     return row is not None
+
+
+# --- what a grant relied on (issue 4) -----------------------------------------------------------
+
+
+def record_reliance(
+    conn: Connection,
+    grant_id: str,
+    *,
+    anchor_set_id: str,
+    anchor_ids: Sequence[str],
+    link_id: str | None,
+) -> None:
+    """Remember the anchor set, anchors and link a grant's decision relied on, so that
+    suspending an anchor or removing a link finds the grant."""
+    conn.execute(
+        update(grants)
+        .where(grants.c.id == grant_id)
+        .values(anchor_set_id=anchor_set_id, link_id=link_id)
+    )
+    rows = [{"grant_id": grant_id, "anchor_id": anchor} for anchor in sorted(set(anchor_ids))]
+    if rows:
+        conn.execute(insert(grant_anchors), rows)
+
+
+def live_grants_of_link(conn: Connection, link_id: str) -> list[str]:
+    rows = conn.execute(
+        select(grants.c.id).where(grants.c.link_id == link_id, grants.c.revoked_at.is_(None))
+    ).all()
+    return [row.id for row in rows]
+
+
+def live_grants_relying_on_anchor(conn: Connection, anchor_id: str) -> list[str]:
+    rows = conn.execute(
+        select(grants.c.id)
+        .select_from(grants.join(grant_anchors, grant_anchors.c.grant_id == grants.c.id))
+        .where(grant_anchors.c.anchor_id == anchor_id, grants.c.revoked_at.is_(None))
+    ).all()
+    return sorted({row.id for row in rows})
+
+
+def live_grants_of_holder_relying_on_anchor(
+    conn: Connection, holder_id: str, anchor_id: str
+) -> list[str]:
+    rows = conn.execute(
+        select(grants.c.id)
+        .select_from(grants.join(grant_anchors, grant_anchors.c.grant_id == grants.c.id))
+        .where(
+            grant_anchors.c.anchor_id == anchor_id,
+            grants.c.holder_id == holder_id,
+            grants.c.revoked_at.is_(None),
+        )
+    ).all()
+    return sorted({row.id for row in rows})

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from sqlalchemy import Connection, delete, insert, select, update
 
 from trustanchor.domain.identity import Identity, VerifiedIdentity
@@ -17,12 +20,19 @@ def record(
     new_holder_id: str,
     new_identity_id: str,
     now: int,
+    attach_to_holder: str | None = None,
 ) -> Identity:
-    """Create or refresh the identity for (anchor, subject); a new one gets a new holder."""
+    """Create or refresh the identity for (anchor, subject). A new identity gets a new holder,
+    or joins ``attach_to_holder`` (a step-up login by the person already logged in: the same
+    person now also verified by this anchor). An existing identity keeps its holder — the
+    caller must compare it with ``attach_to_holder`` and refuse a mismatch."""
     existing = _refresh(conn, verified)
     if existing is not None:
         return existing
-    conn.execute(insert(holders).values(id=new_holder_id, created_at=now))
+    if attach_to_holder is not None:
+        new_holder_id = attach_to_holder
+    else:
+        conn.execute(insert(holders).values(id=new_holder_id, created_at=now))
     inserted = insert_once(
         conn,
         identities,
@@ -39,12 +49,15 @@ def record(
             "status_reference": dict(verified.status_reference)
             if verified.status_reference
             else None,
+            "credential_status": "valid",
+            "status_checked_at": verified.verified_at,
         },
     )
     if inserted:
         return _identity(new_identity_id, new_holder_id, verified)
-    # Another request created it first: drop our holder and refresh theirs.
-    conn.execute(delete(holders).where(holders.c.id == new_holder_id))
+    # Another request created it first: drop our new holder (if we made one), refresh theirs.
+    if attach_to_holder is None:
+        conn.execute(delete(holders).where(holders.c.id == new_holder_id))
     refreshed = _refresh(conn, verified)
     if refreshed is None:  # pragma: no cover - the conflicting row must exist
         raise RuntimeError("identity vanished during insert")
@@ -65,6 +78,8 @@ def _refresh(conn: Connection, verified: VerifiedIdentity) -> Identity | None:
             expires_at=verified.expires_at,
             evidence_digest=verified.evidence_digest,
             status_reference=dict(verified.status_reference) if verified.status_reference else None,
+            credential_status="valid",  # just presented and verified, status included
+            status_checked_at=verified.verified_at,
         )
         .returning(identities.c.id, identities.c.holder_id)
     ).first()
@@ -100,3 +115,70 @@ def get(conn: Connection, identity_id: str) -> Identity | None:
         expires_at=row.expires_at,
         evidence_digest=row.evidence_digest,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class HolderIdentity:
+    """What the policy engine needs of one identity (no claims, no subject)."""
+
+    id: str
+    holder_id: str
+    anchor_id: str
+    assurance_level: str
+    expires_at: int | None
+    credential_status: str
+
+
+def for_holders(conn: Connection, holder_ids: Sequence[str]) -> list[HolderIdentity]:
+    """Every identity of the given holders, for policy decisions."""
+    if not holder_ids:
+        return []
+    rows = conn.execute(
+        select(
+            identities.c.id,
+            identities.c.holder_id,
+            identities.c.anchor_id,
+            identities.c.assurance_level,
+            identities.c.expires_at,
+            identities.c.credential_status,
+        )
+        .where(identities.c.holder_id.in_(sorted(set(holder_ids))))
+        .order_by(identities.c.id)
+    ).all()
+    return [
+        HolderIdentity(
+            id=row.id,
+            holder_id=row.holder_id,
+            anchor_id=row.anchor_id,
+            assurance_level=row.assurance_level,
+            expires_at=row.expires_at,
+            credential_status=row.credential_status,
+        )
+        for row in rows
+    ]
+
+
+def ids_at_anchor(conn: Connection, anchor_id: str) -> list[str]:
+    rows = conn.execute(select(identities.c.id).where(identities.c.anchor_id == anchor_id)).all()
+    return [row.id for row in rows]
+
+
+def set_credential_status(
+    conn: Connection, identity_id: str, status: str, *, now: int
+) -> IdentityStatusChange | None:
+    """Record what a status check learned; the identity's holder and anchor, or None when the
+    identity is unknown."""
+    row = conn.execute(
+        update(identities)
+        .where(identities.c.id == identity_id)
+        .values(credential_status=status, status_checked_at=now)
+        .returning(identities.c.holder_id, identities.c.anchor_id)
+    ).first()
+    return None if row is None else IdentityStatusChange(identity_id, row.holder_id, row.anchor_id)
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityStatusChange:
+    identity_id: str
+    holder_id: str
+    anchor_id: str

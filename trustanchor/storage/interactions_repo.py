@@ -1,6 +1,7 @@
 """Parked authorization requests waiting for the person to log in and consent.
 
-States: ``login`` → ``consent`` (after a finished authentication) → ``done`` or ``denied``.
+States: ``login`` → ``consent`` (after a finished authentication) → ``done`` or ``denied``;
+``consent`` → ``login`` again when a policy decision needs a stronger login (step-up).
 Every transition is one conditional UPDATE so a double submit yields one outcome.
 """
 
@@ -22,6 +23,7 @@ class InteractionRow:
     state: str
     expires_at: int
     authentication: dict[str, Any] | None
+    step_up: dict[str, Any] | None = None
 
 
 def create(
@@ -65,7 +67,25 @@ def authenticated(
             interactions.c.state == "login",
             interactions.c.expires_at > now,
         )
-        .values(state="consent", authentication=authentication)
+        .values(state="consent", authentication=authentication, step_up=None)
+        .returning(interactions.c.id)
+    ).first()
+    return row is not None
+
+
+def require_step_up(
+    conn: Connection, interaction_id: str, requirement: dict[str, Any], *, now: int
+) -> bool:
+    """Send a consenting interaction back to login for a stronger authentication. The earlier
+    authentication stays on the row: the new login must be of the same holder."""
+    row = conn.execute(
+        update(interactions)
+        .where(
+            interactions.c.id == interaction_id,
+            interactions.c.state == "consent",
+            interactions.c.expires_at > now,
+        )
+        .values(state="login", step_up=requirement)
         .returning(interactions.c.id)
     ).first()
     return row is not None
@@ -110,6 +130,7 @@ _COLUMNS = (
     interactions.c.state,
     interactions.c.expires_at,
     interactions.c.authentication,
+    interactions.c.step_up,
 )
 
 
@@ -121,4 +142,5 @@ def _row(row: Any) -> InteractionRow:
         state=row.state,
         expires_at=row.expires_at,
         authentication=dict(row.authentication) if row.authentication is not None else None,
+        step_up=dict(row.step_up) if row.step_up is not None else None,
     )

@@ -91,6 +91,10 @@ identities = Table(
     Column("expires_at", Time, nullable=True),
     Column("evidence_digest", String(64), nullable=False),
     Column("status_reference", JSON, nullable=True),
+    # The credential's status as last learned (issue 4): valid at login; a later status-list
+    # check may find it revoked or suspended, or fail to check (unknown).
+    Column("credential_status", String(16), nullable=False, server_default="valid"),
+    Column("status_checked_at", Time, nullable=True),
     UniqueConstraint("anchor_id", "subject", name="uq_identities_anchor_subject"),
 )
 Index("ix_identities_holder", identities.c.holder_id)
@@ -117,6 +121,9 @@ interactions = Table(
     Column("expires_at", Time, nullable=False),
     Column("authentication", JSON, nullable=True),
     Column("finished_at", Time, nullable=True),
+    # A policy decision asked for a stronger login (issue 4): which anchor set, what level,
+    # how recent. Set when consent sends the person back to log in; cleared by the next login.
+    Column("step_up", JSON, nullable=True),
 )
 
 wallet_transactions = Table(
@@ -156,8 +163,71 @@ grants = Table(
     Column("expires_at", Time, nullable=False),
     Column("revoked_at", Time, nullable=True),
     Column("revoked_reason", String(64), nullable=True),
+    # What the policy decision behind the grant relied on (issue 4): the anchor set, and the
+    # account link for link grants, so that suspending an anchor or removing a link finds the
+    # grants (and tokens) that depend on it. The anchors relied on are in grant_anchors.
+    Column("anchor_set_id", String(64), nullable=True),
+    Column("link_id", String(64), nullable=True),
 )
 Index("ix_grants_holder", grants.c.holder_id)
+Index("ix_grants_link", grants.c.link_id)
+
+grant_anchors = Table(
+    "grant_anchors",
+    metadata,
+    Column("grant_id", String(64), ForeignKey("grants.id", ondelete="CASCADE"), nullable=False),
+    Column("anchor_id", String(64), nullable=False),
+    PrimaryKeyConstraint("grant_id", "anchor_id"),
+)
+Index("ix_grant_anchors_anchor", grant_anchors.c.anchor_id)
+
+# --- accounts and links (issue 4) ---------------------------------------------------------------
+# An account's raw reference at its intermediary is never stored: reference_digest is a keyed
+# digest, unique per intermediary. Binding columns are set once the holder consented.
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("client_id", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("label", String(64), nullable=False),
+    Column("reference_digest", String(64), nullable=False),
+    Column("holder_id", String(64), ForeignKey("holders.id"), nullable=True),
+    Column("binding_identity_id", String(64), nullable=True),
+    Column("bound_at", Time, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("flagged_reason", String(64), nullable=True),
+    Column("created_at", Time, nullable=False),
+    Column("updated_at", Time, nullable=False),
+    UniqueConstraint("client_id", "reference_digest", name="uq_accounts_client_reference"),
+)
+Index("ix_accounts_holder", accounts.c.holder_id)
+Index("ix_accounts_binding_identity", accounts.c.binding_identity_id)
+
+account_links = Table(
+    "account_links",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("holder_id", String(64), ForeignKey("holders.id"), nullable=False),
+    Column("deposit_account_id", String(64), ForeignKey("accounts.id"), nullable=False),
+    Column("wallet_account_id", String(64), ForeignKey("accounts.id"), nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("removed_at", Time, nullable=True),
+    Column("removed_reason", String(64), nullable=True),
+    Column("flagged_at", Time, nullable=True),
+)
+# At most one active link per account pair: a partial unique index (SQLite and PostgreSQL).
+Index(
+    "uq_account_links_active_pair",
+    account_links.c.deposit_account_id,
+    account_links.c.wallet_account_id,
+    unique=True,
+    sqlite_where=account_links.c.removed_at.is_(None),
+    postgresql_where=account_links.c.removed_at.is_(None),
+)
+Index("ix_account_links_holder", account_links.c.holder_id)
+Index("ix_account_links_wallet", account_links.c.wallet_account_id)
 
 authorization_codes = Table(
     "authorization_codes",
@@ -246,3 +316,30 @@ audit_checkpoints = Table(
     Column("frontier", JSON, nullable=False),  # MerkleAccumulator frontier at this size
     Column("created_at", Time, nullable=False),
 )
+
+# --- auditor console (issue 3) -----------------------------------------------------------------
+# People designated by the operator to read the audit log in the web console, by their auditor
+# reference (the holder pseudonym login entries carry, never the internal holder id), and their
+# console sessions (the session id only as a digest, with the grant the console login produced).
+# No foreign key to holders on purpose: a designation names a pseudonym, which the operator may
+# register before its first login.
+
+auditors = Table(
+    "auditors",
+    metadata,
+    Column("holder_ref", String(64), primary_key=True),
+    Column("label", String(200), nullable=False),  # the operator's note; never in the log
+    Column("added_at", Time, nullable=False),
+)
+
+auditor_sessions = Table(
+    "auditor_sessions",
+    metadata,
+    Column("id_digest", String(64), primary_key=True),
+    Column("holder_ref", String(64), nullable=False),
+    Column("grant_id", String(64), nullable=False),  # the console's grant; revoked: session over
+    Column("created_at", Time, nullable=False),
+    Column("expires_at", Time, nullable=False),
+    Column("ended_at", Time, nullable=True),
+)
+Index("ix_auditor_sessions_holder", auditor_sessions.c.holder_ref)

@@ -20,7 +20,9 @@ from trustanchor.services.audit_log import AuditIntegrator
 from trustanchor.services.container import Services, build_services
 from trustanchor.storage.database import StorageUnavailable
 from trustanchor.web import (
+    accounts_api,
     audit_api,
+    auditor_console,
     errors,
     interaction,
     oauth_endpoints,
@@ -73,6 +75,8 @@ def create_app(
         wallet.blueprint,
         pages.blueprint,
         audit_api.blueprint,
+        auditor_console.blueprint,
+        accounts_api.blueprint,
     ):
         app.register_blueprint(blueprint)
     errors.install(app)

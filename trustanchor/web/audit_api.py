@@ -13,17 +13,13 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, make_response, request
 
-from trustanchor.oauth.errors import (
-    InsufficientScope,
-    InvalidDpopProof,
-    InvalidToken,
-    OAuthError,
-    UseDpopNonce,
-)
+from trustanchor.oauth.errors import OAuthError
+from trustanchor.oauth.scopes import AUDIT
 from trustanchor.services import auditor_access
 from trustanchor.services.audit_log import AuditLogError
 from trustanchor.services.container import Services
 from trustanchor.web.forms import authorization_headers, dpop_headers
+from trustanchor.web.resource_errors import oauth_error_response
 
 blueprint = Blueprint("audit_api", __name__, url_prefix="/audit")
 
@@ -123,21 +119,4 @@ def _audit_error(exc: AuditLogError) -> Any:
 
 @blueprint.errorhandler(OAuthError)
 def _oauth_error(exc: OAuthError) -> Any:
-    response = jsonify(exc.body())
-    status = exc.status
-    dpop = request.headers.get("Authorization", "").lower().startswith("dpop")
-    scheme = "DPoP" if dpop else "Bearer"
-    if isinstance(exc, UseDpopNonce):
-        status = 401
-        response.headers["DPoP-Nonce"] = exc.nonce
-        response.headers["WWW-Authenticate"] = 'DPoP error="use_dpop_nonce"'
-    elif isinstance(exc, InvalidToken | InvalidDpopProof):
-        status = 401
-        if not request.headers.get("Authorization"):  # RFC 6750 §3.1: no error code then
-            response.headers["WWW-Authenticate"] = 'Bearer scope="audit", DPoP scope="audit"'
-        else:
-            response.headers["WWW-Authenticate"] = f'{scheme} error="{exc.error}"'
-    elif isinstance(exc, InsufficientScope):
-        response.headers["WWW-Authenticate"] = f'{scheme} error="insufficient_scope", scope="audit"'
-    response.status_code = status
-    return response
+    return oauth_error_response(exc, scope=AUDIT)

@@ -28,6 +28,7 @@ API_PREFIXES = (
     "/wallet/",
     "/.well-known",
     "/jwks",
+    "/schemas/",
     "/audit/",
 )
 RESOURCE_PREFIXES = ("/userinfo",)

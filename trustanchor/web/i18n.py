@@ -15,10 +15,17 @@ _DIR = Path(__file__).parent / "catalogs"
 
 @cache
 def catalog(language: str) -> dict[str, str]:
-    with (_DIR / f"{language}.toml").open("rb") as fh:
-        data = tomllib.load(fh)
+    """``catalogs/<lang>.toml`` plus every ``catalogs/<lang>/*.toml`` (one file per feature).
+    A key defined twice is an error, not a silent override."""
     flat: dict[str, str] = {}
-    _flatten("", data, flat)
+    for path in (_DIR / f"{language}.toml", *sorted((_DIR / language).glob("*.toml"))):
+        with path.open("rb") as fh:
+            part: dict[str, str] = {}
+            _flatten("", tomllib.load(fh), part)
+        clash = sorted(set(part) & set(flat))
+        if clash:
+            raise ValueError(f"{path.name}: text {clash[0]!r} is already defined")
+        flat.update(part)
     return flat
 
 

@@ -14,6 +14,7 @@ from trustanchor.digests import equal, keyed_digest
 from trustanchor.domain.assurance import level_from_acr
 from trustanchor.services import consent, wallet_login
 from trustanchor.services.container import Services
+from trustanchor.web import operations
 from trustanchor.web.cookies import INTERACTION_COOKIE, SESSION_COOKIE, set_cookie
 from trustanchor.web.i18n import Translator
 from trustanchor.web.qr import qr_svg
@@ -77,8 +78,13 @@ def show(interaction_id: str) -> Any:
         return _gone()
     g.lang = language(login.request.ui_locales)
     lang = g.lang
+    t = Translator(lang)
+    step_up = login.step_up
     return render_page(
         "login.html",
+        step_up_notice=t("policy.step_up_notice", level=t(f"levels.{step_up.get('assurance')}"))
+        if step_up
+        else None,
         client_name=login.client.name(lang),
         anchors=login.anchors,
         failure=reason_text(login.failure, lang) if login.failure else None,
@@ -95,14 +101,18 @@ def _consent_page(services: Services, interaction_id: str) -> Any:
         return _gone()
     g.lang = language(view.request.ui_locales)
     lang = g.lang
+    outcome = view.outcome
     return render_page(
         "consent.html",
+        operations=operations.describe_all(services, outcome, lang) if outcome else [],
+        policy_denied=outcome is not None and not outcome.allowed,
+        step_up_text=operations.step_up_text(services, outcome, lang) if outcome else None,
+        step_up_action=f"/interaction/{interaction_id}/step-up",
         client_name=view.client.name(lang),
         scopes=view.request.scope,
         anchor_name=view.anchor.name(lang) if view.anchor else None,
         level=level_from_acr(view.authentication.acr) or "low",
         claim_names=view.claim_names,
-        details=view.request.authorization_details,
         csrf=_csrf(services, interaction_id),
         decide_action=f"/interaction/{interaction_id}/consent",
     )
@@ -184,6 +194,20 @@ def decide(interaction_id: str) -> Any:
             max_age=services.settings.interaction.session_lifetime,
         )
     return response
+
+
+@blueprint.post("/<interaction_id>/step-up")
+def step_up(interaction_id: str) -> Any:
+    """The decision asked for a stronger login: back to the anchor list, limited to anchors
+    that can give it."""
+    services = _services()
+    if not _bound(interaction_id) or not _csrf_ok(services, interaction_id):
+        return render_page("error.html", status=400, message_key="errors.csrf")
+    try:
+        consent.step_up(services, interaction_id)
+    except consent.InteractionGone:
+        return _gone()
+    return redirect(f"/interaction/{interaction_id}", code=303)
 
 
 @blueprint.post("/<interaction_id>/cancel")

@@ -1,17 +1,20 @@
-"""Discovery documents and the JWKS."""
+"""Discovery documents, the JWKS and the authorization_details JSON Schemas."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from flask import Blueprint, Flask, Response, g
+from flask import Blueprint, Flask, Response, abort, current_app, g, request
 
 from trustanchor.oauth import discovery
+from trustanchor.oauth.authorization_details import supported_types, type_schema
 from trustanchor.services.container import Services
 
 blueprint = Blueprint("wellknown", __name__)
 _DOC_KEY = "trustanchor.discovery"
+_SCHEMAS_KEY = "trustanchor.authorization_details_schemas"
+SCHEMA_MAX_AGE = 86400  # the schemas change only with a release
 
 
 def build_document(services: Services) -> dict[str, Any]:
@@ -35,8 +38,22 @@ def build_document(services: Services) -> dict[str, Any]:
     return doc
 
 
+def build_schemas(services: Services) -> dict[str, str]:
+    """Each supported type's JSON Schema as served: the packaged file plus ``$id``, the URL
+    discovery names for it."""
+    bodies: dict[str, str] = {}
+    for name in supported_types():
+        schema = {
+            "$id": services.endpoints.authorization_details_schema(name),
+            **type_schema(name),
+        }
+        bodies[name] = json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+    return bodies
+
+
 def prepare(app: Flask, services: Services) -> None:
     app.extensions[_DOC_KEY] = json.dumps(build_document(services))
+    app.extensions[_SCHEMAS_KEY] = build_schemas(services)
 
 
 def _json(body: str, *, max_age: int) -> Response:
@@ -48,9 +65,19 @@ def _json(body: str, *, max_age: int) -> Response:
 @blueprint.get("/.well-known/openid-configuration")
 @blueprint.get("/.well-known/oauth-authorization-server")
 def metadata() -> Response:
-    from flask import current_app
-
     return _json(current_app.extensions[_DOC_KEY], max_age=300)
+
+
+@blueprint.get("/schemas/<type_name>.json")
+def authorization_details_schema(type_name: str) -> Response:
+    body = current_app.extensions[_SCHEMAS_KEY].get(type_name)
+    if body is None:
+        abort(404)
+    response = Response(body, mimetype="application/schema+json")
+    response.headers["Cache-Control"] = f"public, max-age={SCHEMA_MAX_AGE}"
+    response.add_etag()
+    response.make_conditional(request)  # 304 when If-None-Match names this ETag
+    return response
 
 
 @blueprint.get("/jwks")

@@ -1,0 +1,473 @@
+"""Issue 3, the auditor console (/auditor/) over real HTTP: a person logs in through the service's
+own login (the console is a first-party client: PAR, /authorize, wallet login with an SD-JWT VC,
+consent, callback with code/state/iss redeemed by the token service), is refused with their
+auditor reference until the operator designates it (``trustanchor auditors add``), then reads
+the latest signed checkpoint, the entries and the charts; removal, expiry and logout end access
+at the next request; the callback refuses a wrong ``iss``, a foreign ``state`` and a replayed
+code. Pages render in Japanese and English under the CSP without inline scripts or styles.
+
+Each test runs on SQLite and PostgreSQL (the ``database_url`` fixture)."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import secrets
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from click.testing import CliRunner, Result
+from markupsafe import escape
+from support.ecosystem import Party, WalletApp
+from support.html import parse
+from support.person import Person
+from support.rp import Pkce, RelyingParty
+from support.server import RunningServer
+from support.stage import Stage
+
+from trustanchor.audit.entries import digest
+from trustanchor.cli.auditors import auditors
+from trustanchor.cli.context import CliContext
+from trustanchor.services import audit_trail, auditor_console
+from trustanchor.services import auditors as designations
+from trustanchor.web.i18n import catalog
+
+CALLBACK = "/auditor/callback"
+SVG = re.compile(r"<svg\b.*?</svg>", re.DOTALL)
+
+
+@dataclass
+class Console:
+    """A person at a browser using the console (their phone wallet included)."""
+
+    stage: Stage
+    person: Person
+
+    @property
+    def server(self) -> RunningServer:
+        return self.stage.server
+
+    def get(self, path: str, **params: str) -> requests.Response:
+        query = f"?{urlencode(params)}" if params else ""
+        return self.person.browser.get(self.server.url(path) + query)
+
+    def begin(self) -> str:
+        """The console's login page → its POST → the authorization URL it sends us to."""
+        page = self.get("/auditor/login")
+        assert page.status_code == 200, page.text
+        started = self.person.browser.submit(page.text, "/auditor/login")
+        assert started.status_code == 303, started.text
+        location = started.headers["Location"]
+        assert location.startswith(self.server.url("/authorize?client_id=")), location
+        return location
+
+    def authorization_response(self) -> dict[str, str]:
+        """Log in at the anchor and consent: the parameters sent back to the console."""
+        return self.person.authorize(self.begin(), redirect_uri=self.server.url(CALLBACK))
+
+    def log_in(self) -> requests.Response:
+        done = self.get(CALLBACK, **self.authorization_response())
+        assert done.status_code == 303, done.text
+        assert done.headers["Location"] == "/auditor/"
+        return self.get("/auditor/")
+
+    @property
+    def session_cookie(self) -> str:
+        value = self.person.browser.session.cookies.get("ta_auditor")
+        assert value
+        return str(value)
+
+
+def reference_on(page: requests.Response) -> str:
+    found = re.search(r'id="auditor-reference"[^>]*>([A-Za-z0-9_-]{43})</code>', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+def run_cli(stage: Stage, *args: str) -> Result:
+    context = CliContext(
+        config_path=None,
+        clock=stage.clock,
+        _settings=stage.server.settings,
+        _db=stage.server.services.db,
+    )
+    return CliRunner().invoke(auditors, list(args), obj=context)
+
+
+def designate(stage: Stage, reference: str, label: str = "Test auditor") -> None:
+    designations.add(stage.server.services.db, reference, label, now=stage.clock.now())
+
+
+def log_entries(stage: Stage) -> list[dict[str, Any]]:
+    """Every entry under the latest checkpoint (after integrating what is pending)."""
+    audit = stage.server.services.audit
+    audit.integrate_pending()
+    size = audit.latest_checkpoint().checkpoint.size
+    found: list[dict[str, Any]] = []
+    for start in range(0, size, 1000):
+        found += [json.loads(e.entry) for e in audit.entries(start, min(size, start + 1000))]
+    return found
+
+
+def text_of(key: str, lang: str = "en", **values: object) -> str:
+    text = catalog(lang)[key]
+    return str(escape(text.format(**values) if values else text))  # as the templates escape
+
+
+def refused(response: requests.Response, reason: str) -> None:
+    assert response.status_code == 400, response.text
+    assert text_of(f"auditor.refused.{reason}") in response.text
+    assert "ta_auditor=" not in response.headers.get("Set-Cookie", "")
+
+
+# ------------------------------------------------------------------------------- access control
+
+
+def test_designation_decides_access_and_removal_takes_effect_at_the_next_request(
+    stage: Stage,
+) -> None:
+    console = Console(stage, stage.person())
+    for path in ("/auditor/", "/auditor/entries", "/auditor/health"):
+        anonymous = console.get(path)
+        assert anonymous.status_code == 303
+        assert anonymous.headers["Location"] == "/auditor/login"
+
+    # Logged in, not designated: 403 with the reference to give to the operator.
+    forbidden = console.log_in()
+    assert forbidden.status_code == 403, forbidden.text
+    reference = reference_on(forbidden)
+    assert text_of("auditor.forbidden.instructions") in forbidden.text
+    assert console.get("/auditor/entries").status_code == 403
+    # The reference is the holder pseudonym the log's login entry for this login carries.
+    logins = [e for e in log_entries(stage) if e["kind"] == "login" and e["outcome"] == "ok"]
+    assert logins[-1]["holder"] == reference
+
+    added = run_cli(stage, "add", reference, "--label", "Internal audit")
+    assert added.exit_code == 0, added.output
+    assert "designated" in added.output
+    listed = run_cli(stage, "list")
+    assert (
+        listed.exit_code == 0 and reference in listed.output and "Internal audit" in listed.output
+    )
+
+    # The overview shows exactly the latest signed checkpoint.
+    entries = log_entries(stage)  # integrates the designation's entry
+    signed = stage.server.services.audit.latest_checkpoint()
+    overview = console.get("/auditor/")
+    assert overview.status_code == 200, overview.text
+    assert f'id="checkpoint-size">{signed.checkpoint.size}<' in overview.text
+    assert f'id="checkpoint-root">{signed.checkpoint.root_hash.hex()}<' in overview.text
+    assert html.escape(signed.note, quote=True) in overview.text
+    assert "Internal audit" in overview.text
+
+    # The designation is in the log, by the digest of the reference, and on the entries page.
+    change = entries[-1]
+    assert change["kind"] == "operator_change"
+    assert (change["what"], change["id"], change["action"]) == (
+        "auditor",
+        digest(reference),
+        "added",
+    )
+    listing = console.get("/auditor/entries")
+    assert listing.status_code == 200
+    assert digest(reference) in listing.text and "operator_change" in listing.text
+    assert reference in listing.text  # the login entry's holder
+
+    health = console.get("/auditor/health")
+    assert health.status_code == 200
+    assert 'id="health-result"' in health.text and 'class="ok"' in health.text
+
+    # Removal: the very next request is refused.
+    removed = run_cli(stage, "remove", reference)
+    assert removed.exit_code == 0, removed.output
+    after = console.get("/auditor/")
+    assert after.status_code == 303 and after.headers["Location"] == "/auditor/login"
+    withdrawn = log_entries(stage)[-1]
+    assert (withdrawn["kind"], withdrawn["what"], withdrawn["id"], withdrawn["action"]) == (
+        "operator_change",
+        "auditor",
+        digest(reference),
+        "removed",
+    )
+
+    # Logging in again gives the same reference, and no access.
+    again = console.log_in()
+    assert again.status_code == 403
+    assert reference_on(again) == reference
+
+
+def test_cli_refuses_what_is_not_a_reference_and_unknown_removals(stage: Stage) -> None:
+    not_a_reference = run_cli(stage, "add", "alice@example.com", "--label", "Alice")
+    assert not_a_reference.exit_code == 1
+    assert "not an auditor reference" in not_a_reference.output
+    no_label = run_cli(stage, "add", "A" * 43)
+    assert no_label.exit_code == 2 and "--label" in no_label.output
+    unknown = run_cli(stage, "remove", "A" * 43)
+    assert unknown.exit_code == 1 and "not a designated auditor" in unknown.output
+    assert run_cli(stage, "list").output.startswith("No auditors designated")
+    for command in ([], ["add"], ["remove"], ["list"]):
+        helped = run_cli(stage, *command, "--help")
+        assert helped.exit_code == 0 and "Usage:" in helped.output
+
+
+def test_expired_console_session_is_refused(stage: Stage) -> None:
+    console = Console(stage, stage.person())
+    designate(stage, reference_on(console.log_in()))
+    assert console.get("/auditor/").status_code == 200
+    lifetime = stage.server.settings.auditor_console.session_lifetime
+    stage.clock.shift(lifetime - 5)
+    assert console.get("/auditor/entries").status_code == 200
+    stage.clock.shift(10)
+    expired = console.get("/auditor/")
+    assert expired.status_code == 303 and expired.headers["Location"] == "/auditor/login"
+
+
+def test_logout_needs_the_csrf_token_and_ends_the_session(stage: Stage) -> None:
+    console = Console(stage, stage.person())
+    designate(stage, reference_on(console.log_in()))
+    overview = console.get("/auditor/")
+    assert overview.status_code == 200
+    session = console.session_cookie
+
+    forged = requests.post(
+        stage.server.url("/auditor/logout"),
+        data={"csrf": "x" * 43},
+        cookies={"ta_auditor": session},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert forged.status_code == 400
+    assert console.get("/auditor/").status_code == 200  # still logged in
+
+    out = console.person.browser.submit(overview.text, "/auditor/logout")
+    assert out.status_code == 303
+    assert out.headers["Location"] == "/auditor/login?notice=logged_out"
+    assert (
+        text_of("auditor.login.logged_out") in console.get("/auditor/login?notice=logged_out").text
+    )
+    replayed = requests.get(
+        stage.server.url("/auditor/"),
+        cookies={"ta_auditor": session},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert replayed.status_code == 303 and replayed.headers["Location"] == "/auditor/login"
+
+
+# ------------------------------------------------------------------------------------ callback
+
+
+def raw_callback(
+    stage: Stage, params: dict[str, str], state_cookie: str | None
+) -> requests.Response:
+    cookies = {"ta_auditor_login": state_cookie} if state_cookie is not None else {}
+    return requests.get(
+        stage.server.url(CALLBACK),
+        params=params,
+        cookies=cookies,
+        allow_redirects=False,
+        timeout=10,
+    )
+
+
+def test_callback_refuses_wrong_iss_foreign_state_and_a_replayed_code(stage: Stage) -> None:
+    console = Console(stage, stage.person())
+    answer = console.authorization_response()
+    state = console.person.browser.session.cookies.get("ta_auditor_login")
+    assert state and answer["state"] == state
+
+    refused(raw_callback(stage, {**answer, "iss": "https://evil.example"}, state), "wrong_issuer")
+    refused(
+        raw_callback(stage, {k: v for k, v in answer.items() if k != "iss"}, state), "wrong_issuer"
+    )
+    refused(raw_callback(stage, answer, None), "state_mismatch")  # another browser
+    refused(raw_callback(stage, answer, secrets.token_urlsafe(32)), "state_mismatch")
+    refused(
+        raw_callback(stage, {**answer, "state": secrets.token_urlsafe(32)}, state), "state_mismatch"
+    )
+    refused(raw_callback(stage, {**answer, "code": "not-the-code"}, state), "code_refused")
+
+    # The code was not used by any of those: the genuine callback logs in …
+    first = raw_callback(stage, answer, state)
+    assert first.status_code == 303, first.text
+    session = first.cookies.get("ta_auditor")
+    assert session
+    # … once. A replay is refused, the token service revokes the grant, and the session
+    # created from that grant ends with it.
+    refused(raw_callback(stage, answer, state), "code_refused")
+    kinds = [e["kind"] for e in log_entries(stage)]
+    assert "reuse_detected" in kinds
+    after = requests.get(
+        stage.server.url("/auditor/"),
+        cookies={"ta_auditor": session},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert after.status_code == 303 and after.headers["Location"] == "/auditor/login"
+
+
+def test_declined_login_is_reported_and_creates_no_session(stage: Stage) -> None:
+    console = Console(stage, stage.person())
+    answer = console.person.authorize(
+        console.begin(), redirect_uri=stage.server.url(CALLBACK), approve=False
+    )
+    assert answer["error"] == "access_denied"
+    declined = console.get(CALLBACK, **answer)
+    refused(declined, "declined")
+    assert console.get("/auditor/").status_code == 303
+
+
+def test_the_console_client_cannot_be_used_over_the_network(stage: Stage) -> None:
+    impostor = RelyingParty(
+        stage.server,
+        Party(auditor_console.CLIENT_ID),
+        stage.clock,
+        redirect_uri=stage.server.url(CALLBACK),
+    )
+    pushed = impostor.push(Pkce.generate())
+    assert pushed.status_code == 401 and pushed.json()["error"] == "invalid_client"
+    unauthenticated = impostor.post(
+        "/par",
+        {"client_id": auditor_console.CLIENT_ID, "response_type": "code"},
+        authenticate=False,
+    )
+    assert unauthenticated.status_code == 401
+    redeemed = impostor.redeem("some-code", "v" * 43)
+    assert redeemed.status_code == 401 and redeemed.json()["error"] == "invalid_client"
+
+
+# ---------------------------------------------------------------------------------- the pages
+
+
+def failed_wallet_attempt(console: Console, login_page: requests.Response) -> requests.Response:
+    """Choose the anchor, let the phone answer with a presentation for another nonce; the
+    login page again (it shows the failure)."""
+    browser = console.person.browser
+    anchor = console.stage.ecosystem.anchor_id
+    wallet_page = browser.follow(browser.submit(login_page.text, "/wallet", anchor=anchor))
+    assert wallet_page.status_code == 200, wallet_page.text
+    links = parse(wallet_page.text).links
+    ecosystem = console.stage.ecosystem
+    phone = WalletApp(
+        console.server, console.person.wallet, ecosystem.credential(console.person.wallet)
+    )
+    request = phone.request_object(links["same-device"].replace("&amp;", "&"))
+    answer = phone.respond(request, nonce="x" * 32)
+    assert answer.status_code == 400
+    assert answer.json()["error_description"] == "kb_nonce_mismatch"
+    return browser.get(console.server.url(links["continue"]))
+
+
+def test_charts_count_the_logged_outcomes_by_reason(stage: Stage) -> None:
+    console = Console(stage, stage.person())
+    browser = console.person.browser
+    login_page = browser.follow(browser.get(console.begin()))
+    for _ in range(2):
+        login_page = failed_wallet_attempt(console, login_page)
+        assert login_page.status_code == 200
+        assert text_of("reasons.kb_nonce_mismatch") in login_page.text
+    # The third attempt succeeds (Person walks the login page it is given).
+    consent = console.person._wallet_login(login_page)
+    decision = browser.submit(consent.text, "/consent", decision="approve")
+    assert decision.status_code == 303
+    callback = browser.get(decision.headers["Location"])
+    assert callback.status_code == 303
+    designate(stage, reference_on(console.get("/auditor/")))
+
+    entries = log_entries(stage)
+    allowed = sum(
+        1
+        for e in entries
+        if (e["kind"] == "login" and e["outcome"] == "ok")
+        or (e["kind"] == "decision" and e["result"] == "allowed")
+    )
+    denied = sum(
+        1
+        for e in entries
+        if (e["kind"] == "login" and e["outcome"] == "failed")
+        or (e["kind"] == "decision" and e["result"] == "denied")
+        or e["kind"] == "refusal"
+    )
+    assert allowed >= 1 and denied >= 2
+
+    for window in ("24h", "7d", "30d"):
+        page = console.get("/auditor/", window=window)
+        assert page.status_code == 200, page.text
+        assert f'id="allowed-total">{allowed}<' in page.text
+        assert f'id="denied-total">{denied}<' in page.text
+        reasons = page.text.split('id="reasons-table"', 1)[1].split("</table>", 1)[0]
+        assert re.search(
+            r"<code>kb_nonce_mismatch</code></th><td><code>login</code></td><td>2</td>", reasons
+        ), reasons
+        charts = SVG.findall(page.text)
+        assert len(charts) == 2
+        decisions, by_reason = (ET.fromstring(svg) for svg in charts)  # noqa: S314 - ours
+        ns = "{http://www.w3.org/2000/svg}"
+        assert decisions.get("role") == "img" and by_reason.get("role") == "img"
+        assert f"{allowed} allowed and {denied} denied" in (decisions.findtext(f"{ns}desc") or "")
+        bar_titles = [g.findtext(f"{ns}title") for g in by_reason.iter(f"{ns}g")]
+        assert "kb_nonce_mismatch (login): 2" in bar_titles
+
+    # An unknown window falls back to the default rather than failing.
+    assert console.get("/auditor/", window="1y").status_code == 200
+
+
+def test_entries_page_back_by_index(stage: Stage) -> None:
+    console = Console(stage, stage.person())
+    designate(stage, reference_on(console.log_in()))
+    services = stage.server.services
+    with services.db.transaction() as conn:
+        for n in range(60):
+            audit_trail.record(
+                conn,
+                audit_trail.operator_change(
+                    at=stage.clock.now(), what="anchor", id=f"anchor-{n}", action="suspended"
+                ),
+            )
+    size = len(log_entries(stage))
+    latest = console.get("/auditor/entries")
+    assert latest.status_code == 200
+    indexes = [int(i) for i in re.findall(r'<th scope="row">(\d+)</th>', latest.text)]
+    assert indexes == list(range(size - 1, size - 51, -1))
+    older = parse(latest.text).links["older"]
+    assert older == f"/auditor/entries?before={size - 50}"
+    second = console.get(older)
+    indexes = [int(i) for i in re.findall(r'<th scope="row">(\d+)</th>', second.text)]
+    assert indexes == list(range(size - 51, max(-1, size - 101), -1))
+    assert "newer" in parse(second.text).links
+    for bad in ("-1", "1e3", "x", "１２"):
+        assert console.get("/auditor/entries", before=bad).status_code == 400
+
+
+def test_pages_in_japanese_and_english_without_inline_script_or_style(stage: Stage) -> None:
+    console = Console(stage, stage.person())
+    console.log_in()
+    forbidden_ja = console.get("/auditor/", lang="ja")
+    assert forbidden_ja.status_code == 403 and '<html lang="ja">' in forbidden_ja.text
+    assert text_of("auditor.forbidden.heading", "ja") in forbidden_ja.text
+    designate(stage, reference_on(forbidden_ja))
+    for path in ("/auditor/", "/auditor/entries", "/auditor/health"):
+        ja = console.get(path, lang="ja")
+        assert ja.status_code == 200
+        assert '<html lang="ja">' in ja.text
+        assert text_of("auditor.nav.overview", "ja") in ja.text
+        en = console.get(path, lang="en")
+        assert '<html lang="en">' in en.text
+        assert text_of("auditor.nav.overview", "en") in en.text
+        for page in (ja, en):
+            csp = page.headers["Content-Security-Policy"]
+            assert "script-src 'self'" in csp and "style-src 'self'" in csp
+            assert "<script" not in page.text and " style=" not in page.text
+            assert "<style" not in page.text
+            assert page.headers["Cache-Control"] == "no-store"
+            assert 'name="viewport"' in page.text
+    overview_ja = console.get("/auditor/", lang="ja")
+    assert text_of("auditor.overview.heading", "ja") in overview_ja.text
+    for svg in SVG.findall(overview_ja.text):
+        ET.fromstring(svg)  # noqa: S314 - our own output, well-formed in either language
+    login_ja = console.get("/auditor/login", lang="ja")  # logged in: on to the overview
+    assert login_ja.status_code == 303

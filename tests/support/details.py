@@ -1,0 +1,45 @@
+"""Well-formed authorization_details entries for tests, and a way to spoil one member.
+
+``transfer(amount="1e9")`` replaces a member, ``transfer(remittance_reference=OMIT)`` drops it;
+``instructed_amount`` members are reached with ``currency=`` and ``amount=``."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+DEBTOR: Final = "acc_debtorAAAAAAAAAAAAAA"
+CREDITOR: Final = "acc_creditorBBBBBBBBBBBB"
+DEPOSIT: Final = "acc_deposit-CCCCCCCCCCCC"
+WALLET: Final = "acc_wallet_DDDDDDDDDDDDD"
+OMIT: Final = object()
+
+
+def _apply(entry: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    for name, value in overrides.items():
+        if value is OMIT:
+            entry.pop(name, None)
+        else:
+            entry[name] = value
+    return entry
+
+
+def transfer(*, currency: Any = "JPY", amount: Any = "5000", **overrides: Any) -> dict[str, Any]:
+    instructed = _apply({}, {"currency": currency, "amount": amount})
+    entry = {
+        "type": "value_transfer",
+        "instructed_amount": instructed,
+        "debtor_account": DEBTOR,
+        "creditor_account": CREDITOR,
+        "remittance_reference": "INV-2026-0001",
+    }
+    return _apply(entry, overrides)
+
+
+def link(**overrides: Any) -> dict[str, Any]:
+    entry = {
+        "type": "account_link",
+        "actions": ["link"],
+        "deposit_account": DEPOSIT,
+        "wallet_account": WALLET,
+    }
+    return _apply(entry, overrides)

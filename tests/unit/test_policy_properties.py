@@ -1,0 +1,536 @@
+"""Properties of the policy engine over random trust worlds: random anchor sets and policies,
+anchors with random statuses and memberships, holders with one to three identities in any state,
+logins of any level and age, amounts of any size.
+
+The engine is checked against an independent, deliberately naive transcription of
+docs/POLICY.md ("allowed iff some set passes every check; the first such set by id is relied
+on"), and against the properties the issue asks for: no common set → never allowed; a suspended
+anchor never helps; a stronger login never hurts; a smaller amount never hurts; an allowed
+decision relies only on active anchors of the relied set, including one for every party; and
+following a step-up request leads to an allowed decision.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from typing import Any
+
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
+from support.policy_world import AT
+
+from trustanchor.domain.assurance import LEVELS, rank
+from trustanchor.domain.money import Amount
+from trustanchor.policy.anchor_set_policy import AnchorSetPolicy, Operation, parse_policy
+from trustanchor.policy.decision import REASONS, Decision, StepUp
+from trustanchor.policy.engine import STAGE_REASONS, decide_link, decide_transfer
+from trustanchor.policy.facts import (
+    AccountFact,
+    AnchorFact,
+    AnchorSetFact,
+    AuthenticationFact,
+    IdentityFact,
+    LinkRequest,
+    TransferRequest,
+)
+from trustanchor.policy.snapshot import TrustSnapshot
+
+SET_IDS = ("s0", "s1", "s2", "s3")
+ANCHOR_IDS = ("a0", "a1", "a2", "a3")
+ACCOUNT_REASONS = {
+    "account_not_bound",
+    "holder_mismatch",
+    "account_kind_mismatch",
+    "link_not_found",
+    "account_closed",
+    "account_flagged",
+}
+
+# -- random worlds ---------------------------------------------------------------------------
+# Choices are weighted towards what passes, so that allowed decisions are common enough for the
+# properties about them to bite (see test_the_random_worlds_reach_every_outcome).
+
+
+def mostly(common: Any, *rare: Any) -> st.SearchStrategy[Any]:
+    """``common`` seven times in ten, else one of ``rare``. (Hypothesis' own choice among
+    ``sampled_from`` elements is far from uniform, and we want passing values to dominate.)"""
+    return st.integers(0, 9).map(lambda n: common if n < 7 else rare[n % len(rare)])
+
+
+# Strategies are built once here: building them inside every draw costs more than the tests.
+OPERATIONS = mostly(["account_link", "value_transfer"], ["account_link"], ["value_transfer"], [])
+MINIMUM = mostly("substantial", "low", "high")
+REVOCATION_CHECK = st.sampled_from(["fail_open", "fail_closed"])
+LIMIT = st.sampled_from([1000, 100_000, 500_000, 1_000_000]) | st.integers(1, 2_000_000)
+THRESHOLDS = st.lists(
+    st.sampled_from([1000, 100_000, 500_000]) | st.integers(1, 1_500_000), unique=True, max_size=2
+)
+LEVEL = st.sampled_from(LEVELS)
+MAX_AGE = st.sampled_from([60, 300, 1000]) | st.integers(1, 1000)
+VERSION = st.integers(1, 9)
+WORLD_SETS = st.lists(st.sampled_from(SET_IDS), unique=True, min_size=1, max_size=4)
+ANCHOR_STATUS = mostly("active", "suspended", "retired")
+MEMBER = mostly(True, False)
+IDENTITY = st.builds(
+    IdentityFact,
+    id=st.just(""),
+    holder_id=st.just(""),
+    anchor_id=st.sampled_from(ANCHOR_IDS),  # an anchor the world lacks: test_policy_engine
+    level=mostly("high", "substantial", "low", "bogus"),
+    expires_at=mostly(None, AT + 1, AT + 10**6, AT - 1, AT),
+    credential_status=mostly("valid", "revoked", "suspended", "unknown"),
+)
+IDENTITIES = st.lists(IDENTITY, min_size=1, max_size=3)
+LOGIN_LEVEL = mostly("high", "substantial", "low")
+LOGIN_AGE = st.sampled_from([0, 10, 59, 60, 61, 299, 300, 301, 1200, -5])
+PICK = st.integers(0, 2)
+CURRENCY = mostly("JPY", "EUR", "USD")
+UNITS = st.sampled_from(
+    [1000, 1001, 100_000, 100_001, 500_000, 500_001, 1_000_000, 1_000_001]
+) | st.integers(1, 2_000_000)  # boundaries of the limits and thresholds above, and anything
+
+
+@st.composite
+def policies(draw: st.DrawFn) -> dict[str, Any]:
+    policy: dict[str, Any] = {
+        "operations": draw(OPERATIONS),
+        "min_assurance_link": draw(MINIMUM),
+        "min_assurance_transfer": draw(MINIMUM),
+        "revocation_check": draw(REVOCATION_CHECK),
+        "limits": {"JPY": str(draw(LIMIT))},
+    }
+    if draw(st.booleans()):
+        policy["limits"]["EUR"] = "5000.00"
+    policy["step_up"] = [
+        {"currency": "JPY", "above": str(above), "assurance": draw(LEVEL), "max_age": draw(MAX_AGE)}
+        for above in draw(THRESHOLDS)
+    ]
+    return policy
+
+
+POLICY = policies()
+
+
+@st.composite
+def worlds(draw: st.DrawFn) -> TrustSnapshot:
+    """One to four sets; four anchors, each in some of them (and perhaps in a set the world
+    does not have)."""
+    set_ids = draw(WORLD_SETS)
+    sets = [AnchorSetFact(s, parse_policy(draw(POLICY)), draw(VERSION)) for s in set_ids]
+    anchors = []
+    for anchor_id in ANCHOR_IDS:
+        member_of = {s for s in set_ids if draw(MEMBER)} | (
+            {"elsewhere"} if draw(MEMBER) else set()
+        )
+        anchors.append(AnchorFact(anchor_id, draw(ANCHOR_STATUS), frozenset(member_of)))
+    return TrustSnapshot.build(anchors, sets)
+
+
+WORLDS = worlds()
+
+
+def identities_of(holder: str, drawn: list[IdentityFact]) -> list[IdentityFact]:
+    return [replace(i, id=f"{holder}-{n}", holder_id=holder) for n, i in enumerate(drawn)]
+
+
+def login_through(draw: st.DrawFn, identities: list[IdentityFact]) -> AuthenticationFact:
+    through = identities[draw(PICK) % len(identities)]
+    level, age = draw(LOGIN_LEVEL), draw(LOGIN_AGE)
+    return AuthenticationFact(through.holder_id, through.id, through.anchor_id, level, AT - age)
+
+
+def wallet(account_id: str, through: IdentityFact, kind: Any = "cbdc_wallet") -> AccountFact:
+    return AccountFact(account_id, kind, through.holder_id, through.id)
+
+
+@dataclass(frozen=True)
+class Transfer:
+    world: TrustSnapshot
+    amount: Amount
+    debtor: list[IdentityFact]
+    creditor: list[IdentityFact]
+    login: AuthenticationFact
+
+    @property
+    def identities(self) -> list[IdentityFact]:
+        return self.debtor + [i for i in self.creditor if i not in self.debtor]
+
+    def request(self, amount: Amount | None = None) -> TransferRequest:
+        return TransferRequest(
+            amount or self.amount,
+            wallet("acc_debtor_0000000001", self.debtor[0]),
+            wallet("acc_creditor_00000001", self.creditor[0]),
+        )
+
+    def decide(self, **changes: Any) -> Decision:
+        world = changes.pop("world", self.world)
+        login = changes.pop("login", self.login)
+        identities = changes.pop("identities", self.identities)
+        request = self.request(changes.pop("amount", None))
+        assert not changes
+        return decide_transfer(world, request, login, identities, at=AT)
+
+
+@st.composite
+def transfers(draw: st.DrawFn) -> Transfer:
+    debtor = identities_of("debtor", draw(IDENTITIES))
+    creditor = debtor if draw(PICK) == 0 else identities_of("creditor", draw(IDENTITIES))
+    currency = draw(CURRENCY)
+    return Transfer(
+        world=draw(WORLDS),
+        amount=Amount(currency, draw(UNITS) * (1 if currency == "JPY" else 100)),
+        debtor=debtor,
+        creditor=creditor,
+        login=login_through(draw, debtor),
+    )
+
+
+@dataclass(frozen=True)
+class Link:
+    world: TrustSnapshot
+    identities: list[IdentityFact]
+    deposit_through: IdentityFact
+    wallet_through: IdentityFact
+    login: AuthenticationFact
+
+    def decide(self, **changes: Any) -> Decision:
+        world = changes.pop("world", self.world)
+        login = changes.pop("login", self.login)
+        identities = changes.pop("identities", self.identities)
+        assert not changes
+        request = LinkRequest(
+            "link",
+            wallet("acc_deposit_000000001", self.deposit_through, "bank_deposit"),
+            wallet("acc_wallet_0000000001", self.wallet_through),
+        )
+        return decide_link(world, request, login, identities, at=AT)
+
+
+@st.composite
+def links(draw: st.DrawFn) -> Link:
+    identities = identities_of("holder", draw(IDENTITIES))
+    return Link(
+        world=draw(WORLDS),
+        identities=identities,
+        deposit_through=identities[draw(PICK) % len(identities)],
+        wallet_through=identities[draw(PICK) % len(identities)],
+        login=login_through(draw, identities),
+    )
+
+
+# -- the naive reference: docs/POLICY.md read literally ----------------------------------------
+
+
+ORDER = list(REASONS)  # the documented order of the checks
+
+
+def identity_failure(
+    world: TrustSnapshot, identity: IdentityFact, set_id: str, minimum: str
+) -> str | None:
+    """The first identity check ``identity`` fails in the set (None: it vouches there)."""
+    anchor = world.anchors[identity.anchor_id]
+    policy = world.sets[set_id].policy
+    status = identity.credential_status
+    checks = [
+        ("anchor_suspended", anchor.active),
+        ("credential_revoked", status in ("valid", "unknown")),
+        ("credential_status_unknown", status == "valid" or policy.revocation_check == "fail_open"),
+        ("identity_expired", identity.expires_at is None or identity.expires_at > AT),
+        ("assurance_too_low", rank(identity.level) >= rank(minimum)),
+    ]
+    return next((reason for reason, passed in checks if not passed), None)
+
+
+def in_set(world: TrustSnapshot, identity: IdentityFact, set_id: str) -> bool:
+    anchor = world.anchors.get(identity.anchor_id)
+    return anchor is not None and set_id in anchor.set_ids
+
+
+def login_enough(
+    world: TrustSnapshot,
+    login: AuthenticationFact,
+    identities: list[IdentityFact],
+    set_id: str,
+    minimum: str,
+    requirement: tuple[str, int | None],
+) -> bool:
+    level, max_age = requirement
+    through = [i for i in identities if i.id == login.identity_id]
+    return (
+        len(through) == 1
+        and through[0].holder_id == login.holder_id
+        and through[0].anchor_id == login.anchor_id
+        and in_set(world, through[0], set_id)
+        and identity_failure(world, through[0], set_id, minimum) is None
+        and rank(login.level) >= rank(level)
+        and (max_age is None or AT - login.auth_time <= max_age)
+    )
+
+
+def transfer_requirement(policy: AnchorSetPolicy, amount: Amount) -> tuple[str, int | None]:
+    applying = [r for r in policy.step_up if r.currency == amount.currency and amount > r.above]
+    level = max([policy.min_assurance_transfer, *(r.assurance for r in applying)], key=rank)
+    return level, min((r.max_age for r in applying), default=None)
+
+
+@dataclass(frozen=True)
+class Expected:
+    reason: str
+    anchor_set_id: str | None
+    step_up: StepUp | None = None
+
+
+def reference(
+    world: TrustSnapshot,
+    operation: Operation,
+    parties: list[list[IdentityFact]],
+    login: AuthenticationFact,
+    holder: list[IdentityFact],
+    amount: Amount | None,
+) -> Expected:
+    """docs/POLICY.md steps 2 to 4, read literally."""
+    candidates = [
+        s for s in sorted(world.sets) if all(any(in_set(world, i, s) for i in p) for p in parties)
+    ]
+    if not candidates:
+        return Expected("no_common_anchor_set", None)
+    failures: list[tuple[str, str]] = []
+    for set_id in candidates:
+        policy = world.sets[set_id].policy
+        if operation == "value_transfer":
+            assert amount is not None
+            minimum = policy.min_assurance_transfer
+            requirement = transfer_requirement(policy, amount)
+        else:
+            minimum = policy.min_assurance_link
+            requirement = (minimum, None)
+        party_failures: list[str] = []
+        for party in parties:
+            found = [
+                identity_failure(world, i, set_id, minimum)
+                for i in party
+                if in_set(world, i, set_id)
+            ]
+            failed = [f for f in found if f is not None]
+            if len(failed) == len(found):  # the party is as far as its best identity got
+                party_failures.append(max(failed, key=ORDER.index))
+        if not policy.allows(operation):
+            failure = "operation_not_allowed"
+        elif party_failures:  # the set is as far as its weakest party got
+            failure = min(party_failures, key=ORDER.index)
+        elif amount is not None and amount.currency not in policy.limits:
+            failure = "currency_not_allowed"
+        elif amount is not None and amount > policy.limits[amount.currency]:
+            failure = "limit_exceeded"
+        elif not login_enough(world, login, holder, set_id, minimum, requirement):
+            failure = "step_up_required"
+        else:
+            return Expected("allowed", set_id)
+        failures.append((failure, set_id))
+    furthest = max(ORDER.index(f) for f, _ in failures)
+    reason, set_id = next((f, s) for f, s in failures if ORDER.index(f) == furthest)
+    step_up = None
+    if reason == "step_up_required":
+        policy = world.sets[set_id].policy
+        minimum = (
+            policy.min_assurance_transfer
+            if operation == "value_transfer"
+            else policy.min_assurance_link
+        )
+        level, max_age = transfer_requirement(policy, amount) if amount else (minimum, None)
+        anchors = {
+            i.anchor_id
+            for i in holder
+            if in_set(world, i, set_id)
+            and identity_failure(world, i, set_id, minimum) is None
+            and rank(i.level) >= rank(level)
+        }
+        step_up = StepUp(level, max_age, set_id, tuple(sorted(anchors)))
+    return Expected(reason, set_id, step_up)
+
+
+def reference_transfer(t: Transfer) -> Expected:
+    return reference(t.world, "value_transfer", [t.debtor, t.creditor], t.login, t.debtor, t.amount)
+
+
+def reference_link(k: Link) -> Expected:
+    parties = [[k.deposit_through], [k.wallet_through]]
+    return reference(k.world, "account_link", parties, k.login, k.identities, None)
+
+
+def sets_of(world: TrustSnapshot, identities: list[IdentityFact]) -> set[str]:
+    found: set[str] = set()
+    for identity in identities:
+        anchor = world.anchors.get(identity.anchor_id)
+        if anchor is not None:
+            found.update(anchor.set_ids)
+    return found
+
+
+# -- properties ------------------------------------------------------------------------------
+
+MANY = settings(max_examples=300)
+
+
+@MANY
+@given(transfers())
+def test_transfer_matches_the_reference(t: Transfer) -> None:
+    decision = t.decide()
+    expected = reference_transfer(t)
+    assert (decision.reason, decision.anchor_set_id, decision.step_up) == (
+        expected.reason,
+        expected.anchor_set_id,
+        expected.step_up,
+    )
+    if expected.anchor_set_id is not None:
+        assert decision.policy_version == t.world.sets[expected.anchor_set_id].version
+
+
+@MANY
+@given(links())
+def test_link_matches_the_reference(k: Link) -> None:
+    decision = k.decide()
+    expected = reference_link(k)
+    assert (decision.reason, decision.anchor_set_id, decision.step_up) == (
+        expected.reason,
+        expected.anchor_set_id,
+        expected.step_up,
+    )
+
+
+@given(transfers())
+def test_without_a_common_set_never_allowed(t: Transfer) -> None:
+    if sets_of(t.world, t.debtor) & sets_of(t.world, t.creditor):
+        return
+    decision = t.decide()
+    assert not decision.allowed
+    assert decision.reason in {"no_common_anchor_set"} | ACCOUNT_REASONS
+
+
+@given(transfers(), st.frozensets(st.sampled_from(SET_IDS)), st.data())
+def test_a_suspended_anchor_never_turns_denied_into_allowed(
+    t: Transfer, memberships: frozenset[str], data: st.DataObject
+) -> None:
+    before = t.decide()
+    anchors = [
+        AnchorFact(a.id, "active" if a.active else "suspended", frozenset(a.set_ids))
+        for a in t.world.anchors.values()
+    ]
+    sets = [AnchorSetFact(s.id, s.policy, s.version) for s in t.world.sets.values()]
+    world = TrustSnapshot.build([*anchors, AnchorFact("new", "suspended", memberships)], sets)
+    # ... and every party gets an identity at it, the login may even go through it.
+    extra = [
+        IdentityFact("debtor-new", "debtor", "new", "high", None, "valid"),
+        IdentityFact("creditor-new", "creditor", "new", "high", None, "valid"),
+    ]
+    identities = t.identities + extra
+    login = t.login
+    if data.draw(st.booleans()):
+        login = AuthenticationFact("debtor", "debtor-new", "new", "high", AT)
+    after = t.decide(world=world, identities=identities, login=login)
+    if not before.allowed:
+        assert not after.allowed
+    if login is t.login and before.allowed:
+        assert after.allowed  # and it does not hurt either
+
+
+@given(transfers())
+def test_a_stronger_login_never_turns_allowed_into_denied(t: Transfer) -> None:
+    if not t.decide().allowed:
+        return
+    for level in LEVELS[rank(t.login.level) :]:
+        assert t.decide(login=replace(t.login, level=level)).allowed
+    assert t.decide(login=replace(t.login, auth_time=AT)).allowed  # fresher never hurts either
+
+
+@given(links())
+def test_a_stronger_login_never_turns_an_allowed_link_into_denied(k: Link) -> None:
+    if not k.decide().allowed:
+        return
+    for level in LEVELS[rank(k.login.level) :]:
+        assert k.decide(login=replace(k.login, level=level)).allowed
+
+
+@given(transfers(), st.integers(1, 2_000_000))
+def test_a_smaller_amount_in_the_same_currency_is_allowed_too(t: Transfer, smaller: int) -> None:
+    if not t.decide().allowed or smaller >= t.amount.minor:
+        return
+    assert t.decide(amount=Amount(t.amount.currency, smaller)).allowed
+
+
+@MANY
+@given(transfers())
+def test_an_allowed_transfer_relies_only_on_active_anchors_of_the_set_and_covers_both_parties(
+    t: Transfer,
+) -> None:
+    decision = t.decide()
+    if not decision.allowed:
+        assert decision.relied_anchors == ()
+        return
+    assert decision.anchor_set_id is not None
+    view = t.world.sets[decision.anchor_set_id]
+    for anchor_id in decision.relied_anchors:
+        assert t.world.anchors[anchor_id].active
+        assert anchor_id in view.members
+    relied = set(decision.relied_anchors)
+    assert relied & {i.anchor_id for i in t.debtor}
+    assert relied & {i.anchor_id for i in t.creditor}
+    assert t.login.anchor_id in relied
+
+
+@given(links())
+def test_an_allowed_link_relies_on_the_anchors_of_both_bindings(k: Link) -> None:
+    decision = k.decide()
+    if decision.allowed:
+        assert {k.deposit_through.anchor_id, k.wallet_through.anchor_id} <= set(
+            decision.relied_anchors
+        )
+
+
+@MANY
+@given(transfers())
+def test_following_a_step_up_request_is_allowed(t: Transfer) -> None:
+    decision = t.decide()
+    if decision.step_up is None:
+        assert decision.reason != "step_up_required"
+        return
+    step_up = decision.step_up
+    for anchor_id in step_up.anchors:  # each anchor named can satisfy the step-up
+        fresh = [
+            AuthenticationFact("debtor", i.id, anchor_id, i.level, AT)
+            for i in t.debtor
+            if i.anchor_id == anchor_id and rank(i.level) >= rank(step_up.assurance)
+        ]
+        assert any(t.decide(login=login).allowed for login in fresh)
+
+
+@given(transfers(), st.randoms(use_true_random=False))
+def test_the_order_of_identities_does_not_matter(t: Transfer, rng: random.Random) -> None:
+    shuffled = list(t.identities)
+    rng.shuffle(shuffled)
+    assert t.decide(identities=shuffled) == t.decide()
+
+
+@given(transfers())
+def test_identities_of_strangers_change_nothing(t: Transfer) -> None:
+    stranger = IdentityFact("stranger-0", "stranger", "a0", "high", None, "valid")
+    assert t.decide(identities=[stranger, *t.identities]) == t.decide()
+
+
+def test_the_random_worlds_reach_every_outcome() -> None:
+    """The properties above are only as good as the worlds they see: in a few hundred random
+    transfers, every outcome of a set's checks (and a step-up someone can follow) turns up."""
+    seen: set[str] = set()
+
+    @settings(max_examples=600, phases=[Phase.generate], database=None)
+    @given(transfers())
+    def sample(t: Transfer) -> None:
+        decision = t.decide()
+        seen.add(decision.reason)
+        if decision.step_up is not None and decision.step_up.anchors:
+            seen.add("step_up_with_anchors")
+
+    sample()
+    wanted = {"allowed", "no_common_anchor_set", *STAGE_REASONS, "step_up_with_anchors"}
+    assert wanted <= seen, wanted - seen

@@ -1,0 +1,307 @@
+"""An anchor set's policy: what the set allows, how strongly, up to how much.
+
+Declared in TOML under ``[anchor_sets.policy]`` and stored as JSON (the repository bumps the set's
+version whenever the stored JSON changes). :func:`parse_policy` is the one way in, from either
+source; :meth:`AnchorSetPolicy.to_json` is the canonical way out: defaults spelt out, amounts in
+canonical text, operations and step-up rules in a fixed order. So two declarations that mean the
+same policy store the same JSON and do not bump the version, and ``parse_policy(p.to_json()) == p``.
+
+Deny by default: a policy that names no ``operations`` allows nothing, a currency without a limit
+is not allowed, and an unknown field is refused (a misspelt security setting must not be silently
+ignored). Every problem is reported at once as ``(field, message)`` pairs in a
+:class:`PolicyError`, fields as paths inside the policy table (``limits.JPY``,
+``step_up[0].max_age``), so the declarations loader can prefix them with
+``anchor_sets.<id>.policy``. See docs/POLICY.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final, Literal, cast
+
+from trustanchor.domain.assurance import LEVELS, AssuranceLevel
+from trustanchor.domain.money import MINOR_UNITS, Amount, MoneyError, parse_amount
+
+Operation = Literal["account_link", "value_transfer"]
+OPERATIONS: Final[tuple[Operation, ...]] = ("account_link", "value_transfer")
+RevocationCheck = Literal["fail_closed", "fail_open"]
+REVOCATION_CHECKS: Final[tuple[RevocationCheck, ...]] = ("fail_closed", "fail_open")
+
+DEFAULT_MIN_ASSURANCE_LINK: Final[AssuranceLevel] = "substantial"
+DEFAULT_MIN_ASSURANCE_TRANSFER: Final[AssuranceLevel] = "high"
+DEFAULT_REVOCATION_CHECK: Final[RevocationCheck] = "fail_closed"
+MAX_STEP_UP_RULES: Final = 32
+MAX_STEP_UP_AGE: Final = 86_400  # one day: "recently" means minutes, a day is already generous
+
+POLICY_FIELDS: Final = frozenset(
+    {
+        "operations",
+        "min_assurance_link",
+        "min_assurance_transfer",
+        "revocation_check",
+        "limits",
+        "step_up",
+    }
+)
+STEP_UP_FIELDS: Final = frozenset({"currency", "above", "assurance", "max_age"})
+_NO_LIMITS: Final[Mapping[str, Amount]] = MappingProxyType({})
+
+
+class PolicyError(ValueError):
+    """A policy was refused. ``problems`` lists every problem as ``(field, message)``; ``field``
+    is a path inside the policy table (``""`` for the table itself)."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(self.lines("policy")))
+
+    def lines(self, prefix: str) -> list[str]:
+        """The problems as ``<prefix>.<field>: <message>`` lines, e.g. with prefix
+        ``anchor_sets.jp-cbdc.policy``."""
+        return [f"{_join(prefix, where)}: {message}" for where, message in self.problems]
+
+
+@dataclass(frozen=True, slots=True)
+class StepUpRule:
+    """Above ``above`` (strictly), the debtor must have authenticated at ``assurance`` or higher
+    within the last ``max_age`` seconds."""
+
+    currency: str
+    above: Amount
+    assurance: AssuranceLevel
+    max_age: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "currency": self.currency,
+            "above": str(self.above),
+            "assurance": self.assurance,
+            "max_age": self.max_age,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorSetPolicy:
+    """A parsed, valid policy. The defaults are the deny-by-default policy: nothing allowed."""
+
+    operations: tuple[Operation, ...] = ()
+    min_assurance_link: AssuranceLevel = DEFAULT_MIN_ASSURANCE_LINK
+    min_assurance_transfer: AssuranceLevel = DEFAULT_MIN_ASSURANCE_TRANSFER
+    revocation_check: RevocationCheck = DEFAULT_REVOCATION_CHECK
+    limits: Mapping[str, Amount] = field(default_factory=lambda: _NO_LIMITS)  # maximum per transfer
+    step_up: tuple[StepUpRule, ...] = ()
+
+    def allows(self, operation: Operation) -> bool:
+        return operation in self.operations
+
+    def to_json(self) -> dict[str, Any]:
+        """The canonical JSON form (every field, fixed order); parses back to an equal policy."""
+        return {
+            "operations": list(self.operations),
+            "min_assurance_link": self.min_assurance_link,
+            "min_assurance_transfer": self.min_assurance_transfer,
+            "revocation_check": self.revocation_check,
+            "limits": {code: str(amount) for code, amount in self.limits.items()},
+            "step_up": [rule.to_json() for rule in self.step_up],
+        }
+
+
+DENY_ALL: Final = AnchorSetPolicy()
+
+
+def parse_policy(mapping: object) -> AnchorSetPolicy:
+    """Validate a policy table (from TOML or stored JSON). Raises :class:`PolicyError` listing
+    every problem; never anything else, whatever the input."""
+    if not isinstance(mapping, Mapping):
+        raise PolicyError([("", "must be a table")])
+    problems: list[tuple[str, str]] = []
+    for key in mapping:
+        if not isinstance(key, str):
+            problems.append(("", "field names must be strings"))
+        elif key not in POLICY_FIELDS:
+            problems.append((_shown(key), "unknown field"))
+    operations = _operations(mapping.get("operations", []), problems)
+    min_link = _level(mapping, "min_assurance_link", DEFAULT_MIN_ASSURANCE_LINK, problems)
+    min_transfer = _level(
+        mapping, "min_assurance_transfer", DEFAULT_MIN_ASSURANCE_TRANSFER, problems
+    )
+    revocation_check = mapping.get("revocation_check", DEFAULT_REVOCATION_CHECK)
+    if revocation_check not in REVOCATION_CHECKS:
+        problems.append(("revocation_check", f"must be one of {', '.join(REVOCATION_CHECKS)}"))
+    raw_limits = mapping.get("limits", {})
+    limits = _limits(raw_limits, problems)
+    # A limit that failed to parse is reported once, not again by every rule for its currency.
+    limited = set(raw_limits) if isinstance(raw_limits, Mapping) else set()
+    step_up = _step_up_rules(mapping.get("step_up", []), limited, problems)
+    if "value_transfer" in operations and not limits and "limits" not in _fields_with(problems):
+        problems.append(
+            ("limits", "value_transfer is allowed but no currency has a limit; add one")
+        )
+    if problems:
+        raise PolicyError(problems)
+    return AnchorSetPolicy(
+        operations=operations,
+        min_assurance_link=min_link,
+        min_assurance_transfer=min_transfer,
+        revocation_check=cast(RevocationCheck, revocation_check),
+        limits=MappingProxyType(dict(sorted(limits.items()))),
+        step_up=tuple(sorted(step_up, key=lambda r: (r.currency, r.above.minor))),
+    )
+
+
+def _operations(value: object, problems: list[tuple[str, str]]) -> tuple[Operation, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.append(("operations", f"must be a list drawn from {', '.join(OPERATIONS)}"))
+        return ()
+    for item in value:
+        if item not in OPERATIONS:
+            problems.append(
+                ("operations", f"{_shown(item)!r} is not one of {', '.join(OPERATIONS)}")
+            )
+    if len(set(value)) != len(value):
+        problems.append(("operations", "lists an operation twice"))
+    return tuple(op for op in OPERATIONS if op in value)
+
+
+def _level(
+    mapping: Mapping[Any, Any],
+    name: str,
+    default: AssuranceLevel,
+    problems: list[tuple[str, str]],
+) -> AssuranceLevel:
+    value = mapping.get(name, default)
+    if value not in LEVELS:
+        problems.append((name, f"must be one of {', '.join(LEVELS)}"))
+        return default
+    return cast(AssuranceLevel, value)
+
+
+def _limits(value: object, problems: list[tuple[str, str]]) -> dict[str, Amount]:
+    if not isinstance(value, Mapping):
+        problems.append(("limits", 'must be a table of currency = "amount", e.g. JPY = "1000000"'))
+        return {}
+    limits: dict[str, Amount] = {}
+    for code, text in value.items():
+        where = f"limits.{_shown(code)}"
+        if not isinstance(code, str) or code not in MINOR_UNITS:
+            problems.append((where, "not a supported ISO 4217 currency code"))
+        elif not isinstance(text, str):
+            problems.append((where, 'must be a decimal string, e.g. "1000000"'))
+        else:
+            try:
+                limits[code] = parse_amount(text, code)
+            except MoneyError as exc:
+                problems.append((where, _money_message(exc)))
+    return limits
+
+
+def _step_up_rules(
+    value: object, limited: set[Any], problems: list[tuple[str, str]]
+) -> list[StepUpRule]:
+    if not isinstance(value, list):
+        problems.append(("step_up", "must be a list of tables ([[anchor_sets.policy.step_up]])"))
+        return []
+    if len(value) > MAX_STEP_UP_RULES:
+        problems.append(("step_up", f"at most {MAX_STEP_UP_RULES} rules"))
+        return []
+    rules: list[StepUpRule] = []
+    seen: set[tuple[str, int]] = set()
+    for index, item in enumerate(value):
+        rule = _step_up_rule(item, f"step_up[{index}]", limited, problems)
+        if rule is None:
+            continue
+        if (rule.currency, rule.above.minor) in seen:
+            problems.append((f"step_up[{index}]", "another rule has the same currency and above"))
+        seen.add((rule.currency, rule.above.minor))
+        rules.append(rule)
+    return rules
+
+
+def _step_up_rule(
+    item: object, where: str, limited: set[Any], problems: list[tuple[str, str]]
+) -> StepUpRule | None:
+    if not isinstance(item, Mapping):
+        problems.append((where, "must be a table with currency, above, assurance and max_age"))
+        return None
+    before = len(problems)
+    for key in item:
+        if not isinstance(key, str):
+            problems.append((where, "field names must be strings"))
+        elif key not in STEP_UP_FIELDS:
+            problems.append((f"{where}.{_shown(key)}", "unknown field"))
+    for key in sorted(STEP_UP_FIELDS - set(item)):
+        problems.append((f"{where}.{key}", "missing"))
+    code, above = item.get("currency"), item.get("above")
+    assurance, max_age = item.get("assurance"), item.get("max_age")
+    amount: Amount | None = None
+    if "currency" in item:
+        if not isinstance(code, str) or code not in MINOR_UNITS:
+            problems.append((f"{where}.currency", "not a supported ISO 4217 currency code"))
+        elif code not in limited:
+            problems.append(
+                (
+                    f"{where}.currency",
+                    f"{code} has no limit, so transfers in it are refused and the rule never "
+                    "applies",
+                )
+            )
+        if "above" in item:
+            amount = _above(above, code, f"{where}.above", problems)
+    if "assurance" in item and assurance not in LEVELS:
+        problems.append((f"{where}.assurance", f"must be one of {', '.join(LEVELS)}"))
+    if "max_age" in item and (type(max_age) is not int or not 1 <= max_age <= MAX_STEP_UP_AGE):
+        problems.append((f"{where}.max_age", f"must be whole seconds from 1 to {MAX_STEP_UP_AGE}"))
+    if len(problems) != before or amount is None:
+        return None
+    return StepUpRule(
+        currency=amount.currency,
+        above=amount,
+        assurance=cast(AssuranceLevel, assurance),
+        max_age=cast(int, max_age),
+    )
+
+
+def _above(
+    value: object, code: object, where: str, problems: list[tuple[str, str]]
+) -> Amount | None:
+    if not isinstance(code, str) or code not in MINOR_UNITS:
+        return None  # the currency problem is already reported
+    if not isinstance(value, str):
+        problems.append((where, 'must be a decimal string, e.g. "100000"'))
+        return None
+    try:
+        return parse_amount(value, code)
+    except MoneyError as exc:
+        problems.append((where, _money_message(exc)))
+        return None
+
+
+def _money_message(exc: MoneyError) -> str:
+    return {
+        "bad_amount": "must be a plain decimal string (digits, at most one '.', no sign)",
+        "too_many_decimals": f"too many decimals: {exc.detail}",
+        "not_positive": "must be greater than zero",
+        "too_large": "is out of range",
+    }.get(exc.reason, exc.detail)
+
+
+def _fields_with(problems: list[tuple[str, str]]) -> set[str]:
+    return {where.split(".", 1)[0] for where, _ in problems}
+
+
+def _shown(value: object) -> str:
+    """A field name or value as it may appear in a message: short, printable."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) > 40 or not text.isprintable():
+        return "?"
+    return text
+
+
+def _join(prefix: str, where: str) -> str:
+    if not where:
+        return prefix
+    if not prefix or where.startswith("["):
+        return prefix + where
+    return f"{prefix}.{where}"

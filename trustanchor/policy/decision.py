@@ -1,0 +1,88 @@
+"""The policy engine's answer, and the closed list of reason codes it can give.
+
+The reason is recorded as is in the audit log's ``decision`` entry and is what the web layer
+translates for the person (docs/POLICY.md lists them with the text shown). The order of
+:data:`REASONS` after ``no_common_anchor_set`` is the order in which a candidate anchor set is
+checked: a denial reports the check furthest along it that any candidate reached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final, Literal
+
+REASONS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "allowed": "Every check passed in the anchor set relied on.",
+        # account checks: the same in every anchor set, made before looking for one
+        "account_not_bound": "An account in the request is not bound to a holder yet.",
+        "holder_mismatch": "An account belongs to someone other than the person who logged in.",
+        "account_kind_mismatch": "A link names an account of the wrong kind (deposit ↔ wallet).",
+        "link_not_found": "Unlink asked for two accounts that are not linked.",
+        "account_closed": "An account in the request is closed.",
+        "account_flagged": "An account in the request is flagged for review.",
+        # looking for a set
+        "no_common_anchor_set": "No anchor set holds an anchor that vouches for every party.",
+        # per anchor set, in this order
+        "operation_not_allowed": "The anchor set does not allow this operation.",
+        "anchor_suspended": "The anchor behind a party's identity is suspended or retired.",
+        "credential_revoked": "The credential behind a party's identity is revoked or suspended.",
+        "credential_status_unknown": "A credential's revocation status could not be checked "
+        "and the set's policy fails closed.",
+        "identity_expired": "A party's identity has expired; it must be verified again.",
+        "assurance_too_low": "A party's identity is below the set's minimum assurance level.",
+        "currency_not_allowed": "The anchor set sets no limit for this currency.",
+        "limit_exceeded": "The amount is above the anchor set's per-transfer limit.",
+        "step_up_required": "This login is not strong or recent enough, or not through an "
+        "anchor of the set: log in again through one of the anchors named.",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StepUp:
+    """What a new login must achieve for the decision to be allowed: ``assurance`` at least,
+    within ``max_age`` seconds before the decision (``None``: any age), through one of
+    ``anchors`` — the anchors of set ``anchor_set_id`` through which this person holds an
+    identity that qualifies (empty: none does, so a new login cannot help)."""
+
+    assurance: str
+    max_age: int | None
+    anchor_set_id: str
+    anchors: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """``reason`` is ``allowed`` exactly when ``allowed``. ``anchor_set_id`` and
+    ``policy_version`` name the set relied on (allowed) or the set whose failure is reported
+    (denied after a candidate set was found; ``None`` before). ``relied_anchors`` are the
+    anchors whose identities and login the allowed decision rests on (empty when denied).
+    ``step_up`` is set exactly when the reason is ``step_up_required``."""
+
+    allowed: bool
+    reason: str
+    anchor_set_id: str | None = None
+    policy_version: int | None = None
+    relied_anchors: tuple[str, ...] = ()
+    step_up: StepUp | None = None
+
+    def __post_init__(self) -> None:
+        if self.reason not in REASONS:
+            raise ValueError(f"unknown reason code {self.reason!r}")
+        if self.allowed != (self.reason == "allowed"):
+            raise ValueError("reason must be 'allowed' exactly when the decision allows")
+        if (self.step_up is not None) != (self.reason == "step_up_required"):
+            raise ValueError("step_up must be given exactly with step_up_required")
+
+    @property
+    def result(self) -> Literal["allowed", "denied"]:
+        """As recorded in the audit ``decision`` entry."""
+        return "allowed" if self.allowed else "denied"
+
+
+def denied(reason: str) -> Decision:
+    """A denial made before any anchor set was considered."""
+    return Decision(allowed=False, reason=reason)

@@ -1,0 +1,349 @@
+"""The policy engine: may this link or transfer happen, and on which anchor set does it rely?
+
+A pure function of (request, login, identities, snapshot of anchors and sets, ``at``): no I/O,
+no clock, no randomness, so it is cheap to call on every request and can be tested exhaustively.
+Nothing is allowed unless one anchor set passes every check; docs/POLICY.md is the reference.
+
+1. **Account checks** (the same in every set, so made first): both accounts bound, both the
+   logged-in holder's (transfer: the debtor's), the right kinds for a link, an existing link for
+   unlink, no closed or flagged account (link and transfer only: an account's state never
+   stands in the way of removing one of its links).
+2. **Candidate sets**: the sets that hold, for every *party*, an anchor of one of the party's
+   identities. Link parties are the identity each account was bound through; transfer parties
+   are the debtor's holder and the creditor's holder with all their identities (the anchors
+   that vouch for a holder are the union of their identities). None → ``no_common_anchor_set``.
+3. **Per candidate, in order**: ``operation_not_allowed``; then, for every party, whether one of
+   its identities in the set passes ``anchor_suspended``, ``credential_revoked``,
+   ``credential_status_unknown`` (fail_closed only), ``identity_expired`` and
+   ``assurance_too_low`` (a party's best identity decides how far the party gets, the party that
+   gets least far decides for the set); then ``currency_not_allowed`` and ``limit_exceeded``
+   (transfer); then ``step_up_required``: the login must be through an anchor of the set, with
+   an identity that itself passes the identity checks, at the level the set demands for this
+   operation and amount, and recent enough if a step-up rule sets a maximum age.
+4. The first candidate by id that passes is relied on. If none passes, the reported failure is
+   the one furthest along the order in 3 (ties: the first set by id), so that
+   ``step_up_required`` wins whenever a stronger login would help somewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from trustanchor.domain.assurance import LEVELS
+from trustanchor.policy.decision import Decision, StepUp, denied
+from trustanchor.policy.facts import (
+    AccountFact,
+    AuthenticationFact,
+    IdentityFact,
+    LinkRequest,
+    TransferRequest,
+)
+from trustanchor.policy.snapshot import SetView, TrustSnapshot
+
+# How far a candidate set got: the index of the first check it failed, PASSED if none.
+OPERATION_NOT_ALLOWED = 0
+ANCHOR_SUSPENDED = 1
+CREDENTIAL_REVOKED = 2
+CREDENTIAL_STATUS_UNKNOWN = 3
+IDENTITY_EXPIRED = 4
+ASSURANCE_TOO_LOW = 5
+IDENTITY_PASSED = 6  # every identity check passed; the request checks follow
+CURRENCY_NOT_ALLOWED = 6
+LIMIT_EXCEEDED = 7
+STEP_UP_REQUIRED = 8
+PASSED = 9
+# domain.assurance.rank as a dictionary: the engine ranks levels many times per decision.
+_RANK: dict[str, int] = {level: index for index, level in enumerate(LEVELS)}
+STAGE_REASONS = (
+    "operation_not_allowed",
+    "anchor_suspended",
+    "credential_revoked",
+    "credential_status_unknown",
+    "identity_expired",
+    "assurance_too_low",
+    "currency_not_allowed",
+    "limit_exceeded",
+    "step_up_required",
+)
+
+
+@dataclass(slots=True)  # not frozen: private, never changed, and a frozen __init__ costs more
+class _Evaluation:
+    """One decision's inputs after the account checks, in the engine's terms."""
+
+    snapshot: TrustSnapshot
+    transfer: bool
+    parties: tuple[Sequence[IdentityFact], ...]
+    login: AuthenticationFact
+    login_identity: IdentityFact | None
+    login_rank: int
+    holder_identities: Sequence[IdentityFact]  # the logged-in holder's: who can step up
+    currency: str | None
+    minor: int
+    at: int
+
+
+def decide_link(
+    snapshot: TrustSnapshot,
+    request: LinkRequest,
+    authentication: AuthenticationFact,
+    identities: Sequence[IdentityFact],
+    *,
+    at: int,
+) -> Decision:
+    """Decide an ``account_link`` (link or unlink). ``identities``: the logged-in holder's
+    identities, which include the identities the two accounts were bound through."""
+    deposit, wallet = request.deposit_account, request.wallet_account
+    if not (_is_bound(deposit) and _is_bound(wallet)):
+        return denied("account_not_bound")
+    holder = authentication.holder_id
+    if deposit.holder_id != holder or wallet.holder_id != holder:
+        return denied("holder_mismatch")
+    holder_identities = [i for i in identities if i.holder_id == holder]
+    deposit_identity = _binding_identity(deposit, holder_identities)
+    wallet_identity = _binding_identity(wallet, holder_identities)
+    if deposit_identity is None or wallet_identity is None:
+        return denied("account_not_bound")  # bound through an identity we were not given
+    if deposit.kind != "bank_deposit" or wallet.kind != "cbdc_wallet":
+        return denied("account_kind_mismatch")
+    if request.action == "unlink":
+        if not request.linked:
+            return denied("link_not_found")
+    else:
+        refusal = _account_status(deposit, wallet)
+        if refusal is not None:
+            return denied(refusal)
+    evaluation = _Evaluation(
+        snapshot=snapshot,
+        transfer=False,
+        parties=((deposit_identity,), (wallet_identity,)),
+        login=authentication,
+        login_identity=_login_identity(authentication, holder_identities),
+        login_rank=_RANK.get(authentication.level, -1),
+        holder_identities=holder_identities,
+        currency=None,
+        minor=0,
+        at=at,
+    )
+    return _decide(evaluation)
+
+
+def decide_transfer(
+    snapshot: TrustSnapshot,
+    request: TransferRequest,
+    authentication: AuthenticationFact,
+    identities: Sequence[IdentityFact],
+    *,
+    at: int,
+) -> Decision:
+    """Decide a ``value_transfer``. ``identities``: the debtor holder's and the creditor
+    holder's identities (others are ignored)."""
+    debtor, creditor = request.debtor_account, request.creditor_account
+    if not (_is_bound(debtor) and _is_bound(creditor)):
+        return denied("account_not_bound")
+    if debtor.holder_id != authentication.holder_id:
+        return denied("holder_mismatch")
+    refusal = _account_status(debtor, creditor)
+    if refusal is not None:
+        return denied(refusal)
+    debtor_identities = [i for i in identities if i.holder_id == debtor.holder_id]
+    creditor_identities = (
+        debtor_identities
+        if creditor.holder_id == debtor.holder_id
+        else [i for i in identities if i.holder_id == creditor.holder_id]
+    )
+    evaluation = _Evaluation(
+        snapshot=snapshot,
+        transfer=True,
+        parties=(debtor_identities, creditor_identities),
+        login=authentication,
+        login_identity=_login_identity(authentication, debtor_identities),
+        login_rank=_RANK.get(authentication.level, -1),
+        holder_identities=debtor_identities,
+        currency=request.amount.currency,
+        minor=request.amount.minor,
+        at=at,
+    )
+    return _decide(evaluation)
+
+
+# ------------------------------------------------------------------------------ account checks
+
+
+def _is_bound(account: AccountFact) -> bool:
+    return account.holder_id is not None and account.binding_identity_id is not None
+
+
+def _binding_identity(
+    account: AccountFact, holder_identities: Sequence[IdentityFact]
+) -> IdentityFact | None:
+    """The identity the account was bound through, among its holder's identities."""
+    for identity in holder_identities:
+        if identity.id == account.binding_identity_id:
+            return identity
+    return None
+
+
+def _account_status(*accounts: AccountFact) -> str | None:
+    if any(account.status == "closed" for account in accounts):
+        return "account_closed"
+    if any(account.status != "active" for account in accounts):
+        return "account_flagged"
+    return None
+
+
+def _login_identity(
+    login: AuthenticationFact, holder_identities: Sequence[IdentityFact]
+) -> IdentityFact | None:
+    for identity in holder_identities:
+        if identity.id == login.identity_id:
+            return identity if identity.anchor_id == login.anchor_id else None
+    return None
+
+
+# ----------------------------------------------------------------------------- set evaluation
+
+
+def _decide(evaluation: _Evaluation) -> Decision:
+    party_stages = [_party_stages(evaluation, party) for party in evaluation.parties]
+    candidates = set(party_stages[0]).intersection(*party_stages[1:])
+    if not candidates:
+        return denied("no_common_anchor_set")
+    sets = evaluation.snapshot.sets
+    furthest, reported = -1, None
+    for set_id in sorted(candidates):
+        view = sets[set_id]
+        stage = _set_stage(evaluation, view, min(stages[set_id] for stages in party_stages))
+        if stage == PASSED:
+            return Decision(
+                allowed=True,
+                reason="allowed",
+                anchor_set_id=view.id,
+                policy_version=view.version,
+                relied_anchors=_relied_anchors(evaluation, view),
+            )
+        if stage > furthest:
+            furthest, reported = stage, view
+    assert reported is not None
+    return Decision(
+        allowed=False,
+        reason=STAGE_REASONS[furthest],
+        anchor_set_id=reported.id,
+        policy_version=reported.version,
+        step_up=_step_up(evaluation, reported) if furthest == STEP_UP_REQUIRED else None,
+    )
+
+
+def _party_stages(evaluation: _Evaluation, party: Sequence[IdentityFact]) -> dict[str, int]:
+    """For each set holding an anchor of one of the party's identities: how far the party's
+    best identity in that set gets through the identity checks."""
+    anchors, sets = evaluation.snapshot.anchors, evaluation.snapshot.sets
+    stages: dict[str, int] = {}
+    for identity in party:
+        anchor = anchors.get(identity.anchor_id)
+        if anchor is None:
+            continue
+        for set_id in anchor.set_ids:
+            stage = _identity_stage(evaluation, identity, sets[set_id], anchor.active)
+            if stage > stages.get(set_id, -1):
+                stages[set_id] = stage
+    return stages
+
+
+def _identity_stage(
+    evaluation: _Evaluation, identity: IdentityFact, view: SetView, anchor_active: bool
+) -> int:
+    if not anchor_active:
+        return ANCHOR_SUSPENDED
+    status = identity.credential_status
+    if status == "unknown":
+        if not view.fail_open:
+            return CREDENTIAL_STATUS_UNKNOWN
+    elif status != "valid":  # revoked, suspended, or anything we cannot act on
+        return CREDENTIAL_REVOKED
+    if identity.expires_at is not None and identity.expires_at <= evaluation.at:
+        return IDENTITY_EXPIRED
+    minimum = view.min_rank_transfer if evaluation.transfer else view.min_rank_link
+    if _RANK.get(identity.level, -1) < minimum:
+        return ASSURANCE_TOO_LOW
+    return IDENTITY_PASSED
+
+
+def _set_stage(evaluation: _Evaluation, view: SetView, identity_stage: int) -> int:
+    if not (view.allows_transfer if evaluation.transfer else view.allows_link):
+        return OPERATION_NOT_ALLOWED
+    if identity_stage < IDENTITY_PASSED:
+        return identity_stage
+    if evaluation.currency is not None:
+        limit = view.limits.get(evaluation.currency)
+        if limit is None:
+            return CURRENCY_NOT_ALLOWED
+        if evaluation.minor > limit:
+            return LIMIT_EXCEEDED
+    required_rank, max_age = _requirement(evaluation, view)
+    if not _login_satisfies(evaluation, view, required_rank, max_age):
+        return STEP_UP_REQUIRED
+    return PASSED
+
+
+def _requirement(evaluation: _Evaluation, view: SetView) -> tuple[int, int | None]:
+    """The login level this operation and amount need in this set, and how old it may be."""
+    if evaluation.currency is None:
+        return view.min_rank_link, None
+    required, max_age = view.min_rank_transfer, None
+    for rule in view.step_up.get(evaluation.currency, ()):
+        if evaluation.minor <= rule.above_minor:
+            break  # ascending: no later rule applies either
+        required = max(required, rule.rank)
+        max_age = rule.max_age if max_age is None else min(max_age, rule.max_age)
+    return required, max_age
+
+
+def _login_satisfies(
+    evaluation: _Evaluation, view: SetView, required_rank: int, max_age: int | None
+) -> bool:
+    login, identity = evaluation.login, evaluation.login_identity
+    if identity is None or login.anchor_id not in view.members:
+        return False
+    anchor = evaluation.snapshot.anchors[login.anchor_id]
+    if _identity_stage(evaluation, identity, view, anchor.active) != IDENTITY_PASSED:
+        return False
+    if evaluation.login_rank < required_rank:
+        return False
+    return max_age is None or evaluation.at - login.auth_time <= max_age
+
+
+def _relied_anchors(evaluation: _Evaluation, view: SetView) -> tuple[str, ...]:
+    """Every anchor in the set through which a party passed, and the login's anchor."""
+    anchors = {evaluation.login.anchor_id}
+    for party in evaluation.parties:
+        for identity in party:
+            if _passes_in(evaluation, identity, view):
+                anchors.add(identity.anchor_id)
+    return tuple(sorted(anchors))
+
+
+def _step_up(evaluation: _Evaluation, view: SetView) -> StepUp:
+    required_rank, max_age = _requirement(evaluation, view)
+    anchors = sorted(
+        {
+            identity.anchor_id
+            for identity in evaluation.holder_identities
+            if _RANK.get(identity.level, -1) >= required_rank
+            and _passes_in(evaluation, identity, view)
+        }
+    )
+    return StepUp(
+        assurance=LEVELS[required_rank],
+        max_age=max_age,
+        anchor_set_id=view.id,
+        anchors=tuple(anchors),
+    )
+
+
+def _passes_in(evaluation: _Evaluation, identity: IdentityFact, view: SetView) -> bool:
+    if identity.anchor_id not in view.members:
+        return False
+    anchor = evaluation.snapshot.anchors[identity.anchor_id]
+    return _identity_stage(evaluation, identity, view, anchor.active) == IDENTITY_PASSED

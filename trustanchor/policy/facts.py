@@ -1,0 +1,126 @@
+"""The plain facts a policy decision is made from. No I/O: the service reads them from storage
+(and from the anchors' status lists) and hands them over frozen.
+
+Levels are plain strings on purpose: a stored or asserted level that is not one of
+``low`` / ``substantial`` / ``high`` ranks below every level and so satisfies no minimum
+(:func:`trustanchor.domain.assurance.rank`), instead of raising in the middle of a decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from trustanchor.domain.assurance import level_from_acr
+from trustanchor.domain.identity import Authentication, Identity
+from trustanchor.domain.money import Amount
+from trustanchor.policy.anchor_set_policy import AnchorSetPolicy
+
+AccountKind = Literal["bank_deposit", "cbdc_wallet"]
+AccountStatus = Literal["active", "flagged", "closed"]
+CredentialStatus = Literal["valid", "revoked", "suspended", "unknown"]
+CREDENTIAL_STATUSES: Final[tuple[CredentialStatus, ...]] = (
+    "valid",
+    "revoked",
+    "suspended",
+    "unknown",
+)
+LinkAction = Literal["link", "unlink"]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountFact:
+    """A registered account. ``holder_id`` and ``binding_identity_id`` are ``None`` until the
+    account is bound to a holder through one of the holder's identities."""
+
+    id: str
+    kind: AccountKind
+    holder_id: str | None
+    binding_identity_id: str | None
+    status: AccountStatus = "active"
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityFact:
+    """One of a holder's identities, as of now. ``credential_status`` is what the anchor's
+    revocation mechanism last said about the credential behind it (``unknown``: it could not be
+    checked); ``expires_at`` ``None`` means the identity does not expire."""
+
+    id: str
+    holder_id: str
+    anchor_id: str
+    level: str
+    expires_at: int | None
+    credential_status: CredentialStatus = "valid"
+
+    @classmethod
+    def of(cls, identity: Identity, credential_status: CredentialStatus) -> IdentityFact:
+        return cls(
+            id=identity.id,
+            holder_id=identity.holder_id,
+            anchor_id=identity.anchor_id,
+            level=identity.assurance_level,
+            expires_at=identity.expires_at,
+            credential_status=credential_status,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticationFact:
+    """This login: which holder, through which identity and anchor, how strongly, when."""
+
+    holder_id: str
+    identity_id: str
+    anchor_id: str
+    level: str
+    auth_time: int
+
+    @classmethod
+    def of(cls, authentication: Authentication) -> AuthenticationFact:
+        """The login as recorded; an ``acr`` that names no known level gives level ``""``,
+        which satisfies no minimum."""
+        return cls(
+            holder_id=authentication.holder_id,
+            identity_id=authentication.identity_id,
+            anchor_id=authentication.anchor_id,
+            level=level_from_acr(authentication.acr) or "",
+            auth_time=authentication.auth_time,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRequest:
+    """``account_link``: link (or unlink) a bank deposit account and a CBDC wallet of one holder.
+    ``linked`` says whether the two accounts are linked now (unlink needs an existing link)."""
+
+    action: LinkAction
+    deposit_account: AccountFact
+    wallet_account: AccountFact
+    linked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRequest:
+    """``value_transfer``: move ``amount`` from the debtor's account to the creditor's."""
+
+    amount: Amount
+    debtor_account: AccountFact
+    creditor_account: AccountFact
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorFact:
+    """An anchor's status and the anchor sets it belongs to."""
+
+    id: str
+    status: str  # active / suspended / retired; only ``active`` vouches for anyone
+    anchor_sets: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorSetFact:
+    """An anchor set's parsed policy and the version it is stored under."""
+
+    id: str
+    policy: AnchorSetPolicy
+    version: int

@@ -1,0 +1,148 @@
+"""The anchors and anchor sets, arranged once for many decisions.
+
+Building a :class:`TrustSnapshot` parses every policy and inverts the memberships (anchor → its
+sets); a decision then only does dictionary look-ups and integer comparisons. The service keeps
+one snapshot and rebuilds it when an anchor or a set changes (status, membership, policy
+version): the snapshot is immutable, so a decision in flight keeps a consistent view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TypeVar
+
+from trustanchor.domain.anchor_sets import AnchorSet
+from trustanchor.domain.anchors import Anchor
+from trustanchor.domain.assurance import rank
+from trustanchor.policy.anchor_set_policy import (
+    DENY_ALL,
+    AnchorSetPolicy,
+    PolicyError,
+    parse_policy,
+)
+from trustanchor.policy.facts import AnchorFact, AnchorSetFact
+
+T = TypeVar("T", AnchorFact, AnchorSetFact)
+
+
+@dataclass(frozen=True, slots=True)
+class StepUpThreshold:
+    """A step-up rule in the form the engine compares: minor units and level rank."""
+
+    above_minor: int
+    rank: int
+    max_age: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetView:
+    """One anchor set with its policy pre-digested for the engine."""
+
+    id: str
+    version: int
+    policy: AnchorSetPolicy
+    members: frozenset[str]
+    allows_link: bool
+    allows_transfer: bool
+    min_rank_link: int
+    min_rank_transfer: int
+    fail_open: bool
+    limits: Mapping[str, int]  # currency → largest allowed amount in minor units
+    step_up: Mapping[str, tuple[StepUpThreshold, ...]]  # currency → rules, ascending `above`
+
+    @classmethod
+    def of(cls, fact: AnchorSetFact, members: Iterable[str]) -> SetView:
+        policy = fact.policy
+        rules: dict[str, list[StepUpThreshold]] = {}
+        for rule in policy.step_up:
+            threshold = StepUpThreshold(rule.above.minor, rank(rule.assurance), rule.max_age)
+            rules.setdefault(rule.currency, []).append(threshold)
+        return cls(
+            id=fact.id,
+            version=fact.version,
+            policy=policy,
+            members=frozenset(members),
+            allows_link=policy.allows("account_link"),
+            allows_transfer=policy.allows("value_transfer"),
+            min_rank_link=rank(policy.min_assurance_link),
+            min_rank_transfer=rank(policy.min_assurance_transfer),
+            fail_open=policy.revocation_check == "fail_open",
+            limits=MappingProxyType({c: a.minor for c, a in policy.limits.items()}),
+            step_up=MappingProxyType(
+                {c: tuple(sorted(r, key=lambda t: t.above_minor)) for c, r in rules.items()}
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorView:
+    id: str
+    active: bool
+    set_ids: tuple[str, ...]  # the known sets it belongs to, by id
+
+
+@dataclass(frozen=True, slots=True)
+class TrustSnapshot:
+    """Anchors and anchor sets ready for :mod:`trustanchor.policy.engine`.
+
+    ``unusable_sets`` names the sets whose stored policy did not parse (only
+    :meth:`from_domain` produces them): such a set is kept with the deny-all policy, so it
+    allows nothing, and the caller should log the problems. Memberships in sets the snapshot
+    does not know are ignored."""
+
+    sets: Mapping[str, SetView]
+    anchors: Mapping[str, AnchorView]
+    unusable_sets: tuple[tuple[str, PolicyError], ...] = ()
+
+    @classmethod
+    def build(
+        cls,
+        anchors: Iterable[AnchorFact],
+        anchor_sets: Iterable[AnchorSetFact],
+        *,
+        unusable_sets: tuple[tuple[str, PolicyError], ...] = (),
+    ) -> TrustSnapshot:
+        set_facts = _unique(anchor_sets, "anchor set")
+        anchor_facts = _unique(anchors, "anchor")
+        members: dict[str, list[str]] = {set_id: [] for set_id in set_facts}
+        views: dict[str, AnchorView] = {}
+        for anchor in anchor_facts.values():
+            known = tuple(sorted(s for s in anchor.anchor_sets if s in set_facts))
+            for set_id in known:
+                members[set_id].append(anchor.id)
+            views[anchor.id] = AnchorView(anchor.id, anchor.status == "active", known)
+        return cls(
+            sets=MappingProxyType(
+                {set_id: SetView.of(fact, members[set_id]) for set_id, fact in set_facts.items()}
+            ),
+            anchors=MappingProxyType(views),
+            unusable_sets=unusable_sets,
+        )
+
+    @classmethod
+    def from_domain(
+        cls, anchors: Iterable[Anchor], anchor_sets: Iterable[AnchorSet]
+    ) -> TrustSnapshot:
+        """From the repository's domain objects; each set's stored policy is parsed here."""
+        set_facts: list[AnchorSetFact] = []
+        unusable: list[tuple[str, PolicyError]] = []
+        for anchor_set in anchor_sets:
+            try:
+                policy = parse_policy(anchor_set.policy)
+            except PolicyError as exc:
+                unusable.append((anchor_set.id, exc))
+                policy = DENY_ALL
+            set_facts.append(AnchorSetFact(anchor_set.id, policy, anchor_set.version))
+        anchor_facts = [AnchorFact(a.id, a.status, frozenset(a.anchor_sets)) for a in anchors]
+        return cls.build(anchor_facts, set_facts, unusable_sets=tuple(unusable))
+
+
+def _unique(items: Iterable[T], what: str) -> dict[str, T]:
+    by_id: dict[str, T] = {}
+    for item in items:
+        if item.id in by_id:
+            raise ValueError(f"{what} {item.id!r} given twice")
+        by_id[item.id] = item
+    return by_id

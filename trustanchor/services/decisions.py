@@ -1,0 +1,330 @@
+"""Authorization decisions for account links and value transfers: read the facts the policy
+engine needs from storage, ask it, record the decision in the audit log, and carry out what an
+allowed link decision means (binding accounts, creating or removing the link).
+
+The engine (``trustanchor.policy``) is pure; this module is the only place that turns stored
+rows into its facts. Two rules of ours sit here rather than in the engine:
+
+- an ``account_link`` may name accounts nobody is bound to yet: consenting to the link is how an
+  account becomes bound, so such an account is judged as bound to the person logging in through
+  the identity they logged in with (that is the binding consent will record). The same goes for
+  an account of theirs that was flagged for re-verification: linking again re-verifies it;
+- an account id we do not know is ``account_not_bound`` (it certainly is not bound to anyone),
+  and one registered but closed is ``account_closed``.
+
+Decisions are computed for display (the consent page) and again, authoritatively, inside the
+transaction that acts on them; only the latter is audited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from trustanchor.audit.entries import Decision as DecisionEntry
+from trustanchor.domain.accounts import Account, AccountLink
+from trustanchor.domain.anchor_sets import AnchorSet
+from trustanchor.domain.anchors import Anchor
+from trustanchor.domain.assurance import level_from_acr
+from trustanchor.domain.identity import Authentication
+from trustanchor.oauth import account_link, value_transfer
+from trustanchor.policy.decision import Decision, StepUp, denied
+from trustanchor.policy.engine import decide_link, decide_transfer
+from trustanchor.policy.facts import (
+    AccountFact,
+    AuthenticationFact,
+    IdentityFact,
+    LinkRequest,
+    TransferRequest,
+)
+from trustanchor.policy.snapshot import TrustSnapshot
+from trustanchor.services import audit_trail, links
+from trustanchor.services.container import Services
+from trustanchor.storage import accounts_repo, grants_repo, identities_repo
+
+SNAPSHOT = "policy.trust_snapshot"
+DECISION_TYPES = (account_link.TYPE, value_transfer.TYPE)
+
+
+class BindingConflict(Exception):
+    """An account was bound to someone else between the decision and its effect."""
+
+
+@dataclass(frozen=True, slots=True)
+class DetailDecision:
+    """The decision on one authorization_details entry, with what the consent page shows."""
+
+    decision_id: str
+    entry: Mapping[str, Any]
+    decision: Decision
+    accounts: Mapping[str, Account]
+    link: AccountLink | None  # the active link between the two accounts of an account_link
+    counterparty_anchors: tuple[str, ...]  # transfers: the anchors vouching for the creditor
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Every decision of one authorization request at one login."""
+
+    decisions: tuple[DetailDecision, ...]
+
+    @property
+    def allowed(self) -> bool:
+        return all(d.decision.allowed for d in self.decisions)
+
+    @property
+    def denial(self) -> DetailDecision | None:
+        return next((d for d in self.decisions if not d.decision.allowed), None)
+
+    @property
+    def step_up(self) -> StepUp | None:
+        denial = self.denial
+        return denial.decision.step_up if denial is not None else None
+
+    @property
+    def anchor_set_id(self) -> str | None:
+        """The anchor set the allowed request relied on (one set for the whole request)."""
+        sets = {d.decision.anchor_set_id for d in self.decisions}
+        return sets.pop() if len(sets) == 1 else None
+
+    @property
+    def relied_anchors(self) -> tuple[str, ...]:
+        return tuple(sorted({a for d in self.decisions for a in d.decision.relied_anchors}))
+
+
+def needs_decision(details: Sequence[Mapping[str, Any]]) -> bool:
+    return any(entry.get("type") in DECISION_TYPES for entry in details)
+
+
+def trust_snapshot(services: Services) -> TrustSnapshot:
+    """The engine's view of anchors and sets, rebuilt whenever the anchor repository reloads."""
+
+    def build(anchors: list[Anchor], sets: list[AnchorSet]) -> TrustSnapshot:
+        return TrustSnapshot.from_domain(anchors, sets)
+
+    return services.anchors.derived(SNAPSHOT, build)
+
+
+def decide(
+    services: Services,
+    conn: Connection,
+    details: Sequence[Mapping[str, Any]],
+    authentication: Authentication,
+    *,
+    at: int,
+) -> Outcome:
+    """Decide every money-moving entry of ``details`` for this login. Deny by default: an entry
+    of a type that needs a decision but cannot be read is denied, never skipped."""
+    snapshot = trust_snapshot(services)
+    login = AuthenticationFact(
+        holder_id=authentication.holder_id,
+        identity_id=authentication.identity_id,
+        anchor_id=authentication.anchor_id,
+        level=level_from_acr(authentication.acr) or "unknown",
+        auth_time=authentication.auth_time,
+    )
+    decisions: list[DetailDecision] = []
+    for entry in details:
+        kind = entry.get("type")
+        if kind == account_link.TYPE:
+            decisions.append(_decide_link(services, conn, snapshot, entry, login, at))
+        elif kind == value_transfer.TYPE:
+            decisions.append(_decide_transfer(services, conn, snapshot, entry, login, at))
+    if len(decisions) > 1 and len({d.decision.anchor_set_id for d in decisions}) > 1:
+        # One token names one anchor set: two operations relying on different sets cannot
+        # share it. (PAR refuses such combinations; this guards stored requests.)
+        decisions = [
+            DetailDecision(
+                d.decision_id, d.entry, denied("no_common_anchor_set"), d.accounts, d.link, ()
+            )
+            for d in decisions
+        ]
+    return Outcome(tuple(decisions))
+
+
+def _decision_id(services: Services) -> str:
+    return "dec_" + services.randomness.token(16)
+
+
+def _fact(
+    account: Account | None, *, proposed: AuthenticationFact | None = None
+) -> AccountFact | None:
+    if account is None:
+        return None
+    rebinding = account.holder_id is None or (
+        account.status == "flagged" and account.holder_id == getattr(proposed, "holder_id", None)
+    )
+    if proposed is not None and rebinding and account.status != "closed":
+        # Linking binds an unbound account, and re-verifies a flagged one of the same holder,
+        # through this login's identity: judge it as that binding.
+        return AccountFact(
+            id=account.id,
+            kind=account.kind,
+            holder_id=proposed.holder_id,
+            binding_identity_id=proposed.identity_id,
+            status="active",
+        )
+    return AccountFact(
+        id=account.id,
+        kind=account.kind,
+        holder_id=account.holder_id,
+        binding_identity_id=account.binding_identity_id,
+        status=account.status,
+    )
+
+
+def _identities(conn: Connection, holder_ids: Sequence[str | None]) -> list[IdentityFact]:
+    rows = identities_repo.for_holders(conn, [h for h in holder_ids if h is not None])
+    return [
+        IdentityFact(
+            id=row.id,
+            holder_id=row.holder_id,
+            anchor_id=row.anchor_id,
+            level=row.assurance_level,
+            expires_at=row.expires_at,
+            credential_status=row.credential_status  # type: ignore[arg-type]
+            if row.credential_status in ("valid", "revoked", "suspended", "unknown")
+            else "unknown",
+        )
+        for row in rows
+    ]
+
+
+def _decide_link(
+    services: Services,
+    conn: Connection,
+    snapshot: TrustSnapshot,
+    entry: Mapping[str, Any],
+    login: AuthenticationFact,
+    at: int,
+) -> DetailDecision:
+    detail = account_link.AccountLinkDetail.from_entry(entry)
+    accounts = accounts_repo.get_many(conn, [detail.deposit_account, detail.wallet_account])
+    deposit = accounts.get(detail.deposit_account)
+    wallet = accounts.get(detail.wallet_account)
+    link = accounts_repo.active_link(conn, detail.deposit_account, detail.wallet_account)
+    proposed = login if detail.action == "link" else None
+    deposit_fact = _fact(deposit, proposed=proposed)
+    wallet_fact = _fact(wallet, proposed=proposed)
+    if deposit_fact is None or wallet_fact is None:
+        decision = denied("account_not_bound")
+    elif "closed" in (deposit_fact.status, wallet_fact.status):
+        decision = denied("account_closed")
+    else:
+        decision = decide_link(
+            snapshot,
+            LinkRequest(detail.action, deposit_fact, wallet_fact, linked=link is not None),
+            login,
+            _identities(conn, [login.holder_id]),
+            at=at,
+        )
+    return DetailDecision(_decision_id(services), entry, decision, accounts, link, ())
+
+
+def _decide_transfer(
+    services: Services,
+    conn: Connection,
+    snapshot: TrustSnapshot,
+    entry: Mapping[str, Any],
+    login: AuthenticationFact,
+    at: int,
+) -> DetailDecision:
+    detail = value_transfer.ValueTransferDetail.from_entry(entry)
+    accounts = accounts_repo.get_many(conn, [detail.debtor_account, detail.creditor_account])
+    debtor = _fact(accounts.get(detail.debtor_account))
+    creditor = _fact(accounts.get(detail.creditor_account))
+    counterparty: tuple[str, ...] = ()
+    if debtor is None or creditor is None:
+        decision = denied("account_not_bound")
+    elif "closed" in (debtor.status, creditor.status):
+        decision = denied("account_closed")
+    else:
+        identities = _identities(conn, [login.holder_id, creditor.holder_id])
+        decision = decide_transfer(
+            snapshot, TransferRequest(detail.amount, debtor, creditor), login, identities, at=at
+        )
+        if decision.allowed and decision.anchor_set_id is not None:
+            members = snapshot.sets[decision.anchor_set_id].members
+            counterparty = tuple(
+                sorted(
+                    {
+                        i.anchor_id
+                        for i in identities
+                        if i.holder_id == creditor.holder_id and i.anchor_id in members
+                    }
+                    & set(decision.relied_anchors)
+                )
+            )
+    return DetailDecision(_decision_id(services), entry, decision, accounts, None, counterparty)
+
+
+def record(conn: Connection, outcome: Outcome, *, at: int) -> None:
+    """Append one audit ``decision`` entry per decision, in the caller's transaction."""
+    for item in outcome.decisions:
+        audit_trail.record(
+            conn,
+            DecisionEntry(
+                at=at,
+                decision_id=item.decision_id,
+                result=item.decision.result,
+                reason=item.decision.reason,
+                anchor_set_id=item.decision.anchor_set_id,
+            ),
+        )
+
+
+def carry_out(
+    conn: Connection, outcome: Outcome, authentication: Authentication, *, grant_id: str, at: int
+) -> str | None:
+    """Do what the allowed decisions mean, in the consent transaction: bind the accounts of a
+    link to the person (through the identity they logged in with) and create the link, or
+    remove it for an unlink. Records what the grant relied on. Returns the link id, if any.
+    Raises BindingConflict when an account was bound to someone else meanwhile."""
+    assert outcome.allowed and outcome.anchor_set_id is not None
+    link_id: str | None = None
+    for item in outcome.decisions:
+        if item.entry.get("type") != account_link.TYPE:
+            continue
+        detail = account_link.AccountLinkDetail.from_entry(item.entry)
+        if detail.action == "unlink":
+            if item.link is not None:
+                links.remove_in(conn, item.link.id, reason="unlinked_by_holder", at=at)
+            continue
+        for account_id in (detail.deposit_account, detail.wallet_account):
+            account = item.accounts[account_id]
+            if account.holder_id is None or account.status == "flagged":
+                bound = accounts_repo.bind(
+                    conn,
+                    account_id,
+                    holder_id=authentication.holder_id,
+                    identity_id=authentication.identity_id,
+                    now=at,
+                )
+                if not bound:
+                    raise BindingConflict(account_id)
+        link = accounts_repo.create_link(
+            conn,
+            link_id="lnk_" + _token(item.decision_id),
+            holder_id=authentication.holder_id,
+            deposit_account_id=detail.deposit_account,
+            wallet_account_id=detail.wallet_account,
+            now=at,
+        )
+        accounts_repo.clear_link_flag(conn, link.id)
+        link_id = link.id
+    grants_repo.record_reliance(
+        conn,
+        grant_id,
+        anchor_set_id=outcome.anchor_set_id,
+        anchor_ids=outcome.relied_anchors,
+        link_id=link_id,
+    )
+    return link_id
+
+
+def _token(decision_id: str) -> str:
+    """A link id derived from the decision that created it (both are random, one-time)."""
+    return decision_id.removeprefix("dec_")

@@ -1,0 +1,111 @@
+"""How the consent page words account links and value transfers, in the person's language.
+
+Accounts of the person are shown by the label their intermediary registered; the recipient of a
+transfer only by a shortened account id and by who verified them ("verified by <anchor> at
+high"), never by anything personal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from trustanchor.domain.accounts import Account
+from trustanchor.oauth import account_link, value_transfer
+from trustanchor.services.container import Services
+from trustanchor.services.decisions import DetailDecision, Outcome
+from trustanchor.web.i18n import Translator
+
+
+@dataclass(frozen=True, slots=True)
+class OperationView:
+    text: str
+    notes: tuple[str, ...]
+    allowed: bool
+    refusal: str | None  # the denial in plain words
+
+
+def _label(account: Account | None, t: Translator) -> str:
+    return account.label if account is not None else t("operation.unknown_account")
+
+
+def _short(account_id: str) -> str:
+    return "…" + account_id[-6:]
+
+
+def _set_name(services: Services, set_id: str | None, language: str) -> str:
+    if set_id is None:
+        return ""
+    anchor_set = services.anchors.get_set(set_id)
+    return anchor_set.name(language) if anchor_set is not None else set_id
+
+
+def refusal_text(reason: str, t: Translator) -> str:
+    key = f"policy.reasons.{reason}"
+    return t(key) if t.has(key) else t("policy.reasons.generic")
+
+
+def describe(services: Services, item: DetailDecision, language: str) -> OperationView:
+    t = Translator(language)
+    decision = item.decision
+    notes: list[str] = []
+    if item.entry.get("type") == account_link.TYPE:
+        link = account_link.AccountLinkDetail.from_entry(item.entry)
+        text = t(
+            f"operation.{link.action}",
+            deposit=_label(item.accounts.get(link.deposit_account), t),
+            wallet=_label(item.accounts.get(link.wallet_account), t),
+        )
+    else:
+        transfer = value_transfer.ValueTransferDetail.from_entry(item.entry)
+        text = t(
+            "operation.transfer",
+            amount=f"{transfer.amount}",
+            currency=transfer.amount.currency,
+            debtor=_label(item.accounts.get(transfer.debtor_account), t),
+            creditor=_short(transfer.creditor_account),
+        )
+        if transfer.remittance_reference:
+            notes.append(t("operation.reference", reference=transfer.remittance_reference))
+        if decision.allowed and item.counterparty_anchors:
+            names = []
+            for anchor_id in item.counterparty_anchors:
+                anchor = services.anchors.get(anchor_id)
+                name = anchor.name(language) if anchor else anchor_id
+                level = t(f"levels.{anchor.assurance_level}") if anchor else ""
+                names.append(f"{name} ({level})" if level else name)
+            notes.append(
+                t(
+                    "operation.recipient_verified",
+                    anchors=", ".join(names),
+                    anchor_set=_set_name(services, decision.anchor_set_id, language),
+                )
+            )
+    if decision.allowed and decision.anchor_set_id is not None:
+        notes.append(
+            t(
+                "operation.relied_on",
+                anchor_set=_set_name(services, decision.anchor_set_id, language),
+            )
+        )
+    return OperationView(
+        text=text,
+        notes=tuple(notes),
+        allowed=decision.allowed,
+        refusal=None if decision.allowed else refusal_text(decision.reason, t),
+    )
+
+
+def describe_all(services: Services, outcome: Outcome, language: str) -> list[OperationView]:
+    return [describe(services, item, language) for item in outcome.decisions]
+
+
+def step_up_text(services: Services, outcome: Outcome, language: str) -> str | None:
+    needed = outcome.step_up
+    if needed is None:
+        return None
+    t = Translator(language)
+    return t(
+        "policy.step_up_text",
+        level=t(f"levels.{needed.assurance}"),
+        anchor_set=_set_name(services, needed.anchor_set_id, language),
+    )
