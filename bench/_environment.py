@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -42,3 +43,15 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def pin_cpu(cpu: int) -> str:
+    """Pin this process to one CPU where the platform allows it; a sentence saying what happened
+    (benchmarks print it beside their figures)."""
+    if not hasattr(os, "sched_setaffinity"):
+        return "not pinned (no sched_setaffinity on this platform)"
+    try:
+        os.sched_setaffinity(0, {cpu})
+    except OSError as error:
+        return f"not pinned ({error})"
+    return f"pinned to CPU {cpu} (sched_setaffinity, as taskset -c {cpu})"

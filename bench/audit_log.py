@@ -59,7 +59,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _environment import cpu_model, git_state
+from _environment import cpu_model, git_state, pin_cpu
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -637,13 +637,7 @@ def main() -> None:
     parser.add_argument("--cpu", type=int, default=(os.cpu_count() or 1) - 1)
     args = parser.parse_args()
 
-    pinned = "not pinned"
-    if hasattr(os, "sched_setaffinity"):
-        try:
-            os.sched_setaffinity(0, {args.cpu})
-            pinned = f"pinned to CPU {args.cpu} (sched_setaffinity, as taskset -c {args.cpu})"
-        except OSError as error:
-            pinned = f"not pinned ({error})"
+    pinned = pin_cpu(args.cpu)
 
     began = time.perf_counter()
     results: list[BackendResult] = []

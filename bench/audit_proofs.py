@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _environment import cpu_model, git_state
+from _environment import cpu_model, git_state, pin_cpu
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -152,13 +152,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
-    pinned = "not pinned"
-    if hasattr(os, "sched_setaffinity"):
-        try:
-            os.sched_setaffinity(0, {args.cpu})
-            pinned = f"pinned to CPU {args.cpu}"
-        except OSError as error:
-            pinned = f"not pinned ({error})"
+    pinned = pin_cpu(args.cpu)
 
     left, right = leaf_hash(b"left"), leaf_hash(b"right")
     node_us = min(per_call_us(200_000, node_hash, left, right) for _ in range(3))

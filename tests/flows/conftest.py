@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from support.ecosystem import Ecosystem
+from support.payments import Bank, Payments
 from support.server import RunningServer, free_port, running_server, test_settings
 from support.stage import Stage
 
@@ -41,3 +42,22 @@ def stage(tmp_path: Path, database_url: str, ecosystem: Ecosystem) -> Iterator[S
     """A running server with the ecosystem plus the extra clients of support/stage.py."""
     with Stage.running(tmp_path, database_url, ecosystem) as running:
         yield running
+
+
+@pytest.fixture
+def payments() -> Payments:
+    """Issue 4's ecosystem (support/payments.py): two anchor sets, three anchors, a bank."""
+    return Payments()
+
+
+@pytest.fixture
+def payment_server(
+    tmp_path: Path, database_url: str, payments: Payments
+) -> Iterator[RunningServer]:
+    with payments.running(tmp_path, database_url) as running:
+        yield running
+
+
+@pytest.fixture
+def bank(payment_server: RunningServer, payments: Payments) -> Bank:
+    return Bank(payment_server, payments)

@@ -29,19 +29,8 @@ LEDGER_ENDPOINT = "https://ledger.example.com/transfers"
 
 
 @pytest.fixture
-def payments() -> Payments:
-    return Payments()
-
-
-@pytest.fixture
-def server(tmp_path: Path, database_url: str, payments: Payments) -> Iterator[RunningServer]:
-    with payments.running(tmp_path, database_url) as running:
-        yield running
-
-
-@pytest.fixture
-def bank(server: RunningServer, payments: Payments) -> Bank:
-    return Bank(server, payments)
+def server(payment_server: RunningServer) -> RunningServer:
+    return payment_server
 
 
 def linked_wallet(

@@ -6,8 +6,6 @@ removing a link revokes the tokens that depend on it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -33,19 +31,8 @@ from trustanchor.services import cascades
 
 
 @pytest.fixture
-def payments() -> Payments:
-    return Payments()
-
-
-@pytest.fixture
-def server(tmp_path: Path, database_url: str, payments: Payments) -> Iterator[RunningServer]:
-    with payments.running(tmp_path, database_url) as running:
-        yield running
-
-
-@pytest.fixture
-def bank(server: RunningServer, payments: Payments) -> Bank:
-    return Bank(server, payments)
+def server(payment_server: RunningServer) -> RunningServer:
+    return payment_server
 
 
 def linked_person(

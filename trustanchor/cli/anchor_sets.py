@@ -16,8 +16,7 @@ from pathlib import Path
 
 import click
 
-from trustanchor.cli.anchors import _storage
-from trustanchor.cli.context import CliContext, pass_context
+from trustanchor.cli.context import CliContext, database_errors, pass_context
 from trustanchor.domain.anchor_sets import AnchorSet
 from trustanchor.policy.anchor_set_policy import PolicyError, parse_policy
 from trustanchor.services.audit_trail import record_operator_change
@@ -35,7 +34,7 @@ def anchor_sets() -> None:
 def list_command(ctx: CliContext) -> None:
     """Every anchor set with its policy version and member anchors."""
     repository = AnchorRepository(ctx.db)
-    with _storage(ctx):
+    with database_errors(ctx):
         sets = repository.anchor_sets()
         members = {s.id: repository.members(s.id) for s in sets}
     if not sets:
@@ -52,7 +51,7 @@ def list_command(ctx: CliContext) -> None:
 def show(ctx: CliContext, set_id: str) -> None:
     """One anchor set as JSON, its policy with every default spelt out."""
     repository = AnchorRepository(ctx.db)
-    with _storage(ctx):
+    with database_errors(ctx):
         found = repository.get_set(set_id)
         members = repository.members(set_id)
     if found is None:
@@ -99,7 +98,7 @@ def set_policy(ctx: CliContext, set_id: str, path: Path) -> None:
             f"{path}: invalid policy:\n  " + "\n  ".join(exc.lines("policy"))
         ) from exc
     repository = AnchorRepository(ctx.db)
-    with _storage(ctx):
+    with database_errors(ctx):
         existing = repository.get_set(set_id)
         if existing is None:
             raise click.ClickException(

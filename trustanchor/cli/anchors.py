@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy.exc import DBAPIError
 
 from trustanchor.anchors.declarations import DeclarationError, anchor_from_declaration
-from trustanchor.cli.context import CliContext, pass_context
+from trustanchor.cli.context import CliContext, database_errors, pass_context
 from trustanchor.domain.anchors import Anchor
 from trustanchor.jose.errors import JoseError
 from trustanchor.jose.jwk import thumbprint
@@ -37,7 +35,7 @@ def anchors() -> None:
 @pass_context
 def list_command(ctx: CliContext) -> None:
     """Every registered anchor with its kind, status, assurance level and anchor sets."""
-    with _storage(ctx):
+    with database_errors(ctx):
         registered = AnchorRepository(ctx.db).list()
     if not registered:
         click.echo("no anchors yet: declare them in the configuration or run `anchors add`")
@@ -83,7 +81,7 @@ def add(ctx: CliContext, path: Path, replace: bool) -> None:
             f"{path}: invalid anchor:\n  " + "\n  ".join(exc.problems)
         ) from exc
     repository = AnchorRepository(ctx.db)
-    with _storage(ctx):
+    with database_errors(ctx):
         existing = repository.get(anchor.id)
         if existing is not None and not replace:
             raise click.ClickException(
@@ -114,7 +112,7 @@ def suspend(ctx: CliContext, anchor_id: str) -> None:
     anchor = _existing(ctx, anchor_id)
     if anchor.status == "retired":
         raise click.ClickException(f"anchor {anchor_id} is retired; there is nothing to suspend")
-    with _storage(ctx):
+    with database_errors(ctx):
         now = ctx.clock.now()
         if anchor.status == "suspended":
             click.echo(f"anchor {anchor_id} is already suspended")
@@ -148,7 +146,7 @@ def resume(ctx: CliContext, anchor_id: str) -> None:
     if anchor.status == "active":
         click.echo(f"anchor {anchor_id} is already active")
         return
-    with _storage(ctx):
+    with database_errors(ctx):
         now = ctx.clock.now()
         AnchorRepository(ctx.db).set_status(anchor_id, "active", now)
         _audit(ctx, anchor_id, "resumed", now)
@@ -227,21 +225,10 @@ def _single_declaration(data: dict[str, Any], path: Path) -> Mapping[str, Any]:
 
 
 def _existing(ctx: CliContext, anchor_id: str) -> Anchor:
-    with _storage(ctx):
+    with database_errors(ctx):
         anchor = AnchorRepository(ctx.db).get(anchor_id)
     if anchor is None:
         raise click.ClickException(
             f"no anchor {anchor_id!r}; `trustanchor anchors list` shows the registered ones"
         )
     return anchor
-
-
-@contextmanager
-def _storage(ctx: CliContext) -> Iterator[None]:
-    try:
-        yield
-    except (StorageUnavailable, DBAPIError) as exc:
-        raise click.ClickException(
-            f"the database ({ctx.settings.service.database_url.split('@')[-1]}) is not usable: "
-            f"{exc.__class__.__name__}. Run `trustanchor init` to create or migrate it."
-        ) from exc

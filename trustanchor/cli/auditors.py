@@ -10,15 +10,11 @@ of the reference); labels stay in the operator's registry and never reach the lo
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import click
-from sqlalchemy.engine import make_url
 
-from trustanchor.cli.context import CliContext, pass_context
+from trustanchor.cli.context import CliContext, database_errors, pass_context
 from trustanchor.services import auditors as designations
-from trustanchor.storage.database import StorageUnavailable
 
 
 @click.group()
@@ -30,7 +26,7 @@ def auditors() -> None:
 @pass_context
 def list_auditors(ctx: CliContext) -> None:
     """List designated auditors: reference, when designated (UTC), label."""
-    with _storage(ctx):
+    with database_errors(ctx):
         designated = designations.list_auditors(ctx.db)
     if not designated:
         click.echo(
@@ -57,7 +53,7 @@ def add_auditor(ctx: CliContext, reference: str, label: str) -> None:
     Takes effect at their next console request. Adding a designated reference again only
     changes its label."""
     try:
-        with _storage(ctx):
+        with database_errors(ctx):
             added = designations.add(ctx.db, reference, label, now=ctx.clock.now())
     except designations.InvalidDesignation as exc:
         raise click.ClickException(str(exc)) from None
@@ -78,7 +74,7 @@ def remove_auditor(ctx: CliContext, reference: str) -> None:
 
     The person's console sessions end, and their next console request is refused."""
     try:
-        with _storage(ctx):
+        with database_errors(ctx):
             removed = designations.remove(ctx.db, reference, now=ctx.clock.now())
     except designations.InvalidDesignation as exc:
         raise click.ClickException(str(exc)) from None
@@ -88,16 +84,3 @@ def remove_auditor(ctx: CliContext, reference: str) -> None:
             "`trustanchor auditors list` shows the designated ones."
         )
     click.echo(f"Auditor {reference.strip()} removed; recorded in the audit log.")
-
-
-@contextmanager
-def _storage(ctx: CliContext) -> Iterator[None]:
-    """Turn an unreachable or uninitialised database into advice instead of a traceback."""
-    try:
-        yield
-    except StorageUnavailable as exc:
-        url = make_url(ctx.settings.service.database_url).render_as_string(hide_password=True)
-        raise click.ClickException(
-            f"cannot use the database {url} ({exc}). "
-            "Run `trustanchor init` to create it, or check service.database_url."
-        ) from exc

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy.engine import make_url
 
-from trustanchor.cli.context import CliContext, pass_context
+from trustanchor.cli.context import CliContext, database_errors, pass_context
 from trustanchor.oauth.client_metadata import client_from_declaration, client_to_metadata
 from trustanchor.services.audit_trail import operator_change, record, record_operator_change
 from trustanchor.storage.clients_repo import ClientRepository, upsert_row
@@ -140,13 +139,8 @@ def _repository(ctx: CliContext) -> ClientRepository:
 def _storage(ctx: CliContext) -> Iterator[None]:
     """Turn an unreachable or uninitialised database into advice instead of a traceback."""
     try:
-        yield
-    except StorageUnavailable as exc:
-        url = make_url(ctx.settings.service.database_url).render_as_string(hide_password=True)
-        raise click.ClickException(
-            f"cannot use the database {url} ({exc}). "
-            "Run `trustanchor init` to create it, or check service.database_url."
-        ) from exc
+        with database_errors(ctx):
+            yield
     except ValueError as exc:  # a stored row that no longer validates
         raise click.ClickException(
             f"a stored client registration is invalid ({exc}); "

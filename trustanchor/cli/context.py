@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from trustanchor.clock import Clock, SystemClock
 from trustanchor.config import ConfigError, Settings, load_settings
-from trustanchor.storage.database import Database
+from trustanchor.storage.database import Database, StorageUnavailable
 
 
 @dataclass
@@ -36,3 +40,17 @@ class CliContext:
 
 
 pass_context = click.make_pass_decorator(CliContext)
+
+
+@contextmanager
+def database_errors(ctx: CliContext) -> Iterator[None]:
+    """Turn an unreachable or uninitialised database into advice instead of a traceback (the
+    URL shown without its password)."""
+    try:
+        yield
+    except (StorageUnavailable, DBAPIError) as exc:
+        url = make_url(ctx.settings.service.database_url).render_as_string(hide_password=True)
+        raise click.ClickException(
+            f"cannot use the database {url} ({exc.__class__.__name__}). "
+            "Run `trustanchor init` to create or migrate it, or check service.database_url."
+        ) from exc
