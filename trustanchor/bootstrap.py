@@ -26,7 +26,7 @@ from trustanchor.config.settings import Settings
 from trustanchor.keystore.audit_key import list_audit_keys
 from trustanchor.keystore.signing_keys import KeyStoreError, SigningKeyStore
 from trustanchor.secrets_store import load_secrets
-from trustanchor.services import audit_trail, auditor_console, key_changes
+from trustanchor.services import audit_trail, auditor_console, key_changes, my_links
 from trustanchor.storage.anchors_repo import Change
 from trustanchor.storage.clients_repo import apply_client_declarations
 from trustanchor.storage.database import Database, StorageUnavailable
@@ -94,6 +94,7 @@ def initialise(settings: Settings, db: Database, *, now: int, generate_keys: boo
     ):
         messages.append(f"client {client_id} written")
     messages.extend(auditor_console.register_client(settings, db, secrets, now=now))
+    messages.extend(my_links.register_client(settings, db, secrets, now=now))
     return messages
 
 

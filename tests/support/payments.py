@@ -109,6 +109,7 @@ class Payments:
     )
     bank: Party = field(default_factory=lambda: Party("bank"))
     ledger: Party = field(default_factory=lambda: Party("ledger"))
+    extra_clients: list[dict[str, Any]] = field(default_factory=list)
 
     def clients(self) -> list[dict[str, Any]]:
         return [
@@ -132,6 +133,7 @@ class Payments:
                 "grant_types": ["client_credentials"],
                 "introspection": True,
             },
+            *self.extra_clients,
         ]
 
     @contextmanager

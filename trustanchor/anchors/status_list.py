@@ -163,14 +163,7 @@ def fetch_status(
 ) -> int:
     """Fetch, verify and read the status of ``reference``. Any failure to obtain a verified
     answer raises (fail closed): the caller never sees "unknown" as "valid"."""
-    try:
-        body = fetcher.get(reference.uri, accept=STATUS_LIST_MEDIA_TYPE, max_bytes=max_bytes)
-    except FetchError as exc:
-        raise StatusListError("status_unavailable", f"{exc.reason}") from exc
-    try:
-        token = body.decode("ascii")
-    except UnicodeDecodeError as exc:
-        raise StatusListError("status_list_invalid", "response is not a compact JWT") from exc
+    token = fetch_status_list_token(reference.uri, fetcher=fetcher, max_bytes=max_bytes)
     status_list = verify_status_list_token(
         token,
         expected_uri=reference.uri,
@@ -181,6 +174,20 @@ def fetch_status(
         clock_skew=clock_skew,
     )
     return status_list.status(reference.idx)
+
+
+def fetch_status_list_token(uri: str, *, fetcher: Fetcher, max_bytes: int) -> str:
+    """The Status List Token served at ``uri``, unverified: callers pass it to
+    :func:`verify_status_list_token` (a periodic re-check fetches each list once and verifies
+    it for every anchor that relies on it)."""
+    try:
+        body = fetcher.get(uri, accept=STATUS_LIST_MEDIA_TYPE, max_bytes=max_bytes)
+    except FetchError as exc:
+        raise StatusListError("status_unavailable", f"{exc.reason}") from exc
+    try:
+        return body.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise StatusListError("status_list_invalid", "response is not a compact JWT") from exc
 
 
 def _verify_with_any(parsed: jws.ParsedJWS, candidates: Sequence[PublicKey]) -> None:

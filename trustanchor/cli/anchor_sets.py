@@ -9,7 +9,6 @@ start: change the declaration too, or the old policy comes back.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import tomllib
 from pathlib import Path
@@ -17,11 +16,9 @@ from pathlib import Path
 import click
 
 from trustanchor.cli.context import CliContext, database_errors, pass_context
-from trustanchor.domain.anchor_sets import AnchorSet
-from trustanchor.policy.anchor_set_policy import PolicyError, parse_policy
-from trustanchor.services.audit_trail import record_operator_change
+from trustanchor.policy.anchor_set_policy import PolicyError
+from trustanchor.services import anchor_set_admin
 from trustanchor.storage.anchors_repo import AnchorRepository
-from trustanchor.storage.database import StorageUnavailable
 
 
 @click.group("anchor-sets")
@@ -53,24 +50,14 @@ def show(ctx: CliContext, set_id: str) -> None:
     repository = AnchorRepository(ctx.db)
     with database_errors(ctx):
         found = repository.get_set(set_id)
-        members = repository.members(set_id)
-    if found is None:
-        raise click.ClickException(f"no anchor set {set_id!r}; `trustanchor anchor-sets list`")
-    try:
-        policy = parse_policy(found.policy).to_json()
-    except PolicyError as exc:
-        raise click.ClickException(
-            f"the stored policy of {set_id} is not valid (the set allows nothing):\n  "
-            + "\n  ".join(exc.lines("policy"))
-        ) from exc
-    document = {
-        "id": found.id,
-        "display_name": dict(found.display_name),
-        "version": found.version,
-        "anchors": list(members),
-        "policy": policy,
-    }
+        if found is None:
+            raise click.ClickException(f"no anchor set {set_id!r}; `trustanchor anchor-sets list`")
+        document = anchor_set_admin.describe(repository, found)
     click.echo(json.dumps(document, indent=2, ensure_ascii=False, sort_keys=True))
+    if "policy_error" in document:
+        raise click.ClickException(
+            f"the stored policy of {set_id} is not valid (the set allows nothing)"
+        )
 
 
 @anchor_sets.command("set-policy")
@@ -90,38 +77,26 @@ def set_policy(ctx: CliContext, set_id: str, path: Path) -> None:
             data = tomllib.load(fh)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise click.ClickException(f"{path}: not readable TOML ({exc})") from exc
-    table = data.get("policy", data) if isinstance(data.get("policy"), dict) else data
+    table = data["policy"] if isinstance(data.get("policy"), dict) else data
+    repository = AnchorRepository(ctx.db)
     try:
-        policy = parse_policy(table).to_json()
+        with database_errors(ctx):
+            change, stored = anchor_set_admin.replace_policy(
+                repository, set_id, table, at=ctx.clock.now()
+            )
     except PolicyError as exc:
         raise click.ClickException(
             f"{path}: invalid policy:\n  " + "\n  ".join(exc.lines("policy"))
         ) from exc
-    repository = AnchorRepository(ctx.db)
-    with database_errors(ctx):
-        existing = repository.get_set(set_id)
-        if existing is None:
-            raise click.ClickException(
-                f"no anchor set {set_id!r}; declare it in the configuration ([[anchor_sets]])"
-            )
-        now = ctx.clock.now()
-        change = repository.upsert_set(dataclasses.replace(existing, policy=policy), now)
-        if change.action == "unchanged":
-            click.echo(f"anchor set {set_id}: policy unchanged (version {existing.version})")
-            return
-        try:
-            record_operator_change(
-                ctx.db, at=now, what="anchor_set", id=set_id, action="policy_changed"
-            )
-        except StorageUnavailable as exc:
-            raise click.ClickException(
-                f"anchor set {set_id} changed, but its audit log entry could not be written "
-                f"({exc}); the change is in effect and NOT in the audit log"
-            ) from exc
-        updated: AnchorSet | None = repository.get_set(set_id)
-    version = updated.version if updated is not None else "?"
-    click.echo(f"anchor set {set_id}: policy replaced (now version {version})")
+    except anchor_set_admin.UnknownAnchorSet as exc:
+        raise click.ClickException(
+            f"no anchor set {set_id!r}; declare it in the configuration ([[anchor_sets]])"
+        ) from exc
+    if not change.policy_changed:
+        click.echo(f"anchor set {set_id}: policy unchanged (version {stored.version})")
+        return
+    click.echo(f"anchor set {set_id}: policy replaced (now version {stored.version})")
     click.echo(
-        "Decisions use it within seconds. Change the [[anchor_sets]] declaration too, or the "
-        "next start restores the declared policy."
+        "Recorded in the audit log. Decisions use it within seconds. Change the [[anchor_sets]] "
+        "declaration too, or the next start restores the declared policy."
     )

@@ -7,7 +7,16 @@ from pathlib import Path
 import click
 
 from trustanchor import __version__
-from trustanchor.cli import anchor_sets, anchors, audit, auditors, clients, keys, lifecycle
+from trustanchor.cli import (
+    anchor_sets,
+    anchors,
+    audit,
+    auditors,
+    clients,
+    identities,
+    keys,
+    lifecycle,
+)
 from trustanchor.cli.context import CliContext
 
 
@@ -35,6 +44,7 @@ cli.add_command(anchor_sets.anchor_sets)
 cli.add_command(clients.clients)
 cli.add_command(audit.audit)
 cli.add_command(auditors.auditors)
+cli.add_command(identities.identities)
 
 
 def main() -> None:

@@ -17,8 +17,10 @@ in an authorization request (see ``CLIENT_CREDENTIALS_ONLY`` and ``check_grantab
 ACCOUNTS = "accounts"
 """An intermediary's access to the accounts API (``/accounts``, ``/links``): registering its
 accounts and managing the links between them. Machine-only, like ``audit``."""
-CLIENT_CREDENTIALS_ONLY: frozenset[str] = frozenset({AUDIT, ACCOUNTS})
-SUPPORTED_SCOPES = (OPENID, *CLAIMS_BY_SCOPE, AUDIT, ACCOUNTS)
+ADMIN = "admin"
+"""The operator's admin API (``/admin/…``): anchor-set policies. Machine-only, like ``audit``."""
+CLIENT_CREDENTIALS_ONLY: frozenset[str] = frozenset({AUDIT, ACCOUNTS, ADMIN})
+SUPPORTED_SCOPES = (OPENID, *CLAIMS_BY_SCOPE, AUDIT, ACCOUNTS, ADMIN)
 MAX_SCOPE_LENGTH = 1024
 
 

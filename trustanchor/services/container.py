@@ -55,6 +55,24 @@ class Services:
         return self.settings.tokens.default_audience or self.endpoints.resource
 
 
+def http_fetcher(settings: Settings, clock: Clock) -> Fetcher:
+    """The HTTPS fetcher with the ``[fetcher]`` settings' limits and address policy (anchor
+    material, status lists): the one the service uses, and the CLI's status re-check."""
+    from trustanchor.anchors.http_fetcher import HttpFetcher, HttpFetcherSettings
+
+    conf = settings.fetcher
+    return HttpFetcher(
+        clock=clock,
+        settings=HttpFetcherSettings(
+            timeout=float(conf.timeout),
+            deadline=float(conf.deadline),
+            cache_ttl=conf.cache_ttl,
+            http_hosts=frozenset(conf.http_hosts),
+            private_hosts=frozenset(conf.private_hosts),
+        ),
+    )
+
+
 def build_services(
     settings: Settings,
     *,
@@ -83,19 +101,7 @@ def build_services(
     replay = DatabaseJtiRegistry(db)
     clients = ClientRepository(db, clock=clock)
     if fetcher is None:
-        from trustanchor.anchors.http_fetcher import HttpFetcher, HttpFetcherSettings
-
-        conf = settings.fetcher
-        fetcher = HttpFetcher(
-            clock=clock,
-            settings=HttpFetcherSettings(
-                timeout=float(conf.timeout),
-                deadline=float(conf.deadline),
-                cache_ttl=conf.cache_ttl,
-                http_hosts=frozenset(conf.http_hosts),
-                private_hosts=frozenset(conf.private_hosts),
-            ),
-        )
+        fetcher = http_fetcher(settings, clock)
     return Services(
         settings=settings,
         db=db,

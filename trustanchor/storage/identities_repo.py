@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, String, cast, delete, func, insert, select, update
 
 from trustanchor.domain.identity import Identity, VerifiedIdentity
 from trustanchor.storage.database import insert_once
@@ -182,3 +183,62 @@ class IdentityStatusChange:
     identity_id: str
     holder_id: str
     anchor_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusCheckTarget:
+    """What a periodic status re-check needs of one identity (no claims, no subject)."""
+
+    id: str
+    anchor_id: str
+    status_reference: dict[str, Any]
+    credential_status: str
+
+
+def status_check_targets(
+    conn: Connection, anchor_ids: Sequence[str], *, limit: int | None = None
+) -> list[StatusCheckTarget]:
+    """Identities at ``anchor_ids`` that carry a status reference and are not revoked (revocation
+    is final), least recently checked first, so that runs with a ``limit`` take turns."""
+    if not anchor_ids:
+        return []
+    query = (
+        select(
+            identities.c.id,
+            identities.c.anchor_id,
+            identities.c.status_reference,
+            identities.c.credential_status,
+        )
+        .where(
+            identities.c.anchor_id.in_(sorted(set(anchor_ids))),
+            identities.c.status_reference.is_not(None),
+            # None is stored as a JSON null, which is not SQL NULL.
+            cast(identities.c.status_reference, String) != "null",
+            identities.c.credential_status != "revoked",
+        )
+        .order_by(func.coalesce(identities.c.status_checked_at, 0), identities.c.id)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return [
+        StatusCheckTarget(row.id, row.anchor_id, row.status_reference, row.credential_status)
+        for row in conn.execute(query).all()
+        if isinstance(row.status_reference, dict)
+    ]
+
+
+def mark_status_checked(
+    conn: Connection, identity_ids: Sequence[str], status: str, *, now: int
+) -> None:
+    """Note that a check confirmed ``status`` (unchanged) at ``now``; an identity whose status
+    changed meanwhile (a login refreshed it) is left alone."""
+    ids = sorted(set(identity_ids))
+    for start in range(0, len(ids), 500):  # bounded IN lists
+        conn.execute(
+            update(identities)
+            .where(
+                identities.c.id.in_(ids[start : start + 500]),
+                identities.c.credential_status == status,
+            )
+            .values(status_checked_at=now)
+        )

@@ -343,3 +343,19 @@ auditor_sessions = Table(
     Column("ended_at", Time, nullable=True),
 )
 Index("ix_auditor_sessions_holder", auditor_sessions.c.holder_ref)
+
+# --- holders' self-service page (issue 4) ------------------------------------------------------
+# Sessions of the page where holders list and remove their account links (/my/links): the session
+# id only as a digest, the holder, and the grant the page's login produced (revoked: session over).
+
+holder_sessions = Table(
+    "holder_sessions",
+    metadata,
+    Column("id_digest", String(64), primary_key=True),
+    Column("holder_id", String(64), ForeignKey("holders.id"), nullable=False),
+    Column("grant_id", String(64), nullable=False),
+    Column("created_at", Time, nullable=False),
+    Column("expires_at", Time, nullable=False),
+    Column("ended_at", Time, nullable=True),
+)
+Index("ix_holder_sessions_holder", holder_sessions.c.holder_id)

@@ -21,10 +21,12 @@ from trustanchor.services.container import Services, build_services
 from trustanchor.storage.database import StorageUnavailable
 from trustanchor.web import (
     accounts_api,
+    admin_api,
     audit_api,
     auditor_console,
     errors,
     interaction,
+    my_links,
     oauth_endpoints,
     pages,
     wallet,
@@ -77,6 +79,8 @@ def create_app(
         audit_api.blueprint,
         auditor_console.blueprint,
         accounts_api.blueprint,
+        admin_api.blueprint,
+        my_links.blueprint,
     ):
         app.register_blueprint(blueprint)
     errors.install(app)

@@ -31,6 +31,7 @@ from trustanchor.services.container import Services
 from trustanchor.storage.auditors_repo import SessionAccess
 from trustanchor.strict_json import StrictJSONError, loads
 from trustanchor.web import svg_charts
+from trustanchor.web.first_party_cookies import PageCookies
 from trustanchor.web.i18n import Translator
 from trustanchor.web.rendering import language, render_page
 
@@ -56,27 +57,20 @@ def _no_store(response: Response) -> Response:
     return response
 
 
+COOKIES = PageCookies(path=COOKIE_PATH, session=SESSION_COOKIE, login=LOGIN_COOKIE)
+
+
 def _set_cookie(response: BaseResponse, name: str, value: str, *, max_age: int) -> None:
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        httponly=True,
-        samesite="Lax",
-        secure=_services().settings.issuer.startswith("https://"),
-        path=COOKIE_PATH,
-    )
+    secure = _services().settings.issuer.startswith("https://")
+    COOKIES.set(response, name, value, max_age=max_age, secure=secure)
 
 
 def _forget(response: BaseResponse, name: str) -> None:
-    response.delete_cookie(name, path=COOKIE_PATH)
+    COOKIES.forget(response, name)
 
 
 def _to_login() -> BaseResponse:
-    response = redirect("/auditor/login", code=303)
-    if SESSION_COOKIE in request.cookies:
-        _forget(response, SESSION_COOKIE)
-    return response
+    return COOKIES.to_login()
 
 
 Page = Callable[[SessionAccess], Any]

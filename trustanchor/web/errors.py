@@ -30,6 +30,9 @@ API_PREFIXES = (
     "/jwks",
     "/schemas/",
     "/audit/",
+    "/accounts",
+    "/links",
+    "/admin/",
 )
 RESOURCE_PREFIXES = ("/userinfo",)
 

@@ -1,0 +1,40 @@
+"""Cookies of the service's own first-party pages (the auditor console under ``/auditor``, the
+holders' links under ``/my``): HttpOnly, SameSite=Lax, Secure on an https issuer, and limited
+to the pages' path, so neither area ever sees the other's session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import redirect, request
+from werkzeug.wrappers import Response as BaseResponse
+
+
+@dataclass(frozen=True, slots=True)
+class PageCookies:
+    path: str  # "/auditor", "/my"
+    session: str  # the session cookie's name
+    login: str  # the pending-login cookie's name
+
+    def set(
+        self, response: BaseResponse, name: str, value: str, *, max_age: int, secure: bool
+    ) -> None:
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            httponly=True,
+            samesite="Lax",
+            secure=secure,
+            path=self.path,
+        )
+
+    def forget(self, response: BaseResponse, name: str) -> None:
+        response.delete_cookie(name, path=self.path)
+
+    def to_login(self) -> BaseResponse:
+        """Back to the login page, dropping a session cookie that no longer opens anything."""
+        response = redirect(f"{self.path}/login", code=303)
+        if self.session in request.cookies:
+            self.forget(response, self.session)
+        return response

@@ -1,0 +1,201 @@
+"""The holders' self-service page for account links (/my/): list your active links, remove one.
+
+Login is the service's own login (``services.my_links``, a first-party client): a person proves
+who they are at a trust anchor, and the session knows the holder that login resolved to. Cookies,
+both HttpOnly, SameSite=Lax, limited to /my, Secure on https issuers:
+
+- ``ta_my_login``: the state of the login this browser started (checked on the callback);
+- ``ta_my``: the session id (stored server-side as a digest).
+
+Every page re-checks the session (not expired, not ended, its grant not revoked). Removing a link
+is a confirmation page (GET) and a POST with a CSRF token tied to the session; a link id that is
+not one of the holder's active links gets the same 404 whatever the reason. Answers are
+``no-store``; no script, no external assets.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, Response, g, redirect, request
+from werkzeug.wrappers import Response as BaseResponse
+
+from trustanchor.services import first_party_login, my_links
+from trustanchor.services.container import Services
+from trustanchor.web.first_party_cookies import PageCookies
+from trustanchor.web.rendering import language, render_page
+
+blueprint = Blueprint("my_links", __name__, url_prefix="/my")
+
+SESSION_COOKIE = "ta_my"
+LOGIN_COOKIE = "ta_my_login"
+COOKIE_PATH = "/my"
+NOTICES = ("logged_out", "removed")
+
+
+def _services() -> Services:
+    services: Services = g.services
+    return services
+
+
+@blueprint.after_request
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+COOKIES = PageCookies(path=COOKIE_PATH, session=SESSION_COOKIE, login=LOGIN_COOKIE)
+
+
+def _set_cookie(response: BaseResponse, name: str, value: str, *, max_age: int) -> None:
+    secure = _services().settings.issuer.startswith("https://")
+    COOKIES.set(response, name, value, max_age=max_age, secure=secure)
+
+
+def _forget(response: BaseResponse, name: str) -> None:
+    COOKIES.forget(response, name)
+
+
+def _to_login() -> BaseResponse:
+    return COOKIES.to_login()
+
+
+def _message(key: str, *, status: int, retry: bool = False) -> Response:
+    return render_page("my_links/message.html", status=status, message_key=key, retry=retry)
+
+
+def utc(seconds: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(seconds))
+
+
+# --- login and logout -------------------------------------------------------------------------
+
+
+@blueprint.get("/login")
+def login_page() -> Any:
+    services = _services()
+    if my_links.session(services, request.cookies.get(SESSION_COOKIE)) is not None:
+        return redirect("/my/links", code=303)
+    notice = request.args.get("notice")
+    return render_page("my_links/login.html", notice=notice if notice == "logged_out" else None)
+
+
+@blueprint.post("/login")
+def start_login() -> Any:
+    """Push the page's authorization request and send the browser to /authorize."""
+    services = _services()
+    try:
+        started = first_party_login.begin_login(services, my_links.CLIENT, language=language())
+    except first_party_login.ClientUnavailable:
+        return _message("my_links.unavailable", status=503)
+    response = redirect(started.authorization_url, code=303)
+    _set_cookie(
+        response, LOGIN_COOKIE, started.state, max_age=services.settings.interaction.lifetime
+    )
+    return response
+
+
+@blueprint.get("/callback")
+def callback() -> Any:
+    services = _services()
+    params = {name: request.args.getlist(name) for name in request.args}
+    try:
+        logged_in = first_party_login.finish_login(
+            services, my_links.CLIENT, params, bound_state=request.cookies.get(LOGIN_COOKIE)
+        )
+    except first_party_login.LoginRefused as exc:
+        refused = _message(f"my_links.refused.{exc.reason}", status=400, retry=True)
+        if exc.state_matched:
+            # This browser's login is over either way. (Anything else leaves the cookie alone:
+            # a forged callback must not break a login in progress.)
+            _forget(refused, LOGIN_COOKIE)
+        return refused
+    # A fresh session id at every login; any earlier session of this browser ends.
+    first_party_login.logout(services, my_links.CLIENT, request.cookies.get(SESSION_COOKIE))
+    response = redirect("/my/links", code=303)
+    _forget(response, LOGIN_COOKIE)
+    _set_cookie(response, SESSION_COOKIE, logged_in.session_id, max_age=my_links.SESSION_LIFETIME)
+    return response
+
+
+@blueprint.post("/logout")
+def logout() -> Any:
+    services = _services()
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if not first_party_login.csrf_ok(
+        services, my_links.CLIENT, session_id, request.form.get("csrf")
+    ):
+        return _message("errors.csrf", status=400)
+    first_party_login.logout(services, my_links.CLIENT, session_id)
+    response = redirect("/my/login?notice=logged_out", code=303)
+    _forget(response, SESSION_COOKIE)
+    return response
+
+
+# --- the links --------------------------------------------------------------------------------
+
+
+def _csrf(services: Services) -> str:
+    return first_party_login.csrf_token(
+        services, my_links.CLIENT, request.cookies.get(SESSION_COOKIE, "")
+    )
+
+
+def _row(view: my_links.LinkView) -> dict[str, Any]:
+    return {
+        "id": view.id,
+        "deposit": view.deposit_label,
+        "wallet": view.wallet_label,
+        "intermediaries": ", ".join(view.intermediaries),
+        "since": utc(view.since),
+        "flagged": view.needs_reverification,
+    }
+
+
+@blueprint.get("/links")
+def links_page() -> Any:
+    services = _services()
+    holder = my_links.session(services, request.cookies.get(SESSION_COOKIE))
+    if holder is None:
+        return _to_login()
+    views = my_links.links_of(services, holder.holder_id, language=language())
+    notice = request.args.get("notice")
+    return render_page(
+        "my_links/links.html",
+        links=[_row(view) for view in views],
+        notice=notice if notice == "removed" else None,
+        csrf=_csrf(services),
+    )
+
+
+@blueprint.get("/links/remove")
+def confirm_removal() -> Any:
+    """What removing this link means, with the button that does it."""
+    services = _services()
+    holder = my_links.session(services, request.cookies.get(SESSION_COOKIE))
+    if holder is None:
+        return _to_login()
+    view = my_links.link_of(
+        services, holder.holder_id, request.args.get("link", ""), language=language()
+    )
+    if view is None:
+        return _message("my_links.not_found", status=404)
+    return render_page("my_links/confirm.html", link=_row(view), csrf=_csrf(services))
+
+
+@blueprint.post("/links/remove")
+def remove() -> Any:
+    services = _services()
+    session_id = request.cookies.get(SESSION_COOKIE)
+    holder = my_links.session(services, session_id)
+    if holder is None:
+        return _to_login()
+    if not first_party_login.csrf_ok(
+        services, my_links.CLIENT, session_id, request.form.get("csrf")
+    ):
+        return _message("errors.csrf", status=400)
+    link_ids = request.form.getlist("link")
+    if len(link_ids) != 1 or not my_links.remove(services, holder.holder_id, link_ids[0]):
+        return _message("my_links.not_found", status=404)
+    return redirect("/my/links?notice=removed", code=303)
