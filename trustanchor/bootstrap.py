@@ -26,8 +26,8 @@ from trustanchor.config.settings import Settings
 from trustanchor.keystore.audit_key import list_audit_keys
 from trustanchor.keystore.signing_keys import KeyStoreError, SigningKeyStore
 from trustanchor.secrets_store import load_secrets
-from trustanchor.services import audit_trail, auditor_console, key_changes, my_links
-from trustanchor.storage.anchors_repo import Change
+from trustanchor.services import audit_trail, auditor_console, cascades, key_changes, my_links
+from trustanchor.storage.anchors_repo import AnchorRepository, Change
 from trustanchor.storage.clients_repo import apply_client_declarations
 from trustanchor.storage.database import Database, StorageUnavailable
 from trustanchor.storage.migrate import upgrade
@@ -84,6 +84,18 @@ def initialise(settings: Settings, db: Database, *, now: int, generate_keys: boo
         on_write=_record_anchor_changes(now),
     ):
         messages.append(change)
+    # Trust withdrawn by a declaration (an anchor declared suspended or retired) has the same
+    # effects as `trustanchor anchors suspend`; idempotent, so a start also finishes a cascade an
+    # earlier failure interrupted.
+    for anchor in AnchorRepository(db).list():
+        if not anchor.is_active:
+            result = cascades.anchor_suspended(db, anchor.id, at=now)
+            if result != cascades.CascadeResult(0, 0, 0):
+                messages.append(
+                    f"anchor {anchor.id} is {anchor.status}: {result.revoked_grants} transfer "
+                    f"grant(s) revoked, {result.flagged_accounts} account(s) and "
+                    f"{result.flagged_links} link(s) flagged for re-verification"
+                )
     for client_id in apply_client_declarations(
         db,
         settings.clients,

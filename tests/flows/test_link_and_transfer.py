@@ -6,6 +6,7 @@ removing a link revokes the tokens that depend on it."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import jwt
@@ -26,6 +27,7 @@ from support.rp import Pkce, RelyingParty
 from support.server import RunningServer
 
 from trustanchor.audit.entries import Decision, parse_entry
+from trustanchor.bootstrap import initialise
 from trustanchor.clock import SystemClock
 from trustanchor.services import cascades
 
@@ -274,3 +276,34 @@ def test_suspending_an_anchor_revokes_transfer_tokens_and_flags_accounts(
     assert answer["error_description"] == "denied by policy: account_flagged"
     again = cascades.anchor_suspended(services.db, JP_SUBSTANTIAL, at=at + 1)
     assert again == cascades.CascadeResult(0, 0, 0)  # idempotent
+
+
+def test_an_anchor_suspended_by_its_declaration_has_the_same_effects_at_the_next_start(
+    server: RunningServer, payments: Payments, bank: Bank
+) -> None:
+    taro, _, taro_wallet, _ = linked_person(server, payments, bank, "taro", JP_HIGH)
+    _, _, hanako_wallet, _ = linked_person(server, payments, bank, "hanako", JP_SUBSTANTIAL)
+    pkce = Pkce.generate()
+    consent = taro.open(
+        bank.authorization_url([transfer(taro_wallet, hanako_wallet, "5000")], pkce)
+    )
+    tokens = bank.redeem(taro.decide(consent, "approve")["code"], pkce)
+
+    declared = [
+        {**a, "status": "suspended"} if a["id"] == JP_SUBSTANTIAL else a
+        for a in server.settings.anchors
+    ]
+    settings = dataclasses.replace(server.settings, anchors=tuple(declared))
+    messages = initialise(
+        settings, server.services.db, now=server.services.clock.now(), generate_keys=False
+    )
+    assert (
+        f"anchor {JP_SUBSTANTIAL} is suspended: 1 transfer grant(s) revoked, 2 account(s) and "
+        "1 link(s) flagged for re-verification"
+    ) in messages
+    ledger = RelyingParty(server, payments.ledger, SystemClock(), redirect_uri="")
+    assert not ledger.post("/introspect", {"token": tokens["access_token"]}).json()["active"]
+    again = initialise(
+        settings, server.services.db, now=server.services.clock.now(), generate_keys=False
+    )
+    assert not any("transfer grant(s) revoked" in m for m in again)
