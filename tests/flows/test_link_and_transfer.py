@@ -307,3 +307,20 @@ def test_an_anchor_suspended_by_its_declaration_has_the_same_effects_at_the_next
         settings, server.services.db, now=server.services.clock.now(), generate_keys=False
     )
     assert not any("transfer grant(s) revoked" in m for m in again)
+
+
+def test_the_operation_and_its_refusal_are_worded_in_japanese(
+    server: RunningServer, payments: Payments, bank: Bank
+) -> None:
+    taro, _, taro_wallet, _ = linked_person(server, payments, bank, "taro", JP_HIGH)
+    _, _, pierre_wallet, _ = linked_person(server, payments, bank, "pierre", EU_HIGH)
+    taro.browser.session.headers["Accept-Language"] = "ja"
+    pkce = Pkce.generate()
+    consent = taro.open(
+        bank.authorization_url([transfer(taro_wallet, pierre_wallet, "5000")], pkce)
+    )
+    html = consent.text
+    assert '<html lang="ja">' in html
+    assert "から口座" in html and "5000 JPY を送金します" in html
+    assert "互いに認め合うトラストアンカーで本人確認されていません" in html
+    assert "テスト銀行 に戻る" in html

@@ -292,3 +292,19 @@ def test_audit_scope_only_for_client_credentials_private_key_jwt_clients() -> No
         _bank(grant_types=["client_credentials", "authorization_code"], scope="audit"), "scope"
     )
     assert "audit is only for" in _refused(_wallet(scope="openid audit"), "scope")
+
+
+@pytest.mark.parametrize(
+    "client_id", ["ops@bank.example", "A" * 43, "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln"]
+)
+def test_a_client_id_the_audit_log_cannot_record_is_refused(client_id: str) -> None:
+    assert "audit log could not record it" in _refused(_bank(client_id=client_id), "client_id")
+
+
+def test_an_unknown_authorization_details_type_is_refused_at_registration() -> None:
+    message = _refused(
+        _bank(authorization_details_types=["account_link", "payment_initiation"]),
+        "authorization_details_types",
+    )
+    assert "'payment_initiation' is not a supported type" in message
+    assert _parse(_bank(authorization_details_types=["value_transfer"]))

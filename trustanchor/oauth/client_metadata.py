@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any, cast
 
 from trustanchor import strict_json
+from trustanchor.audit.entries import EntryError, identifier
 from trustanchor.digests import secret_digest
 from trustanchor.domain.clients import AUTH_METHODS, GRANT_TYPES, AuthMethod, Client, ClientType
 from trustanchor.jose.errors import JoseError
 from trustanchor.jose.jwk import keys_from_jwks
 from trustanchor.jose.jws import ASYMMETRIC_ALGS
+from trustanchor.oauth.authorization_details import supported_types
 from trustanchor.oauth.redirect_uri import check_registered_uri, redirect_host
 from trustanchor.oauth.scopes import AUDIT
 
@@ -159,7 +161,7 @@ class _Parser:
             scopes=scopes,
             jwks=jwks,
             require_dpop=require_dpop,
-            authorization_details_types=self._tokens("authorization_details_types"),
+            authorization_details_types=self._detail_types(),
             sector_identifier=self._sector_identifier(client_id, redirect_uris),
             audiences=self._audiences(),
             can_introspect=can_introspect,
@@ -171,6 +173,14 @@ class _Parser:
         value = self.decl.get("client_id")
         if not isinstance(value, str) or not _CLIENT_ID.fullmatch(value):
             raise self.fail("client_id", "required: 1 to 128 visible ASCII characters")
+        try:  # every token issued names the client in the audit log, which must be able to
+            identifier("client_id", value)
+        except EntryError as exc:
+            raise self.fail(
+                "client_id",
+                "must not contain '@' nor look like a secret (43+ base64url characters): "
+                "the audit log could not record it",
+            ) from exc
         return value
 
     def _client_type(self) -> ClientType:
@@ -326,6 +336,17 @@ class _Parser:
         for value in values:
             if not _TOKEN.fullmatch(value):
                 raise self.fail(field, f"{value!r} must be 1 to 256 visible ASCII characters")
+        return values
+
+    def _detail_types(self) -> tuple[str, ...]:
+        values = self._tokens("authorization_details_types")
+        supported = supported_types()
+        for value in values:
+            if value not in supported:
+                raise self.fail(
+                    "authorization_details_types",
+                    f"{value!r} is not a supported type ({', '.join(supported)})",
+                )
         return values
 
     def _audiences(self) -> tuple[str, ...]:
