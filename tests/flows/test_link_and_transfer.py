@@ -11,6 +11,7 @@ from typing import Any
 
 import jwt
 import pytest
+from sqlalchemy import select
 from support.html import parse
 from support.payments import (
     EU_HIGH,
@@ -29,7 +30,10 @@ from support.server import RunningServer
 from trustanchor.audit.entries import Decision, parse_entry
 from trustanchor.bootstrap import initialise
 from trustanchor.clock import SystemClock
-from trustanchor.services import cascades
+from trustanchor.domain.identity import Authentication
+from trustanchor.services import cascades, decisions
+from trustanchor.storage import accounts_repo
+from trustanchor.storage.tables import accounts, interactions
 
 
 @pytest.fixture
@@ -324,3 +328,36 @@ def test_the_operation_and_its_refusal_are_worded_in_japanese(
     assert "から口座" in html and "5000 JPY を送金します" in html
     assert "互いに認め合うトラストアンカーで本人確認されていません" in html
     assert "テスト銀行 に戻る" in html
+
+
+def test_a_binding_lost_to_a_race_is_a_conflict_and_writes_nothing(
+    server: RunningServer, payments: Payments, bank: Bank
+) -> None:
+    """Between the decision and its effect another transaction binds an account to someone
+    else: carrying out the stale decision refuses (the consent transaction rolls back)."""
+    _, _, _, taro_tokens = linked_person(server, payments, bank, "taro", JP_HIGH)
+    person = Holder(server, payments, "hanako")
+    deposit = bank.register("contested-deposit", "bank_deposit", "contested")
+    wallet = bank.register("contested-wallet", "cbdc_wallet", "contested wallet")
+    page = person.open(bank.authorization_url([link(deposit, wallet)], Pkce.generate()))
+    person.log_in(page, JP_SUBSTANTIAL)
+    services = server.services
+    at = services.clock.now()
+    with services.db.reader() as conn:
+        row = conn.execute(select(interactions).where(interactions.c.state == "consent")).one()
+        authentication = Authentication.from_json(row.authentication)
+        outcome = decisions.decide(services, conn, [link(deposit, wallet)], authentication, at=at)
+    assert outcome.allowed
+    with services.db.reader() as conn:
+        taro_holder = conn.execute(
+            select(accounts.c.holder_id).where(accounts.c.holder_id.is_not(None))
+        ).first()
+    assert taro_holder is not None and taro_tokens
+    with services.db.transaction() as conn:
+        assert accounts_repo.bind(
+            conn, deposit, holder_id=taro_holder.holder_id, identity_id="someone", now=at
+        )
+    with pytest.raises(decisions.BindingConflict), services.db.transaction() as conn:
+        decisions.carry_out(conn, outcome, authentication, grant_id="none", at=at)
+    with services.db.reader() as conn:
+        assert accounts_repo.get(conn, wallet).holder_id is None  # type: ignore[union-attr]

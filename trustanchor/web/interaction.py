@@ -12,7 +12,7 @@ from flask import Blueprint, g, jsonify, redirect, request
 
 from trustanchor.digests import equal, keyed_digest
 from trustanchor.domain.assurance import level_from_acr
-from trustanchor.services import consent, wallet_login
+from trustanchor.services import consent, decisions, wallet_login
 from trustanchor.services.container import Services
 from trustanchor.web import operations
 from trustanchor.web.cookies import INTERACTION_COOKIE, SESSION_COOKIE, set_cookie
@@ -183,6 +183,10 @@ def decide(interaction_id: str) -> Any:
         )
     except consent.InteractionGone:
         return _gone()
+    except decisions.BindingConflict:
+        # An account was bound to someone else between the decision and its effect: nothing
+        # was written; the page again shows the (now refused) operation.
+        return render_page("error.html", status=409, message_key="errors.account_conflict")
     response = redirect(outcome.redirect_url, code=303)
     response.delete_cookie(INTERACTION_COOKIE, path="/")
     if outcome.new_session:
