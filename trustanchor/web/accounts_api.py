@@ -9,25 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, make_response, request
+from flask import Blueprint, g, jsonify, make_response, request
 
 from trustanchor.domain.clients import Client
 from trustanchor.oauth.errors import OAuthError
 from trustanchor.oauth.scopes import ACCOUNTS
 from trustanchor.services import accounts
-from trustanchor.services.container import Services
 from trustanchor.services.machine_access import authenticate_machine_client
 from trustanchor.strict_json import StrictJSONError, loads
+from trustanchor.web.blueprints import current_services, no_store
 from trustanchor.web.forms import authorization_headers, dpop_headers
 from trustanchor.web.resource_errors import oauth_error_response
 
 blueprint = Blueprint("accounts_api", __name__)
 MAX_BODY = 4096
-
-
-def _services() -> Services:
-    services: Services = g.services
-    return services
 
 
 def _client() -> Client:
@@ -37,7 +32,7 @@ def _client() -> Client:
 
 @blueprint.before_request
 def _authenticate() -> None:
-    services = _services()
+    services = current_services()
     _, client = authenticate_machine_client(
         services,
         scope=ACCOUNTS,
@@ -49,10 +44,7 @@ def _authenticate() -> None:
     g.accounts_client = client
 
 
-@blueprint.after_request
-def _no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    return response
+blueprint.after_request(no_store)
 
 
 def _json_body() -> object:
@@ -68,38 +60,40 @@ def _json_body() -> object:
 
 @blueprint.post("/accounts")
 def register() -> Any:
-    body, created = accounts.register(_services(), _client(), _json_body())
+    body, created = accounts.register(current_services(), _client(), _json_body())
     response = jsonify(body)
     response.status_code = 201 if created else 200
     if created:
-        response.headers["Location"] = _services().endpoints.url(f"/accounts/{body['account_id']}")
+        response.headers["Location"] = current_services().endpoints.url(
+            f"/accounts/{body['account_id']}"
+        )
     return response
 
 
 @blueprint.get("/accounts")
 def list_accounts() -> Any:
-    return jsonify(accounts.list_accounts(_services(), _client()))
+    return jsonify(accounts.list_accounts(current_services(), _client()))
 
 
 @blueprint.get("/accounts/<account_id>")
 def get_account(account_id: str) -> Any:
-    return jsonify(accounts.get(_services(), _client(), account_id))
+    return jsonify(accounts.get(current_services(), _client(), account_id))
 
 
 @blueprint.delete("/accounts/<account_id>")
 def close_account(account_id: str) -> Any:
-    accounts.close(_services(), _client(), account_id)
+    accounts.close(current_services(), _client(), account_id)
     return make_response("", 204)
 
 
 @blueprint.get("/links")
 def list_links() -> Any:
-    return jsonify(accounts.list_links(_services(), _client()))
+    return jsonify(accounts.list_links(current_services(), _client()))
 
 
 @blueprint.delete("/links/<link_id>")
 def remove_link(link_id: str) -> Any:
-    accounts.remove_link(_services(), _client(), link_id)
+    accounts.remove_link(current_services(), _client(), link_id)
     return make_response("", 204)
 
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from trustanchor.oauth.errors import OAuthError
 from trustanchor.oauth.scopes import ADMIN
 from trustanchor.policy.anchor_set_policy import PolicyError
 from trustanchor.services import anchor_set_admin
-from trustanchor.services.container import Services
 from trustanchor.services.machine_access import authenticate_machine_client
 from trustanchor.strict_json import StrictJSONError, loads
+from trustanchor.web.blueprints import current_services, no_store
 from trustanchor.web.forms import authorization_headers, dpop_headers
 from trustanchor.web.resource_errors import oauth_error_response
 
@@ -33,14 +33,9 @@ class AdminError(Exception):
         super().__init__(error)
 
 
-def _services() -> Services:
-    services: Services = g.services
-    return services
-
-
 @blueprint.before_request
 def _authenticate() -> None:
-    services = _services()
+    services = current_services()
     authenticate_machine_client(
         services,
         scope=ADMIN,
@@ -51,15 +46,12 @@ def _authenticate() -> None:
     )
 
 
-@blueprint.after_request
-def _no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    return response
+blueprint.after_request(no_store)
 
 
 @blueprint.get("/anchor-sets")
 def list_sets() -> Any:
-    repository = _services().anchors
+    repository = current_services().anchors
     return jsonify(
         {
             "anchor_sets": [
@@ -71,7 +63,7 @@ def list_sets() -> Any:
 
 @blueprint.get("/anchor-sets/<set_id>")
 def get_set(set_id: str) -> Any:
-    repository = _services().anchors
+    repository = current_services().anchors
     found = repository.get_set(set_id)
     if found is None:
         raise AdminError(404, "not_found", "no such anchor set")
@@ -88,7 +80,7 @@ def put_policy(set_id: str) -> Any:
         policy = loads(request.get_data(cache=False), max_depth=4, max_bytes=MAX_BODY)
     except StrictJSONError as exc:
         raise AdminError(400, "invalid_request", f"not valid JSON: {exc}") from exc
-    services = _services()
+    services = current_services()
     try:
         change, stored = anchor_set_admin.replace_policy(
             services.anchors, set_id, policy, at=services.clock.now()

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, make_response, request
+from flask import Blueprint, jsonify, make_response, request
 
 from trustanchor.oauth.errors import OAuthError
 from trustanchor.oauth.scopes import AUDIT
 from trustanchor.services import auditor_access
 from trustanchor.services.audit_log import AuditLogError
-from trustanchor.services.container import Services
+from trustanchor.web.blueprints import current_services, no_store
 from trustanchor.web.forms import authorization_headers, dpop_headers
 from trustanchor.web.resource_errors import oauth_error_response
 
@@ -27,14 +27,9 @@ _NOT_FOUND = frozenset({"not_found", "not_integrated", "no_checkpoint"})
 _REF_MAX = 255
 
 
-def _services() -> Services:
-    services: Services = g.services
-    return services
-
-
 @blueprint.before_request
 def _authenticate() -> None:
-    services = _services()
+    services = current_services()
     auditor_access.authenticate_auditor(
         services,
         authorization=authorization_headers(),
@@ -44,10 +39,7 @@ def _authenticate() -> None:
     )
 
 
-@blueprint.after_request
-def _no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    return response
+blueprint.after_request(no_store)
 
 
 def _wants_json() -> bool:
@@ -65,13 +57,13 @@ def _checkpoint_response(signed: Any) -> Any:
 
 @blueprint.get("/checkpoint")
 def latest_checkpoint() -> Any:
-    return _checkpoint_response(_services().audit.latest_checkpoint())
+    return _checkpoint_response(current_services().audit.latest_checkpoint())
 
 
 @blueprint.get("/checkpoint/<size>")
 def checkpoint_of_size(size: str) -> Any:
     return _checkpoint_response(
-        _services().audit.checkpoint(auditor_access.decimal_param(size, "size"))
+        current_services().audit.checkpoint(auditor_access.decimal_param(size, "size"))
     )
 
 
@@ -79,21 +71,23 @@ def checkpoint_of_size(size: str) -> Any:
 def entries() -> Any:
     start = auditor_access.decimal_param(request.args.get("start"), "start")
     end = auditor_access.decimal_param(request.args.get("end"), "end")
-    return jsonify(auditor_access.entries_json(start, end, _services().audit.entries(start, end)))
+    return jsonify(
+        auditor_access.entries_json(start, end, current_services().audit.entries(start, end))
+    )
 
 
 @blueprint.get("/entries/by-ref/<ref>")
 def entry_by_ref(ref: str) -> Any:
     if len(ref) > _REF_MAX:
         raise AuditLogError("not_found", "no entry with that reference")
-    return jsonify(auditor_access.entry_json(_services().audit.entry_by_ref(ref)))
+    return jsonify(auditor_access.entry_json(current_services().audit.entry_by_ref(ref)))
 
 
 @blueprint.get("/proof/inclusion")
 def inclusion() -> Any:
     index = auditor_access.decimal_param(request.args.get("index"), "index")
     size = auditor_access.decimal_param(request.args.get("size"), "size")
-    hashes = _services().audit.inclusion_proof(index, size)
+    hashes = current_services().audit.inclusion_proof(index, size)
     return jsonify(auditor_access.inclusion_json(index, size, hashes))
 
 
@@ -101,13 +95,13 @@ def inclusion() -> Any:
 def consistency() -> Any:
     old = auditor_access.decimal_param(request.args.get("old"), "old")
     new = auditor_access.decimal_param(request.args.get("new"), "new")
-    hashes = _services().audit.consistency_proof(old, new)
+    hashes = current_services().audit.consistency_proof(old, new)
     return jsonify(auditor_access.consistency_json(old, new, hashes))
 
 
 @blueprint.get("/keys")
 def keys() -> Any:
-    return jsonify(auditor_access.published_keys(_services()))
+    return jsonify(auditor_access.published_keys(current_services()))
 
 
 @blueprint.errorhandler(AuditLogError)

@@ -21,8 +21,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, Response, g, redirect, request
-from werkzeug.wrappers import Response as BaseResponse
+from flask import Blueprint, redirect, request
 
 from trustanchor.services import audit_stats, auditor_console
 from trustanchor.services.audit_log import AuditLogError
@@ -31,6 +30,7 @@ from trustanchor.services.container import Services
 from trustanchor.storage.auditors_repo import SessionAccess
 from trustanchor.strict_json import StrictJSONError, loads
 from trustanchor.web import svg_charts
+from trustanchor.web.blueprints import current_services, no_store
 from trustanchor.web.first_party_cookies import PageCookies
 from trustanchor.web.i18n import Translator
 from trustanchor.web.rendering import language, render_page
@@ -46,31 +46,10 @@ ALLOWED_COLOUR = "#0b5fff"
 DENIED_COLOUR = "#c2410c"
 
 
-def _services() -> Services:
-    services: Services = g.services
-    return services
-
-
-@blueprint.after_request
-def _no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    return response
+blueprint.after_request(no_store)
 
 
 COOKIES = PageCookies(path=COOKIE_PATH, session=SESSION_COOKIE, login=LOGIN_COOKIE)
-
-
-def _set_cookie(response: BaseResponse, name: str, value: str, *, max_age: int) -> None:
-    secure = _services().settings.issuer.startswith("https://")
-    COOKIES.set(response, name, value, max_age=max_age, secure=secure)
-
-
-def _forget(response: BaseResponse, name: str) -> None:
-    COOKIES.forget(response, name)
-
-
-def _to_login() -> BaseResponse:
-    return COOKIES.to_login()
 
 
 Page = Callable[[SessionAccess], Any]
@@ -82,10 +61,10 @@ def designated(view: Page) -> Callable[[], Any]:
 
     @wraps(view)
     def guarded() -> Any:
-        services = _services()
+        services = current_services()
         access = auditor_console.access(services, request.cookies.get(SESSION_COOKIE))
         if access is None:
-            return _to_login()
+            return COOKIES.to_login()
         if access.auditor is None:
             return render_page(
                 "auditor/forbidden.html",
@@ -114,7 +93,7 @@ def _chrome(services: Services, *, nav: bool = True) -> dict[str, Any]:
 
 @blueprint.get("/login")
 def login_page() -> Any:
-    services = _services()
+    services = current_services()
     if auditor_console.access(services, request.cookies.get(SESSION_COOKIE)) is not None:
         return redirect("/auditor/", code=303)
     notice = request.args.get("notice")
@@ -127,13 +106,13 @@ def login_page() -> Any:
 @blueprint.post("/login")
 def start_login() -> Any:
     """Push the console's authorization request and send the browser to /authorize."""
-    services = _services()
+    services = current_services()
     try:
         started = auditor_console.begin_login(services, language=language())
     except auditor_console.ConsoleUnavailable:
         return render_page("auditor/message.html", status=503, message_key="auditor.unavailable")
     response = redirect(started.authorization_url, code=303)
-    _set_cookie(
+    COOKIES.set(
         response, LOGIN_COOKIE, started.state, max_age=services.settings.interaction.lifetime
     )
     return response
@@ -141,7 +120,7 @@ def start_login() -> Any:
 
 @blueprint.get("/callback")
 def callback() -> Any:
-    services = _services()
+    services = current_services()
     params = {name: request.args.getlist(name) for name in request.args}
     try:
         logged_in = auditor_console.finish_login(
@@ -157,13 +136,13 @@ def callback() -> Any:
         if exc.state_matched:
             # This browser's login is over either way. (Anything else leaves the cookie alone:
             # a forged callback must not break a login in progress.)
-            _forget(refused, LOGIN_COOKIE)
+            COOKIES.forget(refused, LOGIN_COOKIE)
         return refused
     # A fresh session id at every login; any earlier session of this browser ends.
     auditor_console.logout(services, request.cookies.get(SESSION_COOKIE))
     response = redirect("/auditor/", code=303)
-    _forget(response, LOGIN_COOKIE)
-    _set_cookie(
+    COOKIES.forget(response, LOGIN_COOKIE)
+    COOKIES.set(
         response,
         SESSION_COOKIE,
         logged_in.session_id,
@@ -174,13 +153,13 @@ def callback() -> Any:
 
 @blueprint.post("/logout")
 def logout() -> Any:
-    services = _services()
+    services = current_services()
     session_id = request.cookies.get(SESSION_COOKIE)
     if not auditor_console.csrf_ok(services, session_id, request.form.get("csrf")):
         return render_page("auditor/message.html", status=400, message_key="errors.csrf")
     auditor_console.logout(services, session_id)
     response = redirect("/auditor/login?notice=logged_out", code=303)
-    _forget(response, SESSION_COOKIE)
+    COOKIES.forget(response, SESSION_COOKIE)
     return response
 
 
@@ -202,7 +181,7 @@ def _bucket_label(window: audit_stats.Window, start: int) -> str:
 @blueprint.get("/")
 @designated
 def overview(access: SessionAccess) -> Any:
-    services = _services()
+    services = current_services()
     signed = services.audit.latest_checkpoint()
     checkpoint = signed.checkpoint
     window_name = request.args.get("window", audit_stats.DEFAULT_WINDOW)
@@ -293,7 +272,7 @@ def _index_param(name: str) -> int | None:
 @designated
 def entries(access: SessionAccess) -> Any:
     """Log entries newest first, ENTRIES_PER_PAGE at a time; ``before`` pages back by index."""
-    services = _services()
+    services = current_services()
     size = services.audit.latest_checkpoint().checkpoint.size
     try:
         before = _index_param("before")
@@ -346,7 +325,7 @@ def _entry_row(index: int, raw: bytes) -> dict[str, Any]:
 def health(access: SessionAccess) -> Any:
     """Recompute the tree from the stored entries and check every stored checkpoint (reads the
     whole log: on demand only, never on the overview)."""
-    services = _services()
+    services = current_services()
     try:
         verified = services.audit.verify_stored_log()
     except AuditLogError as exc:

@@ -1,5 +1,6 @@
-"""Cookies: the browser's binding to an interaction, and the login session. HttpOnly, SameSite
-Lax (the authorization request arrives as a top-level navigation), Secure on https issuers."""
+"""Cookies: the browser's binding to an interaction, the login session, and the sessions of the
+first-party pages (limited to their path). HttpOnly, SameSite Lax (the authorization request
+arrives as a top-level navigation), Secure on https issuers."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ SESSION_COOKIE = "ta_session"
 
 
 def set_cookie(
-    response: Response, services: Services, name: str, value: str, *, max_age: int
+    response: Response,
+    services: Services,
+    name: str,
+    value: str,
+    *,
+    max_age: int,
+    path: str = "/",
 ) -> None:
     response.set_cookie(
         name,
@@ -21,5 +28,5 @@ def set_cookie(
         httponly=True,
         samesite="Lax",
         secure=services.settings.issuer.startswith("https://"),
-        path="/",
+        path=path,
     )

@@ -1,6 +1,6 @@
 """Cookies of the service's own first-party pages (the auditor console under ``/auditor``, the
-holders' links under ``/my``): HttpOnly, SameSite=Lax, Secure on an https issuer, and limited
-to the pages' path, so neither area ever sees the other's session."""
+holders' links under ``/my``): ``web.cookies.set_cookie`` limited to the pages' path, so neither
+area ever sees the other's session."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from flask import redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
+from trustanchor.web.blueprints import current_services
+from trustanchor.web.cookies import set_cookie
+
 
 @dataclass(frozen=True, slots=True)
 class PageCookies:
@@ -16,18 +19,8 @@ class PageCookies:
     session: str  # the session cookie's name
     login: str  # the pending-login cookie's name
 
-    def set(
-        self, response: BaseResponse, name: str, value: str, *, max_age: int, secure: bool
-    ) -> None:
-        response.set_cookie(
-            name,
-            value,
-            max_age=max_age,
-            httponly=True,
-            samesite="Lax",
-            secure=secure,
-            path=self.path,
-        )
+    def set(self, response: BaseResponse, name: str, value: str, *, max_age: int) -> None:
+        set_cookie(response, current_services(), name, value, max_age=max_age, path=self.path)
 
     def forget(self, response: BaseResponse, name: str) -> None:
         response.delete_cookie(name, path=self.path)

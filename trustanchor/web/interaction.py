@@ -15,6 +15,7 @@ from trustanchor.domain.assurance import level_from_acr
 from trustanchor.services import consent, decisions, wallet_login
 from trustanchor.services.container import Services
 from trustanchor.web import operations
+from trustanchor.web.blueprints import current_services
 from trustanchor.web.cookies import INTERACTION_COOKIE, SESSION_COOKIE, set_cookie
 from trustanchor.web.i18n import Translator
 from trustanchor.web.qr import qr_svg
@@ -33,11 +34,6 @@ def reason_text(reason: str, language: str) -> str:
     if language == "en" and reason in REASONS:
         return REASONS[reason]
     return t("reasons.generic")
-
-
-def _services() -> Services:
-    services: Services = g.services
-    return services
 
 
 def _csrf(services: Services, interaction_id: str) -> str:
@@ -65,7 +61,7 @@ def _csrf_ok(services: Services, interaction_id: str) -> bool:
 
 @blueprint.get("/<interaction_id>")
 def show(interaction_id: str) -> Any:
-    services = _services()
+    services = current_services()
     if not _bound(interaction_id):
         return _gone()
     try:
@@ -120,7 +116,7 @@ def _consent_page(services: Services, interaction_id: str) -> Any:
 
 @blueprint.post("/<interaction_id>/wallet")
 def start_wallet(interaction_id: str) -> Any:
-    services = _services()
+    services = current_services()
     if not _bound(interaction_id) or not _csrf_ok(services, interaction_id):
         return render_page("error.html", status=400, message_key="errors.csrf")
     try:
@@ -135,7 +131,7 @@ def start_wallet(interaction_id: str) -> Any:
 
 @blueprint.get("/<interaction_id>/wallet/<transaction_id>")
 def wallet_page(interaction_id: str, transaction_id: str) -> Any:
-    services = _services()
+    services = current_services()
     if not _bound(interaction_id):
         return _gone()
     try:
@@ -160,7 +156,7 @@ def wallet_page(interaction_id: str, transaction_id: str) -> Any:
 
 @blueprint.get("/<interaction_id>/status")
 def status(interaction_id: str) -> Any:
-    services = _services()
+    services = current_services()
     if not _bound(interaction_id):
         return jsonify({"done": True, "state": "gone"})
     return jsonify(wallet_login.status(services, interaction_id))
@@ -168,7 +164,7 @@ def status(interaction_id: str) -> Any:
 
 @blueprint.post("/<interaction_id>/consent")
 def decide(interaction_id: str) -> Any:
-    services = _services()
+    services = current_services()
     if not _bound(interaction_id) or not _csrf_ok(services, interaction_id):
         return render_page("error.html", status=400, message_key="errors.csrf")
     decision = request.form.get("decision")
@@ -204,7 +200,7 @@ def decide(interaction_id: str) -> Any:
 def step_up(interaction_id: str) -> Any:
     """The decision asked for a stronger login: back to the anchor list, limited to anchors
     that can give it."""
-    services = _services()
+    services = current_services()
     if not _bound(interaction_id) or not _csrf_ok(services, interaction_id):
         return render_page("error.html", status=400, message_key="errors.csrf")
     try:
@@ -216,7 +212,7 @@ def step_up(interaction_id: str) -> Any:
 
 @blueprint.post("/<interaction_id>/cancel")
 def cancel(interaction_id: str) -> Any:
-    services = _services()
+    services = current_services()
     if not _bound(interaction_id) or not _csrf_ok(services, interaction_id):
         return render_page("error.html", status=400, message_key="errors.csrf")
     try:

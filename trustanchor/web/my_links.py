@@ -18,11 +18,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Blueprint, Response, g, redirect, request
-from werkzeug.wrappers import Response as BaseResponse
+from flask import Blueprint, Response, redirect, request
 
 from trustanchor.services import first_party_login, my_links
 from trustanchor.services.container import Services
+from trustanchor.web.blueprints import current_services, no_store
 from trustanchor.web.first_party_cookies import PageCookies
 from trustanchor.web.rendering import language, render_page
 
@@ -34,31 +34,10 @@ COOKIE_PATH = "/my"
 NOTICES = ("logged_out", "removed")
 
 
-def _services() -> Services:
-    services: Services = g.services
-    return services
-
-
-@blueprint.after_request
-def _no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    return response
+blueprint.after_request(no_store)
 
 
 COOKIES = PageCookies(path=COOKIE_PATH, session=SESSION_COOKIE, login=LOGIN_COOKIE)
-
-
-def _set_cookie(response: BaseResponse, name: str, value: str, *, max_age: int) -> None:
-    secure = _services().settings.issuer.startswith("https://")
-    COOKIES.set(response, name, value, max_age=max_age, secure=secure)
-
-
-def _forget(response: BaseResponse, name: str) -> None:
-    COOKIES.forget(response, name)
-
-
-def _to_login() -> BaseResponse:
-    return COOKIES.to_login()
 
 
 def _message(key: str, *, status: int, retry: bool = False) -> Response:
@@ -74,7 +53,7 @@ def utc(seconds: int) -> str:
 
 @blueprint.get("/login")
 def login_page() -> Any:
-    services = _services()
+    services = current_services()
     if my_links.session(services, request.cookies.get(SESSION_COOKIE)) is not None:
         return redirect("/my/links", code=303)
     notice = request.args.get("notice")
@@ -84,13 +63,13 @@ def login_page() -> Any:
 @blueprint.post("/login")
 def start_login() -> Any:
     """Push the page's authorization request and send the browser to /authorize."""
-    services = _services()
+    services = current_services()
     try:
         started = first_party_login.begin_login(services, my_links.CLIENT, language=language())
     except first_party_login.ClientUnavailable:
         return _message("my_links.unavailable", status=503)
     response = redirect(started.authorization_url, code=303)
-    _set_cookie(
+    COOKIES.set(
         response, LOGIN_COOKIE, started.state, max_age=services.settings.interaction.lifetime
     )
     return response
@@ -98,7 +77,7 @@ def start_login() -> Any:
 
 @blueprint.get("/callback")
 def callback() -> Any:
-    services = _services()
+    services = current_services()
     params = {name: request.args.getlist(name) for name in request.args}
     try:
         logged_in = first_party_login.finish_login(
@@ -109,19 +88,19 @@ def callback() -> Any:
         if exc.state_matched:
             # This browser's login is over either way. (Anything else leaves the cookie alone:
             # a forged callback must not break a login in progress.)
-            _forget(refused, LOGIN_COOKIE)
+            COOKIES.forget(refused, LOGIN_COOKIE)
         return refused
     # A fresh session id at every login; any earlier session of this browser ends.
     first_party_login.logout(services, my_links.CLIENT, request.cookies.get(SESSION_COOKIE))
     response = redirect("/my/links", code=303)
-    _forget(response, LOGIN_COOKIE)
-    _set_cookie(response, SESSION_COOKIE, logged_in.session_id, max_age=my_links.SESSION_LIFETIME)
+    COOKIES.forget(response, LOGIN_COOKIE)
+    COOKIES.set(response, SESSION_COOKIE, logged_in.session_id, max_age=my_links.SESSION_LIFETIME)
     return response
 
 
 @blueprint.post("/logout")
 def logout() -> Any:
-    services = _services()
+    services = current_services()
     session_id = request.cookies.get(SESSION_COOKIE)
     if not first_party_login.csrf_ok(
         services, my_links.CLIENT, session_id, request.form.get("csrf")
@@ -129,7 +108,7 @@ def logout() -> Any:
         return _message("errors.csrf", status=400)
     first_party_login.logout(services, my_links.CLIENT, session_id)
     response = redirect("/my/login?notice=logged_out", code=303)
-    _forget(response, SESSION_COOKIE)
+    COOKIES.forget(response, SESSION_COOKIE)
     return response
 
 
@@ -155,10 +134,10 @@ def _row(view: my_links.LinkView) -> dict[str, Any]:
 
 @blueprint.get("/links")
 def links_page() -> Any:
-    services = _services()
+    services = current_services()
     holder = my_links.session(services, request.cookies.get(SESSION_COOKIE))
     if holder is None:
-        return _to_login()
+        return COOKIES.to_login()
     views = my_links.links_of(services, holder.holder_id, language=language())
     notice = request.args.get("notice")
     return render_page(
@@ -172,10 +151,10 @@ def links_page() -> Any:
 @blueprint.get("/links/remove")
 def confirm_removal() -> Any:
     """What removing this link means, with the button that does it."""
-    services = _services()
+    services = current_services()
     holder = my_links.session(services, request.cookies.get(SESSION_COOKIE))
     if holder is None:
-        return _to_login()
+        return COOKIES.to_login()
     view = my_links.link_of(
         services, holder.holder_id, request.args.get("link", ""), language=language()
     )
@@ -186,11 +165,11 @@ def confirm_removal() -> Any:
 
 @blueprint.post("/links/remove")
 def remove() -> Any:
-    services = _services()
+    services = current_services()
     session_id = request.cookies.get(SESSION_COOKIE)
     holder = my_links.session(services, session_id)
     if holder is None:
-        return _to_login()
+        return COOKIES.to_login()
     if not first_party_login.csrf_ok(
         services, my_links.CLIENT, session_id, request.form.get("csrf")
     ):

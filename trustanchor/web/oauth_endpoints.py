@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, make_response, redirect, request
+from flask import Blueprint, Response, jsonify, make_response, redirect, request
 
 from trustanchor.services import authorize, introspection, par, revocation, token, userinfo
-from trustanchor.services.container import Services
+from trustanchor.web.blueprints import current_services
 from trustanchor.web.cookies import INTERACTION_COOKIE, SESSION_COOKIE, set_cookie
 from trustanchor.web.forms import (
     authorization_header,
@@ -21,15 +21,13 @@ from trustanchor.web.rendering import render_page
 blueprint = Blueprint("oauth", __name__)
 
 
-def _services() -> Services:
-    services: Services = g.services
-    return services
-
-
 @blueprint.post("/par")
 def pushed_authorization_request() -> Any:
     pushed = par.push(
-        _services(), form_body(), authorization=authorization_header(), dpop_headers=dpop_headers()
+        current_services(),
+        form_body(),
+        authorization=authorization_header(),
+        dpop_headers=dpop_headers(),
     )
     response = jsonify({"request_uri": pushed.request_uri, "expires_in": pushed.expires_in})
     response.status_code = 201
@@ -38,7 +36,7 @@ def pushed_authorization_request() -> Any:
 
 @blueprint.get("/authorize")
 def authorization() -> Any:
-    services = _services()
+    services = current_services()
     try:
         outcome = authorize.start(services, query(), session_id=request.cookies.get(SESSION_COOKIE))
     except authorize.AuthorizeErrorPage as exc:
@@ -66,7 +64,10 @@ def authorization() -> Any:
 @blueprint.post("/token")
 def token_endpoint() -> Any:
     result = token.token(
-        _services(), form_body(), authorization=authorization_header(), dpop_headers=dpop_headers()
+        current_services(),
+        form_body(),
+        authorization=authorization_header(),
+        dpop_headers=dpop_headers(),
     )
     return jsonify(result.body)
 
@@ -77,7 +78,7 @@ def userinfo_endpoint() -> Any:
         request.mimetype == "application/x-www-form-urlencoded" and "access_token" in request.form
     )
     claims = userinfo.userinfo(
-        _services(),
+        current_services(),
         authorization=authorization_headers(),
         dpop_headers=dpop_headers(),
         method=request.method,
@@ -89,11 +90,13 @@ def userinfo_endpoint() -> Any:
 @blueprint.post("/introspect")
 def introspection_endpoint() -> Any:
     return jsonify(
-        introspection.introspect(_services(), form_body(), authorization=authorization_header())
+        introspection.introspect(
+            current_services(), form_body(), authorization=authorization_header()
+        )
     )
 
 
 @blueprint.post("/revoke")
 def revocation_endpoint() -> Response:
-    revocation.revoke(_services(), form_body(), authorization=authorization_header())
+    revocation.revoke(current_services(), form_body(), authorization=authorization_header())
     return make_response("", 200)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, redirect, request
+from flask import Blueprint, Response, jsonify, redirect, request
 
 from trustanchor.openid4vp.request_object import (
     REQUEST_OBJECT_MEDIA_TYPE,
@@ -13,16 +13,11 @@ from trustanchor.openid4vp.request_object import (
     parse_request_uri_post,
 )
 from trustanchor.services import wallet_login
-from trustanchor.services.container import Services
+from trustanchor.web.blueprints import current_services
 from trustanchor.web.cookies import INTERACTION_COOKIE
 from trustanchor.web.rendering import render_page
 
 blueprint = Blueprint("wallet", __name__, url_prefix="/wallet")
-
-
-def _services() -> Services:
-    services: Services = g.services
-    return services
 
 
 def _refused(exc: wallet_login.WalletRequestRefused) -> Response:
@@ -34,7 +29,7 @@ def _refused(exc: wallet_login.WalletRequestRefused) -> Response:
 
 @blueprint.route("/request/<transaction_id>", methods=["GET", "POST"])
 def request_object(transaction_id: str) -> Any:
-    services = _services()
+    services = current_services()
     wallet_nonce = None
     if request.method == "POST":
         try:
@@ -56,7 +51,7 @@ def request_object(transaction_id: str) -> Any:
 
 @blueprint.post("/response")
 def response_endpoint() -> Any:
-    services = _services()
+    services = current_services()
     if request.mimetype != "application/x-www-form-urlencoded":
         return _refused(
             wallet_login.WalletRequestRefused(400, "invalid_request", "form body expected")
@@ -75,7 +70,7 @@ def done(transaction_id: str) -> Any:
     """Where the wallet sends the person after a presentation (the ``redirect_uri`` it got, with
     its one-time ``response_code``). In the browser bound to the interaction the login resumes;
     anywhere else the person is told to continue on the device where they started."""
-    services = _services()
+    services = current_services()
     codes = request.args.getlist("response_code")
     try:
         interaction_id = wallet_login.same_device_return(
