@@ -2,10 +2,16 @@
 
 What is measured (see /work/shared/design/PERFORMANCE.md for the method):
 
-* the client_credentials grant at ``POST /token``, one confidential client authenticating with
+* ``--grant client_credentials`` (default): the client_credentials grant at ``POST /token``, one
+  confidential client authenticating with
   ``client_secret_basic`` on both sides (trustanchor allows that method only outside production,
   so trustanchor runs in demo mode here), answering with an ES256-signed JWT access token
   (RFC 9068, ``typ: at+jwt``);
+* ``--grant transfer_code``: the authorization-code exchange of a ``value_transfer`` grant (RFC
+  9396 authorization_details) with PKCE: each request redeems one single-use code minted before
+  the run (bench/transfer_codes.py) and gets an ES256 JWT access token carrying the approved
+  authorization_details (trustanchor adds ``anchor_set``), no refresh token, and an ES256 ID
+  token; node-oidc-provider with its richAuthorizationRequests feature and a Map adapter;
 * trustanchor as it is: every issued token recorded in its SQLite database (WAL,
   ``synchronous=FULL``) before it is returned; node-oidc-provider with its in-memory adapter, which
   stores nothing for JWT-format access tokens;
@@ -24,6 +30,7 @@ Run by hand from the repository root, with the project's virtualenv::
 
     (cd bench/peer/node-oidc-provider && npm ci)   # once
     .venv/bin/python bench/token_endpoint.py
+    .venv/bin/python bench/token_endpoint.py --grant transfer_code --servers node,granian
 
 Only 127.0.0.1 is ever contacted; every subprocess runs under a deadline.
 """
@@ -54,11 +61,21 @@ from pathlib import Path
 from typing import Any
 
 from _environment import cpu_model, git_state
+from transfer_codes import (
+    REDIRECT_URI,
+    TRANSFER_DETAIL,
+    NodeCodes,
+    TrustanchorCodes,
+    form_prefix,
+    pkce_pair,
+)
+from transfer_codes import SCOPE as TRANSFER_SCOPE
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 PEER_DIR = BENCH_DIR / "peer" / "node-oidc-provider"
 LUA_SCRIPT = BENCH_DIR / "wrk" / "post_form.lua"
+CODES_LUA_SCRIPT = BENCH_DIR / "wrk" / "post_codes.lua"
 DEFAULTS_TOML = REPO_ROOT / "config" / "defaults.toml"
 
 HOST = "127.0.0.1"  # the only address this script ever talks to
@@ -72,6 +89,9 @@ STARTUP_DEADLINE = 30.0
 STOP_DEADLINE = 10.0
 NODE_SERVER = "node-oidc-provider"
 GUNICORN_THREADS = 4
+TRANSFER_TTL = 60  # trustanchor's tokens.transfer_token_lifetime default
+FIRST_RATE_GUESS = 3000.0  # req/s, to size the warm-up's codes; then what the server achieved
+CODE_MARGIN = 2.0  # codes minted per run: CODE_MARGIN x expected rate x seconds
 
 
 class BenchError(Exception):
@@ -180,6 +200,7 @@ class RunResult:
     p50_us: int
     p99_us: int
     errors: dict[str, int]
+    codes_taken: int = 0  # transfer codes wrk handed out (answered or in flight at the end)
     server_cpu: float = 0.0  # share of one core used by the server's processes
     core_busy: dict[str, float] = field(default_factory=dict)  # CPU -> busy share, all processes
 
@@ -393,29 +414,35 @@ def token_request(port: int, body: str, authorization: str) -> tuple[int, bytes]
         return exc.code, exc.read()
 
 
-def wait_until_serving(
-    proc: subprocess.Popen[bytes], port: int, body: str, authorization: str, log: Path
-) -> dict[str, Any]:
-    """Poll until the token endpoint answers 200; return the decoded access-token header+claims."""
+def wait_until_up(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    """Poll the discovery document until the server answers 200."""
+    url = f"http://{HOST}:{port}/.well-known/openid-configuration"
     deadline = time.monotonic() + STARTUP_DEADLINE
     last = "no answer"
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise BenchError(f"server exited with {proc.returncode}; see its log:\n{tail(log)}")
         try:
-            status, payload = token_request(port, body, authorization)
+            with urllib.request.urlopen(url, timeout=5) as response:  # only 127.0.0.1
+                if response.status == 200:
+                    return
         except OSError as exc:
             last = str(exc)
-            time.sleep(0.2)
-            continue
-        if status != 200:
-            raise BenchError(f"token request answered {status}: {payload[:300]!r}")
-        return check_token(json.loads(payload))
+        time.sleep(0.2)
     raise BenchError(f"server not ready after {STARTUP_DEADLINE:.0f} s ({last}):\n{tail(log)}")
 
 
-def check_token(response: dict[str, Any]) -> dict[str, Any]:
-    """Both servers must answer with the same kind of token: ES256, typ at+jwt, our claims."""
+def sanity_check(port: int, body: str, authorization: str, grant: str) -> dict[str, Any]:
+    """One token request: it must answer 200; return the decoded access-token header+claims."""
+    status, payload = token_request(port, body, authorization)
+    if status != 200:
+        raise BenchError(f"token request answered {status}: {payload[:300]!r}")
+    return check_token(json.loads(payload), grant)
+
+
+def check_token(response: dict[str, Any], grant: str) -> dict[str, Any]:
+    """Both servers must answer with the same kind of token: ES256, typ at+jwt, our claims (and
+    for transfer codes: exactly the approved authorization_details, an ID token, no refresh)."""
     token = response.get("access_token")
     if not isinstance(token, str) or token.count(".") != 2:
         raise BenchError(f"no compact JWS access token in {response}")
@@ -424,10 +451,21 @@ def check_token(response: dict[str, Any]) -> dict[str, Any]:
     claims = json.loads(_b64url(claims_b64))
     if header.get("alg") != "ES256" or header.get("typ") != "at+jwt":
         raise BenchError(f"access token header is {header}, expected ES256 at+jwt")
-    if claims.get("client_id") != CLIENT_ID or claims.get("scope") != SCOPE:
+    if claims.get("client_id") != CLIENT_ID:
         raise BenchError(f"unexpected access token claims {claims}")
     if claims.get("aud") != RESOURCE:
         raise BenchError(f"access token audience is {claims.get('aud')!r}, expected {RESOURCE}")
+    if grant == "client_credentials" and claims.get("scope") != SCOPE:
+        raise BenchError(f"unexpected access token scope {claims.get('scope')!r}")
+    if grant == "transfer_code":
+        if claims.get("authorization_details") != [TRANSFER_DETAIL]:
+            raise BenchError(f"access token lacks the approved details: {claims}")
+        if response.get("authorization_details") != [TRANSFER_DETAIL]:
+            raise BenchError(f"token response lacks authorization_details: {sorted(response)}")
+        if "refresh_token" in response or not isinstance(response.get("id_token"), str):
+            raise BenchError(f"expected an ID token and no refresh token: {sorted(response)}")
+        if claims["exp"] - claims["iat"] != TRANSFER_TTL:
+            raise BenchError(f"transfer token lifetime {claims['exp'] - claims['iat']} s")
     return {"header": header, "claims": sorted(claims), "bytes": len(token)}
 
 
@@ -446,19 +484,30 @@ def tail(path: Path, lines: int = 20) -> str:
 
 
 def run_wrk(
-    server_pid: int, port: int, *, seconds: int, connections: int, body: str, authorization: str
+    server_pid: int,
+    port: int,
+    *,
+    seconds: int,
+    connections: int,
+    body: str,
+    authorization: str,
+    codes_file: Path | None = None,
 ) -> RunResult:
+    """One wrk run. With ``codes_file`` each request redeems the next code from it (``body`` is
+    then the form up to "&code="); wrk runs one thread, so every code is handed out once."""
     url = f"http://{HOST}:{port}/token"
     assert urllib.parse.urlsplit(url).hostname == HOST
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "BENCH_FORM_BODY": body,
-        "BENCH_AUTHORIZATION": authorization,
-    }
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "BENCH_AUTHORIZATION": authorization}
+    if codes_file is None:
+        env["BENCH_FORM_BODY"] = body
+        script = LUA_SCRIPT
+    else:
+        env.update(BENCH_FORM_PREFIX=body, BENCH_CODES_FILE=str(codes_file))
+        script = CODES_LUA_SCRIPT
     command = [
         "taskset", "-c", LOADGEN_CPU,
         "wrk", "--threads", "1", "--connections", str(connections),
-        "--duration", f"{seconds}s", "--timeout", "5s", "--script", str(LUA_SCRIPT), url,
+        "--duration", f"{seconds}s", "--timeout", "5s", "--script", str(script), url,
     ]  # fmt: skip
     cpu_before, cores_before, wall_before = cpu_seconds(server_pid), core_ticks(), time.monotonic()
     try:
@@ -485,6 +534,7 @@ def run_wrk(
                 p50_us=data["latency_us"]["p50"],
                 p99_us=data["latency_us"]["p99"],
                 errors=data["errors"],
+                codes_taken=data.get("codes_taken", 0),
                 server_cpu=server_cpu,
                 core_busy=core_busy,
             )
@@ -494,7 +544,18 @@ def run_wrk(
 # -- trustanchor set-up ------------------------------------------------------------------------
 
 
-def prepare_trustanchor(workdir: Path, port: int, secret: str) -> Path:
+def _client_lines(grant: str) -> list[str]:
+    if grant == "transfer_code":
+        return [
+            'grant_types = ["authorization_code"]',
+            f"redirect_uris = [{json.dumps(REDIRECT_URI)}]",
+            f"scope = {json.dumps(TRANSFER_SCOPE)}",
+            'authorization_details_types = ["value_transfer"]',
+        ]
+    return ['grant_types = ["client_credentials"]', f"scope = {json.dumps(SCOPE)}"]
+
+
+def prepare_trustanchor(workdir: Path, port: int, secret: str, grant: str) -> Path:
     """A demo-mode configuration, fresh keys and a fresh SQLite database, made by trustanchor's
     own bootstrap (the same code `trustanchor init` runs). Returns the configuration file."""
     from trustanchor.bootstrap import initialise
@@ -525,8 +586,7 @@ def prepare_trustanchor(workdir: Path, port: int, secret: str) -> Path:
                 'client_type = "confidential"',
                 'token_endpoint_auth_method = "client_secret_basic"',
                 f"client_secret = {json.dumps(secret)}",
-                'grant_types = ["client_credentials"]',
-                f"scope = {json.dumps(SCOPE)}",
+                *_client_lines(grant),
                 f"audiences = [{json.dumps(RESOURCE)}]",
                 "",
             ]
@@ -574,13 +634,29 @@ class Target:
     authorization: str
     config: Path | None  # trustanchor's configuration file
     result: ServerResult
+    grant: str = "client_credentials"
+    codes: TrustanchorCodes | NodeCodes | None = None  # transfer codes: who mints them
+    expected_rps: float = FIRST_RATE_GUESS
     token_info: dict[str, Any] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
 
+    def codes_for(self, seconds: int) -> Path:
+        """Mint enough codes for a run of ``seconds`` (the server is idle) into a file."""
+        assert self.codes is not None
+        count = int(CODE_MARGIN * self.expected_rps * seconds) + 100
+        path = self.log.with_suffix(".codes")
+        path.write_text("\n".join(self.codes.mint(count)) + "\n", encoding="ascii")
+        return path
 
-def plan(spec: ServerSpec, workdir: Path, secret: str) -> Target:
+
+def plan(
+    spec: ServerSpec, workdir: Path, secret: str, grant: str, verifier: str, challenge: str
+) -> Target:
     port = free_port()
-    body = urllib.parse.urlencode({"grant_type": "client_credentials", "scope": SCOPE})
+    if grant == "transfer_code":
+        body = form_prefix(verifier)
+    else:
+        body = urllib.parse.urlencode({"grant_type": "client_credentials", "scope": SCOPE})
     basic = f"{urllib.parse.quote_plus(CLIENT_ID)}:{urllib.parse.quote_plus(secret)}"
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -588,11 +664,14 @@ def plan(spec: ServerSpec, workdir: Path, secret: str) -> Target:
         "LANG": "C.UTF-8",
     }
     config: Path | None = None
+    codes: TrustanchorCodes | NodeCodes | None = None
     if spec.trustanchor:
-        config = prepare_trustanchor(workdir / spec.key, port, secret)
+        config = prepare_trustanchor(workdir / spec.key, port, secret, grant)
         env["TRUSTANCHOR_CONFIG"] = str(config)
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         cwd = REPO_ROOT
+        if grant == "transfer_code":
+            codes = TrustanchorCodes(config, CLIENT_ID, challenge)
     else:
         env.update(
             NODE_ENV="production",
@@ -603,6 +682,18 @@ def plan(spec: ServerSpec, workdir: Path, secret: str) -> Target:
             BENCH_RESOURCE=RESOURCE,
             BENCH_TOKEN_TTL=str(TOKEN_TTL),
         )
+        if grant == "transfer_code":
+            mint_token = base64.urlsafe_b64encode(os.urandom(18)).decode()
+            env.update(
+                BENCH_GRANT="transfer_code",
+                BENCH_SCOPE=TRANSFER_SCOPE,
+                BENCH_REDIRECT_URI=REDIRECT_URI,
+                BENCH_CODE_CHALLENGE=challenge,
+                BENCH_TRANSFER_DETAIL=json.dumps(TRANSFER_DETAIL),
+                BENCH_TRANSFER_TTL=str(TRANSFER_TTL),
+                BENCH_MINT_TOKEN=mint_token,
+            )
+            codes = NodeCodes(port, mint_token)
         cwd = PEER_DIR
     return Target(
         spec=spec,
@@ -614,6 +705,8 @@ def plan(spec: ServerSpec, workdir: Path, secret: str) -> Target:
         authorization="Basic " + base64.b64encode(basic.encode()).decode(),
         config=config,
         result=ServerResult(spec),
+        grant=grant,
+        codes=codes,
     )
 
 
@@ -622,9 +715,11 @@ def start(target: Target, stack: ExitStack) -> None:
     target.proc = stack.enter_context(
         running(target.spec.command(target.port), env=target.env, cwd=target.cwd, log=target.log)
     )
-    target.token_info = wait_until_serving(
-        target.proc, target.port, target.body, target.authorization, target.log
-    )
+    wait_until_up(target.proc, target.port, target.log)
+    body = target.body
+    if target.codes is not None:
+        body += target.codes.mint(1)[0]
+    target.token_info = sanity_check(target.port, body, target.authorization, target.grant)
     target.result.issued_requests += 1
 
 
@@ -632,6 +727,7 @@ def load(target: Target, seconds: int, connections: int, label: str) -> RunResul
     assert target.proc is not None
     if target.proc.poll() is not None:
         raise BenchError(f"{target.spec.label} has exited:\n{tail(target.log)}")
+    codes_file = target.codes_for(seconds) if target.codes is not None else None
     run = run_wrk(
         target.proc.pid,
         target.port,
@@ -639,7 +735,16 @@ def load(target: Target, seconds: int, connections: int, label: str) -> RunResul
         connections=connections,
         body=target.body,
         authorization=target.authorization,
+        codes_file=codes_file,
     )
+    if codes_file is not None:
+        minted = len(codes_file.read_text(encoding="ascii").split())
+        if run.codes_taken > minted:
+            raise BenchError(
+                f"{target.spec.label} took {run.codes_taken} codes, {minted} were minted: "
+                "raise CODE_MARGIN in bench/token_endpoint.py"
+            )
+        target.expected_rps = max(run.rps, 100.0)
     target.result.issued_requests += run.requests
     target.result.threads = max(target.result.threads, thread_count(target.proc.pid))
     print(
@@ -724,6 +829,34 @@ def table(results: Sequence[ServerResult]) -> str:
     return "\n".join(lines)
 
 
+def _grant_notes(grant: str) -> list[str]:
+    auth = (
+        "client authentication: client_secret_basic on both sides (demo-mode method in "
+        "trustanchor, refused in production)"
+    )
+    if grant == "transfer_code":
+        return [
+            f"{auth}; grant: authorization_code with PKCE S256, each request redeeming one "
+            "single-use code of a value_transfer grant minted before the run (all codes of a "
+            f"server share one grant), scope {TRANSFER_SCOPE}; answer: ES256 JWT access token "
+            f"(typ at+jwt, audience {RESOURCE}, {TRANSFER_TTL} s, the approved "
+            "authorization_details; trustanchor adds anchor_set) plus an ES256 ID token, no "
+            "refresh token; no DPoP on either side (a proof per request would have to be made "
+            "during the run)",
+            "trustanchor consumes the code (conditional UPDATE), reads the grant, records the "
+            "access token and two audit leaves (access and ID token) in SQLite (WAL, "
+            "synchronous=FULL) before answering; node-oidc-provider keeps codes in a Map "
+            "adapter (consumed codes stay, marked, to detect reuse), stores nothing for JWT "
+            "access tokens; its RSS includes every minted code",
+        ]
+    return [
+        f"{auth}; grant: client_credentials, scope {SCOPE}, audience {RESOURCE}; answer: "
+        "ES256 JWT access token (typ at+jwt)",
+        "trustanchor records every issued token in SQLite (WAL, synchronous=FULL) before "
+        "answering; node-oidc-provider's in-memory adapter stores nothing for JWT access tokens",
+    ]
+
+
 def environment_notes(args: argparse.Namespace) -> list[str]:
     node_version = subprocess.run(
         ["node", "--version"], capture_output=True, text=True, timeout=10
@@ -745,11 +878,7 @@ def environment_notes(args: argparse.Namespace) -> list[str]:
         f"{args.runs} runs × {args.duration} s per server, "
         + ("one server after the other" if args.sequential else "runs interleaved across servers")
         + "; p50/p99 are medians over the runs",
-        "client authentication: client_secret_basic on both sides (demo-mode method in "
-        "trustanchor, refused in production); grant: client_credentials, scope "
-        f"{SCOPE}, audience {RESOURCE}; answer: ES256 JWT access token (typ at+jwt)",
-        "trustanchor records every issued token in SQLite (WAL, synchronous=FULL) before "
-        "answering; node-oidc-provider's in-memory adapter stores nothing for JWT access tokens",
+        *_grant_notes(args.grant),
         "server CPU: CPU time of the server's process tree per second of wall time (100 % = one "
         "core); CPU µs/req: that CPU time per answered request; core busy: all processes on "
         f"that CPU, from /proc/stat (core {SERVER_CPU} minus server CPU is mostly kernel network "
@@ -764,6 +893,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--servers",
         default=",".join(SERVERS),
         help=f"comma-separated, from {', '.join(SERVERS)} (default: all)",
+    )
+    parser.add_argument(
+        "--grant",
+        choices=("client_credentials", "transfer_code"),
+        default="client_credentials",
+        help="client_credentials (default), or transfer_code: redeem authorization codes of a "
+        "value_transfer grant (authorization_details, PKCE, ID token)",
     )
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--warmup", type=int, default=5, help="seconds (default 5)")
@@ -790,7 +926,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         secret = base64.urlsafe_b64encode(os.urandom(24)).decode().rstrip("=")
         try:
             print(f"working directory {workdir}", file=sys.stderr)
-            targets = [plan(spec, workdir, secret) for spec in specs]
+            verifier, challenge = pkce_pair()
+            targets = [
+                plan(spec, workdir, secret, args.grant, verifier, challenge) for spec in specs
+            ]
             measure(targets, args)
             results = [target.result for target in targets]
             tokens = {target.spec.label: target.token_info for target in targets}
