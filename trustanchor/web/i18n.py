@@ -14,11 +14,13 @@ _DIR = Path(__file__).parent / "catalogs"
 
 
 @cache
-def catalog(language: str) -> dict[str, str]:
-    """``catalogs/<lang>.toml`` plus every ``catalogs/<lang>/*.toml`` (one file per feature).
-    A key defined twice is an error, not a silent override."""
+def catalog(language: str, directory: Path = _DIR) -> dict[str, str]:
+    """``<directory>/<lang>.toml`` plus every ``<directory>/<lang>/*.toml`` (one file per
+    feature). A key defined twice is an error, not a silent override. ``directory`` is the
+    service's catalogs unless another package (the demo) keeps its own."""
     flat: dict[str, str] = {}
-    for path in (_DIR / f"{language}.toml", *sorted((_DIR / language).glob("*.toml"))):
+    files = [directory / f"{language}.toml", *sorted((directory / language).glob("*.toml"))]
+    for path in (path for path in files if path.exists()):
         with path.open("rb") as fh:
             part: dict[str, str] = {}
             _flatten("", tomllib.load(fh), part)
@@ -39,10 +41,10 @@ def _flatten(prefix: str, data: dict[str, object], out: dict[str, str]) -> None:
 
 
 class Translator:
-    def __init__(self, language: str) -> None:
+    def __init__(self, language: str, directory: Path = _DIR) -> None:
         self.language = language if language in LANGUAGES else DEFAULT
-        self._texts = catalog(self.language)
-        self._fallback = catalog(DEFAULT)
+        self._texts = catalog(self.language, directory)
+        self._fallback = catalog(DEFAULT, directory)
 
     def __call__(self, key: str, **values: object) -> str:
         text = self._texts.get(key) or self._fallback.get(key) or key
