@@ -27,6 +27,7 @@ _NOT_SETTINGS = {
     "TRUSTANCHOR_LOG_LEVEL",
     "TRUSTANCHOR_TEST_POSTGRES_URL",
     "TRUSTANCHOR_REQUIRE_POSTGRES",
+    "TRUSTANCHOR_REQUIRE_BROWSER",  # the browser tests' CI switch (tests/browser)
 }
 _WEAK_SECRET_MARKERS = ("demo", "example", "change", "secret", "test", "xxxx")
 
@@ -177,6 +178,7 @@ def _build(raw: dict[str, Any], problems: list[str], sources: tuple[str, ...]) -
         fetcher=built["fetcher"],
         audit=built["audit"],
         auditor_console=built["auditor_console"],
+        demo=built["demo"],
         anchors=declarations.get("anchors", ()),
         anchor_sets=declarations.get("anchor_sets", ()),
         clients=declarations.get("clients", ()),
@@ -278,6 +280,7 @@ def _validate(settings: Settings, problems: list[str]) -> None:
         )
     if not 60 <= settings.auditor_console.session_lifetime <= 86_400:
         problems.append("auditor_console.session_lifetime: must be between 60 and 86400 seconds")
+    _validate_demo(settings, problems)
     if not settings.is_production:
         return
     if issuer.scheme != "https":
@@ -297,3 +300,28 @@ def _validate(settings: Settings, problems: list[str]) -> None:
                 f"clients.{client.get('client_id')}: "
                 "client_secret_basic is only allowed in demo mode"
             )
+
+
+def _validate_demo(settings: Settings, problems: list[str]) -> None:
+    """``demo.parties_url`` is an http(s) origin, and only in demo mode: the root page links
+    there, so no other mode may point people at demo parties."""
+    url = settings.demo.parties_url
+    if not url:
+        return
+    if settings.service.mode != "demo":
+        problems.append('demo.parties_url: only allowed with service.mode = "demo"')
+        return
+    parts = urlsplit(url)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.path
+        or parts.query
+        or parts.fragment
+        or parts.username
+        or parts.password
+    ):
+        problems.append(
+            "demo.parties_url: must be an http(s) origin without path, query or trailing "
+            "slash, like http://127.0.0.1:8001"
+        )

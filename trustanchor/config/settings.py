@@ -107,6 +107,15 @@ class AuditorConsoleSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DemoSettings:
+    """Demo mode only (issue 5). ``parties_url``: the origin of the demo parties' app (wallet,
+    bank and ledger under /wallet, /bank, /ledger), which the service's root page links to;
+    empty outside demo mode. The service never calls it."""
+
+    parties_url: str
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     service: ServiceSettings
     tokens: TokenSettings
@@ -117,6 +126,7 @@ class Settings:
     fetcher: FetcherSettings
     audit: AuditSettings
     auditor_console: AuditorConsoleSettings
+    demo: DemoSettings
     # Declarations applied idempotently at init/start; validated by their own modules.
     anchors: tuple[dict[str, Any], ...] = field(default=())
     anchor_sets: tuple[dict[str, Any], ...] = field(default=())
@@ -157,5 +167,6 @@ SECTIONS: dict[str, type] = {
     "fetcher": FetcherSettings,
     "audit": AuditSettings,
     "auditor_console": AuditorConsoleSettings,
+    "demo": DemoSettings,
 }
 DECLARATIONS = ("anchors", "anchor_sets", "clients")

@@ -39,6 +39,8 @@ _PERSON_KEYS = frozenset(
         "family_name",
         "birthdate",
         "address",
+        "linked_at_start",
+        "auditor",
         "accounts",
     }
 )
@@ -100,6 +102,12 @@ class Person:
     birthdate: str  # YYYY-MM-DD
     address: Address | None
     accounts: tuple[Account, ...]
+    # Linked (deposit <-> CBDC wallet) through the real flow when the demo starts: a payee
+    # already verified and bound, for the person the evaluator acts as to pay.
+    linked_at_start: bool = False
+    # Designated as an auditor of the service when the demo starts (their console login is
+    # seeded through the real flow): the person to open the auditor console as.
+    auditor: bool = False
 
     def credential_claims(self) -> dict[str, Any]:
         """The claims of this person's credential, each selectively disclosable when issued."""
@@ -163,7 +171,9 @@ def person(person_id: str, people: tuple[Person, ...] | None = None) -> Person:
 
 def _person(entry: Any, index: int) -> Person:
     where = f"people[{index}]"
-    table = _table(entry, where, _PERSON_KEYS, optional={"address"})
+    table = _table(
+        entry, where, _PERSON_KEYS, optional={"address", "linked_at_start", "auditor", "accounts"}
+    )
     person_id = _text(table["id"], f"{where}.id")
     if not _ID.fullmatch(person_id):
         raise PeopleError(f"{where}.id: lower-case letters, digits and '-' (at most 32)")
@@ -184,8 +194,10 @@ def _person(entry: Any, index: int) -> Person:
         address = Address(
             **{name: _text(fields[name], f"{where}.address.{name}") for name in _ADDRESS_KEYS}
         )
-    accounts = table["accounts"]
-    if not isinstance(accounts, list) or not accounts:
+    auditor = _flag(table.get("auditor", False), f"{where}.auditor")
+    accounts = table.get("accounts", [])
+    if not isinstance(accounts, list) or not (accounts or auditor):
+        # Everyone but an auditor is a customer of the demo bank.
         raise PeopleError(f"{where}.accounts: a non-empty array of tables is required")
     return Person(
         id=person_id,
@@ -197,7 +209,15 @@ def _person(entry: Any, index: int) -> Person:
         birthdate=birthdate,
         address=address,
         accounts=tuple(_account(a, f"{where}.accounts[{i}]") for i, a in enumerate(accounts)),
+        linked_at_start=_flag(table.get("linked_at_start", False), f"{where}.linked_at_start"),
+        auditor=auditor,
     )
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise PeopleError(f"{where}: true or false")
+    return value
 
 
 def _account(entry: Any, where: str) -> Account:

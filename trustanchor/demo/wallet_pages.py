@@ -60,9 +60,10 @@ from .holder import (
     Proposal,
     TrustedVerifier,
 )
-from .issuer import IssuedCredential, IssuerError, credential_path, holder_key_path
-from .issuer import load_ec_private_key as load_key
+from .issuer import IssuerError
 from .people import Person, load_people
+from .phone import held_credentials, service_verifier
+from .phone import holder as phone_holder
 from .site import DemoSite
 
 CATALOGS = Path(__file__).parent / "catalogs"
@@ -109,16 +110,9 @@ class WalletState:
     allow_http_loopback: bool = True  # http only ever for loopback hosts (links.check_https_url)
 
     def verifier(self) -> TrustedVerifier:
-        """The service, as pre-registered with this wallet: its client_id is its issuer
-        identifier (no Client Identifier Prefix), its Request Object keys are at /jwks."""
-        parts = urlsplit(self.site.service_url)
-        return TrustedVerifier(
-            client_id=self.site.service_url,
-            display_name={
-                lang: Translator(lang, CATALOGS)("wallet.verifier_name") for lang in LANGUAGES
-            },
-            origin=f"{parts.scheme}://{parts.netloc}",
-            jwks_uri=self.site.service("/jwks"),
+        return service_verifier(
+            self.site,
+            {lang: Translator(lang, CATALOGS)("wallet.verifier_name") for lang in LANGUAGES},
         )
 
     def person(self, person_id: str | None) -> Person | None:
@@ -306,32 +300,19 @@ def _security_headers(response: Response) -> Response:
 
 
 def _holder(state: WalletState, http: HttpClient) -> Holder:
-    return Holder(
-        http=http,
-        clock=state.site.clock,
-        randomness=state.site.randomness,
-        verifiers=[state.verifier()],
-        allow_http_loopback=state.allow_http_loopback,
+    return phone_holder(
+        state.site, http, state.verifier(), allow_http_loopback=state.allow_http_loopback
     )
 
 
 def _credentials(state: WalletState, person: Person) -> list[HeldCredential]:
     """The person's credentials, as prepare issued them (bound to their holder key)."""
     try:
-        stored = IssuedCredential.load(credential_path(state.site.state_dir, person.id))
-        key = load_key(holder_key_path(state.site.keys_dir, person.id))
-        held = HeldCredential.parse(
-            stored.credential,
-            key,
-            credential_id=f"{person.id}-{stored.anchor}",
-            anchor_id=stored.anchor,
-            issuer_name=stored.issuer_name,
-        )
+        return held_credentials(state.site, person)
     except (IssuerError, ValueError) as exc:
         raise PageError(
             "credential_missing", "run python -m trustanchor.demo.prepare", status=500
         ) from exc
-    return [held]
 
 
 def _confirm_page(proposal: Proposal, person: Person) -> Response:

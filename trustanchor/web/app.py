@@ -38,6 +38,7 @@ log = logging.getLogger("trustanchor.web")
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; "  # the wallet page's completion poll (static/poll.js)
         "form-action 'self' {form_action}; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
@@ -184,4 +185,6 @@ def _form_action(services: Services) -> str:
     redirect URI, which is https in production (loopback http is allowed only outside it)."""
     if services.settings.is_production:
         return "https:"
-    return "https: http://127.0.0.1:* http://localhost:* http://[::1]:*"
+    # No http://[::1]:* here: CSP host sources cannot name an IPv6 address (Chromium ignores
+    # such a source with a console error), so a [::1] redirect URI is not reachable by form.
+    return "https: http://127.0.0.1:* http://localhost:*"

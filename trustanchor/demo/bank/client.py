@@ -1,0 +1,507 @@
+"""The demo bank as an OAuth client of the service, built on requests-oauth2client (an
+independent client library), without Flask so the launcher can use it to seed.
+
+Everything a FAPI 2.0 intermediary does: discovery, ``private_key_jwt`` with the bank's key under
+``keys/demo/clients/demo-bank.key.pem`` (``kid`` = its RFC 7638 thumbprint, as in the published
+``demo-bank.jwks.json``), pushed authorization requests with PKCE S256, ``state``, ``nonce`` and
+``authorization_details``, DPoP with one key per bank process (the authorization code is bound to
+it at PAR with ``dpop_jkt``), the code exchange with the ID token checked (signature against the
+service's JWKS, ``iss``, ``aud``, ``nonce``, expiry), and the accounts API with a
+client_credentials token carrying the ``accounts`` scope. The bank talks to the service only over
+HTTP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from requests_oauth2client import (
+    AuthorizationRequest,
+    AuthorizationResponse,
+    AuthorizationResponseError,
+    BearerToken,
+    DPoPKey,
+    DPoPToken,
+    OAuth2Client,
+    PrivateKeyJwt,
+)
+from requests_oauth2client.exceptions import InvalidAuthResponse, OAuth2Error
+from requests_oauth2client.tokens import IdToken, InvalidIdToken
+
+from trustanchor.demo.site import DemoSite
+from trustanchor.digests import b64url_encode
+from trustanchor.jose import jws
+from trustanchor.jose.errors import JoseError
+from trustanchor.jose.jwk import keys_from_jwks, public_jwk, thumbprint
+
+CLIENT_ID = "demo-bank"
+CALLBACK_PATH = "/bank/callback"
+LEDGER_TRANSFERS_PATH = "/ledger/transfers"
+POLICY_PREFIX = "denied by policy: "
+MAX_TOKEN_BYTES = 16384
+TIMEOUT = 10.0
+
+
+class BankClientError(Exception):
+    """The service could not be reached, or answered something the bank cannot use. The message
+    is for the bank's own log and page; it never contains a token or a key."""
+
+
+class AuthorizationRefused(Exception):
+    """The authorization response carried an error (the person declined, or the policy denied).
+    ``reason`` is the policy's reason code when the service said ``denied by policy: <reason>``."""
+
+    def __init__(self, error: str, description: str | None) -> None:
+        super().__init__(f"{error}: {description}" if description else error)
+        self.error = error
+        self.description = description
+
+    @property
+    def reason(self) -> str | None:
+        if self.error != "access_denied" or not self.description:
+            return None
+        if not self.description.startswith(POLICY_PREFIX):
+            return None
+        code = self.description[len(POLICY_PREFIX) :]
+        return code if code.replace("_", "").isalnum() and code.isascii() else None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAuthorization:
+    """What the bank keeps between pushing a request and the person coming back."""
+
+    state: str
+    nonce: str
+    code_verifier: str
+    scope: str
+
+
+@dataclass(frozen=True, slots=True)
+class StartedAuthorization:
+    pending: PendingAuthorization
+    url: str  # where to send the person's browser: <issuer>/authorize?client_id=…&request_uri=…
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    """The outcome of a successful code exchange. ``id_claims`` come from the validated ID token;
+    ``access_claims`` from the access token (signature checked against the service's JWKS — the
+    bank reads its own token only to show what was approved)."""
+
+    access_token: str  # DPoP-bound to the bank's key
+    expires_in: int | None
+    id_claims: Mapping[str, Any]
+    access_claims: Mapping[str, Any]
+
+    @property
+    def sub(self) -> str:
+        return str(self.id_claims["sub"])
+
+    @property
+    def authorization_details(self) -> list[dict[str, Any]]:
+        details = self.access_claims.get("authorization_details", [])
+        return (
+            [dict(d) for d in details if isinstance(d, dict)] if isinstance(details, list) else []
+        )
+
+    @property
+    def anchor_set(self) -> str | None:
+        value = self.access_claims.get("anchor_set")
+        return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredAccount:
+    account_id: str
+    bound: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerAnswer:
+    status: int
+    body: Mapping[str, Any]
+
+    @property
+    def accepted(self) -> bool:
+        return self.status in (200, 201)
+
+
+def load_signing_key(keys_dir: Path, client_id: str = CLIENT_ID) -> ec.EllipticCurvePrivateKey:
+    """The bank's private_key_jwt key made by ``python -m trustanchor.demo.prepare``."""
+    path = keys_dir / "clients" / f"{client_id}.key.pem"
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except FileNotFoundError as exc:
+        raise BankClientError(
+            f"{path} is missing: run python -m trustanchor.demo.prepare first"
+        ) from exc
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise BankClientError(f"{path}: not an EC private key")
+    return key
+
+
+def private_jwk(key: ec.EllipticCurvePrivateKey) -> dict[str, str]:
+    """The key as a private JWK whose ``kid`` is the thumbprint (as prepare publishes it)."""
+    public = public_jwk(key)
+    size = (key.curve.key_size + 7) // 8
+    d = b64url_encode(key.private_numbers().private_value.to_bytes(size, "big"))
+    return {**public, "d": d, "kid": thumbprint(public), "alg": "ES256"}
+
+
+def access_token_hash(token: str) -> str:
+    return b64url_encode(hashlib.sha256(token.encode("ascii")).digest())
+
+
+class BankClient:
+    """One bank process's client. Thread-safe: the OAuth client is built once (discovery and
+    JWKS fetched at first use) and the DPoP key lives as long as the process."""
+
+    def __init__(
+        self,
+        site: DemoSite,
+        signing_key: ec.EllipticCurvePrivateKey,
+        *,
+        client_id: str = CLIENT_ID,
+        timeout: float = TIMEOUT,
+    ) -> None:
+        self.site = site
+        self.signing_key = signing_key
+        self.client_id = client_id
+        self.timeout = timeout
+        self.dpop_key = DPoPKey(
+            ec.generate_private_key(ec.SECP256R1()),
+            alg="ES256",
+            jti_generator=lambda: site.randomness.token(18),
+            iat_generator=site.clock.now,
+        )
+        self._oauth: OAuth2Client | None = None
+        self._jwks: dict[str, Any] = {}
+        self._accounts_token: tuple[DPoPToken, int] | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_site(cls, site: DemoSite, client_id: str = CLIENT_ID) -> BankClient:
+        return cls(site, load_signing_key(site.keys_dir, client_id), client_id=client_id)
+
+    @property
+    def redirect_uri(self) -> str:
+        return self.site.party(CALLBACK_PATH)
+
+    @property
+    def issuer(self) -> str:
+        return self.site.service_url
+
+    # -- the OAuth client ---------------------------------------------------------------------
+
+    def oauth(self) -> OAuth2Client:
+        with self._lock:
+            if self._oauth is None:
+                self._oauth = self._discover()
+            return self._oauth
+
+    def _discover(self) -> OAuth2Client:
+        session = requests.Session()
+        try:
+            discovery = _get_json(
+                session, self.site.service("/.well-known/openid-configuration"), self.timeout
+            )
+            if discovery.get("issuer") != self.issuer:
+                raise BankClientError("the discovery document names another issuer")
+            jwks_uri = discovery.get("jwks_uri")
+            if not isinstance(jwks_uri, str):
+                raise BankClientError("the discovery document has no jwks_uri")
+            self._jwks = _get_json(session, jwks_uri, self.timeout)
+            return OAuth2Client.from_discovery_document(
+                discovery,
+                issuer=self.issuer,
+                auth=PrivateKeyJwt(
+                    self.client_id,
+                    private_jwk(self.signing_key),
+                    alg="ES256",
+                    aud=self.issuer,  # FAPI 2.0: the issuer identifier only
+                ),
+                authorization_server_jwks=self._jwks,
+                redirect_uri=self.redirect_uri,
+                session=session,
+                id_token_signed_response_alg="ES256",  # noqa: S106 (an algorithm name)
+                dpop_bound_access_tokens=True,
+                # The demo service speaks http on 127.0.0.1; the library refuses that otherwise.
+                testing=self.issuer.startswith("http://"),
+            )
+        except requests.RequestException as exc:
+            raise BankClientError(f"the service at {self.issuer} does not answer") from exc
+
+    def _known_kid(self, token: str) -> bool:
+        try:
+            header = jws.unverified_header(token, max_bytes=MAX_TOKEN_BYTES)
+            return str(header.get("kid")) in keys_from_jwks(self._jwks)
+        except JoseError:
+            return True  # malformed: the full check refuses it
+
+    def _refresh_jwks(self) -> None:
+        """A token names a key we do not know (the service rotated): fetch its JWKS again."""
+        client = self.oauth()
+        try:
+            keys = _get_json(client.session, str(client.jwks_uri), self.timeout)
+        except requests.RequestException as exc:
+            raise BankClientError("the service does not answer") from exc
+        with self._lock:
+            self._jwks = keys
+            client.authorization_server_jwks.update(keys)
+
+    # -- authorization code flow --------------------------------------------------------------
+
+    def start(
+        self,
+        *,
+        scope: str = "openid",
+        claims: Mapping[str, Any] | None = None,
+        authorization_details: Sequence[Mapping[str, Any]] | None = None,
+    ) -> StartedAuthorization:
+        """Push an authorization request (PAR); the URL to send the person to."""
+        client = self.oauth()
+        randomness = self.site.randomness
+        extra: dict[str, Any] = {}
+        if claims is not None:
+            extra["claims"] = json.dumps(claims, separators=(",", ":"))
+        if authorization_details is not None:
+            extra["authorization_details"] = json.dumps(
+                list(authorization_details), separators=(",", ":")
+            )
+        request = client.authorization_request(
+            scope=scope,
+            state=randomness.token(24),
+            nonce=randomness.token(24),
+            code_verifier=randomness.token(48),
+            dpop_key=self.dpop_key,
+            **extra,
+        )
+        try:
+            pushed = client.pushed_authorization_request(request)
+        except OAuth2Error as exc:
+            raise BankClientError(f"the service refused the pushed request: {exc}") from exc
+        except requests.RequestException as exc:
+            raise BankClientError("the service does not answer") from exc
+        pending = PendingAuthorization(
+            state=str(request.state),
+            nonce=str(request.nonce),
+            code_verifier=str(request.code_verifier),
+            scope=scope,
+        )
+        return StartedAuthorization(pending, str(pushed.uri))
+
+    def finish(self, pending: PendingAuthorization, query: str) -> Tokens:
+        """Check the authorization response (``iss``, ``state``), redeem the code with DPoP and
+        validate the ID token. ``query`` is the callback's query string; the URL it is checked
+        as is built from the configured redirect URI, never from the request's Host."""
+        client = self.oauth()
+        request = AuthorizationRequest(
+            str(client.authorization_endpoint),
+            client_id=self.client_id,
+            redirect_uri=self.redirect_uri,
+            scope=pending.scope,
+            state=pending.state,
+            nonce=pending.nonce,
+            code_verifier=pending.code_verifier,
+            issuer=self.issuer,
+            authorization_response_iss_parameter_supported=True,
+            dpop_key=self.dpop_key,
+        )
+        callback = f"{self.redirect_uri}?{query}"
+        params = parse_qs(query, keep_blank_values=True)
+        if any(len(values) != 1 for values in params.values()):
+            raise BankClientError("a parameter appears twice in the authorization response")
+        try:
+            response = request.validate_callback(callback)
+        except AuthorizationResponseError as exc:
+            raise AuthorizationRefused(exc.error, exc.description) from exc
+        except InvalidAuthResponse as exc:  # missing code, wrong or missing iss, wrong state
+            raise BankClientError(f"the authorization response is not valid: {exc}") from exc
+        return self._redeem(client, response)
+
+    def _redeem(self, client: OAuth2Client, response: AuthorizationResponse) -> Tokens:
+        try:
+            token = client.authorization_code(response, validate=False)
+        except OAuth2Error as exc:
+            raise BankClientError(f"the token endpoint refused the code: {exc}") from exc
+        except requests.RequestException as exc:
+            raise BankClientError("the service does not answer") from exc
+        if not isinstance(token, DPoPToken) or str(token.token_type).lower() != "dpop":
+            raise BankClientError("the service issued a token that is not DPoP-bound")
+        if not token.id_token:
+            raise BankClientError("the token response has no ID token")
+        id_claims = self._validated_id_token(client, token, response)
+        access_token = str(token.access_token)
+        access_claims = self.verify_access_token(access_token)
+        cnf = access_claims.get("cnf")
+        if not isinstance(cnf, dict) or cnf.get("jkt") != self.dpop_key.dpop_jkt:
+            raise BankClientError("the access token is not bound to this bank's DPoP key")
+        if access_claims.get("sub") != id_claims["sub"]:
+            raise BankClientError("the access token and the ID token name different people")
+        expires_in = token.expires_in
+        return Tokens(
+            access_token=access_token,
+            expires_in=int(expires_in) if expires_in is not None else None,
+            id_claims=id_claims,
+            access_claims=access_claims,
+        )
+
+    def _validated_id_token(
+        self, client: OAuth2Client, token: BearerToken, response: AuthorizationResponse
+    ) -> dict[str, Any]:
+        """The library checks signature, iss, aud, azp, exp and nonce (requests-oauth2client
+        1.8 cannot rebuild a DPoPToken after validating, so it validates a plain copy)."""
+        raw = str(token.id_token)
+        if not self._known_kid(raw):
+            self._refresh_jwks()
+        copy = BearerToken(access_token=token.access_token, id_token=raw, expires_in=60)
+        try:
+            validated = copy.validate_id_token(client, response)
+        except InvalidIdToken as exc:
+            raise BankClientError(f"the ID token is not valid: {exc}") from exc
+        id_token = validated.id_token
+        claims = dict(id_token.claims) if isinstance(id_token, IdToken) else {}
+        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+            raise BankClientError("the ID token has no subject")
+        if claims.get("nonce") != response.nonce:  # the library skips this without a nonce
+            raise BankClientError("the ID token's nonce is not this request's")
+        return claims
+
+    def verify_access_token(self, token: str) -> dict[str, Any]:
+        """The access token's claims after checking its signature against the service's keys.
+        The bank is not its audience; it reads its own token to show what was approved."""
+        if not self._known_kid(token):
+            self._refresh_jwks()
+        try:
+            header = jws.unverified_header(token, max_bytes=MAX_TOKEN_BYTES)
+            key = keys_from_jwks(self._jwks).get(str(header.get("kid")))
+            if key is None:
+                raise JoseError("unknown_key", "no key with this kid")
+            _, claims = jws.verify(
+                token, key, allowed_algs=("ES256", "EdDSA"), max_bytes=MAX_TOKEN_BYTES, typ="at+jwt"
+            )
+        except JoseError as exc:
+            raise BankClientError(f"the access token is not valid: {exc.reason}") from exc
+        if claims.get("iss") != self.issuer or claims.get("client_id") != self.client_id:
+            raise BankClientError("the access token names another issuer or client")
+        return claims
+
+    # -- the accounts API ---------------------------------------------------------------------
+
+    def _machine_token(self) -> DPoPToken:
+        now = self.site.clock.now()
+        with self._lock:
+            cached = self._accounts_token
+        if cached is not None and cached[1] > now + 10:
+            return cached[0]
+        try:
+            token = self.oauth().client_credentials(scope="accounts", dpop_key=self.dpop_key)
+        except OAuth2Error as exc:
+            raise BankClientError(f"the service refused the accounts token: {exc}") from exc
+        except requests.RequestException as exc:
+            raise BankClientError("the service does not answer") from exc
+        if not isinstance(token, DPoPToken):
+            raise BankClientError("the service issued an accounts token that is not DPoP-bound")
+        lifetime = int(token.expires_in or 60)
+        with self._lock:
+            self._accounts_token = (token, now + lifetime)
+        return token
+
+    def register_account(self, reference: str, kind: str, label: str) -> RegisteredAccount:
+        """``POST /accounts``: the same reference again returns the same account."""
+        url = self.site.service("/accounts")
+        try:
+            response = self.oauth().session.post(
+                url,
+                json={"reference": reference, "kind": kind, "label": label},
+                auth=self._machine_token(),
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            raise BankClientError("the service does not answer") from exc
+        if response.status_code not in (200, 201):
+            raise BankClientError(
+                f"POST /accounts: HTTP {response.status_code} {_error_text(response)}"
+            )
+        body = response.json()
+        account_id = body.get("account_id") if isinstance(body, dict) else None
+        if not isinstance(account_id, str) or not account_id.startswith("acc_"):
+            raise BankClientError("POST /accounts: no account_id in the answer")
+        return RegisteredAccount(account_id, bool(body.get("bound")))
+
+    def links(self) -> list[dict[str, Any]]:
+        """``GET /links``: the links touching the bank's accounts."""
+        try:
+            response = self.oauth().session.get(
+                self.site.service("/links"), auth=self._machine_token(), timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            raise BankClientError("the service does not answer") from exc
+        if response.status_code != 200:
+            raise BankClientError(f"GET /links: HTTP {response.status_code}")
+        body = response.json()
+        items = body.get("links", []) if isinstance(body, dict) else body
+        return [dict(item) for item in items if isinstance(item, dict)]
+
+    # -- the ledger ---------------------------------------------------------------------------
+
+    def ledger_headers(self, access_token: str, url: str, method: str = "POST") -> dict[str, str]:
+        """``Authorization: DPoP <token>`` and a fresh proof for exactly this request."""
+        proof = self.dpop_key.proof(htm=method, htu=url, ath=access_token_hash(access_token))
+        return {"Authorization": f"DPoP {access_token}", "DPoP": str(proof)}
+
+    def submit_transfer(self, access_token: str, instruction: Mapping[str, str]) -> LedgerAnswer:
+        """Ask the ledger to execute the transfer the token approved."""
+        url = self.site.party(LEDGER_TRANSFERS_PATH)
+        try:
+            response = requests.post(
+                url,
+                json=dict(instruction),
+                headers=self.ledger_headers(access_token, url),
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            raise BankClientError("the ledger does not answer") from exc
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        return LedgerAnswer(response.status_code, body if isinstance(body, dict) else {})
+
+
+def _get_json(session: requests.Session, url: str, timeout: float) -> dict[str, Any]:
+    response = session.get(url, timeout=timeout)
+    if response.status_code != 200:
+        raise BankClientError(f"GET {url}: HTTP {response.status_code}")
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise BankClientError(f"GET {url}: not JSON") from exc
+    if not isinstance(body, dict):
+        raise BankClientError(f"GET {url}: not a JSON object")
+    return body
+
+
+def _error_text(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    return " ".join(str(body.get(k, "")) for k in ("error", "error_description")).strip()
+
+
+def callback_query(url: str) -> str:
+    """The query string of a callback URL."""
+    return urlsplit(url).query

@@ -1,0 +1,244 @@
+"""The demo bank's front desk (no Flask): who its customers are (the demo people), which of
+their accounts it registered at the service, what they hold, whom they can pay, and how a
+verified identity from the service is matched to a customer.
+
+Registration is idempotent and is the launcher's seed step: every account of every demo person
+is registered at the service's ``/accounts`` (the service keeps only a keyed digest of the
+bank's reference), and every CBDC wallet is opened at the demo ledger with its opening balance.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from trustanchor.demo.bank.client import BankClient, BankClientError, Tokens
+from trustanchor.demo.bank.store import BankStore, RegisteredAccount
+from trustanchor.demo.ledger_book import LedgerBook, format_minor
+from trustanchor.demo.people import Account, LocalText, Person
+
+MATCHED_CLAIMS = ("given_name", "family_name", "birthdate")
+SIGN_IN_CLAIMS: dict[str, Any] = {
+    "id_token": {
+        "verified_claims": {
+            "verification": {"trust_framework": None},
+            "claims": {name: None for name in MATCHED_CLAIMS},
+        }
+    }
+}
+"""The OpenID Connect ``claims`` request of "Sign in with your smartphone ID": the verified
+name and birthdate in the ID token (OpenID Connect for Identity Assurance), nothing else."""
+
+
+class NotRegistered(Exception):
+    """An account of the demo data is not registered at the service yet."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    account_id: str
+    kind: str
+    label: LocalText
+    currency: str
+    balance: str  # decimal text in the currency's precision
+
+
+@dataclass(frozen=True, slots=True)
+class Payee:
+    person: Person
+    wallet: Account
+    account_id: str
+
+
+def verified_identity(id_claims: Mapping[str, Any]) -> dict[str, Any]:
+    """The claims of the ID token's ``verified_claims`` (one object or an array of them)."""
+    value = id_claims.get("verified_claims")
+    items = value if isinstance(value, list) else [value]
+    merged: dict[str, Any] = {}
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("claims"), dict):
+            merged.update(item["claims"])
+    return merged
+
+
+class BankDesk:
+    def __init__(
+        self,
+        people: Sequence[Person],
+        store: BankStore,
+        book: LedgerBook,
+        client: BankClient,
+    ) -> None:
+        self.people = tuple(p for p in people if p.accounts)  # the bank's customers
+        self.store = store
+        self.book = book
+        self.client = client
+        self._registering = threading.Lock()
+
+    def person(self, person_id: str | None) -> Person | None:
+        return next((p for p in self.people if p.id == person_id), None)
+
+    # -- registration (the seed step) ---------------------------------------------------------
+
+    def register_accounts(self) -> list[str]:
+        """Register every demo account at the service (again: the service answers the same
+        account for the same reference, and its answer wins over the bank's records) and open
+        every CBDC wallet at the ledger. Idempotent; the messages say what changed."""
+        messages: list[str] = []
+        with self._registering:
+            for person in self.people:
+                for account in person.accounts:
+                    answer = self.client.register_account(
+                        account.reference, account.kind, account.label.en
+                    )
+                    if self.store.record_account(
+                        account.reference,
+                        owner=person.id,
+                        kind=account.kind,
+                        account_id=answer.account_id,
+                    ):
+                        messages.append(
+                            f"registered {person.id}'s {account.kind} as {answer.account_id}"
+                        )
+                    if account.kind == "cbdc_wallet" and self.book.open_account(
+                        answer.account_id,
+                        owner=person.id,
+                        label=account.label.en,
+                        opening_balance=account.opening_amount,
+                    ):
+                        messages.append(
+                            f"opened {person.id}'s wallet {answer.account_id} at the ledger"
+                        )
+        return messages
+
+    def registered(self) -> dict[str, RegisteredAccount]:
+        """The bank's accounts by reference, registering them first if some are missing."""
+        accounts = self.store.accounts()
+        if any(a.reference not in accounts for p in self.people for a in p.accounts):
+            self.register_accounts()
+            accounts = self.store.accounts()
+        return accounts
+
+    def account_id(self, person: Person, kind: str) -> str:
+        for account in person.accounts:
+            if account.kind == kind:
+                registered = self.registered().get(account.reference)
+                if registered is None:
+                    raise NotRegistered(account.reference)
+                return registered.account_id
+        raise NotRegistered(f"{person.id} has no {kind}")
+
+    # -- customers ----------------------------------------------------------------------------
+
+    def customer_for(self, id_claims: Mapping[str, Any]) -> Person | None:
+        """The customer whose verified name and birthdate the ID token carries (all three must
+        be there and equal; one match only)."""
+        verified = verified_identity(id_claims)
+        if any(not isinstance(verified.get(name), str) for name in MATCHED_CLAIMS):
+            return None
+        matches = [
+            p
+            for p in self.people
+            if (p.given_name, p.family_name, p.birthdate)
+            == tuple(verified[name] for name in MATCHED_CLAIMS)
+        ]
+        return matches[0] if len(matches) == 1 else None
+
+    def accounts_of(self, person: Person) -> list[AccountView]:
+        """The person's accounts: deposits at the bank's own balance (the opening balance; the
+        demo moves money only between CBDC wallets), wallets at the ledger's."""
+        registered = self.registered()
+        views: list[AccountView] = []
+        for account in person.accounts:
+            entry = registered.get(account.reference)
+            if entry is None:
+                raise NotRegistered(account.reference)
+            balance = account.opening_balance
+            if account.kind == "cbdc_wallet":
+                at_ledger = self.book.account(entry.account_id)
+                if at_ledger is not None:
+                    balance = format_minor(at_ledger.balance_minor, at_ledger.currency)
+            views.append(
+                AccountView(
+                    entry.account_id, account.kind, account.label, account.currency, balance
+                )
+            )
+        return views
+
+    def payees(self, person: Person) -> list[Payee]:
+        """The bank's payee directory: every other customer's CBDC wallet."""
+        registered = self.registered()
+        payees: list[Payee] = []
+        for other in self.people:
+            if other.id == person.id:
+                continue
+            for account in other.accounts:
+                entry = registered.get(account.reference)
+                if account.kind == "cbdc_wallet" and entry is not None:
+                    payees.append(Payee(other, account, entry.account_id))
+        return payees
+
+    def link_accounts(self, person: Person, approve: Callable[[str], str]) -> Tokens:
+        """Link ``person``'s deposit account and CBDC wallet through the real flow, without the
+        bank's pages (the launcher's seed step): PAR with the ``account_link`` detail, then
+        ``approve`` — the person at the service, given the authorization URL, returns the URL
+        the service redirected their browser to — then the code exchange. Recorded as the
+        person's operation. Raises :class:`AuthorizationRefused` or :class:`BankClientError`."""
+        deposit = self.account_id(person, "bank_deposit")
+        wallet = self.account_id(person, "cbdc_wallet")
+        started = self.client.start(authorization_details=link_details(deposit, wallet))
+        callback = approve(started.url)
+        if not callback.startswith(self.client.redirect_uri + "?"):
+            raise BankClientError("the service did not send the person back to the bank")
+        tokens = self.client.finish(started.pending, urlsplit(callback).query)
+        self.store.record_operation(
+            person_id=person.id,
+            purpose="link",
+            outcome="allowed",
+            requested={"deposit_account": deposit, "wallet_account": wallet},
+            approved=tokens.authorization_details,
+            anchor_set=tokens.anchor_set,
+        )
+        return tokens
+
+    def active_link(self, person: Person) -> dict[str, Any] | None:
+        """The service's active link between the person's deposit and wallet, if any."""
+        deposit = self.account_id(person, "bank_deposit")
+        wallet = self.account_id(person, "cbdc_wallet")
+        for link in self.client.links():
+            if (
+                link.get("deposit_account") == deposit
+                and link.get("wallet_account") == wallet
+                and link.get("removed_at") is None
+            ):
+                return link
+        return None
+
+
+def link_details(deposit_account: str, wallet_account: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "account_link",
+            "actions": ["link"],
+            "deposit_account": deposit_account,
+            "wallet_account": wallet_account,
+        }
+    ]
+
+
+def transfer_details(instruction: Mapping[str, str]) -> list[dict[str, Any]]:
+    detail: dict[str, Any] = {
+        "type": "value_transfer",
+        "instructed_amount": {
+            "currency": instruction["currency"],
+            "amount": instruction["amount"],
+        },
+        "debtor_account": instruction["debtor_account"],
+        "creditor_account": instruction["creditor_account"],
+    }
+    if instruction.get("remittance_reference"):
+        detail["remittance_reference"] = instruction["remittance_reference"]
+    return [detail]

@@ -1,0 +1,399 @@
+"""The demo bank's pages (``/bank``): sign in with a smartphone ID, the customer's accounts,
+link deposit ↔ CBDC wallet, send money, and what the service decided each time.
+
+Sessions: a random cookie (HttpOnly, SameSite=Lax, path /bank), stored as a digest; a new
+cookie at sign-in. Every POST carries the session's CSRF token. Each authorization's ``state``
+is bound to the browser session that started it and consumed once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from werkzeug.wrappers import Response
+
+from trustanchor.demo.bank.client import (
+    AuthorizationRefused,
+    BankClientError,
+    PendingAuthorization,
+    Tokens,
+)
+from trustanchor.demo.bank.desk import (
+    SIGN_IN_CLAIMS,
+    BankDesk,
+    NotRegistered,
+    link_details,
+    transfer_details,
+)
+from trustanchor.demo.bank.store import Pending, Session
+from trustanchor.demo.page_context import demo_site, translator
+from trustanchor.demo.people import Person
+from trustanchor.domain.money import MoneyError, parse_amount
+
+blueprint = Blueprint("demo_bank", __name__)
+COOKIE = "demo_bank_session"
+COOKIE_PATH = "/bank"
+SIGN_IN_SCOPE = "openid"
+OPERATION_SCOPE = "openid"
+REFERENCE = re.compile(r"[A-Za-z0-9/?:().,'+ -]{1,35}")
+
+
+def desk() -> BankDesk:
+    value: BankDesk = current_app.extensions["demo_bank"]
+    return value
+
+
+def _session() -> Session | None:
+    return desk().store.session(request.cookies.get(COOKIE))
+
+
+def _set_cookie(response: Response, value: str) -> Response:
+    response.set_cookie(
+        COOKIE,
+        value,
+        max_age=desk().store.session_lifetime,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="Lax",
+        secure=demo_site().parties_url.startswith("https://"),
+    )
+    return response
+
+
+def _page(template: str, status: int = 200, *, cookie: str | None = None, **context: Any) -> Any:
+    response = make_response(render_template(template, **context), status)
+    if cookie is not None:
+        _set_cookie(response, cookie)
+    return response
+
+
+def _error(message_key: str, status: int, detail: str | None = None) -> Any:
+    return _page("bank/error.html", status, message=translator()(message_key), detail=detail)
+
+
+def _require_post_session(signed_in: bool = True) -> Session:
+    session = _session()
+    if session is None or not session.csrf_ok(request.form.get("csrf")):
+        abort(400)
+    if signed_in and not session.signed_in:
+        abort(403)
+    return session
+
+
+@blueprint.errorhandler(400)
+def _bad_request(_exc: Exception) -> Any:
+    return _error("bank.errors.bad_request", 400)
+
+
+@blueprint.errorhandler(403)
+def _forbidden(_exc: Exception) -> Any:
+    return _error("bank.errors.signed_out", 403)
+
+
+@blueprint.errorhandler(BankClientError)
+def _service_error(exc: BankClientError) -> Any:
+    current_app.logger.warning("demo bank: %s", exc)
+    return _error("bank.errors.service", 503, str(exc))
+
+
+@blueprint.errorhandler(NotRegistered)
+def _not_registered(exc: NotRegistered) -> Any:
+    return _error("bank.errors.not_registered", 503, str(exc))
+
+
+# -- home ---------------------------------------------------------------------------------------
+
+
+@blueprint.get("/")
+def home() -> Any:
+    session = _session()
+    cookie = None
+    if session is None:
+        cookie, session = desk().store.new_session()
+    person = desk().person(session.person_id) if session.signed_in else None
+    if person is None:
+        return _page("bank/welcome.html", cookie=cookie, session=session)
+    return _home(person, session, cookie=cookie)
+
+
+def _home(
+    person: Person,
+    session: Session,
+    *,
+    cookie: str | None = None,
+    status: int = 200,
+    form_error: str | None = None,
+    form: Mapping[str, str] | None = None,
+) -> Any:
+    bank = desk()
+    accounts = bank.accounts_of(person)
+    return _page(
+        "bank/home.html",
+        status,
+        cookie=cookie,
+        session=session,
+        person=person,
+        accounts=accounts,
+        wallet=next((a for a in accounts if a.kind == "cbdc_wallet"), None),
+        link=bank.active_link(person),
+        payees=bank.payees(person),
+        operations=bank.store.operations(person.id),
+        form_error=form_error,
+        form=form or {},
+    )
+
+
+# -- sign in / out ------------------------------------------------------------------------------
+
+
+@blueprint.post("/login")
+def login() -> Any:
+    session = _require_post_session(signed_in=False)
+    return _start(session, "login", SIGN_IN_SCOPE, claims=SIGN_IN_CLAIMS, payload={})
+
+
+@blueprint.post("/logout")
+def logout() -> Any:
+    session = _require_post_session(signed_in=False)
+    desk().store.end_session(session)
+    response = redirect(url_for("demo_bank.home"), 303)
+    response.delete_cookie(COOKIE, path=COOKIE_PATH)
+    return response
+
+
+def _start(
+    session: Session,
+    purpose: str,
+    scope: str,
+    *,
+    payload: Mapping[str, Any],
+    claims: Mapping[str, Any] | None = None,
+    details: list[dict[str, Any]] | None = None,
+) -> Any:
+    started = desk().client.start(scope=scope, claims=claims, authorization_details=details)
+    pending = started.pending
+    desk().store.save_pending(
+        session,
+        purpose=purpose,
+        state=pending.state,
+        nonce=pending.nonce,
+        code_verifier=pending.code_verifier,
+        scope=pending.scope,
+        payload=payload,
+    )
+    return redirect(started.url, 303)
+
+
+# -- operations ---------------------------------------------------------------------------------
+
+
+@blueprint.post("/link")
+def start_link() -> Any:
+    session = _require_post_session()
+    person = desk().person(session.person_id)
+    if person is None:
+        abort(403)
+    deposit = desk().account_id(person, "bank_deposit")
+    wallet = desk().account_id(person, "cbdc_wallet")
+    payload = {"deposit_account": deposit, "wallet_account": wallet}
+    return _start(
+        session, "link", OPERATION_SCOPE, payload=payload, details=link_details(deposit, wallet)
+    )
+
+
+@blueprint.post("/transfer")
+def start_transfer() -> Any:
+    session = _require_post_session()
+    person = desk().person(session.person_id)
+    if person is None:
+        abort(403)
+    t = translator()
+    form = {name: request.form.get(name, "").strip() for name in ("payee", "amount", "reference")}
+    payee = next((p for p in desk().payees(person) if p.person.id == form["payee"]), None)
+    if payee is None:
+        return _home(person, session, status=400, form_error=t("bank.send.no_payee"), form=form)
+    wallet = person.account("cbdc_wallet")
+    try:
+        amount = parse_amount(form["amount"], wallet.currency)
+    except MoneyError:
+        error = t("bank.send.bad_amount", currency=wallet.currency)
+        return _home(person, session, status=400, form_error=error, form=form)
+    if form["reference"] and not REFERENCE.fullmatch(form["reference"]):
+        error = t("bank.send.bad_reference")
+        return _home(person, session, status=400, form_error=error, form=form)
+    instruction = {
+        "amount": str(amount),
+        "currency": amount.currency,
+        "debtor_account": desk().account_id(person, "cbdc_wallet"),
+        "creditor_account": payee.account_id,
+    }
+    if form["reference"]:
+        instruction["remittance_reference"] = form["reference"]
+    payload = {"instruction": instruction, "payee": payee.person.id}
+    return _start(
+        session,
+        "transfer",
+        OPERATION_SCOPE,
+        payload=payload,
+        details=transfer_details(instruction),
+    )
+
+
+# -- the redirect back from the service ---------------------------------------------------------
+
+
+@blueprint.get("/callback")
+def callback() -> Any:
+    session = _session()
+    if session is None:
+        return _error("bank.errors.no_session", 400)
+    pending = desk().store.consume_pending(request.args.get("state"), session)
+    if pending is None:
+        return _error("bank.errors.unknown_state", 400)
+    query = request.query_string.decode("ascii", errors="replace")
+    if pending.purpose == "login":
+        return _finish_login(session, pending, query)
+    return _finish_operation(session, pending, query)
+
+
+def _finish_login(session: Session, pending: Pending, query: str) -> Any:
+    t = translator()
+    try:
+        tokens = desk().client.finish(_as_client_pending(pending), query)
+    except AuthorizationRefused as refused:
+        return _page(
+            "bank/error.html",
+            403,
+            message=t("bank.errors.login_refused"),
+            detail=refused.description or refused.error,
+        )
+    person = desk().customer_for(tokens.id_claims)
+    if person is None:
+        return _error("bank.errors.not_a_customer", 403)
+    if not desk().store.remember_subject(tokens.sub, person.id):
+        return _error("bank.errors.subject_conflict", 403)
+    cookie, _fresh = desk().store.sign_in(session, person.id, tokens.sub)
+    response = redirect(url_for("demo_bank.home"), 303)
+    _set_cookie(response, cookie)
+    return response
+
+
+def _finish_operation(session: Session, pending: Pending, query: str) -> Any:
+    bank = desk()
+    person = bank.person(session.person_id)
+    if person is None or session.sub is None:
+        return _error("bank.errors.signed_out", 403)
+    requested = dict(pending.payload)
+    try:
+        tokens = bank.client.finish(_as_client_pending(pending), query)
+    except AuthorizationRefused as refused:
+        operation_id = bank.store.record_operation(
+            person_id=person.id,
+            purpose=pending.purpose,
+            outcome="denied",
+            reason=refused.reason or ("declined" if refused.error == "access_denied" else None),
+            message=None if refused.reason else refused.error,
+            requested=requested,
+        )
+        return redirect(url_for("demo_bank.operation", operation_id=operation_id), 303)
+    except BankClientError as exc:
+        operation_id = bank.store.record_operation(
+            person_id=person.id,
+            purpose=pending.purpose,
+            outcome="failed",
+            message=str(exc),
+            requested=requested,
+        )
+        return redirect(url_for("demo_bank.operation", operation_id=operation_id), 303)
+    if tokens.sub != session.sub:
+        operation_id = bank.store.record_operation(
+            person_id=person.id,
+            purpose=pending.purpose,
+            outcome="failed",
+            message="approved by someone other than the signed-in customer",
+            requested=requested,
+        )
+        return redirect(url_for("demo_bank.operation", operation_id=operation_id), 303)
+    operation_id = bank.store.record_operation(
+        person_id=person.id,
+        purpose=pending.purpose,
+        outcome="allowed",
+        requested=requested,
+        approved=tokens.authorization_details,
+        anchor_set=tokens.anchor_set,
+    )
+    if pending.purpose == "transfer":
+        _submit_to_ledger(operation_id, tokens, requested)
+    return redirect(url_for("demo_bank.operation", operation_id=operation_id), 303)
+
+
+def _submit_to_ledger(operation_id: int, tokens: Tokens, requested: Mapping[str, Any]) -> None:
+    instruction = requested.get("instruction")
+    if not isinstance(instruction, dict):
+        return
+    try:
+        answer = desk().client.submit_transfer(tokens.access_token, instruction)
+    except BankClientError as exc:
+        desk().store.record_ledger_answer(operation_id, 0, {"error": str(exc)})
+        return
+    desk().store.record_ledger_answer(operation_id, answer.status, answer.body)
+
+
+def _as_client_pending(pending: Pending) -> PendingAuthorization:
+    return PendingAuthorization(
+        state=pending.state,
+        nonce=pending.nonce,
+        code_verifier=pending.code_verifier,
+        scope=pending.scope,
+    )
+
+
+# -- what happened ------------------------------------------------------------------------------
+
+
+@blueprint.get("/operations/<int:operation_id>")
+def operation(operation_id: int) -> Any:
+    session = _session()
+    if session is None or not session.signed_in or session.person_id is None:
+        return _error("bank.errors.signed_out", 403)
+    bank = desk()
+    person = bank.person(session.person_id)
+    found = bank.store.operation(operation_id, session.person_id)
+    if found is None or person is None:
+        abort(404)
+    t = translator()
+    reason_text = None
+    if found.reason:
+        key = f"bank.reasons.{found.reason}"
+        reason_text = t(key) if t.has(key) else t("bank.reasons.generic")
+    ledger_text = None
+    if found.ledger_answer is not None:
+        ledger_reason = found.ledger_answer.get("reason")
+        if found.ledger_status in (200, 201):
+            ledger_text = t("ledger.answer.executed")
+        elif isinstance(ledger_reason, str) and t.has(f"ledger.reasons.{ledger_reason}"):
+            ledger_text = t(f"ledger.reasons.{ledger_reason}")
+        else:
+            ledger_text = t("ledger.reasons.generic")
+    payee = bank.person(str(found.requested.get("payee", "")))
+    return _page(
+        "bank/operation.html",
+        operation=found,
+        person=person,
+        session=session,
+        reason_text=reason_text,
+        ledger_text=ledger_text,
+        payee=payee,
+    )
