@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import pytest
+from png_pixels import grey
+
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
@@ -100,3 +103,12 @@ def tab_to(page: Page, selector: str, *, limit: int = 40) -> dict[str, Any]:
         if page.evaluate("(s) => document.activeElement.matches(s)", selector):
             return current
     raise AssertionError(f"{page.url}: Tab never reached {selector}")
+
+
+def decode_qr(page: Page) -> str:
+    """The QR code on the screen, read by a QR reader from a screenshot of it."""
+    zxingcpp = pytest.importorskip("zxingcpp", reason="zxing-cpp not installed (test extra)")
+    image = grey(page.locator(".qr svg").screenshot())
+    results = zxingcpp.read_barcodes(image.view())
+    assert len(results) == 1, f"{len(results)} QR codes read from the screen"
+    return str(results[0].text)

@@ -24,8 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from browser_harness import OriginGuard, Shots
-from page_checks import assert_no_horizontal_scroll, check_page, tab_to
-from png_pixels import grey
+from page_checks import assert_no_horizontal_scroll, check_page, decode_qr, tab_to
 from support.ecosystem import BANK_REDIRECT, WalletApp
 from support.payments import (
     ANCHOR_SETS,
@@ -118,15 +117,6 @@ def log_in(page: Page, server: RunningServer, holder: Holder, anchor_id: str) ->
     page.wait_for_selector("#same-device")
     phone = WalletApp(server, holder.wallet, holder.credential(anchor_id))
     present_from_phone(page, server, phone)
-
-
-def decode_qr(page: Page) -> str:
-    """The QR code on the screen, read by a QR reader from a screenshot of it."""
-    zxingcpp = pytest.importorskip("zxingcpp", reason="zxing-cpp not installed (test extra)")
-    image = grey(page.locator(".qr svg").screenshot())
-    results = zxingcpp.read_barcodes(image.view())
-    assert len(results) == 1, f"{len(results)} QR codes read from the screen"
-    return str(results[0].text)
 
 
 def callback_parameters(page: Page) -> dict[str, str]:

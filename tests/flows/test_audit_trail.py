@@ -239,10 +239,15 @@ def test_failed_logins_are_recorded_with_their_reason_code(
     anchor = ecosystem.anchor_id
     login = start(server, ecosystem)
 
-    # A wallet-declared error.
+    # The person declined in their wallet, then a wallet-declared failure.
     request = fetch_request(server, open_wallet(login, anchor).request_uri)
     declared = post_response(
         request["response_uri"], {"error": "access_denied", "state": request["state"]}
+    )
+    assert declared.status_code == 200, declared.text
+    request = fetch_request(server, open_wallet(login, anchor).request_uri)
+    declared = post_response(
+        request["response_uri"], {"error": "invalid_request", "state": request["state"]}
     )
     assert declared.status_code == 200, declared.text
 
@@ -265,6 +270,7 @@ def test_failed_logins_are_recorded_with_their_reason_code(
     )
 
     assert _failed_logins(server) == [
+        (anchor, "wallet_declined", None),
         (anchor, "wallet_error", None),
         (anchor, reason, None),
         (anchor, "wallet_response_invalid", None),

@@ -263,7 +263,7 @@ def test_the_wallet_pages_log_hanako_in_from_the_same_device_link(world: DemoWor
     assert opened.status_code == 200
     page = parse(opened.text)
     picker = page.form_with("/wallet/person")
-    assert dict(picker.buttons)["person"] in {"hanako", "taro", "erika"}
+    assert {value for _, value in picker.buttons} == {"hanako", "taro", "erika", "aiko"}
     chose = browser.post(
         world.site.party("/wallet/person"),
         data={**picker.fields, "person": "hanako"},
@@ -329,6 +329,7 @@ def test_a_qr_link_pasted_into_the_wallet_and_a_decline(world: DemoWorld) -> Non
     assert status == {"done": True, "state": "failed"}
     login_page = browser.get(login["continue"], timeout=10)
     assert login_page.status_code == 200 and 'role="alert"' in login_page.text
+    assert "you declined to share it in your wallet" in login_page.text
 
 
 def test_the_confirm_page_with_flask_test_client(world: DemoWorld) -> None:

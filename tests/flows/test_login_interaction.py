@@ -753,6 +753,7 @@ def test_status_endpoint_answers_json(server: RunningServer, ecosystem: Ecosyste
 SERVICE_REASONS = (
     "anchor_suspended",
     "wallet_error",
+    "wallet_declined",
     "wallet_response_invalid",
     "interaction_gone",
     "generic",

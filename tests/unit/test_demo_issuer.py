@@ -269,13 +269,17 @@ def test_issue_refuses_reserved_claims_and_the_wrong_anchor(
 
 def test_the_demo_people_are_as_designed() -> None:
     people = {p.id: p for p in load_people()}
-    assert list(people) == ["hanako", "taro", "erika"]
+    assert list(people) == ["hanako", "taro", "erika", "aiko"]
     assert people["hanako"].display_name.get("ja") == "山田 花子"
     assert people["taro"].display_name.get("en") == "Taro Suzuki"
     assert people["hanako"].anchor == people["taro"].anchor == "jp-national-id"
     assert people["erika"].anchor == "eu-pid"
     assert people["erika"].address is None and people["hanako"].address is not None
-    for someone in people.values():
+    # The payees are linked at start; the auditor has no accounts; Hanako is the evaluator's.
+    assert [p.id for p in people.values() if p.linked_at_start] == ["taro", "erika"]
+    assert [p.id for p in people.values() if p.auditor] == ["aiko"]
+    assert people["aiko"].accounts == () and not people["hanako"].linked_at_start
+    for someone in (people["hanako"], people["taro"], people["erika"]):
         kinds = [a.kind for a in someone.accounts]
         assert kinds == ["bank_deposit", "cbdc_wallet"]
         for account in someone.accounts:
@@ -358,7 +362,7 @@ def test_prepare_wallet_issues_once_and_again_only_when_needed(
         )
 
     first = run()
-    assert sum(m.startswith("issued ") for m in first) == 3
+    assert sum(m.startswith("issued ") for m in first) == len(load_people())
     for someone in load_people():
         key_file = holder_key_path(keys_dir, someone.id)
         assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
@@ -379,7 +383,7 @@ def test_prepare_wallet_issues_once_and_again_only_when_needed(
     # Close to expiry: everything is renewed.
     clock.set(AT + 340 * 86400)
     fourth = run()
-    assert sum(m.startswith("issued ") for m in fourth) == 3
+    assert sum(m.startswith("issued ") for m in fourth) == len(load_people())
 
 
 def test_prepare_command_makes_keys_and_credentials_for_config_demo_toml(

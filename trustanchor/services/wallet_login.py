@@ -297,7 +297,9 @@ def receive(services: Services, form: dict[str, list[str]]) -> dict[str, str]:
         )
         raise WalletRequestRefused(400, "invalid_request", "the login has expired")
     if response.is_error:
-        _fail(services, tx.id, "wallet_error", response.error or "", anchor_id=tx.anchor_id)
+        # The person said no in their wallet (OpenID4VP: access_denied), or the wallet failed.
+        reason = "wallet_declined" if response.error == "access_denied" else "wallet_error"
+        _fail(services, tx.id, reason, response.error or "", anchor_id=tx.anchor_id)
         return response_endpoint_reply()
     assert response.presentation is not None
     anchor = services.anchors.get(tx.anchor_id)
