@@ -68,7 +68,10 @@ _FOCUS = """() => {
 
 
 def check_page(page: Page, *, lang: str | None = None) -> None:
-    """The checks every page passes (see the module text); ``lang``: the expected language."""
+    """The checks every page passes (see the module text); ``lang``: the expected language,
+    waited for (after a click on the language switch the old page may still be showing)."""
+    if lang is not None:
+        page.wait_for_selector(f"html[lang={lang}]", state="attached")
     page_lang = page.evaluate("document.documentElement.lang")
     assert page_lang in ("en", "ja"), f"{page.url}: <html lang={page_lang!r}>"
     if lang is not None:

@@ -155,7 +155,8 @@ def test_a_newcomer_walks_the_whole_demo(
     assert "not verified by trust anchors that recognise each other" in refusal, refusal
     shots(page, "04-refused-consent")
     page.click("#switch-language")
-    page.wait_for_selector('button[value="deny"]')
+    page.wait_for_selector("html[lang=ja]", state="attached")
+    check_page(page, lang="ja")
     japanese = page.locator("main").inner_text()
     assert re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", japanese), japanese
     shots(page, "04-refused-consent-ja")

@@ -327,6 +327,7 @@ def test_a_holder_sees_and_removes_a_link_on_my_links(
     assert phone.locator("h1").inner_text() == text("my_links.list.heading", "ja")
     shots(phone, "links-ja")
     phone.click("#switch-language")
+    phone.wait_for_selector("html[lang=en]")  # the English page, not the Japanese one leaving
 
     remove = tab_to(phone, "li.my-link button")
     assert remove["text"] == text("my_links.list.remove")

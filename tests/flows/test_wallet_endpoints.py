@@ -352,9 +352,9 @@ def test_wallet_declared_error_is_acknowledged_and_shown(
     assert answer.json() == {}
     assert status(login, server) == {"done": True, "state": "failed"}
     page = _now_at_login_page(server, login)
-    assert "Your credential was not accepted: your wallet reported a problem" in page.text
+    assert "Your credential was not accepted: you declined to share it in your wallet" in page.text
     page_ja = login.browser.get(server.url(login.path + "?lang=ja"))
-    assert "ウォレットが問題を報告しました" in page_ja.text
+    assert "ウォレットで共有を断りました" in page_ja.text
 
 
 # ---------------------------------------------------------------------------- same-device return

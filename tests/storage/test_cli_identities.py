@@ -149,12 +149,17 @@ def test_check_status_reports_a_revocation_and_its_cascade_without_personal_data
     revoked = run(installed.config, "identities", "check-status")
 
     assert revoked.exit_code == 0, revoked.output
-    assert revoked.output.splitlines() == [
+    assert revoked.stdout.splitlines() == [
         "checked 1 identity",
         "changed: revoked 1",
         f"  {identity.id}: valid -> revoked",
         "unknown (no verified answer): 0",
         "1 transfer grant(s) revoked; 2 account(s) and 1 link(s) flagged for re-verification",
+    ]
+    # Progress goes to stderr (not a terminal here: the start and the end, one line each).
+    assert revoked.stderr.splitlines() == [
+        "checking identities: 0/1",
+        "checking identities: 1/1",
     ]
     assert subject_of("taro") not in revoked.output and "Taro" not in revoked.output
 

@@ -165,9 +165,11 @@ def test_an_unchanged_valid_status_runs_no_cascade_and_notes_the_check(world: Wo
     bind_accounts_and_grant(world.database, identity, ANCHOR_ID, at=LOGIN_AT)
     world.publish(statuses(0))
 
-    summary = world.recheck()
+    reports: list[tuple[int, int]] = []
+    summary = world.recheck(progress=lambda done, total: reports.append((done, total)))
 
     assert (summary.checked, summary.changes, summary.unknown) == (1, (), 0)
+    assert reports == [(0, 1), (1, 1)]  # before the first identity and after each one
     assert world.status_of(identity.id) == ("valid", CHECK_AT)
     with world.database.reader() as conn:
         grant = grants_repo.get_grant(conn, TRANSFER_GRANT)

@@ -664,9 +664,13 @@ def fetch(
     (out_dir / "checkpoint.txt").write_text(note, encoding="utf-8")
     click.echo(f"checkpoint.txt: {_describe(checkpoint)}")
     if not no_entries:
-        with (out_dir / "entries.jsonl").open("wb") as fh:
+        with (
+            (out_dir / "entries.jsonl").open("wb") as fh,
+            click.progressbar(length=checkpoint.size, label="downloading", file=sys.stderr) as bar,
+        ):
             for line in _remote_lines(remote, checkpoint.size):
                 fh.write(line + b"\n")
+                bar.update(1)
         click.echo(f"entries.jsonl: {checkpoint.size} entries")
     for ref in refs:
         name = ref if _SAFE_REF.fullmatch(ref) else hashlib.sha256(ref.encode()).hexdigest()

@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from trustanchor.cli.context import CliContext, pass_context
+from trustanchor.cli.progress import ProgressLine
 from trustanchor.services import credential_checks
 from trustanchor.services.container import http_fetcher
 from trustanchor.services.credential_checks import Summary
@@ -45,14 +46,16 @@ def check_status(ctx: CliContext, limit: int | None) -> None:
     """
     settings = ctx.settings
     try:
-        summary = credential_checks.recheck(
-            ctx.db,
-            AnchorRepository(ctx.db).list(),
-            http_fetcher(settings, ctx.clock),
-            at=ctx.clock.now(),
-            clock_skew=settings.client_auth.clock_skew,
-            limit=limit,
-        )
+        with ProgressLine("checking identities") as progress:
+            summary = credential_checks.recheck(
+                ctx.db,
+                AnchorRepository(ctx.db).list(),
+                http_fetcher(settings, ctx.clock),
+                at=ctx.clock.now(),
+                clock_skew=settings.client_auth.clock_skew,
+                limit=limit,
+                progress=progress,
+            )
     except (StorageUnavailable, DBAPIError) as exc:
         url = make_url(settings.service.database_url).render_as_string(hide_password=True)
         raise click.ClickException(

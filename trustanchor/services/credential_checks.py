@@ -30,8 +30,9 @@ claims and status indices never leave this module.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from trustanchor.anchors import status_list
 from trustanchor.anchors.fetcher import Fetcher
@@ -48,6 +49,8 @@ STATUS_VALUES = {
     status_list.INVALID: "revoked",
     status_list.SUSPENDED: "suspended",
 }
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,10 +162,12 @@ def recheck(
     at: int,
     clock_skew: int,
     limit: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Summary:
     """Re-check the status of up to ``limit`` identities (least recently checked first) and
     apply the cascade for each one whose status changed. ``clock_skew`` is the tolerance the
-    login uses (``client_auth.clock_skew``). Storage failures propagate; every step is
+    login uses (``client_auth.clock_skew``). ``progress(done, total)`` is called once the
+    targets are known and after each identity. Storage failures propagate; every step is
     idempotent, so running again finishes an interrupted run."""
     if limit is not None and limit < 1:
         raise ValueError("limit must be a positive integer")
@@ -188,7 +193,7 @@ def recheck(
     confirmed: dict[str, list[str]] = {}
     changes: list[StatusChange] = []
     unknown = 0
-    for target in targets:
+    for target in _reporting(targets, progress):
         try:
             observed = _observe(target, settings[target.anchor_id], cache)
         except _Unknown as exc:
@@ -216,6 +221,17 @@ def recheck(
         ),
         skipped_anchors=tuple(sorted(skipped)),
     )
+
+
+def _reporting(targets: Sequence[T], progress: Callable[[int, int], None] | None) -> Iterator[T]:
+    """``targets`` one by one; ``progress(done, total)`` before the first and after each one (a
+    generator resumes only when the loop body asking for the next item has finished)."""
+    if progress is not None:
+        progress(0, len(targets))
+    for done, target in enumerate(targets, start=1):
+        yield target
+        if progress is not None:
+            progress(done, len(targets))
 
 
 def _observe(
