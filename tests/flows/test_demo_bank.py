@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -28,8 +26,7 @@ from support.credentials import Issuer, Wallet
 from support.ecosystem import WalletApp
 from support.html import parse
 from support.payments import ANCHOR_SETS, EU_SET, JP_SET
-from support.server import RunningServer, free_port, running_server, test_settings
-from werkzeug.serving import make_server
+from support.server import RunningServer, free_port, running_server, serving, test_settings
 
 from trustanchor.demo.bank.desk import BankDesk, link_details, transfer_details
 from trustanchor.demo.ledger_book import LedgerBook
@@ -110,28 +107,6 @@ def bank_client_declaration(keys_dir: Path, parties_url: str) -> dict[str, Any]:
         "authorization_details_types": ["account_link", "value_transfer"],
         "dpop_bound_access_tokens": True,
     }
-
-
-@contextmanager
-def serving(app: Any, port: int) -> Iterator[None]:
-    """``app`` on werkzeug's threaded server at 127.0.0.1:``port`` (our own accept loop, as in
-    tests/support/server.py)."""
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    server.timeout = 0.1
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            server.handle_request()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        server.server_close()
 
 
 @pytest.fixture

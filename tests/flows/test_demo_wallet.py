@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +31,7 @@ from joserfc.jwk import KeySet
 from support.ecosystem import BANK_REDIRECT, Ecosystem
 from support.html import parse
 from support.rp import Pkce, RelyingParty
-from support.server import RunningServer, free_port, running_server, test_settings
-from werkzeug.serving import make_server
+from support.server import RunningServer, free_port, running_server, serving, test_settings
 
 from trustanchor.clock import SystemClock
 from trustanchor.config import load_settings
@@ -89,27 +86,6 @@ def demo_anchor_declarations(keys_dir: Path) -> list[dict[str, Any]]:
         table["jwks"] = json.loads(jwks_file.read_text())
         anchors.append({**declaration, "sd_jwt_vc": table})
     return anchors
-
-
-@contextmanager
-def serving(app: Flask, port: int) -> Iterator[None]:
-    """The wallet app on 127.0.0.1:<port>, threaded, like the demo parties' app."""
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    server.timeout = 0.1
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            server.handle_request()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        server.server_close()
 
 
 def wallet_app(site: DemoSite) -> Flask:

@@ -69,18 +69,12 @@ class RunningServer:
 
 
 @contextmanager
-def running_server(
-    settings: Settings, *, clock: Clock | None = None, fetcher: Fetcher | None = None
-) -> Iterator[RunningServer]:
-    clock = clock or SystemClock()
-    db = Database(settings.service.database_url)
-    initialise(settings, db, now=clock.now(), generate_keys=True)
-    services = build_services(settings, clock=clock, fetcher=fetcher, db=db)
-    app = create_app(services=services)
-    port = int(settings.issuer.rsplit(":", 1)[1])
+def serving(app: Any, port: int) -> Iterator[None]:
+    """A WSGI ``app`` on werkzeug's threaded server at 127.0.0.1:``port``, for the block.
+
+    Our own accept loop instead of serve_forever()/shutdown(): shutdown() waits on an event
+    without a timeout and was seen to hang a whole test run."""
     server = make_server("127.0.0.1", port, app, threaded=True)
-    # Our own accept loop instead of serve_forever()/shutdown(): shutdown() waits on an event
-    # without a timeout and was seen to hang a whole test run.
     server.timeout = 0.1
     stop = threading.Event()
 
@@ -91,11 +85,27 @@ def running_server(
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        yield RunningServer(settings, services)
+        yield
     finally:
         stop.set()
         thread.join(timeout=5)
         server.server_close()
+
+
+@contextmanager
+def running_server(
+    settings: Settings, *, clock: Clock | None = None, fetcher: Fetcher | None = None
+) -> Iterator[RunningServer]:
+    clock = clock or SystemClock()
+    db = Database(settings.service.database_url)
+    initialise(settings, db, now=clock.now(), generate_keys=True)
+    services = build_services(settings, clock=clock, fetcher=fetcher, db=db)
+    app = create_app(services=services)
+    port = int(settings.issuer.rsplit(":", 1)[1])
+    try:
+        with serving(app, port):
+            yield RunningServer(settings, services)
+    finally:
         integrator = app.extensions.get("trustanchor.audit_integrator")
         if integrator is not None:
             integrator.stop()

@@ -58,15 +58,7 @@ def ensure_key(directory: Path, name: str) -> tuple[bool, Path]:
     jwks_path = directory / f"{name}.jwks.json"
     if pem_path.exists() and jwks_path.exists():
         return False, jwks_path
-    key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    fd = os.open(pem_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
+    key = _new_private_key(pem_path, replace=True)  # a key without its JWKS is replaced
     jwk = public_jwk(key)
     entry = {**jwk, "kid": thumbprint(jwk), "alg": "ES256", "use": "sig"}
     jwks_path.write_text(json.dumps({"keys": [entry]}, indent=2) + "\n", encoding="utf-8")
@@ -86,16 +78,24 @@ def ensure_private_key(path: Path) -> bool:
     if path.exists():
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
+    _new_private_key(path, replace=False)
+    return True
+
+
+def _new_private_key(path: Path, *, replace: bool) -> ec.EllipticCurvePrivateKey:
+    """A new P-256 key written to ``path`` as PKCS#8 PEM, readable by its owner only (0600);
+    without ``replace`` an existing file is an error (O_EXCL), never overwritten."""
     key = ec.generate_private_key(ec.SECP256R1())
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if replace else os.O_EXCL)
+    fd = os.open(path, flags, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(pem)
-    return True
+    return key
 
 
 def prepare_wallet(

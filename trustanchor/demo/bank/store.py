@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     Engine,
     Integer,
     MetaData,
@@ -183,16 +184,7 @@ class BankStore:
         )
         with self.engine.begin() as conn:
             conn.execute(delete(bank_sessions).where(bank_sessions.c.expires_at <= now))
-            conn.execute(
-                bank_sessions.insert().values(
-                    id_digest=session.id_digest,
-                    csrf=session.csrf,
-                    person_id=None,
-                    sub=None,
-                    created_at=now,
-                    expires_at=session.expires_at,
-                )
-            )
+            _insert_session(conn, session, now)
         return cookie, session
 
     def session(self, cookie: str | None) -> Session | None:
@@ -224,16 +216,7 @@ class BankStore:
             conn.execute(
                 delete(bank_sessions).where(bank_sessions.c.id_digest == session.id_digest)
             )
-            conn.execute(
-                bank_sessions.insert().values(
-                    id_digest=fresh.id_digest,
-                    csrf=fresh.csrf,
-                    person_id=person_id,
-                    sub=sub,
-                    created_at=now,
-                    expires_at=fresh.expires_at,
-                )
-            )
+            _insert_session(conn, fresh, now)
         return cookie, fresh
 
     def end_session(self, session: Session) -> None:
@@ -437,4 +420,17 @@ def _operation(row: Any) -> Operation:
         anchor_set=row.anchor_set,
         ledger_status=row.ledger_status,
         ledger_answer=json.loads(row.ledger_answer) if row.ledger_answer is not None else None,
+    )
+
+
+def _insert_session(conn: Connection, session: Session, now: int) -> None:
+    conn.execute(
+        bank_sessions.insert().values(
+            id_digest=session.id_digest,
+            csrf=session.csrf,
+            person_id=session.person_id,
+            sub=session.sub,
+            created_at=now,
+            expires_at=session.expires_at,
+        )
     )
