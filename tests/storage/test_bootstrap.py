@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,24 @@ def test_help_lists_every_command() -> None:
     assert result.exit_code == 0
     for command in ("init", "serve", "keys", "anchors", "clients"):
         assert command in result.output
+
+
+def test_serve_refuses_a_port_in_use_and_says_what_to_do(tmp_path: Path) -> None:
+    """Before anything is changed (no migration, no key), not a traceback from granian."""
+    shutil.copy(REPO / "config" / "defaults.toml", tmp_path / "defaults.toml")
+    config = tmp_path / "service.toml"
+    database = tmp_path / "trustanchor.db"
+    config.write_text(
+        '[service]\nmode = "test"\nissuer = "http://127.0.0.1:8000"\n'
+        f'database_url = "sqlite:///{database}"\nkeys_dir = "{tmp_path / "keys"}"\n',
+        encoding="utf-8",
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["--config", str(config), "serve", "--port", str(port)])
+    assert result.exit_code == 1, result.output
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert "choose another with --port" in result.output
+    assert not database.exists() and not (tmp_path / "keys").exists()

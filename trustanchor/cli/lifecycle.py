@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 import click
 
@@ -53,6 +54,9 @@ def serve(
     (killed, out of memory) stops the server unless --respawn-failed-workers is given;
     either way its open transactions roll back, so nothing it was issuing is half-done."""
     settings = ctx.settings
+    address = host or settings.service.host
+    listen_port = port or settings.service.port
+    _check_listen(address, listen_port)
     for message in _initialise(ctx, generate_keys=not settings.is_production):
         click.echo(message)
     ctx.db.dispose()
@@ -61,8 +65,6 @@ def serve(
     from granian import Granian
     from granian.constants import Interfaces
 
-    address = host or settings.service.host
-    listen_port = port or settings.service.port
     click.echo(f"serving {settings.issuer} on http://{address}:{listen_port}")
     Granian(
         "trustanchor.web.wsgi:app",
@@ -74,6 +76,28 @@ def serve(
         log_access=False,
         respawn_failed_workers=respawn_failed_workers,
     ).serve()
+
+
+def _check_listen(address: str, port: int) -> None:
+    """Refuse to start, saying what to do, when the address cannot be listened on (granian
+    would otherwise fail later with a traceback from its Rust runtime)."""
+    try:
+        infos = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise click.ClickException(
+            f"cannot listen on {address}: not an address of this machine ({exc.strerror}). "
+            "Check service.host or --host."
+        ) from exc
+    family, kind, proto, _, sockaddr = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(sockaddr)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot listen on {address}:{port} ({exc.strerror}). Stop what uses that port "
+                "(another trustanchor serve?) or choose another with --port or service.port."
+            ) from exc
 
 
 def _threads_per_worker(dialect: str) -> int:
