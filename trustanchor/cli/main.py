@@ -16,6 +16,7 @@ from trustanchor.cli import (
     identities,
     keys,
     lifecycle,
+    purge,
 )
 from trustanchor.cli.context import CliContext
 
@@ -45,6 +46,7 @@ cli.add_command(clients.clients)
 cli.add_command(audit.audit)
 cli.add_command(auditors.auditors)
 cli.add_command(identities.identities)
+cli.add_command(purge.purge)
 
 
 def main() -> None:
