@@ -209,6 +209,12 @@ def test_cli_refuses_what_is_not_a_reference_and_unknown_removals(stage: Stage) 
     unknown = run_cli(stage, "remove", "A" * 43)
     assert unknown.exit_code == 1 and "not a designated auditor" in unknown.output
     assert run_cli(stage, "list").output.startswith("No auditors designated")
+    # A reference may start with "-" (base64url): it is the reference, not an unknown option.
+    for dashed in ("-G" + "A" * 41, "--" + "A" * 41):
+        added = run_cli(stage, "add", dashed, "--label", "Dash")
+        assert added.exit_code == 0 and f"Auditor {dashed} designated" in added.output
+        removed = run_cli(stage, "remove", dashed)
+        assert removed.exit_code == 0, removed.output
     for command in ([], ["add"], ["remove"], ["list"]):
         helped = run_cli(stage, *command, "--help")
         assert helped.exit_code == 0 and "Usage:" in helped.output

@@ -38,7 +38,12 @@ def list_auditors(ctx: CliContext) -> None:
         click.echo(f"{auditor.holder_ref}\t{added}\t{auditor.label}")
 
 
-@auditors.command("add")
+# A reference is 43 base64url characters and may start with "-": such an argument is taken as
+# the reference, not refused as an unknown option (REFERENCE is strictly validated anyway).
+_REFERENCE_ARGUMENT = {"ignore_unknown_options": True}
+
+
+@auditors.command("add", context_settings=_REFERENCE_ARGUMENT)
 @click.argument("reference")
 @click.option(
     "--label",
@@ -66,7 +71,7 @@ def add_auditor(ctx: CliContext, reference: str, label: str) -> None:
         click.echo(f"Auditor {ref} is already designated with this label.")
 
 
-@auditors.command("remove")
+@auditors.command("remove", context_settings=_REFERENCE_ARGUMENT)
 @click.argument("reference")
 @pass_context
 def remove_auditor(ctx: CliContext, reference: str) -> None:

@@ -132,30 +132,25 @@ class ServiceVisitor:
                     reason = " ".join(_Text.of(page).split())[:300]
                     raise AutopilotError(f"the service offers no approval: {reason}")
                 response = self._post(consent, {consent.buttons["approve"]: "approve"})
-            elif self._anchor_form(page) is not None:
+            elif self._anchor_forms(page):
                 response = self._log_in(page)
             else:
                 return None, page
         raise AutopilotError(f"no end after {MAX_STEPS} pages")
 
-    def _anchor_form(self, page: str) -> _Form | None:
-        return next(
-            (
-                form
-                for form in _Page(page).forms
-                if form.action.endswith("/wallet") and "anchor" in form.fields
-            ),
-            None,
-        )
+    @staticmethod
+    def _anchor_forms(page: str) -> list[_Form]:
+        """The login page's forms, one per anchor offered."""
+        return [
+            form
+            for form in _Page(page).forms
+            if form.action.endswith("/wallet") and "anchor" in form.fields
+        ]
 
     def _log_in(self, login_page: str) -> requests.Response:
         anchor = self.person.anchor
         anchor_form = next(
-            (
-                form
-                for form in _Page(login_page).forms
-                if form.action.endswith("/wallet") and form.fields.get("anchor") == anchor
-            ),
+            (form for form in self._anchor_forms(login_page) if form.fields["anchor"] == anchor),
             None,
         )
         if anchor_form is None:
