@@ -114,13 +114,9 @@ class ServiceVisitor:
         """Follow the service's pages as the person would: log in where it asks, approve where
         it asks. Ends on a redirect off the service (its URL) or on any other page (its HTML)."""
         for _ in range(MAX_STEPS):
-            for _ in range(MAX_REDIRECTS):
-                if response.status_code not in (301, 302, 303, 307, 308):
-                    break
-                target = urljoin(response.url, response.headers["Location"])
-                if not target.startswith(self._origin + "/"):
-                    return target, ""
-                response = self._request("GET", target)
+            left, response = self._redirects(response)
+            if left is not None:
+                return left, ""
             if response.status_code not in (200, 403):  # 403: the console's "not an auditor"
                 raise AutopilotError(f"{response.url} answered {response.status_code}")
             page = response.text
@@ -184,13 +180,25 @@ class ServiceVisitor:
         return self._request("POST", url, data={**form.fields, **extra})
 
     def _follow(self, response: requests.Response) -> str:
-        for _ in range(MAX_REDIRECTS):
-            if response.status_code not in (301, 302, 303, 307, 308):
-                break
-            response = self._request("GET", urljoin(response.url, response.headers["Location"]))
+        """The page the redirects lead to on the service (200 only)."""
+        left, response = self._redirects(response)
+        if left is not None:
+            raise AutopilotError(f"the flow left the service for {left}")
         if response.status_code != 200:
             raise AutopilotError(f"{response.url} answered {response.status_code}")
         return response.text
+
+    def _redirects(self, response: requests.Response) -> tuple[str | None, requests.Response]:
+        """Follow redirects on the service's origin; a redirect elsewhere ends the walk with its
+        target (the client's callback), anything else with the response reached."""
+        for _ in range(MAX_REDIRECTS):
+            if response.status_code not in (301, 302, 303, 307, 308):
+                return None, response
+            target = urljoin(response.url, response.headers["Location"])
+            if not target.startswith(self._origin + "/"):
+                return target, response
+            response = self._request("GET", target)
+        raise AutopilotError(f"more than {MAX_REDIRECTS} redirects from {response.url}")
 
     def _request(
         self, method: str, url: str, data: Mapping[str, str] | None = None

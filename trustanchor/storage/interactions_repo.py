@@ -60,17 +60,8 @@ def authenticated(
     conn: Connection, interaction_id: str, authentication: dict[str, Any], *, now: int
 ) -> bool:
     """Record a finished login; only while the interaction still waits for one."""
-    row = conn.execute(
-        update(interactions)
-        .where(
-            interactions.c.id == interaction_id,
-            interactions.c.state == "login",
-            interactions.c.expires_at > now,
-        )
-        .values(state="consent", authentication=authentication, step_up=None)
-        .returning(interactions.c.id)
-    ).first()
-    return row is not None
+    values = {"state": "consent", "authentication": authentication, "step_up": None}
+    return _move(conn, interaction_id, "login", values, now=now) is not None
 
 
 def require_step_up(
@@ -78,46 +69,35 @@ def require_step_up(
 ) -> bool:
     """Send a consenting interaction back to login for a stronger authentication. The earlier
     authentication stays on the row: the new login must be of the same holder."""
-    row = conn.execute(
-        update(interactions)
-        .where(
-            interactions.c.id == interaction_id,
-            interactions.c.state == "consent",
-            interactions.c.expires_at > now,
-        )
-        .values(state="login", step_up=requirement)
-        .returning(interactions.c.id)
-    ).first()
-    return row is not None
+    values = {"state": "login", "step_up": requirement}
+    return _move(conn, interaction_id, "consent", values, now=now) is not None
 
 
 def finish(
     conn: Connection, interaction_id: str, outcome: str, *, now: int
 ) -> InteractionRow | None:
     """Move a consenting interaction to ``done``/``denied`` exactly once; the row when this won."""
-    row = conn.execute(
-        update(interactions)
-        .where(
-            interactions.c.id == interaction_id,
-            interactions.c.state == "consent",
-            interactions.c.expires_at > now,
-        )
-        .values(state=outcome, finished_at=now)
-        .returning(*_COLUMNS)
-    ).first()
-    return None if row is None else _row(row)
+    return _move(conn, interaction_id, "consent", {"state": outcome, "finished_at": now}, now=now)
 
 
 def abandon(conn: Connection, interaction_id: str, *, now: int) -> InteractionRow | None:
     """Deny an interaction that is still waiting for login (the person cancelled)."""
+    return _move(conn, interaction_id, "login", {"state": "denied", "finished_at": now}, now=now)
+
+
+def _move(
+    conn: Connection, interaction_id: str, from_state: str, values: dict[str, Any], *, now: int
+) -> InteractionRow | None:
+    """One transition: a conditional UPDATE from ``from_state`` of a live interaction; the row
+    as it now is when this call won, None when it was not (any more) in that state."""
     row = conn.execute(
         update(interactions)
         .where(
             interactions.c.id == interaction_id,
-            interactions.c.state == "login",
+            interactions.c.state == from_state,
             interactions.c.expires_at > now,
         )
-        .values(state="denied", finished_at=now)
+        .values(**values)
         .returning(*_COLUMNS)
     ).first()
     return None if row is None else _row(row)

@@ -111,11 +111,7 @@ def start_login() -> Any:
         started = auditor_console.begin_login(services, language=language())
     except auditor_console.ConsoleUnavailable:
         return render_page("auditor/message.html", status=503, message_key="auditor.unavailable")
-    response = redirect(started.authorization_url, code=303)
-    COOKIES.set(
-        response, LOGIN_COOKIE, started.state, max_age=services.settings.interaction.lifetime
-    )
-    return response
+    return COOKIES.to_authorization(started.authorization_url, started.state)
 
 
 @blueprint.get("/callback")

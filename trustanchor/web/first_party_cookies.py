@@ -25,6 +25,14 @@ class PageCookies:
     def forget(self, response: BaseResponse, name: str) -> None:
         response.delete_cookie(name, path=self.path)
 
+    def to_authorization(self, authorization_url: str, state: str) -> BaseResponse:
+        """Off to /authorize for the page's login, the login's ``state`` bound to this browser
+        (checked on the callback) for as long as an interaction may wait."""
+        response = redirect(authorization_url, code=303)
+        lifetime = current_services().settings.interaction.lifetime
+        self.set(response, self.login, state, max_age=lifetime)
+        return response
+
     def to_login(self) -> BaseResponse:
         """Back to the login page, dropping a session cookie that no longer opens anything."""
         response = redirect(f"{self.path}/login", code=303)

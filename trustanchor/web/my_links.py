@@ -68,11 +68,7 @@ def start_login() -> Any:
         started = first_party_login.begin_login(services, my_links.CLIENT, language=language())
     except first_party_login.ClientUnavailable:
         return _message("my_links.unavailable", status=503)
-    response = redirect(started.authorization_url, code=303)
-    COOKIES.set(
-        response, LOGIN_COOKIE, started.state, max_age=services.settings.interaction.lifetime
-    )
-    return response
+    return COOKIES.to_authorization(started.authorization_url, started.state)
 
 
 @blueprint.get("/callback")
