@@ -124,6 +124,8 @@ interactions = Table(
     # A policy decision asked for a stronger login (issue 4): which anchor set, what level,
     # how recent. Set when consent sends the person back to log in; cleared by the next login.
     Column("step_up", JSON, nullable=True),
+    # Issue 10: the digest of the secret the starting browser holds (its binding cookie).
+    Column("browser_digest", String(64), nullable=True),
 )
 
 wallet_transactions = Table(
@@ -150,6 +152,8 @@ sessions = Table(
     Column("created_at", Time, nullable=False),
     Column("expires_at", Time, nullable=False),
     Column("ended_at", Time, nullable=True),
+    # Issue 10: the public session id (OpenID Connect ``sid``), never the cookie's secret.
+    Column("sid", String(64), nullable=True, unique=True),
 )
 
 grants = Table(

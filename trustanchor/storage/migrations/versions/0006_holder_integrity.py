@@ -1,0 +1,39 @@
+"""holder integrity at the login seam (issue 10)
+
+- interactions: the digest of the binding secret held by the browser that started it
+  (``browser_digest``), so the interaction id alone is no credential;
+- sessions: a public session id (``sid``, OpenID Connect ``sid`` claim and RP-Initiated Logout),
+  distinct from the secret cookie value whose digest is the key.
+
+Other parts of issue 10 add their columns in this same revision.
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-06 12:00:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("interactions") as batch:
+        batch.add_column(sa.Column("browser_digest", sa.String(length=64), nullable=True))
+    with op.batch_alter_table("sessions") as batch:
+        batch.add_column(sa.Column("sid", sa.String(length=64), nullable=True))
+        batch.create_unique_constraint(batch.f("uq_sessions_sid"), ["sid"])
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("sessions") as batch:
+        batch.drop_constraint(batch.f("uq_sessions_sid"), type_="unique")
+        batch.drop_column("sid")
+    with op.batch_alter_table("interactions") as batch:
+        batch.drop_column("browser_digest")
