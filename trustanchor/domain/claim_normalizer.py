@@ -37,7 +37,7 @@ NORMALIZER_ID = "nfkc-casefold-kana-nospace-v1"
 _HIRAGANA_START = 0x3041
 _HIRAGANA_END = 0x3096
 _KANA_OFFSET = 0x60  # katakana = hiragana + 0x60 in this range
-_REMOVED = frozenset({"・", "·", "･"})  # noqa: RUF001 (the middle dots are the point)
+_REMOVED = frozenset({"・", "·", "･"})
 
 
 def normalize_text(value: str) -> str:
