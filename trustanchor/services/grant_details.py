@@ -19,6 +19,7 @@ class GrantDetails:
     subject: str
     nonce: str | None
     anchor_set_id: str | None = None  # the anchor set a link/transfer decision relied on
+    sid: str | None = None  # the browser's SSO session at consent (OpenID Connect ``sid``)
 
     @property
     def is_transfer(self) -> bool:
@@ -34,6 +35,7 @@ class GrantDetails:
             "subject": self.subject,
             "nonce": self.nonce,
             "anchor_set_id": self.anchor_set_id,
+            "sid": self.sid,
         }
 
     @classmethod
@@ -47,4 +49,5 @@ class GrantDetails:
             subject=data["subject"],
             nonce=data.get("nonce"),
             anchor_set_id=data.get("anchor_set_id"),
+            sid=data.get("sid"),
         )
