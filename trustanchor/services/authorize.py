@@ -61,7 +61,7 @@ def start(services: Services, query: FormData, *, session_id: str | None) -> Par
             )
         request = AuthorizationRequest.from_json(stored)
         session = sessions_repo.get(conn, session_id, now=at) if session_id else None
-        authentication = _reusable(request, session, at)
+        authentication = _reusable(request, session.authentication if session else None, at)
         if "none" in request.prompt:
             error = "login_required" if authentication is None else "consent_required"
             return Redirect(

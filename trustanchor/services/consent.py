@@ -128,7 +128,7 @@ def decide(
             decisions.record(conn, outcome, at=at)  # the decision that took effect, audited
         new_session = None
         current = sessions_repo.get(conn, session_id, now=at) if session_id else None
-        if current is None or Authentication.from_json(current) != authentication:
+        if current is None or Authentication.from_json(current.authentication) != authentication:
             # A fresh login (perhaps of someone else, after prompt=login, or a step-up): the
             # browser's session must carry it, never the earlier person or auth_time.
             if session_id and current is not None:
@@ -137,8 +137,9 @@ def decide(
             sessions_repo.create(
                 conn,
                 new_session,
-                authentication.holder_id,
-                authentication.to_json(),
+                sid=services.randomness.token(16),
+                holder_id=authentication.holder_id,
+                authentication=authentication.to_json(),
                 now=at,
                 expires_at=at + settings.interaction.session_lifetime,
             )

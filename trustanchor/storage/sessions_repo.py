@@ -1,7 +1,13 @@
-"""Browser login sessions (single sign-on between authorization requests)."""
+"""Browser login sessions (single sign-on between authorization requests).
+
+The cookie holds a random secret; only its digest is the key here. ``sid`` is the session's
+public id (the OpenID Connect ``sid`` claim, RP-Initiated Logout), unrelated to the secret.
+A session is created only from a finished login that the browser approved, gets new ids at every
+login, and records the holder and the authentication (achieved ``acr``, ``auth_time``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -10,18 +16,29 @@ from trustanchor.digests import secret_digest
 from trustanchor.storage.tables import sessions
 
 
+@dataclass(frozen=True, slots=True)
+class SsoSession:
+    sid: str | None
+    holder_id: str
+    authentication: dict[str, Any]
+    created_at: int
+    expires_at: int
+
+
 def create(
     conn: Connection,
     session_id: str,
+    *,
+    sid: str,
     holder_id: str,
     authentication: dict[str, Any],
-    *,
     now: int,
     expires_at: int,
 ) -> None:
     conn.execute(
         insert(sessions).values(
             id_digest=secret_digest(session_id),
+            sid=sid,
             holder_id=holder_id,
             authentication=authentication,
             created_at=now,
@@ -30,20 +47,37 @@ def create(
     )
 
 
-def get(conn: Connection, session_id: str, *, now: int) -> dict[str, Any] | None:
+def get(conn: Connection, session_id: str, *, now: int) -> SsoSession | None:
+    """The live session whose cookie secret is ``session_id``."""
     row = conn.execute(
-        select(sessions.c.authentication).where(
+        select(
+            sessions.c.sid,
+            sessions.c.holder_id,
+            sessions.c.authentication,
+            sessions.c.created_at,
+            sessions.c.expires_at,
+        ).where(
             sessions.c.id_digest == secret_digest(session_id),
             sessions.c.expires_at > now,
             sessions.c.ended_at.is_(None),
         )
     ).first()
-    return None if row is None else dict(row.authentication)
+    if row is None:
+        return None
+    return SsoSession(
+        sid=row.sid,
+        holder_id=row.holder_id,
+        authentication=dict(row.authentication),
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+    )
 
 
-def end(conn: Connection, session_id: str, *, now: int) -> None:
-    conn.execute(
+def end(conn: Connection, session_id: str, *, now: int) -> bool:
+    """End the session whose cookie secret is ``session_id``; True when it was open."""
+    result = conn.execute(
         update(sessions)
-        .where(sessions.c.id_digest == secret_digest(session_id))
+        .where(sessions.c.id_digest == secret_digest(session_id), sessions.c.ended_at.is_(None))
         .values(ended_at=now)
     )
+    return bool(result.rowcount)
