@@ -378,11 +378,152 @@ class Refusal(_Entry):
             raise EntryError("bad_value", "grant_type", "null at the par endpoint")
 
 
-Entry = TokenIssued | TokenRevoked | ReuseDetected | Login | Decision | OperatorChange | Refusal
+_REASON_COUNT = re.compile(r"([a-z][a-z0-9_]{0,63})=([1-9][0-9]{0,15})")
+MAX_REASON_COUNTS = 64
+
+
+def reason_counts(name: str, value: object) -> None:
+    """How many of each reason: ``code=count`` pairs separated by single spaces, codes in
+    ascending order and each once, counts positive decimal integers without leading zeros
+    (``kb_nonce_mismatch=3 wallet_declined=2997``); at most :data:`MAX_REASON_COUNTS` pairs."""
+    parse_reason_counts(name, value)
+
+
+def parse_reason_counts(name: str, value: object) -> dict[str, int]:
+    """The counts of a ``reason_counts`` value, validated (see :func:`reason_counts`)."""
+    text = _string(name, value)
+    pairs = text.split(" ")
+    if len(pairs) > MAX_REASON_COUNTS:
+        raise EntryError("bad_value", name, f"at most {MAX_REASON_COUNTS} reasons")
+    counts: dict[str, int] = {}
+    for pair in pairs:
+        match = _REASON_COUNT.fullmatch(pair)
+        if match is None:
+            raise EntryError("bad_value", name, "expected space-separated code=count pairs")
+        reason, count = match.group(1), int(match.group(2))
+        if counts and reason <= max(counts):
+            raise EntryError("bad_value", name, "reasons must be unique and in ascending order")
+        integer(name, count)
+        counts[reason] = count
+    return counts
+
+
+def format_reason_counts(counts: Mapping[str, int]) -> str:
+    """The ``reason_counts`` text of ``counts`` (reasons sorted; zero counts left out)."""
+    return " ".join(f"{reason}={count}" for reason, count in sorted(counts.items()) if count)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Omitted(_Entry):
+    """Entries of kind ``what`` that were *not* recorded in ``[since, until)`` because an
+    anonymous budget was spent, counted by reason (added to version 1 as a new kind; written
+    once per window, docs/AUDIT-FORMAT.md §1.7). ``count`` is the sum of ``reasons``."""
+
+    KIND: ClassVar[str] = "omitted"
+    SCHEMA: ClassVar[Mapping[str, Rule]] = {
+        "what": code,
+        "since": integer,
+        "until": integer,
+        "count": integer,
+        "reasons": reason_counts,
+    }
+    at: int
+    what: str
+    since: int
+    until: int
+    count: int
+    reasons: str
+
+    def _check(self) -> None:
+        if self.until <= self.since:
+            raise EntryError("bad_value", "until", "the window must end after it starts")
+        if self.count < 1 or self.count != sum(
+            parse_reason_counts("reasons", self.reasons).values()
+        ):
+            raise EntryError("bad_value", "count", "the sum of the reasons' counts, at least 1")
+
+
+MAX_CLAIM_NAMES = 16
+
+
+def claim_names(name: str, value: object) -> None:
+    """Claim *names* (never values): codes separated by single spaces, ascending, each once,
+    at most :data:`MAX_CLAIM_NAMES` (``birthdate family_name given_name``)."""
+    names = _string(name, value).split(" ")
+    if len(names) > MAX_CLAIM_NAMES:
+        raise EntryError("bad_value", name, f"at most {MAX_CLAIM_NAMES} claim names")
+    for item in names:
+        if not _CODE.fullmatch(item):
+            raise EntryError("bad_value", name, "expected space-separated claim names")
+    if names != sorted(set(names)):
+        raise EntryError("bad_value", name, "claim names must be unique and in ascending order")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IdentityJoin(_Entry):
+    """An identity joined a holder with proof, or an operator undid that (added to version 1 as
+    a new kind, docs/AUDIT-FORMAT.md §1.8). ``joined``: ``rule`` of ``anchor_set_id`` matched
+    ``claims`` (names only) against the holder's identity at ``matched_anchor_id``; ``new_holder``
+    is null. ``unjoined``: the identity left ``holder`` for ``new_holder``; rule, set, matched
+    anchor and claims are null. Identities and holders are pseudonyms."""
+
+    KIND: ClassVar[str] = "identity_join"
+    SCHEMA: ClassVar[Mapping[str, Rule]] = {
+        "action": one_of("joined", "unjoined"),
+        "identity": pseudonym,
+        "anchor_id": identifier,
+        "holder": pseudonym,
+        "new_holder": nullable(pseudonym),
+        "rule": nullable(identifier),
+        "anchor_set_id": nullable(identifier),
+        "matched_anchor_id": nullable(identifier),
+        "claims": nullable(claim_names),
+    }
+    at: int
+    action: str
+    identity: str
+    anchor_id: str
+    holder: str
+    new_holder: str | None
+    rule: str | None
+    anchor_set_id: str | None
+    matched_anchor_id: str | None
+    claims: str | None
+
+    def _check(self) -> None:
+        proof = (self.rule, self.anchor_set_id, self.matched_anchor_id, self.claims)
+        if self.action == "joined":
+            if any(part is None for part in proof) or self.new_holder is not None:
+                raise EntryError("bad_value", "rule", "a join names its proof and no new holder")
+        elif any(part is not None for part in proof) or self.new_holder is None:
+            raise EntryError("bad_value", "new_holder", "an unjoin names the new holder only")
+
+
+Entry = (
+    TokenIssued
+    | TokenRevoked
+    | ReuseDetected
+    | Login
+    | Decision
+    | OperatorChange
+    | Refusal
+    | Omitted
+    | IdentityJoin
+)
 
 _KINDS: dict[str, type[Entry]] = {
     cls.KIND: cls
-    for cls in (TokenIssued, TokenRevoked, ReuseDetected, Login, Decision, OperatorChange, Refusal)
+    for cls in (
+        TokenIssued,
+        TokenRevoked,
+        ReuseDetected,
+        Login,
+        Decision,
+        OperatorChange,
+        Refusal,
+        Omitted,
+        IdentityJoin,
+    )
 }
 KINDS = tuple(_KINDS)
 

@@ -16,7 +16,7 @@ issuance never commits without its leaf, and a client learns to retry rather tha
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
@@ -26,6 +26,7 @@ from trustanchor.audit.entries import (
     Entry,
     EntryError,
     Login,
+    Omitted,
     OperatorChange,
     Refusal,
     ReuseDetected,
@@ -34,6 +35,7 @@ from trustanchor.audit.entries import (
     authorization_details_digest,
     code,
     digest,
+    format_reason_counts,
     identifier,
 )
 from trustanchor.digests import keyed_digest
@@ -152,6 +154,23 @@ def login_failed(*, at: int, anchor_id: str, reason: str) -> Login:
     except EntryError:
         reason = UNCLASSIFIED
     return Login(at=at, anchor_id=anchor_id, outcome="failed", reason=reason, holder=None)
+
+
+def omitted(*, at: int, what: str, since: int, until: int, counts: Mapping[str, int]) -> Omitted:
+    """The summary of the entries of kind ``what`` left out in ``[since, until)``, by reason
+    (services/login_failures.py); a reason that is not code-shaped counts as ``unclassified``."""
+    merged: dict[str, int] = {}
+    for reason, count in counts.items():
+        key = _code_or_unclassified(reason)
+        merged[key] = merged.get(key, 0) + count
+    return Omitted(
+        at=at,
+        what=what,
+        since=since,
+        until=until,
+        count=sum(merged.values()),
+        reasons=format_reason_counts(merged),
+    )
 
 
 def refusal(

@@ -13,8 +13,9 @@ retries with the nonce) and ``temporarily_unavailable`` (the service, not the re
 Flooding: anyone can make the token endpoint refuse a request, and every entry is permanent.
 Refusals of requests that no confidential client authenticated (unknown or absent client, a
 failed authentication, a public client, which only names itself) therefore share a per-process
-budget (:class:`RefusalBudget`, ``BURST`` entries, refilled at ``PER_SECOND``); beyond it they are
-not recorded and the operator log says how many were left out. Refusals of authenticated
+budget (:class:`RefusalBudget`, ``BURST`` entries, refilled at ``PER_SECOND``) with the login
+failures no registered party caused (services/login_failures.py); beyond it they are not
+recorded and the operator log says how many were left out. Refusals of authenticated
 confidential clients are always recorded. Refusals before the request is parsed (a body over
 the size limit, a wrong content type, two Authorization headers) are answered by the web layer
 and never reach this module: they name no client and concern no token, and recording them would
@@ -59,8 +60,12 @@ class Attempt:
 
 
 class RefusalBudget:
-    """A token bucket over whole seconds of the injected clock: ``burst`` entries at once,
-    ``per_second`` more each second. Thread-safe; one per process (Services)."""
+    """The anonymous audit budget: a token bucket over whole seconds of the injected clock,
+    ``burst`` entries at once, ``per_second`` more each second. Thread-safe; one per process
+    (``Services.refusal_budget``), shared by everything anyone can make the service record:
+    refusals of unauthenticated requests (``what="refusal"``, this module) and login failures in
+    flows no registered party started (``what="login"``, services/login_failures.py). One
+    bucket bounds their sum; the count of entries left out is kept per ``what``."""
 
     def __init__(self, burst: int = BURST, per_second: int = PER_SECOND) -> None:
         if burst < 1 or per_second < 0:
@@ -69,13 +74,13 @@ class RefusalBudget:
         self._per_second = per_second
         self._available = burst
         self._last: int | None = None
-        self._dropped = 0
+        self._dropped: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def admit(self, now: int) -> tuple[bool, int]:
-        """Spend one entry at ``now``. Returns ``(admitted, dropped)``: when admitted, how many
-        were refused since the last admitted one (to report once); when not, how many have been
-        refused in a row, this one included."""
+    def admit(self, now: int, what: str = "refusal") -> tuple[bool, int]:
+        """Spend one entry of kind ``what`` at ``now``. Returns ``(admitted, dropped)``: when
+        admitted, how many entries of that kind were refused since the last one admitted (to
+        report once); when not, how many have been refused in a row, this one included."""
         with self._lock:
             if self._last is None or now > self._last:
                 elapsed = 0 if self._last is None else now - self._last
@@ -83,10 +88,9 @@ class RefusalBudget:
                 self._last = now
             if self._available > 0:
                 self._available -= 1
-                dropped, self._dropped = self._dropped, 0
-                return True, dropped
-            self._dropped += 1
-            return False, self._dropped
+                return True, self._dropped.pop(what, 0)
+            dropped = self._dropped[what] = self._dropped.get(what, 0) + 1
+            return False, dropped
 
 
 def supported_value(form: FormData, name: str, supported: tuple[str, ...]) -> str | None:
