@@ -74,7 +74,9 @@ def test_parallel_code_consumption_has_one_winner_and_every_loser_sees_reuse(
             conn, "the-code", "g1", "bank", {"redirect_uri": "x"}, now=NOW, expires_at=NOW + 60
         )
 
-    results = race(database, lambda conn: grants_repo.consume_code(conn, "the-code", now=NOW))
+    results = race(
+        database, lambda conn: grants_repo.consume_code(conn, "the-code", "bank", now=NOW)
+    )
 
     won = winners(results)
     assert len(won) == 1 and isinstance(won[0], grants_repo.ConsumedCode)
@@ -116,7 +118,7 @@ def test_reuse_racing_the_winners_issuance_revokes_what_the_winner_issued(
 
     def redeem(conn: Connection) -> str | None:
         try:
-            consumed = grants_repo.consume_code(conn, "the-code", now=NOW)
+            consumed = grants_repo.consume_code(conn, "the-code", "bank", now=NOW)
         except grants_repo.Reused as reused:
             grants_repo.revoke_grant(conn, reused.grant_id, now=NOW, reason="code_reuse")
             return REUSED  # and commit the revocation
@@ -155,15 +157,15 @@ def test_a_consumption_rolled_back_leaves_the_code_redeemable_once(database: Dat
         pass
 
     with pytest.raises(Crash), database.transaction() as conn:
-        assert grants_repo.consume_code(conn, "the-code", now=NOW) is not None
+        assert grants_repo.consume_code(conn, "the-code", "bank", now=NOW) is not None
         raise Crash
 
     with database.reader() as conn:
         assert conn.execute(select(authorization_codes.c.consumed_at)).scalar_one() is None
     with database.transaction() as conn:
-        assert grants_repo.consume_code(conn, "the-code", now=NOW) is not None
+        assert grants_repo.consume_code(conn, "the-code", "bank", now=NOW) is not None
     with database.transaction() as conn, pytest.raises(grants_repo.Reused):
-        grants_repo.consume_code(conn, "the-code", now=NOW)
+        grants_repo.consume_code(conn, "the-code", "bank", now=NOW)
 
 
 def test_parallel_request_uri_consumption_has_one_winner(database: Database) -> None:

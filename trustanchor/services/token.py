@@ -97,7 +97,15 @@ def _authorization_code(
     failure: InvalidGrant | None = None
     with services.db.transaction() as conn:
         try:
-            consumed = grants_repo.consume_code(conn, code, now=at)
+            consumed = grants_repo.consume_code(conn, code, client.client_id, now=at)
+        except grants_repo.IssuedToAnotherClient:
+            # RFC 6749 section 4.1.3: the code was not issued to this (authenticated) client.
+            # Nothing is consumed or revoked: a stranger holding a leaked code must not be able
+            # to revoke the owner's grant by presenting it.
+            consumed = None
+            failure = InvalidGrant(
+                "the authorization code was issued to another client", reason="code_wrong_client"
+            )
         except grants_repo.Reused as reused:
             grants_repo.revoke_grant(conn, reused.grant_id, now=at, reason="code_reuse")
             # Committed on purpose although the request is refused: the revocation and its

@@ -1,7 +1,8 @@
 """Grants and everything issued under them: authorization codes, refresh tokens (rotated), and
 the record of each JWT access token (for introspection and revocation).
 
-A grant is the token family: reusing a consumed code or refresh token revokes the whole family.
+A grant is the token family: its own client reusing a consumed code or refresh token revokes the
+whole family; another client presenting them changes nothing.
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ class Reused(Exception):
     def __init__(self, grant_id: str) -> None:
         self.grant_id = grant_id
         super().__init__(grant_id)
+
+
+class IssuedToAnotherClient(Exception):
+    """A code was presented by a client other than the one it was issued to. Nothing was
+    consumed or revoked: only the owner's own second presentation proves the code was replayed
+    against the owner (a leaked code must not let a stranger revoke someone else's grant)."""
 
 
 def create_grant(
@@ -106,13 +113,16 @@ def store_code(
     )
 
 
-def consume_code(conn: Connection, code: str, *, now: int) -> ConsumedCode | None:
-    """Mark the code used (one conditional UPDATE). None if unknown; Reused if already used."""
+def consume_code(conn: Connection, code: str, client_id: str, *, now: int) -> ConsumedCode | None:
+    """Mark the client's code used (one conditional UPDATE). None if unknown;
+    IssuedToAnotherClient (left untouched) if another client's; Reused if this client's code
+    was already used."""
     digest = secret_digest(code)
     row = conn.execute(
         update(authorization_codes)
         .where(
             authorization_codes.c.code_digest == digest,
+            authorization_codes.c.client_id == client_id,
             authorization_codes.c.consumed_at.is_(None),
         )
         .values(consumed_at=now)
@@ -126,10 +136,14 @@ def consume_code(conn: Connection, code: str, *, now: int) -> ConsumedCode | Non
     if row is not None:
         return ConsumedCode(row.grant_id, row.client_id, dict(row.binding), row.expires_at)
     previous = conn.execute(
-        select(authorization_codes.c.grant_id).where(authorization_codes.c.code_digest == digest)
+        select(authorization_codes.c.grant_id, authorization_codes.c.client_id).where(
+            authorization_codes.c.code_digest == digest
+        )
     ).first()
     if previous is None:
         return None
+    if previous.client_id != client_id:
+        raise IssuedToAnotherClient()
     raise Reused(previous.grant_id)
 
 
