@@ -19,7 +19,9 @@ Nothing is allowed unless one anchor set passes every check; docs/POLICY.md is t
    gets least far decides for the set); then ``currency_not_allowed`` and ``limit_exceeded``
    (transfer); then ``step_up_required``: the login must be through an anchor of the set, with
    an identity that itself passes the identity checks, at the level the set demands for this
-   operation and amount, and recent enough if a step-up rule sets a maximum age.
+   operation and amount, and recent enough if a step-up rule sets a maximum age; a step-up
+   rule is only ever satisfied by a fresh login (one performed for this request, not taken over
+   from an SSO session).
 4. The first candidate by id that passes is relied on. If none passes, the reported failure is
    the one furthest along the order in 3 (ties: the first set by id), so that
    ``step_up_required`` wins whenever a stronger login would help somewhere.
@@ -311,7 +313,9 @@ def _login_satisfies(
         return False
     if evaluation.login_rank < required_rank:
         return False
-    return max_age is None or evaluation.at - login.auth_time <= max_age
+    if max_age is None:
+        return True  # no step-up rule applies
+    return login.fresh and evaluation.at - login.auth_time <= max_age
 
 
 def _relied_anchors(evaluation: _Evaluation, view: SetView) -> tuple[str, ...]:

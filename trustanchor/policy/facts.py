@@ -67,13 +67,16 @@ class IdentityFact:
 
 @dataclass(frozen=True, slots=True)
 class AuthenticationFact:
-    """This login: which holder, through which identity and anchor, how strongly, when."""
+    """This login: which holder, through which identity and anchor, how strongly, when.
+    ``fresh`` is False for a login taken over from the browser's SSO session instead of being
+    performed for this request: such a login never satisfies a step-up rule by itself."""
 
     holder_id: str
     identity_id: str
     anchor_id: str
     level: str
     auth_time: int
+    fresh: bool = True
 
     @classmethod
     def of(cls, authentication: Authentication) -> AuthenticationFact:

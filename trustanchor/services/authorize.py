@@ -1,13 +1,15 @@
 """The authorization endpoint: accept only pushed requests, park the request as an interaction,
 and decide whether the person must log in (prompt, max_age, acr_values, an existing session).
 
-The protocol engine does not know how people authenticate: it parks the request here and resumes
-it in services/consent.py with a finished :class:`Authentication`.
+The protocol engine does not know how people authenticate: it parks the request in the
+interaction seam (``services/interaction.py``) for the browser that asked, and resumes it in
+``services/consent.py`` with a finished :class:`Authentication`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from trustanchor.domain.assurance import level_from_acr
 from trustanchor.domain.identity import Authentication
@@ -15,8 +17,9 @@ from trustanchor.oauth import authorization_response
 from trustanchor.oauth.authorization_request import AuthorizationRequest
 from trustanchor.oauth.errors import InvalidRequest, InvalidRequestUri, OAuthError
 from trustanchor.oauth.params import FormData, single
+from trustanchor.services import interaction
 from trustanchor.services.container import Services
-from trustanchor.storage import interactions_repo, par_repo, sessions_repo
+from trustanchor.storage import par_repo, sessions_repo
 
 
 class AuthorizeErrorPage(Exception):
@@ -31,6 +34,7 @@ class AuthorizeErrorPage(Exception):
 @dataclass(frozen=True, slots=True)
 class Parked:
     interaction_id: str
+    browser_secret: str  # the binding cookie's value: new, or the one this browser already held
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +42,15 @@ class Redirect:
     url: str
 
 
-def start(services: Services, query: FormData, *, session_id: str | None) -> Parked | Redirect:
+def start(
+    services: Services,
+    query: FormData,
+    *,
+    session_id: str | None,
+    browser_secret: str | None = None,
+) -> Parked | Redirect:
+    """``browser_secret`` is the binding cookie this browser already holds (several
+    interactions of one browser share it); a new one is made when it has none."""
     at = services.clock.now()
     try:
         client_id = single(query, "client_id", required=True, max_len=128)
@@ -73,22 +85,23 @@ def start(services: Services, query: FormData, *, session_id: str | None) -> Par
                     issuer=services.settings.issuer,
                 )
             )
-        interaction_id = services.randomness.token(24)
-        interactions_repo.create(
+        if not interaction.well_formed_secret(browser_secret):
+            browser_secret = interaction.new_browser_secret(services)
+        assert browser_secret is not None
+        interaction_id = interaction.park(
             conn,
-            interaction_id,
+            services,
             client_id,
-            request.to_json(),
-            now=at,
-            expires_at=at + services.settings.interaction.lifetime,
+            request,
+            browser_secret=browser_secret,
+            sso_authentication=authentication,
+            at=at,
         )
-        if authentication is not None:
-            interactions_repo.authenticated(conn, interaction_id, authentication.to_json(), now=at)
-    return Parked(interaction_id)
+    return Parked(interaction_id, browser_secret)
 
 
 def _reusable(
-    request: AuthorizationRequest, session: dict[str, object] | None, at: int
+    request: AuthorizationRequest, session: dict[str, Any] | None, at: int
 ) -> Authentication | None:
     """The session's authentication if it satisfies prompt, max_age and acr_values.
 

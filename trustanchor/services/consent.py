@@ -1,10 +1,20 @@
-"""Consent: the person approves or denies what the client asked for; the parked request resumes
-with the finished authentication and becomes an authorization code (or ``access_denied``)."""
+"""Consent: the person sees who logged in and what the client asks, then approves or denies; the
+parked request resumes with the finished authentication and becomes an authorization code (or
+``access_denied``).
+
+The SSO session follows the interaction seam's rules (``services/interaction.py``): it starts only
+from a login finished in this browser and approved here, never from a deny; every such login gets
+a new session (new secret, new ``sid``) and ends the browser's previous one. A login taken over
+from the SSO session needs that session to be still alive, of the same holder, when the person
+approves. "Not you?" abandons the interaction and ends the SSO session the login came from.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy import Connection
 
 from trustanchor.domain.anchors import Anchor
 from trustanchor.domain.clients import Client
@@ -13,14 +23,25 @@ from trustanchor.oauth import authorization_response
 from trustanchor.oauth.authorization_request import AuthorizationRequest
 from trustanchor.oauth.claims_release import requested_claim_names
 from trustanchor.oauth.pairwise import pairwise_subject
-from trustanchor.services import decisions
+from trustanchor.services import audit_trail, decisions, interaction
 from trustanchor.services.container import Services
 from trustanchor.services.grant_details import GrantDetails
-from trustanchor.storage import grants_repo, interactions_repo, sessions_repo
+from trustanchor.services.interaction import Interaction, InteractionGone
+from trustanchor.storage import grants_repo, identities_repo, sessions_repo
+
+__all__ = ["InteractionGone"]  # raised here, defined by the seam
+
+REFERENCE_LENGTH = 8
 
 
-class InteractionGone(Exception):
-    """The interaction is unknown, expired, or already finished."""
+@dataclass(frozen=True, slots=True)
+class LoggedIn:
+    """Who logged in, as the consent page leads with it: a partly masked verified name where the
+    anchor gave one, the anchor, and a short reference (the start of the holder's pseudonym)."""
+
+    masked_name: str | None
+    anchor: Anchor | None
+    reference: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,118 +52,132 @@ class ConsentView:
     authentication: Authentication
     anchor: Anchor | None
     claim_names: tuple[str, ...]
+    logged_in: LoggedIn
     outcome: decisions.Outcome | None = None  # policy decisions on links and transfers
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     redirect_url: str
-    new_session: str | None
+    new_session: str | None  # the new SSO session's cookie secret, when one started
 
 
-def view(services: Services, interaction_id: str) -> ConsentView:
-    at = services.clock.now()
-    with services.db.reader() as conn:
-        row = interactions_repo.get(conn, interaction_id, now=at)
-    if row is None or row.state != "consent" or row.authentication is None:
-        raise InteractionGone(interaction_id)
-    client = services.clients.get(row.client_id)
+def masked_name(claims: dict[str, Any] | Any) -> str | None:
+    """Family name and the given name's first letter ("Yamada H.", "山田 花…"): enough for the
+    person to recognise themselves, little for someone reading over a shoulder."""
+    family = claims.get("family_name") if hasattr(claims, "get") else None
+    given = claims.get("given_name") if hasattr(claims, "get") else None
+    family = family.strip() if isinstance(family, str) else ""
+    given = given.strip() if isinstance(given, str) else ""
+    if not family and not given:
+        return None
+    initial = ""
+    if given:
+        first = given[0]
+        initial = f"{first}." if first.isascii() else f"{first}…"
+    return " ".join(part for part in (family, initial) if part)
+
+
+def _client(services: Services, current: Interaction) -> Client:
+    client = services.clients.get(current.client_id)
     if client is None:
-        raise InteractionGone(interaction_id)
-    request = AuthorizationRequest.from_json(row.request)
-    authentication = Authentication.from_json(row.authentication)
-    outcome = None
-    if decisions.needs_decision(request.authorization_details):
-        with services.db.reader() as conn:
-            outcome = decisions.decide(
-                services, conn, request.authorization_details, authentication, at=at
-            )
+        raise InteractionGone(current.id)
+    return client
+
+
+def _outcome(
+    services: Services, conn: Connection, current: Interaction, at: int
+) -> decisions.Outcome | None:
+    assert current.authentication is not None
+    if not decisions.needs_decision(current.request.authorization_details):
+        return None
+    return decisions.decide(
+        services,
+        conn,
+        current.request.authorization_details,
+        current.authentication,
+        at=at,
+        fresh_login=current.fresh_login,
+    )
+
+
+def view(services: Services, current: Interaction) -> ConsentView:
+    at = services.clock.now()
+    if current.state != "consent" or current.authentication is None:
+        raise InteractionGone(current.id)
+    client = _client(services, current)
+    authentication = current.authentication
+    with services.db.reader() as conn:
+        outcome = _outcome(services, conn, current, at)
+        identity = identities_repo.get(conn, authentication.identity_id)
+    anchor = services.anchors.get(authentication.anchor_id)
+    pseudonym = audit_trail.holder_pseudonym(services.secrets.pairwise, authentication.holder_id)
     return ConsentView(
-        interaction_id=interaction_id,
+        interaction_id=current.id,
         client=client,
-        request=request,
+        request=current.request,
         authentication=authentication,
-        anchor=services.anchors.get(authentication.anchor_id),
-        claim_names=requested_claim_names(request.scope, request.claims),
+        anchor=anchor,
+        claim_names=requested_claim_names(current.request.scope, current.request.claims),
+        logged_in=LoggedIn(
+            masked_name=masked_name(identity.claims) if identity is not None else None,
+            anchor=anchor,
+            reference=pseudonym[:REFERENCE_LENGTH],
+        ),
         outcome=outcome,
     )
 
 
-def step_up(services: Services, interaction_id: str) -> None:
+def step_up(services: Services, current: Interaction) -> None:
     """The person chose to log in again because the decision asked for a stronger login: the
     interaction goes back to login, limited to anchors of the named set at the named level."""
     at = services.clock.now()
+    if current.state != "consent" or current.authentication is None:
+        raise InteractionGone(current.id)
     with services.db.transaction() as conn:
-        row = interactions_repo.get(conn, interaction_id, now=at)
-        if row is None or row.state != "consent" or row.authentication is None:
-            raise InteractionGone(interaction_id)
-        request = AuthorizationRequest.from_json(row.request)
-        authentication = Authentication.from_json(row.authentication)
-        outcome = decisions.decide(
-            services, conn, request.authorization_details, authentication, at=at
-        )
-        needed = outcome.step_up
+        outcome = _outcome(services, conn, current, at)
+        needed = outcome.step_up if outcome is not None else None
         if needed is None:
-            raise InteractionGone(interaction_id)  # nothing to step up to (any more)
+            raise InteractionGone(current.id)  # nothing to step up to (any more)
         requirement = {
             "anchor_set_id": needed.anchor_set_id,
             "assurance": needed.assurance,
             "max_age": needed.max_age,
         }
-        if not interactions_repo.require_step_up(conn, interaction_id, requirement, now=at):
-            raise InteractionGone(interaction_id)
+        if not interaction.step_up_asked(conn, current.id, requirement, at=at):
+            raise InteractionGone(current.id)
 
 
 def decide(
-    services: Services, interaction_id: str, *, approve: bool, session_id: str | None
+    services: Services, current: Interaction, *, approve: bool, session_id: str | None
 ) -> Decision:
+    """Finish consent. ``session_id`` is the browser's SSO cookie secret, if any."""
     at = services.clock.now()
     settings = services.settings
+    if current.authentication is None:
+        raise InteractionGone(current.id)
+    authentication = current.authentication
+    client = _client(services, current)
     with services.db.transaction() as conn:
-        current_row = interactions_repo.get(conn, interaction_id, now=at)
-        outcome = None
-        if current_row is not None and current_row.authentication is not None:
-            pending = AuthorizationRequest.from_json(current_row.request)
-            if decisions.needs_decision(pending.authorization_details):
-                outcome = decisions.decide(
-                    services,
-                    conn,
-                    pending.authorization_details,
-                    Authentication.from_json(current_row.authentication),
-                    at=at,
-                )
+        outcome = _outcome(services, conn, current, at)
         policy_denial = outcome.denial if outcome is not None else None
         if policy_denial is not None:
             approve = False  # the policy said no: nothing the person clicked changes that
-        row = interactions_repo.finish(
-            conn, interaction_id, "done" if approve else "denied", now=at
-        )
-        if row is None or row.authentication is None:
-            raise InteractionGone(interaction_id)
-        request = AuthorizationRequest.from_json(row.request)
-        authentication = Authentication.from_json(row.authentication)
-        client = services.clients.get(row.client_id)
-        if client is None:
-            raise InteractionGone(interaction_id)
+        session = sessions_repo.get(conn, session_id, now=at) if session_id else None
+        if (
+            approve
+            and current.login_via == "sso"
+            and (session is None or session.holder_id != authentication.holder_id)
+        ):
+            # The login came from an SSO session that has since ended (logout) or belongs to
+            # someone else now: nobody has logged in for this request any more.
+            raise InteractionGone(current.id)
+        finished = interaction.consent_finished(conn, current.id, approved=approve, at=at)
+        if finished is None or finished.authentication != authentication:
+            raise InteractionGone(current.id)
+        request = finished.request
         if outcome is not None and (approve or policy_denial is not None):
             decisions.record(conn, outcome, at=at)  # the decision that took effect, audited
-        new_session = None
-        current = sessions_repo.get(conn, session_id, now=at) if session_id else None
-        if current is None or Authentication.from_json(current.authentication) != authentication:
-            # A fresh login (perhaps of someone else, after prompt=login, or a step-up): the
-            # browser's session must carry it, never the earlier person or auth_time.
-            if session_id and current is not None:
-                sessions_repo.end(conn, session_id, now=at)
-            new_session = services.randomness.token(32)
-            sessions_repo.create(
-                conn,
-                new_session,
-                sid=services.randomness.token(16),
-                holder_id=authentication.holder_id,
-                authentication=authentication.to_json(),
-                now=at,
-                expires_at=at + settings.interaction.session_lifetime,
-            )
         if not approve:
             return Decision(
                 authorization_response.error(
@@ -154,7 +189,25 @@ def decide(
                     state=request.state,
                     issuer=settings.issuer,
                 ),
+                None,  # a deny never starts an SSO session
+            )
+        new_session = None
+        sid = session.sid if session is not None and current.login_via == "sso" else None
+        if current.login_via != "sso":
+            # A login finished in this browser: a new session (new secret, new sid) carries it,
+            # never the earlier person or auth_time; the browser's previous session ends.
+            if session_id and session is not None:
+                sessions_repo.end(conn, session_id, now=at)
+            new_session = services.randomness.token(32)
+            sid = services.randomness.token(16)
+            sessions_repo.create(
+                conn,
                 new_session,
+                sid=sid,
+                holder_id=authentication.holder_id,
+                authentication=authentication.to_json(),
+                now=at,
+                expires_at=at + settings.interaction.session_lifetime,
             )
         grant_id = services.randomness.token(16)
         details = GrantDetails(
@@ -167,6 +220,7 @@ def decide(
             ),
             nonce=request.nonce,
             anchor_set_id=outcome.anchor_set_id if outcome is not None else None,
+            sid=sid,
         )
         grants_repo.create_grant(
             conn,
@@ -202,18 +256,36 @@ def decide(
     )
 
 
-def cancel(services: Services, interaction_id: str) -> str:
-    """The person gave up before logging in: access_denied to the client."""
+@dataclass(frozen=True, slots=True)
+class Abandoned:
+    redirect_url: str
+    session_ended: bool  # the browser's SSO session ended too ("not you?" on an SSO login)
+
+
+def cancel(
+    services: Services, current: Interaction, *, not_me: bool = False, session_id: str | None
+) -> Abandoned:
+    """The person gave up before logging in, or did not recognise the login shown at consent
+    ("not you? start again"): access_denied to the client, so it can start again. When the
+    unrecognised login came from the SSO session, that session ends as well: the next person
+    at a shared computer must not inherit it."""
     at = services.clock.now()
+    ended = False
     with services.db.transaction() as conn:
-        row = interactions_repo.abandon(conn, interaction_id, now=at)
-    if row is None:
-        raise InteractionGone(interaction_id)
-    request = AuthorizationRequest.from_json(row.request)
-    return authorization_response.error(
-        request.redirect_uri,
-        error="access_denied",
-        description="the person cancelled the login",
-        state=request.state,
-        issuer=services.settings.issuer,
+        finished = interaction.abandoned(conn, current.id, at=at)
+        if finished is None:
+            raise InteractionGone(current.id)
+        if not_me and finished.login_via == "sso" and session_id:
+            ended = sessions_repo.end(conn, session_id, now=at)
+    return Abandoned(
+        authorization_response.error(
+            finished.request.redirect_uri,
+            error="access_denied",
+            description="the person did not recognise the login"
+            if not_me
+            else "the person cancelled the login",
+            state=finished.request.state,
+            issuer=services.settings.issuer,
+        ),
+        ended,
     )

@@ -43,14 +43,13 @@ from trustanchor.policy.facts import (
 from trustanchor.policy.snapshot import TrustSnapshot
 from trustanchor.services import audit_trail, links
 from trustanchor.services.container import Services
+from trustanchor.services.interaction import BindingConflict
 from trustanchor.storage import accounts_repo, grants_repo, identities_repo
 
 SNAPSHOT = "policy.trust_snapshot"
 DECISION_TYPES = (account_link.TYPE, value_transfer.TYPE)
 
 
-class BindingConflict(Exception):
-    """An account was bound to someone else between the decision and its effect."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +114,7 @@ def decide(
     authentication: Authentication,
     *,
     at: int,
+    fresh_login: bool = True,
 ) -> Outcome:
     """Decide every money-moving entry of ``details`` for this login. Deny by default: an entry
     of a type that needs a decision but cannot be read is denied, never skipped."""
@@ -125,6 +125,7 @@ def decide(
         anchor_id=authentication.anchor_id,
         level=level_from_acr(authentication.acr) or "unknown",
         auth_time=authentication.auth_time,
+        fresh=fresh_login,
     )
     decisions: list[DetailDecision] = []
     for entry in details:

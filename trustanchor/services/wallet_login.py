@@ -26,7 +26,6 @@ gets nothing).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -48,8 +47,9 @@ from trustanchor.openid4vp.response import (
     response_endpoint_reply,
     same_device_redirect_uri,
 )
-from trustanchor.services import audit_trail
+from trustanchor.services import audit_trail, interaction
 from trustanchor.services.container import Services
+from trustanchor.services.interaction import AnchorUnavailable, Interaction, InteractionGone
 from trustanchor.storage import identities_repo, interactions_repo, wallet_repo
 
 log = logging.getLogger("trustanchor.login")
@@ -57,22 +57,9 @@ log = logging.getLogger("trustanchor.login")
 CREDENTIAL_ID = "identity_credential"
 SUPPORTED_KINDS = ("sd_jwt_vc",)
 RESPONSE_CODE_NAMESPACE = "wallet_response_code"
-_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+well_formed_id = interaction.well_formed_id
 
-
-def well_formed_id(value: str) -> bool:
-    """Interaction and transaction ids are our own base64url tokens. Anything else (a NUL byte,
-    say, which PostgreSQL refuses in text) is unknown without asking the database."""
-    return bool(_ID.fullmatch(value))
-
-
-class InteractionGone(Exception):
-    pass
-
-
-class AnchorUnavailable(Exception):
-    """The chosen anchor cannot be used for this interaction (any more): suspended, retired, or
-    not able to satisfy the request. The person goes back to the list of anchors."""
+__all__ = ["AnchorUnavailable", "InteractionGone"]  # raised here, defined by the seam
 
 
 class ReturnRefused(Exception):
@@ -139,47 +126,38 @@ def eligible_anchors(
     return result
 
 
-def _load(
-    services: Services, interaction_id: str
-) -> tuple[interactions_repo.InteractionRow, Client]:
-    at = services.clock.now()
-    if not well_formed_id(interaction_id):
-        raise InteractionGone(interaction_id)
-    with services.db.reader() as conn:
-        row = interactions_repo.get(conn, interaction_id, now=at)
-    if row is None:
-        raise InteractionGone(interaction_id)
-    client = services.clients.get(row.client_id)
+def _client(services: Services, current: Interaction) -> Client:
+    client = services.clients.get(current.client_id)
     if client is None:
-        raise InteractionGone(interaction_id)
-    return row, client
+        raise InteractionGone(current.id)
+    return client
 
 
-def login_view(services: Services, interaction_id: str) -> LoginView:
-    row, client = _load(services, interaction_id)
-    request = AuthorizationRequest.from_json(row.request)
+def login_view(services: Services, current: Interaction) -> LoginView:
+    client = _client(services, current)
     failure = None
-    if row.state == "login":
+    if current.state == "login":
         with services.db.reader() as conn:
-            latest = wallet_repo.latest_for_interaction(conn, interaction_id)
+            latest = wallet_repo.latest_for_interaction(conn, current.id)
         if latest is not None and latest.outcome and latest.outcome.get("status") == "failed":
             failure = str(latest.outcome.get("reason", "generic"))
     return LoginView(
-        row.state,
+        current.state,
         client,
-        request,
-        eligible_anchors(services, request, row.step_up),
+        current.request,
+        eligible_anchors(services, current.request, current.step_up),
         failure,
-        row.step_up,
+        current.step_up,
     )
 
 
-def begin(services: Services, interaction_id: str, anchor_id: str) -> WalletStarted:
-    row, _client = _load(services, interaction_id)
-    if row.state != "login":
-        raise InteractionGone(interaction_id)
-    request = AuthorizationRequest.from_json(row.request)
-    if anchor_id not in {a.id for a in eligible_anchors(services, request, row.step_up)}:
+def begin(services: Services, current: Interaction, anchor_id: str) -> WalletStarted:
+    """The wallet login method starts: a transaction (fresh nonce and state) for one anchor."""
+    _client(services, current)
+    if current.state != "login":
+        raise InteractionGone(current.id)
+    eligible = eligible_anchors(services, current.request, current.step_up)
+    if anchor_id not in {a.id for a in eligible}:
         raise AnchorUnavailable(anchor_id)
     at = services.clock.now()
     transaction_id = services.randomness.token(24)
@@ -187,7 +165,7 @@ def begin(services: Services, interaction_id: str, anchor_id: str) -> WalletStar
         wallet_repo.create(
             conn,
             transaction_id,
-            interaction_id,
+            current.id,
             anchor_id,
             services.randomness.token(24),
             now=at,
@@ -197,15 +175,15 @@ def begin(services: Services, interaction_id: str, anchor_id: str) -> WalletStar
 
 
 def transaction_view(
-    services: Services, interaction_id: str, transaction_id: str
+    services: Services, current: Interaction, transaction_id: str
 ) -> TransactionView:
-    row, _client = _load(services, interaction_id)
+    _client(services, current)
     if not well_formed_id(transaction_id):
-        raise InteractionGone(interaction_id)
+        raise InteractionGone(current.id)
     with services.db.reader() as conn:
         tx = wallet_repo.get(conn, transaction_id)
-    if tx is None or tx.interaction_id != interaction_id or row.state != "login":
-        raise InteractionGone(interaction_id)
+    if tx is None or tx.interaction_id != current.id or current.state != "login":
+        raise InteractionGone(current.id)
     anchor = services.anchors.get(tx.anchor_id)
     if anchor is None or not anchor.is_active:
         raise AnchorUnavailable(tx.anchor_id)
@@ -215,7 +193,7 @@ def transaction_view(
         request_uri=services.endpoints.wallet_request(transaction_id),
         allow_http_loopback=_allow_http(services),
     )
-    return TransactionView(AuthorizationRequest.from_json(row.request), anchor, url)
+    return TransactionView(current.request, anchor, url)
 
 
 def dcql_for(anchor: Anchor, request: AuthorizationRequest) -> dict[str, Any]:
@@ -344,9 +322,7 @@ def receive(services: Services, form: dict[str, list[str]]) -> dict[str, str]:
             trust_framework=verified.trust_framework,
             evidence=verified.evidence,
         )
-        moved = interactions_repo.authenticated(
-            conn, tx.interaction_id, authentication.to_json(), now=at
-        )
+        moved = interaction.login_finished(conn, tx.interaction_id, authentication, at=at)
         response_code = services.randomness.token(32)
         wallet_repo.set_outcome(
             conn,
@@ -421,15 +397,11 @@ def _fail(
             )
 
 
-def status(services: Services, interaction_id: str) -> dict[str, Any]:
-    at = services.clock.now()
+def status(services: Services, current: Interaction) -> dict[str, Any]:
     with services.db.reader() as conn:
-        row = interactions_repo.get(conn, interaction_id, now=at)
-        latest = wallet_repo.latest_for_interaction(conn, interaction_id) if row else None
-    if row is None:
-        return {"done": True, "state": "gone"}
-    if row.state != "login":
-        return {"done": True, "state": row.state}
+        latest = wallet_repo.latest_for_interaction(conn, current.id)
+    if current.state != "login":
+        return {"done": True, "state": current.state}
     if latest is not None and latest.outcome and latest.outcome.get("status") == "failed":
         return {"done": True, "state": "failed"}
     return {"done": False, "state": "login"}
@@ -440,11 +412,11 @@ def same_device_return(
     transaction_id: str,
     response_code: str | None,
     *,
-    bound_interaction: str | None,
+    browser_secret: str | None,
 ) -> str | None:
     """The wallet sent the person back with ``response_code``. Returns the interaction to resume
-    when this browser is the one bound to it (the code is then used up), None when the person is
-    on another device (the code stays usable there). Raises ReturnRefused otherwise."""
+    when this browser holds its secret (the code is then used up), None when the person is on
+    another device (the code stays usable there). Raises ReturnRefused otherwise."""
     at = services.clock.now()
     if not well_formed_id(transaction_id):
         raise ReturnRefused(transaction_id)
@@ -458,7 +430,7 @@ def same_device_return(
         or not equal(secret_digest(response_code), stored)
     ):
         raise ReturnRefused(transaction_id)
-    if not bound_interaction or not equal(bound_interaction, tx.interaction_id):
+    if not interaction.held_by(services, tx.interaction_id, browser_secret):
         return None
     window_end = at + services.settings.interaction.lifetime
     if not services.replay.first_use(RESPONSE_CODE_NAMESPACE, tx.id, window_end):

@@ -1,8 +1,10 @@
 """Parked authorization requests waiting for the person to log in and consent.
 
 States: ``login`` → ``consent`` (after a finished authentication) → ``done`` or ``denied``;
-``consent`` → ``login`` again when a policy decision needs a stronger login (step-up).
-Every transition is one conditional UPDATE so a double submit yields one outcome.
+``consent`` → ``login`` again when a policy decision needs a stronger login (step-up);
+``login`` or ``consent`` → ``denied`` when the person gives up. Every transition is one
+conditional UPDATE so a double submit yields one outcome. The typed seam over these rows is
+``trustanchor.services.interaction``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ class InteractionRow:
     expires_at: int
     authentication: dict[str, Any] | None
     step_up: dict[str, Any] | None = None
+    browser_digest: str | None = None
+    login_via: str | None = None
 
 
 def create(
@@ -32,6 +36,7 @@ def create(
     client_id: str,
     request: dict[str, Any],
     *,
+    browser_digest: str,
     now: int,
     expires_at: int,
 ) -> None:
@@ -40,6 +45,7 @@ def create(
             id=interaction_id,
             client_id=client_id,
             request=request,
+            browser_digest=browser_digest,
             state="login",
             created_at=now,
             expires_at=expires_at,
@@ -57,10 +63,20 @@ def get(conn: Connection, interaction_id: str, *, now: int) -> InteractionRow | 
 
 
 def authenticated(
-    conn: Connection, interaction_id: str, authentication: dict[str, Any], *, now: int
+    conn: Connection,
+    interaction_id: str,
+    authentication: dict[str, Any],
+    *,
+    login_via: str,
+    now: int,
 ) -> bool:
     """Record a finished login; only while the interaction still waits for one."""
-    values = {"state": "consent", "authentication": authentication, "step_up": None}
+    values = {
+        "state": "consent",
+        "authentication": authentication,
+        "step_up": None,
+        "login_via": login_via,
+    }
     return _move(conn, interaction_id, "login", values, now=now) is not None
 
 
@@ -81,20 +97,28 @@ def finish(
 
 
 def abandon(conn: Connection, interaction_id: str, *, now: int) -> InteractionRow | None:
-    """Deny an interaction that is still waiting for login (the person cancelled)."""
-    return _move(conn, interaction_id, "login", {"state": "denied", "finished_at": now}, now=now)
+    """Deny an interaction still waiting for login or consent (the person cancelled, or did not
+    recognise the login shown at consent)."""
+    values = {"state": "denied", "finished_at": now}
+    return _move(conn, interaction_id, ("login", "consent"), values, now=now)
 
 
 def _move(
-    conn: Connection, interaction_id: str, from_state: str, values: dict[str, Any], *, now: int
+    conn: Connection,
+    interaction_id: str,
+    from_state: str | tuple[str, ...],
+    values: dict[str, Any],
+    *,
+    now: int,
 ) -> InteractionRow | None:
     """One transition: a conditional UPDATE from ``from_state`` of a live interaction; the row
     as it now is when this call won, None when it was not (any more) in that state."""
+    states = (from_state,) if isinstance(from_state, str) else from_state
     row = conn.execute(
         update(interactions)
         .where(
             interactions.c.id == interaction_id,
-            interactions.c.state == from_state,
+            interactions.c.state.in_(states),
             interactions.c.expires_at > now,
         )
         .values(**values)
@@ -111,6 +135,8 @@ _COLUMNS = (
     interactions.c.expires_at,
     interactions.c.authentication,
     interactions.c.step_up,
+    interactions.c.browser_digest,
+    interactions.c.login_via,
 )
 
 
@@ -123,4 +149,6 @@ def _row(row: Any) -> InteractionRow:
         expires_at=row.expires_at,
         authentication=dict(row.authentication) if row.authentication is not None else None,
         step_up=dict(row.step_up) if row.step_up is not None else None,
+        browser_digest=row.browser_digest,
+        login_via=row.login_via,
     )

@@ -1,7 +1,10 @@
 """The interaction pages: choose an anchor, present a smartphone credential, consent.
 
-Each interaction is bound to the browser that started it (a cookie holding its id) and every form
-carries a CSRF token derived from the interaction id with the cookie secret.
+Every page opens its interaction through the seam (``services/interaction.py``) with the browser
+secret from the binding cookie, so only the browser that started the interaction gets anywhere;
+every form carries the CSRF token derived from that secret. Refusals come from the seam's one
+vocabulary (:class:`~trustanchor.services.interaction.InteractionRefused`) and are turned into
+pages in one place, :func:`refused`.
 """
 
 from __future__ import annotations
@@ -9,19 +12,53 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, g, jsonify, redirect, request
+from werkzeug.wrappers import Response
 
-from trustanchor.digests import equal, keyed_digest
 from trustanchor.domain.assurance import level_from_acr
-from trustanchor.services import consent, decisions, wallet_login
+from trustanchor.services import consent, interaction, wallet_login
 from trustanchor.services.container import Services
+from trustanchor.services.interaction import Interaction, InteractionRefused
 from trustanchor.web import operations
-from trustanchor.web.blueprints import current_services
-from trustanchor.web.cookies import INTERACTION_COOKIE, SESSION_COOKIE, set_cookie
+from trustanchor.web.blueprints import current_services, no_store
+from trustanchor.web.cookies import (
+    SESSION_COOKIE,
+    browser_secret,
+    forget_cookie,
+    interaction_cookie,
+    set_cookie,
+)
 from trustanchor.web.i18n import Translator
 from trustanchor.web.qr import qr_svg
 from trustanchor.web.rendering import language, render_page
 
 blueprint = Blueprint("interaction", __name__, url_prefix="/interaction")
+blueprint.after_request(no_store)
+
+# The pages' refusal vocabulary: reason → (status, message key).
+REFUSALS: dict[str, tuple[int, str]] = {
+    "interaction_gone": (400, "errors.interaction_gone"),
+    "not_this_browser": (400, "errors.interaction_gone"),
+    "csrf": (400, "errors.csrf"),
+    "account_conflict": (409, "errors.account_conflict"),
+}
+
+
+class CsrfRefused(InteractionRefused):
+    reason = "csrf"
+
+
+@blueprint.errorhandler(InteractionRefused)
+def refused(exc: InteractionRefused) -> Any:
+    """Every refusal of the interaction pages, in one place. An anchor that became unavailable
+    sends the person back to the (now shorter) list of anchors; the status poll answers JSON."""
+    if isinstance(exc, interaction.AnchorUnavailable):
+        interaction_id = request.view_args.get("interaction_id", "") if request.view_args else ""
+        if interaction.well_formed_id(interaction_id):
+            return redirect(f"/interaction/{interaction_id}", code=303)
+    if request.endpoint == "interaction.status":
+        return jsonify({"done": True, "state": "gone"})
+    status, key = REFUSALS.get(exc.reason, REFUSALS["interaction_gone"])
+    return render_page("error.html", status=status, message_key=key)
 
 
 def reason_text(reason: str, language: str) -> str:
@@ -36,42 +73,35 @@ def reason_text(reason: str, language: str) -> str:
     return t("reasons.generic")
 
 
-def _csrf(services: Services, interaction_id: str) -> str:
-    return keyed_digest(services.secrets.cookie, "csrf", interaction_id)
+def _open(interaction_id: str) -> Interaction:
+    """The interaction, for this browser only."""
+    return interaction.open_bound(current_services(), interaction_id, browser_secret())
 
 
-def _gone() -> Any:
-    return render_page("error.html", status=400, message_key="errors.interaction_gone")
+def _open_form(interaction_id: str) -> Interaction:
+    """The interaction for a form post: this browser, and the form's CSRF token."""
+    services = current_services()
+    secret = browser_secret()
+    if not interaction.csrf_ok(services, secret, request.form.get("csrf")):
+        raise CsrfRefused(interaction_id)
+    return interaction.open_bound(services, interaction_id, secret)
 
 
-def _bound(interaction_id: str) -> bool:
-    """This browser holds the interaction (and the id is one of ours: checked before any query)."""
-    cookie = request.cookies.get(INTERACTION_COOKIE, "")
-    return (
-        wallet_login.well_formed_id(interaction_id)
-        and bool(cookie)
-        and equal(cookie, interaction_id)
-    )
-
-
-def _csrf_ok(services: Services, interaction_id: str) -> bool:
-    sent = request.form.get("csrf", "")
-    return bool(sent) and equal(sent, _csrf(services, interaction_id))
+def _csrf(services: Services) -> str:
+    secret = browser_secret()
+    assert secret is not None  # only called after _open succeeded
+    return interaction.csrf_token(services, secret)
 
 
 @blueprint.get("/<interaction_id>")
 def show(interaction_id: str) -> Any:
     services = current_services()
-    if not _bound(interaction_id):
-        return _gone()
-    try:
-        login = wallet_login.login_view(services, interaction_id)
-    except wallet_login.InteractionGone:
-        return _gone()
-    if login.state == "consent":
-        return _consent_page(services, interaction_id)
-    if login.state != "login":
-        return _gone()
+    current = _open(interaction_id)
+    if current.state == "consent":
+        return _consent_page(services, current)
+    if current.state != "login":
+        raise interaction.InteractionGone(interaction_id)
+    login = wallet_login.login_view(services, current)
     g.lang = language(login.request.ui_locales)
     lang = g.lang
     t = Translator(lang)
@@ -84,62 +114,51 @@ def show(interaction_id: str) -> Any:
         client_name=login.client.name(lang),
         anchors=login.anchors,
         failure=reason_text(login.failure, lang) if login.failure else None,
-        csrf=_csrf(services, interaction_id),
+        csrf=_csrf(services),
         wallet_action=f"/interaction/{interaction_id}/wallet",
         cancel_action=f"/interaction/{interaction_id}/cancel",
     )
 
 
-def _consent_page(services: Services, interaction_id: str) -> Any:
-    try:
-        view = consent.view(services, interaction_id)
-    except consent.InteractionGone:
-        return _gone()
+def _consent_page(services: Services, current: Interaction) -> Any:
+    view = consent.view(services, current)
     g.lang = language(view.request.ui_locales)
     lang = g.lang
     outcome = view.outcome
+    who = view.logged_in
     return render_page(
         "consent.html",
         operations=operations.describe_all(services, outcome, lang) if outcome else [],
         policy_denied=outcome is not None and not outcome.allowed,
         step_up_text=operations.step_up_text(services, outcome, lang) if outcome else None,
-        step_up_action=f"/interaction/{interaction_id}/step-up",
+        step_up_action=f"/interaction/{current.id}/step-up",
         client_name=view.client.name(lang),
         scopes=view.request.scope,
         anchor_name=view.anchor.name(lang) if view.anchor else None,
         level=level_from_acr(view.authentication.acr) or "low",
         claim_names=view.claim_names,
-        csrf=_csrf(services, interaction_id),
-        decide_action=f"/interaction/{interaction_id}/consent",
+        who_name=who.masked_name,
+        who_reference=who.reference,
+        who_anchor=who.anchor.name(lang) if who.anchor else None,
+        from_sso=not current.fresh_login,
+        not_me_action=f"/interaction/{current.id}/not-me",
+        csrf=_csrf(services),
+        decide_action=f"/interaction/{current.id}/consent",
     )
 
 
 @blueprint.post("/<interaction_id>/wallet")
 def start_wallet(interaction_id: str) -> Any:
     services = current_services()
-    if not _bound(interaction_id) or not _csrf_ok(services, interaction_id):
-        return render_page("error.html", status=400, message_key="errors.csrf")
-    try:
-        started = wallet_login.begin(services, interaction_id, request.form.get("anchor", ""))
-    except wallet_login.InteractionGone:
-        return _gone()
-    except wallet_login.AnchorUnavailable:
-        # Suspended since the page was shown: back to the (now shorter) list of anchors.
-        return redirect(f"/interaction/{interaction_id}", code=303)
+    current = _open_form(interaction_id)
+    started = wallet_login.begin(services, current, request.form.get("anchor", ""))
     return redirect(f"/interaction/{interaction_id}/wallet/{started.transaction_id}", code=303)
 
 
 @blueprint.get("/<interaction_id>/wallet/<transaction_id>")
 def wallet_page(interaction_id: str, transaction_id: str) -> Any:
     services = current_services()
-    if not _bound(interaction_id):
-        return _gone()
-    try:
-        view = wallet_login.transaction_view(services, interaction_id, transaction_id)
-    except wallet_login.InteractionGone:
-        return _gone()
-    except wallet_login.AnchorUnavailable:
-        return redirect(f"/interaction/{interaction_id}", code=303)
+    view = wallet_login.transaction_view(services, _open(interaction_id), transaction_id)
     g.lang = language(view.request.ui_locales)
     t = Translator(g.lang)
     return render_page(
@@ -149,42 +168,30 @@ def wallet_page(interaction_id: str, transaction_id: str) -> Any:
         wallet_url=view.wallet_url,
         status_url=f"/interaction/{interaction_id}/status",
         next_url=f"/interaction/{interaction_id}",
-        csrf=_csrf(services, interaction_id),
+        csrf=_csrf(services),
         cancel_action=f"/interaction/{interaction_id}/cancel",
     )
 
 
 @blueprint.get("/<interaction_id>/status")
 def status(interaction_id: str) -> Any:
-    services = current_services()
-    if not _bound(interaction_id):
-        return jsonify({"done": True, "state": "gone"})
-    return jsonify(wallet_login.status(services, interaction_id))
+    return jsonify(wallet_login.status(current_services(), _open(interaction_id)))
 
 
 @blueprint.post("/<interaction_id>/consent")
 def decide(interaction_id: str) -> Any:
     services = current_services()
-    if not _bound(interaction_id) or not _csrf_ok(services, interaction_id):
-        return render_page("error.html", status=400, message_key="errors.csrf")
+    current = _open_form(interaction_id)
     decision = request.form.get("decision")
     if decision not in ("approve", "deny"):
         return render_page("error.html", status=400, message_key="errors.invalid_request")
-    try:
-        outcome = consent.decide(
-            services,
-            interaction_id,
-            approve=decision == "approve",
-            session_id=request.cookies.get(SESSION_COOKIE),
-        )
-    except consent.InteractionGone:
-        return _gone()
-    except decisions.BindingConflict:
-        # An account was bound to someone else between the decision and its effect: nothing
-        # was written; the page again shows the (now refused) operation.
-        return render_page("error.html", status=409, message_key="errors.account_conflict")
+    outcome = consent.decide(
+        services,
+        current,
+        approve=decision == "approve",
+        session_id=request.cookies.get(SESSION_COOKIE),
+    )
     response = redirect(outcome.redirect_url, code=303)
-    response.delete_cookie(INTERACTION_COOKIE, path="/")
     if outcome.new_session:
         set_cookie(
             response,
@@ -200,25 +207,41 @@ def decide(interaction_id: str) -> Any:
 def step_up(interaction_id: str) -> Any:
     """The decision asked for a stronger login: back to the anchor list, limited to anchors
     that can give it."""
-    services = current_services()
-    if not _bound(interaction_id) or not _csrf_ok(services, interaction_id):
-        return render_page("error.html", status=400, message_key="errors.csrf")
-    try:
-        consent.step_up(services, interaction_id)
-    except consent.InteractionGone:
-        return _gone()
+    consent.step_up(current_services(), _open_form(interaction_id))
     return redirect(f"/interaction/{interaction_id}", code=303)
 
 
 @blueprint.post("/<interaction_id>/cancel")
 def cancel(interaction_id: str) -> Any:
+    return _abandon(interaction_id, not_me=False)
+
+
+@blueprint.post("/<interaction_id>/not-me")
+def not_me(interaction_id: str) -> Any:
+    """ "Not you? Start again": the person does not recognise the login shown at consent."""
+    return _abandon(interaction_id, not_me=True)
+
+
+def _abandon(interaction_id: str, *, not_me: bool) -> Response:
     services = current_services()
-    if not _bound(interaction_id) or not _csrf_ok(services, interaction_id):
-        return render_page("error.html", status=400, message_key="errors.csrf")
-    try:
-        url = consent.cancel(services, interaction_id)
-    except consent.InteractionGone:
-        return _gone()
-    response = redirect(url, code=303)
-    response.delete_cookie(INTERACTION_COOKIE, path="/")
+    abandoned = consent.cancel(
+        services,
+        _open_form(interaction_id),
+        not_me=not_me,
+        session_id=request.cookies.get(SESSION_COOKIE),
+    )
+    response = redirect(abandoned.redirect_url, code=303)
+    if abandoned.session_ended:
+        forget_cookie(response, services, SESSION_COOKIE)
     return response
+
+
+def bind_browser(response: Response, services: Services, secret: str) -> None:
+    """Give the browser its binding cookie (``/authorize`` does, when it parks a request)."""
+    set_cookie(
+        response,
+        services,
+        interaction_cookie(services),
+        secret,
+        max_age=services.settings.interaction.lifetime,
+    )

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, jsonify, make_response, redirect, request
 
 from trustanchor.services import authorize, introspection, par, revocation, token, userinfo
 from trustanchor.web.blueprints import current_services
-from trustanchor.web.cookies import INTERACTION_COOKIE, SESSION_COOKIE, set_cookie
+from trustanchor.web.cookies import SESSION_COOKIE, browser_secret
 from trustanchor.web.forms import (
     authorization_header,
     authorization_headers,
@@ -16,6 +16,7 @@ from trustanchor.web.forms import (
     form_body,
     query,
 )
+from trustanchor.web.interaction import bind_browser
 from trustanchor.web.rendering import render_page
 
 blueprint = Blueprint("oauth", __name__)
@@ -38,7 +39,12 @@ def pushed_authorization_request() -> Any:
 def authorization() -> Any:
     services = current_services()
     try:
-        outcome = authorize.start(services, query(), session_id=request.cookies.get(SESSION_COOKIE))
+        outcome = authorize.start(
+            services,
+            query(),
+            session_id=request.cookies.get(SESSION_COOKIE),
+            browser_secret=browser_secret(),
+        )
     except authorize.AuthorizeErrorPage as exc:
         return render_page(
             "error.html",
@@ -51,13 +57,7 @@ def authorization() -> Any:
     if isinstance(outcome, authorize.Redirect):
         return redirect(outcome.url, code=303)
     response = redirect(services.endpoints.interaction(outcome.interaction_id), code=303)
-    set_cookie(
-        response,
-        services,
-        INTERACTION_COOKIE,
-        outcome.interaction_id,
-        max_age=services.settings.interaction.lifetime,
-    )
+    bind_browser(response, services, outcome.browser_secret)
     return response
 
 

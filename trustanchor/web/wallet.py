@@ -14,7 +14,7 @@ from trustanchor.openid4vp.request_object import (
 )
 from trustanchor.services import wallet_login
 from trustanchor.web.blueprints import current_services
-from trustanchor.web.cookies import INTERACTION_COOKIE
+from trustanchor.web.cookies import browser_secret
 from trustanchor.web.rendering import render_page
 
 blueprint = Blueprint("wallet", __name__, url_prefix="/wallet")
@@ -77,7 +77,7 @@ def done(transaction_id: str) -> Any:
             services,
             transaction_id,
             codes[0] if len(codes) == 1 else None,
-            bound_interaction=request.cookies.get(INTERACTION_COOKIE) or None,
+            browser_secret=browser_secret(),
         )
     except wallet_login.ReturnRefused:
         return render_page("error.html", status=400, message_key="errors.wallet_return")
