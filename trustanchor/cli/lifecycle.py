@@ -64,15 +64,22 @@ def serve(
         os.environ["TRUSTANCHOR_CONFIG"] = str(ctx.config_path)
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
 
     click.echo(f"serving {settings.issuer} on http://{address}:{listen_port}")
+    # ASGI, not WSGI: granian's WSGI body read blocks a Python thread for as long as a client
+    # trickles its body; trustanchor.web.serving reads it in the event loop under a deadline
+    # and runs the Flask app in its own pool (1 thread per worker on SQLite, 4 on PostgreSQL).
     Granian(
-        "trustanchor.web.wsgi:app",
+        "trustanchor.web.asgi:app",
         address=address,
         port=listen_port,
-        interface=Interfaces.WSGI,
+        interface=Interfaces.ASGINL,
         workers=workers or settings.service.workers,
-        blocking_threads=_threads_per_worker(ctx.db.dialect),
+        websockets=False,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=settings.limits.header_read_timeout * 1000
+        ),
         log_access=False,
         respawn_failed_workers=respawn_failed_workers,
     ).serve()
@@ -98,10 +105,3 @@ def _check_listen(address: str, port: int) -> None:
                 f"cannot listen on {address}:{port} ({exc.strerror}). Stop what uses that port "
                 "(another trustanchor serve?) or choose another with --port or service.port."
             ) from exc
-
-
-def _threads_per_worker(dialect: str) -> int:
-    """Python threads per worker, chosen by measurement (bench/results): SQLite serialises every
-    write transaction, so extra threads only wait on its lock (p99 rose from 80 ms to 1.1 s with
-    granian's default); PostgreSQL lets a few requests overlap their database round trips."""
-    return 1 if dialect == "sqlite" else 4

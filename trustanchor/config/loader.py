@@ -7,6 +7,8 @@ configuration in one pass. Unknown settings are refused in every mode.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 import tomllib
 import types
@@ -19,6 +21,8 @@ from urllib.parse import urlsplit
 
 from trustanchor.audit.note import valid_key_name
 from trustanchor.config.settings import DECLARATIONS, SECTIONS, Settings
+from trustanchor.digests import equal
+from trustanchor.openid4vp.links import LinkError, wallet_request_url
 
 ENV_PREFIX = "TRUSTANCHOR_"
 ENV_CONFIG_FILE = "TRUSTANCHOR_CONFIG"
@@ -280,6 +284,7 @@ def _validate(settings: Settings, problems: list[str]) -> None:
         )
     if not 60 <= settings.auditor_console.session_lifetime <= 86_400:
         problems.append("auditor_console.session_lifetime: must be between 60 and 86400 seconds")
+    _validate_slow_clients(settings, problems)
     _validate_demo(settings, problems)
     if not settings.is_production:
         return
@@ -290,16 +295,42 @@ def _validate(settings: Settings, problems: list[str]) -> None:
         if not value:
             problems.append(
                 f"service.{name}: missing; set TRUSTANCHOR_SERVICE_{name.upper()} "
-                "to at least 32 random characters"
+                "to 32 random bytes (openssl rand -hex 32)"
             )
         elif len(value) < 32 or any(m in value.lower() for m in _WEAK_SECRET_MARKERS):
             problems.append(f"service.{name}: too short or an example value")
+        else:
+            weakness = _secret_weakness(value)
+            if weakness:
+                problems.append(f"service.{name}: {weakness}; use openssl rand -hex 32")
+    if svc.pairwise_secret and equal(svc.pairwise_secret, svc.cookie_secret):
+        problems.append(
+            "service.cookie_secret: must differ from service.pairwise_secret "
+            "(one leaked secret must not give away the other)"
+        )
     for client in settings.clients:
         if client.get("token_endpoint_auth_method") == "client_secret_basic":
             problems.append(
                 f"clients.{client.get('client_id')}: "
                 "client_secret_basic is only allowed in demo mode"
             )
+    _validate_production_bounds(settings, problems)
+
+
+def _validate_slow_clients(settings: Settings, problems: list[str]) -> None:
+    """The read deadlines of trustanchor.web.serving: long enough for a slow mobile link, short
+    enough that a client trickling bytes cannot hold a request open for minutes."""
+    limits = settings.limits
+    if not 1 <= limits.header_read_timeout <= 60:
+        problems.append("limits.header_read_timeout: must be between 1 and 60 seconds")
+    if not 1 <= limits.body_read_timeout <= 60:
+        problems.append("limits.body_read_timeout: must be between 1 and 60 seconds")
+    if not limits.body_read_timeout <= limits.body_read_timeout_max <= 300:
+        problems.append(
+            "limits.body_read_timeout_max: must be between body_read_timeout and 300 seconds"
+        )
+    if not 1 <= limits.min_body_rate <= 1_048_576:
+        problems.append("limits.min_body_rate: must be between 1 and 1048576 bytes per second")
 
 
 def _validate_demo(settings: Settings, problems: list[str]) -> None:
@@ -325,3 +356,102 @@ def _validate_demo(settings: Settings, problems: list[str]) -> None:
             "demo.parties_url: must be an http(s) origin without path, query or trailing "
             "slash, like http://127.0.0.1:8001"
         )
+
+
+# -- production bounds (issue 10) ----------------------------------------------------------------
+
+SECRET_MIN_BITS = 256  # 32 bytes of entropy: what ``openssl rand -hex 32`` gives
+# The longest a production deployment may configure (seconds; bytes for the body limit). Beyond
+# these, a leaked token, a stolen session or an old proof stays useful for too long, or one
+# request can make a worker read a gigabyte. Tests and demos are not bound by them.
+PRODUCTION_MAXIMA: tuple[tuple[str, str, int, str], ...] = (
+    ("tokens", "id_token_lifetime", 3_600, "1 hour"),
+    ("tokens", "refresh_token_lifetime", 90 * 86_400, "90 days"),
+    ("interaction", "lifetime", 3_600, "1 hour"),
+    ("interaction", "session_lifetime", 86_400, "1 day"),
+    ("interaction", "wallet_transaction_lifetime", 900, "15 minutes"),
+    ("interaction", "kb_jwt_max_age", 300, "5 minutes"),
+    ("client_auth", "clock_skew", 300, "5 minutes"),
+    ("client_auth", "assertion_max_lifetime", 3_600, "1 hour"),
+    ("limits", "max_body_bytes", 1_048_576, "1 MiB"),
+)
+_CHARACTER_CLASSES = (
+    (str.isdigit, 10),
+    (str.islower, 26),
+    (str.isupper, 26),
+)
+
+
+def _secret_weakness(value: str) -> str:
+    """Why ``value`` cannot be a secret of 32 random bytes ("" when it can).
+
+    The estimate is an upper bound: length × log2(size of the character classes used: digits,
+    lower case, upper case, other printable ASCII, anything else counted as a byte). A value
+    that is one character repeated, or a short pattern repeated, is refused whatever its length.
+    """
+    if len(set(value)) == 1:
+        return "one character repeated"
+    for period in range(1, len(value) // 2 + 1):
+        if len(value) % period == 0 and value == value[:period] * (len(value) // period):
+            return "a short pattern repeated"
+    alphabet = 0
+    rest = value
+    for test, size in _CHARACTER_CLASSES:
+        if any(test(ch) and ch.isascii() for ch in value):
+            alphabet += size
+        rest = "".join(ch for ch in rest if not (test(ch) and ch.isascii()))
+    if rest:
+        alphabet += 33 if rest.isascii() else 256
+    bits = len(value) * math.log2(alphabet)
+    if bits < SECRET_MIN_BITS:
+        return (
+            f"at most {int(bits)} bits of entropy, not the 32 random bytes ({SECRET_MIN_BITS} bits)"
+        )
+    return ""
+
+
+def _validate_production_bounds(settings: Settings, problems: list[str]) -> None:
+    """Production only: lifetimes, skews and the body limit within PRODUCTION_MAXIMA, an https
+    (or custom-scheme) wallet link, and no link-local, unspecified or range entries in
+    ``fetcher.private_hosts``."""
+    for section, key, maximum, words in PRODUCTION_MAXIMA:
+        value = getattr(getattr(settings, section), key)
+        if value > maximum:
+            problems.append(f"{section}.{key}: at most {maximum} ({words}) in production")
+    try:
+        wallet_request_url(
+            settings.interaction.wallet_link_base,
+            client_id="https://as.check.invalid",
+            request_uri="https://wallet-link.check.invalid/wallet/request/x",
+        )
+    except LinkError as exc:
+        problems.append(
+            "interaction.wallet_link_base: production needs an https link or a wallet scheme "
+            f"such as openid4vp:// ({exc.detail or exc.reason})"
+        )
+    for host in settings.fetcher.private_hosts:
+        reason = _private_host_problem(host)
+        if reason:
+            problems.append(f"fetcher.private_hosts: {host!r} {reason}")
+
+
+def _private_host_problem(host: str) -> str:
+    """Why ``host`` must not be exempted from the fetcher's address policy ("" if it may)."""
+    text = host.strip().lower()
+    if not text or "/" in text or "*" in text:
+        return "is not a single host name or address (ranges and wildcards are not allowed)"
+    try:
+        address = ipaddress.ip_address(text.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return ""  # a host name: the fetcher exempts exactly that name
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_link_local:
+        return "is link-local (169.254.0.0/16, fe80::/10: cloud metadata endpoints live there)"
+    if address.is_unspecified or address.is_multicast:
+        return "is the unspecified or a multicast address, not a host"
+    if isinstance(address, ipaddress.IPv4Address) and address == ipaddress.IPv4Address(
+        "255.255.255.255"
+    ):
+        return "is the broadcast address, not a host"
+    return ""

@@ -59,6 +59,15 @@ class LimitSettings:
     max_json_depth: int
     max_authorization_details: int
     max_disclosures: int
+    # Slow clients (trustanchor serve, trustanchor.web.serving): seconds for the whole header
+    # block; seconds for the body, plus one per min_body_rate bytes received, at most
+    # body_read_timeout_max. Slower: 408 (body) or the connection is closed (headers). The
+    # loader always sets them (defaults.toml); these defaults serve code that builds limits
+    # for parsing only.
+    header_read_timeout: int = 10
+    body_read_timeout: int = 10
+    body_read_timeout_max: int = 30
+    min_body_rate: int = 500
 
 
 @dataclass(frozen=True, slots=True)

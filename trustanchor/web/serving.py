@@ -1,0 +1,255 @@
+"""How ``trustanchor serve`` runs the WSGI app: bodies are read in the event loop under a
+deadline, and only a complete request takes one of the worker's few Python threads.
+
+Why not granian's WSGI interface: there, the app is called as soon as the headers are parsed
+and ``wsgi.input.read()`` blocks the calling Python thread inside granian (a ``block_on`` with
+no timeout) until the client has sent the body. ``trustanchor serve`` runs one thread per worker
+on SQLite and four on PostgreSQL, so one client declaring a body and sending a byte a second
+held a worker for as long as it liked (75 s measured), and nothing in Python could interrupt
+the read. granian 2.8 bounds only the header read (``header_read_timeout``).
+
+Here granian's ASGI interface hands the request to :class:`WsgiOverAsgi`, which
+
+1. receives the body in the event loop, where waiting costs no thread, under
+   :class:`BodyDeadline` (modelled on Apache's ``mod_reqtimeout``): the body must be complete
+   within ``body_read_timeout`` seconds, extended by one second for every ``min_body_rate``
+   bytes received, never beyond ``body_read_timeout_max``. Too slow: ``408 Request Timeout``
+   with ``Connection: close``, and the app never sees the request;
+2. buffers at most ``max_body_bytes + 1`` bytes: a declared ``Content-Length`` above the limit
+   is not read at all, and a streamed body is cut one byte past the limit, so that the app's
+   own check (``trustanchor.web.app._limit_body``) refuses it with its usual 413;
+3. runs the WSGI app with the complete body in a pool of ``threads`` threads (the count that
+   ``trustanchor serve`` always used per worker, :func:`threads_per_worker`) and sends the
+   buffered answer (every trustanchor response is small).
+
+Deadlines are network timeouts, so they use the event loop's monotonic clock, not the
+service's injected :class:`~trustanchor.clock.Clock` (which tells protocol time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+log = logging.getLogger("trustanchor.web")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
+WsgiApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
+
+TIMEOUT_BODY = b"request body not received in time\n"
+_PLAIN_HEADERS = [
+    (b"content-type", b"text/plain; charset=utf-8"),
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+]
+
+
+def threads_per_worker(dialect: str) -> int:
+    """Python threads per worker, chosen by measurement (bench/results): SQLite serialises every
+    write transaction, so extra threads only wait on its lock (p99 rose from 80 ms to 1.1 s with
+    granian's default); PostgreSQL lets a few requests overlap their database round trips."""
+    return 1 if dialect == "sqlite" else 4
+
+
+@dataclass(frozen=True, slots=True)
+class BodyDeadline:
+    """When a request body must be complete: ``initial`` seconds after the headers, plus one
+    second per ``min_rate`` bytes received, at most ``maximum`` seconds. ``max_bytes``: the
+    body limit (``limits.max_body_bytes``); at most one byte more is ever buffered."""
+
+    initial: float
+    maximum: float
+    min_rate: int
+    max_bytes: int
+
+    def seconds_allowed(self, received: int) -> float:
+        return min(self.maximum, self.initial + received / self.min_rate)
+
+
+class _Disconnected(Exception):
+    """The client went away before its body was complete."""
+
+
+class WsgiOverAsgi:
+    """An ASGI app (HTTP only) that reads each body under a :class:`BodyDeadline` in the event
+    loop, then calls the WSGI app with it in a pool of ``threads`` threads."""
+
+    def __init__(self, wsgi_app: WsgiApp, *, threads: int, deadline: BodyDeadline) -> None:
+        self._app = wsgi_app
+        self._deadline = deadline
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="trustanchor")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":  # websockets: not served (granian: websockets=False)
+            return
+        try:
+            body = await self._read_body(scope, receive)
+        except _Disconnected:
+            return
+        if body is None:
+            log.info(
+                "refused %s %s: request body not received in time (408)",
+                scope["method"],
+                scope.get("path", ""),
+            )
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 408,
+                    "headers": [*_PLAIN_HEADERS, (b"connection", b"close")],
+                }
+            )
+            await send({"type": "http.response.body", "body": TIMEOUT_BODY})
+            return
+        environ = wsgi_environ(scope, body)
+        loop = asyncio.get_running_loop()
+        status, headers, content = await loop.run_in_executor(self._pool, self._call, environ)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
+        """The whole body, or the first ``max_bytes + 1`` bytes of a longer one (``b""`` when a
+        declared length is already too long); None when the deadline passed first."""
+        declared = _declared_length(scope)
+        if declared is not None and declared > self._deadline.max_bytes:
+            return b""  # the app refuses it from Content-Length alone, without reading it
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        chunks: list[bytes] = []
+        received = 0
+        while True:
+            remaining = start + self._deadline.seconds_allowed(received) - loop.time()
+            if remaining <= 0:
+                return None
+            try:
+                message = await asyncio.wait_for(receive(), remaining)
+            except TimeoutError:
+                return None
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            chunk = message.get("body", b"")
+            if chunk:
+                chunks.append(chunk)
+                received += len(chunk)
+            if received > self._deadline.max_bytes:
+                return b"".join(chunks)[: self._deadline.max_bytes + 1]
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    def _call(self, environ: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """Run the WSGI app (in a pool thread) and collect its whole answer."""
+        started: list[Any] = []
+        written: list[bytes] = []
+
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
+        ) -> Callable[[bytes], object]:
+            if exc_info is not None and started and written:
+                raise exc_info[1].with_traceback(exc_info[2])
+            started[:] = [status, headers]
+            return written.append
+
+        try:
+            result = self._app(environ, start_response)
+            try:
+                written.extend(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        except Exception:
+            log.exception("the application failed")
+            return 500, list(_PLAIN_HEADERS), b"internal server error\n"
+        if not started:
+            log.error("the application returned without calling start_response")
+            return 500, list(_PLAIN_HEADERS), b"internal server error\n"
+        status, headers = started
+        encoded = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+        return int(status.split(" ", 1)[0]), encoded, b"".join(written)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self._pool.shutdown(wait=True)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None  # hyper refuses a malformed length before we are called
+    return None
+
+
+def wsgi_environ(scope: Scope, body: bytes) -> dict[str, Any]:
+    """The PEP 3333 environ of an ASGI HTTP scope with a complete body.
+
+    Repeated header lines are joined with commas (RFC 9110 §5.3), as WSGI servers do, so the
+    app still sees every Authorization or DPoP line (``trustanchor.web.forms``). Header names
+    with an underscore are dropped: in the environ ``X_Foo`` and ``X-Foo`` would be the same
+    key, so one could pose as the other (gunicorn and nginx drop them too)."""
+    raw_path = scope.get("raw_path")
+    if raw_path:
+        path = unquote_to_bytes(bytes(raw_path).split(b"?", 1)[0]).decode("latin-1")
+    else:
+        path = str(scope["path"]).encode("utf-8").decode("latin-1")
+    root_path = str(scope.get("root_path", "")).encode("utf-8").decode("latin-1")
+    if root_path and path.startswith(root_path):
+        path = path[len(root_path) :]
+    server = scope.get("server") or ("localhost", 80)
+    client = scope.get("client")
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": root_path,
+        "PATH_INFO": path,
+        "QUERY_STRING": bytes(scope.get("query_string", b"")).decode("latin-1"),
+        "SERVER_NAME": str(server[0]),
+        "SERVER_PORT": str(server[1]) if server[1] is not None else "",
+        "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.input_terminated": True,  # the body ends where the stream ends (werkzeug)
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    if client:
+        environ["REMOTE_ADDR"] = str(client[0])
+        environ["REMOTE_PORT"] = str(client[1])
+    for raw_name, raw_value in scope["headers"]:
+        name = bytes(raw_name).decode("latin-1").lower()
+        if "_" in name:
+            continue
+        value = bytes(raw_value).decode("latin-1")
+        if name == "content-type":
+            key = "CONTENT_TYPE"
+        elif name == "content-length":
+            key = "CONTENT_LENGTH"
+        else:
+            key = "HTTP_" + name.upper().replace("-", "_")
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    return environ
