@@ -27,6 +27,8 @@ class Client:
     sector_identifier: str
     audiences: tuple[str, ...]
     can_introspect: bool = False
+    # RP-Initiated Logout 1.0 §3.1: where the client may ask to be sent after a logout.
+    post_logout_redirect_uris: tuple[str, ...] = ()
     updated_at: int = 0
     metadata: Mapping[str, Any] = field(default_factory=dict)
 

@@ -48,6 +48,7 @@ STORED_KEYS = frozenset(
         "sector_identifier",
         "audiences",
         "introspection",
+        "post_logout_redirect_uris",
     }
 )
 DECLARATION_KEYS = STORED_KEYS | {"jwks_file", "client_secret"}
@@ -85,8 +86,10 @@ def client_from_metadata(metadata: Mapping[str, Any], *, updated_at: int = 0) ->
 
 
 def client_to_metadata(client: Client) -> dict[str, Any]:
-    """The JSON form of a client for storage and ``clients show``. Never contains a secret."""
-    return {
+    """The JSON form of a client for storage and ``clients show``. Never contains a secret.
+    ``post_logout_redirect_uris`` only when there are any, so rows written before the field
+    existed stay equal (no operator change recorded for them at the next start)."""
+    metadata: dict[str, Any] = {
         "client_id": client.client_id,
         "client_name": dict(client.display_name),
         "client_type": client.client_type,
@@ -101,6 +104,9 @@ def client_to_metadata(client: Client) -> dict[str, Any]:
         "audiences": list(client.audiences),
         "introspection": client.can_introspect,
     }
+    if client.post_logout_redirect_uris:
+        metadata["post_logout_redirect_uris"] = list(client.post_logout_redirect_uris)
+    return metadata
 
 
 class _Parser:
@@ -165,6 +171,7 @@ class _Parser:
             sector_identifier=self._sector_identifier(client_id, redirect_uris),
             audiences=self._audiences(),
             can_introspect=can_introspect,
+            post_logout_redirect_uris=self._post_logout_redirect_uris(grant_types),
             updated_at=updated_at,
         )
         return client, digest
@@ -233,6 +240,21 @@ class _Parser:
                 check_registered_uri(uri, production=self.production)
             except ValueError as exc:
                 raise self.fail("redirect_uris", f"{uri!r} {exc}") from None
+        return uris
+
+    def _post_logout_redirect_uris(self, grant_types: tuple[str, ...]) -> tuple[str, ...]:
+        """RP-Initiated Logout 1.0 §3.1, held to the rules of redirect URIs (exact strings,
+        https, loopback http outside production, no fragment, wildcard or dot-segment)."""
+        uris = self._string_list("post_logout_redirect_uris", default=[])
+        if uris and "authorization_code" not in grant_types:
+            raise self.fail(
+                "post_logout_redirect_uris", "only used with the authorization_code grant"
+            )
+        for uri in uris:
+            try:
+                check_registered_uri(uri, production=self.production)
+            except ValueError as exc:
+                raise self.fail("post_logout_redirect_uris", f"{uri!r} {exc}") from None
         return uris
 
     def _jwks(self, auth_method: AuthMethod) -> dict[str, Any] | None:

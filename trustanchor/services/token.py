@@ -461,6 +461,9 @@ def _id_token_claims(
     }
     if details.nonce is not None:
         claims["nonce"] = details.nonce
+    if details.sid is not None:
+        # The browser's SSO session at consent, for RP-Initiated Logout's id_token_hint.
+        claims["sid"] = details.sid
     if details.claims.id_token:
         identity = identities_repo.get(conn, auth.identity_id)
         if identity is not None:

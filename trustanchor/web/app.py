@@ -24,6 +24,7 @@ from trustanchor.web import (
     admin_api,
     audit_api,
     auditor_console,
+    end_session,
     errors,
     interaction,
     my_links,
@@ -82,6 +83,7 @@ def create_app(
         accounts_api.blueprint,
         admin_api.blueprint,
         my_links.blueprint,
+        end_session.blueprint,
     ):
         app.register_blueprint(blueprint)
     errors.install(app)

@@ -31,6 +31,7 @@ from trustanchor.storage.auditors_repo import SessionAccess
 from trustanchor.strict_json import StrictJSONError, loads
 from trustanchor.web import svg_charts
 from trustanchor.web.blueprints import current_services, no_store
+from trustanchor.web.end_session import end_sso_session
 from trustanchor.web.first_party_cookies import PageCookies
 from trustanchor.web.i18n import Translator
 from trustanchor.web.rendering import language, render_page
@@ -156,6 +157,7 @@ def logout() -> Any:
     auditor_console.logout(services, session_id)
     response = redirect("/auditor/login?notice=logged_out", code=303)
     COOKIES.forget(response, SESSION_COOKIE)
+    end_sso_session(response)  # the next authorization request in this browser logs in again
     return response
 
 

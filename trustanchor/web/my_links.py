@@ -23,6 +23,7 @@ from flask import Blueprint, Response, redirect, request
 from trustanchor.services import first_party_login, my_links
 from trustanchor.services.container import Services
 from trustanchor.web.blueprints import current_services, no_store
+from trustanchor.web.end_session import end_sso_session
 from trustanchor.web.first_party_cookies import PageCookies
 from trustanchor.web.rendering import language, render_page
 
@@ -105,6 +106,7 @@ def logout() -> Any:
     first_party_login.logout(services, my_links.CLIENT, session_id)
     response = redirect("/my/login?notice=logged_out", code=303)
     COOKIES.forget(response, SESSION_COOKIE)
+    end_sso_session(response)  # the next authorization request in this browser logs in again
     return response
 
 

@@ -9,6 +9,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, g, request
 
 from trustanchor.oauth import discovery
 from trustanchor.oauth.authorization_details import supported_types, type_schema
+from trustanchor.services import end_session
 from trustanchor.services.container import Services
 
 blueprint = Blueprint("wellknown", __name__)
@@ -34,6 +35,8 @@ def build_document(services: Services) -> dict[str, Any]:
         claims=claims,
         demo_secret_auth=services.settings.service.mode != "production",
     )
+    # OpenID Connect RP-Initiated Logout 1.0 §2.1 (no front- or back-channel logout: not claimed).
+    doc["end_session_endpoint"] = services.endpoints.url(end_session.PATH)
     discovery.validate(doc)
     return doc
 
