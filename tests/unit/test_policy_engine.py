@@ -814,3 +814,23 @@ def test_a_login_with_an_acr_we_do_not_know_satisfies_no_minimum() -> None:
     assert fact.level == ""
     decision = link(TARO_DEPOSIT, TARO_WALLET, fact, EVERYONE)
     assert decision.reason == "step_up_required"
+
+
+# -- a login taken over from an SSO session (issue 10) -----------------------------------------
+
+
+def test_an_sso_login_never_satisfies_a_step_up_rule() -> None:
+    """The same login, fresh a second ago, passes the step-up; taken over from the browser's
+    SSO session it is asked to step up, however strong and recent it is."""
+    fresh = login(TARO_MN, "high", age=1)
+    assert taro_pays("100001", fresh)().allowed
+    from_sso = replace(fresh, fresh=False)
+    decision = taro_pays("100001", from_sso)()
+    assert decision.reason == "step_up_required"
+    assert decision.step_up == StepUp("high", 300, "jp-cbdc", ("mynumber",))
+
+
+def test_an_sso_login_still_counts_where_no_step_up_rule_applies() -> None:
+    from_sso = replace(login(TARO_MN, "high", age=1), fresh=False)
+    assert taro_pays("5000", from_sso)().allowed
+    assert taro_links(from_sso)().allowed
