@@ -123,8 +123,8 @@ def test_production_keys_are_not_marked_demo(tmp_path: Path, clock: FixedClock) 
     config = write_config(
         tmp_path,
         'mode = "production"\nissuer = "https://as.bank.example"\n'
-        'pairwise_secret = "Qm9vZ2llV29vZ2llWm9vbWJhNzc1MjQxOTg"\n'
-        'cookie_secret = "UmFuZG9tbHlQaWNrZWRDb29raWVLZXk5OTE"\n',
+        'pairwise_secret = "Qm9vZ2llV29vZ2llWm9vbWJhNzc1MjQxOTg-9fT3kL"\n'
+        'cookie_secret = "UmFuZG9tbHlQaWNrZWRDb29raWVLZXk5OTE_x7Rp2W"\n',
     )
     result = run(config, clock, "generate")
     assert result.exit_code == 0, result.output

@@ -13,6 +13,7 @@ from trustanchor.config import ConfigError, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 STRONG = "k3v9-Wq8zP1x-L0m2N4b6V8c0X2z4A6s8D0f2G4h6"
+OTHER_STRONG = "Zt5r-Hy7uJ2k-Pq9wE3rT6yU1iO4pA7sD0fG3hJ"  # pairwise and cookie secrets differ
 
 
 @pytest.fixture
@@ -124,7 +125,7 @@ def test_production_refuses_client_secret_basic(config_dir: Path) -> None:
     )
     env = {
         "TRUSTANCHOR_SERVICE_PAIRWISE_SECRET": STRONG,
-        "TRUSTANCHOR_SERVICE_COOKIE_SECRET": STRONG,
+        "TRUSTANCHOR_SERVICE_COOKIE_SECRET": OTHER_STRONG,
     }
     with pytest.raises(ConfigError, match="client_secret_basic is only allowed in demo mode"):
         load_settings(path, environ=env)
@@ -134,7 +135,7 @@ def test_valid_production_configuration_loads(config_dir: Path) -> None:
     path = write(config_dir, '[service]\nmode = "production"\nissuer = "https://as.example"\n')
     env = {
         "TRUSTANCHOR_SERVICE_PAIRWISE_SECRET": STRONG,
-        "TRUSTANCHOR_SERVICE_COOKIE_SECRET": STRONG,
+        "TRUSTANCHOR_SERVICE_COOKIE_SECRET": OTHER_STRONG,
     }
     settings = load_settings(path, environ=env)
     assert settings.is_production
@@ -156,3 +157,197 @@ def test_retired_keys_stay_published_while_their_tokens_live(config_dir: Path) -
     )
     with pytest.raises(ConfigError, match=r"tokens\.key_retention: must be at least 600 seconds"):
         load_settings(path, environ={})
+
+
+# -- production bounds (issue 10, item 8c): one named test per rule ------------------------------
+
+PRODUCTION = '[service]\nmode = "production"\nissuer = "https://as.example"\n'
+SECRETS = {
+    "TRUSTANCHOR_SERVICE_PAIRWISE_SECRET": STRONG,
+    "TRUSTANCHOR_SERVICE_COOKIE_SECRET": OTHER_STRONG,
+}
+ONE_YEAR = 365 * 86_400
+
+
+def production_problems(
+    config_dir: Path, extra: str = "", env: dict[str, str] | None = None
+) -> list[str]:
+    """The problems a production configuration with ``extra`` TOML is refused for."""
+    path = write(config_dir, PRODUCTION + extra)
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, environ={**SECRETS, **(env or {})})
+    return err.value.problems
+
+
+def loads_in_production(config_dir: Path, extra: str) -> bool:
+    return load_settings(write(config_dir, PRODUCTION + extra), environ=SECRETS).is_production
+
+
+@pytest.mark.parametrize("value", ["a" * 64, "Z" * 40, "0" * 32])
+def test_production_refuses_a_secret_of_one_repeated_character(
+    config_dir: Path, value: str
+) -> None:
+    problems = production_problems(config_dir, env={"TRUSTANCHOR_SERVICE_PAIRWISE_SECRET": value})
+    assert problems == ["service.pairwise_secret: one character repeated; use openssl rand -hex 32"]
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("0123456789abcdef0123456789abcdef01234567", "at most 206 bits of entropy"),  # hex 20 B
+        ("QwErTyUiOpAsDfGhJkLzXcVbNmQwErTyUiOpAsDf", "at most 228 bits of entropy"),
+        ("Ab1-" * 12, "a short pattern repeated"),
+    ],
+)
+def test_production_refuses_a_secret_without_32_bytes_of_entropy(
+    config_dir: Path, value: str, why: str
+) -> None:
+    problems = production_problems(config_dir, env={"TRUSTANCHOR_SERVICE_COOKIE_SECRET": value})
+    assert len(problems) == 1 and problems[0].startswith(f"service.cookie_secret: {why}")
+
+
+def test_production_accepts_secrets_as_the_docs_generate_them(config_dir: Path) -> None:
+    """``openssl rand -hex 32`` (64 hex digits) and ``openssl rand -base64 32``."""
+    path = write(config_dir, PRODUCTION)
+    env = {
+        "TRUSTANCHOR_SERVICE_PAIRWISE_SECRET": "9f" * 2
+        + "3c1e8a7d05b46f29" * 3
+        + "e4d7b2a9c6f1083e",
+        "TRUSTANCHOR_SERVICE_COOKIE_SECRET": "q8Vt0kX3mZ+u7Yc2Lr9/WbE5sN1aHfD4gJ6pQoTiRlM=",
+    }
+    assert load_settings(path, environ=env).is_production
+
+
+def test_production_refuses_equal_pairwise_and_cookie_secrets(config_dir: Path) -> None:
+    problems = production_problems(config_dir, env={"TRUSTANCHOR_SERVICE_COOKIE_SECRET": STRONG})
+    assert problems == [
+        "service.cookie_secret: must differ from service.pairwise_secret "
+        "(one leaked secret must not give away the other)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "http://wallet.example/authorize",
+        "http://127.0.0.1:8001/wallet/authorize",  # what the local demo uses
+        "javascript:",
+        "data:",
+        "https://wallet.example/authorize?x=1",
+    ],
+)
+def test_production_refuses_a_wallet_link_that_is_not_https_or_a_wallet_scheme(
+    config_dir: Path, link: str
+) -> None:
+    problems = production_problems(config_dir, f'[interaction]\nwallet_link_base = "{link}"\n')
+    assert len(problems) == 1
+    assert problems[0].startswith(
+        "interaction.wallet_link_base: production needs an https link or a wallet scheme"
+    )
+
+
+@pytest.mark.parametrize(
+    "link", ["openid4vp://", "openid4vp:", "haip-vp://", "https://wallet.example/authorize"]
+)
+def test_production_accepts_an_https_wallet_link_or_a_wallet_scheme(
+    config_dir: Path, link: str
+) -> None:
+    assert loads_in_production(config_dir, f'[interaction]\nwallet_link_base = "{link}"\n')
+
+
+def test_production_refuses_a_clock_skew_above_five_minutes(config_dir: Path) -> None:
+    problems = production_problems(config_dir, "[client_auth]\nclock_skew = 86400\n")
+    assert problems == ["client_auth.clock_skew: at most 300 (5 minutes) in production"]
+    assert loads_in_production(config_dir, "[client_auth]\nclock_skew = 300\n")
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "maximum"),
+    [
+        ("tokens", "id_token_lifetime", 3_600),
+        ("tokens", "refresh_token_lifetime", 90 * 86_400),
+        ("interaction", "lifetime", 3_600),
+        ("interaction", "session_lifetime", 86_400),
+        ("interaction", "wallet_transaction_lifetime", 900),
+        ("interaction", "kb_jwt_max_age", 300),
+        ("client_auth", "assertion_max_lifetime", 3_600),
+    ],
+)
+def test_production_refuses_lifetimes_beyond_their_maxima(
+    config_dir: Path, section: str, key: str, maximum: int
+) -> None:
+    # Retired keys stay published as long as an ID token lives (a rule of every mode).
+    retention = f"key_retention = {ONE_YEAR}\n" if section == "tokens" else ""
+    problems = production_problems(config_dir, f"[{section}]\n{key} = {ONE_YEAR}\n{retention}")
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{section}.{key}: at most {maximum} (")
+    assert loads_in_production(config_dir, f"[{section}]\n{key} = {maximum}\n{retention}")
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "169.254.169.254",
+        "169.254.0.1",
+        "fe80::1",
+        "[fe80::1]",
+        "fe80::1%eth0",
+        "::ffff:169.254.169.254",
+        "0.0.0.0",  # noqa: S104 - a value the loader must refuse, not a bind address
+        "::",
+        "127.0.0.0/8",
+        "0.0.0.0/0",
+        "*",
+        "*.internal",
+    ],
+)
+def test_production_refuses_link_local_unspecified_or_range_private_hosts(
+    config_dir: Path, host: str
+) -> None:
+    problems = production_problems(config_dir, f'[fetcher]\nprivate_hosts = ["{host}"]\n')
+    assert len(problems) == 1 and problems[0].startswith(f"fetcher.private_hosts: {host!r} ")
+
+
+def test_production_accepts_named_private_hosts(config_dir: Path) -> None:
+    """A status list served from the operator's own network, named host by host."""
+    assert loads_in_production(
+        config_dir, '[fetcher]\nprivate_hosts = ["status.internal.example", "10.0.0.5"]\n'
+    )
+
+
+def test_production_refuses_a_body_limit_above_one_mebibyte(config_dir: Path) -> None:
+    problems = production_problems(config_dir, "[limits]\nmax_body_bytes = 1073741824\n")
+    assert problems == ["limits.max_body_bytes: at most 1048576 (1 MiB) in production"]
+    assert loads_in_production(config_dir, "[limits]\nmax_body_bytes = 1048576\n")
+
+
+def test_production_names_every_bound_problem_at_once(config_dir: Path) -> None:
+    problems = production_problems(
+        config_dir,
+        "[tokens]\nrefresh_token_lifetime = 31536000\n"
+        '[interaction]\nwallet_link_base = "http://wallet.example/authorize"\n'
+        "[client_auth]\nclock_skew = 86400\n"
+        '[fetcher]\nprivate_hosts = ["169.254.169.254"]\n'
+        "[limits]\nmax_body_bytes = 1073741824\n",
+        env={"TRUSTANCHOR_SERVICE_COOKIE_SECRET": STRONG},
+    )
+    named = sorted(problem.split(":", 1)[0] for problem in problems)
+    assert named == [
+        "client_auth.clock_skew",
+        "fetcher.private_hosts",
+        "interaction.wallet_link_base",
+        "limits.max_body_bytes",
+        "service.cookie_secret",
+        "tokens.refresh_token_lifetime",
+    ]
+
+
+def test_the_production_bounds_do_not_apply_to_tests_and_demos(config_dir: Path) -> None:
+    path = write(
+        config_dir,
+        '[service]\nmode = "test"\n[tokens]\nrefresh_token_lifetime = 31536000\n'
+        "[client_auth]\nclock_skew = 86400\n"
+        '[interaction]\nwallet_link_base = "http://127.0.0.1:8001/wallet/authorize"\n',
+    )
+    settings = load_settings(path, environ={})
+    assert settings.client_auth.clock_skew == 86_400

@@ -50,7 +50,7 @@ def test_refused_outside_demo_mode(config_dir: Path, mode: str) -> None:
     path = write(config_dir, mode, "http://127.0.0.1:8001")
     env = {
         "TRUSTANCHOR_SERVICE_PAIRWISE_SECRET": STRONG,
-        "TRUSTANCHOR_SERVICE_COOKIE_SECRET": STRONG,
+        "TRUSTANCHOR_SERVICE_COOKIE_SECRET": STRONG[::-1],  # production: the two differ
     }
     with pytest.raises(ConfigError) as err:
         load_settings(path, environ=env)
