@@ -7,8 +7,9 @@ lock upgrade; reads run in autocommit mode and see a consistent WAL snapshot per
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,8 @@ class Database:
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
             database = parsed.database or ""
-            if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            if database and database != ":memory:" and not database.startswith("file:"):
+                _create_private_file(Path(database))
             self.engine = _sqlite_engine(url, echo=echo)
         elif self.dialect == "postgresql":
             if parsed.drivername == "postgresql":
@@ -97,6 +98,24 @@ def _is_infrastructure_error(exc: DBAPIError) -> bool:
     if isinstance(exc, OperationalError):
         return True
     return bool(getattr(exc, "connection_invalidated", False))
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the SQLite file 0600 (and the directories it needs 0700) before SQLite opens it.
+
+    The database holds personal data and the digests of every live secret; SQLite would create
+    it with the process's umask (typically 0644, world-readable), and its ``-wal`` and ``-shm``
+    files take the main file's permissions. An existing file or directory is left as it is.
+    """
+    missing = [parent for parent in (path.parent, *path.parent.parents) if not parent.exists()]
+    for directory in reversed(missing):
+        with suppress(FileExistsError):  # created meanwhile by another process
+            directory.mkdir(mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def _sqlite_engine(url: str, *, echo: bool) -> Engine:
