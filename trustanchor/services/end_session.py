@@ -120,6 +120,7 @@ class Finished:
 
     logged_out: bool
     redirect_url: str | None
+    ui_locales: tuple[str, ...] = ()  # for our own page, when there is no redirect
 
 
 def parse(
@@ -225,12 +226,12 @@ def start(services: Services, params: FormData, *, session_id: str | None) -> Co
     with services.db.transaction() as conn:
         session = _live(conn, session_id, at)
         if session is None:
-            return Finished(logged_out=True, redirect_url=request.redirect_url())
+            return Finished(True, request.redirect_url(), request.ui_locales)
         if not names_session(services, request, session):
             return Confirm(request)
         assert session_id is not None
         sessions_repo.end(conn, session_id, now=at)
-    return Finished(logged_out=True, redirect_url=request.redirect_url())
+    return Finished(True, request.redirect_url(), request.ui_locales)
 
 
 def confirm(
@@ -251,7 +252,7 @@ def confirm(
         assert session_id is not None
         with services.db.transaction() as conn:
             sessions_repo.end(conn, session_id, now=at)
-    return Finished(logged_out=log_out, redirect_url=request.redirect_url())
+    return Finished(log_out, request.redirect_url(), request.ui_locales)
 
 
 def has_live_session(services: Services, session_id: str | None) -> bool:

@@ -103,7 +103,9 @@ def _finished(services: Services, outcome: end_session.Finished) -> BaseResponse
     if outcome.redirect_url is not None:
         response = redirect(outcome.redirect_url, code=303)
     else:
-        response = render_page("end_session/done.html", logged_out=outcome.logged_out)
+        response = render_page(
+            "end_session/done.html", ui_locales=outcome.ui_locales, logged_out=outcome.logged_out
+        )
     if outcome.logged_out and SESSION_COOKIE in request.cookies:
         forget_cookie(response, services, SESSION_COOKIE)
     return response
