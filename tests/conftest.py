@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from support import templates
 
 from trustanchor.storage.database import Database
 from trustanchor.storage.migrate import upgrade
@@ -85,6 +86,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def database(database_url: str) -> Iterator[Database]:
+    """A migrated database: a copy of the session's migrated template (support/templates.py);
+    ``upgrade`` then finds it at head, as the service's start does."""
+    templates.migrated(database_url)
     db = Database(database_url)
     upgrade(db)
     yield db

@@ -1,5 +1,9 @@
 """A real trustanchor HTTP server for flow tests: the app on werkzeug's threaded server, bound to
-127.0.0.1 on a free port, with a fresh database, key directory and declarations."""
+127.0.0.1 on a free port, with a fresh database, key directory and declarations.
+
+A fresh database starts as a copy of the session's migrated template (support/templates.py)
+instead of being migrated again for every test; ``initialise`` then runs as ``trustanchor serve``
+runs it (keys, declarations), and its ``upgrade`` finds the schema at head."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from typing import Any
 
 from werkzeug.serving import make_server
 
+from support import templates
 from trustanchor.anchors.fetcher import Fetcher
 from trustanchor.bootstrap import initialise
 from trustanchor.clock import Clock, SystemClock
@@ -73,7 +78,8 @@ def serving(app: Any, port: int) -> Iterator[None]:
     """A WSGI ``app`` on werkzeug's threaded server at 127.0.0.1:``port``, for the block.
 
     Our own accept loop instead of serve_forever()/shutdown(): shutdown() waits on an event
-    without a timeout and was seen to hang a whole test run."""
+    without a timeout and was seen to hang a whole test run. On the way out one connection wakes
+    the loop from its wait for the next client, so leaving does not wait out ``timeout``."""
     server = make_server("127.0.0.1", port, app, threaded=True)
     server.timeout = 0.1
     stop = threading.Event()
@@ -88,8 +94,18 @@ def serving(app: Any, port: int) -> Iterator[None]:
         yield
     finally:
         stop.set()
+        _wake(port)
         thread.join(timeout=5)
         server.server_close()
+
+
+def _wake(port: int) -> None:
+    """Connect and hang up: the accept loop returns from its wait and sees ``stop``."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            pass
+    except OSError:  # not listening any more: the loop ends on its own timeout
+        pass
 
 
 @contextmanager
@@ -97,6 +113,7 @@ def running_server(
     settings: Settings, *, clock: Clock | None = None, fetcher: Fetcher | None = None
 ) -> Iterator[RunningServer]:
     clock = clock or SystemClock()
+    templates.migrated(settings.service.database_url)  # no-op unless the database is empty
     db = Database(settings.service.database_url)
     initialise(settings, db, now=clock.now(), generate_keys=True)
     services = build_services(settings, clock=clock, fetcher=fetcher, db=db)
