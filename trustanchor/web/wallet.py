@@ -13,17 +13,19 @@ from trustanchor.openid4vp.request_object import (
     parse_request_uri_post,
 )
 from trustanchor.services import wallet_login
-from trustanchor.web.blueprints import current_services
+from trustanchor.web.blueprints import current_services, no_store
 from trustanchor.web.cookies import browser_secret
 from trustanchor.web.rendering import render_page
 
 blueprint = Blueprint("wallet", __name__, url_prefix="/wallet")
+# Every answer here is about one wallet transaction (request objects, responses, the return
+# page and its refusals): never cached anywhere.
+blueprint.after_request(no_store)
 
 
 def _refused(exc: wallet_login.WalletRequestRefused) -> Response:
     response = jsonify({"error": exc.error, "error_description": exc.description})
     response.status_code = exc.status
-    response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -44,9 +46,7 @@ def request_object(transaction_id: str) -> Any:
         jwt = wallet_login.request_object(services, transaction_id, wallet_nonce=wallet_nonce)
     except wallet_login.WalletRequestRefused as exc:
         return _refused(exc)
-    response = Response(jwt, mimetype=REQUEST_OBJECT_MEDIA_TYPE)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return Response(jwt, mimetype=REQUEST_OBJECT_MEDIA_TYPE)
 
 
 @blueprint.post("/response")
@@ -60,9 +60,7 @@ def response_endpoint() -> Any:
         body = wallet_login.receive(services, {k: request.form.getlist(k) for k in request.form})
     except wallet_login.WalletRequestRefused as exc:
         return _refused(exc)
-    response = jsonify(body)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return jsonify(body)
 
 
 @blueprint.get("/done/<transaction_id>")
@@ -83,6 +81,4 @@ def done(transaction_id: str) -> Any:
         return render_page("error.html", status=400, message_key="errors.wallet_return")
     if interaction_id is None:
         return render_page("wallet_done.html")
-    response = redirect(f"/interaction/{interaction_id}", code=303)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return redirect(f"/interaction/{interaction_id}", code=303)
