@@ -20,6 +20,7 @@ from trustanchor.audit.entries import (
     Entry,
     EntryError,
     Login,
+    Omitted,
     OperatorChange,
     Refusal,
     ReuseDetected,
@@ -98,6 +99,14 @@ def examples() -> list[Entry]:
             grant_type=None,
             error="invalid_client",
             reason="unknown_client",
+        ),
+        Omitted(
+            at=T0,
+            what="login",
+            since=T0 - 600,
+            until=T0,
+            count=3000,
+            reasons="kb_nonce_mismatch=3 wallet_declined=2997",
         ),
     ]
 
@@ -303,6 +312,10 @@ SHAPES: dict[str, str] = {
     "endpoint": "enum",
     "grant_type": "code",
     "error": "code",
+    "since": "integer",
+    "until": "integer",
+    "count": "integer",
+    "reasons": "reason_counts",
 }
 
 RAW_SECRET = SystemRandomness().token(32)  # the shape of codes, refresh tokens, request_uris

@@ -2,8 +2,11 @@
 denied per time bucket) and denials by reason.
 
 Which entries count, and how, is one table, :data:`CLASSIFIERS`: entry kind → a function from
-the entry's fields to an :class:`Outcome` (or None: not counted). A new kind that allows or
-denies something plugs in with one line there.
+the entry's fields to an :class:`Outcome`, several outcomes, or None (not readable as that kind).
+A new kind that allows or denies something plugs in with one line there. An ``omitted`` entry
+(docs/AUDIT-FORMAT.md §1.7) stands for many denials: one outcome per reason, each with its
+count, listed under the kind ``omitted`` beside the recorded ones, in the bucket of the entry's
+own time (the end of the window it summarises, or later).
 
 Reading is bounded. The window is a time range (the last 24 hours by the hour, the last 7 or 30
 days by the day, in UTC), but at most :data:`MAX_SCANNED` of the most recent log entries are
@@ -25,6 +28,7 @@ from typing import Literal
 
 from sqlalchemy import Connection, select
 
+from trustanchor.audit.entries import EntryError, parse_reason_counts
 from trustanchor.storage.database import Database
 from trustanchor.storage.tables import audit_leaves
 
@@ -38,10 +42,11 @@ Result = Literal["allowed", "denied"]
 class Outcome:
     result: Result
     reason: str | None  # for denials: the entry's reason code
+    count: int = 1  # how many events this outcome stands for (a summary's count)
 
 
 Fields = Mapping[str, object]
-Classifier = Callable[[Fields], Outcome | None]
+Classifier = Callable[[Fields], Outcome | tuple[Outcome, ...] | None]
 
 
 def _text(fields: Fields, name: str) -> str | None:
@@ -71,10 +76,20 @@ def _refusal(fields: Fields) -> Outcome | None:
     return Outcome("denied", _text(fields, "reason"))
 
 
+def _omitted(fields: Fields) -> tuple[Outcome, ...] | None:
+    """A summary of left-out failures: each reason's count, as denials."""
+    try:
+        counts = parse_reason_counts("reasons", fields.get("reasons"))
+    except EntryError:
+        return None
+    return tuple(Outcome("denied", reason, count) for reason, count in counts.items())
+
+
 CLASSIFIERS: dict[str, Classifier] = {
     "decision": _decision,  # policy decisions: allowed / denied with a reason
     "login": _login,  # logins at a trust anchor: ok / failed with a reason
     "refusal": _refusal,  # protocol requests refused (token, PAR, ...): always a denial
+    "omitted": _omitted,  # failures left out by the anonymous budget: denials, by reason
 }
 
 
@@ -166,16 +181,17 @@ def statistics(
         ).all()
         truncated = scanned_from > 0 and _reaches_into_window(conn, scanned_from, start)
     for row in rows:
-        outcome = _classify(classifiers[row.kind], row.entry)
-        if outcome is None:
+        outcomes = _classify(classifiers[row.kind], row.entry)
+        if outcomes is None:
             unreadable += 1
             continue
         slot = (int(row.created_at) - start) // window.bucket_seconds
-        if outcome.result == "allowed":
-            allowed[slot] += 1
-        else:
-            denied[slot] += 1
-            reasons[(row.kind, outcome.reason or NO_REASON)] += 1
+        for outcome in outcomes:
+            if outcome.result == "allowed":
+                allowed[slot] += outcome.count
+            else:
+                denied[slot] += outcome.count
+                reasons[(row.kind, outcome.reason or NO_REASON)] += outcome.count
     buckets = tuple(
         Bucket(start + i * window.bucket_seconds, allowed[i], denied[i])
         for i in range(window.buckets)
@@ -203,13 +219,16 @@ def _reaches_into_window(conn: Connection, scanned_from: int, start: int) -> boo
     return before is not None and int(before) >= start
 
 
-def _classify(classifier: Classifier, entry: str) -> Outcome | None:
-    """The entry's outcome; None when the stored text is not a JSON object (a damaged row is
-    reported as unreadable, never a 500 — ``verify_stored_log`` names it)."""
+def _classify(classifier: Classifier, entry: str) -> tuple[Outcome, ...] | None:
+    """The entry's outcomes; None when the stored text is not a JSON object or not readable as
+    its kind (a damaged row is reported as unreadable, never a 500 — the log check names it)."""
     try:
         fields = json.loads(entry)
     except ValueError:
         return None
     if not isinstance(fields, dict):
         return None
-    return classifier(fields)
+    result = classifier(fields)
+    if isinstance(result, Outcome):
+        return (result,)
+    return result

@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 
 from trustanchor.config.settings import Settings
 from trustanchor.secrets_store import ServiceSecrets
-from trustanchor.services import audit_trail, first_party_login
+from trustanchor.services import audit_trail, first_party_login, log_check
 from trustanchor.services.container import Services
 from trustanchor.services.first_party_login import ClientKey, LoginStart
 from trustanchor.services.first_party_login import LoginRefused as LoginRefused
@@ -136,3 +136,10 @@ def csrf_ok(services: Services, session_id: str | None, sent: str | None) -> boo
 
 def logout(services: Services, session_id: str | None) -> None:
     first_party_login.logout(services, CLIENT, session_id)
+
+
+def check_log(services: Services) -> log_check.LogCheck:
+    """The console's stored-log check: incremental from the last verified checkpoint
+    (``services.log_check``; the whole-log check is ``trustanchor audit replay``). Raises
+    ``log_check.LogCheckFailed``."""
+    return log_check.check(services)

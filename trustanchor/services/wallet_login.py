@@ -385,15 +385,21 @@ def _fail(
     transaction is consumed exactly once) the failed login is audited in the same transaction;
     without it (the request-object fetch, repeatable by anyone holding the request URI) it is
     not, so the log cannot be flooded through a public endpoint."""
+    from trustanchor.services import login_failures  # issue 10 item 7; hoist with the refactor
+
     log.info("login failed at wallet transaction: reason=%s detail=%s", reason, detail)
     with services.db.transaction() as conn:
         wallet_repo.set_outcome(conn, transaction_id, {"status": "failed", "reason": reason})
         if anchor_id is not None:
-            audit_trail.record(
+            # Recorded, or counted for its window's summary when an anonymous first-party
+            # flow has spent the budget (services/login_failures.py).
+            login_failures.record(
+                services,
                 conn,
-                audit_trail.login_failed(
-                    at=services.clock.now(), anchor_id=anchor_id, reason=reason
-                ),
+                transaction_id=transaction_id,
+                anchor_id=anchor_id,
+                reason=reason,
+                at=services.clock.now(),
             )
 
 

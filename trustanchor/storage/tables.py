@@ -321,6 +321,29 @@ audit_checkpoints = Table(
     Column("created_at", Time, nullable=False),
 )
 
+# Issue 10, bounded audit growth. Login failures left out of the log by the anonymous budget,
+# counted per window and reason until one ``omitted`` entry summarises the window (then deleted);
+# and the checkpoints the auditor console's log check verified, so the next check reads only the
+# leaves added since (its own copy of the frontier at that size, checked against the root).
+audit_omissions = Table(
+    "audit_omissions",
+    metadata,
+    Column("what", String(32), nullable=False),
+    Column("window_start", Time, nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("count", BigInteger, nullable=False),
+    PrimaryKeyConstraint("what", "window_start", "reason"),
+)
+
+audit_verified = Table(
+    "audit_verified",
+    metadata,
+    Column("size", BigInteger, primary_key=True),
+    Column("root_hash", String(64), nullable=False),
+    Column("frontier", JSON, nullable=False),
+    Column("verified_at", Time, nullable=False),
+)
+
 # --- auditor console (issue 3) -----------------------------------------------------------------
 # People designated by the operator to read the audit log in the web console, by their auditor
 # reference (the holder pseudonym login entries carry, never the internal holder id), and their

@@ -24,9 +24,9 @@ from typing import Any
 from flask import Blueprint, redirect, request
 
 from trustanchor.services import audit_stats, auditor_console
-from trustanchor.services.audit_log import AuditLogError
 from trustanchor.services.auditor_access import MAX_DECIMAL_DIGITS
 from trustanchor.services.container import Services
+from trustanchor.services.log_check import LogCheckFailed
 from trustanchor.storage.auditors_repo import SessionAccess
 from trustanchor.strict_json import StrictJSONError, loads
 from trustanchor.web import svg_charts
@@ -321,12 +321,13 @@ def _entry_row(index: int, raw: bytes) -> dict[str, Any]:
 @blueprint.get("/health")
 @designated
 def health(access: SessionAccess) -> Any:
-    """Recompute the tree from the stored entries and check every stored checkpoint (reads the
-    whole log: on demand only, never on the overview)."""
+    """Check the leaves and checkpoints added since the last verified checkpoint (the console
+    remembers it; the first check reads the whole log). The whole-log check is the CLI's
+    ``trustanchor audit replay``."""
     services = current_services()
     try:
-        verified = services.audit.verify_stored_log()
-    except AuditLogError as exc:
+        verified = auditor_console.check_log(services)
+    except LogCheckFailed as exc:
         return render_page(
             "auditor/health.html",
             ok=False,
@@ -341,5 +342,7 @@ def health(access: SessionAccess) -> Any:
         size=verified.size,
         root_hex=verified.root_hash.hex(),
         checkpoints=verified.checkpoints,
+        since=verified.since,
+        read=verified.leaves_read,
         **_chrome(services),
     )

@@ -29,9 +29,27 @@ def upgrade() -> None:
     with op.batch_alter_table("sessions") as batch:
         batch.add_column(sa.Column("sid", sa.String(length=64), nullable=True))
         batch.create_unique_constraint(batch.f("uq_sessions_sid"), ["sid"])
+    op.create_table(
+        "audit_omissions",
+        sa.Column("what", sa.String(length=32), nullable=False),
+        sa.Column("window_start", sa.BigInteger(), nullable=False),
+        sa.Column("reason", sa.String(length=64), nullable=False),
+        sa.Column("count", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("what", "window_start", "reason"),
+    )
+    op.create_table(
+        "audit_verified",
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("root_hash", sa.String(length=64), nullable=False),
+        sa.Column("frontier", sa.JSON(), nullable=False),
+        sa.Column("verified_at", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("size"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("audit_verified")
+    op.drop_table("audit_omissions")
     with op.batch_alter_table("sessions") as batch:
         batch.drop_constraint(batch.f("uq_sessions_sid"), type_="unique")
         batch.drop_column("sid")
