@@ -79,7 +79,9 @@ def test_the_interaction_id_alone_opens_nothing(
         )
         assert denied.status_code == 400 and "Location" not in denied.headers
         assert SESSION not in stranger.session.cookies
-        # The stranger's next authorization request finds no session: a login page.
+        # The stranger's next authorization request finds no session: a login page. (The
+        # planted cookie goes first: with its empty domain it would shadow the one we set.)
+        stranger.session.cookies.clear()
         assert is_login_page(start(server, ecosystem, stranger).page)
     # The person's own browser still holds the consent page.
     assert is_consent_page(login.browser.get(server.url(login.path)))
