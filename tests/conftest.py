@@ -1,19 +1,22 @@
 """Shared fixtures. Storage tests run on SQLite and, when reachable, PostgreSQL.
 
 PostgreSQL: $TRUSTANCHOR_TEST_POSTGRES_URL, default postgresql+psycopg://postgres@127.0.0.1:5432/test.
-Each test session works in a schema of its own, dropped at the end.
+Each test works in a schema of its own, dropped at the end. SQLite files live on /dev/shm when
+it is writable (see `_sqlite_directory`).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from support import templates
 
 from trustanchor.storage.database import Database
@@ -57,11 +60,22 @@ def postgres_available() -> None:
         pytest.skip(reason)
 
 
+_admin_engine: Engine | None = None
+
+
+def _admin() -> Engine:
+    """One engine per session for creating and dropping the per-test schemas."""
+    global _admin_engine
+    if _admin_engine is None:
+        _admin_engine = create_engine(POSTGRES_URL)
+    return _admin_engine
+
+
 @contextmanager
 def postgres_schema() -> Iterator[str]:
     """A URL whose search_path is a fresh schema of its own, dropped afterwards."""
     schema = "ta_t_" + secrets.token_hex(6)
-    admin = create_engine(POSTGRES_URL)
+    admin = _admin()
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     sep = "&" if "?" in POSTGRES_URL else "?"
@@ -70,14 +84,38 @@ def postgres_schema() -> Iterator[str]:
     finally:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+
+
+def _sqlite_directory(tmp_path: Path) -> Path:
+    """Where a test's SQLite file lives: ``$TRUSTANCHOR_TEST_SQLITE_DIR``, else /dev/shm when
+    it is a writable tmpfs, else the test's tmp_path. On tmpfs an fsync costs nothing: the
+    service commits with ``synchronous=FULL``, and on this disk every commit of every request
+    cost 3+ ms. Nothing a test can observe depends on the fsync (a killed process loses no
+    committed transaction either way)."""
+    configured = os.environ.get("TRUSTANCHOR_TEST_SQLITE_DIR")
+    if configured is not None:
+        return Path(configured) if configured else tmp_path
+    shm = Path("/dev/shm")  # noqa: S108 - only as mkdtemp's parent (0700, random name)
+    if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK):
+        return shm
+    return tmp_path
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database URL: once on SQLite, once on PostgreSQL (if reachable)."""
+    """A fresh database URL: once on SQLite, once on PostgreSQL (if reachable). Nothing exists
+    at the URL yet; the `database` fixture and the flow-test servers fill it from the session's
+    migrated template (support/templates.py)."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'trustanchor.db'}"
+        base = _sqlite_directory(tmp_path)
+        if base == tmp_path:
+            yield f"sqlite:///{tmp_path / 'trustanchor.db'}"
+            return
+        directory = Path(tempfile.mkdtemp(prefix="trustanchor-test-", dir=base))
+        try:
+            yield f"sqlite:///{directory / 'trustanchor.db'}"
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
         return
     request.getfixturevalue("postgres_available")
     with postgres_schema() as url:
