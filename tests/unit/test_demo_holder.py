@@ -10,11 +10,14 @@ Refusals are checked one by one: the wallet must not answer a request it cannot 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 from support.credentials import decode_segment
 
@@ -23,6 +26,9 @@ from trustanchor.anchors.sd_jwt_vc import SdJwtVcVerifier
 from trustanchor.clock import FixedClock
 from trustanchor.config.settings import LimitSettings
 from trustanchor.demo.holder import (
+    MAX_JWKS_BYTES,
+    MAX_REQUEST_BYTES,
+    MAX_RESPONSE_BYTES,
     HeldCredential,
     Holder,
     HolderError,
@@ -135,9 +141,23 @@ def query(*paths: list[str], vct: str = JP_VCT) -> dict[str, Any]:
 
 @dataclass
 class Reply:
+    """An answer whose body is handed out in chunks, as requests does with ``stream=True``;
+    ``read`` counts the bytes the holder actually pulled."""
+
     status_code: int
     content: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    read: int = 0
+    closed: bool = False
+
+    def iter_content(self, chunk_size: int) -> Iterator[bytes]:
+        for start in range(0, len(self.content), chunk_size):
+            chunk = self.content[start : start + chunk_size]
+            self.read += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        self.closed = True
 
 
 @dataclass
@@ -188,9 +208,15 @@ class VerifierSite:
     # the HTTP client the holder is given
 
     def get(
-        self, url: str, *, headers: Mapping[str, str], timeout: float, allow_redirects: bool
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        timeout: float,
+        allow_redirects: bool,
+        stream: bool,
     ) -> Reply:
-        assert allow_redirects is False
+        assert allow_redirects is False and stream is True
         self.calls.append(("GET", url, {}))
         if url == JWKS_URI:
             jwks = {"keys": [self.key.public_jwk()]}
@@ -207,8 +233,9 @@ class VerifierSite:
         headers: Mapping[str, str],
         timeout: float,
         allow_redirects: bool,
+        stream: bool,
     ) -> Reply:
-        assert allow_redirects is False
+        assert allow_redirects is False and stream is True
         self.calls.append(("POST", url, dict(data)))
         if url == REQUEST_URI:
             return self._request_object(data.get("wallet_nonce"))
@@ -247,7 +274,7 @@ def site(clock: FixedClock) -> VerifierSite:
     return VerifierSite(clock)
 
 
-def holder_for(site: VerifierSite, clock: FixedClock) -> Holder:
+def holder_for(site: VerifierSite, clock: FixedClock, *, loopback: bool = False) -> Holder:
     registered = TrustedVerifier(
         client_id=VERIFIER,
         display_name={"en": "Test verifier", "ja": "テスト検証者"},
@@ -255,7 +282,11 @@ def holder_for(site: VerifierSite, clock: FixedClock) -> Holder:
         jwks_uri=JWKS_URI,
     )
     return Holder(
-        http=site, clock=clock, randomness=SequenceRandomness("w"), verifiers=[registered]
+        http=site,
+        clock=clock,
+        randomness=SequenceRandomness("w"),
+        verifiers=[registered],
+        allow_http_loopback=loopback,
     )
 
 
@@ -467,6 +498,187 @@ def test_an_unreadable_or_missing_request_is_refused(site: VerifierSite, clock: 
 
     site.get = as_json  # type: ignore[method-assign]
     assert refusal(lambda: holder.fetch_request(invocation())).reason == "request_malformed"
+
+
+# -- what the wallet fetches (issue 10, item 8e) ------------------------------------------------
+# The demo wallet runs on a server: a link or pasted QR text must not make it fetch anything but
+# the registered verifier's own URLs, follow a redirect, or read an unbounded answer.
+
+
+def invocation_to(request_uri: str) -> str:
+    return wallet_request_url(
+        "openid4vp://", client_id=VERIFIER, request_uri=request_uri, allow_http_loopback=True
+    )
+
+
+@pytest.mark.parametrize(
+    "request_uri",
+    [
+        "https://attacker.example/wallet/request/tx-0123456789",
+        "https://verifier.example.attacker.example/wallet/request/tx-0123456789",
+        "https://verifier.example:8443/wallet/request/tx-0123456789",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://10.0.0.1/admin",
+        "http://127.0.0.1:9/wallet/request/tx-0123456789",  # another scheme (and port)
+    ],
+)
+def test_demo_wallet_fetches_no_request_uri_off_the_verifiers_origin(
+    site: VerifierSite, clock: FixedClock, request_uri: str
+) -> None:
+    holder = holder_for(site, clock, loopback=True)
+    refused = refusal(lambda: holder.fetch_request(invocation_to(request_uri)))
+    assert refused.reason == "request_uri_not_registered"
+    assert site.calls == []  # nothing fetched, not even the verifier's keys
+
+
+def test_demo_wallet_does_not_follow_a_redirect_from_the_request_uri(
+    site: VerifierSite, clock: FixedClock
+) -> None:
+    original = site.get
+
+    def redirecting(url: str, **kwargs: Any) -> Reply:
+        if url == REQUEST_URI:
+            site.calls.append(("GET", url, {}))
+            return Reply(302, b"", {"Location": "https://169.254.169.254/latest/meta-data/"})
+        return original(url, **kwargs)
+
+    site.get = redirecting  # type: ignore[method-assign]
+    refused = refusal(lambda: holder_for(site, clock).fetch_request(invocation()))
+    assert refused.reason == "request_unavailable" and "302" in refused.detail
+    assert [url for _method, url, _data in site.calls] == [REQUEST_URI]
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "streamed"])
+@pytest.mark.parametrize("what", ["request_object", "jwks", "response"])
+def test_demo_wallet_refuses_an_oversized_answer_reading_at_most_its_limit(
+    site: VerifierSite, clock: FixedClock, what: str, declared: bool
+) -> None:
+    limit = {
+        "request_object": MAX_REQUEST_BYTES,
+        "jwks": MAX_JWKS_BYTES,
+        "response": MAX_RESPONSE_BYTES,
+    }[what]
+    size = 64 * limit
+    huge = Reply(
+        200,
+        b"e" * size,
+        {
+            "Content-Type": "application/oauth-authz-req+jwt"
+            if what == "request_object"
+            else "application/json",
+            **({"Content-Length": str(size)} if declared else {}),
+        },
+    )
+    holder = holder_for(site, clock)
+    original = site.get
+    if what == "response":
+        site.answer = huge
+        proposal = holder.propose(holder.fetch_request(invocation()), [HANAKO])
+        refused = refusal(lambda: holder.present(proposal))
+    else:
+        url = REQUEST_URI if what == "request_object" else JWKS_URI
+
+        def oversized(requested: str, **kwargs: Any) -> Reply:
+            return huge if requested == url else original(requested, **kwargs)
+
+        site.get = oversized  # type: ignore[method-assign]
+        refused = refusal(lambda: holder.fetch_request(invocation()))
+    assert refused.reason == "answer_too_large"
+    assert huge.closed
+    assert huge.read == 0 if declared else limit < huge.read <= limit + 8192
+
+
+class _Origin(BaseHTTPRequestHandler):
+    """The verifier's origin over real HTTP: a request_uri that redirects to another origin
+    (which counts its visitors), and one that streams 64 MiB without a Content-Length."""
+
+    sent: list[int]
+    finished: threading.Event
+    elsewhere: str
+
+    def do_GET(self) -> None:
+        if self.path == "/redirect":
+            self.send_response(302)
+            self.send_header("Location", f"{self.elsewhere}/steal")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if self.path == "/steal":
+            self.sent.append(-1)
+            self.send_response(200)
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/oauth-authz-req+jwt")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        total = 0
+        try:
+            for _ in range(1024):
+                self.wfile.write(b"e" * 65536)
+                total += 65536
+        except OSError:
+            pass
+        finally:
+            self.sent.append(total)
+            self.finished.set()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
+
+
+def test_demo_wallet_over_real_http_neither_follows_redirects_nor_reads_a_huge_body(
+    clock: FixedClock,
+) -> None:
+    sent: list[int] = []
+    finished = threading.Event()
+    handler = type("Handler", (_Origin,), {"sent": sent, "finished": finished})
+    other, other_origin = _serve(handler)
+    origin_server, origin = _serve(handler)
+    handler.elsewhere = other_origin
+    http = requests.Session()
+    http.trust_env = False
+    verifier = TrustedVerifier(
+        client_id=origin, display_name={"en": "Local"}, origin=origin, jwks_uri=f"{origin}/jwks"
+    )
+    holder = Holder(
+        http=http,
+        clock=clock,
+        randomness=SequenceRandomness("w"),
+        verifiers=[verifier],
+        allow_http_loopback=True,
+        timeout=5,
+    )
+
+    def invoke(path: str) -> HolderError:
+        url = wallet_request_url(
+            "openid4vp://",
+            client_id=origin,
+            request_uri=f"{origin}{path}",
+            allow_http_loopback=True,
+        )
+        return refusal(lambda: holder.fetch_request(url))
+
+    try:
+        redirected = invoke("/redirect")
+        assert redirected.reason == "request_unavailable" and "302" in redirected.detail
+        assert -1 not in sent  # the other origin was never visited
+
+        assert invoke("/huge").reason == "answer_too_large"
+        assert finished.wait(10)
+        # Stopped near the limit: what was sent is bounded by the socket buffers, not 64 MiB.
+        assert sent[-1] < 16 * 1024 * 1024, sent
+    finally:
+        http.close()
+        for httpd in (other, origin_server):
+            httpd.shutdown()
+            httpd.server_close()
 
 
 # -- DCQL matching ----------------------------------------------------------------------------

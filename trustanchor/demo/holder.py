@@ -30,6 +30,13 @@ Framework-free (no Flask); the HTTP client, the clock and the randomness are inj
    is returned (only when it is on the verifier's origin). Decline POSTs
    ``error=access_denied`` with ``state`` (section 8.5).
 
+What the wallet fetches (it runs on a server in the demo, so a link must not make it a proxy):
+only the ``request_uri`` of a link naming a pre-registered verifier, and only on that verifier's
+registered origin (same scheme, host and port); its ``jwks_uri``; and its ``response_uri``, on the
+same origin. Redirects are never followed. Every answer is read at most to its limit (a declared
+``Content-Length`` beyond it is refused before reading, a streamed body is cut off at the limit)
+and within a deadline, and ``Accept-Encoding: identity`` asks for no compression.
+
 Every refusal is a :class:`HolderError` with a reason code (the wallet page explains each).
 Limitation: only top-level claims may be selectively disclosable in held credentials (what
 :mod:`trustanchor.demo.issuer` issues); a deeper path is disclosed with its top-level claim.
@@ -38,7 +45,8 @@ Limitation: only top-level claims may be selectively disclosable in held credent
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeGuard
 from urllib.parse import urlsplit
@@ -81,11 +89,27 @@ MAX_JWKS_BYTES = 64 * 1024
 MAX_RESPONSE_BYTES = 16 * 1024
 MAX_CLAIM_DEPTH = 8
 DEFAULT_TIMEOUT = 10.0
+_CHUNK = 8192
+_HEADERS = {"Accept-Encoding": "identity"}  # no compressed answers: the limits count real bytes
+# URLs the wallet checks against the verifier's registered origin: the reason when the URL is
+# unusable, and when it is on another origin.
+_MALFORMED = {
+    "request_uri": "invalid_link",
+    "response_uri": "invalid_request",
+    "redirect_uri": "invalid_redirect_uri",
+}
+_ELSEWHERE = {
+    "request_uri": "request_uri_not_registered",
+    "response_uri": "response_uri_not_registered",
+    "redirect_uri": "invalid_redirect_uri",
+}
 
 REASONS: dict[str, str] = {
     "invalid_link": "The link or QR code is not a wallet request.",
     "unknown_verifier": "The requesting service is not one this wallet knows.",
     "request_unavailable": "The request could not be fetched from the service.",
+    "request_uri_not_registered": "The link asks the wallet to fetch from another site.",
+    "answer_too_large": "The service's answer is larger than this wallet accepts.",
     "request_malformed": "The service's request could not be read.",
     "wrong_typ": "The service's request is not a signed authorization request.",
     "verifier_keys_unavailable": "The service's keys could not be fetched.",
@@ -125,14 +149,18 @@ class HolderError(Exception):
 
 
 class HttpResponse(Protocol):
+    """An answer whose body has not been read yet (``stream=True``): the holder reads it in
+    chunks, up to its own limit, and closes it."""
+
     @property
     def status_code(self) -> int: ...
 
     @property
     def headers(self) -> Mapping[str, str]: ...
 
-    @property
-    def content(self) -> bytes: ...
+    def iter_content(self, chunk_size: int) -> Iterator[bytes]: ...
+
+    def close(self) -> None: ...
 
 
 class HttpClient(Protocol):
@@ -143,6 +171,7 @@ class HttpClient(Protocol):
         headers: Mapping[str, str],
         timeout: float,
         allow_redirects: bool,
+        stream: bool,
     ) -> HttpResponse: ...
 
     def post(
@@ -153,6 +182,7 @@ class HttpClient(Protocol):
         headers: Mapping[str, str],
         timeout: float,
         allow_redirects: bool,
+        stream: bool,
     ) -> HttpResponse: ...
 
 
@@ -323,35 +353,40 @@ class Holder:
             params = parse_wallet_request_url(wallet_url, allow_http_loopback=self._allow_http)
         except LinkError as exc:
             raise HolderError("invalid_link", exc.detail) from exc
-        self._verifier(params.client_id)  # unknown verifiers are refused before any fetch
-        headers = {"Accept": REQUEST_OBJECT_MEDIA_TYPE}
+        # Unknown verifiers are refused before any fetch, and so is a request_uri anywhere but
+        # on the verifier's registered origin: a link must not make the wallet fetch elsewhere.
+        verifier = self._verifier(params.client_id)
+        request_uri = self._on_origin(params.request_uri, verifier, "request_uri")
+        headers = {**_HEADERS, "Accept": REQUEST_OBJECT_MEDIA_TYPE}
         wallet_nonce = None
         try:
             if params.request_uri_method == "post":
                 wallet_nonce = self._randomness.token(16)
                 response = self._http.post(
-                    params.request_uri,
+                    request_uri,
                     data={"wallet_nonce": wallet_nonce},
                     headers=headers,
                     timeout=self._timeout,
                     allow_redirects=False,
+                    stream=True,
                 )
             else:
                 response = self._http.get(
-                    params.request_uri,
+                    request_uri,
                     headers=headers,
                     timeout=self._timeout,
                     allow_redirects=False,
+                    stream=True,
                 )
         except OSError as exc:  # requests' exceptions are OSErrors
             raise HolderError("request_unavailable", exc.__class__.__name__) from exc
+        body = self._read(response, MAX_REQUEST_BYTES, "request_unavailable")
         if response.status_code != 200:
-            raise HolderError("request_unavailable", _error_text(response))
+            raise HolderError("request_unavailable", _error_text(response.status_code, body))
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if media_type != REQUEST_OBJECT_MEDIA_TYPE:
             raise HolderError("request_malformed", f"content type {media_type!r}")
-        body = response.content
-        if len(body) > MAX_REQUEST_BYTES or not body.isascii():
+        if not body.isascii():
             raise HolderError("request_malformed", "not a compact JWS")
         return self.verify_request_object(
             body.decode("ascii").strip(), client_id=params.client_id, wallet_nonce=wallet_nonce
@@ -457,16 +492,18 @@ class Holder:
         try:
             response = self._http.get(
                 verifier.jwks_uri,
-                headers={"Accept": "application/json"},
+                headers={**_HEADERS, "Accept": "application/json"},
                 timeout=self._timeout,
                 allow_redirects=False,
+                stream=True,
             )
         except OSError as exc:
             raise HolderError("verifier_keys_unavailable", exc.__class__.__name__) from exc
-        if response.status_code != 200 or len(response.content) > MAX_JWKS_BYTES:
+        content = self._read(response, MAX_JWKS_BYTES, "verifier_keys_unavailable")
+        if response.status_code != 200:
             raise HolderError("verifier_keys_unavailable", f"HTTP {response.status_code}")
         try:
-            keys = keys_from_jwks(json.loads(response.content))
+            keys = keys_from_jwks(json.loads(content))
         except (ValueError, JoseError) as exc:
             raise HolderError("verifier_keys_unavailable", "not a JWKS") from exc
         if not isinstance(kid, str) or kid not in keys:
@@ -477,15 +514,35 @@ class Holder:
         try:
             checked = check_https_url(url, what=what, allow_http_loopback=self._allow_http)
         except LinkError as exc:
-            reason = "invalid_request" if what == "response_uri" else "invalid_redirect_uri"
-            raise HolderError(reason, exc.detail) from exc
+            raise HolderError(_MALFORMED[what], exc.detail) from exc
         parts = urlsplit(checked)
         if f"{parts.scheme}://{parts.netloc}".lower() != verifier.origin.lower():
-            reason = (
-                "response_uri_not_registered" if what == "response_uri" else "invalid_redirect_uri"
-            )
-            raise HolderError(reason, f"{what} is not on {verifier.origin}")
+            raise HolderError(_ELSEWHERE[what], f"{what} is not on {verifier.origin}")
         return checked
+
+    def _read(self, response: HttpResponse, limit: int, reason: str) -> bytes:
+        """The body, at most ``limit`` bytes, within the deadline; refused beyond either.
+
+        A redirect's body is not needed (it is refused anyway) and is not read."""
+        try:
+            if 300 <= response.status_code < 400:
+                return b""
+            declared = response.headers.get("Content-Length", "")
+            if declared.strip().isdigit() and int(declared) > limit:
+                raise HolderError("answer_too_large", f"Content-Length {declared.strip()}")
+            deadline = time.monotonic() + self._timeout
+            body = bytearray()
+            for chunk in response.iter_content(_CHUNK):
+                body += chunk
+                if len(body) > limit:
+                    raise HolderError("answer_too_large", f"more than {limit} bytes")
+                if time.monotonic() > deadline:
+                    raise HolderError(reason, "the answer took too long")
+            return bytes(body)
+        except OSError as exc:
+            raise HolderError(reason, exc.__class__.__name__) from exc
+        finally:
+            response.close()
 
     # 3-4: DCQL and the proposal ------------------------------------------------------------------
 
@@ -532,16 +589,18 @@ class Holder:
             response = self._http.post(
                 request.response_uri,
                 data=form,
-                headers={"Accept": "application/json"},
+                headers={**_HEADERS, "Accept": "application/json"},
                 timeout=self._timeout,
                 allow_redirects=False,
+                stream=True,
             )
         except OSError as exc:
             raise HolderError("verifier_unreachable", exc.__class__.__name__) from exc
+        content = self._read(response, MAX_RESPONSE_BYTES, "verifier_unreachable")
         if response.status_code != 200:
-            raise HolderError("verifier_refused", _error_text(response))
+            raise HolderError("verifier_refused", _error_text(response.status_code, content))
         try:
-            body = json.loads(response.content) if response.content else {}
+            body = json.loads(content) if content else {}
         except ValueError as exc:
             raise HolderError("verifier_refused", "the answer is not JSON") from exc
         if not isinstance(body, dict):
@@ -673,11 +732,11 @@ def _path_text(path: Sequence[Any]) -> str:
     return "/".join("*" if c is None else str(c) for c in path)
 
 
-def _error_text(response: HttpResponse) -> str:
+def _error_text(status_code: int, content: bytes) -> str:
     """A short, safe description of an error answer (HTTP status and the OAuth error fields)."""
-    text = f"HTTP {response.status_code}"
+    text = f"HTTP {status_code}"
     try:
-        body = json.loads(response.content[:MAX_RESPONSE_BYTES])
+        body = json.loads(content[:MAX_RESPONSE_BYTES])
     except ValueError:
         return text
     if isinstance(body, dict):
