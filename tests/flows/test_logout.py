@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,32 +71,32 @@ class World:
         return self.server.url(path) + (f"?{urlencode(params)}" if params else "")
 
 
-@pytest.fixture
-def world(tmp_path: Path, database_url: str) -> Iterator[World]:
+@contextmanager
+def running_world(tmp_path: Path, database_url: str, *, post_logout: bool) -> Iterator[World]:
+    """The ecosystem's bank and ledger plus a second client (``shop``); with ``post_logout``
+    the bank and the shop each register a post_logout_redirect_uri."""
     ecosystem = Ecosystem()
     shop = Party("shop")
     bank, ledger = ecosystem.client_declarations()
-    clients = [
-        {**bank, "post_logout_redirect_uris": [BANK_LOGOUT]},
-        ledger,
-        {
-            "client_id": shop.client_id,
-            "client_name": {"en": "Test Shop", "ja": "テストショップ"},
-            "client_type": "confidential",
-            "token_endpoint_auth_method": "private_key_jwt",
-            "jwks": shop.jwks,
-            "redirect_uris": [SHOP_REDIRECT],
-            "post_logout_redirect_uris": [SHOP_LOGOUT],
-            "scope": "openid profile",
-        },
-    ]
+    shop_declaration: dict[str, Any] = {
+        "client_id": shop.client_id,
+        "client_name": {"en": "Test Shop", "ja": "テストショップ"},
+        "client_type": "confidential",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": shop.jwks,
+        "redirect_uris": [SHOP_REDIRECT],
+        "scope": "openid profile",
+    }
+    if post_logout:
+        bank = {**bank, "post_logout_redirect_uris": [BANK_LOGOUT]}
+        shop_declaration["post_logout_redirect_uris"] = [SHOP_LOGOUT]
     clock = ShiftableClock()
     settings = test_settings(
         tmp_path,
         database_url,
         port=free_port(),
         anchors=[ecosystem.anchor_declaration()],
-        clients=clients,
+        clients=[bank, ledger, shop_declaration],
     )
     with running_server(settings, clock=clock) as server:
         yield World(
@@ -105,6 +106,19 @@ def world(tmp_path: Path, database_url: str) -> Iterator[World]:
             bank=RelyingParty(server, ecosystem.bank, clock, redirect_uri=BANK_REDIRECT),
             shop=RelyingParty(server, shop, clock, redirect_uri=SHOP_REDIRECT),
         )
+
+
+@pytest.fixture
+def world(tmp_path: Path, database_url: str) -> Iterator[World]:
+    with running_world(tmp_path, database_url, post_logout=False) as running:
+        yield running
+
+
+@pytest.fixture
+def rp_world(tmp_path: Path, database_url: str) -> Iterator[World]:
+    """Clients with registered post_logout_redirect_uris."""
+    with running_world(tmp_path, database_url, post_logout=True) as running:
+        yield running
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -217,13 +231,14 @@ def test_logout_at_my_links_ends_the_sso_session(world: World) -> None:
 
     out = person.browser.submit(links.text, "/my/logout")
     assert out.status_code == 303 and out.headers["Location"] == "/my/login?notice=logged_out"
-    deletes_sso_cookie(out)
-    assert person.browser.session.cookies.get(SSO_COOKIE) is None
 
     # A shared PC's next user: the next authorization request asks for a login again ...
     assert next_page(world, person.browser) == "login"
-    # ... and the session itself is over, not only the cookie.
+    # ... because the session itself is over (a copy of the cookie opens nothing) ...
     assert next_page(world, stolen(world, cookie)) == "login"
+    # ... and the cookie is gone too.
+    deletes_sso_cookie(out)
+    assert person.browser.session.cookies.get(SSO_COOKIE) is None
 
 
 def test_logout_at_the_auditor_console_ends_the_sso_session(world: World) -> None:
@@ -236,10 +251,11 @@ def test_logout_at_the_auditor_console_ends_the_sso_session(world: World) -> Non
     out = person.browser.submit(forbidden.text, "/auditor/logout")
     assert out.status_code == 303
     assert out.headers["Location"] == "/auditor/login?notice=logged_out"
-    deletes_sso_cookie(out)
 
     assert next_page(world, person.browser) == "login"
     assert next_page(world, stolen(world, cookie)) == "login"
+    deletes_sso_cookie(out)
+    assert person.browser.session.cookies.get(SSO_COOKIE) is None
 
 
 def test_first_party_logout_without_the_csrf_token_ends_nothing(world: World) -> None:
@@ -277,15 +293,15 @@ def test_id_tokens_carry_the_sso_sessions_sid(world: World) -> None:
 # ------------------------------------------------------------------- RP-Initiated Logout
 
 
-def test_a_matching_id_token_hint_ends_the_session_and_returns_with_state(world: World) -> None:
-    person = world.person()
-    hint = id_token_of(world, person)
+def test_a_matching_id_token_hint_ends_the_session_and_returns_with_state(rp_world: World) -> None:
+    person = rp_world.person()
+    hint = id_token_of(rp_world, person)
     cookie = sso_cookie(person)
     state = secrets.token_urlsafe(12)
 
     out = logout(
         person.browser,
-        world,
+        rp_world,
         id_token_hint=hint,
         post_logout_redirect_uri=BANK_LOGOUT,
         state=state,
@@ -294,21 +310,21 @@ def test_a_matching_id_token_hint_ends_the_session_and_returns_with_state(world:
     assert out.headers["Location"] == f"{BANK_LOGOUT}?state={state}"
     assert out.headers["Cache-Control"] == "no-store"
     deletes_sso_cookie(out)
-    assert next_page(world, person.browser) == "login"
-    assert next_page(world, stolen(world, cookie)) == "login"
+    assert next_page(rp_world, person.browser) == "login"
+    assert next_page(rp_world, stolen(rp_world, cookie)) == "login"
 
 
-def test_an_expired_id_token_hint_still_ends_its_session(world: World) -> None:
-    person = world.person()
-    hint = id_token_of(world, person)
+def test_an_expired_id_token_hint_still_ends_its_session(rp_world: World) -> None:
+    person = rp_world.person()
+    hint = id_token_of(rp_world, person)
     cookie = sso_cookie(person)
-    world.clock.shift(world.server.settings.tokens.id_token_lifetime + 60)
-    assert verified_claims(world, hint)["exp"] < world.clock.now()
-    assert next_page(world, person.browser) == "consent"  # the SSO session outlives the token
+    rp_world.clock.shift(rp_world.server.settings.tokens.id_token_lifetime + 60)
+    assert verified_claims(rp_world, hint)["exp"] < rp_world.clock.now()
+    assert next_page(rp_world, person.browser) == "consent"  # the SSO session outlives the token
 
     # RP-Initiated Logout by POST, the way a client's form sends it.
     out = person.browser.session.post(
-        world.url("/logout"),
+        rp_world.url("/logout"),
         data={"id_token_hint": hint, "post_logout_redirect_uri": BANK_LOGOUT, "state": "s1"},
         allow_redirects=False,
         timeout=10,
@@ -316,16 +332,16 @@ def test_an_expired_id_token_hint_still_ends_its_session(world: World) -> None:
     assert out.status_code == 303, out.text
     assert out.headers["Location"] == f"{BANK_LOGOUT}?state=s1"
     deletes_sso_cookie(out)
-    assert next_page(world, stolen(world, cookie)) == "login"
+    assert next_page(rp_world, stolen(rp_world, cookie)) == "login"
 
 
-def test_a_cross_site_post_without_the_cookie_is_asked_again_as_a_get(world: World) -> None:
+def test_a_cross_site_post_without_the_cookie_is_asked_again_as_a_get(rp_world: World) -> None:
     """A client's cross-site POST does not carry the SameSite=Lax cookie: the endpoint must not
     answer "logged out" for a session it could not see."""
-    person = world.person()
-    hint = id_token_of(world, person)
+    person = rp_world.person()
+    hint = id_token_of(rp_world, person)
     posted = requests.post(
-        world.url("/logout"),
+        rp_world.url("/logout"),
         data={"id_token_hint": hint, "post_logout_redirect_uri": BANK_LOGOUT, "state": "s2"},
         allow_redirects=False,
         timeout=10,
@@ -333,34 +349,34 @@ def test_a_cross_site_post_without_the_cookie_is_asked_again_as_a_get(world: Wor
     assert posted.status_code == 303
     location = posted.headers["Location"]
     assert location.startswith("/logout?") and "id_token_hint=" in location
-    assert next_page(world, person.browser) == "consent"  # nothing ended yet
+    assert next_page(rp_world, person.browser) == "consent"  # nothing ended yet
     # The top-level GET that follows carries the cookie and ends the session.
-    out = person.browser.get(world.url(location))
+    out = person.browser.get(rp_world.url(location))
     assert out.status_code == 303 and out.headers["Location"] == f"{BANK_LOGOUT}?state=s2"
-    assert next_page(world, person.browser) == "login"
+    assert next_page(rp_world, person.browser) == "login"
 
 
 def test_an_unregistered_or_other_clients_post_logout_redirect_uri_is_not_followed(
-    world: World,
+    rp_world: World,
 ) -> None:
-    person = world.person()
-    tokens = tokens_of(world, person)
+    person = rp_world.person()
+    tokens = tokens_of(rp_world, person)
     hint = tokens["id_token"]
     refused: list[dict[str, str]] = [
         # Another client's registered URI, with the bank's hint.
         {"id_token_hint": hint, "post_logout_redirect_uri": SHOP_LOGOUT},
         # Another client's registered URI, named by client_id.
-        {"client_id": world.shop.client_id, "post_logout_redirect_uri": BANK_LOGOUT},
+        {"client_id": rp_world.shop.client_id, "post_logout_redirect_uri": BANK_LOGOUT},
         # Not exactly the registered URI.
         {"id_token_hint": hint, "post_logout_redirect_uri": BANK_LOGOUT + "/"},
         {"id_token_hint": hint, "post_logout_redirect_uri": BANK_LOGOUT + "?next=x"},
-        {"client_id": world.bank.client_id, "post_logout_redirect_uri": "https://evil.example/"},
+        {"client_id": rp_world.bank.client_id, "post_logout_redirect_uri": "https://evil.example/"},
         # No client to check the URI against.
         {"post_logout_redirect_uri": BANK_LOGOUT},
         # client_id and hint disagree.
         {
             "id_token_hint": hint,
-            "client_id": world.shop.client_id,
+            "client_id": rp_world.shop.client_id,
             "post_logout_redirect_uri": SHOP_LOGOUT,
         },
         # A hint that is not an ID token of ours (signature broken; an access token).
@@ -370,34 +386,34 @@ def test_an_unregistered_or_other_clients_post_logout_redirect_uri_is_not_follow
         {"client_id": "no-such-client", "post_logout_redirect_uri": BANK_LOGOUT},
     ]
     for params in refused:
-        page = logout(person.browser, world, **params)
+        page = logout(person.browser, rp_world, **params)
         assert page.status_code == 400, (params, page.text)
         assert "Location" not in page.headers, params
         assert page.headers["Cache-Control"] == "no-store"
         assert text_of("end_session.refused.not_returned") in page.text
         # Still logged in, and told so, with the way out offered on the page.
         assert parse(page.text).form_with("/logout/confirm").fields["csrf"]
-    assert next_page(world, person.browser) == "consent"
+    assert next_page(rp_world, person.browser) == "consent"
 
     # A repeated parameter is refused too.
     repeated = person.browser.get(
-        world.url("/logout") + "?" + urlencode([("state", "a"), ("state", "b")])
+        rp_world.url("/logout") + "?" + urlencode([("state", "a"), ("state", "b")])
     )
     assert repeated.status_code == 400 and "Location" not in repeated.headers
-    assert next_page(world, person.browser) == "consent"
+    assert next_page(rp_world, person.browser) == "consent"
 
 
 def test_without_a_hint_the_person_confirms_and_only_the_csrf_post_ends_the_session(
-    world: World,
+    rp_world: World,
 ) -> None:
-    person = world.person()
-    id_token_of(world, person)
+    person = rp_world.person()
+    id_token_of(rp_world, person)
     cookie = sso_cookie(person)
 
     page = logout(
         person.browser,
-        world,
-        client_id=world.bank.client_id,
+        rp_world,
+        client_id=rp_world.bank.client_id,
         post_logout_redirect_uri=BANK_LOGOUT,
         state="s3",
     )
@@ -408,8 +424,8 @@ def test_without_a_hint_the_person_confirms_and_only_the_csrf_post_ends_the_sess
     assert form.method == "post" and form.fields["csrf"]
     assert "Set-Cookie" not in page.headers
     # The GET ended nothing, and neither does the bare endpoint.
-    assert logout(person.browser, world).status_code == 200
-    assert next_page(world, person.browser) == "consent"
+    assert logout(person.browser, rp_world).status_code == 200
+    assert next_page(rp_world, person.browser) == "consent"
 
     # The confirmation without this browser's CSRF token is refused.
     for csrf in (None, "A" * 43):
@@ -419,29 +435,29 @@ def test_without_a_hint_the_person_confirms_and_only_the_csrf_post_ends_the_sess
         else:
             data["csrf"] = csrf
         forged = person.browser.session.post(
-            world.url("/logout/confirm"), data=data, allow_redirects=False, timeout=10
+            rp_world.url("/logout/confirm"), data=data, allow_redirects=False, timeout=10
         )
         assert forged.status_code == 400 and "Location" not in forged.headers
     # The right token from another browser (no cookie) does not do it either.
     elsewhere = requests.post(
-        world.url("/logout/confirm"),
+        rp_world.url("/logout/confirm"),
         data={**form.fields, "decision": "logout"},
         allow_redirects=False,
         timeout=10,
     )
     assert elsewhere.status_code == 400
-    assert next_page(world, person.browser) == "consent"
+    assert next_page(rp_world, person.browser) == "consent"
 
     # Staying logged in returns to the client and ends nothing.
     stay = person.browser.submit(page.text, "/logout/confirm", decision="stay")
     assert stay.status_code == 303 and stay.headers["Location"] == f"{BANK_LOGOUT}?state=s3"
-    assert next_page(world, person.browser) == "consent"
+    assert next_page(rp_world, person.browser) == "consent"
 
     done = person.browser.submit(page.text, "/logout/confirm", decision="logout")
     assert done.status_code == 303 and done.headers["Location"] == f"{BANK_LOGOUT}?state=s3"
     deletes_sso_cookie(done)
-    assert next_page(world, person.browser) == "login"
-    assert next_page(world, stolen(world, cookie)) == "login"
+    assert next_page(rp_world, person.browser) == "login"
+    assert next_page(rp_world, stolen(rp_world, cookie)) == "login"
 
 
 def test_a_hint_for_another_session_or_person_asks_for_confirmation(world: World) -> None:
@@ -468,14 +484,14 @@ def test_a_hint_for_another_session_or_person_asks_for_confirmation(world: World
     assert next_page(world, hanako.browser) == "consent"
 
 
-def test_without_a_session_the_endpoint_says_logged_out_and_may_return(world: World) -> None:
-    browser = Browser(world.server)
-    page = logout(browser, world)
+def test_without_a_session_the_endpoint_says_logged_out_and_may_return(rp_world: World) -> None:
+    browser = Browser(rp_world.server)
+    page = logout(browser, rp_world)
     assert page.status_code == 200 and text_of("end_session.done.logged_out") in page.text
     back = logout(
         browser,
-        world,
-        client_id=world.shop.client_id,
+        rp_world,
+        client_id=rp_world.shop.client_id,
         post_logout_redirect_uri=SHOP_LOGOUT,
         state="s4",
     )
