@@ -31,6 +31,7 @@ from typing import Any
 
 import requests
 
+from support import templates
 from support.server import REPO, free_port
 
 _SPAWNED = re.compile(r"Spawning worker-(\d+) with PID: (\d+)")
@@ -228,7 +229,9 @@ def running_service(
     start_seconds: float = 60,
 ) -> Iterator[ServiceProcess]:
     """``trustanchor serve`` on a free port with ``workers`` workers that granian respawns when
-    they die. A port taken between choosing and binding it is retried on another one."""
+    they die. A port taken between choosing and binding it is retried on another one. An empty
+    database starts as a copy of the session's migrated template (support/templates.py)."""
+    templates.migrated(database_url)  # no-op unless the database is empty
     keys_dir = directory / "keys"
     for attempt in range(3):
         port = free_port()
