@@ -96,6 +96,7 @@ def _outcome(
         conn,
         current.request.authorization_details,
         current.authentication,
+        client_id=current.client_id,
         at=at,
         fresh_login=current.fresh_login,
     )
