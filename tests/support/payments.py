@@ -7,6 +7,13 @@ of their choice.
   transfers; JPY up to 1,000,000 per transfer, above 100,000 the debtor must have logged in at
   high within 300 s.
 - ``eu-wallets``: anchor ``eu-pid`` (high); links and transfers in EUR.
+
+Both sets declare the identity-join rule :data:`JOIN_RULE` (name and birth date, substantial or
+higher): a step-up with a new credential joins the logged-in holder only when those verified
+claims match (services/identity_joining.py). A :class:`Holder`'s credentials carry
+``given_name`` "Test", ``family_name`` its subject and ``birthdate`` :data:`BIRTHDATE`; a test
+changes them per anchor with :attr:`Holder.claims`, and discloses less with
+:attr:`Holder.disclose`.
 """
 
 from __future__ import annotations
@@ -35,6 +42,13 @@ EU_SET = "eu-wallets"
 JP_HIGH = "jp-national-id"
 JP_SUBSTANTIAL = "jp-bank-ekyc"
 EU_HIGH = "eu-pid"
+BIRTHDATE = "1990-04-01"
+JOIN_RULE: dict[str, Any] = {
+    "id": "name-and-birthdate",
+    "claims": ["family_name", "given_name", "birthdate"],
+    "min_assurance": "substantial",
+    "normalizer": "nfkc-casefold-kana-nospace-v1",
+}
 
 ANCHOR_SETS: list[dict[str, Any]] = [
     {
@@ -48,6 +62,7 @@ ANCHOR_SETS: list[dict[str, Any]] = [
             "step_up": [
                 {"currency": "JPY", "above": "100000", "assurance": "high", "max_age": 300}
             ],
+            "identity_joins": [JOIN_RULE],
         },
     },
     {
@@ -58,6 +73,7 @@ ANCHOR_SETS: list[dict[str, Any]] = [
             "min_assurance_link": "substantial",
             "min_assurance_transfer": "high",
             "limits": {"EUR": "10000.00"},
+            "identity_joins": [JOIN_RULE],
         },
     },
 ]
@@ -82,7 +98,11 @@ class AnchorParty:
                 "jwks": self.issuer.jwks(),
                 "vct": [self.issuer.vct],
                 "subject_claim": "sub",
-                "claims": {"given_name": "given_name", "family_name": "family_name"},
+                "claims": {
+                    "given_name": "given_name",
+                    "family_name": "family_name",
+                    "birthdate": "birthdate",
+                },
                 "trust_framework": "test",
                 "status_check": "off",
             },
@@ -159,13 +179,22 @@ class Holder:
         self.subject = subject
         self.browser = Browser(server)
         self.wallet = Wallet.generate()
+        self.claims: dict[str, dict[str, Any]] = {}  # anchor id -> claims replacing the defaults
+        self.disclose: dict[str, dict[str, Any]] = {}  # anchor id -> sd-jwt selection (default all)
 
     def credential(self, anchor_id: str) -> str:
         issuer = self.payments.anchors[anchor_id].issuer
+        claims = {
+            "sub": self.subject,
+            "given_name": "Test",
+            "family_name": self.subject,
+            "birthdate": BIRTHDATE,
+            **self.claims.get(anchor_id, {}),
+        }
         return issuer.issue(
             self.wallet,
-            claims={"sub": self.subject, "given_name": "Test", "family_name": self.subject},
-            disclosable={"given_name", "family_name"},
+            claims=claims,
+            disclosable={"given_name", "family_name", "birthdate"},
             iat=int(time.time()) - 60,
         )
 
@@ -181,7 +210,11 @@ class Holder:
         )
         assert wallet_page.status_code == 200, wallet_page.text
         links = parse(wallet_page.text).links
-        phone = WalletApp(self.server, self.wallet, self.credential(anchor_id))
+        phone = WalletApp(
+            self.server,
+            self.wallet,
+            self.wallet.select(self.credential(anchor_id), self.disclose.get(anchor_id)),
+        )
         answer = phone.respond(phone.request_object(links["same-device"].replace("&amp;", "&")))
         assert answer.status_code in (200, 400), answer.text
         return self.open(self.server.url(links["continue"]))

@@ -4,6 +4,9 @@
 systemd timer, so that a credential revoked or suspended after login stops being relied on — its
 holder's transfer tokens are revoked and the accounts it vouched for flagged. The output names
 identities by internal id only, never by subject or claims.
+
+``unjoin IDENTITY_ID`` undoes a wrong identity join (services/identity_joining.py): the identity
+moves to a new holder of its own, and what its former holder obtained relying on it is withdrawn.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ import click
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from trustanchor.cli.context import CliContext, pass_context
+from trustanchor.cli.context import CliContext, database_errors, pass_context
 from trustanchor.cli.progress import ProgressLine
-from trustanchor.services import credential_checks
+from trustanchor.randomness import SystemRandomness
+from trustanchor.secrets_store import load_secrets
+from trustanchor.services import credential_checks, identity_joining
 from trustanchor.services.container import http_fetcher
 from trustanchor.services.credential_checks import Summary
 from trustanchor.storage.anchors_repo import AnchorRepository
@@ -92,3 +97,33 @@ def describe(summary: Summary) -> list[str]:
     if summary.skipped_anchors:
         lines.append("not checked (status_check = off): " + ", ".join(summary.skipped_anchors))
     return lines
+
+
+@identities.command("unjoin")
+@click.argument("identity_id")
+@pass_context
+def unjoin(ctx: CliContext, identity_id: str) -> None:
+    """Undo a wrong identity join: IDENTITY_ID moves to a new holder of its own.
+
+    What its former holder obtained relying on it is withdrawn: live grants whose decision relied
+    on the identity's anchor are revoked, accounts bound through the identity and their links are
+    flagged for re-verification. Audited (identity_join, unjoined). Refused for an identity that
+    is its holder's only one. Exit status 1 when refused or the database is not usable.
+    """
+    settings = ctx.settings
+    with database_errors(ctx):
+        try:
+            done = identity_joining.unjoin(
+                ctx.db,
+                identity_id,
+                pairwise_secret=load_secrets(settings, create=False).pairwise,
+                randomness=SystemRandomness(),
+                at=ctx.clock.now(),
+            )
+        except identity_joining.UnjoinRefused as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"identity {done.identity_id} moved to a new holder of its own")
+    click.echo(
+        f"{done.revoked_grants} grant(s) revoked; {done.flagged_accounts} account(s) and "
+        f"{done.flagged_links} link(s) flagged for re-verification"
+    )

@@ -16,12 +16,14 @@ ignored). Every problem is reported at once as ``(field, message)`` pairs in a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, Literal, cast
 
 from trustanchor.domain.assurance import LEVELS, AssuranceLevel
+from trustanchor.domain.claim_normalizer import NORMALIZER_ID
 from trustanchor.domain.money import MINOR_UNITS, Amount, MoneyError, parse_amount
 
 Operation = Literal["account_link", "value_transfer"]
@@ -34,6 +36,10 @@ DEFAULT_MIN_ASSURANCE_TRANSFER: Final[AssuranceLevel] = "high"
 DEFAULT_REVOCATION_CHECK: Final[RevocationCheck] = "fail_closed"
 MAX_STEP_UP_RULES: Final = 32
 MAX_STEP_UP_AGE: Final = 86_400  # one day: "recently" means minutes, a day is already generous
+MAX_JOIN_RULES: Final = 16
+MAX_JOIN_CLAIMS: Final = 16
+JOIN_LEVELS: Final[tuple[AssuranceLevel, ...]] = ("substantial", "high")  # never self-asserted
+
 
 POLICY_FIELDS: Final = frozenset(
     {
@@ -43,9 +49,13 @@ POLICY_FIELDS: Final = frozenset(
         "revocation_check",
         "limits",
         "step_up",
+        "identity_joins",
     }
 )
 STEP_UP_FIELDS: Final = frozenset({"currency", "above", "assurance", "max_age"})
+JOIN_FIELDS: Final = frozenset({"id", "claims", "min_assurance", "normalizer"})
+_JOIN_ID: Final = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+_CLAIM_NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _NO_LIMITS: Final[Mapping[str, Amount]] = MappingProxyType({})
 
 
@@ -83,6 +93,26 @@ class StepUpRule:
 
 
 @dataclass(frozen=True, slots=True)
+class JoinRule:
+    """A new identity may join a holder when every claim in ``claims`` (sorted) is verified on
+    both sides, by active anchors of the set at ``min_assurance`` or higher, and the values are
+    the same under the normaliser ``normalizer`` (docs/POLICY.md, "Identity joins")."""
+
+    id: str
+    claims: tuple[str, ...]
+    min_assurance: AssuranceLevel
+    normalizer: str = NORMALIZER_ID
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "claims": list(self.claims),
+            "min_assurance": self.min_assurance,
+            "normalizer": self.normalizer,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class AnchorSetPolicy:
     """A parsed, valid policy. The defaults are the deny-by-default policy: nothing allowed."""
 
@@ -92,6 +122,7 @@ class AnchorSetPolicy:
     revocation_check: RevocationCheck = DEFAULT_REVOCATION_CHECK
     limits: Mapping[str, Amount] = field(default_factory=lambda: _NO_LIMITS)  # maximum per transfer
     step_up: tuple[StepUpRule, ...] = ()
+    identity_joins: tuple[JoinRule, ...] = ()
 
     def allows(self, operation: Operation) -> bool:
         return operation in self.operations
@@ -105,6 +136,13 @@ class AnchorSetPolicy:
             "revocation_check": self.revocation_check,
             "limits": {code: str(amount) for code, amount in self.limits.items()},
             "step_up": [rule.to_json() for rule in self.step_up],
+            # Only when declared: sets stored before identity joins existed keep their JSON,
+            # hence their version.
+            **(
+                {"identity_joins": [rule.to_json() for rule in self.identity_joins]}
+                if self.identity_joins
+                else {}
+            ),
         }
 
 
@@ -135,6 +173,7 @@ def parse_policy(mapping: object) -> AnchorSetPolicy:
     # A limit that failed to parse is reported once, not again by every rule for its currency.
     limited = set(raw_limits) if isinstance(raw_limits, Mapping) else set()
     step_up = _step_up_rules(mapping.get("step_up", []), limited, problems)
+    identity_joins = _join_rules(mapping.get("identity_joins", []), problems)
     if "value_transfer" in operations and not limits and "limits" not in _fields_with(problems):
         problems.append(
             ("limits", "value_transfer is allowed but no currency has a limit; add one")
@@ -148,6 +187,7 @@ def parse_policy(mapping: object) -> AnchorSetPolicy:
         revocation_check=cast(RevocationCheck, revocation_check),
         limits=MappingProxyType(dict(sorted(limits.items()))),
         step_up=tuple(sorted(step_up, key=lambda r: (r.currency, r.above.minor))),
+        identity_joins=tuple(sorted(identity_joins, key=lambda r: r.id)),
     )
 
 
@@ -260,6 +300,74 @@ def _step_up_rule(
         above=amount,
         assurance=cast(AssuranceLevel, assurance),
         max_age=cast(int, max_age),
+    )
+
+
+def _join_rules(value: object, problems: list[tuple[str, str]]) -> list[JoinRule]:
+    if not isinstance(value, list):
+        problems.append(("identity_joins", "must be a list of tables"))
+        return []
+    if len(value) > MAX_JOIN_RULES:
+        problems.append(("identity_joins", f"at most {MAX_JOIN_RULES} rules"))
+        return []
+    rules: list[JoinRule] = []
+    for index, item in enumerate(value):
+        rule = _join_rule(item, f"identity_joins[{index}]", problems)
+        if rule is None:
+            continue
+        if any(r.id == rule.id for r in rules):
+            problems.append((f"identity_joins[{index}].id", "another rule has the same id"))
+        rules.append(rule)
+    return rules
+
+
+def _join_rule(item: object, where: str, problems: list[tuple[str, str]]) -> JoinRule | None:
+    if not isinstance(item, Mapping):
+        problems.append((where, "must be a table with id, claims, min_assurance and normalizer"))
+        return None
+    before = len(problems)
+    for key in item:
+        if not isinstance(key, str):
+            problems.append((where, "field names must be strings"))
+        elif key not in JOIN_FIELDS:
+            problems.append((f"{where}.{_shown(key)}", "unknown field"))
+    for key in sorted(JOIN_FIELDS - set(item)):
+        problems.append((f"{where}.{key}", "missing"))
+    rule_id, claims = item.get("id"), item.get("claims")
+    level, normalizer = item.get("min_assurance"), item.get("normalizer")
+    if "id" in item and (not isinstance(rule_id, str) or not _JOIN_ID.fullmatch(rule_id)):
+        problems.append(
+            (f"{where}.id", "must be 1-64 of a-z, 0-9 and '-', e.g. name-and-birthdate")
+        )
+    if "claims" in item:
+        if (
+            not isinstance(claims, list)
+            or not claims
+            or not all(isinstance(c, str) and _CLAIM_NAME.fullmatch(c) for c in claims)
+        ):
+            problems.append(
+                (f"{where}.claims", "must be a non-empty list of claim names, e.g. birthdate")
+            )
+        elif len(set(claims)) != len(claims):
+            problems.append((f"{where}.claims", "lists a claim twice"))
+        elif len(claims) > MAX_JOIN_CLAIMS:
+            problems.append((f"{where}.claims", f"at most {MAX_JOIN_CLAIMS} claims"))
+    if "min_assurance" in item and level not in JOIN_LEVELS:
+        problems.append(
+            (
+                f"{where}.min_assurance",
+                f"must be one of {', '.join(JOIN_LEVELS)} (claims at low are not proof)",
+            )
+        )
+    if "normalizer" in item and normalizer != NORMALIZER_ID:
+        problems.append((f"{where}.normalizer", f"must be {NORMALIZER_ID}"))
+    if len(problems) != before:
+        return None
+    return JoinRule(
+        id=cast(str, rule_id),
+        claims=tuple(sorted(cast(list[str], claims))),
+        min_assurance=cast(AssuranceLevel, level),
+        normalizer=NORMALIZER_ID,
     )
 
 

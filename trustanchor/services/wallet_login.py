@@ -26,7 +26,7 @@ gets nothing).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,10 +47,10 @@ from trustanchor.openid4vp.response import (
     response_endpoint_reply,
     same_device_redirect_uri,
 )
-from trustanchor.services import audit_trail, interaction
+from trustanchor.services import audit_trail, identity_joining, interaction
 from trustanchor.services.container import Services
 from trustanchor.services.interaction import AnchorUnavailable, Interaction, InteractionGone
-from trustanchor.storage import identities_repo, interactions_repo, wallet_repo
+from trustanchor.storage import interactions_repo, wallet_repo
 
 log = logging.getLogger("trustanchor.login")
 
@@ -62,8 +62,10 @@ well_formed_id = interaction.well_formed_id
 __all__ = ["AnchorUnavailable", "InteractionGone"]  # raised here, defined by the seam
 
 
-class ReturnRefused(Exception):
+class ReturnRefused(interaction.InteractionRefused):
     """The same-device return URL is unknown, lacks a valid response code, or was used."""
+
+    reason = "wallet_return"
 
 
 class WalletRequestRefused(Exception):
@@ -110,16 +112,23 @@ def eligible_anchors(
     services: Services, request: AuthorizationRequest, step_up: Mapping[str, Any] | None = None
 ) -> list[Anchor]:
     """Active anchors of a supported kind whose assurance meets the request's acr_values and,
-    during a step-up, belong to the anchor set the decision named at the level it demands."""
+    during a step-up, belong to the anchor set the decision named at the level it demands — or
+    are one the step-up lets the person present again to prove an identity join
+    (``identity_joining.present_again``)."""
+    again = identity_joining.present_again(step_up)
     result = []
     for anchor in services.anchors.active():
         if anchor.kind not in SUPPORTED_KINDS:
             continue
         if request.acr_values and acr_for(anchor.assurance_level) not in request.acr_values:
             continue
-        if step_up is not None and (
-            step_up.get("anchor_set_id") not in anchor.anchor_sets
-            or not at_least(anchor.assurance_level, str(step_up.get("assurance")))
+        if (
+            step_up is not None
+            and anchor.id not in again
+            and (
+                step_up.get("anchor_set_id") not in anchor.anchor_sets
+                or not at_least(anchor.assurance_level, str(step_up.get("assurance")))
+            )
         ):
             continue
         result.append(anchor)
@@ -196,12 +205,16 @@ def transaction_view(
     return TransactionView(current.request, anchor, url)
 
 
-def dcql_for(anchor: Anchor, request: AuthorizationRequest) -> dict[str, Any]:
-    """Ask for the anchor's credential types and exactly the claims this request needs."""
+def dcql_for(
+    anchor: Anchor, request: AuthorizationRequest, join_claims: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Ask for the anchor's credential types and exactly the claims this request needs, plus,
+    in a step-up, ``join_claims``: those a join rule compares
+    (``identity_joining.claims_to_ask``)."""
     settings = anchor.settings
     mapping: dict[str, str] = dict(settings.get("claims", {}))
     paths: list[list[str]] = [[str(settings["subject_claim"])]]
-    for name in requested_claim_names(request.scope, request.claims):
+    for name in (*requested_claim_names(request.scope, request.claims), *join_claims):
         source = mapping.get(name)
         if source is not None and [source] not in paths:
             paths.append([source])
@@ -241,7 +254,9 @@ def request_object(
         nonce=tx.nonce,
         state=transaction_id,
         response_uri=services.endpoints.wallet_response,
-        dcql_query=dcql_for(anchor, request),
+        dcql_query=dcql_for(
+            anchor, request, identity_joining.claims_to_ask(services, anchor, row.step_up)
+        ),
         at=at,
         lifetime=max(1, tx.expires_at - at),
         wallet_nonce=wallet_nonce,

@@ -21,25 +21,66 @@ def record(
     new_holder_id: str,
     new_identity_id: str,
     now: int,
-    attach_to_holder: str | None = None,
 ) -> Identity:
-    """Create or refresh the identity for (anchor, subject). A new identity gets a new holder,
-    or joins ``attach_to_holder`` (a step-up login by the person already logged in: the same
-    person now also verified by this anchor). An existing identity keeps its holder — the
-    caller must compare it with ``attach_to_holder`` and refuse a mismatch."""
+    """A plain login: refresh the identity for (anchor, subject), which keeps its holder, or
+    create it with a new holder. An identity never joins an existing holder here: that takes
+    proof (:func:`join`, called by ``services.identity_joining``)."""
     existing = _refresh(conn, verified)
     if existing is not None:
         return existing
-    if attach_to_holder is not None:
-        new_holder_id = attach_to_holder
-    else:
-        conn.execute(insert(holders).values(id=new_holder_id, created_at=now))
-    inserted = insert_once(
+    conn.execute(insert(holders).values(id=new_holder_id, created_at=now))
+    if _insert(conn, verified, holder_id=new_holder_id, identity_id=new_identity_id):
+        return _identity(new_identity_id, new_holder_id, verified)
+    # Another request created it first: drop our new holder, refresh theirs.
+    conn.execute(delete(holders).where(holders.c.id == new_holder_id))
+    refreshed = _refresh(conn, verified)
+    if refreshed is None:  # pragma: no cover - the conflicting row must exist
+        raise RuntimeError("identity vanished during insert")
+    return refreshed
+
+
+def find(conn: Connection, anchor_id: str, subject: str) -> Identity | None:
+    """The identity an anchor verified for ``subject``, if the service has seen it."""
+    row = conn.execute(
+        select(identities).where(
+            identities.c.anchor_id == anchor_id, identities.c.subject == subject
+        )
+    ).first()
+    return None if row is None else _stored(row)
+
+
+def refresh_of_holder(
+    conn: Connection, verified: VerifiedIdentity, holder_id: str
+) -> Identity | None:
+    """Refresh a known identity with a new verification, only while it belongs to
+    ``holder_id``; None when it does not (any more)."""
+    return _refresh(conn, verified, holder_id=holder_id)
+
+
+def join(
+    conn: Connection,
+    verified: VerifiedIdentity,
+    *,
+    holder_id: str,
+    new_identity_id: str,
+) -> Identity | None:
+    """Record a new identity for an existing holder, after the caller proved it is the same
+    person. None when (anchor, subject) is already known (a concurrent login recorded it): the
+    caller refuses, as the identity may belong to someone else and never moves."""
+    if _insert(conn, verified, holder_id=holder_id, identity_id=new_identity_id):
+        return _identity(new_identity_id, holder_id, verified)
+    return None
+
+
+def _insert(
+    conn: Connection, verified: VerifiedIdentity, *, holder_id: str, identity_id: str
+) -> bool:
+    return insert_once(
         conn,
         identities,
         {
-            "id": new_identity_id,
-            "holder_id": new_holder_id,
+            "id": identity_id,
+            "holder_id": holder_id,
             "anchor_id": verified.anchor_id,
             "subject": verified.subject,
             "claims": dict(verified.claims),
@@ -54,24 +95,86 @@ def record(
             "status_checked_at": verified.verified_at,
         },
     )
-    if inserted:
-        return _identity(new_identity_id, new_holder_id, verified)
-    # Another request created it first: drop our new holder (if we made one), refresh theirs.
-    if attach_to_holder is None:
+
+
+@dataclass(frozen=True, slots=True)
+class JoinCandidate:
+    """What matching a new identity against a holder's identities needs: the verified claims
+    (compared, never logged), the level and anchor, and whether the identity is current."""
+
+    id: str
+    anchor_id: str
+    claims: dict[str, Any]
+    assurance_level: str
+    expires_at: int | None
+    credential_status: str
+
+
+def join_candidates(conn: Connection, holder_id: str) -> list[JoinCandidate]:
+    rows = conn.execute(
+        select(
+            identities.c.id,
+            identities.c.anchor_id,
+            identities.c.claims,
+            identities.c.assurance_level,
+            identities.c.expires_at,
+            identities.c.credential_status,
+        )
+        .where(identities.c.holder_id == holder_id)
+        .order_by(identities.c.id)
+    ).all()
+    return [
+        JoinCandidate(
+            id=row.id,
+            anchor_id=row.anchor_id,
+            claims=dict(row.claims) if isinstance(row.claims, dict) else {},
+            assurance_level=row.assurance_level,
+            expires_at=row.expires_at,
+            credential_status=row.credential_status,
+        )
+        for row in rows
+    ]
+
+
+def move_to_new_holder(
+    conn: Connection, identity_id: str, *, from_holder: str, new_holder_id: str, now: int
+) -> bool:
+    """Undo a join (the operator's ``identities unjoin``): the identity leaves ``from_holder``
+    for a new holder of its own. One conditional UPDATE; False when the identity is unknown or
+    no longer belongs to ``from_holder``."""
+    conn.execute(insert(holders).values(id=new_holder_id, created_at=now))
+    moved = conn.execute(
+        update(identities)
+        .where(identities.c.id == identity_id, identities.c.holder_id == from_holder)
+        .values(holder_id=new_holder_id)
+        .returning(identities.c.id)
+    ).first()
+    if moved is None:
         conn.execute(delete(holders).where(holders.c.id == new_holder_id))
-    refreshed = _refresh(conn, verified)
-    if refreshed is None:  # pragma: no cover - the conflicting row must exist
-        raise RuntimeError("identity vanished during insert")
-    return refreshed
+        return False
+    return True
 
 
-def _refresh(conn: Connection, verified: VerifiedIdentity) -> Identity | None:
+def count_of_holder(conn: Connection, holder_id: str) -> int:
+    return int(
+        conn.execute(
+            select(func.count()).select_from(identities).where(identities.c.holder_id == holder_id)
+        ).scalar_one()
+    )
+
+
+def _refresh(
+    conn: Connection, verified: VerifiedIdentity, *, holder_id: str | None = None
+) -> Identity | None:
+    conditions = [
+        identities.c.anchor_id == verified.anchor_id,
+        identities.c.subject == verified.subject,
+    ]
+    if holder_id is not None:
+        conditions.append(identities.c.holder_id == holder_id)
     row = conn.execute(
         update(identities)
-        .where(
-            identities.c.anchor_id == verified.anchor_id,
-            identities.c.subject == verified.subject,
-        )
+        .where(*conditions)
         .values(
             claims=dict(verified.claims),
             assurance_level=verified.assurance_level,
@@ -103,8 +206,10 @@ def _identity(identity_id: str, holder_id: str, verified: VerifiedIdentity) -> I
 
 def get(conn: Connection, identity_id: str) -> Identity | None:
     row = conn.execute(select(identities).where(identities.c.id == identity_id)).first()
-    if row is None:
-        return None
+    return None if row is None else _stored(row)
+
+
+def _stored(row: Any) -> Identity:
     return Identity(
         id=row.id,
         holder_id=row.holder_id,

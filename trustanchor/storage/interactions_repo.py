@@ -152,3 +152,11 @@ def _row(row: Any) -> InteractionRow:
         browser_digest=row.browser_digest,
         login_via=row.login_via,
     )
+
+
+def amend_step_up(
+    conn: Connection, interaction_id: str, step_up: dict[str, Any], *, now: int
+) -> bool:
+    """Replace the pending step-up of an interaction still waiting for a login (identity
+    joining notes which credential the person may present again, services.identity_joining)."""
+    return _move(conn, interaction_id, "login", {"step_up": step_up}, now=now) is not None
