@@ -309,23 +309,21 @@ def receive(services: Services, form: dict[str, list[str]]) -> dict[str, str]:
         _fail(services, tx.id, failure.reason, failure.detail, anchor_id=tx.anchor_id)
         raise WalletRequestRefused(400, "invalid_request", failure.reason) from failure
     assert anchor is not None
-    # A step-up login must be the person already logged in: a new identity joins their holder,
-    # a known identity of someone else is refused (the decision would otherwise rely on them).
+    # A step-up login must be the person already logged in: their known identity, or a new one
+    # proved to be theirs by a join rule (services.identity_joining); anything else is refused.
     earlier = row.authentication if row.step_up is not None else None
     earlier_holder = str(earlier["holder_id"]) if earlier is not None else None
-    with services.db.transaction() as conn:
-        identity = identities_repo.record(
-            conn,
-            verified,
-            new_holder_id=services.randomness.token(16),
-            new_identity_id=services.randomness.token(16),
-            now=at,
-            attach_to_holder=earlier_holder,
-        )
-        mismatch = earlier_holder is not None and identity.holder_id != earlier_holder
-    if mismatch:
-        _fail(services, tx.id, "holder_mismatch", "step-up by another person", anchor_id=anchor.id)
-        raise WalletRequestRefused(400, "invalid_request", "holder_mismatch")
+    try:
+        with services.db.transaction() as conn:
+            identity = identity_joining.admit(
+                conn, services, verified, step_up_holder=earlier_holder, at=at
+            )
+    except identity_joining.JoinRefused as refused:
+        if refused.reason == "join_needs_claims" and row.step_up is not None:
+            with services.db.transaction() as conn:
+                identity_joining.ask_again(conn, tx.interaction_id, row.step_up, refused, at=at)
+        _fail(services, tx.id, refused.reason, "step-up not joined", anchor_id=anchor.id)
+        raise WalletRequestRefused(400, "invalid_request", refused.reason) from refused
     with services.db.transaction() as conn:
         authentication = Authentication(
             holder_id=identity.holder_id,

@@ -40,6 +40,7 @@ REFUSALS: dict[str, tuple[int, str]] = {
     "not_this_browser": (400, "errors.interaction_gone"),
     "csrf": (400, "errors.csrf"),
     "account_conflict": (409, "errors.account_conflict"),
+    "wallet_return": (400, "errors.wallet_return"),
 }
 
 
@@ -47,10 +48,11 @@ class CsrfRefused(InteractionRefused):
     reason = "csrf"
 
 
-@blueprint.errorhandler(InteractionRefused)
+@blueprint.app_errorhandler(InteractionRefused)
 def refused(exc: InteractionRefused) -> Any:
-    """Every refusal of the interaction pages, in one place. An anchor that became unavailable
-    sends the person back to the (now shorter) list of anchors; the status poll answers JSON."""
+    """Every refusal of the interaction pages (and of the wallet's same-device return), in one
+    place. An anchor that became unavailable sends the person back to the (now shorter) list of
+    anchors; the status poll answers JSON."""
     if isinstance(exc, interaction.AnchorUnavailable):
         interaction_id = request.view_args.get("interaction_id", "") if request.view_args else ""
         if interaction.well_formed_id(interaction_id):

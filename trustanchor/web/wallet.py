@@ -70,15 +70,12 @@ def done(transaction_id: str) -> Any:
     anywhere else the person is told to continue on the device where they started."""
     services = current_services()
     codes = request.args.getlist("response_code")
-    try:
-        interaction_id = wallet_login.same_device_return(
-            services,
-            transaction_id,
-            codes[0] if len(codes) == 1 else None,
-            browser_secret=browser_secret(),
-        )
-    except wallet_login.ReturnRefused:
-        return render_page("error.html", status=400, message_key="errors.wallet_return")
+    interaction_id = wallet_login.same_device_return(
+        services,
+        transaction_id,
+        codes[0] if len(codes) == 1 else None,
+        browser_secret=browser_secret(),
+    )  # ReturnRefused: a page of the interaction pages' refusal vocabulary (web/interaction.py)
     if interaction_id is None:
         return render_page("wallet_done.html")
     return redirect(f"/interaction/{interaction_id}", code=303)
