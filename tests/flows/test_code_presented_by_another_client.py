@@ -19,10 +19,10 @@ def test_a_leaked_redeemed_code_presented_by_another_client_revokes_nothing(stag
     stolen = stage.shop.redeem(code, pkce.verifier, redirect_uri=stage.bank.redirect_uri)
 
     assert_json_error(stolen, 400, "invalid_grant")
+    assert stage.ledger.introspect(tokens["access_token"])["active"] is True
     assert stolen.json()["error_description"] == (
         "the authorization code was issued to another client"
     )
-    assert stage.ledger.introspect(tokens["access_token"])["active"] is True
     refreshed = stage.bank.refresh(tokens["refresh_token"])
     assert refreshed.status_code == 200, refreshed.text
 
