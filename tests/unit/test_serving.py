@@ -1,0 +1,79 @@
+"""trustanchor.web.serving: the body deadline's arithmetic and the WSGI environ built from an ASGI
+scope (the slow-client behaviour itself is shown on the real server in
+tests/flows/test_slow_clients.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trustanchor.web.serving import BodyDeadline, threads_per_worker, wsgi_environ
+
+
+def _scope(**extra: Any) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/token",
+        "raw_path": b"/token",
+        "root_path": "",
+        "query_string": b"a=1&b=%C3%A9",
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 50000),
+        "headers": [],
+        **extra,
+    }
+
+
+def test_the_deadline_grows_with_what_arrived_up_to_the_maximum() -> None:
+    deadline = BodyDeadline(initial=10, maximum=30, min_rate=500, max_bytes=65536)
+    assert deadline.seconds_allowed(0) == 10
+    assert deadline.seconds_allowed(2500) == 15  # one second per 500 bytes received
+    assert deadline.seconds_allowed(65536) == 30  # never beyond the maximum
+
+
+def test_repeated_header_lines_are_joined_so_the_app_still_sees_each_one() -> None:
+    environ = wsgi_environ(
+        _scope(headers=[(b"dpop", b"proof-one"), (b"dpop", b"proof-two"), (b"host", b"x")]),
+        b"",
+    )
+    assert environ["HTTP_DPOP"] == "proof-one,proof-two"
+    assert environ["HTTP_HOST"] == "x"
+
+
+def test_a_header_name_with_an_underscore_cannot_pose_as_one_with_a_hyphen() -> None:
+    environ = wsgi_environ(
+        _scope(headers=[(b"x-forwarded-for", b"real"), (b"x_forwarded_for", b"spoofed")]), b""
+    )
+    assert environ["HTTP_X_FORWARDED_FOR"] == "real"
+
+
+def test_body_length_type_path_and_query_follow_pep_3333() -> None:
+    environ = wsgi_environ(
+        _scope(
+            raw_path=b"/interaction/caf%C3%A9?ignored=1",
+            path="/interaction/café",
+            headers=[
+                (b"content-type", b"application/x-www-form-urlencoded"),
+                (b"content-length", b"3"),
+            ],
+        ),
+        b"a=b",
+    )
+    assert environ["CONTENT_TYPE"] == "application/x-www-form-urlencoded"
+    assert environ["CONTENT_LENGTH"] == "3"
+    assert "HTTP_CONTENT_TYPE" not in environ and "HTTP_CONTENT_LENGTH" not in environ
+    # PATH_INFO carries the decoded bytes as latin-1 (werkzeug turns them back into UTF-8).
+    assert environ["PATH_INFO"].encode("latin-1").decode("utf-8") == "/interaction/café"
+    assert environ["QUERY_STRING"] == "a=1&b=%C3%A9"
+    assert environ["wsgi.input"].read() == b"a=b"
+    assert environ["wsgi.input_terminated"] is True
+    assert environ["REMOTE_ADDR"] == "127.0.0.1"
+    assert environ["SERVER_PORT"] == "8000"
+    assert environ["SERVER_PROTOCOL"] == "HTTP/1.1"
+
+
+def test_threads_per_worker_are_the_production_counts() -> None:
+    assert threads_per_worker("sqlite") == 1
+    assert threads_per_worker("postgresql") == 4
