@@ -1,0 +1,62 @@
+"""Issue 10, item 7: which failed logins spend the anonymous budget (services/login_failures.py),
+and the one budget shared with anonymous refusals counting what it leaves out per kind."""
+
+from __future__ import annotations
+
+from trustanchor.anchors import sd_jwt, sd_jwt_vc
+from trustanchor.services import auditor_console, login_failures, my_links
+from trustanchor.services.refusals import RefusalBudget
+
+T0 = 1_700_000_000
+
+VERIFIED_CREDENTIAL = [
+    "credential_expired",
+    "credential_not_yet_valid",
+    "credential_too_old",
+    "credential_revoked",
+    "credential_suspended",
+    "holder_mismatch",
+    "missing_claims",
+    "kb_stale",  # the key signed for this very nonce: the holder was there
+    "identity_join_refused",  # a reason this module does not know: recorded
+]
+
+
+def test_only_first_party_flows_and_only_credential_free_reasons_are_budgeted() -> None:
+    console = auditor_console.CLIENT.client_id
+    assert {console, my_links.CLIENT.client_id} == login_failures.FIRST_PARTY_CLIENTS
+    assert login_failures.budgeted("wallet_declined", console)
+    assert login_failures.budgeted("kb_nonce_mismatch", my_links.CLIENT_ID)
+    for client in ("bank", None):
+        assert not login_failures.budgeted("wallet_declined", client)
+    for reason in VERIFIED_CREDENTIAL:
+        assert not login_failures.budgeted(reason, console), reason
+
+
+def test_every_budgeted_reason_is_a_reason_the_service_has() -> None:
+    known = set(sd_jwt.REASONS) | set(sd_jwt_vc.REASONS)
+    service = {
+        "wallet_declined",
+        "wallet_error",
+        "wallet_response_invalid",
+        "interaction_gone",
+        "anchor_suspended",
+        "anchor_unknown",
+    }
+    assert known | service >= login_failures.BUDGETED_REASONS
+
+
+def test_one_bucket_two_kinds_each_counts_what_it_left_out() -> None:
+    budget = RefusalBudget(burst=2, per_second=1)
+    assert budget.admit(T0, "login") == (True, 0)
+    assert budget.admit(T0) == (True, 0)  # a refusal spends the same bucket
+    assert budget.admit(T0, "login") == (False, 1)
+    assert budget.admit(T0, "login") == (False, 2)
+    assert budget.admit(T0) == (False, 1)
+    assert budget.admit(T0 + 1) == (True, 1)  # the refusal left out, reported once
+    assert budget.admit(T0 + 2, "login") == (True, 2)  # and the two logins
+
+
+def test_windows_are_aligned() -> None:
+    assert login_failures.window_start(T0) % login_failures.WINDOW == 0
+    assert 0 <= T0 - login_failures.window_start(T0) < login_failures.WINDOW
