@@ -124,10 +124,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def database(database_url: str) -> Iterator[Database]:
-    """A migrated database: a copy of the session's migrated template (support/templates.py);
-    ``upgrade`` then finds it at head, as the service's start does."""
-    templates.migrated(database_url)
+    """A migrated database: a copy of the session's migrated template (support/templates.py),
+    which is the migrations' own result at head; migrated here only if it was not empty."""
+    filled = templates.migrated(database_url)
     db = Database(database_url)
-    upgrade(db)
+    if not filled:
+        upgrade(db)
     yield db
     db.dispose()
