@@ -30,6 +30,7 @@ import jwt
 import pytest
 import requests
 from markupsafe import escape
+from sqlalchemy import func, select
 from support.clock import ShiftableClock
 from support.credentials import Wallet
 from support.ecosystem import BANK_REDIRECT, Browser, Ecosystem, Party
@@ -38,6 +39,7 @@ from support.person import Person
 from support.rp import Pkce, RelyingParty
 from support.server import RunningServer, free_port, running_server, test_settings
 
+from trustanchor.storage.tables import audit_leaves as audit_leaves_table
 from trustanchor.web.i18n import catalog
 
 BANK_LOGOUT = "https://bank.example/logged-out"
@@ -484,7 +486,13 @@ def test_a_hint_for_another_session_or_person_asks_for_confirmation(world: World
     assert next_page(world, hanako.browser) == "consent"
 
 
+def audit_leaves(world: World) -> int:
+    with world.server.services.db.reader() as conn:
+        return int(conn.execute(select(func.count()).select_from(audit_leaves_table)).scalar_one())
+
+
 def test_without_a_session_the_endpoint_says_logged_out_and_may_return(rp_world: World) -> None:
+    before = audit_leaves(rp_world)
     browser = Browser(rp_world.server)
     page = logout(browser, rp_world)
     assert page.status_code == 200 and text_of("end_session.done.logged_out") in page.text
@@ -496,6 +504,13 @@ def test_without_a_session_the_endpoint_says_logged_out_and_may_return(rp_world:
         state="s4",
     )
     assert back.status_code == 303 and back.headers["Location"] == f"{SHOP_LOGOUT}?state=s4"
+    # Anyone may call the endpoint, so it is no way to grow the audit log: refused requests and
+    # confirmations write nothing either.
+    for _ in range(20):
+        logout(browser, rp_world, post_logout_redirect_uri=BANK_LOGOUT)  # refused: no client
+        logout(browser, rp_world, id_token_hint="e30.e30.AAAA")
+        browser.session.post(rp_world.url("/logout/confirm"), data={"decision": "logout"})
+    assert audit_leaves(rp_world) == before
 
 
 def test_the_logout_pages_in_japanese(world: World) -> None:
