@@ -47,7 +47,7 @@ from trustanchor.openid4vp.response import (
     response_endpoint_reply,
     same_device_redirect_uri,
 )
-from trustanchor.services import audit_trail, identity_joining, interaction
+from trustanchor.services import audit_trail, identity_joining, interaction, login_failures
 from trustanchor.services.container import Services
 from trustanchor.services.interaction import AnchorUnavailable, Interaction, InteractionGone
 from trustanchor.storage import interactions_repo, wallet_repo
@@ -398,7 +398,6 @@ def _fail(
     transaction is consumed exactly once) the failed login is audited in the same transaction;
     without it (the request-object fetch, repeatable by anyone holding the request URI) it is
     not, so the log cannot be flooded through a public endpoint."""
-    from trustanchor.services import login_failures  # issue 10 item 7; hoist with the refactor
 
     log.info("login failed at wallet transaction: reason=%s detail=%s", reason, detail)
     with services.db.transaction() as conn:
