@@ -19,6 +19,7 @@ from trustanchor.audit.entries import (
     Decision,
     Entry,
     EntryError,
+    IdentityJoin,
     Login,
     Omitted,
     OperatorChange,
@@ -107,6 +108,18 @@ def examples() -> list[Entry]:
             until=T0,
             count=3000,
             reasons="kb_nonce_mismatch=3 wallet_declined=2997",
+        ),
+        IdentityJoin(
+            at=T0,
+            action="joined",
+            identity=keyed_digest(b"a" * 32, "audit-identity", "identity-2"),
+            anchor_id="jp-national-id",
+            holder=HOLDER,
+            new_holder=None,
+            rule="name-and-birthdate",
+            anchor_set_id="jp-cbdc",
+            matched_anchor_id="jp-bank-ekyc",
+            claims="birthdate family_name given_name",
         ),
     ]
 
@@ -316,6 +329,11 @@ SHAPES: dict[str, str] = {
     "until": "integer",
     "count": "integer",
     "reasons": "reason_counts",
+    "identity": "pseudonym",
+    "new_holder": "pseudonym",
+    "rule": "identifier",
+    "matched_anchor_id": "identifier",
+    "claims": "claim_names",
 }
 
 RAW_SECRET = SystemRandomness().token(32)  # the shape of codes, refresh tokens, request_uris
