@@ -591,6 +591,18 @@ def test_credential_expired(issuer: Issuer, wallet: Wallet, fetcher: InMemoryFet
     refused(make_verifier(issuer, fetcher), presentation, "credential_expired")
 
 
+def test_an_expired_credential_without_its_key_fails_at_key_binding(
+    issuer: Issuer, wallet: Wallet, fetcher: InMemoryFetcher
+) -> None:
+    """A leaked expired credential replayed by someone without the holder's key, or with a stale
+    nonce, is a key-binding failure: "credential_expired" (always audited, issue 10) only ever
+    names a credential whose holder proved possession for our nonce."""
+    expired = issue(issuer, wallet, iat=AT - 86400, exp=AT - 31)
+    verifier = make_verifier(issuer, fetcher)
+    refused(verifier, present(wallet, expired, signer=Wallet.generate()), "kb_signature_invalid")
+    refused(verifier, present(wallet, expired, nonce="another-login-nonce"), "kb_nonce_mismatch")
+
+
 def test_credential_not_yet_valid(issuer: Issuer, wallet: Wallet, fetcher: InMemoryFetcher) -> None:
     presentation = present(wallet, issue(issuer, wallet, iat=AT + 3600))
     refused(make_verifier(issuer, fetcher), presentation, "credential_not_yet_valid")

@@ -122,6 +122,11 @@ class SdJwtVcVerifier:
             payload = self._issuer_payload(parts.issuer_jwt, at)
             holder_key = self._holder_key(payload)
             self._check_key_binding(parts, holder_key, expected, at)
+            # Validity in time only after the holder proved possession of the key for our
+            # nonce: someone replaying a leaked expired credential without the key gets a
+            # key-binding failure (budgeted in the audit log), not "credential_expired" (always
+            # recorded, as it names a credential that verified).
+            self._check_validity(payload, at)
             disclosures = sd_jwt.decode_disclosures(
                 parts.disclosures, max_depth=self._limits.max_json_depth
             )
@@ -182,6 +187,10 @@ class SdJwtVcVerifier:
         for name, value in (("exp", exp), ("nbf", nbf), ("iat", iat)):
             if value is not None and not _is_int(value):
                 raise AnchorFailure("malformed_credential", f"{name} is not an integer")
+
+    def _check_validity(self, payload: Mapping[str, Any], at: int) -> None:
+        settings = self.settings
+        exp, nbf, iat = payload.get("exp"), payload.get("nbf"), payload.get("iat")
         if _is_int(exp) and at >= exp + self._skew:
             raise AnchorFailure("credential_expired")
         if _is_int(nbf) and at + self._skew < nbf:
