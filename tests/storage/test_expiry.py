@@ -180,8 +180,21 @@ def test_the_purge_command_reports_each_rule(tmp_path: Any) -> None:
     )
     runner = CliRunner()
     assert runner.invoke(cli, ["--config", str(config), "init"]).exit_code == 0
+    # A failed first-party login counted (not recorded) in a window that has closed since.
+    from trustanchor.services import login_failures
+    from trustanchor.storage import audit_omissions_repo
+    from trustanchor.storage.tables import audit_leaves
+
+    db = Database(f"sqlite:///{tmp_path / 'ta.db'}")
+    with db.transaction() as conn:
+        audit_omissions_repo.count(
+            conn, what=login_failures.WHAT, window_start=0, reason="wallet_declined"
+        )
+    before = count(db, audit_leaves)
     result = runner.invoke(cli, ["--config", str(config), "purge", "--retention", "60"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
+    assert lines[0] == "omitted-entry summaries written: 1"
+    assert count(db, audit_leaves) == before + 1
     assert lines[-1] == "purged 0 row(s)"
-    assert [line.split(":")[0] for line in lines[:-1]] == [rule.name for rule in expiry.RULES]
+    assert [line.split(":")[0] for line in lines[1:-1]] == [rule.name for rule in expiry.RULES]

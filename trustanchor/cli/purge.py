@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from trustanchor.cli.context import CliContext, pass_context
+from trustanchor.services import login_failures
 from trustanchor.storage import expiry
 from trustanchor.storage.database import StorageUnavailable
 
@@ -27,22 +28,32 @@ from trustanchor.storage.database import StorageUnavailable
 def purge(ctx: CliContext, retention: int) -> None:
     """Delete expired one-time artefacts and ended sessions: used DPoP/assertion jtis, request
     URIs, logins and their wallet transactions, login/console/self-service sessions, and codes,
-    refresh tokens and access-token records expired more than --retention ago. Prints how many
-    rows each rule deleted; safe to run again (an interrupted run is finished by the next)."""
+    refresh tokens and access-token records expired more than --retention ago. Also writes the
+    audit summaries ('omitted' entries) of closed windows of failed first-party logins that were
+    counted instead of recorded. Prints how many rows each rule deleted; safe to run again (an
+    interrupted run is finished by the next)."""
     settings = ctx.settings
 
     def progress(rule: str, deleted: int) -> None:
         if deleted % (expiry.BATCH * 10) == 0:  # a line per 50,000 rows of a large backlog
             click.echo(f"{rule}: {deleted} deleted so far", err=True)
 
+    now = ctx.clock.now()
     try:
-        deleted = expiry.purge(ctx.db, now=ctx.clock.now(), retention=retention, progress=progress)
+        with ctx.db.transaction() as conn:
+            # Left-out login failures of windows that closed are summarised here too, so a
+            # flood that stopped does not wait for the next failed login to reach the log.
+            summaries = login_failures.summarise_closed(
+                conn, at=now, before=login_failures.window_start(now)
+            )
+        deleted = expiry.purge(ctx.db, now=now, retention=retention, progress=progress)
     except (StorageUnavailable, DBAPIError) as exc:
         url = make_url(settings.service.database_url).render_as_string(hide_password=True)
         raise click.ClickException(
             f"cannot use the database {url} ({exc.__class__.__name__}). Run `trustanchor init` "
             "to create or migrate it; running purge again finishes an interrupted run."
         ) from exc
+    click.echo(f"omitted-entry summaries written: {summaries}")
     for rule, count in deleted.items():
         click.echo(f"{rule}: {count}")
     click.echo(f"purged {sum(deleted.values())} row(s)")
