@@ -32,8 +32,11 @@ keys_dir = "{keys}"
 [[anchor_sets]]
 id = "jp-cbdc"
 display_name = {{ en = "Japan CBDC pilot" }}
-[anchor_sets.policy]
-identity_joins = [{{ id = "name-and-birthdate", claims = ["family_name", "given_name", "birthdate"], min_assurance = "substantial", normalizer = "nfkc-casefold-kana-nospace-v1" }}]
+[[anchor_sets.policy.identity_joins]]
+id = "name-and-birthdate"
+claims = ["family_name", "given_name", "birthdate"]
+min_assurance = "substantial"
+normalizer = "nfkc-casefold-kana-nospace-v1"
 
 [[anchors]]
 id = "jp-pid"
@@ -43,12 +46,17 @@ assurance_level = "high"
 anchor_sets = ["jp-cbdc"]
 [anchors.sd_jwt_vc]
 issuer = "https://pid.example"
-jwks = {{ keys = [{{ kty = "EC", crv = "P-256", kid = "k1", x = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", y = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0" }}] }}
 vct = ["urn:example:pid:1"]
 subject_claim = "sub"
 claims = {{ given_name = "given_name" }}
 trust_framework = "jp_my_number_card"
 status_check = "off"
+[[anchors.sd_jwt_vc.jwks.keys]]
+kty = "EC"
+crv = "P-256"
+kid = "k1"
+x = "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU"
+y = "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"
 """
 
 
