@@ -123,7 +123,8 @@ def test_consent_leads_with_who_logged_in(server: RunningServer, ecosystem: Ecos
     assert who < consent.text.index("<h1")
     assert "Yamada T." in consent.text  # family name and initial, never the whole name
     assert "Taro" not in consent.text
-    assert "Verified by National ID (test)" in consent.text
+    assert "You were verified by National ID (test)" in consent.text
+    assert consent.text.index("You were verified by") < consent.text.index("<h1")
     assert "Not you? Start again" in consent.text
 
 

@@ -36,11 +36,11 @@ REFERENCE_LENGTH = 8
 
 @dataclass(frozen=True, slots=True)
 class LoggedIn:
-    """Who logged in, as the consent page leads with it: a partly masked verified name where the
-    anchor gave one, the anchor, and a short reference (the start of the holder's pseudonym)."""
+    """Who logged in, as the consent page leads with it (beside the anchor that verified them):
+    a partly masked verified name where the anchor gave one, and a short reference (the start of
+    the holder's pseudonym in the audit log)."""
 
     masked_name: str | None
-    anchor: Anchor | None
     reference: str
 
 
@@ -122,7 +122,6 @@ def view(services: Services, current: Interaction) -> ConsentView:
         claim_names=requested_claim_names(current.request.scope, current.request.claims),
         logged_in=LoggedIn(
             masked_name=masked_name(identity.claims) if identity is not None else None,
-            anchor=anchor,
             reference=pseudonym[:REFERENCE_LENGTH],
         ),
         outcome=outcome,

@@ -141,7 +141,6 @@ def _consent_page(services: Services, current: Interaction) -> Any:
         claim_names=view.claim_names,
         who_name=who.masked_name,
         who_reference=who.reference,
-        who_anchor=who.anchor.name(lang) if who.anchor else None,
         from_sso=not current.fresh_login,
         not_me_action=f"/interaction/{current.id}/not-me",
         csrf=_csrf(services),
