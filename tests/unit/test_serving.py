@@ -4,9 +4,15 @@ tests/flows/test_slow_clients.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from trustanchor.config.loader import ConfigError, load_settings
 from trustanchor.web.serving import BodyDeadline, threads_per_worker, wsgi_environ
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _scope(**extra: Any) -> dict[str, Any]:
@@ -77,3 +83,27 @@ def test_body_length_type_path_and_query_follow_pep_3333() -> None:
 def test_threads_per_worker_are_the_production_counts() -> None:
     assert threads_per_worker("sqlite") == 1
     assert threads_per_worker("postgresql") == 4
+
+
+def test_the_loader_refuses_read_deadlines_out_of_bounds() -> None:
+    bad = {
+        "header_read_timeout": 0,
+        "body_read_timeout": 61,
+        "body_read_timeout_max": 20,
+        "min_body_rate": 0,
+    }
+    with pytest.raises(ConfigError) as refused:
+        load_settings(REPO / "config" / "test.toml", environ={}, overrides={"limits": bad})
+    assert sorted(p.split(":")[0] for p in refused.value.problems) == [
+        "limits.body_read_timeout",
+        "limits.body_read_timeout_max",
+        "limits.header_read_timeout",
+        "limits.min_body_rate",
+    ]
+    settings = load_settings(REPO / "config" / "test.toml", environ={})
+    assert (
+        settings.limits.header_read_timeout,
+        settings.limits.body_read_timeout,
+        settings.limits.body_read_timeout_max,
+        settings.limits.min_body_rate,
+    ) == (10, 10, 30, 500)
