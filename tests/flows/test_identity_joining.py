@@ -379,6 +379,13 @@ def test_the_operator_undoes_a_wrong_join_and_what_relied_on_it_is_withdrawn(
         at=services.clock.now(),
     )
     assert done.revoked_grants >= 1
+    # The browser's SSO session carried the unjoined identity's login: it ended, so the next
+    # request in that browser asks for a login instead of resuming as the former holder.
+    assert done.ended_sessions >= 1
+    again = hanako.open(
+        bank.authorization_url([transfer(hanako_wallet, taro_wallet, "5000")], Pkce.generate())
+    )
+    assert any(form.action.endswith("/wallet") for form in parse(again.text).forms)
     assert holder_of(server, JP_HIGH, "namesake") not in (None, joined_holder)
     assert holder_of(server, JP_SUBSTANTIAL, "hanako") == joined_holder
     assert not ledger.post("/introspect", {"token": tokens["access_token"]}).json()["active"]

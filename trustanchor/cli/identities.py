@@ -107,7 +107,8 @@ def unjoin(ctx: CliContext, identity_id: str) -> None:
 
     What its former holder obtained relying on it is withdrawn: live grants whose decision relied
     on the identity's anchor are revoked, accounts bound through the identity and their links are
-    flagged for re-verification. Audited (identity_join, unjoined). Refused for an identity that
+    flagged for re-verification, and its login (SSO) sessions end. Audited (identity_join,
+    unjoined). Refused for an identity that
     is its holder's only one. Exit status 1 when refused or the database is not usable.
     """
     settings = ctx.settings
@@ -125,5 +126,6 @@ def unjoin(ctx: CliContext, identity_id: str) -> None:
     click.echo(f"identity {done.identity_id} moved to a new holder of its own")
     click.echo(
         f"{done.revoked_grants} grant(s) revoked; {done.flagged_accounts} account(s) and "
-        f"{done.flagged_links} link(s) flagged for re-verification"
+        f"{done.flagged_links} link(s) flagged for re-verification; "
+        f"{done.ended_sessions} login session(s) ended"
     )

@@ -42,10 +42,10 @@ from trustanchor.domain.claim_normalizer import NORMALIZER_ID, same_value
 from trustanchor.domain.identity import Identity, VerifiedIdentity
 from trustanchor.policy.anchor_set_policy import JoinRule
 from trustanchor.randomness import Randomness
-from trustanchor.services import audit_trail, decisions
+from trustanchor.services import audit_trail, decisions, interaction
 from trustanchor.services.container import Services
 from trustanchor.services.links import revoke_grants
-from trustanchor.storage import accounts_repo, grants_repo, identities_repo, interactions_repo
+from trustanchor.storage import accounts_repo, grants_repo, identities_repo, sessions_repo
 from trustanchor.storage.database import Database
 from trustanchor.storage.identities_repo import JoinCandidate
 
@@ -323,7 +323,7 @@ def ask_again(
             "claims": list(refused.claims),
         },
     }
-    interactions_repo.amend_step_up(conn, interaction_id, amended, now=at)
+    interaction.step_up_amended(conn, interaction_id, amended, at=at)
 
 
 def present_again(step_up: Mapping[str, Any] | None) -> tuple[str, ...]:
@@ -376,6 +376,7 @@ class Unjoined:
     revoked_grants: int
     flagged_accounts: int
     flagged_links: int
+    ended_sessions: int = 0
 
 
 def unjoin(
@@ -390,7 +391,8 @@ def unjoin(
     obtained relying on it is withdrawn as when a credential is revoked
     (:mod:`trustanchor.services.cascades`): the old holder's live grants whose decision relied on
     the identity's anchor are revoked, the accounts bound through the identity and their links
-    flagged for re-verification. One transaction with its audit entries."""
+    flagged for re-verification, and the former holder's SSO sessions end. One transaction with
+    its audit entries."""
     with db.transaction() as conn:
         identity = identities_repo.get(conn, identity_id)
         if identity is None:
@@ -413,6 +415,8 @@ def unjoin(
             conn, [identity_id], reason="identity_unjoined", now=at
         )
         links = accounts_repo.flag_links_of_accounts(conn, accounts, now=at)
+        # Any SSO session of the former holder may carry a login through that identity.
+        ended = sessions_repo.end_all_of_holder(conn, old_holder, now=at)
         audit_trail.record(
             conn,
             IdentityJoin(
@@ -428,7 +432,7 @@ def unjoin(
                 claims=None,
             ),
         )
-    return Unjoined(identity_id, new_holder, len(grants), len(accounts), len(links))
+    return Unjoined(identity_id, new_holder, len(grants), len(accounts), len(links), ended)
 
 
 __all__ = [

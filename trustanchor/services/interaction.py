@@ -238,6 +238,14 @@ def step_up_asked(
     return interactions_repo.require_step_up(conn, interaction_id, dict(requirement), now=at)
 
 
+def step_up_amended(
+    conn: Connection, interaction_id: str, requirement: Mapping[str, Any], *, at: int
+) -> bool:
+    """Replace the pending step-up while the interaction still waits for a login (identity
+    joining notes which credential the person may present again)."""
+    return interactions_repo.amend_step_up(conn, interaction_id, dict(requirement), now=at)
+
+
 def consent_finished(
     conn: Connection, interaction_id: str, *, approved: bool, at: int
 ) -> Interaction | None:

@@ -73,6 +73,17 @@ def get(conn: Connection, session_id: str, *, now: int) -> SsoSession | None:
     )
 
 
+def end_all_of_holder(conn: Connection, holder_id: str, *, now: int) -> int:
+    """End every open session of ``holder_id`` (an operator undid a wrong identity join: any of
+    them may carry that identity's login); how many ended."""
+    result = conn.execute(
+        update(sessions)
+        .where(sessions.c.holder_id == holder_id, sessions.c.ended_at.is_(None))
+        .values(ended_at=now)
+    )
+    return int(result.rowcount)
+
+
 def end(conn: Connection, session_id: str, *, now: int) -> bool:
     """End the session whose cookie secret is ``session_id``; True when it was open."""
     result = conn.execute(

@@ -126,6 +126,9 @@ interactions = Table(
     Column("step_up", JSON, nullable=True),
     # Issue 10: the digest of the secret the starting browser holds (its binding cookie).
     Column("browser_digest", String(64), nullable=True),
+    # Issue 10: where the finished authentication came from: "anchor" (a login in this
+    # interaction) or "sso" (the browser's session); an SSO login never satisfies a step-up.
+    Column("login_via", String(16), nullable=True),
 )
 
 wallet_transactions = Table(
@@ -204,6 +207,9 @@ accounts = Table(
     Column("flagged_reason", String(64), nullable=True),
     Column("created_at", Time, nullable=False),
     Column("updated_at", Time, nullable=False),
+    # Issue 10: the KYC attributes the intermediary registered for the holder, only as a keyed
+    # digest: {"normalizer", "claims" (names), "digest"} (services/account_kyc.py); NULL: none.
+    Column("kyc", JSON, nullable=True),
     UniqueConstraint("client_id", "reference_digest", name="uq_accounts_client_reference"),
 )
 Index("ix_accounts_holder", accounts.c.holder_id)

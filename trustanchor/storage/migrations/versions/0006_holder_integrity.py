@@ -26,9 +26,12 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("interactions") as batch:
         batch.add_column(sa.Column("browser_digest", sa.String(length=64), nullable=True))
+        batch.add_column(sa.Column("login_via", sa.String(length=16), nullable=True))
     with op.batch_alter_table("sessions") as batch:
         batch.add_column(sa.Column("sid", sa.String(length=64), nullable=True))
         batch.create_unique_constraint(batch.f("uq_sessions_sid"), ["sid"])
+    with op.batch_alter_table("accounts") as batch:
+        batch.add_column(sa.Column("kyc", sa.JSON(), nullable=True))
     op.create_table(
         "audit_omissions",
         sa.Column("what", sa.String(length=32), nullable=False),
@@ -48,10 +51,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("accounts") as batch:
+        batch.drop_column("kyc")
     op.drop_table("audit_verified")
     op.drop_table("audit_omissions")
     with op.batch_alter_table("sessions") as batch:
         batch.drop_constraint(batch.f("uq_sessions_sid"), type_="unique")
         batch.drop_column("sid")
     with op.batch_alter_table("interactions") as batch:
+        batch.drop_column("login_via")
         batch.drop_column("browser_digest")
