@@ -346,7 +346,14 @@ def test_a_binding_lost_to_a_race_is_a_conflict_and_writes_nothing(
     with services.db.reader() as conn:
         row = conn.execute(select(interactions).where(interactions.c.state == "consent")).one()
         authentication = Authentication.from_json(row.authentication)
-        outcome = decisions.decide(services, conn, [link(deposit, wallet)], authentication, at=at)
+        outcome = decisions.decide(
+            services,
+            conn,
+            [link(deposit, wallet)],
+            authentication,
+            at=at,
+            client_id=payments.bank.client_id,
+        )
     assert outcome.allowed
     with services.db.reader() as conn:
         taro_holder = conn.execute(
@@ -355,7 +362,12 @@ def test_a_binding_lost_to_a_race_is_a_conflict_and_writes_nothing(
     assert taro_holder is not None and taro_tokens
     with services.db.transaction() as conn:
         assert accounts_repo.bind(
-            conn, deposit, holder_id=taro_holder.holder_id, identity_id="someone", now=at
+            conn,
+            deposit,
+            registered_by=payments.bank.client_id,
+            holder_id=taro_holder.holder_id,
+            identity_id="someone",
+            now=at,
         )
     with pytest.raises(decisions.BindingConflict), services.db.transaction() as conn:
         decisions.carry_out(conn, outcome, authentication, grant_id="none", at=at)

@@ -8,11 +8,13 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, insert, select
 
+from trustanchor.domain.accounts import AccountKyc
+from trustanchor.domain.claim_normalizer import NORMALIZER_ID
 from trustanchor.storage import accounts_repo, grants_repo
 from trustanchor.storage.database import Database
-from trustanchor.storage.tables import holders
+from trustanchor.storage.tables import accounts, holders
 
 NOW = 1_800_000_000
 RACERS = 12
@@ -99,9 +101,15 @@ def test_an_account_is_bound_once_and_never_moves_to_another_holder(database: Da
     _holders(database, "h1", "h2")
     account = _register(database, "acc_bind0000000000000", "cbdc_wallet", "d")
     with database.transaction() as conn:
-        assert accounts_repo.bind(conn, account, holder_id="h1", identity_id="i1", now=NOW)
-        assert not accounts_repo.bind(conn, account, holder_id="h2", identity_id="i2", now=NOW)
-        assert accounts_repo.bind(conn, account, holder_id="h1", identity_id="i3", now=NOW + 1)
+        assert accounts_repo.bind(
+            conn, account, registered_by="bank", holder_id="h1", identity_id="i1", now=NOW
+        )
+        assert not accounts_repo.bind(
+            conn, account, registered_by="bank", holder_id="h2", identity_id="i2", now=NOW
+        )
+        assert accounts_repo.bind(
+            conn, account, registered_by="bank", holder_id="h1", identity_id="i3", now=NOW + 1
+        )
         stored = accounts_repo.get(conn, account)
     assert stored is not None
     assert (stored.holder_id, stored.binding_identity_id) == ("h1", "i3")
@@ -114,7 +122,12 @@ def test_parallel_binds_by_different_holders_have_one_winner(database: Database)
     results = race(
         database,
         lambda conn, i: accounts_repo.bind(
-            conn, account, holder_id=holder_ids[i], identity_id=f"i{i}", now=NOW
+            conn,
+            account,
+            registered_by="bank",
+            holder_id=holder_ids[i],
+            identity_id=f"i{i}",
+            now=NOW,
         ),
     )
     assert results.count(True) == 1
@@ -129,7 +142,9 @@ def test_a_closed_account_cannot_be_bound(database: Database) -> None:
     with database.transaction() as conn:
         assert accounts_repo.close(conn, account, client_id="bank", now=NOW)
         assert not accounts_repo.close(conn, account, client_id="bank", now=NOW)
-        assert not accounts_repo.bind(conn, account, holder_id="h1", identity_id="i", now=NOW)
+        assert not accounts_repo.bind(
+            conn, account, registered_by="bank", holder_id="h1", identity_id="i", now=NOW
+        )
 
 
 def _linked_pair(database: Database) -> tuple[str, str]:
@@ -191,8 +206,12 @@ def test_a_link_is_removed_once_and_a_new_one_may_follow(database: Database) -> 
 def test_flagging_accounts_bound_through_identities_flags_their_links(database: Database) -> None:
     deposit, wallet = _linked_pair(database)
     with database.transaction() as conn:
-        accounts_repo.bind(conn, deposit, holder_id="h1", identity_id="i-anchor-a", now=NOW)
-        accounts_repo.bind(conn, wallet, holder_id="h1", identity_id="i-anchor-b", now=NOW)
+        accounts_repo.bind(
+            conn, deposit, registered_by="bank", holder_id="h1", identity_id="i-anchor-a", now=NOW
+        )
+        accounts_repo.bind(
+            conn, wallet, registered_by="bank", holder_id="h1", identity_id="i-anchor-b", now=NOW
+        )
         link = accounts_repo.create_link(
             conn,
             link_id="lnk_flag000000000000",
@@ -211,7 +230,9 @@ def test_flagging_accounts_bound_through_identities_flags_their_links(database: 
         assert stored is not None
         assert (stored.status, stored.flagged_reason) == ("flagged", "anchor_suspended")
         # re-verification: binding again clears the flag
-        assert accounts_repo.bind(conn, deposit, holder_id="h1", identity_id="i-new", now=NOW + 3)
+        assert accounts_repo.bind(
+            conn, deposit, registered_by="bank", holder_id="h1", identity_id="i-new", now=NOW + 3
+        )
         rebound = accounts_repo.get(conn, deposit)
         assert rebound is not None and rebound.status == "active"
 
@@ -234,3 +255,54 @@ def test_grants_relying_on_an_anchor_or_a_link_are_found(database: Database) -> 
         assert grants_repo.live_grants_of_holder_relying_on_anchor(conn, "h1", "b") == ["g-link"]
         grants_repo.revoke_grant(conn, "g-link", now=NOW + 1, reason="test")
         assert grants_repo.live_grants_relying_on_anchor(conn, "a") == ["g-transfer"]
+
+
+def test_only_the_registering_intermediary_binds_an_account(database: Database) -> None:
+    """Issue 10 (SECURITY-CASES: "an account registered by intermediary A named in intermediary
+    B's request → never bound by B"): the binding statement itself is conditional on the
+    registrar, so no decision slip can bind another intermediary's account."""
+    _holders(database, "h1")
+    account = _register(database, "acc_regbind00000000000", "cbdc_wallet", "d")
+    with database.transaction() as conn:
+        assert not accounts_repo.bind(
+            conn, account, registered_by="other-bank", holder_id="h1", identity_id="i", now=NOW
+        )
+        unbound = accounts_repo.get(conn, account)
+        assert unbound is not None and unbound.holder_id is None
+        assert accounts_repo.bind(
+            conn, account, registered_by="bank", holder_id="h1", identity_id="i", now=NOW
+        )
+
+
+def test_registered_kyc_attributes_are_stored_only_as_their_digest(database: Database) -> None:
+    kyc = AccountKyc(NORMALIZER_ID, ("family_name", "given_name"), "k" * 43)
+    with database.transaction() as conn:
+        account, created = accounts_repo.register(
+            conn,
+            account_id="acc_kyc00000000000000",
+            client_id="bank",
+            kind="cbdc_wallet",
+            label="w",
+            reference_digest="kyc-ref",
+            now=NOW,
+            kyc=kyc,
+        )
+        row = conn.execute(select(accounts.c.kyc).where(accounts.c.id == account.id)).one()
+        plain, _ = accounts_repo.register(
+            conn,
+            account_id="acc_nokyc000000000000",
+            client_id="bank",
+            kind="cbdc_wallet",
+            label="w",
+            reference_digest="no-kyc-ref",
+            now=NOW,
+        )
+    assert created and account.kyc == kyc
+    assert row.kyc == {
+        "normalizer": NORMALIZER_ID,
+        "claims": ["family_name", "given_name"],
+        "digest": "k" * 43,
+    }
+    assert plain.kyc is None
+    with database.reader() as conn:
+        assert accounts_repo.get(conn, account.id) == account

@@ -87,7 +87,12 @@ def bind_accounts_and_grant(
                 now=at,
             )
             assert accounts_repo.bind(
-                conn, account.id, holder_id=identity.holder_id, identity_id=identity.id, now=at
+                conn,
+                account.id,
+                registered_by="bank",
+                holder_id=identity.holder_id,
+                identity_id=identity.id,
+                now=at,
             )
         accounts_repo.create_link(
             conn,

@@ -235,6 +235,20 @@ CASES = [
         taro_pays("5000", debtor=replace(TARO_WALLET, status="flagged")),
         "account_flagged",
     ),
+    Case(
+        "link: would bind an account another intermediary registered",
+        taro_links(
+            deposit=account(
+                "acc_unbound_deposit_02", None, "bank_deposit", registered_elsewhere=True
+            )
+        ),
+        "account_registered_elsewhere",
+    ),
+    Case(
+        "transfer: debtor account of another intermediary, not linked to the requester's",
+        taro_pays("5000", debtor=replace(TARO_WALLET, registered_elsewhere=True)),
+        "debtor_account_elsewhere",
+    ),
     # -- no common set ---------------------------------------------------------------------
     Case(
         "transfer: Japanese wallet to EU wallet",
@@ -360,6 +374,24 @@ CASES = [
         ),
         "assurance_too_low",
         "eu-wallets",
+    ),
+    Case(
+        "transfer: set requires registered KYC, the creditor's account has none",
+        taro_pays(
+            "5000",
+            debtor=replace(TARO_WALLET, kyc="match"),
+            world=snapshot(
+                POLICIES | {"jp-cbdc": POLICIES["jp-cbdc"] | {"account_kyc": "required"}}
+            ),
+        ),
+        "kyc_not_registered",
+        "jp-cbdc",
+    ),
+    Case(
+        "transfer: the debtor's registered KYC does not match its binding identity",
+        taro_pays("5000", debtor=replace(TARO_WALLET, kyc="mismatch")),
+        "kyc_mismatch",
+        "jp-cbdc",
     ),
     Case(
         "transfer in a currency the set has no limit for",

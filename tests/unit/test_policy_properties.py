@@ -31,6 +31,7 @@ from trustanchor.policy.facts import (
     AnchorSetFact,
     AuthenticationFact,
     IdentityFact,
+    KycState,
     LinkRequest,
     TransferRequest,
 )
@@ -62,6 +63,11 @@ def mostly(common: Any, *rare: Any) -> st.SearchStrategy[Any]:
 OPERATIONS = mostly(["account_link", "value_transfer"], ["account_link"], ["value_transfer"], [])
 MINIMUM = mostly("substantial", "low", "high")
 REVOCATION_CHECK = st.sampled_from(["fail_open", "fail_closed"])
+# One account_kyc for every set of a world, drawn after the world (so the worlds are drawn as
+# before), and the KYC states of a request's two accounts: both matching seven times in ten, so
+# that KYC refusals do not hide the checks before them too often.
+ACCOUNT_KYC = st.sampled_from(["if_registered", "required", "off"])
+KYC_PAIR = mostly(("match", "match"), ("none", "match"), ("match", "mismatch"), ("none", "none"))
 LIMIT = st.sampled_from([1000, 100_000, 500_000, 1_000_000]) | st.integers(1, 2_000_000)
 THRESHOLDS = st.lists(
     st.sampled_from([1000, 100_000, 500_000]) | st.integers(1, 1_500_000), unique=True, max_size=2
@@ -130,6 +136,19 @@ def worlds(draw: st.DrawFn) -> TrustSnapshot:
 WORLDS = worlds()
 
 
+def with_account_kyc(world: TrustSnapshot, mode: Any) -> TrustSnapshot:
+    """``world`` with every set's ``account_kyc`` set to ``mode``."""
+    anchors = [
+        AnchorFact(a.id, "active" if a.active else "suspended", frozenset(a.set_ids))
+        for a in world.anchors.values()
+    ]
+    sets = [
+        AnchorSetFact(s.id, replace(s.policy, account_kyc=mode), s.version)
+        for s in world.sets.values()
+    ]
+    return TrustSnapshot.build(anchors, sets)
+
+
 def identities_of(holder: str, drawn: list[IdentityFact]) -> list[IdentityFact]:
     return [replace(i, id=f"{holder}-{n}", holder_id=holder) for n, i in enumerate(drawn)]
 
@@ -151,6 +170,7 @@ class Transfer:
     debtor: list[IdentityFact]
     creditor: list[IdentityFact]
     login: AuthenticationFact
+    kyc: tuple[KycState, KycState] = ("none", "none")  # the debtor's and creditor's accounts
 
     @property
     def identities(self) -> list[IdentityFact]:
@@ -159,8 +179,8 @@ class Transfer:
     def request(self, amount: Amount | None = None) -> TransferRequest:
         return TransferRequest(
             amount or self.amount,
-            wallet("acc_debtor_0000000001", self.debtor[0]),
-            wallet("acc_creditor_00000001", self.creditor[0]),
+            replace(wallet("acc_debtor_0000000001", self.debtor[0]), kyc=self.kyc[0]),
+            replace(wallet("acc_creditor_00000001", self.creditor[0]), kyc=self.kyc[1]),
         )
 
     def decide(self, **changes: Any) -> Decision:
@@ -178,11 +198,12 @@ def transfers(draw: st.DrawFn) -> Transfer:
     creditor = debtor if draw(PICK) == 0 else identities_of("creditor", draw(IDENTITIES))
     currency = draw(CURRENCY)
     return Transfer(
-        world=draw(WORLDS),
+        world=with_account_kyc(draw(WORLDS), draw(ACCOUNT_KYC)),
         amount=Amount(currency, draw(UNITS) * (1 if currency == "JPY" else 100)),
         debtor=debtor,
         creditor=creditor,
         login=login_through(draw, debtor),
+        kyc=draw(KYC_PAIR),
     )
 
 
@@ -193,6 +214,7 @@ class Link:
     deposit_through: IdentityFact
     wallet_through: IdentityFact
     login: AuthenticationFact
+    kyc: tuple[KycState, KycState] = ("none", "none")  # the deposit's and wallet's
 
     def decide(self, **changes: Any) -> Decision:
         world = changes.pop("world", self.world)
@@ -201,8 +223,11 @@ class Link:
         assert not changes
         request = LinkRequest(
             "link",
-            wallet("acc_deposit_000000001", self.deposit_through, "bank_deposit"),
-            wallet("acc_wallet_0000000001", self.wallet_through),
+            replace(
+                wallet("acc_deposit_000000001", self.deposit_through, "bank_deposit"),
+                kyc=self.kyc[0],
+            ),
+            replace(wallet("acc_wallet_0000000001", self.wallet_through), kyc=self.kyc[1]),
         )
         return decide_link(world, request, login, identities, at=AT)
 
@@ -211,11 +236,12 @@ class Link:
 def links(draw: st.DrawFn) -> Link:
     identities = identities_of("holder", draw(IDENTITIES))
     return Link(
-        world=draw(WORLDS),
+        world=with_account_kyc(draw(WORLDS), draw(ACCOUNT_KYC)),
         identities=identities,
         deposit_through=identities[draw(PICK) % len(identities)],
         wallet_through=identities[draw(PICK) % len(identities)],
         login=login_through(draw, identities),
+        kyc=draw(KYC_PAIR),
     )
 
 
@@ -288,6 +314,7 @@ def reference(
     login: AuthenticationFact,
     holder: list[IdentityFact],
     amount: Amount | None,
+    kyc: tuple[KycState, ...] = (),
 ) -> Expected:
     """docs/POLICY.md steps 2 to 4, read literally."""
     candidates = [
@@ -319,6 +346,10 @@ def reference(
             failure = "operation_not_allowed"
         elif party_failures:  # the set is as far as its weakest party got
             failure = min(party_failures, key=ORDER.index)
+        elif policy.account_kyc == "required" and "none" in kyc:
+            failure = "kyc_not_registered"
+        elif policy.account_kyc != "off" and "mismatch" in kyc:
+            failure = "kyc_mismatch"
         elif amount is not None and amount.currency not in policy.limits:
             failure = "currency_not_allowed"
         elif amount is not None and amount > policy.limits[amount.currency]:
@@ -351,12 +382,14 @@ def reference(
 
 
 def reference_transfer(t: Transfer) -> Expected:
-    return reference(t.world, "value_transfer", [t.debtor, t.creditor], t.login, t.debtor, t.amount)
+    return reference(
+        t.world, "value_transfer", [t.debtor, t.creditor], t.login, t.debtor, t.amount, t.kyc
+    )
 
 
 def reference_link(k: Link) -> Expected:
     parties = [[k.deposit_through], [k.wallet_through]]
-    return reference(k.world, "account_link", parties, k.login, k.identities, None)
+    return reference(k.world, "account_link", parties, k.login, k.identities, None, k.kyc)
 
 
 def sets_of(world: TrustSnapshot, identities: list[IdentityFact]) -> set[str]:

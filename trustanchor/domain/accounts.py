@@ -9,13 +9,19 @@ An account is *bound* to a holder only when that holder logs in and consents (th
 ``account_link``); the binding records the identity — and so the anchor — that vouched for it.
 A binding whose anchor is suspended or whose credential was revoked is *flagged*: it stays, but
 decisions relying on it fail until the holder logs in again with a valid credential.
+
+Only the registering intermediary's own request binds an account. It may register the KYC
+attributes it holds for the account's holder; like the reference, they are kept only as a keyed
+digest (:class:`AccountKyc`, computed by ``services/account_kyc.py``), and an anchor set's policy
+can require that the identity binding the account matches them (docs/POLICY.md).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 AccountKind = Literal["bank_deposit", "cbdc_wallet"]
 ACCOUNT_KINDS: tuple[AccountKind, ...] = ("bank_deposit", "cbdc_wallet")
@@ -36,6 +42,27 @@ def is_link_id(value: object) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountKyc:
+    """Registered KYC attributes, as stored: the normaliser and the claim names (sorted) the
+    digest was made with, and the keyed digest over the normalised values. No value is kept."""
+
+    normalizer: str
+    claims: tuple[str, ...]
+    digest: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"normalizer": self.normalizer, "claims": list(self.claims), "digest": self.digest}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AccountKyc:
+        return cls(
+            normalizer=str(data["normalizer"]),
+            claims=tuple(str(name) for name in data["claims"]),
+            digest=str(data["digest"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Account:
     id: str
     client_id: str  # the intermediary that registered it
@@ -47,6 +74,7 @@ class Account:
     status: AccountStatus
     flagged_reason: str | None
     created_at: int
+    kyc: AccountKyc | None = None
 
     @property
     def is_bound(self) -> bool:

@@ -30,16 +30,21 @@ Operation = Literal["account_link", "value_transfer"]
 OPERATIONS: Final[tuple[Operation, ...]] = ("account_link", "value_transfer")
 RevocationCheck = Literal["fail_closed", "fail_open"]
 REVOCATION_CHECKS: Final[tuple[RevocationCheck, ...]] = ("fail_closed", "fail_open")
+# Whether the identity binding an account must match the KYC attributes its intermediary
+# registered (docs/POLICY.md): ``required`` (registered and matching), ``if_registered``
+# (matching where registered), ``off`` (not looked at).
+AccountKyc = Literal["required", "if_registered", "off"]
+ACCOUNT_KYC: Final[tuple[AccountKyc, ...]] = ("required", "if_registered", "off")
 
 DEFAULT_MIN_ASSURANCE_LINK: Final[AssuranceLevel] = "substantial"
 DEFAULT_MIN_ASSURANCE_TRANSFER: Final[AssuranceLevel] = "high"
 DEFAULT_REVOCATION_CHECK: Final[RevocationCheck] = "fail_closed"
+DEFAULT_ACCOUNT_KYC: Final[AccountKyc] = "if_registered"
 MAX_STEP_UP_RULES: Final = 32
 MAX_STEP_UP_AGE: Final = 86_400  # one day: "recently" means minutes, a day is already generous
 MAX_JOIN_RULES: Final = 16
 MAX_JOIN_CLAIMS: Final = 16
 JOIN_LEVELS: Final[tuple[AssuranceLevel, ...]] = ("substantial", "high")  # never self-asserted
-
 
 POLICY_FIELDS: Final = frozenset(
     {
@@ -50,6 +55,7 @@ POLICY_FIELDS: Final = frozenset(
         "limits",
         "step_up",
         "identity_joins",
+        "account_kyc",
     }
 )
 STEP_UP_FIELDS: Final = frozenset({"currency", "above", "assurance", "max_age"})
@@ -123,6 +129,7 @@ class AnchorSetPolicy:
     limits: Mapping[str, Amount] = field(default_factory=lambda: _NO_LIMITS)  # maximum per transfer
     step_up: tuple[StepUpRule, ...] = ()
     identity_joins: tuple[JoinRule, ...] = ()
+    account_kyc: AccountKyc = DEFAULT_ACCOUNT_KYC
 
     def allows(self, operation: Operation) -> bool:
         return operation in self.operations
@@ -142,6 +149,10 @@ class AnchorSetPolicy:
                 {"identity_joins": [rule.to_json() for rule in self.identity_joins]}
                 if self.identity_joins
                 else {}
+            ),
+            # Likewise only when not the default.
+            **(
+                {"account_kyc": self.account_kyc} if self.account_kyc != DEFAULT_ACCOUNT_KYC else {}
             ),
         }
 
@@ -168,6 +179,9 @@ def parse_policy(mapping: object) -> AnchorSetPolicy:
     revocation_check = mapping.get("revocation_check", DEFAULT_REVOCATION_CHECK)
     if revocation_check not in REVOCATION_CHECKS:
         problems.append(("revocation_check", f"must be one of {', '.join(REVOCATION_CHECKS)}"))
+    account_kyc = mapping.get("account_kyc", DEFAULT_ACCOUNT_KYC)
+    if account_kyc not in ACCOUNT_KYC:
+        problems.append(("account_kyc", f"must be one of {', '.join(ACCOUNT_KYC)}"))
     raw_limits = mapping.get("limits", {})
     limits = _limits(raw_limits, problems)
     # A limit that failed to parse is reported once, not again by every rule for its currency.
@@ -188,6 +202,7 @@ def parse_policy(mapping: object) -> AnchorSetPolicy:
         limits=MappingProxyType(dict(sorted(limits.items()))),
         step_up=tuple(sorted(step_up, key=lambda r: (r.currency, r.above.minor))),
         identity_joins=tuple(sorted(identity_joins, key=lambda r: r.id)),
+        account_kyc=cast(AccountKyc, account_kyc),
     )
 
 

@@ -18,7 +18,11 @@ REASONS: Final[Mapping[str, str]] = MappingProxyType(
         "allowed": "Every check passed in the anchor set relied on.",
         # account checks: the same in every anchor set, made before looking for one
         "account_not_bound": "An account in the request is not bound to a holder yet.",
+        "account_registered_elsewhere": "A link would bind an account that another "
+        "intermediary registered, or names no account the requesting intermediary registered.",
         "holder_mismatch": "An account belongs to someone other than the person who logged in.",
+        "debtor_account_elsewhere": "The debtor account was registered by another intermediary "
+        "and no active link of the holder joins it to one the requesting intermediary registered.",
         "account_kind_mismatch": "A link names an account of the wrong kind (deposit ↔ wallet).",
         "link_not_found": "Unlink asked for two accounts that are not linked.",
         "account_closed": "An account in the request is closed.",
@@ -33,6 +37,10 @@ REASONS: Final[Mapping[str, str]] = MappingProxyType(
         "and the set's policy fails closed.",
         "identity_expired": "A party's identity has expired; it must be verified again.",
         "assurance_too_low": "A party's identity is below the set's minimum assurance level.",
+        "kyc_not_registered": "The set requires registered KYC attributes for every account, "
+        "and an account in the request has none.",
+        "kyc_mismatch": "The KYC attributes registered for an account do not match the verified "
+        "claims of the identity it is (or would be) bound through.",
         "currency_not_allowed": "The anchor set sets no limit for this currency.",
         "limit_exceeded": "The amount is above the anchor set's per-transfer limit.",
         "step_up_required": "This login is not strong or recent enough, or not through an "

@@ -4,10 +4,12 @@ A pure function of (request, login, identities, snapshot of anchors and sets, ``
 no clock, no randomness, so it is cheap to call on every request and can be tested exhaustively.
 Nothing is allowed unless one anchor set passes every check; docs/POLICY.md is the reference.
 
-1. **Account checks** (the same in every set, so made first): both accounts bound, both the
-   logged-in holder's (transfer: the debtor's), the right kinds for a link, an existing link for
-   unlink, no closed or flagged account (link and transfer only: an account's state never
-   stands in the way of removing one of its links).
+1. **Account checks** (the same in every set, so made first): no account bound now that another
+   intermediary registered, both accounts bound, both the logged-in holder's (transfer: the
+   debtor's), a link names an account of the requesting intermediary, a debtor account
+   registered elsewhere is linked to one of the requester's, the right kinds for a link, an
+   existing link for unlink, no closed or flagged account (link and transfer only: an
+   account's state never stands in the way of removing one of its links).
 2. **Candidate sets**: the sets that hold, for every *party*, an anchor of one of the party's
    identities. Link parties are the identity each account was bound through; transfer parties
    are the debtor's holder and the creditor's holder with all their identities (the anchors
@@ -16,12 +18,13 @@ Nothing is allowed unless one anchor set passes every check; docs/POLICY.md is t
    its identities in the set passes ``anchor_suspended``, ``credential_revoked``,
    ``credential_status_unknown`` (fail_closed only), ``identity_expired`` and
    ``assurance_too_low`` (a party's best identity decides how far the party gets, the party that
-   gets least far decides for the set); then ``currency_not_allowed`` and ``limit_exceeded``
-   (transfer); then ``step_up_required``: the login must be through an anchor of the set, with
-   an identity that itself passes the identity checks, at the level the set demands for this
-   operation and amount, and recent enough if a step-up rule sets a maximum age; a step-up
-   rule is only ever satisfied by a fresh login (one performed for this request, not taken over
-   from an SSO session).
+   gets least far decides for the set); then ``kyc_not_registered`` and ``kyc_mismatch`` (the
+   set's ``account_kyc`` against the accounts' KYC states; not for unlink); then
+   ``currency_not_allowed`` and ``limit_exceeded`` (transfer); then ``step_up_required``: the
+   login must be through an anchor of the set, with an identity that itself passes the identity
+   checks, at the level the set demands for this operation and amount, and recent enough if a
+   step-up rule sets a maximum age; a step-up rule is only ever satisfied by a fresh login (one
+   performed for this request, not taken over from an SSO session).
 4. The first candidate by id that passes is relied on. If none passes, the reported failure is
    the one furthest along the order in 3 (ties: the first set by id), so that
    ``step_up_required`` wins whenever a stronger login would help somewhere.
@@ -51,10 +54,12 @@ CREDENTIAL_STATUS_UNKNOWN = 3
 IDENTITY_EXPIRED = 4
 ASSURANCE_TOO_LOW = 5
 IDENTITY_PASSED = 6  # every identity check passed; the request checks follow
-CURRENCY_NOT_ALLOWED = 6
-LIMIT_EXCEEDED = 7
-STEP_UP_REQUIRED = 8
-PASSED = 9
+KYC_NOT_REGISTERED = 6
+KYC_MISMATCH = 7
+CURRENCY_NOT_ALLOWED = 8
+LIMIT_EXCEEDED = 9
+STEP_UP_REQUIRED = 10
+PASSED = 11
 # domain.assurance.rank as a dictionary: the engine ranks levels many times per decision.
 _RANK: dict[str, int] = {level: index for index, level in enumerate(LEVELS)}
 STAGE_REASONS = (
@@ -64,6 +69,8 @@ STAGE_REASONS = (
     "credential_status_unknown",
     "identity_expired",
     "assurance_too_low",
+    "kyc_not_registered",
+    "kyc_mismatch",
     "currency_not_allowed",
     "limit_exceeded",
     "step_up_required",
@@ -81,6 +88,7 @@ class _Evaluation:
     login_identity: IdentityFact | None
     login_rank: int
     holder_identities: Sequence[IdentityFact]  # the logged-in holder's: who can step up
+    kyc: tuple[str, ...]  # the KYC states of the accounts the set's account_kyc applies to
     currency: str | None
     minor: int
     at: int
@@ -97,11 +105,15 @@ def decide_link(
     """Decide an ``account_link`` (link or unlink). ``identities``: the logged-in holder's
     identities, which include the identities the two accounts were bound through."""
     deposit, wallet = request.deposit_account, request.wallet_account
+    if any(not _is_bound(a) and a.registered_elsewhere for a in (deposit, wallet)):
+        return denied("account_registered_elsewhere")  # only its own intermediary binds it
     if not (_is_bound(deposit) and _is_bound(wallet)):
         return denied("account_not_bound")
     holder = authentication.holder_id
     if deposit.holder_id != holder or wallet.holder_id != holder:
         return denied("holder_mismatch")
+    if deposit.registered_elsewhere and wallet.registered_elsewhere:
+        return denied("account_registered_elsewhere")  # neither account is the requester's
     holder_identities = [i for i in identities if i.holder_id == holder]
     deposit_identity = _binding_identity(deposit, holder_identities)
     wallet_identity = _binding_identity(wallet, holder_identities)
@@ -124,6 +136,7 @@ def decide_link(
         login_identity=_login_identity(authentication, holder_identities),
         login_rank=_RANK.get(authentication.level, -1),
         holder_identities=holder_identities,
+        kyc=(deposit.kyc, wallet.kyc) if request.action == "link" else (),
         currency=None,
         minor=0,
         at=at,
@@ -146,6 +159,8 @@ def decide_transfer(
         return denied("account_not_bound")
     if debtor.holder_id != authentication.holder_id:
         return denied("holder_mismatch")
+    if debtor.registered_elsewhere and not request.debtor_linked_here:
+        return denied("debtor_account_elsewhere")
     refusal = _account_status(debtor, creditor)
     if refusal is not None:
         return denied(refusal)
@@ -163,6 +178,7 @@ def decide_transfer(
         login_identity=_login_identity(authentication, debtor_identities),
         login_rank=_RANK.get(authentication.level, -1),
         holder_identities=debtor_identities,
+        kyc=(debtor.kyc, creditor.kyc),
         currency=request.amount.currency,
         minor=request.amount.minor,
         at=at,
@@ -277,6 +293,10 @@ def _set_stage(evaluation: _Evaluation, view: SetView, identity_stage: int) -> i
         return OPERATION_NOT_ALLOWED
     if identity_stage < IDENTITY_PASSED:
         return identity_stage
+    if view.account_kyc == "required" and "none" in evaluation.kyc:
+        return KYC_NOT_REGISTERED
+    if view.account_kyc != "off" and "mismatch" in evaluation.kyc:
+        return KYC_MISMATCH
     if evaluation.currency is not None:
         limit = view.limits.get(evaluation.currency)
         if limit is None:

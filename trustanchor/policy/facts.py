@@ -26,18 +26,28 @@ CREDENTIAL_STATUSES: Final[tuple[CredentialStatus, ...]] = (
     "unknown",
 )
 LinkAction = Literal["link", "unlink"]
+# The KYC attributes the intermediary registered for an account, against the verified claims of
+# the identity binding it (the one consent would bind it through, for an account bound now):
+# ``none`` registered, all ``match``, or not (``mismatch``, also when the identity lacks one of
+# the claims). Computed by services/decisions.py; the engine never sees a claim value.
+KycState = Literal["none", "match", "mismatch"]
 
 
 @dataclass(frozen=True, slots=True)
 class AccountFact:
     """A registered account. ``holder_id`` and ``binding_identity_id`` are ``None`` until the
-    account is bound to a holder through one of the holder's identities."""
+    account is bound to a holder through one of the holder's identities.
+    ``registered_elsewhere``: another intermediary than the one making this request registered
+    it (only its registering intermediary's request may bind it). ``kyc``: see
+    :data:`KycState`. The service always sets both; the defaults serve tests of other rules."""
 
     id: str
     kind: AccountKind
     holder_id: str | None
     binding_identity_id: str | None
     status: AccountStatus = "active"
+    registered_elsewhere: bool = False
+    kyc: KycState = "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +114,15 @@ class LinkRequest:
 
 @dataclass(frozen=True, slots=True)
 class TransferRequest:
-    """``value_transfer``: move ``amount`` from the debtor's account to the creditor's."""
+    """``value_transfer``: move ``amount`` from the debtor's account to the creditor's.
+    ``debtor_linked_here``: an active, unflagged link of the logged-in holder joins the debtor
+    account to an account the requesting intermediary registered (what makes a debtor account
+    registered elsewhere debitable by this intermediary)."""
 
     amount: Amount
     debtor_account: AccountFact
     creditor_account: AccountFact
+    debtor_linked_here: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from trustanchor.domain.anchors import Anchor
 from trustanchor.domain.assurance import rank
 from trustanchor.policy.anchor_set_policy import (
     DENY_ALL,
+    AccountKyc,
     AnchorSetPolicy,
     PolicyError,
     parse_policy,
@@ -49,6 +50,7 @@ class SetView:
     min_rank_link: int
     min_rank_transfer: int
     fail_open: bool
+    account_kyc: AccountKyc
     limits: Mapping[str, int]  # currency → largest allowed amount in minor units
     step_up: Mapping[str, tuple[StepUpThreshold, ...]]  # currency → rules, ascending `above`
 
@@ -69,6 +71,7 @@ class SetView:
             min_rank_link=rank(policy.min_assurance_link),
             min_rank_transfer=rank(policy.min_assurance_transfer),
             fail_open=policy.revocation_check == "fail_open",
+            account_kyc=policy.account_kyc,
             limits=MappingProxyType({c: a.minor for c, a in policy.limits.items()}),
             step_up=MappingProxyType(
                 {c: tuple(sorted(r, key=lambda t: t.above_minor)) for c, r in rules.items()}

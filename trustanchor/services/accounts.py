@@ -3,7 +3,8 @@ the links between them. Framework-free; ``web/accounts_api.py`` maps HTTP onto t
 
 Only the registering intermediary sees an account. What it learns about the holder is the
 pairwise ``sub`` it already receives for that person in ID tokens (its own sector), never our
-internal holder id. The intermediary's own account reference is kept only as a keyed digest.
+internal holder id. The intermediary's own account reference is kept only as a keyed digest, and
+so are the KYC attributes it may register for the holder (``services/account_kyc.py``).
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ from trustanchor.domain.accounts import (
 )
 from trustanchor.domain.clients import Client
 from trustanchor.oauth.pairwise import pairwise_subject
-from trustanchor.services import links
+from trustanchor.services import account_kyc, links
 from trustanchor.services.container import Services
 from trustanchor.storage import accounts_repo
 
 REFERENCE_CONTEXT = "account-reference"
 MAX_LIST = 1000
-REGISTRATION_FIELDS = frozenset({"reference", "kind", "label"})
+REGISTRATION_FIELDS = frozenset({"reference", "kind", "label", "kyc"})
 
 
 class AccountsError(Exception):
@@ -74,6 +75,7 @@ def account_json(services: Services, client: Client, account: Account) -> dict[s
         "bound_at": account.bound_at,
         "flagged_reason": account.flagged_reason,
         "created_at": account.created_at,
+        "kyc_claims": None if account.kyc is None else list(account.kyc.claims),
     }
 
 
@@ -94,7 +96,8 @@ def register(services: Services, client: Client, body: object) -> tuple[dict[str
     """Register (or find again) an account of ``client``. True when it was created now.
 
     The same reference registered again answers the existing account; with another kind or
-    label it is a conflict (409), never a silent change."""
+    label, or with KYC attributes other than those registered (none included), it is a conflict
+    (409), never a silent change. Registering again without ``kyc`` does not compare them."""
     if not isinstance(body, Mapping):
         raise AccountsError(400, "invalid_request", "the body must be a JSON object")
     unknown = sorted(set(body) - REGISTRATION_FIELDS)
@@ -107,22 +110,44 @@ def register(services: Services, client: Client, body: object) -> tuple[dict[str
         raise AccountsError(
             400, "invalid_request", f"kind must be one of {', '.join(ACCOUNT_KINDS)}"
         )
+    attributes = None
+    if "kyc" in body:
+        try:
+            attributes = account_kyc.parse_attributes(body["kyc"])
+        except account_kyc.KycError as exc:
+            raise AccountsError(400, "invalid_request", str(exc)) from exc
+    key = services.secrets.pairwise
+    account_id = "acc_" + services.randomness.token(16)
     at = services.clock.now()
     with services.db.transaction() as conn:
         account, created = accounts_repo.register(
             conn,
-            account_id="acc_" + services.randomness.token(16),
+            account_id=account_id,
             client_id=client.client_id,
             kind=str(kind),
             label=label,
             reference_digest=reference_digest(services, client.client_id, reference),
             now=at,
+            kyc=None if attributes is None else account_kyc.register(key, account_id, attributes),
         )
     if not created and (account.kind != kind or account.label != label):
         raise AccountsError(
             409, "conflict", "this reference is registered with another kind or label"
         )
+    if not created and attributes is not None and not _same_kyc(key, account, attributes):
+        raise AccountsError(
+            409, "conflict", "this reference is registered with other KYC attributes"
+        )
     return account_json(services, client, account), created
+
+
+def _same_kyc(key: bytes, account: Account, attributes: dict[str, str]) -> bool:
+    registered = account.kyc
+    return (
+        registered is not None
+        and set(registered.claims) == set(attributes)
+        and account_kyc.matches(key, account.id, registered, attributes)
+    )
 
 
 def _own(services: Services, client: Client, account_id: str) -> Account:

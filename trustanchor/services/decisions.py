@@ -10,7 +10,15 @@ rows into its facts. Two rules of ours sit here rather than in the engine:
   the identity they logged in with (that is the binding consent will record). The same goes for
   an account of theirs that was flagged for re-verification: linking again re-verifies it;
 - an account id we do not know is ``account_not_bound`` (it certainly is not bound to anyone),
-  and one registered but closed is ``account_closed``.
+  and one registered but closed is ``account_closed``;
+- only the intermediary that registered an account binds it, through its own request: an
+  account another intermediary registered is judged as it is (``registered_elsewhere``), never
+  as bound by this request, and the binding itself is conditional on the registrar
+  (``accounts_repo.bind``). A debtor account registered elsewhere counts as linked here only
+  through an active, unflagged link of the same holder to an account the requester registered;
+- the KYC state of every account (registered attributes against the verified claims of the
+  identity binding it, or that consent would bind it through) is computed here, so the engine
+  and its audited decision see ``none`` / ``match`` / ``mismatch`` and never a claim value.
 
 Decisions are computed for display (the consent page) and again, authoritatively, inside the
 transaction that acts on them; only the latter is audited.
@@ -37,19 +45,18 @@ from trustanchor.policy.facts import (
     AccountFact,
     AuthenticationFact,
     IdentityFact,
+    KycState,
     LinkRequest,
     TransferRequest,
 )
 from trustanchor.policy.snapshot import TrustSnapshot
-from trustanchor.services import audit_trail, links
+from trustanchor.services import account_kyc, audit_trail, links
 from trustanchor.services.container import Services
 from trustanchor.services.interaction import BindingConflict
 from trustanchor.storage import accounts_repo, grants_repo, identities_repo
 
 SNAPSHOT = "policy.trust_snapshot"
 DECISION_TYPES = (account_link.TYPE, value_transfer.TYPE)
-
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +76,7 @@ class Outcome:
     """Every decision of one authorization request at one login."""
 
     decisions: tuple[DetailDecision, ...]
+    client_id: str  # the intermediary whose request was decided: the only one that binds
 
     @property
     def allowed(self) -> bool:
@@ -114,10 +122,12 @@ def decide(
     authentication: Authentication,
     *,
     at: int,
+    client_id: str,
     fresh_login: bool = True,
 ) -> Outcome:
-    """Decide every money-moving entry of ``details`` for this login. Deny by default: an entry
-    of a type that needs a decision but cannot be read is denied, never skipped."""
+    """Decide every money-moving entry of ``details`` of ``client_id``'s request for this login.
+    Deny by default: an entry of a type that needs a decision but cannot be read is denied,
+    never skipped."""
     snapshot = trust_snapshot(services)
     login = AuthenticationFact(
         holder_id=authentication.holder_id,
@@ -128,12 +138,13 @@ def decide(
         fresh=fresh_login,
     )
     decisions: list[DetailDecision] = []
+    reader = _Reader(services, conn, client_id)
     for entry in details:
         kind = entry.get("type")
         if kind == account_link.TYPE:
-            decisions.append(_decide_link(services, conn, snapshot, entry, login, at))
+            decisions.append(_decide_link(reader, snapshot, entry, login, at))
         elif kind == value_transfer.TYPE:
-            decisions.append(_decide_transfer(services, conn, snapshot, entry, login, at))
+            decisions.append(_decide_transfer(reader, snapshot, entry, login, at))
     if len(decisions) > 1 and len({d.decision.anchor_set_id for d in decisions}) > 1:
         # One token names one anchor set: two operations relying on different sets cannot
         # share it. (PAR refuses such combinations; this guards stored requests.)
@@ -143,38 +154,93 @@ def decide(
             )
             for d in decisions
         ]
-    return Outcome(tuple(decisions))
+    return Outcome(tuple(decisions), client_id)
 
 
 def _decision_id(services: Services) -> str:
     return "dec_" + services.randomness.token(16)
 
 
-def _fact(
-    account: Account | None, *, proposed: AuthenticationFact | None = None
-) -> AccountFact | None:
-    if account is None:
-        return None
-    rebinding = account.holder_id is None or (
-        account.status == "flagged" and account.holder_id == getattr(proposed, "holder_id", None)
-    )
-    if proposed is not None and rebinding and account.status != "closed":
-        # Linking binds an unbound account, and re-verifies a flagged one of the same holder,
-        # through this login's identity: judge it as that binding.
+class _Reader:
+    """What one decision reads besides the accounts: the requesting intermediary, and the
+    verified claims of binding identities (each read once) for the accounts' KYC states."""
+
+    def __init__(self, services: Services, conn: Connection, client_id: str) -> None:
+        self.services = services
+        self.conn = conn
+        self.client_id = client_id
+        self._claims: dict[str, Mapping[str, Any] | None] = {}
+
+    def fact(
+        self, account: Account | None, *, proposed: AuthenticationFact | None = None
+    ) -> AccountFact | None:
+        """The account as the engine judges it: as consent would bind it when ``proposed``
+        (a link) and this intermediary registered it, else as it is."""
+        if account is None:
+            return None
+        elsewhere = account.client_id != self.client_id
+        rebinding = account.holder_id is None or (
+            account.status == "flagged"
+            and account.holder_id == getattr(proposed, "holder_id", None)
+        )
+        if proposed is not None and rebinding and not elsewhere and account.status != "closed":
+            # Linking binds an unbound account, and re-verifies a flagged one of the same
+            # holder, through this login's identity: judge it as that binding.
+            return AccountFact(
+                id=account.id,
+                kind=account.kind,
+                holder_id=proposed.holder_id,
+                binding_identity_id=proposed.identity_id,
+                status="active",
+                registered_elsewhere=False,
+                kyc=self._kyc(account, proposed.holder_id, proposed.identity_id),
+            )
         return AccountFact(
             id=account.id,
             kind=account.kind,
-            holder_id=proposed.holder_id,
-            binding_identity_id=proposed.identity_id,
-            status="active",
+            holder_id=account.holder_id,
+            binding_identity_id=account.binding_identity_id,
+            status=account.status,
+            registered_elsewhere=elsewhere,
+            kyc=self._kyc(account, account.holder_id, account.binding_identity_id),
         )
-    return AccountFact(
-        id=account.id,
-        kind=account.kind,
-        holder_id=account.holder_id,
-        binding_identity_id=account.binding_identity_id,
-        status=account.status,
-    )
+
+    def _kyc(self, account: Account, holder_id: str | None, identity_id: str | None) -> KycState:
+        if account.kyc is None:
+            return "none"
+        if identity_id is None:
+            return "mismatch"  # no identity to compare with: nothing matches
+        if identity_id not in self._claims:
+            identity = identities_repo.get(self.conn, identity_id)
+            self._claims[identity_id] = (
+                identity.claims
+                if identity is not None and identity.holder_id == holder_id
+                else None
+            )
+        claims = self._claims[identity_id]
+        key = self.services.secrets.pairwise
+        if claims is None or not account_kyc.matches(key, account.id, account.kyc, claims):
+            return "mismatch"
+        return "match"
+
+    def linked_here(self, debtor: Account, holder_id: str) -> bool:
+        """Whether an active, unflagged link of ``holder_id`` joins ``debtor`` to an active
+        account of the same holder that this intermediary registered."""
+        if debtor.holder_id != holder_id:
+            return False
+        others = [
+            link.wallet_account_id
+            if link.deposit_account_id == debtor.id
+            else link.deposit_account_id
+            for link in accounts_repo.links_of_account(self.conn, debtor.id)
+            if link.holder_id == holder_id and link.flagged_at is None
+        ]
+        return any(
+            other.client_id == self.client_id
+            and other.holder_id == holder_id
+            and other.status == "active"
+            for other in accounts_repo.get_many(self.conn, others).values()
+        )
 
 
 def _identities(conn: Connection, holder_ids: Sequence[str | None]) -> list[IdentityFact]:
@@ -195,21 +261,21 @@ def _identities(conn: Connection, holder_ids: Sequence[str | None]) -> list[Iden
 
 
 def _decide_link(
-    services: Services,
-    conn: Connection,
+    reader: _Reader,
     snapshot: TrustSnapshot,
     entry: Mapping[str, Any],
     login: AuthenticationFact,
     at: int,
 ) -> DetailDecision:
+    conn = reader.conn
     detail = account_link.AccountLinkDetail.from_entry(entry)
     accounts = accounts_repo.get_many(conn, [detail.deposit_account, detail.wallet_account])
     deposit = accounts.get(detail.deposit_account)
     wallet = accounts.get(detail.wallet_account)
     link = accounts_repo.active_link(conn, detail.deposit_account, detail.wallet_account)
     proposed = login if detail.action == "link" else None
-    deposit_fact = _fact(deposit, proposed=proposed)
-    wallet_fact = _fact(wallet, proposed=proposed)
+    deposit_fact = reader.fact(deposit, proposed=proposed)
+    wallet_fact = reader.fact(wallet, proposed=proposed)
     if deposit_fact is None or wallet_fact is None:
         decision = denied("account_not_bound")
     elif "closed" in (deposit_fact.status, wallet_fact.status):
@@ -222,31 +288,34 @@ def _decide_link(
             _identities(conn, [login.holder_id]),
             at=at,
         )
-    return DetailDecision(_decision_id(services), entry, decision, accounts, link, ())
+    return DetailDecision(_decision_id(reader.services), entry, decision, accounts, link, ())
 
 
 def _decide_transfer(
-    services: Services,
-    conn: Connection,
+    reader: _Reader,
     snapshot: TrustSnapshot,
     entry: Mapping[str, Any],
     login: AuthenticationFact,
     at: int,
 ) -> DetailDecision:
+    conn = reader.conn
     detail = value_transfer.ValueTransferDetail.from_entry(entry)
     accounts = accounts_repo.get_many(conn, [detail.debtor_account, detail.creditor_account])
-    debtor = _fact(accounts.get(detail.debtor_account))
-    creditor = _fact(accounts.get(detail.creditor_account))
+    debtor_account = accounts.get(detail.debtor_account)
+    debtor = reader.fact(debtor_account)
+    creditor = reader.fact(accounts.get(detail.creditor_account))
     counterparty: tuple[str, ...] = ()
-    if debtor is None or creditor is None:
+    if debtor_account is None or debtor is None or creditor is None:
         decision = denied("account_not_bound")
     elif "closed" in (debtor.status, creditor.status):
         decision = denied("account_closed")
     else:
         identities = _identities(conn, [login.holder_id, creditor.holder_id])
-        decision = decide_transfer(
-            snapshot, TransferRequest(detail.amount, debtor, creditor), login, identities, at=at
+        linked_here = debtor.registered_elsewhere and reader.linked_here(
+            debtor_account, login.holder_id
         )
+        request = TransferRequest(detail.amount, debtor, creditor, debtor_linked_here=linked_here)
+        decision = decide_transfer(snapshot, request, login, identities, at=at)
         if decision.allowed and decision.anchor_set_id is not None:
             members = snapshot.sets[decision.anchor_set_id].members
             counterparty = tuple(
@@ -259,7 +328,9 @@ def _decide_transfer(
                     & set(decision.relied_anchors)
                 )
             )
-    return DetailDecision(_decision_id(services), entry, decision, accounts, None, counterparty)
+    return DetailDecision(
+        _decision_id(reader.services), entry, decision, accounts, None, counterparty
+    )
 
 
 def record(conn: Connection, outcome: Outcome, *, at: int) -> None:
@@ -300,6 +371,7 @@ def carry_out(
                 bound = accounts_repo.bind(
                     conn,
                     account_id,
+                    registered_by=outcome.client_id,  # never an account of another intermediary
                     holder_id=authentication.holder_id,
                     identity_id=authentication.identity_id,
                     now=at,

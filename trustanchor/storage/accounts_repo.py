@@ -1,8 +1,9 @@
 """Accounts and account links.
 
 Every state change is one conditional statement, so two processes racing on the same account
-or link get one winner: registering (unique (client, reference digest)), binding (only while
-unbound or already bound to the same holder), creating a link (partial unique index on the active
+or link get one winner: registering (unique (client, reference digest)), binding (only an account
+the binding intermediary registered, only while unbound or already bound to the same holder),
+creating a link (partial unique index on the active
 pair), removing a link (only while active).
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, or_, select, update
 
-from trustanchor.domain.accounts import Account, AccountLink
+from trustanchor.domain.accounts import Account, AccountKyc, AccountLink
 from trustanchor.storage.database import insert_once
 from trustanchor.storage.tables import account_links, accounts
 
@@ -30,6 +31,7 @@ def _account(row: Row[Any]) -> Account:
         status=row.status,
         flagged_reason=row.flagged_reason,
         created_at=row.created_at,
+        kyc=None if row.kyc is None else AccountKyc.from_json(row.kyc),
     )
 
 
@@ -58,11 +60,12 @@ def register(
     label: str,
     reference_digest: str,
     now: int,
+    kyc: AccountKyc | None = None,
 ) -> tuple[Account, bool]:
     """The account for (client, reference digest): created now (True) or existing (False).
 
     A second registration of the same reference returns the first account unchanged, whatever
-    kind or label it names; the caller compares and reports a conflict."""
+    kind, label or KYC attributes it names; the caller compares and reports a conflict."""
     inserted = insert_once(
         conn,
         accounts,
@@ -72,6 +75,7 @@ def register(
             "kind": kind,
             "label": label,
             "reference_digest": reference_digest,
+            "kyc": None if kyc is None else kyc.to_json(),
             "status": "active",
             "created_at": now,
             "updated_at": now,
@@ -114,14 +118,25 @@ def list_for_holder(conn: Connection, holder_id: str) -> list[Account]:
     return [_account(row) for row in rows]
 
 
-def bind(conn: Connection, account_id: str, *, holder_id: str, identity_id: str, now: int) -> bool:
-    """Bind the account to ``holder_id`` through ``identity_id`` — only if it is unbound or
-    already bound to that holder (a re-verification refreshes the binding and clears a flag).
-    False when it belongs to someone else or is closed: the caller must not go on."""
+def bind(
+    conn: Connection,
+    account_id: str,
+    *,
+    registered_by: str,
+    holder_id: str,
+    identity_id: str,
+    now: int,
+) -> bool:
+    """Bind the account to ``holder_id`` through ``identity_id``, for the intermediary
+    ``registered_by`` — only if that intermediary registered it and it is unbound or already
+    bound to that holder (a re-verification refreshes the binding and clears a flag). False when
+    another intermediary registered it, it belongs to someone else or is closed: the caller
+    must not go on."""
     result = conn.execute(
         update(accounts)
         .where(
             accounts.c.id == account_id,
+            accounts.c.client_id == registered_by,
             accounts.c.status != "closed",
             or_(accounts.c.holder_id.is_(None), accounts.c.holder_id == holder_id),
         )
