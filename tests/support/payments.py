@@ -35,6 +35,7 @@ from support.html import parse
 from support.person import authorization_response
 from support.rp import Pkce, RelyingParty
 from support.server import RunningServer, free_port, running_server, test_settings
+from trustanchor.audit.entries import Decision, parse_entry
 from trustanchor.clock import SystemClock
 
 JP_SET = "jp-cbdc"
@@ -231,31 +232,45 @@ class Holder:
 
 
 class Bank:
-    """The intermediary: registers accounts, pushes requests, redeems codes."""
+    """The intermediary: registers accounts, pushes requests, redeems codes. ``party``: another
+    intermediary than ``payments.bank`` (declared in ``payments.extra_clients``)."""
 
-    def __init__(self, server: RunningServer, payments: Payments) -> None:
+    def __init__(
+        self, server: RunningServer, payments: Payments, party: Party | None = None
+    ) -> None:
         self.server = server
-        self.rp = RelyingParty(server, payments.bank, SystemClock(), redirect_uri=BANK_REDIRECT)
+        self.party = party or payments.bank
+        self.rp = RelyingParty(server, self.party, SystemClock(), redirect_uri=BANK_REDIRECT)
         token = self.rp.post("/token", {"grant_type": "client_credentials", "scope": "accounts"})
         assert token.status_code == 200, token.text
         self.api_headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
 
-    def register(self, reference: str, kind: str, label: str) -> str:
-        response = requests.post(
-            self.server.url("/accounts"),
-            json={"reference": reference, "kind": kind, "label": label},
-            headers=self.api_headers,
-            timeout=10,
+    def register(
+        self, reference: str, kind: str, label: str, kyc: dict[str, Any] | None = None
+    ) -> str:
+        response = self.post_account(
+            {"reference": reference, "kind": kind, "label": label}
+            | ({} if kyc is None else {"kyc": kyc})
         )
         assert response.status_code in (200, 201), response.text
         return str(response.json()["account_id"])
 
+    def post_account(self, body: object) -> requests.Response:
+        return requests.post(
+            self.server.url("/accounts"), json=body, headers=self.api_headers, timeout=10
+        )
+
     def api(self, method: str, path: str) -> requests.Response:
         return requests.request(method, self.server.url(path), headers=self.api_headers, timeout=10)
 
-    def authorization_url(self, details: list[dict[str, Any]], pkce: Pkce) -> str:
+    def authorization_url(
+        self, details: list[dict[str, Any]], pkce: Pkce, claims: dict[str, Any] | None = None
+    ) -> str:
         request_uri = self.rp.request_uri(
-            pkce, scope="openid", authorization_details=json.dumps(details)
+            pkce,
+            scope="openid",
+            authorization_details=json.dumps(details),
+            claims=None if claims is None else json.dumps(claims),
         )
         return self.rp.authorization_url(request_uri)
 
@@ -282,3 +297,15 @@ def transfer(debtor: str, creditor: str, amount: str, currency: str = "JPY") -> 
         "debtor_account": debtor,
         "creditor_account": creditor,
     }
+
+
+def decision_entries(server: RunningServer) -> list[Decision]:
+    """The audit log's ``decision`` entries so far, in order."""
+    server.services.audit.integrate_pending()
+    size = server.services.audit.latest_checkpoint().checkpoint.size
+    found = []
+    for item in server.services.audit.entries(0, size):
+        entry = parse_entry(item.entry)
+        if isinstance(entry, Decision):
+            found.append(entry)
+    return found

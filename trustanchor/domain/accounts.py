@@ -75,6 +75,8 @@ class Account:
     flagged_reason: str | None
     created_at: int
     kyc: AccountKyc | None = None
+    # The identity the registered KYC attributes matched at binding (None: not matched).
+    kyc_matched_identity_id: str | None = None
 
     @property
     def is_bound(self) -> bool:

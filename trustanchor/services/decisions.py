@@ -16,9 +16,12 @@ rows into its facts. Two rules of ours sit here rather than in the engine:
   as bound by this request, and the binding itself is conditional on the registrar
   (``accounts_repo.bind``). A debtor account registered elsewhere counts as linked here only
   through an active, unflagged link of the same holder to an account the requester registered;
-- the KYC state of every account (registered attributes against the verified claims of the
-  identity binding it, or that consent would bind it through) is computed here, so the engine
-  and its audited decision see ``none`` / ``match`` / ``mismatch`` and never a claim value.
+- the KYC state of every account is computed here, so the engine and its audited decision see
+  ``none`` / ``match`` / ``mismatch`` and never a claim value: for an account this consent
+  would bind, the registered attributes against the verified claims of the identity logged in
+  with (what its latest presentation disclosed); for an account already bound, what was found
+  when it was bound (``kyc_matched_identity_id``: an identity's stored claims change with every
+  login, so they are compared once, at binding, and the result is kept with the binding).
 
 Decisions are computed for display (the consent page) and again, authoritatively, inside the
 transaction that acts on them; only the latter is audited.
@@ -69,6 +72,7 @@ class DetailDecision:
     accounts: Mapping[str, Account]
     link: AccountLink | None  # the active link between the two accounts of an account_link
     counterparty_anchors: tuple[str, ...]  # transfers: the anchors vouching for the creditor
+    kyc_matched: frozenset[str] = frozenset()  # accounts whose registered KYC matched
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +197,7 @@ class _Reader:
                 binding_identity_id=proposed.identity_id,
                 status="active",
                 registered_elsewhere=False,
-                kyc=self._kyc(account, proposed.holder_id, proposed.identity_id),
+                kyc=self._kyc_now(account, proposed.holder_id, proposed.identity_id),
             )
         return AccountFact(
             id=account.id,
@@ -202,14 +206,13 @@ class _Reader:
             binding_identity_id=account.binding_identity_id,
             status=account.status,
             registered_elsewhere=elsewhere,
-            kyc=self._kyc(account, account.holder_id, account.binding_identity_id),
+            kyc=_kyc_at_binding(account),
         )
 
-    def _kyc(self, account: Account, holder_id: str | None, identity_id: str | None) -> KycState:
+    def _kyc_now(self, account: Account, holder_id: str, identity_id: str) -> KycState:
+        """The registered attributes against the claims of the identity that would bind."""
         if account.kyc is None:
             return "none"
-        if identity_id is None:
-            return "mismatch"  # no identity to compare with: nothing matches
         if identity_id not in self._claims:
             identity = identities_repo.get(self.conn, identity_id)
             self._claims[identity_id] = (
@@ -241,6 +244,20 @@ class _Reader:
             and other.status == "active"
             for other in accounts_repo.get_many(self.conn, others).values()
         )
+
+
+def _kyc_at_binding(account: Account) -> KycState:
+    """An account judged as it is: whether its KYC matched the identity it is bound through."""
+    if account.kyc is None:
+        return "none"
+    matched = account.kyc_matched_identity_id
+    if matched is not None and matched == account.binding_identity_id:
+        return "match"
+    return "mismatch"
+
+
+def _matched(*facts: AccountFact | None) -> frozenset[str]:
+    return frozenset(f.id for f in facts if f is not None and f.kyc == "match")
 
 
 def _identities(conn: Connection, holder_ids: Sequence[str | None]) -> list[IdentityFact]:
@@ -288,7 +305,15 @@ def _decide_link(
             _identities(conn, [login.holder_id]),
             at=at,
         )
-    return DetailDecision(_decision_id(reader.services), entry, decision, accounts, link, ())
+    return DetailDecision(
+        _decision_id(reader.services),
+        entry,
+        decision,
+        accounts,
+        link,
+        (),
+        kyc_matched=_matched(deposit_fact, wallet_fact),
+    )
 
 
 def _decide_transfer(
@@ -375,6 +400,7 @@ def carry_out(
                     holder_id=authentication.holder_id,
                     identity_id=authentication.identity_id,
                     now=at,
+                    kyc_matched=account_id in item.kyc_matched,
                 )
                 if not bound:
                     raise BindingConflict(account_id)

@@ -32,6 +32,7 @@ def _account(row: Row[Any]) -> Account:
         flagged_reason=row.flagged_reason,
         created_at=row.created_at,
         kyc=None if row.kyc is None else AccountKyc.from_json(row.kyc),
+        kyc_matched_identity_id=row.kyc_matched_identity_id,
     )
 
 
@@ -126,12 +127,14 @@ def bind(
     holder_id: str,
     identity_id: str,
     now: int,
+    kyc_matched: bool = False,
 ) -> bool:
     """Bind the account to ``holder_id`` through ``identity_id``, for the intermediary
     ``registered_by`` — only if that intermediary registered it and it is unbound or already
     bound to that holder (a re-verification refreshes the binding and clears a flag). False when
     another intermediary registered it, it belongs to someone else or is closed: the caller
-    must not go on."""
+    must not go on. ``kyc_matched``: the registered KYC attributes matched ``identity_id``'s
+    verified claims (recorded with the binding; a binding without it records no match)."""
     result = conn.execute(
         update(accounts)
         .where(
@@ -143,6 +146,7 @@ def bind(
         .values(
             holder_id=holder_id,
             binding_identity_id=identity_id,
+            kyc_matched_identity_id=identity_id if kyc_matched else None,
             bound_at=now,
             status="active",
             flagged_reason=None,

@@ -210,6 +210,10 @@ accounts = Table(
     # Issue 10: the KYC attributes the intermediary registered for the holder, only as a keyed
     # digest: {"normalizer", "claims" (names), "digest"} (services/account_kyc.py); NULL: none.
     Column("kyc", JSON, nullable=True),
+    # The binding identity the registered KYC attributes matched when the account was bound
+    # (NULL: not matched, or none registered). Claims stored with an identity change at every
+    # login, so an account's KYC is compared once, at binding, with the claims just presented.
+    Column("kyc_matched_identity_id", String(64), nullable=True),
     UniqueConstraint("client_id", "reference_digest", name="uq_accounts_client_reference"),
 )
 Index("ix_accounts_holder", accounts.c.holder_id)

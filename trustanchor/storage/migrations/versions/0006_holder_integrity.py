@@ -32,6 +32,7 @@ def upgrade() -> None:
         batch.create_unique_constraint(batch.f("uq_sessions_sid"), ["sid"])
     with op.batch_alter_table("accounts") as batch:
         batch.add_column(sa.Column("kyc", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("kyc_matched_identity_id", sa.String(length=64), nullable=True))
     op.create_table(
         "audit_omissions",
         sa.Column("what", sa.String(length=32), nullable=False),
@@ -52,6 +53,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("accounts") as batch:
+        batch.drop_column("kyc_matched_identity_id")
         batch.drop_column("kyc")
     op.drop_table("audit_verified")
     op.drop_table("audit_omissions")
