@@ -11,6 +11,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,9 +72,46 @@ def _admin() -> Engine:
     return _admin_engine
 
 
+# Every schema created and dropped leaves ~100 dead rows in each of PostgreSQL's catalogs; with
+# autovacuum off (as on the shared test server) they pile up and every CREATE TABLE gets slower
+# (measured: replaying the migrations took ~340 ms with 780k dead pg_attribute rows, ~130 ms
+# after a VACUUM). A session that made schemas vacuums the catalogs it dirtied when it ends.
+_CATALOGS = (
+    "pg_class",
+    "pg_attribute",
+    "pg_attrdef",
+    "pg_constraint",
+    "pg_depend",
+    "pg_type",
+    "pg_index",
+    "pg_trigger",
+    "pg_sequence",
+    "pg_namespace",
+    "pg_statistic",
+)
+_made_schemas = False
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not _made_schemas:
+        return
+    tables = ", ".join(f"pg_catalog.{name}" for name in _CATALOGS)
+    try:
+        engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:  # SKIP_LOCKED: never wait for another session's
+                conn.execute(text(f"VACUUM (SKIP_LOCKED, ANALYZE) {tables}"))
+        finally:
+            engine.dispose()
+    except Exception as exc:  # upkeep only: the run's outcome does not depend on it
+        warnings.warn(f"could not vacuum the test database's catalogs: {exc}", stacklevel=1)
+
+
 @contextmanager
 def postgres_schema() -> Iterator[str]:
     """A URL whose search_path is a fresh schema of its own, dropped afterwards."""
+    global _made_schemas
+    _made_schemas = True
     schema = "ta_t_" + secrets.token_hex(6)
     admin = _admin()
     with admin.begin() as conn:
