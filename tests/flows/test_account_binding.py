@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from support.ecosystem import Party
+from support.ecosystem import Party, WalletApp
 from support.html import parse
 from support.payments import (
     ANCHOR_SETS,
@@ -244,6 +244,32 @@ def test_kyc_registered_and_matching_despite_width_and_case_binds(
     pkce = Pkce.generate()
     consent = at_consent(yamada, bank.authorization_url([transfer(deposit, wallet, "5000")], pkce))
     assert "code" in yamada.decide(consent, "approve")
+
+
+def test_the_wallet_is_asked_for_the_claims_the_registered_kyc_needs(
+    server: RunningServer, payments: Payments, bank: Bank
+) -> None:
+    """The bank registered KYC attributes but asks for no profile claims: the service's request
+    to the wallet still asks for the names and birth date, so the comparison can be made."""
+    require_kyc(server)
+    kyc = {"family_name": "Yamada", "given_name": "Test", "birthdate": "1990-04-01"}
+    deposit = bank.register("yamada-deposit", "bank_deposit", "Yamada savings", kyc)
+    wallet = bank.register("yamada-wallet", "cbdc_wallet", "Yamada wallet", kyc)
+    yamada = Holder(server, payments, "yamada")
+    # scope "openid", no claims requested by the bank
+    login = yamada.open(bank.authorization_url([link(deposit, wallet)], Pkce.generate()))
+    page = yamada.browser.follow(yamada.browser.submit(login.text, "/wallet", anchor=JP_HIGH))
+    links = parse(page.text).links
+    phone = WalletApp(server, yamada.wallet, yamada.credential(JP_HIGH))
+    request = phone.request_object(links["same-device"].replace("&amp;", "&"))
+    [query] = request["dcql_query"]["credentials"]
+    asked = {path[-1] for claim in query["claims"] for path in [claim["path"]]}
+    assert {"family_name", "given_name", "birthdate"} <= asked
+    assert phone.respond(request).status_code == 200
+    consent = yamada.open(server.url(links["continue"]))
+    assert "code" in yamada.decide(consent, "approve")
+    seen = accounts_of(bank)
+    assert seen[deposit]["bound"] and seen[wallet]["bound"]
 
 
 def test_kyc_that_does_not_match_the_binding_identity_is_refused(

@@ -21,12 +21,15 @@ from __future__ import annotations
 import datetime
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
+
+from sqlalchemy import Connection
 
 from trustanchor.digests import equal, keyed_digest
 from trustanchor.domain.accounts import AccountKyc
 from trustanchor.domain.claim_normalizer import NORMALIZER_ID, normalize_value
+from trustanchor.storage import accounts_repo
 
 CONTEXT: Final = "account-kyc"
 KYC_CLAIMS: Final = ("birthdate", "family_name", "given_name")
@@ -102,3 +105,25 @@ def matches(key: bytes, account_id: str, kyc: AccountKyc, claims: Mapping[str, A
     if any(claims.get(name) is None for name in kyc.claims):
         return False
     return equal(_digest(key, account_id, claims, kyc.claims), kyc.digest)
+
+
+def claims_to_ask(
+    conn: Connection, details: Sequence[Mapping[str, Any]], client_id: str
+) -> tuple[str, ...]:
+    """The claim names the wallet must disclose so that an ``account_link`` of ``client_id``
+    can be compared with the KYC attributes it registered for the accounts it will bind (its
+    own accounts not yet bound, or flagged for re-verification). Empty when there are none."""
+    ids = [
+        str(entry[member])
+        for entry in details
+        if entry.get("type") == "account_link"
+        for member in ("deposit_account", "wallet_account")
+        if isinstance(entry.get(member), str)
+    ]
+    names: set[str] = set()
+    for account in accounts_repo.get_many(conn, ids).values():
+        if account.client_id != client_id or account.kyc is None:
+            continue
+        if account.holder_id is None or account.status == "flagged":
+            names.update(account.kyc.claims)
+    return tuple(sorted(names))

@@ -47,7 +47,13 @@ from trustanchor.openid4vp.response import (
     response_endpoint_reply,
     same_device_redirect_uri,
 )
-from trustanchor.services import audit_trail, identity_joining, interaction, login_failures
+from trustanchor.services import (
+    account_kyc,
+    audit_trail,
+    identity_joining,
+    interaction,
+    login_failures,
+)
 from trustanchor.services.container import Services
 from trustanchor.services.interaction import AnchorUnavailable, Interaction, InteractionGone
 from trustanchor.storage import interactions_repo, wallet_repo
@@ -206,15 +212,16 @@ def transaction_view(
 
 
 def dcql_for(
-    anchor: Anchor, request: AuthorizationRequest, join_claims: Sequence[str] = ()
+    anchor: Anchor, request: AuthorizationRequest, extra_claims: Sequence[str] = ()
 ) -> dict[str, Any]:
     """Ask for the anchor's credential types and exactly the claims this request needs, plus,
-    in a step-up, ``join_claims``: those a join rule compares
-    (``identity_joining.claims_to_ask``)."""
+    ``extra_claims``: those a join rule compares in a step-up
+    (``identity_joining.claims_to_ask``) and those the KYC attributes registered for the accounts
+    a link binds need (``account_kyc.claims_to_ask``)."""
     settings = anchor.settings
     mapping: dict[str, str] = dict(settings.get("claims", {}))
     paths: list[list[str]] = [[str(settings["subject_claim"])]]
-    for name in (*requested_claim_names(request.scope, request.claims), *join_claims):
+    for name in (*requested_claim_names(request.scope, request.claims), *extra_claims):
         source = mapping.get(name)
         if source is not None and [source] not in paths:
             paths.append([source])
@@ -249,14 +256,14 @@ def request_object(
     )
     with services.db.transaction() as conn:
         wallet_repo.mark_request_fetched(conn, transaction_id, now=at)
+        kyc_claims = account_kyc.claims_to_ask(conn, request.authorization_details, row.client_id)
+    join_claims = identity_joining.claims_to_ask(services, anchor, row.step_up)
     return build_request_object(
         verifier,
         nonce=tx.nonce,
         state=transaction_id,
         response_uri=services.endpoints.wallet_response,
-        dcql_query=dcql_for(
-            anchor, request, identity_joining.claims_to_ask(services, anchor, row.step_up)
-        ),
+        dcql_query=dcql_for(anchor, request, (*join_claims, *kyc_claims)),
         at=at,
         lifetime=max(1, tx.expires_at - at),
         wallet_nonce=wallet_nonce,
