@@ -16,8 +16,8 @@ Either way the copy is what the real migrations built in this session, so
 
 :func:`migrated` only fills a database that is empty (an SQLite file that does not exist yet, a
 PostgreSQL schema without tables); anything else is left as it is, and ``initialise`` or
-``upgrade`` migrates it the usual way. ``trustanchor.storage.migrate.upgrade`` is still run on
-the copy by its caller: on a database at head it changes nothing.
+``upgrade`` migrates it the usual way. A flow-test server's ``initialise`` still runs ``upgrade``
+on the copy (at head it changes nothing); the ``database`` fixture does not.
 
 The per-test keys (signing key, audit key, secrets) are not shared: generating them costs a few
 milliseconds (measured, see docs/DEVELOPING.md), and each test keeps keys of its own.
