@@ -374,5 +374,7 @@ def test_a_step_up_asks_the_wallet_for_the_join_claims_too() -> None:
     plain = dcql_for(anchor, request)
     stepped = dcql_for(anchor, request, ("birthdate", "family_name"))
     paths = [c["path"] for c in stepped["credentials"][0]["claims"]]
-    assert [p for p in paths if p != ["sub"]] == [["birthdate"], ["family_name"]]
-    assert [c["path"] for c in plain["credentials"][0]["claims"]] == [["sub"]]
+    # The names the consent page shows come first (WHO_CLAIMS, as the anchor maps them), then
+    # the join rule's claims, each once.
+    assert [p for p in paths if p != ["sub"]] == [["family_name"], ["birthdate"]]
+    assert [c["path"] for c in plain["credentials"][0]["claims"]] == [["sub"], ["family_name"]]

@@ -63,6 +63,9 @@ log = logging.getLogger("trustanchor.login")
 CREDENTIAL_ID = "identity_credential"
 SUPPORTED_KINDS = ("sd_jwt_vc",)
 RESPONSE_CODE_NAMESPACE = "wallet_response_code"
+# Every login asks for the names the consent page leads with ("Logged in as Yamada H."): the
+# person must see whose login it is, whatever an earlier login of theirs disclosed.
+WHO_CLAIMS = ("family_name", "given_name")
 well_formed_id = interaction.well_formed_id
 
 __all__ = ["AnchorUnavailable", "InteractionGone"]  # raised here, defined by the seam
@@ -214,14 +217,16 @@ def transaction_view(
 def dcql_for(
     anchor: Anchor, request: AuthorizationRequest, extra_claims: Sequence[str] = ()
 ) -> dict[str, Any]:
-    """Ask for the anchor's credential types and exactly the claims this request needs, plus,
-    ``extra_claims``: those a join rule compares in a step-up
-    (``identity_joining.claims_to_ask``) and those the KYC attributes registered for the accounts
-    a link binds need (``account_kyc.claims_to_ask``)."""
+    """Ask for the anchor's credential types and exactly the claims this request needs: the
+    names the consent page shows to say who logged in (:data:`WHO_CLAIMS`, never released to
+    the client unless it asked), the request's own, and ``extra_claims``: those a join rule
+    compares in a step-up (``identity_joining.claims_to_ask``) and those the KYC attributes
+    registered for the accounts a link binds need (``account_kyc.claims_to_ask``)."""
     settings = anchor.settings
     mapping: dict[str, str] = dict(settings.get("claims", {}))
     paths: list[list[str]] = [[str(settings["subject_claim"])]]
-    for name in (*requested_claim_names(request.scope, request.claims), *extra_claims):
+    wanted = (*WHO_CLAIMS, *requested_claim_names(request.scope, request.claims), *extra_claims)
+    for name in wanted:
         source = mapping.get(name)
         if source is not None and [source] not in paths:
             paths.append([source])
