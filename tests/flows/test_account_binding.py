@@ -121,6 +121,10 @@ def test_bank_b_naming_bank_a_unbound_accounts_binds_nothing(
 
     consent = link_at(bank_b, mallory, deposit, wallet)
     refused_at_consent(consent, "held with another bank or wallet provider")
+    # Bank A's labels for accounts that are not Mallory's are not shown to her: ids only.
+    text = parse(consent.text).text
+    assert "Taro savings" not in text and "Taro wallet" not in text
+    assert "…" + deposit[-6:] in text
     answer = mallory.decide(consent, "approve")  # a forged approval changes nothing
     assert (answer["error"], answer["error_description"]) == (
         "access_denied",

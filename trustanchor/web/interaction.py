@@ -130,7 +130,14 @@ def _consent_page(services: Services, current: Interaction) -> Any:
     who = view.logged_in
     return render_page(
         "consent.html",
-        operations=operations.describe_all(services, outcome, lang) if outcome else [],
+        operations=operations.describe_all(
+            services,
+            outcome,
+            lang,
+            operations.Viewer(view.authentication.holder_id, current.client_id),
+        )
+        if outcome
+        else [],
         policy_denied=outcome is not None and not outcome.allowed,
         step_up_text=operations.step_up_text(services, outcome, lang) if outcome else None,
         step_up_action=f"/interaction/{current.id}/step-up",

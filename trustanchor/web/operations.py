@@ -1,8 +1,11 @@
 """How the consent page words account links and value transfers, in the person's language.
 
-Accounts of the person are shown by the label their intermediary registered; the recipient of a
-transfer only by a shortened account id and by who verified them ("verified by <anchor> at
-high"), never by anything personal.
+Accounts of the person are shown by the label their intermediary registered, and so are the
+requesting intermediary's own accounts that nobody is bound to yet (the ones a link will bind).
+Any other account (someone else's, or another intermediary's that is not the person's) only by a
+shortened account id: its label is another party's text about another person. The recipient of
+a transfer is shown by a shortened account id and by who verified them ("verified by <anchor>
+at high"), never by anything personal.
 """
 
 from __future__ import annotations
@@ -24,8 +27,20 @@ class OperationView:
     refusal: str | None  # the denial in plain words
 
 
-def _label(account: Account | None, t: Translator) -> str:
-    return account.label if account is not None else t("operation.unknown_account")
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who reads the consent page (the logged-in holder) and for which client's request."""
+
+    holder_id: str
+    client_id: str
+
+
+def _label(account: Account | None, viewer: Viewer, t: Translator) -> str:
+    if account is None:
+        return t("operation.unknown_account")
+    own = account.holder_id == viewer.holder_id
+    to_bind = account.holder_id is None and account.client_id == viewer.client_id
+    return account.label if own or to_bind else _short(account.id)
 
 
 def _short(account_id: str) -> str:
@@ -44,7 +59,9 @@ def refusal_text(reason: str, t: Translator) -> str:
     return t(key) if t.has(key) else t("policy.reasons.generic")
 
 
-def describe(services: Services, item: DetailDecision, language: str) -> OperationView:
+def describe(
+    services: Services, item: DetailDecision, language: str, viewer: Viewer
+) -> OperationView:
     t = Translator(language)
     decision = item.decision
     notes: list[str] = []
@@ -52,8 +69,8 @@ def describe(services: Services, item: DetailDecision, language: str) -> Operati
         link = account_link.AccountLinkDetail.from_entry(item.entry)
         text = t(
             f"operation.{link.action}",
-            deposit=_label(item.accounts.get(link.deposit_account), t),
-            wallet=_label(item.accounts.get(link.wallet_account), t),
+            deposit=_label(item.accounts.get(link.deposit_account), viewer, t),
+            wallet=_label(item.accounts.get(link.wallet_account), viewer, t),
         )
     else:
         transfer = value_transfer.ValueTransferDetail.from_entry(item.entry)
@@ -61,7 +78,7 @@ def describe(services: Services, item: DetailDecision, language: str) -> Operati
             "operation.transfer",
             amount=f"{transfer.amount}",
             currency=transfer.amount.currency,
-            debtor=_label(item.accounts.get(transfer.debtor_account), t),
+            debtor=_label(item.accounts.get(transfer.debtor_account), viewer, t),
             creditor=_short(transfer.creditor_account),
         )
         if transfer.remittance_reference:
@@ -95,8 +112,10 @@ def describe(services: Services, item: DetailDecision, language: str) -> Operati
     )
 
 
-def describe_all(services: Services, outcome: Outcome, language: str) -> list[OperationView]:
-    return [describe(services, item, language) for item in outcome.decisions]
+def describe_all(
+    services: Services, outcome: Outcome, language: str, viewer: Viewer
+) -> list[OperationView]:
+    return [describe(services, item, language, viewer) for item in outcome.decisions]
 
 
 def step_up_text(services: Services, outcome: Outcome, language: str) -> str | None:
