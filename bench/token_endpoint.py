@@ -134,6 +134,15 @@ def _granian_command(threads: int | None) -> Callable[[int], list[str]]:
     return command
 
 
+def _serve_command(port: int) -> list[str]:
+    """``trustanchor serve`` itself (settings from $TRUSTANCHOR_CONFIG, which holds this port):
+    granian's ASGI interface with ``trustanchor.web.asgi:app``, bodies read in the event loop,
+    the Flask app in a pool of ``threads_per_worker`` threads (1 on SQLite)."""
+    return [
+        sys.executable, "-m", "trustanchor", "serve", "--port", str(port), "--workers", "1",
+    ]  # fmt: skip
+
+
 def _gunicorn_command(worker: str) -> Callable[[int], list[str]]:
     def command(port: int) -> list[str]:
         extra = ["--threads", str(GUNICORN_THREADS)] if worker == "gthread" else []
@@ -163,8 +172,15 @@ SERVERS: dict[str, ServerSpec] = {
         ServerSpec("node", NODE_SERVER, _node_command, trustanchor=False),
         ServerSpec(
             "granian",
-            "trustanchor · granian (1 worker, 1 thread)",
+            "trustanchor · granian WSGI (1 worker, 1 thread)",
             _granian_command(1),
+            trustanchor=True,
+            available=_module_missing("granian", "it is a project dependency"),
+        ),
+        ServerSpec(
+            "serve",
+            "trustanchor · trustanchor serve: granian ASGI + serving.py (1 worker, 1 thread)",
+            _serve_command,
             trustanchor=True,
             available=_module_missing("granian", "it is a project dependency"),
         ),
@@ -236,8 +252,12 @@ class ServerResult:
 
 
 def preflight(specs: Sequence[ServerSpec]) -> list[ServerSpec]:
-    """Refuse to start when a required tool is missing; drop optional servers that cannot run."""
-    missing = [tool for tool in ("wrk", "node", "taskset") if shutil.which(tool) is None]
+    """Refuse to start when a required tool is missing; drop optional servers that cannot run.
+    node-oidc-provider is needed only when it is among ``specs`` (a run without it, such as
+    ``--servers granian,serve``, compares trustanchor's servers with each other)."""
+    with_node = any(spec.key == "node" for spec in specs)
+    tools = ("wrk", "node", "taskset") if with_node else ("wrk", "taskset")
+    missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         hints = {
             "wrk": "apt-get install -y wrk",
@@ -249,7 +269,7 @@ def preflight(specs: Sequence[ServerSpec]) -> list[ServerSpec]:
             + ", ".join(f"{tool} ({hints[tool]})" for tool in missing)
             + "; the comparison needs all of them, so nothing was run"
         )
-    if not (PEER_DIR / "node_modules" / "oidc-provider" / "package.json").is_file():
+    if with_node and not (PEER_DIR / "node_modules" / "oidc-provider" / "package.json").is_file():
         raise BenchError(
             f"node-oidc-provider is not installed: run `npm ci` (or `npm install`) in {PEER_DIR}"
         )
@@ -266,8 +286,8 @@ def preflight(specs: Sequence[ServerSpec]) -> list[ServerSpec]:
             usable.append(spec)
         else:
             print(f"skipping {spec.label}: {reason}", file=sys.stderr)
-    if not any(spec.key == "node" for spec in usable) or not any(s.trustanchor for s in usable):
-        raise BenchError("need node-oidc-provider and at least one trustanchor server")
+    if not any(s.trustanchor for s in usable):
+        raise BenchError("need at least one trustanchor server")
     return usable
 
 
@@ -857,13 +877,35 @@ def _grant_notes(grant: str) -> list[str]:
     ]
 
 
-def environment_notes(args: argparse.Namespace) -> list[str]:
+def _peer_versions() -> str:
+    if shutil.which("node") is None:
+        return "no Node.js"
     node_version = subprocess.run(
         ["node", "--version"], capture_output=True, text=True, timeout=10
     ).stdout.strip()
-    peer_version = json.loads(
-        (PEER_DIR / "node_modules" / "oidc-provider" / "package.json").read_text()
-    )["version"]
+    package = PEER_DIR / "node_modules" / "oidc-provider" / "package.json"
+    if not package.is_file():
+        return f"Node.js {node_version}, oidc-provider not installed"
+    return f"Node.js {node_version}, oidc-provider {json.loads(package.read_text())['version']}"
+
+
+def serving_model_note(results: Sequence[ServerResult]) -> str | None:
+    """``trustanchor serve`` (ASGI + serving.py) next to granian's WSGI interface, both with one
+    Python thread: the cost of the serving model alone (same app, database and core)."""
+    by_key = {r.spec.key: r for r in results}
+    asgi, wsgi = by_key.get("serve"), by_key.get("granian")
+    if asgi is None or wsgi is None or not asgi.runs or not wsgi.runs:
+        return None
+    per_run = " / ".join(f"{a.rps / w.rps:.2f}" for a, w in zip(asgi.runs, wsgi.runs, strict=True))
+    return (
+        f"serving model: trustanchor serve (ASGI) / granian WSGI = "
+        f"{asgi.median('rps') / wsgi.median('rps'):.3f}× req/s (run by run: {per_run}), "
+        f"{asgi.median('cpu_us_per_request') / wsgi.median('cpu_us_per_request'):.3f}× "
+        "CPU µs/req"
+    )
+
+
+def environment_notes(args: argparse.Namespace) -> list[str]:
     wrk_version = subprocess.run(
         ["wrk", "--version"], capture_output=True, text=True, timeout=10
     ).stdout.splitlines()
@@ -871,8 +913,8 @@ def environment_notes(args: argparse.Namespace) -> list[str]:
         f"trustanchor source: {git_state()}",
         f"date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, "
         f"host CPU: {cpu_model()}, {os.cpu_count()} CPUs, Linux {platform.release()}",
-        f"Python {platform.python_version()}, Node.js {node_version}, "
-        f"oidc-provider {peer_version}, {wrk_version[0] if wrk_version else 'wrk'}",
+        f"Python {platform.python_version()}, {_peer_versions()}, "
+        f"{wrk_version[0] if wrk_version else 'wrk'}",
         f"server on CPU {SERVER_CPU}, wrk on CPU {LOADGEN_CPU} (taskset); wrk 1 thread, "
         f"{args.connections} connections; warm-up {args.warmup} s, "
         f"{args.runs} runs × {args.duration} s per server, "
@@ -946,6 +988,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     for note in environment_notes(args):
         print(f"- {note}")
+    model = serving_model_note(results)
+    if model is not None:
+        print(f"- {model}")
     print(
         "- most OS threads in the server's process tree, seen right after a run: "
         + ", ".join(f"{r.spec.label}: {r.threads}" for r in results)
