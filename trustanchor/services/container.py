@@ -49,10 +49,20 @@ class Services:
     audit_key: AuditKey
     audit: AuditLog
     refusal_budget: RefusalBudget = field(default_factory=RefusalBudget)
+    # Logins on the service's own pages (/my, /auditor) that anyone may start: each stores a
+    # pushed request and an interaction until the daily purge, so their rate is bounded per
+    # process (LOGIN_START_BURST at once, LOGIN_START_PER_SECOND more each second).
+    login_start_budget: RefusalBudget = field(
+        default_factory=lambda: RefusalBudget(LOGIN_START_BURST, LOGIN_START_PER_SECOND)
+    )
 
     @property
     def default_audience(self) -> str:
         return self.settings.tokens.default_audience or self.endpoints.resource
+
+
+LOGIN_START_BURST = 60
+LOGIN_START_PER_SECOND = 2
 
 
 def http_fetcher(settings: Settings, clock: Clock) -> Fetcher:

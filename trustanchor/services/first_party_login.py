@@ -96,6 +96,11 @@ class ClientUnavailable(Exception):
     """The client cannot log anyone in with this configuration (the message says why)."""
 
 
+class LoginsBusy(Exception):
+    """Too many logins on the service's own pages were started just now (per process: anyone
+    may start one, and each is stored until the daily purge). The person tries again shortly."""
+
+
 class LoginRefused(Exception):
     """The callback was refused. ``reason``: ``state_mismatch`` (no login, or another one, was
     started in this browser), ``wrong_issuer`` (``iss`` missing or not ours), ``declined`` (the
@@ -245,8 +250,11 @@ def _derived(services: Services, client: FirstPartyClient, purpose: str, state: 
 
 
 def begin_login(services: Services, client: FirstPartyClient, *, language: str) -> LoginStart:
-    """Push the client's authorization request; where to send the browser, and the state."""
+    """Push the client's authorization request; where to send the browser, and the state.
+    Raises :class:`LoginsBusy` beyond the rate anyone may start such logins at."""
     at = services.clock.now()
+    if not services.login_start_budget.admit(at, "login_start")[0]:
+        raise LoginsBusy(client.client_id)
     state = services.randomness.token(32)
     form = {
         **_assertion(services, client, at),

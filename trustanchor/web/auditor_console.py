@@ -23,7 +23,7 @@ from typing import Any
 
 from flask import Blueprint, redirect, request
 
-from trustanchor.services import audit_stats, auditor_console
+from trustanchor.services import audit_stats, auditor_console, first_party_login
 from trustanchor.services.auditor_access import MAX_DECIMAL_DIGITS
 from trustanchor.services.container import Services
 from trustanchor.services.log_check import LogCheckFailed
@@ -112,6 +112,10 @@ def start_login() -> Any:
         started = auditor_console.begin_login(services, language=language())
     except auditor_console.ConsoleUnavailable:
         return render_page("auditor/message.html", status=503, message_key="auditor.unavailable")
+    except first_party_login.LoginsBusy:
+        busy = render_page("auditor/message.html", status=429, message_key="auditor.busy")
+        busy.headers["Retry-After"] = "2"
+        return busy
     return COOKIES.to_authorization(started.authorization_url, started.state)
 
 

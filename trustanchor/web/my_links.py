@@ -69,6 +69,10 @@ def start_login() -> Any:
         started = first_party_login.begin_login(services, my_links.CLIENT, language=language())
     except first_party_login.ClientUnavailable:
         return _message("my_links.unavailable", status=503)
+    except first_party_login.LoginsBusy:
+        busy = _message("my_links.busy", status=429, retry=True)
+        busy.headers["Retry-After"] = "2"
+        return busy
     return COOKIES.to_authorization(started.authorization_url, started.state)
 
 
