@@ -418,3 +418,40 @@ def test_the_root_page_in_demo_mode_lists_every_part_of_the_demo(
         phone.click("#part-auditor a")
         phone.wait_for_url(server.url("/auditor/login"))
         check_page(phone, lang=lang)
+
+
+# ------------------------------------------------------------------ issue 10: who, not me, logout
+
+
+def test_consent_says_who_logged_in_and_logout_ends_the_session(
+    phone: Page, shots: Shots, server: RunningServer, bank: Bank, payments: Payments
+) -> None:
+    """The consent page leads with who logged in; after approving, the end-session endpoint asks
+    before logging out (ja/en), and afterwards the same browser is asked to log in again."""
+    phone.goto(login_url(bank))
+    phone.click(anchor_button(phone, JP_HIGH))
+    phone.wait_for_selector("#same-device")
+    holder = Holder(server, payments, "yamada")  # family_name "yamada", given_name "Test"
+    present_from_phone(phone, server, WalletApp(server, holder.wallet, holder.credential(JP_HIGH)))
+    check_page(phone, lang="en")
+    assert phone.locator("#who .who-name").inner_text() == "yamada T."
+    assert phone.locator("#who button").inner_text() == text("consent.not_me")
+    shots(phone, "consent-who")
+    phone.click("button[value=approve]")
+    assert callback_parameters(phone)["code"]
+
+    phone.goto(server.url("/logout"))
+    check_page(phone, lang="en")
+    assert phone.locator("h1").inner_text() == text("end_session.confirm.heading")
+    shots(phone, "logout-confirm")
+    phone.click("#switch-language")
+    check_page(phone, lang="ja")
+    shots(phone, "logout-confirm-ja")
+    phone.click("button[value=logout]")
+    phone.wait_for_selector("#logged-out")
+    check_page(phone, lang="ja")
+    shots(phone, "logged-out-ja")
+
+    phone.goto(login_url(bank))  # no session any more: the anchors again, not consent
+    check_page(phone)
+    assert phone.locator("button.anchor").count() > 0
