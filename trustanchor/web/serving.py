@@ -22,11 +22,12 @@ Here granian's ASGI interface hands the request to :class:`WsgiOverAsgi`, which
    ``trustanchor serve`` always used per worker, :func:`threads_per_worker`) and sends the
    buffered answer (every trustanchor response is small).
 
-The hop costs CPU on every request, so it is kept lean (bench/results/2026-12-06-serving-model.md):
-one ``asyncio.timeout_at`` per body, moved as bytes arrive, instead of a ``wait_for`` task per
-message; and :class:`_AppThreads` instead of ``run_in_executor``: a ``SimpleQueue`` and one
-``call_soon_threadsafe`` per request, without ``ThreadPoolExecutor``'s per-call future,
-condition and idle semaphore. Together about a third less CPU for the hop itself.
+The hop costs CPU on every request (bench/results/2026-12-06-serving-model.md: granian's ASGI
+interface plus the thread hand-off, about 1.2-1.35x the CPU per token of granian's WSGI
+interface on this machine), so the body read is kept lean: one ``asyncio.timeout_at`` per body,
+moved as bytes arrive, instead of a ``wait_for`` task per message. (A hand-made thread queue
+instead of ``run_in_executor`` saved a little more in process but relied on a private CPython
+hook and was within the noise end to end: not kept.)
 
 Deadlines are network timeouts, so they use the event loop's monotonic clock, not the
 service's injected :class:`~trustanchor.clock.Clock` (which tells protocol time).
@@ -37,10 +38,9 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-import queue
 import sys
-import threading
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -89,100 +89,6 @@ class _Disconnected(Exception):
     """The client went away before its body was complete."""
 
 
-Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
-_Job = tuple[asyncio.AbstractEventLoop, asyncio.Future[Answer], dict[str, Any]]
-
-
-class _AppThreads:
-    """``threads`` threads named ``trustanchor_N`` that run :meth:`WsgiOverAsgi._call` for the
-    event loop: what ``run_in_executor`` on a ``ThreadPoolExecutor`` did, with less work per
-    call. As there: threads start with the first requests (one per request until there are
-    ``threads``, so none exists before granian forks a worker), a job whose future was
-    cancelled before it started is skipped, nothing is accepted after :meth:`shutdown`, and
-    when the interpreter exits (a granian worker stopping) every thread finishes the request it
-    is running before the process goes (``threading._register_atexit``, the hook that
-    ``concurrent.futures`` uses)."""
-
-    def __init__(self, threads: int, run: Callable[[dict[str, Any]], Answer]) -> None:
-        self._size = threads
-        self._run = run
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
-        self._closed = False
-
-    def submit(self, environ: dict[str, Any]) -> asyncio.Future[Answer]:
-        if self._closed:  # as ThreadPoolExecutor: nothing is queued that nobody would run
-            raise RuntimeError("the application threads have been shut down")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Answer] = loop.create_future()
-        if len(self._threads) < self._size:
-            self._start_thread()
-        self._jobs.put((loop, future, environ))
-        return future
-
-    def _start_thread(self) -> None:
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("the application threads have been shut down")
-            if len(self._threads) >= self._size:
-                return
-            if not self._threads:
-                threading._register_atexit(self.shutdown)  # type: ignore[attr-defined]
-            thread = threading.Thread(
-                target=self._work, name=f"trustanchor_{len(self._threads)}", daemon=False
-            )
-            thread.start()
-            self._threads.append(thread)
-
-    def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            loop, future, environ = job
-            if future.cancelled():  # as ThreadPoolExecutor: a cancelled call is not run
-                continue
-            try:
-                answer = self._run(environ)
-            except BaseException as exc:  # handed to the awaiting task, as concurrent.futures
-                _hand_over(loop, future, None, exc)
-                continue
-            _hand_over(loop, future, answer, None)
-
-    def shutdown(self) -> None:
-        """Let each thread finish what it runs and what is queued, then stop; wait for them."""
-        with self._lock:
-            self._closed = True
-            threads = list(self._threads)
-        for _ in threads:
-            self._jobs.put(None)
-        for thread in threads:
-            if thread is not threading.current_thread():
-                thread.join()
-
-
-def _hand_over(
-    loop: asyncio.AbstractEventLoop,
-    future: asyncio.Future[Answer],
-    answer: Answer | None,
-    error: BaseException | None,
-) -> None:
-    try:
-        loop.call_soon_threadsafe(_settle, future, answer, error)
-    except RuntimeError:  # the loop is closed: the worker is stopping, nobody awaits it
-        log.warning("an answer was ready after the event loop had closed")
-
-
-def _settle(
-    future: asyncio.Future[Answer], answer: Answer | None, error: BaseException | None
-) -> None:
-    if future.done():  # cancelled while the app ran
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        assert answer is not None
-        future.set_result(answer)
-
-
 class WsgiOverAsgi:
     """An ASGI app (HTTP only) that reads each body under a :class:`BodyDeadline` in the event
     loop, then calls the WSGI app with it in a pool of ``threads`` threads."""
@@ -190,7 +96,7 @@ class WsgiOverAsgi:
     def __init__(self, wsgi_app: WsgiApp, *, threads: int, deadline: BodyDeadline) -> None:
         self._app = wsgi_app
         self._deadline = deadline
-        self._pool = _AppThreads(threads, self._call)
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="trustanchor")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -217,7 +123,9 @@ class WsgiOverAsgi:
             )
             await send({"type": "http.response.body", "body": TIMEOUT_BODY})
             return
-        status, headers, content = await self._pool.submit(wsgi_environ(scope, body))
+        environ = wsgi_environ(scope, body)
+        loop = asyncio.get_running_loop()
+        status, headers, content = await loop.run_in_executor(self._pool, self._call, environ)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
 
@@ -291,7 +199,7 @@ class WsgiOverAsgi:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                self._pool.shutdown()
+                self._pool.shutdown(wait=True)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
