@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -241,9 +241,27 @@ class AuditLog:
         checkpoint whose root the entries no longer produce (entry and leaf hash both edited)."""
         verifiers = self._verifiers or (self._key.verifier(),)
         accumulator = MerkleAccumulator()
+        _, checked = self.scan(
+            accumulator,
+            lambda stored, acc: self._check_checkpoint(stored, acc, verifiers),
+        )
+        return LogVerification(accumulator.size, accumulator.root(), checked)
+
+    def scan(
+        self,
+        accumulator: MerkleAccumulator,
+        on_checkpoint: Callable[[audit_tree.StoredCheckpoint, MerkleAccumulator], None],
+    ) -> tuple[int, int]:
+        """Read the stored leaves from ``accumulator.size`` on, in pages: each entry must hash
+        to its leaf hash and indexes must be contiguous; each leaf hash is appended to
+        ``accumulator``, and ``on_checkpoint`` is called at every stored checkpoint the leaves
+        reach (it checks the checkpoint against the accumulator). Returns the size of the last
+        checkpoint reached and how many were. Raises ``AuditLogError``: ``missing_leaf``,
+        ``entry_mismatch``, ``leaf_beyond_checkpoint`` (the full check and the console's
+        incremental one, ``services/log_check.py``, share this)."""
+        after = accumulator.size
         checked = 0
-        pending_checkpoints: list[audit_tree.StoredCheckpoint] = []
-        after = 0
+        pending: list[audit_tree.StoredCheckpoint] = []
         while True:
             start = accumulator.size
             with self._db.reader() as conn:
@@ -255,8 +273,8 @@ class AuditLog:
                     .order_by(audit_leaves.c.tree_index)
                     .limit(_SCAN_PAGE)
                 ).all()
-                if not pending_checkpoints:
-                    pending_checkpoints = audit_tree.checkpoints_from(conn, after, _SCAN_PAGE)
+                if not pending:
+                    pending = audit_tree.checkpoints_from(conn, after, _SCAN_PAGE)
             for row in rows:
                 index = accumulator.size
                 if row.tree_index != index:
@@ -267,22 +285,19 @@ class AuditLog:
                         "entry_mismatch", f"entry {index} does not match its leaf hash", index=index
                     )
                 accumulator.append(stored)
-                while pending_checkpoints and pending_checkpoints[0].size == accumulator.size:
-                    self._check_checkpoint(pending_checkpoints.pop(0), accumulator, verifiers)
+                while pending and pending[0].size == accumulator.size:
+                    on_checkpoint(pending.pop(0), accumulator)
                     after = accumulator.size
                     checked += 1
-                    if not pending_checkpoints:
+                    if not pending:
                         with self._db.reader() as conn:
-                            pending_checkpoints = audit_tree.checkpoints_from(
-                                conn, after, _SCAN_PAGE
-                            )
+                            pending = audit_tree.checkpoints_from(conn, after, _SCAN_PAGE)
             if len(rows) < _SCAN_PAGE:
                 break
-        if pending_checkpoints:
-            missing = pending_checkpoints[0].size
+        if pending:
             raise AuditLogError(
                 "missing_leaf",
-                f"checkpoint of size {missing} covers missing leaves",
+                f"checkpoint of size {pending[0].size} covers missing leaves",
                 index=accumulator.size,
             )
         if accumulator.size != after:
@@ -291,7 +306,7 @@ class AuditLog:
                 f"leaves up to {accumulator.size}, last checkpoint at {after}",
                 index=after,
             )
-        return LogVerification(accumulator.size, accumulator.root(), checked)
+        return after, checked
 
     def _check_checkpoint(
         self,

@@ -25,19 +25,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from trustanchor.audit.checkpoint import verify_checkpoint
-from trustanchor.audit.merkle import MerkleAccumulator, ProofError, leaf_hash, verify_consistency
+from trustanchor.audit.merkle import MerkleAccumulator, ProofError, verify_consistency
 from trustanchor.audit.note import NoteError, Verifier
 from trustanchor.keystore.audit_key import list_audit_keys
 from trustanchor.services.audit_log import AuditLogError
 from trustanchor.services.container import Services
 from trustanchor.storage import audit_tree, audit_verified_repo
 from trustanchor.storage.audit_tree import AuditTreeError, StoredCheckpoint
-from trustanchor.storage.tables import audit_leaves
-
-SCAN_PAGE = 5000
 
 REASONS = frozenset(
     {
@@ -95,51 +90,13 @@ def check(services: Services) -> LogCheck:
         accumulator = _resume(remembered, base, keys, origin)
     since = accumulator.size
     since_root = accumulator.root()
-    checked = 0
-    after = since
-    pending: list[StoredCheckpoint] = []
-    while True:
-        start = accumulator.size
-        with db.reader() as conn:
-            rows = conn.execute(
-                select(audit_leaves.c.tree_index, audit_leaves.c.entry, audit_leaves.c.leaf_hash)
-                .where(audit_leaves.c.tree_index >= start)
-                .order_by(audit_leaves.c.tree_index)
-                .limit(SCAN_PAGE)
-            ).all()
-            if not pending:
-                pending = audit_tree.checkpoints_from(conn, after, SCAN_PAGE)
-        for row in rows:
-            index = accumulator.size
-            if row.tree_index != index:
-                raise LogCheckFailed("missing_leaf", f"no leaf at index {index}", index=index)
-            stored = bytes.fromhex(row.leaf_hash)
-            if leaf_hash(row.entry.encode("utf-8")) != stored:
-                raise LogCheckFailed(
-                    "entry_mismatch", f"entry {index} does not match its leaf hash", index=index
-                )
-            accumulator.append(stored)
-            while pending and pending[0].size == accumulator.size:
-                _check_checkpoint(pending.pop(0), accumulator.root(), keys, origin)
-                after = accumulator.size
-                checked += 1
-                if not pending:
-                    with db.reader() as conn:
-                        pending = audit_tree.checkpoints_from(conn, after, SCAN_PAGE)
-        if len(rows) < SCAN_PAGE:
-            break
-    if pending:
-        raise LogCheckFailed(
-            "missing_leaf",
-            f"checkpoint of size {pending[0].size} covers missing leaves",
-            index=accumulator.size,
+    try:
+        after, checked = services.audit.scan(
+            accumulator,
+            lambda stored, acc: _check_checkpoint(stored, acc.root(), keys, origin),
         )
-    if accumulator.size != after:
-        raise LogCheckFailed(
-            "leaf_beyond_checkpoint",
-            f"leaves up to {accumulator.size}, last checkpoint at {after}",
-            index=after,
-        )
+    except AuditLogError as exc:  # missing_leaf, entry_mismatch, leaf_beyond_checkpoint
+        raise LogCheckFailed(exc.reason, exc.detail, index=exc.index) from exc
     root = accumulator.root()
     _check_consistency(services, since, after, since_root, root)
     if after > since:
