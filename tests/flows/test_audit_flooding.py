@@ -165,6 +165,25 @@ def test_anonymous_first_party_login_loop_is_bounded_and_summarised(stage: Stage
     assert login_failures.WINDOW == WINDOW
 
 
+def test_an_intermediarys_public_login_button_has_a_budget_of_its_own(stage: Stage) -> None:
+    """Found by the attack session: a script pressing an intermediary's public "log in" button
+    (the intermediary pushes a request for whoever pressed it) and declining at the wallet. Those
+    failures spend that intermediary's own budget; beyond it they are counted for the window's
+    summary, and the anonymous budget of the service's own pages is untouched."""
+    from trustanchor.services.refusals import ClientBudgets
+
+    services = stage.server.services
+    services.client_login_budgets = ClientBudgets(burst=2, per_second=0)
+    for _ in range(5):
+        bank_url = stage.bank.authorization_url(stage.bank.request_uri(Pkce.generate()))
+        decline(wallet_request(stage, Browser(stage.server), bank_url))
+    assert failed_logins(stage) == ["wallet_declined", "wallet_declined"]
+    [counts] = pending_omissions(stage).values()
+    assert counts == {"wallet_declined": 3}
+    decline_console_login(stage)  # the first-party budget is another one: still recorded
+    assert failed_logins(stage) == ["wallet_declined"] * 3
+
+
 def test_verified_credential_and_registered_client_failures_are_always_recorded(
     stage: Stage,
 ) -> None:
@@ -176,7 +195,7 @@ def test_verified_credential_and_registered_client_failures_are_always_recorded(
 
     # An expired credential that verified, in the same anonymous first-party flow: recorded.
     present_expired_credential(stage, Console(stage, stage.person()).begin())
-    # A registered intermediary's flow: its failures are recorded, declined or not.
+    # A registered intermediary's flow: its own budget (not spent here), so recorded.
     bank_url = stage.bank.authorization_url(stage.bank.request_uri(Pkce.generate()))
     decline(wallet_request(stage, Browser(stage.server), bank_url))
 

@@ -3,9 +3,13 @@ and the one budget shared with anonymous refusals counting what it leaves out pe
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import cast
+
 from trustanchor.anchors import sd_jwt, sd_jwt_vc
 from trustanchor.services import auditor_console, login_failures, my_links
-from trustanchor.services.refusals import RefusalBudget
+from trustanchor.services.container import Services
+from trustanchor.services.refusals import ClientBudgets, RefusalBudget
 
 T0 = 1_700_000_000
 
@@ -22,15 +26,35 @@ VERIFIED_CREDENTIAL = [
 ]
 
 
-def test_only_first_party_flows_and_only_credential_free_reasons_are_budgeted() -> None:
+@dataclass
+class _Budgets:
+    """The two attributes of ``Services`` that ``budget_for`` reads."""
+
+    refusal_budget: RefusalBudget = field(default_factory=RefusalBudget)
+    client_login_budgets: ClientBudgets = field(default_factory=ClientBudgets)
+
+
+def test_credential_free_reasons_spend_the_budget_of_whoever_started_the_flow() -> None:
+    budgets = _Budgets()
+    services = cast(Services, budgets)
     console = auditor_console.CLIENT.client_id
     assert {console, my_links.CLIENT.client_id} == login_failures.FIRST_PARTY_CLIENTS
-    assert login_failures.budgeted("wallet_declined", console)
-    assert login_failures.budgeted("kb_nonce_mismatch", my_links.CLIENT_ID)
-    for client in ("bank", None):
-        assert not login_failures.budgeted("wallet_declined", client)
+    # First-party flows: the anonymous budget shared with anonymous refusals.
+    assert login_failures.budget_for(services, "wallet_declined", console) is budgets.refusal_budget
+    assert (
+        login_failures.budget_for(services, "kb_nonce_mismatch", my_links.CLIENT_ID)
+        is budgets.refusal_budget
+    )
+    # A registered intermediary's flow: its own budget, one per intermediary.
+    bank = login_failures.budget_for(services, "wallet_declined", "bank")
+    assert bank is not None and bank is not budgets.refusal_budget
+    assert login_failures.budget_for(services, "wallet_error", "bank") is bank
+    assert login_failures.budget_for(services, "wallet_declined", "bank-b") not in (None, bank)
+    # An untraceable flow, or a failure about a verified credential: always recorded.
+    assert login_failures.budget_for(services, "wallet_declined", None) is None
     for reason in VERIFIED_CREDENTIAL:
-        assert not login_failures.budgeted(reason, console), reason
+        for client in (console, "bank"):
+            assert login_failures.budget_for(services, reason, client) is None, reason
 
 
 def test_every_budgeted_reason_is_a_reason_the_service_has() -> None:

@@ -22,7 +22,7 @@ from trustanchor.randomness import Randomness, SystemRandomness
 from trustanchor.secrets_store import ServiceSecrets, load_secrets
 from trustanchor.services.anchor_verifiers import AnchorVerifiers
 from trustanchor.services.audit_log import AuditLog
-from trustanchor.services.refusals import RefusalBudget
+from trustanchor.services.refusals import ClientBudgets, RefusalBudget
 from trustanchor.storage.anchors_repo import AnchorRepository
 from trustanchor.storage.clients_repo import ClientRepository
 from trustanchor.storage.database import Database
@@ -49,6 +49,9 @@ class Services:
     audit_key: AuditKey
     audit: AuditLog
     refusal_budget: RefusalBudget = field(default_factory=RefusalBudget)
+    # Failed logins that name no verified credential in flows a registered intermediary
+    # started: one budget per intermediary (services/login_failures.py).
+    client_login_budgets: ClientBudgets = field(default_factory=ClientBudgets)
     # Logins on the service's own pages (/my, /auditor) that anyone may start: each stores a
     # pushed request and an interaction until the daily purge, so their rate is bounded per
     # process (LOGIN_START_BURST at once, LOGIN_START_PER_SECOND more each second).

@@ -4,22 +4,25 @@ Every wallet transaction consumed with a failure is audited as a ``login`` entry
 with its reason) in the transaction that records the outcome (services/wallet_login.py). Entries
 are permanent, and some failures cost an anonymous caller nothing: start a login on one of this
 service's own pages (the auditor console, the holders' page: the built-in first-party clients),
-choose an anchor, answer "no" from a script posing as the wallet. Nobody registered started such
-a flow, so nobody is accountable for it.
+or press an intermediary's public "log in" button, which makes it push a request for whoever
+pressed it; choose an anchor, answer "no" from a script posing as the wallet.
 
 The rule (docs/AUDIT-FORMAT.md §1.7):
 
-- A failure of a flow that a registered intermediary started (its own PAR) is always recorded:
-  the intermediary is accountable for its traffic, as with refusals of authenticated clients.
 - A failure that concerns a credential which verified (:data:`BUDGETED_REASONS` does not hold
   its reason: revoked, expired, suspended, someone else's in a step-up, an identity join
   refused, …) is always recorded, whoever started the flow. So is any reason this module does
   not know: a new reason is recorded until it is classified here, never silently dropped.
-- The rest, failures of first-party flows that any caller can produce without holding a valid
-  credential and its key (declined or errored wallet answers, malformed ones, presentations whose
-  issuer signature does not verify, key-binding proofs that are missing, unsigned or made for
-  another nonce: a copy of someone's earlier presentation), spend the per-process anonymous
-  budget shared with anonymous refusals (``services.refusals.RefusalBudget``). Beyond it they
+- The rest, failures any caller can produce without holding a valid credential and its key
+  (declined or errored wallet answers, malformed ones, presentations whose issuer signature does
+  not verify, key-binding proofs that are missing, unsigned or made for another nonce: a copy of
+  someone's earlier presentation), spend a budget: in flows of the built-in clients the
+  per-process anonymous budget shared with anonymous refusals
+  (``services.refusals.RefusalBudget``); in flows a registered intermediary started, that
+  intermediary's own budget of the same size (``Services.client_login_budgets``), so a flood
+  through one intermediary's button neither fills the log nor crowds out anyone else's
+  failures. A failure whose flow cannot be traced (its interaction is gone) is recorded. Beyond
+  the budget they
   are counted, per window of :data:`WINDOW` seconds and reason, in ``audit_omissions`` (in the
   failure's own transaction), and the first failure after a window closes writes one
   ``omitted`` entry with that window's counts by reason. Nothing disappears silently: every
@@ -35,6 +38,7 @@ from sqlalchemy import Connection, select
 
 from trustanchor.services import audit_trail, auditor_console, my_links
 from trustanchor.services.container import Services
+from trustanchor.services.refusals import RefusalBudget
 from trustanchor.storage import audit_omissions_repo
 from trustanchor.storage.tables import interactions, wallet_transactions
 
@@ -78,10 +82,14 @@ BUDGETED_REASONS = frozenset(
 )
 
 
-def budgeted(reason: str, client_id: str | None) -> bool:
-    """Whether a failure with ``reason`` in a flow started by ``client_id`` (None: unknown)
-    spends the anonymous budget rather than being recorded unconditionally."""
-    return client_id in FIRST_PARTY_CLIENTS and reason in BUDGETED_REASONS
+def budget_for(services: Services, reason: str, client_id: str | None) -> RefusalBudget | None:
+    """The budget a failure with ``reason`` in a flow started by ``client_id`` spends (None:
+    recorded unconditionally, a verified credential's failure or an untraceable flow)."""
+    if reason not in BUDGETED_REASONS or client_id is None:
+        return None
+    if client_id in FIRST_PARTY_CLIENTS:
+        return services.refusal_budget
+    return services.client_login_budgets.of(client_id)
 
 
 def flow_client_id(conn: Connection, transaction_id: str) -> str | None:
@@ -118,20 +126,22 @@ def record(
     failure itself was recorded."""
     current = window_start(at)
     summarise_closed(conn, at=at, before=current)
-    if budgeted(reason, flow_client_id(conn, transaction_id)):
-        admitted, dropped = services.refusal_budget.admit(at, WHAT)
+    budget = budget_for(services, reason, flow_client_id(conn, transaction_id))
+    if budget is not None:
+        admitted, dropped = budget.admit(at, WHAT)
         if not admitted:
             audit_omissions_repo.count(conn, what=WHAT, window_start=current, reason=reason)
             if dropped == 1 or dropped % 1000 == 0:
                 log.warning(
-                    "audit: failed first-party logins exceed the anonymous budget; %d not "
-                    "recorded one by one so far (counted in the window's 'omitted' entry)",
+                    "audit: failed logins without a verified credential exceed a budget; %d "
+                    "not recorded one by one so far (counted in the window's 'omitted' entry)",
                     dropped,
                 )
             return False
         if dropped:
             log.warning(
-                "audit: %d failed first-party logins were counted, not recorded one by one",
+                "audit: %d failed logins without a verified credential were counted, not "
+                "recorded one by one",
                 dropped,
             )
     audit_trail.record(conn, audit_trail.login_failed(at=at, anchor_id=anchor_id, reason=reason))

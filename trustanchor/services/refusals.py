@@ -59,6 +59,24 @@ class Attempt:
     client: Client | None = None
 
 
+class ClientBudgets:
+    """One :class:`RefusalBudget` per registered client, made on first use (at most one per
+    registered client: ids come from stored interactions). Thread-safe; one per process."""
+
+    def __init__(self, burst: int = BURST, per_second: int = PER_SECOND) -> None:
+        self._burst = burst
+        self._per_second = per_second
+        self._budgets: dict[str, RefusalBudget] = {}
+        self._lock = threading.Lock()
+
+    def of(self, client_id: str) -> RefusalBudget:
+        with self._lock:
+            budget = self._budgets.get(client_id)
+            if budget is None:
+                budget = self._budgets[client_id] = RefusalBudget(self._burst, self._per_second)
+            return budget
+
+
 class RefusalBudget:
     """The anonymous audit budget: a token bucket over whole seconds of the injected clock,
     ``burst`` entries at once, ``per_second`` more each second. Thread-safe; one per process
