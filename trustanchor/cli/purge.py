@@ -29,8 +29,8 @@ def purge(ctx: CliContext, retention: int) -> None:
     """Delete expired one-time artefacts and ended sessions: used DPoP/assertion jtis, request
     URIs, logins and their wallet transactions, login/console/self-service sessions, and codes,
     refresh tokens and access-token records expired more than --retention ago. Also writes the
-    audit summaries ('omitted' entries) of closed windows of failed first-party logins that were
-    counted instead of recorded. Prints how many rows each rule deleted; safe to run again (an
+    audit summaries ('omitted' entries) of closed windows of failed logins that were counted
+    instead of recorded. Prints how many rows each rule deleted; safe to run again (an
     interrupted run is finished by the next)."""
     settings = ctx.settings
 
