@@ -38,9 +38,11 @@ class Database:
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
             database = parsed.database or ""
+            private_file = None
             if database and database != ":memory:" and not database.startswith("file:"):
-                _create_private_file(Path(database))
-            self.engine = _sqlite_engine(url, echo=echo)
+                private_file = Path(database)
+                _create_private_directories(private_file.parent)
+            self.engine = _sqlite_engine(url, echo=echo, private_file=private_file)
         elif self.dialect == "postgresql":
             if parsed.drivername == "postgresql":
                 url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(False))
@@ -100,17 +102,22 @@ def _is_infrastructure_error(exc: DBAPIError) -> bool:
     return bool(getattr(exc, "connection_invalidated", False))
 
 
+def _create_private_directories(directory: Path) -> None:
+    """Create the directories the SQLite file needs, 0700; existing ones are left as they are."""
+    missing = [parent for parent in (directory, *directory.parents) if not parent.exists()]
+    for each in reversed(missing):
+        with suppress(FileExistsError):  # created meanwhile by another process
+            each.mkdir(mode=0o700)
+
+
 def _create_private_file(path: Path) -> None:
-    """Create the SQLite file 0600 (and the directories it needs 0700) before SQLite opens it.
+    """Create the SQLite file 0600 just before SQLite first opens it (not before: a start that is
+    refused leaves no database file behind).
 
     The database holds personal data and the digests of every live secret; SQLite would create
     it with the process's umask (typically 0644, world-readable), and its ``-wal`` and ``-shm``
-    files take the main file's permissions. An existing file or directory is left as it is.
+    files take the main file's permissions. An existing file is left as it is.
     """
-    missing = [parent for parent in (path.parent, *path.parent.parents) if not parent.exists()]
-    for directory in reversed(missing):
-        with suppress(FileExistsError):  # created meanwhile by another process
-            directory.mkdir(mode=0o700)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -118,8 +125,15 @@ def _create_private_file(path: Path) -> None:
     os.close(fd)
 
 
-def _sqlite_engine(url: str, *, echo: bool) -> Engine:
+def _sqlite_engine(url: str, *, echo: bool, private_file: Path | None) -> Engine:
     engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
+
+    if private_file is not None:
+        path = private_file
+
+        @event.listens_for(engine, "do_connect")
+        def _before_connect(*_args: Any) -> None:
+            _create_private_file(path)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
