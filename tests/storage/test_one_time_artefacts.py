@@ -9,6 +9,7 @@ that the artefact was *reused* (not "unknown"), because reuse is what revokes th
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -180,7 +181,9 @@ def test_parallel_request_uri_consumption_has_one_winner(database: Database) -> 
 
 def _interaction(database: Database) -> None:
     with database.transaction() as conn:
-        interactions_repo.create(conn, "i1", "bank", {}, now=NOW, expires_at=NOW + 600)
+        interactions_repo.create(
+            conn, "i1", "bank", {}, browser_digest="d" * 64, now=NOW, expires_at=NOW + 600
+        )
 
 
 def test_parallel_wallet_response_consumption_has_one_winner(database: Database) -> None:
@@ -200,7 +203,10 @@ def test_parallel_login_and_consent_transitions_happen_once(database: Database) 
 
     logged_in = race(
         database,
-        lambda conn: interactions_repo.authenticated(conn, "i1", {"who": "x"}, now=NOW) or None,
+        lambda conn: (
+            interactions_repo.authenticated(conn, "i1", {"who": "x"}, login_via="anchor", now=NOW)
+            or None
+        ),
     )
     assert winners(logged_in) == [True]
 
@@ -208,6 +214,26 @@ def test_parallel_login_and_consent_transitions_happen_once(database: Database) 
     won = winners(finished)
     assert len(won) == 1 and won[0].state == "done"
     assert finished.count(None) == RACERS - 1
+
+
+def test_not_me_racing_an_approval_has_one_outcome(database: Database) -> None:
+    """Issue 10: "not you?" (abandon from consent) and an approval (finish) of one interaction
+    racing each other: exactly one of them happens."""
+    _interaction(database)
+    with database.transaction() as conn:
+        interactions_repo.authenticated(conn, "i1", {"who": "x"}, login_via="anchor", now=NOW)
+
+    turns = itertools.count()  # half the racers say "not me", half approve
+
+    def either(conn: Connection) -> object:
+        if next(turns) % 2:
+            return interactions_repo.abandon(conn, "i1", now=NOW)
+        return interactions_repo.finish(conn, "i1", "done", now=NOW)
+
+    outcomes = race(database, either)
+    won = winners(outcomes)
+    assert len(won) == 1 and won[0].state in ("denied", "done")
+    assert outcomes.count(None) == RACERS - 1
 
 
 def test_an_exhausted_connection_pool_is_storage_unavailable_not_a_crash(
