@@ -48,6 +48,26 @@ class Echo:
         return [body]
 
 
+def _run_isolated(make: Callable[[], Any]) -> Any:
+    """``asyncio.run`` in a thread of its own: the test process may already have an event loop
+    running in this thread (Playwright's sync API leaves one for the browser tests)."""
+    result: list[Any] = []
+    error: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(asyncio.run(make()))
+        except BaseException as exc:  # re-raised in the test's thread
+            error.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(timeout=60)
+    if error:
+        raise error[0]
+    return result[0] if result else None
+
+
 def _serve(
     app: WsgiOverAsgi, messages: Sequence[Message], *, gap: float = 0.0, stall: bool = False
 ) -> tuple[float, list[Message]]:
@@ -73,7 +93,7 @@ def _serve(
         await asyncio.wait_for(app(_scope(), receive, send), 10)
         return loop.time() - began
 
-    return asyncio.run(run()), sent
+    return _run_isolated(run), sent
 
 
 def _body(data: bytes, more: bool = False) -> Message:
@@ -152,6 +172,6 @@ def test_after_shutdown_no_request_is_queued_for_threads_that_are_gone() -> None
 
         await app({"type": "lifespan"}, receive, send)
 
-    asyncio.run(lifespan())
+    _run_isolated(lifespan)
     with pytest.raises(RuntimeError, match=r"shut ?down"):
         _serve(app, [_body(b"a")])
