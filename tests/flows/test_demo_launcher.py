@@ -120,6 +120,29 @@ def test_the_launcher_starts_seeds_and_stops_the_demo(tmp_path: Path) -> None:
         assert launcher.returncode == 0, output
         assert "[demo] stopping" in output
         assert not listening(service_port) and not listening(parties_port), output
+
+        # A restart on the same state starts again: nothing seeded twice, the auditor kept.
+        launcher = subprocess.Popen(
+            launcher.args,
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        again = ""
+        deadline = time.monotonic() + 60
+        assert launcher.stdout is not None
+        for line in launcher.stdout:
+            again += line
+            if line.startswith("The demo is running") or time.monotonic() > deadline:
+                break
+        assert "The demo is running" in again, again
+        assert f"[demo] {auditor.id} is an auditor already" in again, again
+        assert "[demo] bank: accounts already registered" in again, again
+        launcher.send_signal(signal.SIGINT)
+        launcher.communicate(timeout=30)
+        assert launcher.returncode == 0
     finally:
         if launcher.poll() is None:
             launcher.kill()

@@ -385,7 +385,8 @@ def seed_auditors(demo: Plan) -> None:
     """Designate every person marked ``auditor`` as an auditor of the service, the way an
     operator would: the person logs in to the auditor console once (with their demo wallet, at
     the service's pages) and is shown their auditor reference; the operator designates that
-    reference with ``trustanchor auditors add``. Designating again only renews the label."""
+    reference with ``trustanchor auditors add``. A person the console already lets in (a
+    restart) is left as they are."""
     from trustanchor.demo.autopilot import AutopilotError, auditor_reference_of
     from trustanchor.demo.people import load_people
 
@@ -396,6 +397,9 @@ def seed_auditors(demo: Plan) -> None:
             reference = auditor_reference_of(demo.site, person)
         except AutopilotError as exc:
             raise LaunchError(f"{person.id}'s first login to the auditor console: {exc}") from exc
+        if reference is None:
+            say(f"{person.id} is an auditor already")
+            continue
         label = f"{person.display_name.en} (demo)"
         command = [sys.executable, "-m", "trustanchor", "--config", str(demo.config)]
         run_step(
