@@ -179,7 +179,7 @@ def test_the_language_switch_changes_what_the_pages_say(
     assert heading.inner_text() == text("login.heading", "ja", client="テスト銀行")
     assert phone.title().startswith(text("login.title", "ja"))
     buttons = phone.locator(".anchor-action").all_inner_texts()
-    assert buttons and set(buttons) == {text("login.wallet_button", "ja")}
+    assert buttons and set(buttons) == {text("login.sd_jwt_vc_button", "ja")}
     assert phone.locator("#switch-language").inner_text() == "English"
     shots(phone, "login-ja")
 

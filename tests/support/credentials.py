@@ -306,6 +306,7 @@ class InMemoryFetcher:
 
     bodies: dict[str, bytes] = field(default_factory=dict)
     requests: list[tuple[str, str, int]] = field(default_factory=list)
+    posts: list[tuple[str, str, bytes]] = field(default_factory=list)
 
     def serve(self, url: str, body: str | bytes) -> None:
         self.bodies[url] = body.encode("ascii") if isinstance(body, str) else body
@@ -318,3 +319,11 @@ class InMemoryFetcher:
         if len(body) > max_bytes:
             raise FetchError("too_large", url)
         return body
+
+    def post(
+        self, url: str, *, body: bytes, content_type: str, accept: str, max_bytes: int
+    ) -> bytes:
+        """Answers a POST with the body served for ``url`` (tests of OCSP and upstream
+        providers register what the server would answer); the request is recorded."""
+        self.posts.append((url, content_type, body))
+        return self.get(url, accept=accept, max_bytes=max_bytes)

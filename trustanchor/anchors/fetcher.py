@@ -1,5 +1,6 @@
-"""The one place anchor material (status lists, JWKS, CRLs) is fetched from the network: a port
-with limits. Concrete fetchers refuse private/loopback targets unless configured to allow them."""
+"""The one place anchor material (status lists, JWKS, CRLs, OCSP, upstream providers) is fetched
+from the network: a port with limits. Concrete fetchers refuse private/loopback targets unless
+configured to allow them."""
 
 from __future__ import annotations
 
@@ -15,4 +16,11 @@ class FetchError(Exception):
 class Fetcher(Protocol):
     def get(self, url: str, *, accept: str, max_bytes: int) -> bytes:
         """GET ``url``; raise FetchError on refusal, timeout, non-200, or size overrun."""
+        ...
+
+    def post(
+        self, url: str, *, body: bytes, content_type: str, accept: str, max_bytes: int
+    ) -> bytes:
+        """POST ``body`` to ``url`` (OCSP, an upstream provider's PAR and token endpoints) with the
+        same limits; never cached. Raises FetchError as :meth:`get` does."""
         ...

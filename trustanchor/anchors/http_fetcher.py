@@ -1,4 +1,4 @@
-"""The concrete Fetcher: HTTPS GET with limits, an address policy, and a small TTL cache.
+"""The concrete Fetcher: HTTPS GET (and POST) with limits, an address policy, and a small TTL cache.
 
 Why not ``urllib.request.urlopen``: it resolves the host itself and follows redirects, so a check
 of the resolved address made beforehand can be bypassed (DNS rebinding: the name resolves to a
@@ -103,7 +103,24 @@ class HttpFetcher:
                 self._cache.popitem(last=False)
         return body
 
-    def _fetch(self, url: str, *, accept: str, max_bytes: int) -> bytes:
+    def post(
+        self, url: str, *, body: bytes, content_type: str, accept: str, max_bytes: int
+    ) -> bytes:
+        """POST ``body`` (an OCSP request, a token or PAR request to an upstream provider) under
+        the same address policy and limits as :meth:`get`; never cached."""
+        return self._fetch(
+            url, accept=accept, max_bytes=max_bytes, body=body, content_type=content_type
+        )
+
+    def _fetch(
+        self,
+        url: str,
+        *,
+        accept: str,
+        max_bytes: int,
+        body: bytes | None = None,
+        content_type: str | None = None,
+    ) -> bytes:
         scheme, host, port, target = self._target(url)
         address = self._checked_address(host, port)
         settings = self._settings
@@ -114,15 +131,15 @@ class HttpFetcher:
             connection = _PinnedHTTPConnection(host, port, address, settings.timeout)
         deadline = time.monotonic() + settings.deadline
         try:
-            connection.request(
-                "GET",
-                target,
-                headers={
-                    "Accept": accept,
-                    "User-Agent": settings.user_agent,
-                    "Accept-Encoding": "identity",
-                },
-            )
+            headers = {
+                "Accept": accept,
+                "User-Agent": settings.user_agent,
+                "Accept-Encoding": "identity",
+            }
+            if body is not None:
+                headers["Content-Type"] = content_type or "application/octet-stream"
+            method = "GET" if body is None else "POST"
+            connection.request(method, target, body=body, headers=headers)
             response = connection.getresponse()
             if response.status != 200:
                 raise FetchError("http_status", f"{response.status} from {host}")

@@ -51,8 +51,15 @@ class Authentication:
     auth_time: int
     trust_framework: str
     evidence: Mapping[str, Any] = field(default_factory=dict)
+    # How the person was present: "remote" (their own device), or "in_person" at a bank
+    # branch's counter terminal, with ``in_person`` naming the branch and the staff operator.
+    channel: str = "remote"
+    in_person: Mapping[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if self.channel != "remote":
+            extra = {"channel": self.channel, "in_person": dict(self.in_person)}
         return {
             "holder_id": self.holder_id,
             "identity_id": self.identity_id,
@@ -62,6 +69,7 @@ class Authentication:
             "auth_time": self.auth_time,
             "trust_framework": self.trust_framework,
             "evidence": dict(self.evidence),
+            **extra,
         }
 
     @classmethod
@@ -75,4 +83,6 @@ class Authentication:
             auth_time=int(data["auth_time"]),
             trust_framework=data["trust_framework"],
             evidence=data.get("evidence", {}),
+            channel=str(data.get("channel", "remote")),
+            in_person=dict(data.get("in_person", {})),
         )

@@ -26,16 +26,14 @@ gets nothing).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from trustanchor.anchors.base import AnchorFailure, Expectation
 from trustanchor.digests import equal, secret_digest
 from trustanchor.domain.anchors import Anchor
-from trustanchor.domain.assurance import acr_for, at_least
 from trustanchor.domain.clients import Client
-from trustanchor.domain.identity import Authentication
 from trustanchor.oauth.authorization_request import AuthorizationRequest
 from trustanchor.oauth.claims_release import requested_claim_names
 from trustanchor.openid4vp import dcql
@@ -49,10 +47,10 @@ from trustanchor.openid4vp.response import (
 )
 from trustanchor.services import (
     account_kyc,
-    audit_trail,
     identity_joining,
     interaction,
-    login_failures,
+    login_choice,
+    login_completion,
 )
 from trustanchor.services.container import Services
 from trustanchor.services.interaction import AnchorUnavailable, Interaction, InteractionGone
@@ -61,7 +59,6 @@ from trustanchor.storage import interactions_repo, wallet_repo
 log = logging.getLogger("trustanchor.login")
 
 CREDENTIAL_ID = "identity_credential"
-SUPPORTED_KINDS = ("sd_jwt_vc",)
 RESPONSE_CODE_NAMESPACE = "wallet_response_code"
 # Every login asks for the names the consent page leads with ("Logged in as Yamada H."): the
 # person must see whose login it is, whatever an earlier login of theirs disclosed.
@@ -88,16 +85,6 @@ class WalletRequestRefused(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class LoginView:
-    state: str
-    client: Client
-    request: AuthorizationRequest
-    anchors: list[Anchor]
-    failure: str | None
-    step_up: Mapping[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class WalletStarted:
     transaction_id: str
 
@@ -117,33 +104,6 @@ def _allow_http(services: Services) -> bool:
     return not services.settings.is_production
 
 
-def eligible_anchors(
-    services: Services, request: AuthorizationRequest, step_up: Mapping[str, Any] | None = None
-) -> list[Anchor]:
-    """Active anchors of a supported kind whose assurance meets the request's acr_values and,
-    during a step-up, belong to the anchor set the decision named at the level it demands — or
-    are one the step-up lets the person present again to prove an identity join
-    (``identity_joining.present_again``)."""
-    again = identity_joining.present_again(step_up)
-    result = []
-    for anchor in services.anchors.active():
-        if anchor.kind not in SUPPORTED_KINDS:
-            continue
-        if request.acr_values and acr_for(anchor.assurance_level) not in request.acr_values:
-            continue
-        if (
-            step_up is not None
-            and anchor.id not in again
-            and (
-                step_up.get("anchor_set_id") not in anchor.anchor_sets
-                or not at_least(anchor.assurance_level, str(step_up.get("assurance")))
-            )
-        ):
-            continue
-        result.append(anchor)
-    return result
-
-
 def _client(services: Services, current: Interaction) -> Client:
     client = services.clients.get(current.client_id)
     if client is None:
@@ -151,31 +111,12 @@ def _client(services: Services, current: Interaction) -> Client:
     return client
 
 
-def login_view(services: Services, current: Interaction) -> LoginView:
-    client = _client(services, current)
-    failure = None
-    if current.state == "login":
-        with services.db.reader() as conn:
-            latest = wallet_repo.latest_for_interaction(conn, current.id)
-        if latest is not None and latest.outcome and latest.outcome.get("status") == "failed":
-            failure = str(latest.outcome.get("reason", "generic"))
-    return LoginView(
-        current.state,
-        client,
-        current.request,
-        eligible_anchors(services, current.request, current.step_up),
-        failure,
-        current.step_up,
-    )
-
-
 def begin(services: Services, current: Interaction, anchor_id: str) -> WalletStarted:
     """The wallet login method starts: a transaction (fresh nonce and state) for one anchor."""
     _client(services, current)
     if current.state != "login":
         raise InteractionGone(current.id)
-    eligible = eligible_anchors(services, current.request, current.step_up)
-    if anchor_id not in {a.id for a in eligible}:
+    if login_choice.eligible_for_method(services, current, anchor_id, "wallet") is None:
         raise AnchorUnavailable(anchor_id)
     at = services.clock.now()
     transaction_id = services.randomness.token(24)
@@ -321,54 +262,22 @@ def receive(services: Services, form: dict[str, list[str]]) -> dict[str, str]:
         _fail(services, tx.id, failure.reason, failure.detail, anchor_id=tx.anchor_id)
         raise WalletRequestRefused(400, "invalid_request", failure.reason) from failure
     assert anchor is not None
-    # A step-up login must be the person already logged in: their known identity, or a new one
-    # proved to be theirs by a join rule (services.identity_joining); anything else is refused.
-    earlier = row.authentication if row.step_up is not None else None
-    earlier_holder = str(earlier["holder_id"]) if earlier is not None else None
     try:
-        with services.db.transaction() as conn:
-            identity = identity_joining.admit(
-                conn, services, verified, step_up_holder=earlier_holder, at=at
-            )
-    except identity_joining.JoinRefused as refused:
-        if refused.reason == "join_needs_claims" and row.step_up is not None:
-            with services.db.transaction() as conn:
-                identity_joining.ask_again(conn, tx.interaction_id, row.step_up, refused, at=at)
-        _fail(services, tx.id, refused.reason, "step-up not joined", anchor_id=anchor.id)
-        raise WalletRequestRefused(400, "invalid_request", refused.reason) from refused
-    with services.db.transaction() as conn:
-        authentication = Authentication(
-            holder_id=identity.holder_id,
-            identity_id=identity.id,
-            anchor_id=anchor.id,
-            acr=acr_for(verified.assurance_level),
-            amr=verified.amr,
-            auth_time=at,
-            trust_framework=verified.trust_framework,
-            evidence=verified.evidence,
+        response_code = login_completion.finish(
+            services,
+            transaction_id=tx.id,
+            interaction_id=tx.interaction_id,
+            step_up=row.step_up,
+            earlier_authentication=row.authentication,
+            anchor=anchor,
+            verified=verified,
+            at=at,
         )
-        moved = interaction.login_finished(conn, tx.interaction_id, authentication, at=at)
-        response_code = services.randomness.token(32)
-        wallet_repo.set_outcome(
-            conn,
-            tx.id,
-            {"status": "ok", "response_code": secret_digest(response_code)}
-            if moved
-            else {"status": "failed", "reason": "interaction_gone"},
+    except login_completion.LoginRefused as refused:
+        description = (
+            "the login has expired" if refused.reason == "interaction_gone" else refused.reason
         )
-        audit_trail.record(
-            conn,
-            audit_trail.login_ok(
-                at=at,
-                anchor_id=anchor.id,
-                holder=audit_trail.holder_pseudonym(services.secrets.pairwise, identity.holder_id),
-            )
-            if moved
-            else audit_trail.login_failed(at=at, anchor_id=anchor.id, reason="interaction_gone"),
-        )
-    log.info("login through anchor %s: %s", anchor.id, "ok" if moved else "interaction gone")
-    if not moved:
-        raise WalletRequestRefused(400, "invalid_request", "the login has expired")
+        raise WalletRequestRefused(400, "invalid_request", description) from refused
     return response_endpoint_reply(
         redirect_uri=same_device_redirect_uri(
             services.endpoints.url(f"/wallet/done/{tx.id}"),
@@ -406,35 +315,7 @@ def _fail(
     *,
     anchor_id: str | None = None,
 ) -> None:
-    """Record a failed outcome. With ``anchor_id`` (the wallet response endpoint, where each
-    transaction is consumed exactly once) the failed login is audited in the same transaction;
-    without it (the request-object fetch, repeatable by anyone holding the request URI) it is
-    not, so the log cannot be flooded through a public endpoint."""
-
-    log.info("login failed at wallet transaction: reason=%s detail=%s", reason, detail)
-    with services.db.transaction() as conn:
-        wallet_repo.set_outcome(conn, transaction_id, {"status": "failed", "reason": reason})
-        if anchor_id is not None:
-            # Recorded, or counted for its window's summary when an anonymous first-party
-            # flow has spent the budget (services/login_failures.py).
-            login_failures.record(
-                services,
-                conn,
-                transaction_id=transaction_id,
-                anchor_id=anchor_id,
-                reason=reason,
-                at=services.clock.now(),
-            )
-
-
-def status(services: Services, current: Interaction) -> dict[str, Any]:
-    with services.db.reader() as conn:
-        latest = wallet_repo.latest_for_interaction(conn, current.id)
-    if current.state != "login":
-        return {"done": True, "state": current.state}
-    if latest is not None and latest.outcome and latest.outcome.get("status") == "failed":
-        return {"done": True, "state": "failed"}
-    return {"done": False, "state": "login"}
+    login_completion.fail(services, transaction_id, reason, detail, anchor_id=anchor_id)
 
 
 def same_device_return(

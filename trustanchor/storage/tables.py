@@ -95,6 +95,8 @@ identities = Table(
     # check may find it revoked or suspended, or fail to check (unknown).
     Column("credential_status", String(16), nullable=False, server_default="valid"),
     Column("status_checked_at", Time, nullable=True),
+    # The branch and staff operator of the last face-to-face verification (counter terminal).
+    Column("in_person", JSON, nullable=True),
     UniqueConstraint("anchor_id", "subject", name="uq_identities_anchor_subject"),
 )
 Index("ix_identities_holder", identities.c.holder_id)
@@ -143,6 +145,10 @@ wallet_transactions = Table(
     Column("request_fetched_at", Time, nullable=True),
     Column("consumed_at", Time, nullable=True),
     Column("outcome", JSON, nullable=True),
+    # Which login method the transaction belongs to (wallet | certificate | upstream), and what
+    # that method needs to finish it (migration 0007).
+    Column("method", String(16), nullable=False, server_default="wallet"),
+    Column("data", JSON, nullable=True),
 )
 Index("ix_wallet_transactions_interaction", wallet_transactions.c.interaction_id)
 

@@ -1,14 +1,20 @@
-"""OpenID4VP wallet transactions: one per QR code / same-device link. The transaction (and so its
-nonce) is consumed by the first response the wallet posts, whatever its outcome."""
+"""Login transactions: one per attempt of a login method at one anchor (an OpenID4VP QR code /
+same-device link, a certificate challenge, an authorization request to an upstream OpenID
+Provider). The transaction (and so its nonce) is consumed by the first response that names it,
+whatever its outcome. The table keeps its first name, ``wallet_transactions``; ``method`` tells the
+methods apart and ``data`` holds what a method needs to finish (migration 0007)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from sqlalchemy import Connection, insert, select, update
 
 from trustanchor.storage.tables import wallet_transactions
+
+LoginMethod = Literal["wallet", "certificate", "upstream"]
+LOGIN_METHODS: tuple[LoginMethod, ...] = ("wallet", "certificate", "upstream")
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +26,8 @@ class WalletTransaction:
     expires_at: int
     consumed_at: int | None
     outcome: dict[str, Any] | None
+    method: LoginMethod = "wallet"
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 def create(
@@ -31,6 +39,8 @@ def create(
     *,
     now: int,
     expires_at: int,
+    method: LoginMethod = "wallet",
+    data: dict[str, Any] | None = None,
 ) -> None:
     conn.execute(
         insert(wallet_transactions).values(
@@ -40,13 +50,21 @@ def create(
             nonce=nonce,
             created_at=now,
             expires_at=expires_at,
+            method=method,
+            data=data,
         )
     )
 
 
-def get(conn: Connection, transaction_id: str) -> WalletTransaction | None:
+def get(
+    conn: Connection, transaction_id: str, *, method: LoginMethod = "wallet"
+) -> WalletTransaction | None:
+    """The transaction of ``method`` with this id (another method's transaction is not found: a
+    certificate challenge's id opens nothing at the wallet's endpoints, and the reverse)."""
     row = conn.execute(
-        select(wallet_transactions).where(wallet_transactions.c.id == transaction_id)
+        select(wallet_transactions).where(
+            wallet_transactions.c.id == transaction_id, wallet_transactions.c.method == method
+        )
     ).first()
     return None if row is None else _row(row)
 
@@ -69,12 +87,15 @@ def mark_request_fetched(conn: Connection, transaction_id: str, *, now: int) -> 
     )
 
 
-def consume(conn: Connection, transaction_id: str, *, now: int) -> WalletTransaction | None:
+def consume(
+    conn: Connection, transaction_id: str, *, now: int, method: LoginMethod = "wallet"
+) -> WalletTransaction | None:
     """Claim the transaction for the response being processed; None if used, unknown or expired."""
     row = conn.execute(
         update(wallet_transactions)
         .where(
             wallet_transactions.c.id == transaction_id,
+            wallet_transactions.c.method == method,
             wallet_transactions.c.consumed_at.is_(None),
             wallet_transactions.c.expires_at > now,
         )
@@ -101,4 +122,6 @@ def _row(row: Any) -> WalletTransaction:
         expires_at=row.expires_at,
         consumed_at=row.consumed_at,
         outcome=dict(row.outcome) if row.outcome is not None else None,
+        method=row.method,
+        data=dict(row.data) if row.data is not None else {},
     )

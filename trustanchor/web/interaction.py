@@ -15,7 +15,7 @@ from flask import Blueprint, g, jsonify, redirect, request
 from werkzeug.wrappers import Response
 
 from trustanchor.domain.assurance import level_from_acr
-from trustanchor.services import consent, interaction, wallet_login
+from trustanchor.services import consent, interaction, login_choice, wallet_login
 from trustanchor.services.container import Services
 from trustanchor.services.interaction import Interaction, InteractionRefused
 from trustanchor.web import operations
@@ -103,7 +103,7 @@ def show(interaction_id: str) -> Any:
         return _consent_page(services, current)
     if current.state != "login":
         raise interaction.InteractionGone(interaction_id)
-    login = wallet_login.login_view(services, current)
+    login = login_choice.login_view(services, current)
     g.lang = language(login.request.ui_locales)
     lang = g.lang
     t = Translator(lang)
@@ -117,7 +117,11 @@ def show(interaction_id: str) -> Any:
         anchors=login.anchors,
         failure=reason_text(login.failure, lang) if login.failure else None,
         csrf=_csrf(services),
-        wallet_action=f"/interaction/{interaction_id}/wallet",
+        # Each anchor's form posts to its kind's login method (services/login_choice.py).
+        actions={
+            kind: f"/interaction/{interaction_id}/{method}"
+            for kind, method in login_choice.METHOD_OF_KIND.items()
+        },
         cancel_action=f"/interaction/{interaction_id}/cancel",
     )
 
@@ -183,7 +187,7 @@ def wallet_page(interaction_id: str, transaction_id: str) -> Any:
 
 @blueprint.get("/<interaction_id>/status")
 def status(interaction_id: str) -> Any:
-    return jsonify(wallet_login.status(current_services(), _open(interaction_id)))
+    return jsonify(login_choice.status(current_services(), _open(interaction_id)))
 
 
 @blueprint.post("/<interaction_id>/consent")

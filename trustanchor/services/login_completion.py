@@ -1,0 +1,154 @@
+"""The end every login method shares: a verified identity becomes the interaction's login.
+
+A login method (``wallet_login``: OpenID4VP; ``certificate_login``: the X.509 challenge;
+``upstream_login``: an upstream OpenID Provider) consumes its login transaction, verifies what it
+received against *that anchor* and then calls :func:`finish` with the
+:class:`~trustanchor.domain.identity.VerifiedIdentity`. Here, and only here:
+
+- the identity is admitted (``identity_joining.admit``): a known identity logs in as its holder; a
+  step-up must be the person already logged in (their identity, or a new one a join rule proves
+  to be theirs);
+- the interaction moves ``login`` → ``consent`` through the seam (one conditional UPDATE);
+- the transaction's outcome is set with the digest of a fresh one-time response code for the
+  same-device return;
+- the login is audited in the same database transaction.
+
+A refusal (:class:`LoginRefused`) is recorded on the transaction and audited through
+:func:`fail`, which every method also uses for its own failures.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from trustanchor.digests import secret_digest
+from trustanchor.domain.anchors import Anchor
+from trustanchor.domain.assurance import acr_for
+from trustanchor.domain.identity import Authentication, VerifiedIdentity
+from trustanchor.services import audit_trail, identity_joining, interaction, login_failures
+from trustanchor.services.container import Services
+from trustanchor.storage import wallet_repo
+
+log = logging.getLogger("trustanchor.login")
+
+
+class LoginRefused(Exception):
+    """The verified identity may not finish this login; ``reason`` is a stable code (shown in
+    words on the login page, audited)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """How the person was present at this login: on their own device (``remote``), or at a
+    bank branch's counter terminal (``in_person``) with the branch and the staff operator."""
+
+    channel: str = "remote"
+    details: dict[str, str] = field(default_factory=dict)
+
+
+REMOTE = Presence()
+
+
+def finish(
+    services: Services,
+    *,
+    transaction_id: str,
+    interaction_id: str,
+    step_up: dict[str, Any] | None,
+    earlier_authentication: dict[str, Any] | None,
+    anchor: Anchor,
+    verified: VerifiedIdentity,
+    at: int,
+    presence: Presence = REMOTE,
+) -> str:
+    """Admit ``verified`` as the login of the interaction; return the one-time response code for
+    the same-device return (its digest is stored). Raises LoginRefused (the failure is already
+    recorded and audited) when the identity may not log in here or the interaction no longer
+    waits for a login."""
+    earlier_holder = (
+        str(earlier_authentication["holder_id"])
+        if step_up is not None and earlier_authentication is not None
+        else None
+    )
+    try:
+        with services.db.transaction() as conn:
+            identity = identity_joining.admit(
+                conn, services, verified, step_up_holder=earlier_holder, at=at
+            )
+    except identity_joining.JoinRefused as refused:
+        if refused.reason == "join_needs_claims" and step_up is not None:
+            with services.db.transaction() as conn:
+                identity_joining.ask_again(conn, interaction_id, step_up, refused, at=at)
+        fail(services, transaction_id, refused.reason, "step-up not joined", anchor_id=anchor.id)
+        raise LoginRefused(refused.reason) from refused
+    with services.db.transaction() as conn:
+        authentication = Authentication(
+            holder_id=identity.holder_id,
+            identity_id=identity.id,
+            anchor_id=anchor.id,
+            acr=acr_for(verified.assurance_level),
+            amr=verified.amr,
+            auth_time=at,
+            trust_framework=verified.trust_framework,
+            evidence=verified.evidence,
+            channel=presence.channel,
+            in_person=dict(presence.details),
+        )
+        moved = interaction.login_finished(conn, interaction_id, authentication, at=at)
+        response_code = services.randomness.token(32)
+        wallet_repo.set_outcome(
+            conn,
+            transaction_id,
+            {"status": "ok", "response_code": secret_digest(response_code)}
+            if moved
+            else {"status": "failed", "reason": "interaction_gone"},
+        )
+        audit_trail.record(
+            conn,
+            audit_trail.login_ok(
+                at=at,
+                anchor_id=anchor.id,
+                holder=audit_trail.holder_pseudonym(services.secrets.pairwise, identity.holder_id),
+            )
+            if moved
+            else audit_trail.login_failed(at=at, anchor_id=anchor.id, reason="interaction_gone"),
+        )
+    log.info("login through anchor %s: %s", anchor.id, "ok" if moved else "interaction gone")
+    if not moved:
+        raise LoginRefused("interaction_gone")
+    return response_code
+
+
+def fail(
+    services: Services,
+    transaction_id: str,
+    reason: str,
+    detail: str,
+    *,
+    anchor_id: str | None = None,
+) -> None:
+    """Record a failed outcome. With ``anchor_id`` (a response endpoint, where each transaction
+    is consumed exactly once) the failed login is audited in the same transaction; without it
+    (a fetch repeatable by anyone holding the request URI) it is not, so the log cannot be
+    flooded through a public endpoint."""
+
+    log.info("login failed at login transaction: reason=%s detail=%s", reason, detail)
+    with services.db.transaction() as conn:
+        wallet_repo.set_outcome(conn, transaction_id, {"status": "failed", "reason": reason})
+        if anchor_id is not None:
+            # Recorded, or counted for its window's summary when an anonymous first-party
+            # flow has spent the budget (services/login_failures.py).
+            login_failures.record(
+                services,
+                conn,
+                transaction_id=transaction_id,
+                anchor_id=anchor_id,
+                reason=reason,
+                at=services.clock.now(),
+            )
