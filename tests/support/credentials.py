@@ -321,9 +321,21 @@ class InMemoryFetcher:
         return body
 
     def post(
-        self, url: str, *, body: bytes, content_type: str, accept: str, max_bytes: int
+        self,
+        url: str,
+        *,
+        body: bytes,
+        content_type: str,
+        accept: str,
+        max_bytes: int,
+        headers: Mapping[str, str] | None = None,
     ) -> bytes:
         """Answers a POST with the body served for ``url`` (tests of OCSP and upstream
         providers register what the server would answer); the request is recorded."""
         self.posts.append((url, content_type, body))
+        return self.get(url, accept=accept, max_bytes=max_bytes)
+
+    def get_authorized(
+        self, url: str, *, accept: str, max_bytes: int, headers: Mapping[str, str]
+    ) -> bytes:
         return self.get(url, accept=accept, max_bytes=max_bytes)

@@ -4,6 +4,7 @@ configured to allow them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 
@@ -19,8 +20,21 @@ class Fetcher(Protocol):
         ...
 
     def post(
-        self, url: str, *, body: bytes, content_type: str, accept: str, max_bytes: int
+        self,
+        url: str,
+        *,
+        body: bytes,
+        content_type: str,
+        accept: str,
+        max_bytes: int,
+        headers: Mapping[str, str] | None = None,
     ) -> bytes:
         """POST ``body`` to ``url`` (OCSP, an upstream provider's PAR and token endpoints) with the
         same limits; never cached. Raises FetchError as :meth:`get` does."""
+        ...
+
+    def get_authorized(
+        self, url: str, *, accept: str, max_bytes: int, headers: Mapping[str, str]
+    ) -> bytes:
+        """GET with request headers (an access token for an upstream UserInfo); never cached."""
         ...

@@ -27,7 +27,7 @@ import socket
 import ssl
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -104,13 +104,33 @@ class HttpFetcher:
         return body
 
     def post(
-        self, url: str, *, body: bytes, content_type: str, accept: str, max_bytes: int
+        self,
+        url: str,
+        *,
+        body: bytes,
+        content_type: str,
+        accept: str,
+        max_bytes: int,
+        headers: Mapping[str, str] | None = None,
     ) -> bytes:
         """POST ``body`` (an OCSP request, a token or PAR request to an upstream provider) under
-        the same address policy and limits as :meth:`get`; never cached."""
+        the same address policy and limits as :meth:`get`; never cached. ``headers`` (e.g. a
+        DPoP proof) are added to the request."""
         return self._fetch(
-            url, accept=accept, max_bytes=max_bytes, body=body, content_type=content_type
+            url,
+            accept=accept,
+            max_bytes=max_bytes,
+            body=body,
+            content_type=content_type,
+            extra_headers=headers,
         )
+
+    def get_authorized(
+        self, url: str, *, accept: str, max_bytes: int, headers: Mapping[str, str]
+    ) -> bytes:
+        """GET with request headers (an upstream provider's UserInfo with its access token);
+        never cached, since the answer belongs to the credential sent."""
+        return self._fetch(url, accept=accept, max_bytes=max_bytes, extra_headers=headers)
 
     def _fetch(
         self,
@@ -120,6 +140,7 @@ class HttpFetcher:
         max_bytes: int,
         body: bytes | None = None,
         content_type: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> bytes:
         scheme, host, port, target = self._target(url)
         address = self._checked_address(host, port)
@@ -138,6 +159,10 @@ class HttpFetcher:
             }
             if body is not None:
                 headers["Content-Type"] = content_type or "application/octet-stream"
+            for name, value in (extra_headers or {}).items():
+                if any(ch in name + value for ch in "\r\n\0"):
+                    raise FetchError("invalid_header", name)
+                headers[name] = value
             method = "GET" if body is None else "POST"
             connection.request(method, target, body=body, headers=headers)
             response = connection.getresponse()
