@@ -27,8 +27,8 @@ from trustanchor.keystore.audit_key import list_audit_keys
 from trustanchor.keystore.signing_keys import KeyStoreError, SigningKeyStore
 from trustanchor.secrets_store import load_secrets
 from trustanchor.services import audit_trail, auditor_console, cascades, key_changes, my_links
+from trustanchor.services.client_registry import apply_client_declarations
 from trustanchor.storage.anchors_repo import AnchorRepository, Change
-from trustanchor.storage.clients_repo import apply_client_declarations
 from trustanchor.storage.database import Database, StorageUnavailable
 from trustanchor.storage.migrate import upgrade
 

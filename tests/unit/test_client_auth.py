@@ -28,7 +28,7 @@ from trustanchor.domain.clients import Client
 from trustanchor.oauth.client_auth import JWT_BEARER_ASSERTION, ClientAuthenticator
 from trustanchor.oauth.client_metadata import client_from_declaration
 from trustanchor.oauth.errors import InvalidClient, InvalidRequest, OAuthError
-from trustanchor.storage.clients_repo import StaticClients
+from trustanchor.services.client_registry import StaticClients
 from trustanchor.storage.database import Database
 from trustanchor.storage.migrate import upgrade
 from trustanchor.storage.replay import DatabaseJtiRegistry

@@ -18,7 +18,7 @@ import click
 from trustanchor.cli.context import CliContext, database_errors, pass_context
 from trustanchor.oauth.client_metadata import client_from_declaration, client_to_metadata
 from trustanchor.services.audit_trail import operator_change, record, record_operator_change
-from trustanchor.storage.clients_repo import ClientRepository, upsert_row
+from trustanchor.services.client_registry import ClientRegistry, upsert_row
 from trustanchor.storage.database import StorageUnavailable
 
 
@@ -112,7 +112,7 @@ def remove_client(ctx: CliContext, client_id: str) -> None:
         removed = _repository(ctx).remove(client_id)
     if not removed:
         raise _no_such_client(client_id)
-    # ClientRepository.remove commits by itself: the leaf follows in a transaction of its own.
+    # ClientRegistry.remove commits by itself: the leaf follows in a transaction of its own.
     try:
         record_operator_change(
             ctx.db, at=ctx.clock.now(), what="client", id=client_id, action="removed"
@@ -131,8 +131,8 @@ def remove_client(ctx: CliContext, client_id: str) -> None:
         )
 
 
-def _repository(ctx: CliContext) -> ClientRepository:
-    return ClientRepository(ctx.db, cache_ttl=0, clock=ctx.clock)
+def _repository(ctx: CliContext) -> ClientRegistry:
+    return ClientRegistry(ctx.db, cache_ttl=0, clock=ctx.clock)
 
 
 @contextmanager

@@ -48,7 +48,7 @@ _DUMMY_DIGEST = secret_digest("trustanchor: no such client")
 
 
 class ClientStore(Protocol):
-    """What authentication needs from the client registry (see storage/clients_repo.py)."""
+    """What authentication needs from the client registry (see services/client_registry.py)."""
 
     def get(self, client_id: str) -> Client | None: ...
 

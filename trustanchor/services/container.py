@@ -22,9 +22,9 @@ from trustanchor.randomness import Randomness, SystemRandomness
 from trustanchor.secrets_store import ServiceSecrets, load_secrets
 from trustanchor.services.anchor_verifiers import AnchorVerifiers
 from trustanchor.services.audit_log import AuditLog
+from trustanchor.services.client_registry import ClientRegistry
 from trustanchor.services.refusals import ClientBudgets, RefusalBudget
 from trustanchor.storage.anchors_repo import AnchorRepository
-from trustanchor.storage.clients_repo import ClientRepository
 from trustanchor.storage.database import Database
 from trustanchor.storage.replay import DatabaseJtiRegistry
 
@@ -40,7 +40,7 @@ class Services:
     keys: SigningKeyStore
     signer: TokenSigner
     access_tokens: AccessTokenVerifier
-    clients: ClientRepository
+    clients: ClientRegistry
     anchors: AnchorRepository
     replay: DatabaseJtiRegistry
     dpop: DpopVerifier
@@ -112,7 +112,7 @@ def build_services(
             f"{settings.audit_origin!r}; set audit.origin = {audit_key.name!r}"
         )
     replay = DatabaseJtiRegistry(db)
-    clients = ClientRepository(db, clock=clock)
+    clients = ClientRegistry(db, clock=clock)
     if fetcher is None:
         fetcher = http_fetcher(settings, clock)
     return Services(

@@ -1,217 +1,82 @@
-"""The client registry: rows of ``clients`` (validated metadata JSON plus an optional demo secret
-digest) and a short-lived in-process cache of the parsed clients and their verification keys.
-
-The token endpoint looks a client up on every request; parsing metadata and importing JWKS each
-time would be wasted work, so parsed results are kept for ``cache_ttl`` seconds and, after that,
-re-used as long as the row's ``updated_at`` has not changed. Writes through this repository drop
-the cached entry at once; writes by other processes are seen within ``cache_ttl``. Unknown client
-ids are never cached (an attacker could otherwise fill memory with them).
-"""
+"""Rows of ``clients``: a client's validated metadata JSON, an optional demo secret digest and
+``updated_at``. Parsing the metadata into a :class:`~trustanchor.domain.clients.Client` (and
+caching it) is the client registry's business (``services/client_registry.py``); this module only
+reads and writes rows."""
 
 from __future__ import annotations
 
-import builtins
-import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
-from trustanchor.clock import Clock
-from trustanchor.domain.clients import Client
-from trustanchor.jose.jwk import PublicKey, keys_from_jwks
-from trustanchor.oauth.client_metadata import (
-    client_from_declaration,
-    client_from_metadata,
-    client_to_metadata,
-)
-from trustanchor.storage.database import Database, insert_once
+from trustanchor.storage.database import insert_once
 from trustanchor.storage.tables import clients as clients_table
 
 
 @dataclass(frozen=True, slots=True)
-class _Entry:
-    client: Client
-    keys: Mapping[str, PublicKey]
+class ClientRow:
+    client_id: str
+    metadata: Mapping[str, Any]
     secret_digest: str | None
-    checked_at: int
+    updated_at: int
 
 
-def parse_verification_keys(client: Client) -> dict[str, PublicKey]:
-    """The client's public signing keys by kid (thumbprint when the JWK has no kid)."""
-    if client.jwks is None:
-        return {}
-    return keys_from_jwks(dict(client.jwks))
+def get_row(conn: Connection, client_id: str) -> ClientRow | None:
+    row = conn.execute(select(clients_table).where(clients_table.c.client_id == client_id)).first()
+    return None if row is None else _row(row)
 
 
-class ClientRepository:
-    def __init__(self, db: Database, *, cache_ttl: int = 30, clock: Clock) -> None:
-        self._db = db
-        self._ttl = cache_ttl
-        self._clock = clock
-        self._cache: dict[str, _Entry] = {}
-        self._lock = threading.Lock()
-
-    def get(self, client_id: str) -> Client | None:
-        entry = self._entry(client_id)
-        return entry.client if entry else None
-
-    def verification_keys(self, client: Client) -> dict[str, PublicKey]:
-        """Parsed keys of ``client``, from the cache when it holds this version of the client."""
-        with self._lock:
-            entry = self._cache.get(client.client_id)
-        if entry is not None and entry.client == client:
-            return dict(entry.keys)
-        return parse_verification_keys(client)
-
-    def secret_digest(self, client_id: str) -> str | None:
-        """The stored digest of a demo ``client_secret_basic`` secret, if any."""
-        entry = self._entry(client_id)
-        return entry.secret_digest if entry else None
-
-    def upsert(self, client: Client, secret_digest: str | None, now: int) -> bool:
-        """Store ``client``. Returns False (and writes nothing) when the row is already equal."""
-        with self._db.transaction() as conn:
-            written = upsert_row(conn, client, secret_digest, now)
-        self._forget(client.client_id)
-        return written
-
-    def remove(self, client_id: str) -> bool:
-        with self._db.transaction() as conn:
-            result = conn.execute(
-                delete(clients_table).where(clients_table.c.client_id == client_id)
-            )
-        self._forget(client_id)
-        return bool(result.rowcount)
-
-    def list(self) -> builtins.list[Client]:
-        with self._db.reader() as conn:
-            rows = conn.execute(select(clients_table).order_by(clients_table.c.client_id)).all()
-        return [client_from_metadata(row.metadata, updated_at=row.updated_at) for row in rows]
-
-    def _entry(self, client_id: str) -> _Entry | None:
-        now = self._clock.now()
-        with self._lock:
-            cached = self._cache.get(client_id)
-        if cached is not None and now - cached.checked_at < self._ttl:
-            return cached
-        with self._db.reader() as conn:
-            row = conn.execute(
-                select(clients_table).where(clients_table.c.client_id == client_id)
-            ).first()
-        if row is None:
-            self._forget(client_id)
-            return None
-        if cached is not None and cached.client.updated_at == row.updated_at:
-            entry = replace(cached, secret_digest=row.secret_digest, checked_at=now)
-        else:
-            client = client_from_metadata(row.metadata, updated_at=row.updated_at)
-            entry = _Entry(client, parse_verification_keys(client), row.secret_digest, now)
-        with self._lock:
-            self._cache[client_id] = entry
-        return entry
-
-    def _forget(self, client_id: str) -> None:
-        with self._lock:
-            self._cache.pop(client_id, None)
+def list_rows(conn: Connection) -> list[ClientRow]:
+    rows = conn.execute(select(clients_table).order_by(clients_table.c.client_id)).all()
+    return [_row(row) for row in rows]
 
 
-def upsert_row(conn: Connection, client: Client, secret_digest: str | None, now: int) -> bool:
+def exists(conn: Connection, client_id: str) -> bool:
+    stmt = select(clients_table.c.client_id).where(clients_table.c.client_id == client_id)
+    return conn.execute(stmt).first() is not None
+
+
+def upsert_row(
+    conn: Connection,
+    client_id: str,
+    metadata: Mapping[str, Any],
+    secret_digest: str | None,
+    now: int,
+) -> bool:
     """Insert or update one client row inside the caller's transaction; False if unchanged.
 
     ``updated_at`` strictly increases on every change (even two changes within one second), since
     other processes use it to notice that their cached copy is stale.
     """
-    metadata = client_to_metadata(client)
     values: dict[str, Any] = {
-        "client_id": client.client_id,
-        "metadata": metadata,
+        "client_id": client_id,
+        "metadata": dict(metadata),
         "secret_digest": secret_digest,
         "updated_at": now,
     }
     if insert_once(conn, clients_table, values):
         return True
     row = conn.execute(
-        select(clients_table).where(clients_table.c.client_id == client.client_id).with_for_update()
+        select(clients_table).where(clients_table.c.client_id == client_id).with_for_update()
     ).one()
-    if row.metadata == metadata and row.secret_digest == secret_digest:
+    if row.metadata == values["metadata"] and row.secret_digest == secret_digest:
         return False
     values["updated_at"] = max(now, row.updated_at + 1)
-    conn.execute(
-        update(clients_table).where(clients_table.c.client_id == client.client_id).values(values)
-    )
+    conn.execute(update(clients_table).where(clients_table.c.client_id == client_id).values(values))
     return True
 
 
-def apply_client_declarations(
-    db: Database,
-    declarations: Sequence[Mapping[str, Any]],
-    *,
-    mode: str,
-    base_dir: Path,
-    now: int,
-    on_write: Callable[[Connection, str, str], None] | None = None,
-) -> builtins.list[str]:
-    """Validate every declaration, then write them all in one transaction.
-
-    Idempotent: unchanged clients are not rewritten, and the ids actually written are returned.
-    Clients registered by other means (``trustanchor clients add``) are left alone. Any invalid
-    declaration aborts the whole run before anything is written, with every problem listed.
-    ``on_write(conn, client_id, "added" | "updated")`` runs in the same transaction for every
-    client written (the audit log's operator_change entries), so both commit or neither does.
-    """
-    parsed: builtins.list[tuple[Client, str | None]] = []
-    problems: builtins.list[str] = []
-    seen: set[str] = set()
-    for decl in declarations:
-        try:
-            client, digest = client_from_declaration(decl, mode=mode, base_dir=base_dir)
-        except ValueError as exc:
-            problems.append(str(exc))
-            continue
-        if client.client_id in seen:
-            problems.append(f"client {client.client_id!r}: declared more than once")
-            continue
-        seen.add(client.client_id)
-        parsed.append((client, digest))
-    if problems:
-        raise ValueError("invalid client declarations:\n  - " + "\n  - ".join(problems))
-    written: builtins.list[str] = []
-    with db.transaction() as conn:
-        for client, digest in parsed:
-            existed = _exists(conn, client.client_id)
-            if upsert_row(conn, client, digest, now):
-                written.append(client.client_id)
-                if on_write is not None:
-                    on_write(conn, client.client_id, "updated" if existed else "added")
-    return written
+def delete_row(conn: Connection, client_id: str) -> bool:
+    result = conn.execute(delete(clients_table).where(clients_table.c.client_id == client_id))
+    return bool(result.rowcount)
 
 
-def _exists(conn: Connection, client_id: str) -> bool:
-    stmt = select(clients_table.c.client_id).where(clients_table.c.client_id == client_id)
-    return conn.execute(stmt).first() is not None
-
-
-class StaticClients:
-    """An in-memory client store (tests, tools that verify offline). Same interface as
-    :class:`ClientRepository` for reads."""
-
-    def __init__(self, clients: Sequence[tuple[Client, str | None]]) -> None:
-        self._clients = {c.client_id: (c, digest) for c, digest in clients}
-        self._keys = {c.client_id: parse_verification_keys(c) for c, _ in clients}
-
-    def get(self, client_id: str) -> Client | None:
-        found = self._clients.get(client_id)
-        return found[0] if found else None
-
-    def verification_keys(self, client: Client) -> dict[str, PublicKey]:
-        found = self._clients.get(client.client_id)
-        if found is not None and found[0] == client:
-            return dict(self._keys[client.client_id])
-        return parse_verification_keys(client)
-
-    def secret_digest(self, client_id: str) -> str | None:
-        found = self._clients.get(client_id)
-        return found[1] if found else None
+def _row(row: Any) -> ClientRow:
+    return ClientRow(
+        client_id=row.client_id,
+        metadata=row.metadata,
+        secret_digest=row.secret_digest,
+        updated_at=row.updated_at,
+    )

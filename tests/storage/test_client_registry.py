@@ -18,7 +18,7 @@ from trustanchor.clock import FixedClock
 from trustanchor.digests import secret_digest
 from trustanchor.domain.clients import Client
 from trustanchor.oauth.client_metadata import client_from_declaration
-from trustanchor.storage.clients_repo import ClientRepository, apply_client_declarations
+from trustanchor.services.client_registry import ClientRegistry, apply_client_declarations
 from trustanchor.storage.database import Database
 
 NOW = 1_750_000_000
@@ -55,7 +55,7 @@ def _client(client_id: str = "bank", **changes: Any) -> Client:
 
 
 def test_upsert_is_idempotent_and_round_trips(database: Database) -> None:
-    repo = ClientRepository(database, clock=FixedClock(NOW))
+    repo = ClientRegistry(database, clock=FixedClock(NOW))
     client = _client()
     assert repo.upsert(client, None, NOW) is True
     assert repo.upsert(client, None, NOW + 5) is False
@@ -66,7 +66,7 @@ def test_upsert_is_idempotent_and_round_trips(database: Database) -> None:
 
 
 def test_every_change_moves_updated_at_forward(database: Database) -> None:
-    repo = ClientRepository(database, clock=FixedClock(NOW))
+    repo = ClientRegistry(database, clock=FixedClock(NOW))
     repo.upsert(_client(), None, NOW)
     assert repo.upsert(_client(scope="openid account_link"), None, NOW) is True
     stored = repo.get("bank")
@@ -78,8 +78,8 @@ def test_every_change_moves_updated_at_forward(database: Database) -> None:
 
 def test_cache_serves_within_ttl_and_notices_updated_at(database: Database) -> None:
     clock = FixedClock(NOW)
-    reader = ClientRepository(database, cache_ttl=30, clock=clock)
-    writer = ClientRepository(database, clock=clock)
+    reader = ClientRegistry(database, cache_ttl=30, clock=clock)
+    writer = ClientRegistry(database, clock=clock)
     writer.upsert(_client(), None, NOW)
     first = reader.get("bank")
     assert first is not None and first.scopes == frozenset({"openid"})
@@ -97,7 +97,7 @@ def test_cache_serves_within_ttl_and_notices_updated_at(database: Database) -> N
 
 
 def test_own_writes_invalidate_the_cache_at_once(database: Database) -> None:
-    repo = ClientRepository(database, cache_ttl=3600, clock=FixedClock(NOW))
+    repo = ClientRegistry(database, cache_ttl=3600, clock=FixedClock(NOW))
     repo.upsert(_client(), None, NOW)
     assert repo.get("bank") is not None
     repo.upsert(_client(scope="openid more"), None, NOW)
@@ -109,8 +109,8 @@ def test_own_writes_invalidate_the_cache_at_once(database: Database) -> None:
 
 def test_removed_elsewhere_is_noticed_after_ttl(database: Database) -> None:
     clock = FixedClock(NOW)
-    reader = ClientRepository(database, cache_ttl=30, clock=clock)
-    writer = ClientRepository(database, clock=clock)
+    reader = ClientRegistry(database, cache_ttl=30, clock=clock)
+    writer = ClientRegistry(database, clock=clock)
     writer.upsert(_client(), None, NOW)
     assert reader.get("bank") is not None
     assert writer.remove("bank") is True
@@ -121,15 +121,15 @@ def test_removed_elsewhere_is_noticed_after_ttl(database: Database) -> None:
 
 def test_unknown_clients_are_not_cached(database: Database) -> None:
     clock = FixedClock(NOW)
-    repo = ClientRepository(database, cache_ttl=3600, clock=clock)
+    repo = ClientRegistry(database, cache_ttl=3600, clock=clock)
     assert repo.get("later") is None
-    ClientRepository(database, clock=clock).upsert(_client("later"), None, NOW)
+    ClientRegistry(database, clock=clock).upsert(_client("later"), None, NOW)
     assert repo.get("later") is not None
 
 
 def test_verification_keys_follow_the_client_version(database: Database) -> None:
     clock = FixedClock(NOW)
-    repo = ClientRepository(database, cache_ttl=0, clock=clock)
+    repo = ClientRegistry(database, cache_ttl=0, clock=clock)
     repo.upsert(_client(), None, NOW)
     client = repo.get("bank")
     assert client is not None
@@ -143,7 +143,7 @@ def test_verification_keys_follow_the_client_version(database: Database) -> None
 
 
 def test_list_is_sorted_by_client_id(database: Database) -> None:
-    repo = ClientRepository(database, clock=FixedClock(NOW))
+    repo = ClientRegistry(database, clock=FixedClock(NOW))
     for client_id in ("zeta", "alpha", "mid"):
         repo.upsert(_client(client_id), None, NOW)
     assert [c.client_id for c in repo.list()] == ["alpha", "mid", "zeta"]
@@ -162,7 +162,7 @@ def test_apply_declarations_is_idempotent(database: Database) -> None:
     assert apply_client_declarations(
         database, changed, mode="production", base_dir=Path(), now=NOW + 20
     ) == ["bank"]
-    stored = ClientRepository(database, clock=FixedClock(NOW)).get("other")
+    stored = ClientRegistry(database, clock=FixedClock(NOW)).get("other")
     assert stored is not None and stored.updated_at == NOW
 
 
@@ -174,7 +174,7 @@ def test_apply_declarations_stores_demo_secret_digest(database: Database) -> Non
         client_secret="demo-secret-123",
     )
     apply_client_declarations(database, [decl], mode="demo", base_dir=Path(), now=NOW)
-    repo = ClientRepository(database, clock=FixedClock(NOW))
+    repo = ClientRegistry(database, clock=FixedClock(NOW))
     assert repo.secret_digest("demo") == secret_digest("demo-secret-123")
     client = repo.get("demo")
     assert client is not None and client.auth_method == "client_secret_basic"
@@ -187,7 +187,7 @@ def test_invalid_declarations_write_nothing(database: Database) -> None:
     message = str(info.value)
     assert "'bad': redirect_uris" in message
     assert "'good': declared more than once" in message
-    assert ClientRepository(database, clock=FixedClock(NOW)).list() == []
+    assert ClientRegistry(database, clock=FixedClock(NOW)).list() == []
 
 
 def _fields(client: Client) -> dict[str, Any]:
