@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from trustanchor.anchors.declarations import apply_anchor_declarations
+from trustanchor.services.anchor_declarations import apply_anchor_declarations
 from trustanchor.audit.entries import EntryError, OperatorChange
 from trustanchor.config.settings import Settings
 from trustanchor.keystore.audit_key import list_audit_keys

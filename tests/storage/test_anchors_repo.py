@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from trustanchor.anchors.declarations import DeclarationError, apply_anchor_declarations
+from trustanchor.services.anchor_declarations import DeclarationError, apply_anchor_declarations
 from trustanchor.clock import FixedClock
 from trustanchor.domain.anchor_sets import AnchorSet
 from trustanchor.domain.anchors import Anchor

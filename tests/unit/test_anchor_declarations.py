@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trustanchor.anchors.declarations import (
+from trustanchor.services.anchor_declarations import (
     DeclarationError,
     anchor_from_declaration,
     anchor_set_from_declaration,

@@ -23,7 +23,7 @@ from sd_jwt.verifier import SDJWTVerifier  # type: ignore[import-untyped]
 from support.credentials import decode_segment, digest
 
 from trustanchor.anchors.base import AnchorFailure, Expectation
-from trustanchor.anchors.declarations import anchor_from_declaration
+from trustanchor.services.anchor_declarations import anchor_from_declaration
 from trustanchor.anchors.sd_jwt_vc import SdJwtVcVerifier
 from trustanchor.clock import FixedClock
 from trustanchor.config import Settings, load_settings

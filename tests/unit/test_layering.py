@@ -59,3 +59,25 @@ def test_the_demos_protocol_sides_are_framework_free() -> None:
     paths = [p for p in sorted((PACKAGE / "demo").rglob("*.py")) if p.name not in DEMO_PAGES]
     assert {p.name for p in paths} >= {"holder.py", "issuer.py", "autopilot.py", "client.py"}
     assert offenders(paths, WEB_FRAMEWORKS) == []
+
+
+def package_paths(package: str) -> list[Path]:
+    return sorted((PACKAGE / package).rglob("*.py"))
+
+
+def test_anchors_are_a_pure_layer_of_verifiers() -> None:
+    """Verifiers know their anchor, their settings and the ports they are given (fetcher,
+    clock); storing, deciding and applying declarations belong to the service (issue 11)."""
+    forbidden = tuple(
+        f"trustanchor.{name}" for name in ("storage", "services", "policy", "web", "cli", "demo")
+    )
+    assert offenders(package_paths("anchors"), forbidden) == []
+
+
+def test_storage_reads_and_writes_rows_without_protocol_or_service_logic() -> None:
+    """Storage turns rows into domain values; it never parses protocol metadata (client
+    metadata is parsed by services/client_registry.py) or calls the service layer."""
+    forbidden = tuple(
+        f"trustanchor.{name}" for name in ("oauth", "services", "policy", "web", "cli", "demo")
+    )
+    assert offenders(package_paths("storage"), forbidden) == []

@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import click
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
-from trustanchor.anchors.declarations import DeclarationError, anchor_from_declaration
 from trustanchor.cli.context import CliContext, database_errors, pass_context
 from trustanchor.domain.anchors import Anchor
 from trustanchor.jose.errors import JoseError
 from trustanchor.jose.jwk import thumbprint
 from trustanchor.services import cascades
+from trustanchor.services.anchor_declarations import DeclarationError, anchor_from_declaration
 from trustanchor.services.audit_trail import record_operator_change
 from trustanchor.storage.anchors_repo import AnchorRepository
 from trustanchor.storage.database import StorageUnavailable
@@ -187,10 +189,42 @@ def describe(anchor: Anchor) -> dict[str, Any]:
 
 def _summarise(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {k: _jwks_summary(v) if k == "jwks" else _summarise(v) for k, v in value.items()}
+        return {
+            k: _jwks_summary(v)
+            if k == "jwks"
+            else _certificates_summary(v)
+            if k in PEM_LISTS
+            else _summarise(v)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_summarise(v) for v in value]
     return value
+
+
+PEM_LISTS = ("roots", "issuers")  # x509 anchors: trusted roots and a profile's issuing CAs
+
+
+def _certificates_summary(pems: Any) -> Any:
+    """Certificates as an operator checks them: subject, SHA-256 fingerprint and validity."""
+    if not isinstance(pems, list):
+        return "(not a list of PEM certificates)"
+    summary: list[Any] = []
+    for pem in pems:
+        try:
+            cert = x509.load_pem_x509_certificate(str(pem).encode("ascii"))
+        except (ValueError, UnicodeEncodeError):
+            summary.append("(not a PEM certificate)")
+            continue
+        summary.append(
+            {
+                "subject": cert.subject.rfc4514_string(),
+                "sha256": cert.fingerprint(hashes.SHA256()).hex(),
+                "not_before": cert.not_valid_before_utc.isoformat(),
+                "not_after": cert.not_valid_after_utc.isoformat(),
+            }
+        )
+    return summary
 
 
 def _jwks_summary(jwks: Any) -> Any:

@@ -7,7 +7,7 @@ import socket
 
 import click
 
-from trustanchor.anchors.declarations import DeclarationError
+from trustanchor.services.anchor_declarations import DeclarationError
 from trustanchor.bootstrap import StartupRefused, initialise
 from trustanchor.cli.context import CliContext, pass_context
 

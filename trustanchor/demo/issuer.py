@@ -29,7 +29,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from trustanchor.anchors.declarations import DeclarationError, anchor_from_declaration
+from trustanchor.services.anchor_declarations import DeclarationError, anchor_from_declaration
 from trustanchor.clock import Clock
 from trustanchor.config import Settings
 from trustanchor.digests import b64url_encode, sha256_b64url

@@ -6,9 +6,16 @@ Every problem is collected and reported at once, each naming the declaration and
 a misspelt security setting must not be silently ignored.
 
 An anchor's kind-specific settings live in a sub-table named after the kind
-(``[anchors.sd_jwt_vc]``) and become ``Anchor.settings``. For ``sd_jwt_vc`` a ``jwks_file`` is
-read here (relative to the declaring file's directory) so that stored settings always carry the
-keys inline as ``jwks``.
+(``[anchors.sd_jwt_vc]``, ``[anchors.x509]``, ``[anchors.oidc]``) and become ``Anchor.settings``,
+validated by that kind's own settings parser in ``anchors/`` (so a declaration that passes here is
+one the kind's verifier accepts). Files named in a declaration are read here, relative to the
+declaring file's directory, so stored settings always carry their material inline:
+``sd_jwt_vc.jwks_file`` becomes ``jwks``; ``x509.roots_file`` and each certificate profile's
+``issuers_file`` (``[anchors.x509.authentication]``, ``[anchors.x509.signature]``) become lists of
+PEM certificates ``roots`` and ``issuers``.
+
+Applying declarations is a use case of the service (it writes through storage and the audit log),
+which is why this module lives in ``services/`` and ``anchors/`` stays a pure layer of verifiers.
 
 Applying declarations is idempotent (see :func:`apply_anchor_declarations`).
 """
@@ -40,7 +47,12 @@ from trustanchor.strict_json import StrictJSONError, loads
 
 SLUG = re.compile(r"[a-z0-9-]{1,64}")
 LANGUAGE_TAG = re.compile(r"[a-z]{2,3}")
-SUPPORTED_KINDS = ("sd_jwt_vc",)
+SUPPORTED_KINDS = ("sd_jwt_vc", "x509", "oidc")
+X509_PROFILES = ("authentication", "signature")
+MAX_PEM_FILE_BYTES = 256 * 1024
+PEM_CERTIFICATE = re.compile(
+    r"-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----"
+)
 ANCHOR_FIELDS = frozenset(
     {"id", "kind", "display_name", "assurance_level", "status", "anchor_sets"}
 )
@@ -93,6 +105,10 @@ def anchor_from_declaration(decl: Mapping[str, Any], *, base_dir: Path) -> Ancho
     settings: dict[str, Any] = {}
     if kind == "sd_jwt_vc":
         settings = _sd_jwt_vc_settings(decl.get(kind), f"{where}.{kind}", base_dir, problems)
+    elif kind == "x509":
+        settings = _x509_settings(decl.get(kind), f"{where}.{kind}", base_dir, problems)
+    elif kind == "oidc":
+        settings = _oidc_settings(decl.get(kind), f"{where}.{kind}", problems)
     if problems:
         raise DeclarationError(problems)
     return Anchor(
@@ -128,6 +144,86 @@ def _sd_jwt_vc_settings(
     if len(problems) == before:
         try:
             parse_sd_jwt_vc_settings(settings)
+        except ValueError as exc:  # its messages start with the field name
+            problems.append(f"{where}.{exc}")
+    return settings
+
+
+def _x509_settings(table: Any, where: str, base_dir: Path, problems: list[str]) -> dict[str, Any]:
+    """Resolve ``roots_file`` and the profiles' ``issuers_file`` into inline PEM lists, then
+    validate with the x509 verifier's own settings parser."""
+    from trustanchor.anchors.x509_settings import parse_settings
+
+    if not isinstance(table, Mapping):
+        problems.append(f"{where}: missing; add the [anchors.x509] settings table")
+        return {}
+    settings = dict(table)
+    before = len(problems)
+    _inline_pems(settings, "roots", base_dir, where, problems)
+    for profile in X509_PROFILES:
+        sub = settings.get(profile)
+        if isinstance(sub, Mapping):
+            resolved = dict(sub)
+            _inline_pems(resolved, "issuers", base_dir, f"{where}.{profile}", problems)
+            settings[profile] = resolved
+    _check_json_values(settings, where, problems)
+    if len(problems) == before:
+        try:
+            parse_settings(settings)
+        except ValueError as exc:  # its messages start with the field name
+            problems.append(f"{where}.{exc}")
+    return settings
+
+
+def _inline_pems(
+    settings: dict[str, Any], field: str, base_dir: Path, where: str, problems: list[str]
+) -> None:
+    """``<field>_file`` (a PEM bundle) becomes ``<field>``, a list of PEM certificates."""
+    key = f"{field}_file"
+    if key not in settings:
+        return
+    name = settings.pop(key)
+    if field in settings:
+        problems.append(f"{where}.{key}: give either {field} or {key}, not both")
+        return
+    if not isinstance(name, str) or not name:
+        problems.append(f"{where}.{key}: must be a file name")
+        return
+    path = base_dir / name
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_PEM_FILE_BYTES + 1)
+    except OSError as exc:
+        problems.append(f"{where}.{key}: cannot read {path} ({exc.__class__.__name__})")
+        return
+    if len(data) > MAX_PEM_FILE_BYTES:
+        problems.append(f"{where}.{key}: {path} is larger than {MAX_PEM_FILE_BYTES} bytes")
+        return
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        problems.append(f"{where}.{key}: {path} is not a PEM file")
+        return
+    pems = [m.group(0).replace("\r\n", "\n") + "\n" for m in PEM_CERTIFICATE.finditer(text)]
+    if not pems:
+        problems.append(f"{where}.{key}: {path} holds no PEM certificate")
+        return
+    settings[field] = pems
+
+
+def _oidc_settings(table: Any, where: str, problems: list[str]) -> dict[str, Any]:
+    """Validate with the upstream provider's own settings parser."""
+    from trustanchor.anchors.oidc_settings import parse_settings
+
+    if not isinstance(table, Mapping):
+        problems.append(f"{where}: missing; add the [anchors.oidc] settings table")
+        return {}
+    settings = dict(table)
+    before = len(problems)
+    _check_json_values(settings, where, problems)
+    if len(problems) == before:
+        try:
+            parse_settings(settings)
         except ValueError as exc:  # its messages start with the field name
             problems.append(f"{where}.{exc}")
     return settings
