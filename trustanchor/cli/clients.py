@@ -37,8 +37,12 @@ def list_clients(ctx: CliContext) -> None:
         click.echo("No clients registered. Add one with: trustanchor clients add --file FILE")
         return
     for client in registered:
+        # A counter terminal's branch role is security-relevant: shown in the list, not only
+        # in ``clients show`` (where ``trustanchor_branch`` is part of the metadata).
+        branch = f"\tbranch={client.branch.branch_id}" if client.branch is not None else ""
         click.echo(
-            f"{client.client_id}\t{client.client_type}\t{client.auth_method}\t{client.name('en')}"
+            f"{client.client_id}\t{client.client_type}\t{client.auth_method}"
+            f"\t{client.name('en')}{branch}"
         )
 
 

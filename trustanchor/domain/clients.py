@@ -13,6 +13,16 @@ GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 
 
 @dataclass(frozen=True, slots=True)
+class BranchRole:
+    """A bank branch's counter terminal (docs/CERTIFICATE-LOGIN.md, "At a bank branch"): the
+    client may submit a certificate login on the person's behalf, recorded as in person at
+    ``branch_id``. Declared by the operator (``trustanchor_branch``), never by the client."""
+
+    branch_id: str
+    display_name: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Client:
     client_id: str
     client_type: ClientType
@@ -29,6 +39,8 @@ class Client:
     can_introspect: bool = False
     # RP-Initiated Logout 1.0 §3.1: where the client may ask to be sent after a logout.
     post_logout_redirect_uris: tuple[str, ...] = ()
+    # A counter terminal's branch role (confidential private_key_jwt clients only), else None.
+    branch: BranchRole | None = None
     updated_at: int = 0
     metadata: Mapping[str, Any] = field(default_factory=dict)
 

@@ -24,7 +24,14 @@ from typing import Any, cast
 from trustanchor import strict_json
 from trustanchor.audit.entries import EntryError, identifier
 from trustanchor.digests import secret_digest
-from trustanchor.domain.clients import AUTH_METHODS, GRANT_TYPES, AuthMethod, Client, ClientType
+from trustanchor.domain.clients import (
+    AUTH_METHODS,
+    GRANT_TYPES,
+    AuthMethod,
+    BranchRole,
+    Client,
+    ClientType,
+)
 from trustanchor.jose.errors import JoseError
 from trustanchor.jose.jwk import keys_from_jwks
 from trustanchor.jose.jws import ASYMMETRIC_ALGS
@@ -49,6 +56,7 @@ STORED_KEYS = frozenset(
         "audiences",
         "introspection",
         "post_logout_redirect_uris",
+        "trustanchor_branch",
     }
 )
 DECLARATION_KEYS = STORED_KEYS | {"jwks_file", "client_secret"}
@@ -61,6 +69,9 @@ _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 _LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{1,8})*")
 _TOKEN = re.compile(r"[\x21-\x7e]{1,256}")
 _SECTOR = re.compile(r"[a-z0-9.:\-]{1,255}")
+# A branch id: lower-case, short, no spaces; recorded as is in identities and audit entries.
+_BRANCH_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+BRANCH_KEYS = frozenset({"branch_id", "display_name"})
 
 
 def client_from_declaration(
@@ -106,6 +117,11 @@ def client_to_metadata(client: Client) -> dict[str, Any]:
     }
     if client.post_logout_redirect_uris:
         metadata["post_logout_redirect_uris"] = list(client.post_logout_redirect_uris)
+    if client.branch is not None:  # likewise only when declared
+        metadata["trustanchor_branch"] = {
+            "branch_id": client.branch.branch_id,
+            "display_name": dict(client.branch.display_name),
+        }
     return metadata
 
 
@@ -172,6 +188,7 @@ class _Parser:
             audiences=self._audiences(),
             can_introspect=can_introspect,
             post_logout_redirect_uris=self._post_logout_redirect_uris(grant_types),
+            branch=self._branch(client_type, auth_method, grant_types),
             updated_at=updated_at,
         )
         return client, digest
@@ -323,23 +340,64 @@ class _Parser:
         return secret_digest(secret)
 
     def _display_name(self) -> dict[str, str]:
-        value = self.decl.get("client_name")
+        return self._names("client_name", self.decl.get("client_name"))
+
+    def _names(self, field: str, value: object) -> dict[str, str]:
         if value is None:
             return {}
         if isinstance(value, str):
             value = {"en": value}
         if not isinstance(value, Mapping) or (not value and not self.stored):
-            raise self.fail("client_name", "must be a string or a table of language = name")
+            raise self.fail(field, "must be a string or a table of language = name")
         names: dict[str, str] = {}
         for lang, name in value.items():
             if not isinstance(lang, str) or not _LANGUAGE.fullmatch(lang):
-                raise self.fail("client_name", f"{lang!r} is not a language tag")
+                raise self.fail(field, f"{lang!r} is not a language tag")
             if not isinstance(name, str) or not name.strip() or len(name) > 200:
-                raise self.fail("client_name", f"name for {lang} must be 1 to 200 characters")
+                raise self.fail(field, f"name for {lang} must be 1 to 200 characters")
             if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
-                raise self.fail("client_name", f"name for {lang} contains control characters")
+                raise self.fail(field, f"name for {lang} contains control characters")
             names[lang] = name
         return names
+
+    def _branch(
+        self, client_type: ClientType, auth_method: AuthMethod, grant_types: tuple[str, ...]
+    ) -> BranchRole | None:
+        """``trustanchor_branch = {branch_id = "tokyo-marunouchi", display_name = {...}}``: the
+        client is a bank branch's counter terminal. Its logins are recorded as made in person,
+        so only a client that proves possession of a registered private key may carry the role
+        (a shared secret could be anywhere), and it must be able to start interactions."""
+        value = self.decl.get("trustanchor_branch")
+        if value is None:
+            return None
+        field = "trustanchor_branch"
+        if client_type != "confidential" or auth_method != "private_key_jwt":
+            raise self.fail(field, "only confidential clients using private_key_jwt")
+        if "authorization_code" not in grant_types:
+            raise self.fail(field, "a counter terminal needs the authorization_code grant")
+        if not isinstance(value, Mapping):
+            raise self.fail(field, 'must be a table: {branch_id = "...", display_name = ...}')
+        unknown = sorted(str(k) for k in value if k not in BRANCH_KEYS)
+        if unknown:
+            raise self.fail(
+                f"{field}.{unknown[0]}", "unknown key (allowed: branch_id, display_name)"
+            )
+        branch_id = value.get("branch_id")
+        if not isinstance(branch_id, str) or not _BRANCH_ID.fullmatch(branch_id):
+            raise self.fail(
+                f"{field}.branch_id",
+                "required: 1 to 64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit",
+            )
+        try:  # recorded in every in-person login's audit entry
+            identifier("branch_id", branch_id)
+        except EntryError:
+            raise self.fail(
+                f"{field}.branch_id", "looks like a secret (43+ base64url characters)"
+            ) from None
+        return BranchRole(
+            branch_id=branch_id,
+            display_name=self._names(f"{field}.display_name", value.get("display_name")),
+        )
 
     def _scopes(self) -> frozenset[str]:
         value = self.decl.get("scope", "")
