@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from trustanchor.anchors.base import AnchorFailure, AnchorVerifier
 from trustanchor.anchors.fetcher import Fetcher
+from trustanchor.anchors.oidc_provider import UpstreamProvider
+from trustanchor.anchors.oidc_settings import parse_settings as parse_oidc_settings
 from trustanchor.anchors.sd_jwt_vc import SdJwtVcVerifier
+from trustanchor.clock import Clock, SystemClock
 from trustanchor.config.settings import Settings
 from trustanchor.domain.anchors import Anchor
 
 
 class AnchorVerifiers:
-    def __init__(self, settings: Settings, fetcher: Fetcher | None) -> None:
+    def __init__(
+        self, settings: Settings, fetcher: Fetcher | None, clock: Clock | None = None
+    ) -> None:
         self._settings = settings
         self._fetcher = fetcher
+        self._clock: Clock = clock or SystemClock()
         self._cache: dict[str, tuple[int, AnchorVerifier]] = {}
+        self._providers: dict[str, tuple[int, UpstreamProvider]] = {}
 
     def for_anchor(self, anchor: Anchor) -> AnchorVerifier:
         """The verifier for an *active* anchor; suspended or retired anchors fail closed."""
@@ -35,3 +42,24 @@ class AnchorVerifiers:
             raise AnchorFailure("anchor_kind_unsupported", anchor.kind)
         self._cache[anchor.id] = (anchor.updated_at, verifier)
         return verifier
+
+    def upstream_provider(self, anchor: Anchor) -> UpstreamProvider:
+        """The relying-party view of an *active* ``oidc`` anchor, kept (with its discovery and
+        JWKS caches) until the anchor changes; suspended or retired anchors fail closed."""
+        if not anchor.is_active:
+            raise AnchorFailure("anchor_suspended", f"anchor {anchor.id} is {anchor.status}")
+        if anchor.kind != "oidc":
+            raise AnchorFailure("anchor_kind_unsupported", f"{anchor.kind} is not oidc")
+        cached = self._providers.get(anchor.id)
+        if cached is not None and cached[0] == anchor.updated_at:
+            return cached[1]
+        if self._fetcher is None:
+            raise AnchorFailure("provider_unreachable", "no fetcher configured")
+        settings = parse_oidc_settings(
+            anchor.settings,
+            anchor_level=anchor.assurance_level,
+            allow_http=not self._settings.is_production,
+        )
+        provider = UpstreamProvider(anchor, settings, fetcher=self._fetcher, clock=self._clock)
+        self._providers[anchor.id] = (anchor.updated_at, provider)
+        return provider
