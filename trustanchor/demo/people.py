@@ -42,8 +42,13 @@ _PERSON_KEYS = frozenset(
         "linked_at_start",
         "auditor",
         "accounts",
+        "smartphone",
+        "card",
     }
 )
+_CARD_KEYS = frozenset({"gender", "revoked"})
+# The JPKI signature certificate's gender codes (性別): 1 male, 2 female, 3 not stated.
+GENDER_CODES = ("1", "2", "3")
 _ADDRESS_KEYS = ("street_address", "locality", "region", "postal_code", "country")
 _ACCOUNT_KEYS = frozenset({"kind", "label", "reference", "currency", "opening_balance"})
 _MAX_TEXT = 200
@@ -79,6 +84,16 @@ class Address:
 
 
 @dataclass(frozen=True, slots=True)
+class MyNumberCard:
+    """The person's My Number Card, as the demo JPKI CA (:mod:`trustanchor.demo.jpki_ca`)
+    issues its two certificates: the signature certificate's gender code and whether the card
+    was reported lost (its certificates are on the demo CRLs)."""
+
+    gender: str
+    revoked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Account:
     kind: AccountKind
     label: LocalText
@@ -108,6 +123,10 @@ class Person:
     # Designated as an auditor of the service when the demo starts (their console login is
     # seeded through the real flow): the person to open the auditor console as.
     auditor: bool = False
+    # Has a smartphone with the demo wallet and card app (false: only a plastic My Number
+    # Card, used at a bank branch's counter).
+    smartphone: bool = True
+    card: MyNumberCard | None = None
 
     def credential_claims(self) -> dict[str, Any]:
         """The claims of this person's credential, each selectively disclosable when issued."""
@@ -172,7 +191,10 @@ def person(person_id: str, people: tuple[Person, ...] | None = None) -> Person:
 def _person(entry: Any, index: int) -> Person:
     where = f"people[{index}]"
     table = _table(
-        entry, where, _PERSON_KEYS, optional={"address", "linked_at_start", "auditor", "accounts"}
+        entry,
+        where,
+        _PERSON_KEYS,
+        optional={"address", "linked_at_start", "auditor", "accounts", "smartphone", "card"},
     )
     person_id = _text(table["id"], f"{where}.id")
     if not _ID.fullmatch(person_id):
@@ -211,6 +233,18 @@ def _person(entry: Any, index: int) -> Person:
         accounts=tuple(_account(a, f"{where}.accounts[{i}]") for i, a in enumerate(accounts)),
         linked_at_start=_flag(table.get("linked_at_start", False), f"{where}.linked_at_start"),
         auditor=auditor,
+        smartphone=_flag(table.get("smartphone", True), f"{where}.smartphone"),
+        card=_card(table["card"], f"{where}.card") if "card" in table else None,
+    )
+
+
+def _card(entry: Any, where: str) -> MyNumberCard:
+    table = _table(entry, where, _CARD_KEYS, optional={"revoked"})
+    gender = table["gender"]
+    if gender not in GENDER_CODES:
+        raise PeopleError(f"{where}.gender: one of {', '.join(GENDER_CODES)} (JPKI codes)")
+    return MyNumberCard(
+        gender=gender, revoked=_flag(table.get("revoked", False), f"{where}.revoked")
     )
 
 
@@ -272,10 +306,12 @@ def _local_text(value: Any, where: str) -> LocalText:
 __all__ = [
     "ACCOUNT_KINDS",
     "DATA_FILE",
+    "GENDER_CODES",
     "Account",
     "AccountKind",
     "Address",
     "LocalText",
+    "MyNumberCard",
     "PeopleError",
     "Person",
     "load_people",

@@ -39,6 +39,7 @@ from .issuer import (
     issue_for_person,
     load_ec_private_key,
 )
+from .jpki_ca import prepare_jpki
 from .people import PeopleError, Person, load_people
 
 DEFAULT_STATE_DIR = "var/demo"
@@ -112,6 +113,8 @@ def prepare_wallet(
     messages = []
     issuers: dict[str, AnchorIssuer] = {}
     for person in people if people is not None else load_people():
+        if not person.smartphone:
+            continue  # no phone, no wallet credential (their My Number Card: jpki_ca)
         key_path = holder_key_path(keys_dir, person.id)
         created = ensure_private_key(key_path)
         messages.append(f"{'created' if created else 'kept'} {key_path}")
@@ -198,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot issue the demo credentials: {exc}", file=sys.stderr)
         return 2
     for message in messages:
+        print(message)
+    # The demo JPKI-style CA and the My Number Cards of the demo people (trustanchor.demo.jpki_ca).
+    for message in prepare_jpki(keys_dir, SystemClock()):
         print(message)
     return 0
 

@@ -126,7 +126,7 @@ def init_app(
     app.extensions.setdefault(SITE_EXTENSION, site)
     app.extensions[EXTENSION] = WalletState(
         site=app.extensions[SITE_EXTENSION],
-        people=load_people(),
+        people=tuple(p for p in load_people() if p.smartphone),  # whose phone this can be
         http_factory=http_factory or _requests_session,
     )
 
