@@ -121,6 +121,17 @@ def examples() -> list[Entry]:
             matched_anchor_id="jp-bank-ekyc",
             claims="birthdate family_name given_name",
         ),
+        # At a branch counter (the optional in-person members; last, so indexes above hold).
+        Login(
+            at=T0,
+            anchor_id="jpki",
+            outcome="ok",
+            reason=None,
+            holder=HOLDER,
+            channel="in_person",
+            branch="tokyo-marunouchi",
+            operator=keyed_digest(b"a" * 32, "audit-operator", "counter-1", "S-0042"),
+        ),
     ]
 
 
@@ -334,6 +345,9 @@ SHAPES: dict[str, str] = {
     "rule": "identifier",
     "matched_anchor_id": "identifier",
     "claims": "claim_names",
+    "channel": "enum",
+    "branch": "identifier",
+    "operator": "pseudonym",
 }
 
 RAW_SECRET = SystemRandomness().token(32)  # the shape of codes, refresh tokens, request_uris

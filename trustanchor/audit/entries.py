@@ -27,7 +27,10 @@ string of the same length: deriving it is the caller's duty (``oauth.pairwise``,
 ``digests.keyed_digest``).
 
 Extension: a new kind is a new dataclass registered in ``_KINDS``; a new field in an existing
-kind, or any change to an existing field, is a new format version.
+kind, or any change to an existing field, is a new format version. One exception, made once for
+``login`` (in-person logins, docs/AUDIT-FORMAT.md §1.2): an *optional* member group, absent from
+every entry written before it and from every entry it does not concern, so that every earlier
+entry keeps its bytes and its leaf hash (:attr:`_Entry.OPTIONAL`).
 """
 
 from __future__ import annotations
@@ -202,11 +205,17 @@ class _Entry:
     __slots__ = ()
     KIND: ClassVar[str]
     SCHEMA: ClassVar[Mapping[str, Rule]]
+    # Members of SCHEMA that are *absent* (never ``null``) when their value is None, so that an
+    # entry without them has exactly the bytes it had before they existed.
+    OPTIONAL: ClassVar[frozenset[str]] = frozenset()
 
     def __post_init__(self) -> None:
         integer("at", getattr(self, "at"))  # noqa: B009 - declared by every subclass
         for name, rule in self.SCHEMA.items():
-            rule(name, getattr(self, name))
+            value = getattr(self, name)
+            if name in self.OPTIONAL and value is None:
+                continue
+            rule(name, value)
         self._check()
 
     def _check(self) -> None:
@@ -215,7 +224,10 @@ class _Entry:
     def to_json_object(self) -> dict[str, Any]:
         obj: dict[str, Any] = {"v": VERSION, "kind": self.KIND}
         for f in fields(self):  # type: ignore[arg-type]
-            obj[f.name] = getattr(self, f.name)
+            value = getattr(self, f.name)
+            if value is None and f.name in self.OPTIONAL:
+                continue
+            obj[f.name] = value
         return obj
 
     def to_canonical(self) -> bytes:
@@ -293,7 +305,12 @@ class ReuseDetected(_Entry):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Login(_Entry):
-    """A login at an anchor: ``ok`` (``reason`` null) or ``failed`` with a reason code."""
+    """A login at an anchor: ``ok`` (``reason`` null) or ``failed`` with a reason code.
+
+    A login made at a bank branch's counter terminal also carries ``channel`` (``in_person``),
+    ``branch`` (the terminal's declared branch id) and ``operator`` (the staff operator, as a
+    pseudonym): all three or none, absent otherwise, so remote logins and every entry written
+    before the channel existed keep their bytes."""
 
     KIND: ClassVar[str] = "login"
     SCHEMA: ClassVar[Mapping[str, Rule]] = {
@@ -301,16 +318,26 @@ class Login(_Entry):
         "outcome": one_of("ok", "failed"),
         "reason": nullable(code),
         "holder": nullable(pseudonym),
+        "channel": one_of("in_person"),
+        "branch": identifier,
+        "operator": pseudonym,
     }
+    OPTIONAL: ClassVar[frozenset[str]] = frozenset({"channel", "branch", "operator"})
     at: int
     anchor_id: str
     outcome: str
     reason: str | None
     holder: str | None
+    channel: str | None = None
+    branch: str | None = None
+    operator: str | None = None
 
     def _check(self) -> None:
         if (self.outcome == "failed") != (self.reason is not None):
             raise EntryError("bad_value", "reason", "a reason code exactly when failed")
+        present = [v is not None for v in (self.channel, self.branch, self.operator)]
+        if any(present) and not all(present):
+            raise EntryError("bad_value", "channel", "channel, branch and operator go together")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -546,10 +573,13 @@ def entry_from_mapping(data: Mapping[str, Any]) -> Entry:
     for name in data:
         if name not in expected and name not in ("v", "kind"):
             raise EntryError("unknown_field", name)
-    for name in sorted(expected):
+    for name in sorted(expected - cls.OPTIONAL):
         if name not in data:
             raise EntryError("missing_field", name)
-    return cls(**{name: data[name] for name in expected})
+    for name in sorted(cls.OPTIONAL & set(data)):
+        if data[name] is None:  # absent, never null: one entry, one encoding
+            raise EntryError("bad_value", name, "an optional member is absent, never null")
+    return cls(**{name: data[name] for name in expected if name in data})
 
 
 def parse_entry(data: bytes) -> Entry:

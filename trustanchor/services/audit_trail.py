@@ -45,6 +45,7 @@ from trustanchor.storage.anchors_repo import Change
 from trustanchor.storage.database import Database, StorageUnavailable
 
 HOLDER_CONTEXT = "audit-holder"
+OPERATOR_CONTEXT = "audit-operator"
 UNCLASSIFIED = "unclassified"
 
 
@@ -63,6 +64,16 @@ def record(conn: Connection, entry: Entry) -> None:
 def holder_pseudonym(pairwise_secret: bytes, holder_id: str) -> str:
     """The holder as the log shows it: HMAC-SHA256 under the pairwise secret, base64url."""
     return keyed_digest(pairwise_secret, HOLDER_CONTEXT, holder_id)
+
+
+def operator_pseudonym(pairwise_secret: bytes, branch_id: str, operator: str) -> str:
+    """A counter terminal's staff operator as the log shows it: HMAC-SHA256 under the pairwise
+    secret over the branch id and the staff id, base64url. Staff ids are the bank's
+    identifiers of its employees, not the customer's personal data, but they are short and
+    guessable and the log is read by auditors outside the bank: the raw id stays in the
+    service's own identities table, and the service operator computes this value for an auditor
+    who asks about a given branch and staff id."""
+    return keyed_digest(pairwise_secret, OPERATOR_CONTEXT, branch_id, operator)
 
 
 def details_digest(details: Sequence[dict[str, Any]]) -> str | None:
@@ -140,9 +151,29 @@ def token_revoked(*, at: int, jti: str, reason: str) -> TokenRevoked:
     return TokenRevoked(at=at, jti=jti, grant=None, reason=reason)
 
 
-def login_ok(*, at: int, anchor_id: str, holder: str) -> Login:
-    """``holder``: from :func:`holder_pseudonym`, never the raw holder id."""
-    return Login(at=at, anchor_id=anchor_id, outcome="ok", reason=None, holder=holder)
+def login_ok(
+    *,
+    at: int,
+    anchor_id: str,
+    holder: str,
+    branch: str | None = None,
+    operator: str | None = None,
+) -> Login:
+    """``holder``: from :func:`holder_pseudonym`, never the raw holder id. A login at a branch
+    counter names the ``branch`` and the ``operator`` (from :func:`operator_pseudonym`, never
+    the raw staff id); the entry then carries ``channel`` ``in_person``."""
+    if (branch is None) != (operator is None):
+        raise ValueError("an in-person login names both the branch and the operator")
+    return Login(
+        at=at,
+        anchor_id=anchor_id,
+        outcome="ok",
+        reason=None,
+        holder=holder,
+        channel="in_person" if branch is not None else None,
+        branch=branch,
+        operator=operator,
+    )
 
 
 def login_failed(*, at: int, anchor_id: str, reason: str) -> Login:

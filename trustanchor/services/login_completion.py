@@ -29,7 +29,7 @@ from trustanchor.domain.assurance import acr_for
 from trustanchor.domain.identity import Authentication, VerifiedIdentity
 from trustanchor.services import audit_trail, identity_joining, interaction, login_failures
 from trustanchor.services.container import Services
-from trustanchor.storage import wallet_repo
+from trustanchor.storage import identities_repo, wallet_repo
 
 log = logging.getLogger("trustanchor.login")
 
@@ -71,6 +71,7 @@ def finish(
     the same-device return (its digest is stored). Raises LoginRefused (the failure is already
     recorded and audited) when the identity may not log in here or the interaction no longer
     waits for a login."""
+    branch, operator = _in_person(presence)  # a malformed presence fails before any write
     earlier_holder = (
         str(earlier_authentication["holder_id"])
         if step_up is not None and earlier_authentication is not None
@@ -109,12 +110,22 @@ def finish(
             if moved
             else {"status": "failed", "reason": "interaction_gone"},
         )
+        # In person (services/counter_login.py): the identity and the audit entry record the
+        # branch and the staff operator (the log as a pseudonym, audit_trail.operator_pseudonym).
+        if moved and branch is not None and operator is not None:
+            identities_repo.record_in_person(
+                conn, identity.id, branch=branch, operator=operator, at=at
+            )
         audit_trail.record(
             conn,
             audit_trail.login_ok(
                 at=at,
                 anchor_id=anchor.id,
                 holder=audit_trail.holder_pseudonym(services.secrets.pairwise, identity.holder_id),
+                branch=branch,
+                operator=audit_trail.operator_pseudonym(services.secrets.pairwise, branch, operator)
+                if branch is not None and operator is not None
+                else None,
             )
             if moved
             else audit_trail.login_failed(at=at, anchor_id=anchor.id, reason="interaction_gone"),
@@ -123,6 +134,16 @@ def finish(
     if not moved:
         raise LoginRefused("interaction_gone")
     return response_code
+
+
+def _in_person(presence: Presence) -> tuple[str | None, str | None]:
+    """(branch, operator) of an in-person presence, (None, None) for a remote one."""
+    if presence.channel == "remote":
+        return None, None
+    branch, operator = presence.details.get("branch"), presence.details.get("operator")
+    if presence.channel != "in_person" or not branch or not operator:
+        raise ValueError("an in-person presence names its branch and operator")
+    return branch, operator
 
 
 def fail(

@@ -155,6 +155,29 @@ def move_to_new_holder(
     return True
 
 
+def record_in_person(
+    conn: Connection, identity_id: str, *, branch: str, operator: str, at: int
+) -> None:
+    """Note that the identity was just verified face to face at a bank branch's counter
+    terminal: ``branch`` (the terminal's declared branch id), ``operator`` (the bank's staff id)
+    and when. Kept until the next in-person verification replaces it; a remote login leaves it
+    as it is (it records the last time the person was seen in person, not how they logged in
+    last). The service's own table, never shown to clients or auditors as such."""
+    conn.execute(
+        update(identities)
+        .where(identities.c.id == identity_id)
+        .values(in_person={"branch": branch, "operator": operator, "at": at})
+    )
+
+
+def in_person_of(conn: Connection, identity_id: str) -> dict[str, Any] | None:
+    """The last in-person verification of the identity (:func:`record_in_person`), or None."""
+    value = conn.execute(
+        select(identities.c.in_person).where(identities.c.id == identity_id)
+    ).scalar_one_or_none()
+    return dict(value) if isinstance(value, dict) else None
+
+
 def count_of_holder(conn: Connection, holder_id: str) -> int:
     return int(
         conn.execute(
