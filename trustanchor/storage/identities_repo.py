@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, String, cast, delete, func, insert, select, update
@@ -195,22 +195,34 @@ def _refresh(
     ]
     if holder_id is not None:
         conditions.append(identities.c.holder_id == holder_id)
+    values: dict[str, Any] = {
+        "assurance_level": verified.assurance_level,
+        "expires_at": verified.expires_at,
+        "evidence_digest": verified.evidence_digest,
+        "status_reference": dict(verified.status_reference) if verified.status_reference else None,
+        "credential_status": "valid",  # just presented and verified, status included
+        "status_checked_at": verified.verified_at,
+    }
+    if verified.claims:
+        # A verification without claims (a certificate login with the authentication
+        # certificate only) keeps the claims verified earlier (at enrolment) and when.
+        values["claims"] = dict(verified.claims)
+        values["verified_at"] = verified.verified_at
     row = conn.execute(
         update(identities)
         .where(*conditions)
-        .values(
-            claims=dict(verified.claims),
-            assurance_level=verified.assurance_level,
-            verified_at=verified.verified_at,
-            expires_at=verified.expires_at,
-            evidence_digest=verified.evidence_digest,
-            status_reference=dict(verified.status_reference) if verified.status_reference else None,
-            credential_status="valid",  # just presented and verified, status included
-            status_checked_at=verified.verified_at,
+        .values(**values)
+        .returning(
+            identities.c.id, identities.c.holder_id, identities.c.claims, identities.c.verified_at
         )
-        .returning(identities.c.id, identities.c.holder_id)
     ).first()
-    return None if row is None else _identity(row.id, row.holder_id, verified)
+    if row is None:
+        return None
+    return replace(
+        _identity(row.id, row.holder_id, verified),
+        claims=dict(row.claims),
+        verified_at=row.verified_at,
+    )
 
 
 def _identity(identity_id: str, holder_id: str, verified: VerifiedIdentity) -> Identity:
