@@ -351,3 +351,25 @@ def test_the_production_bounds_do_not_apply_to_tests_and_demos(config_dir: Path)
     )
     settings = load_settings(path, environ={})
     assert settings.client_auth.clock_skew == 86_400
+
+
+@pytest.mark.parametrize(
+    "link", ["http://app.example/certificate", "javascript:", "https://app.example/c?x=1"]
+)
+def test_production_refuses_a_certificate_link_that_is_not_https_or_an_app_scheme(
+    config_dir: Path, link: str
+) -> None:
+    problems = production_problems(config_dir, f'[interaction]\ncertificate_link_base = "{link}"\n')
+    assert len(problems) == 1
+    assert problems[0].startswith(
+        "interaction.certificate_link_base: production needs an https link or an app scheme"
+    )
+
+
+@pytest.mark.parametrize(
+    "link", ["trustanchor-certificate://", "jpki-login:", "https://app.example/certificate"]
+)
+def test_production_accepts_an_https_certificate_link_or_an_app_scheme(
+    config_dir: Path, link: str
+) -> None:
+    assert loads_in_production(config_dir, f'[interaction]\ncertificate_link_base = "{link}"\n')

@@ -411,9 +411,9 @@ def _secret_weakness(value: str) -> str:
 
 
 def _validate_production_bounds(settings: Settings, problems: list[str]) -> None:
-    """Production only: lifetimes, skews and the body limit within PRODUCTION_MAXIMA, an https
-    (or custom-scheme) wallet link, and no link-local, unspecified or range entries in
-    ``fetcher.private_hosts``."""
+    """Production only: lifetimes, skews and the body limit within PRODUCTION_MAXIMA, https
+    (or custom-scheme) wallet and card-app links, and no link-local, unspecified or range
+    entries in ``fetcher.private_hosts``."""
     for section, key, maximum, words in PRODUCTION_MAXIMA:
         value = getattr(getattr(settings, section), key)
         if value > maximum:
@@ -428,6 +428,17 @@ def _validate_production_bounds(settings: Settings, problems: list[str]) -> None
         problems.append(
             "interaction.wallet_link_base: production needs an https link or a wallet scheme "
             f"such as openid4vp:// ({exc.detail or exc.reason})"
+        )
+    try:
+        wallet_request_url(
+            settings.interaction.certificate_link_base,
+            client_id="https://as.check.invalid",
+            request_uri="https://certificate-link.check.invalid/certificate/request/x",
+        )
+    except LinkError as exc:
+        problems.append(
+            "interaction.certificate_link_base: production needs an https link or an app "
+            f"scheme such as trustanchor-certificate:// ({exc.detail or exc.reason})"
         )
     for host in settings.fetcher.private_hosts:
         reason = _private_host_problem(host)

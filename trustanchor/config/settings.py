@@ -78,6 +78,8 @@ class InteractionSettings:
     kb_jwt_max_age: int
     wallet_link_base: str  # how the same-device link / QR code invokes the wallet
     verifier_client_id: str  # our client_id towards wallets; empty: the issuer identifier
+    # how the same-device link / QR code opens the card app of certificate login (x509 anchors)
+    certificate_link_base: str
 
 
 @dataclass(frozen=True, slots=True)
