@@ -26,7 +26,14 @@ from trustanchor.config.settings import Settings
 from trustanchor.keystore.audit_key import list_audit_keys
 from trustanchor.keystore.signing_keys import KeyStoreError, SigningKeyStore
 from trustanchor.secrets_store import load_secrets
-from trustanchor.services import audit_trail, auditor_console, cascades, key_changes, my_links
+from trustanchor.services import (
+    audit_trail,
+    auditor_console,
+    cascades,
+    key_changes,
+    my_links,
+    upstream_login,
+)
 from trustanchor.services.client_registry import apply_client_declarations
 from trustanchor.storage.anchors_repo import AnchorRepository, Change
 from trustanchor.storage.database import Database, StorageUnavailable
@@ -96,6 +103,13 @@ def initialise(settings: Settings, db: Database, *, now: int, generate_keys: boo
                     f"grant(s) revoked, {result.flagged_accounts} account(s) and "
                     f"{result.flagged_links} link(s) flagged for re-verification"
                 )
+    # Our private_key_jwt key for every upstream OpenID Provider (anchor kind oidc), made when
+    # missing (services/upstream_login.py; keystore/upstream_keys.py).
+    messages.extend(
+        upstream_login.ensure_client_keys(
+            keys_dir, AnchorRepository(db).list(), generate=generate_keys
+        )
+    )
     for client_id in apply_client_declarations(
         db,
         settings.clients,

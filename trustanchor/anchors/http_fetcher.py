@@ -166,7 +166,8 @@ class HttpFetcher:
             method = "GET" if body is None else "POST"
             connection.request(method, target, body=body, headers=headers)
             response = connection.getresponse()
-            if response.status != 200:
+            # A POST may also be answered 201 (RFC 9126: a PAR endpoint's "201 Created"; H4b).
+            if response.status != 200 and not (body is not None and response.status == 201):
                 raise FetchError("http_status", f"{response.status} from {host}")
             length = response.getheader("Content-Length")
             if length is not None and length.isdigit() and int(length) > max_bytes:

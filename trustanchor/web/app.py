@@ -30,6 +30,7 @@ from trustanchor.web import (
     my_links,
     oauth_endpoints,
     pages,
+    upstream,
     wallet,
     wellknown,
 )
@@ -77,6 +78,7 @@ def create_app(
         oauth_endpoints.blueprint,
         interaction.blueprint,
         wallet.blueprint,
+        upstream.blueprint,
         pages.blueprint,
         audit_api.blueprint,
         auditor_console.blueprint,
