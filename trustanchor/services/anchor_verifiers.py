@@ -6,17 +6,28 @@ from trustanchor.anchors.base import AnchorFailure, AnchorVerifier
 from trustanchor.anchors.fetcher import Fetcher
 from trustanchor.anchors.oidc_provider import UpstreamProvider
 from trustanchor.anchors.oidc_settings import parse_settings as parse_oidc_settings
+from trustanchor.anchors.revocation import build_checker
 from trustanchor.anchors.sd_jwt_vc import SdJwtVcVerifier
+from trustanchor.anchors.x509_settings import parse_settings as parse_x509_settings
+from trustanchor.anchors.x509_verifier import X509Verifier
 from trustanchor.clock import Clock, SystemClock
 from trustanchor.config.settings import Settings
 from trustanchor.domain.anchors import Anchor
+from trustanchor.randomness import Randomness
 
 
 class AnchorVerifiers:
     def __init__(
-        self, settings: Settings, fetcher: Fetcher | None, clock: Clock | None = None
+        self,
+        settings: Settings,
+        fetcher: Fetcher | None,
+        clock: Clock | None = None,
+        *,
+        randomness: Randomness | None = None,
     ) -> None:
         self._settings = settings
+        self._randomness = randomness  # OCSP nonces of x509 anchors' revocation checkers
+        self._certificates: dict[str, tuple[int, X509Verifier]] = {}
         self._fetcher = fetcher
         self._clock: Clock = clock or SystemClock()
         self._cache: dict[str, tuple[int, AnchorVerifier]] = {}
@@ -63,3 +74,31 @@ class AnchorVerifiers:
         provider = UpstreamProvider(anchor, settings, fetcher=self._fetcher, clock=self._clock)
         self._providers[anchor.id] = (anchor.updated_at, provider)
         return provider
+
+    def certificate_verifier(self, anchor: Anchor) -> X509Verifier:
+        """The verifier of an *active* ``x509`` anchor with its revocation checker (whose CRL
+        cache lives as long as the verifier: until the anchor changes); suspended or retired
+        anchors fail closed, and so does an anchor whose revocation source cannot be reached
+        for want of a fetcher."""
+        if not anchor.is_active:
+            raise AnchorFailure("anchor_suspended", f"anchor {anchor.id} is {anchor.status}")
+        if anchor.kind != "x509":
+            raise AnchorFailure("anchor_kind_unsupported", f"{anchor.kind} is not x509")
+        cached = self._certificates.get(anchor.id)
+        if cached is not None and cached[0] == anchor.updated_at:
+            return cached[1]
+        if self._fetcher is None:
+            raise AnchorFailure("revocation_unavailable", "no fetcher configured")
+        checker = build_checker(
+            parse_x509_settings(anchor.settings).revocation,
+            fetcher=self._fetcher,
+            randomness=self._randomness,
+        )
+        verifier = X509Verifier(
+            anchor,
+            revocation=checker,
+            limits=self._settings.limits,
+            clock_skew=self._settings.client_auth.clock_skew,
+        )
+        self._certificates[anchor.id] = (anchor.updated_at, verifier)
+        return verifier

@@ -141,7 +141,7 @@ def build_services(
             issuer=settings.issuer,
             max_jws_bytes=settings.limits.max_jws_bytes,
         ),
-        verifiers=AnchorVerifiers(settings, fetcher, clock),
+        verifiers=AnchorVerifiers(settings, fetcher, clock, randomness=randomness),
         audit_key=audit_key,
         audit=AuditLog(
             db,
