@@ -50,7 +50,7 @@ jwks_refetch_window         no        that window in seconds (default 300)
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
@@ -95,16 +95,20 @@ _KNOWN = frozenset(
 )
 
 
+def _empty() -> Mapping[str, Any]:
+    return MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class OidcSettings:
     issuer: str
     client_id: str
     trust_framework: str
     scopes: tuple[str, ...] = DEFAULT_SCOPES
-    claims: Mapping[str, str] = MappingProxyType({})  # our OIDC name → provider's claim name
+    claims: Mapping[str, str] = field(default_factory=_empty)  # ours → the provider's name
     # The provider's claim names requested inside verified_claims; empty: none requested.
     verified_claims: tuple[str, ...] = ()
-    acr_levels: Mapping[str, AssuranceLevel] = MappingProxyType({})
+    acr_levels: Mapping[str, AssuranceLevel] = field(default_factory=_empty)
     floor_assurance_level: AssuranceLevel = "low"
     assertion_audience: AssertionAudience = "issuer"
     par: ParMode = "auto"
