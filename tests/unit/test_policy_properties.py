@@ -7,7 +7,9 @@ docs/POLICY.md ("allowed iff some set passes every check; the first such set by 
 on"), and against the properties the issue asks for: no common set → never allowed; a suspended
 anchor never helps; a stronger login never hurts; a smaller amount never hurts; an allowed
 decision relies only on active anchors of the relied set, including one for every party; and
-following a step-up request leads to an allowed decision.
+following a step-up request leads to an allowed decision. Channels (docs/POLICY.md,
+"Channels"): a login at a branch counter never hurts, and a login taken over from SSO never
+satisfies an in-person requirement.
 """
 
 from __future__ import annotations
@@ -78,6 +80,13 @@ VERSION = st.integers(1, 9)
 WORLD_SETS = st.lists(st.sampled_from(SET_IDS), unique=True, min_size=1, max_size=4)
 ANCHOR_STATUS = mostly("active", "suspended", "retired")
 MEMBER = mostly(True, False)
+# Channels, drawn after everything else (so the worlds and logins are drawn as before): a set's
+# channel_link / channel_transfer and whether its step-up rules require the counter, and the
+# login's channel and freshness (False: taken over from an SSO session).
+SET_CHANNEL = mostly("any", "in_person")
+RULE_CHANNEL = mostly("any", "in_person")
+LOGIN_CHANNEL = mostly("remote", "in_person", "in_person", "bogus")
+FRESH = mostly(True, False)
 IDENTITY = st.builds(
     IdentityFact,
     id=st.just(""),
@@ -149,6 +158,28 @@ def with_account_kyc(world: TrustSnapshot, mode: Any) -> TrustSnapshot:
     return TrustSnapshot.build(anchors, sets)
 
 
+def with_channels(world: TrustSnapshot, draw: st.DrawFn) -> TrustSnapshot:
+    """``world`` with each set's channel requirements drawn."""
+    anchors = [
+        AnchorFact(a.id, "active" if a.active else "suspended", frozenset(a.set_ids))
+        for a in world.anchors.values()
+    ]
+    sets = []
+    for view in world.sets.values():
+        policy = replace(
+            view.policy,
+            channel_link=draw(SET_CHANNEL),
+            channel_transfer=draw(SET_CHANNEL),
+            step_up=tuple(replace(r, channel=draw(RULE_CHANNEL)) for r in view.policy.step_up),
+        )
+        sets.append(AnchorSetFact(view.id, policy, view.version))
+    return TrustSnapshot.build(anchors, sets)
+
+
+def with_login_channel(login: AuthenticationFact, draw: st.DrawFn) -> AuthenticationFact:
+    return replace(login, channel=draw(LOGIN_CHANNEL), fresh=draw(FRESH))
+
+
 def identities_of(holder: str, drawn: list[IdentityFact]) -> list[IdentityFact]:
     return [replace(i, id=f"{holder}-{n}", holder_id=holder) for n, i in enumerate(drawn)]
 
@@ -197,7 +228,7 @@ def transfers(draw: st.DrawFn) -> Transfer:
     debtor = identities_of("debtor", draw(IDENTITIES))
     creditor = debtor if draw(PICK) == 0 else identities_of("creditor", draw(IDENTITIES))
     currency = draw(CURRENCY)
-    return Transfer(
+    t = Transfer(
         world=with_account_kyc(draw(WORLDS), draw(ACCOUNT_KYC)),
         amount=Amount(currency, draw(UNITS) * (1 if currency == "JPY" else 100)),
         debtor=debtor,
@@ -205,6 +236,7 @@ def transfers(draw: st.DrawFn) -> Transfer:
         login=login_through(draw, debtor),
         kyc=draw(KYC_PAIR),
     )
+    return replace(t, world=with_channels(t.world, draw), login=with_login_channel(t.login, draw))
 
 
 @dataclass(frozen=True)
@@ -235,7 +267,7 @@ class Link:
 @st.composite
 def links(draw: st.DrawFn) -> Link:
     identities = identities_of("holder", draw(IDENTITIES))
-    return Link(
+    k = Link(
         world=with_account_kyc(draw(WORLDS), draw(ACCOUNT_KYC)),
         identities=identities,
         deposit_through=identities[draw(PICK) % len(identities)],
@@ -243,6 +275,7 @@ def links(draw: st.DrawFn) -> Link:
         login=login_through(draw, identities),
         kyc=draw(KYC_PAIR),
     )
+    return replace(k, world=with_channels(k.world, draw), login=with_login_channel(k.login, draw))
 
 
 # -- the naive reference: docs/POLICY.md read literally ----------------------------------------
@@ -279,9 +312,11 @@ def login_enough(
     identities: list[IdentityFact],
     set_id: str,
     minimum: str,
-    requirement: tuple[str, int | None],
+    requirement: tuple[str, int | None, bool],
 ) -> bool:
-    level, max_age = requirement
+    """A step-up rule's age and an in-person requirement are met only by a fresh login (not
+    taken over from SSO); in person means exactly the channel ``in_person``."""
+    level, max_age, in_person = requirement
     through = [i for i in identities if i.id == login.identity_id]
     return (
         len(through) == 1
@@ -290,14 +325,22 @@ def login_enough(
         and in_set(world, through[0], set_id)
         and identity_failure(world, through[0], set_id, minimum) is None
         and rank(login.level) >= rank(level)
-        and (max_age is None or AT - login.auth_time <= max_age)
+        and (max_age is None or (login.fresh and AT - login.auth_time <= max_age))
+        and (not in_person or (login.fresh and login.channel == "in_person"))
     )
 
 
-def transfer_requirement(policy: AnchorSetPolicy, amount: Amount) -> tuple[str, int | None]:
+def transfer_requirement(policy: AnchorSetPolicy, amount: Amount) -> tuple[str, int | None, bool]:
     applying = [r for r in policy.step_up if r.currency == amount.currency and amount > r.above]
     level = max([policy.min_assurance_transfer, *(r.assurance for r in applying)], key=rank)
-    return level, min((r.max_age for r in applying), default=None)
+    in_person = policy.channel_transfer == "in_person" or any(
+        r.channel == "in_person" for r in applying
+    )
+    return level, min((r.max_age for r in applying), default=None), in_person
+
+
+def link_requirement(policy: AnchorSetPolicy) -> tuple[str, int | None, bool]:
+    return policy.min_assurance_link, None, policy.channel_link == "in_person"
 
 
 @dataclass(frozen=True)
@@ -331,7 +374,7 @@ def reference(
             requirement = transfer_requirement(policy, amount)
         else:
             minimum = policy.min_assurance_link
-            requirement = (minimum, None)
+            requirement = link_requirement(policy)
         party_failures: list[str] = []
         for party in parties:
             found = [
@@ -369,7 +412,9 @@ def reference(
             if operation == "value_transfer"
             else policy.min_assurance_link
         )
-        level, max_age = transfer_requirement(policy, amount) if amount else (minimum, None)
+        level, max_age, in_person = (
+            transfer_requirement(policy, amount) if amount else link_requirement(policy)
+        )
         anchors = {
             i.anchor_id
             for i in holder
@@ -377,7 +422,7 @@ def reference(
             and identity_failure(world, i, set_id, minimum) is None
             and rank(i.level) >= rank(level)
         }
-        step_up = StepUp(level, max_age, set_id, tuple(sorted(anchors)))
+        step_up = StepUp(level, max_age, set_id, tuple(sorted(anchors)), in_person)
     return Expected(reason, set_id, step_up)
 
 
@@ -529,13 +574,56 @@ def test_following_a_step_up_request_is_allowed(t: Transfer) -> None:
         assert decision.reason != "step_up_required"
         return
     step_up = decision.step_up
+    channel = "in_person" if step_up.in_person else "remote"
     for anchor_id in step_up.anchors:  # each anchor named can satisfy the step-up
         fresh = [
-            AuthenticationFact("debtor", i.id, anchor_id, i.level, AT)
+            AuthenticationFact("debtor", i.id, anchor_id, i.level, AT, channel=channel)
             for i in t.debtor
             if i.anchor_id == anchor_id and rank(i.level) >= rank(step_up.assurance)
         ]
         assert any(t.decide(login=login).allowed for login in fresh)
+
+
+@given(transfers())
+def test_a_login_at_the_counter_never_turns_allowed_into_denied(t: Transfer) -> None:
+    if t.decide().allowed:
+        assert t.decide(login=replace(t.login, channel="in_person")).allowed
+
+
+@given(links())
+def test_a_link_login_at_the_counter_never_turns_allowed_into_denied(k: Link) -> None:
+    if k.decide().allowed:
+        assert k.decide(login=replace(k.login, channel="in_person")).allowed
+
+
+@MANY
+@given(transfers())
+def test_a_login_taken_over_from_sso_never_meets_an_in_person_requirement(t: Transfer) -> None:
+    """Whatever channel the session's login was made through."""
+    from_sso = replace(t.login, channel="in_person", fresh=False)
+    decision = t.decide(login=from_sso)
+    if decision.allowed:
+        assert decision.anchor_set_id is not None
+        policy = t.world.sets[decision.anchor_set_id].policy
+        assert not transfer_requirement(policy, t.amount)[2]
+
+
+@MANY
+@given(links())
+def test_a_link_login_taken_over_from_sso_never_meets_an_in_person_requirement(k: Link) -> None:
+    decision = k.decide(login=replace(k.login, channel="in_person", fresh=False))
+    if decision.allowed:
+        assert decision.anchor_set_id is not None
+        assert k.world.sets[decision.anchor_set_id].policy.channel_link != "in_person"
+
+
+@given(transfers())
+def test_a_remote_login_is_allowed_only_where_no_channel_is_required(t: Transfer) -> None:
+    decision = t.decide(login=replace(t.login, channel="remote"))
+    if decision.allowed:
+        assert decision.anchor_set_id is not None
+        policy = t.world.sets[decision.anchor_set_id].policy
+        assert not transfer_requirement(policy, t.amount)[2]
 
 
 @given(transfers(), st.randoms(use_true_random=False))
@@ -563,7 +651,20 @@ def test_the_random_worlds_reach_every_outcome() -> None:
         seen.add(decision.reason)
         if decision.step_up is not None and decision.step_up.anchors:
             seen.add("step_up_with_anchors")
+            if decision.step_up.in_person:
+                seen.add("step_up_in_person")
+        at_counter = replace(t.login, channel="in_person", fresh=True)
+        remote = replace(at_counter, channel="remote")
+        if t.decide(login=at_counter).allowed and not t.decide(login=remote).allowed:
+            seen.add("allowed_in_person_only")  # the channel, and only it, made the difference
 
     sample()
-    wanted = {"allowed", "no_common_anchor_set", *STAGE_REASONS, "step_up_with_anchors"}
+    wanted = {
+        "allowed",
+        "no_common_anchor_set",
+        *STAGE_REASONS,
+        "step_up_with_anchors",
+        "step_up_in_person",
+        "allowed_in_person_only",
+    }
     assert wanted <= seen, wanted - seen

@@ -35,6 +35,12 @@ REVOCATION_CHECKS: Final[tuple[RevocationCheck, ...]] = ("fail_closed", "fail_op
 # (matching where registered), ``off`` (not looked at).
 AccountKyc = Literal["required", "if_registered", "off"]
 ACCOUNT_KYC: Final[tuple[AccountKyc, ...]] = ("required", "if_registered", "off")
+# Where the login must have been made (docs/POLICY.md, "Channels"): ``any``, or ``in_person`` at
+# a bank branch's counter terminal (a client with the branch role, services/counter_login.py),
+# performed for this request (a login taken over from SSO never counts as in person).
+Channel = Literal["any", "in_person"]
+CHANNELS: Final[tuple[Channel, ...]] = ("any", "in_person")
+DEFAULT_CHANNEL: Final[Channel] = "any"
 
 DEFAULT_MIN_ASSURANCE_LINK: Final[AssuranceLevel] = "substantial"
 DEFAULT_MIN_ASSURANCE_TRANSFER: Final[AssuranceLevel] = "high"
@@ -56,9 +62,12 @@ POLICY_FIELDS: Final = frozenset(
         "step_up",
         "identity_joins",
         "account_kyc",
+        "channel_link",
+        "channel_transfer",
     }
 )
-STEP_UP_FIELDS: Final = frozenset({"currency", "above", "assurance", "max_age"})
+STEP_UP_FIELDS: Final = frozenset({"currency", "above", "assurance", "max_age", "channel"})
+STEP_UP_REQUIRED_FIELDS: Final = STEP_UP_FIELDS - {"channel"}
 JOIN_FIELDS: Final = frozenset({"id", "claims", "min_assurance", "normalizer"})
 _JOIN_ID: Final = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 _CLAIM_NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -82,12 +91,14 @@ class PolicyError(ValueError):
 @dataclass(frozen=True, slots=True)
 class StepUpRule:
     """Above ``above`` (strictly), the debtor must have authenticated at ``assurance`` or higher
-    within the last ``max_age`` seconds."""
+    within the last ``max_age`` seconds, and at a branch counter when ``channel`` is
+    ``in_person``."""
 
     currency: str
     above: Amount
     assurance: AssuranceLevel
     max_age: int
+    channel: Channel = DEFAULT_CHANNEL
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -95,6 +106,8 @@ class StepUpRule:
             "above": str(self.above),
             "assurance": self.assurance,
             "max_age": self.max_age,
+            # Only when not the default: rules stored before channels existed keep their JSON.
+            **({"channel": self.channel} if self.channel != DEFAULT_CHANNEL else {}),
         }
 
 
@@ -130,6 +143,8 @@ class AnchorSetPolicy:
     step_up: tuple[StepUpRule, ...] = ()
     identity_joins: tuple[JoinRule, ...] = ()
     account_kyc: AccountKyc = DEFAULT_ACCOUNT_KYC
+    channel_link: Channel = DEFAULT_CHANNEL
+    channel_transfer: Channel = DEFAULT_CHANNEL
 
     def allows(self, operation: Operation) -> bool:
         return operation in self.operations
@@ -153,6 +168,12 @@ class AnchorSetPolicy:
             # Likewise only when not the default.
             **(
                 {"account_kyc": self.account_kyc} if self.account_kyc != DEFAULT_ACCOUNT_KYC else {}
+            ),
+            **({"channel_link": self.channel_link} if self.channel_link != DEFAULT_CHANNEL else {}),
+            **(
+                {"channel_transfer": self.channel_transfer}
+                if self.channel_transfer != DEFAULT_CHANNEL
+                else {}
             ),
         }
 
@@ -182,6 +203,8 @@ def parse_policy(mapping: object) -> AnchorSetPolicy:
     account_kyc = mapping.get("account_kyc", DEFAULT_ACCOUNT_KYC)
     if account_kyc not in ACCOUNT_KYC:
         problems.append(("account_kyc", f"must be one of {', '.join(ACCOUNT_KYC)}"))
+    channel_link = _channel(mapping, "channel_link", problems)
+    channel_transfer = _channel(mapping, "channel_transfer", problems)
     raw_limits = mapping.get("limits", {})
     limits = _limits(raw_limits, problems)
     # A limit that failed to parse is reported once, not again by every rule for its currency.
@@ -203,7 +226,23 @@ def parse_policy(mapping: object) -> AnchorSetPolicy:
         step_up=tuple(sorted(step_up, key=lambda r: (r.currency, r.above.minor))),
         identity_joins=tuple(sorted(identity_joins, key=lambda r: r.id)),
         account_kyc=cast(AccountKyc, account_kyc),
+        channel_link=channel_link,
+        channel_transfer=channel_transfer,
     )
+
+
+def _channel(
+    mapping: Mapping[Any, Any],
+    name: str,
+    problems: list[tuple[str, str]],
+    *,
+    where: str | None = None,
+) -> Channel:
+    value = mapping.get(name, DEFAULT_CHANNEL)
+    if value not in CHANNELS:
+        problems.append((where or name, f"must be one of {', '.join(CHANNELS)}"))
+        return DEFAULT_CHANNEL
+    return cast(Channel, value)
 
 
 def _operations(value: object, problems: list[tuple[str, str]]) -> tuple[Operation, ...]:
@@ -278,7 +317,9 @@ def _step_up_rule(
     item: object, where: str, limited: set[Any], problems: list[tuple[str, str]]
 ) -> StepUpRule | None:
     if not isinstance(item, Mapping):
-        problems.append((where, "must be a table with currency, above, assurance and max_age"))
+        problems.append(
+            (where, "must be a table with currency, above, assurance, max_age (and channel)")
+        )
         return None
     before = len(problems)
     for key in item:
@@ -286,8 +327,9 @@ def _step_up_rule(
             problems.append((where, "field names must be strings"))
         elif key not in STEP_UP_FIELDS:
             problems.append((f"{where}.{_shown(key)}", "unknown field"))
-    for key in sorted(STEP_UP_FIELDS - set(item)):
+    for key in sorted(STEP_UP_REQUIRED_FIELDS - set(item)):
         problems.append((f"{where}.{key}", "missing"))
+    channel = _channel(item, "channel", problems, where=f"{where}.channel")
     code, above = item.get("currency"), item.get("above")
     assurance, max_age = item.get("assurance"), item.get("max_age")
     amount: Amount | None = None
@@ -315,6 +357,7 @@ def _step_up_rule(
         above=amount,
         assurance=cast(AssuranceLevel, assurance),
         max_age=cast(int, max_age),
+        channel=channel,
     )
 
 

@@ -54,12 +54,14 @@ class StepUp:
     """What a new login must achieve for the decision to be allowed: ``assurance`` at least,
     within ``max_age`` seconds before the decision (``None``: any age), through one of
     ``anchors`` — the anchors of set ``anchor_set_id`` through which this person holds an
-    identity that qualifies (empty: none does, so a new login cannot help)."""
+    identity that qualifies (empty: none does, so a new login cannot help) — and, when
+    ``in_person``, at a bank branch's counter terminal."""
 
     assurance: str
     max_age: int | None
     anchor_set_id: str
     anchors: tuple[str, ...]
+    in_person: bool = False
 
 
 @dataclass(frozen=True, slots=True)

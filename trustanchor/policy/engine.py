@@ -23,8 +23,10 @@ Nothing is allowed unless one anchor set passes every check; docs/POLICY.md is t
    ``currency_not_allowed`` and ``limit_exceeded`` (transfer); then ``step_up_required``: the
    login must be through an anchor of the set, with an identity that itself passes the identity
    checks, at the level the set demands for this operation and amount, and recent enough if a
-   step-up rule sets a maximum age; a step-up rule is only ever satisfied by a fresh login (one
-   performed for this request, not taken over from an SSO session).
+   step-up rule sets a maximum age, and made at a branch counter (channel ``in_person``) when the
+   set's ``channel_link`` / ``channel_transfer`` or an applying step-up rule says so; a step-up
+   rule and an in-person requirement are only ever satisfied by a fresh login (one performed
+   for this request, not taken over from an SSO session).
 4. The first candidate by id that passes is relied on. If none passes, the reported failure is
    the one furthest along the order in 3 (ties: the first set by id), so that
    ``step_up_required`` wins whenever a stronger login would help somewhere.
@@ -303,27 +305,33 @@ def _set_stage(evaluation: _Evaluation, view: SetView, identity_stage: int) -> i
             return CURRENCY_NOT_ALLOWED
         if evaluation.minor > limit:
             return LIMIT_EXCEEDED
-    required_rank, max_age = _requirement(evaluation, view)
-    if not _login_satisfies(evaluation, view, required_rank, max_age):
+    required_rank, max_age, in_person = _requirement(evaluation, view)
+    if not _login_satisfies(evaluation, view, required_rank, max_age, in_person):
         return STEP_UP_REQUIRED
     return PASSED
 
 
-def _requirement(evaluation: _Evaluation, view: SetView) -> tuple[int, int | None]:
-    """The login level this operation and amount need in this set, and how old it may be."""
+def _requirement(evaluation: _Evaluation, view: SetView) -> tuple[int, int | None, bool]:
+    """The login level this operation and amount need in this set, how old it may be, and
+    whether it must have been made in person."""
     if evaluation.currency is None:
-        return view.min_rank_link, None
-    required, max_age = view.min_rank_transfer, None
+        return view.min_rank_link, None, view.in_person_link
+    required, max_age, in_person = view.min_rank_transfer, None, view.in_person_transfer
     for rule in view.step_up.get(evaluation.currency, ()):
         if evaluation.minor <= rule.above_minor:
             break  # ascending: no later rule applies either
         required = max(required, rule.rank)
         max_age = rule.max_age if max_age is None else min(max_age, rule.max_age)
-    return required, max_age
+        in_person = in_person or rule.in_person
+    return required, max_age, in_person
 
 
 def _login_satisfies(
-    evaluation: _Evaluation, view: SetView, required_rank: int, max_age: int | None
+    evaluation: _Evaluation,
+    view: SetView,
+    required_rank: int,
+    max_age: int | None,
+    in_person: bool,
 ) -> bool:
     login, identity = evaluation.login, evaluation.login_identity
     if identity is None or login.anchor_id not in view.members:
@@ -333,6 +341,8 @@ def _login_satisfies(
         return False
     if evaluation.login_rank < required_rank:
         return False
+    if in_person and not (login.fresh and login.channel == "in_person"):
+        return False  # an SSO session never stands in for a person at the counter
     if max_age is None:
         return True  # no step-up rule applies
     return login.fresh and evaluation.at - login.auth_time <= max_age
@@ -349,7 +359,7 @@ def _relied_anchors(evaluation: _Evaluation, view: SetView) -> tuple[str, ...]:
 
 
 def _step_up(evaluation: _Evaluation, view: SetView) -> StepUp:
-    required_rank, max_age = _requirement(evaluation, view)
+    required_rank, max_age, in_person = _requirement(evaluation, view)
     anchors = sorted(
         {
             identity.anchor_id
@@ -363,6 +373,7 @@ def _step_up(evaluation: _Evaluation, view: SetView) -> StepUp:
         max_age=max_age,
         anchor_set_id=view.id,
         anchors=tuple(anchors),
+        in_person=in_person,
     )
 
 

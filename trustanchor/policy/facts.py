@@ -79,7 +79,10 @@ class IdentityFact:
 class AuthenticationFact:
     """This login: which holder, through which identity and anchor, how strongly, when.
     ``fresh`` is False for a login taken over from the browser's SSO session instead of being
-    performed for this request: such a login never satisfies a step-up rule by itself."""
+    performed for this request: such a login never satisfies a step-up rule by itself, nor an
+    in-person requirement. ``channel``: ``remote`` (the person's own device) or ``in_person``
+    (a branch counter terminal submitted it, services/counter_login.py); anything else counts
+    as remote."""
 
     holder_id: str
     identity_id: str
@@ -87,6 +90,7 @@ class AuthenticationFact:
     level: str
     auth_time: int
     fresh: bool = True
+    channel: str = "remote"
 
     @classmethod
     def of(cls, authentication: Authentication) -> AuthenticationFact:
@@ -98,6 +102,7 @@ class AuthenticationFact:
             anchor_id=authentication.anchor_id,
             level=level_from_acr(authentication.acr) or "",
             auth_time=authentication.auth_time,
+            channel=authentication.channel,
         )
 
 

@@ -35,6 +35,7 @@ class StepUpThreshold:
     above_minor: int
     rank: int
     max_age: int
+    in_person: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,8 @@ class SetView:
     min_rank_link: int
     min_rank_transfer: int
     fail_open: bool
+    in_person_link: bool  # channel_link = "in_person"
+    in_person_transfer: bool  # channel_transfer = "in_person"
     account_kyc: AccountKyc
     limits: Mapping[str, int]  # currency → largest allowed amount in minor units
     step_up: Mapping[str, tuple[StepUpThreshold, ...]]  # currency → rules, ascending `above`
@@ -59,7 +62,12 @@ class SetView:
         policy = fact.policy
         rules: dict[str, list[StepUpThreshold]] = {}
         for rule in policy.step_up:
-            threshold = StepUpThreshold(rule.above.minor, rank(rule.assurance), rule.max_age)
+            threshold = StepUpThreshold(
+                rule.above.minor,
+                rank(rule.assurance),
+                rule.max_age,
+                in_person=rule.channel == "in_person",
+            )
             rules.setdefault(rule.currency, []).append(threshold)
         return cls(
             id=fact.id,
@@ -71,6 +79,8 @@ class SetView:
             min_rank_link=rank(policy.min_assurance_link),
             min_rank_transfer=rank(policy.min_assurance_transfer),
             fail_open=policy.revocation_check == "fail_open",
+            in_person_link=policy.channel_link == "in_person",
+            in_person_transfer=policy.channel_transfer == "in_person",
             account_kyc=policy.account_kyc,
             limits=MappingProxyType({c: a.minor for c, a in policy.limits.items()}),
             step_up=MappingProxyType(

@@ -140,6 +140,7 @@ def decide(
         level=level_from_acr(authentication.acr) or "unknown",
         auth_time=authentication.auth_time,
         fresh=fresh_login,
+        channel=authentication.channel,  # in_person only through services/counter_login.py
     )
     decisions: list[DetailDecision] = []
     reader = _Reader(services, conn, client_id)
