@@ -22,6 +22,7 @@ CORE = (
 )
 WEB_FRAMEWORKS = ("flask", "werkzeug")
 DEMO_PAGES = {"wallet_pages.py", "ledger_pages.py", "page_context.py", "parties_app.py", "pages.py"}
+DEMO_PAGES |= {"ekyc_op.py"}  # the demo eKYC bank's OpenID Provider: Authlib's Flask server
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -23,6 +23,8 @@ from trustanchor.demo import page_context
 from trustanchor.demo.bank.pages import blueprint as bank_blueprint
 from trustanchor.demo.card_pages import blueprint as card_blueprint
 from trustanchor.demo.card_pages import crl_blueprint as jpki_crl_blueprint
+from trustanchor.demo.ekyc_op import blueprint as ekyc_blueprint
+from trustanchor.demo.ekyc_op import init_app as init_ekyc_op
 from trustanchor.demo.ledger_pages import blueprint as ledger_blueprint
 from trustanchor.demo.parties_state import open_bank, parties_engine
 from trustanchor.demo.site import DEFAULT_PARTIES_URL, DEFAULT_SERVICE_URL, DemoSite
@@ -54,6 +56,8 @@ def create_app(site: DemoSite) -> Flask:
 
     app.register_blueprint(bank_blueprint, url_prefix="/bank")
     app.register_blueprint(ledger_blueprint, url_prefix="/ledger")
+    app.register_blueprint(ekyc_blueprint, url_prefix="/ekyc-bank")  # the eKYC bank's OP
+    init_ekyc_op(app, site)
     app.register_blueprint(card_blueprint, url_prefix="/card")  # the phone's My Number Card app
     app.register_blueprint(jpki_crl_blueprint, url_prefix="/jpki")  # the demo JPKI CA's CRLs
     wallet = _wallet_module()
