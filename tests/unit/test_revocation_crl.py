@@ -231,9 +231,12 @@ def test_an_issuer_not_allowed_to_sign_crls_is_refused(pki: TestPKI) -> None:
 
 
 def test_a_certificate_of_another_issuer_is_refused(pki: TestPKI, leaf: Issued) -> None:
-    fetcher = serving((URL, pki.crl(pki.authentication_ca)))
+    """Asked with the wrong issuer certificate, a fresh CRL of *that* issuer proves nothing."""
+    fetcher = serving(
+        (URL, pki.crl(pki.authentication_ca)), (SIGNATURE_URL, pki.crl(pki.signature_ca))
+    )
     with pytest.raises(AnchorFailure) as caught:
-        checker(fetcher).check(leaf.cert, pki.signature_ca.cert, at=NOW)
+        checker(fetcher, urls=(URL, SIGNATURE_URL)).check(leaf.cert, pki.signature_ca.cert, at=NOW)
     assert caught.value.reason == "revocation_unavailable"
 
 
