@@ -211,6 +211,34 @@ def test_a_sha1_signed_crl_is_refused(pki: TestPKI, leaf: Issued) -> None:
     refused(checker(serving((URL, crl))), leaf)
 
 
+def test_an_rsa_pss_crl_is_accepted(pki: TestPKI, leaf: Issued) -> None:
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+    crl = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(pki.authentication_ca.cert.subject)
+        .last_update(_instant(NOW - 60))
+        .next_update(_instant(NOW + 3600))
+        .add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(leaf.serial)
+            .revocation_date(_instant(NOW - 60))
+            .build()
+        )
+        .sign(pki.authentication_ca.key, hashes.SHA256(), rsa_padding=pss)  # type: ignore[arg-type]
+    )
+    der = crl.public_bytes(serialization.Encoding.DER)
+    refused(checker(serving((URL, der))), leaf, reason="certificate_revoked")
+
+
+def test_an_rsa_pss_sha1_signed_crl_is_refused(pki: TestPKI, leaf: Issued) -> None:
+    crl = _resigned(pki.crl(pki.authentication_ca), pki.authentication_ca.key, pss_sha1=True)
+    parsed = x509.load_der_x509_crl(crl)
+    assert isinstance(parsed.signature_hash_algorithm, hashes.SHA1)
+    assert parsed.is_signature_valid(pki.authentication_ca.cert.public_key())  # type: ignore[arg-type]
+    failure = refused(checker(serving((URL, crl))), leaf)
+    assert "SHA-1" in failure.detail
+
+
 def test_an_issuer_not_allowed_to_sign_crls_is_refused(pki: TestPKI) -> None:
     no_crl_sign = x509.KeyUsage(
         digital_signature=False,
@@ -651,22 +679,35 @@ def _sequence(parts: list[bytes]) -> bytes:
 
 _SHA256_RSA = bytes.fromhex("300d06092a864886f70d01010b0500")
 _SHA1_RSA = bytes.fromhex("300d06092a864886f70d0101050500")
+_PSS_SHA1 = bytes.fromhex("300d06092a864886f70d01010a3000")  # RSASSA-PSS, default (SHA-1) params
 
 
-def _resigned(der: bytes, key: Any, *, sha1: bool = False, drop_next_update: bool = False) -> bytes:
-    """Re-sign a CRL's TBSCertList by hand (RSA PKCS#1 v1.5) after editing it."""
+def _resigned(
+    der: bytes,
+    key: Any,
+    *,
+    sha1: bool = False,
+    pss_sha1: bool = False,
+    drop_next_update: bool = False,
+) -> bytes:
+    """Re-sign a CRL's TBSCertList by hand (RSA PKCS#1 v1.5, or PSS with SHA-1) after editing
+    it."""
     assert isinstance(key, rsa.RSAPrivateKey)
     tbs, _, _ = _elements_of(der)
     parts = _elements_of(tbs)
-    algorithm = _SHA1_RSA if sha1 else _SHA256_RSA
+    algorithm = _PSS_SHA1 if pss_sha1 else _SHA1_RSA if sha1 else _SHA256_RSA
     assert parts[1] == _SHA256_RSA
     parts[1] = algorithm
     if drop_next_update:
         assert parts[4][0] in (0x17, 0x18)  # UTCTime / GeneralizedTime: nextUpdate
         del parts[4]
     new_tbs = _sequence(parts)
-    hash_alg: hashes.HashAlgorithm = hashes.SHA1() if sha1 else hashes.SHA256()  # noqa: S303
-    signature = key.sign(new_tbs, padding.PKCS1v15(), hash_alg)
+    hash_alg: hashes.HashAlgorithm = hashes.SHA1() if sha1 or pss_sha1 else hashes.SHA256()  # noqa: S303
+    if pss_sha1:
+        pss = padding.PSS(mgf=padding.MGF1(hashes.SHA1()), salt_length=20)  # noqa: S303
+        signature = key.sign(new_tbs, pss, hash_alg)
+    else:
+        signature = key.sign(new_tbs, padding.PKCS1v15(), hash_alg)
     bit_string = b"\x03" + _der_length(len(signature) + 1) + b"\x00" + signature
     return _sequence([new_tbs, algorithm, bit_string])
 

@@ -59,6 +59,7 @@ def delegate(
     issuer: Issued | None = None,
     eku: bool = True,
     not_after: int | None = None,
+    key_bits: int = 2048,
 ) -> Issued:
     """A delegated responder certificate issued by the authentication CA (or ``issuer``)."""
     extras: list[tuple[x509.ExtensionType, bool]] = []
@@ -72,6 +73,7 @@ def delegate(
         policy_oid=None,
         key_usage=leaf_key_usage(non_repudiation=False),
         not_after=not_after,
+        key_bits=key_bits,
         extra_extensions=extras,
     )
 
@@ -299,6 +301,12 @@ def test_an_expired_responder_certificate_fails_closed(pki: TestPKI, leaf: Issue
     signer = delegate(pki, label="ocsp-expired", not_after=NOW - 1)
     failure = refused(answered_by(Responder(leaf, pki.authentication_ca, signer=signer))[0], leaf)
     assert "not valid" in failure.detail
+
+
+def test_a_responder_with_a_short_rsa_key_fails_closed(pki: TestPKI, leaf: Issued) -> None:
+    signer = delegate(pki, label="ocsp-rsa-1024", key_bits=1024)
+    failure = refused(answered_by(Responder(leaf, pki.authentication_ca, signer=signer))[0], leaf)
+    assert "2048" in failure.detail
 
 
 def test_a_response_signed_with_another_key_fails_closed(pki: TestPKI, leaf: Issued) -> None:
