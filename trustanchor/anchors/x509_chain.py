@@ -47,7 +47,6 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import SignatureAlgorithmOID
 from cryptography.x509.verification import (
     Criticality,
     ExtensionPolicy,
@@ -57,7 +56,13 @@ from cryptography.x509.verification import (
 )
 
 from trustanchor.anchors.base import AnchorFailure
-from trustanchor.anchors.x509_settings import Profile, ProfileSettings, X509Settings
+from trustanchor.anchors.x509_settings import (
+    MAX_RSA_BITS,
+    WEAK_SIGNATURES,
+    Profile,
+    ProfileSettings,
+    X509Settings,
+)
 
 REASONS: dict[str, str] = {
     "certificate_expired": "Your certificate (or a certificate above it) has expired.",
@@ -73,22 +78,13 @@ REASONS: dict[str, str] = {
     "signature.",
     "certificate_attributes_missing": "Your signature certificate does not carry the personal "
     "details expected.",
-    "weak_certificate_key": "Your certificate (or one above it) uses a key that is too weak.",
+    "weak_certificate_key": "Your certificate (or one above it) uses a key that is too weak "
+    "or of a kind not accepted.",
     "weak_certificate_signature": "Your certificate (or one above it) is signed with an "
     "outdated method.",
     "certificate_unreadable": "A certificate sent by your certificate app could not be read.",
 }
 
-# Signature algorithms refused anywhere in a chain (pyca refuses them too where it verifies).
-_WEAK_SIGNATURES = frozenset(
-    {
-        SignatureAlgorithmOID.RSA_WITH_SHA1,
-        SignatureAlgorithmOID._RSA_WITH_SHA1,
-        SignatureAlgorithmOID.ECDSA_WITH_SHA1,
-        SignatureAlgorithmOID.DSA_WITH_SHA1,
-        SignatureAlgorithmOID.RSA_WITH_MD5,
-    }
-)
 _ACCEPTED_CURVES = (ec.SECP256R1, ec.SECP384R1)
 
 
@@ -292,14 +288,14 @@ def _check_validity(cert: x509.Certificate, at: int, where: str) -> None:
 
 
 def _check_strength(cert: x509.Certificate, min_rsa_bits: int, where: str) -> None:
-    if cert.signature_algorithm_oid in _WEAK_SIGNATURES:
+    if cert.signature_algorithm_oid in WEAK_SIGNATURES:
         raise AnchorFailure("weak_certificate_signature", f"{where}: SHA-1 or MD5")
     try:
         key = cert.public_key()
     except (ValueError, UnsupportedAlgorithm):
         raise AnchorFailure("certificate_unreadable", f"{where}: public key") from None
     if isinstance(key, rsa.RSAPublicKey):
-        if key.key_size < min_rsa_bits:
+        if not min_rsa_bits <= key.key_size <= MAX_RSA_BITS:
             raise AnchorFailure("weak_certificate_key", f"{where}: RSA-{key.key_size}")
     elif not (
         isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, _ACCEPTED_CURVES)

@@ -25,7 +25,8 @@ max_chain_length     no        certificates in ``x5c`` including the leaf (defau
 max_x5c_bytes        no        total DER bytes of the ``x5c`` certificates (default 16384, at
                                most 65536)
 min_rsa_bits         no        smallest RSA modulus anywhere in the chain (default 2048; never
-                               below 2048, at most 16384)
+                               below 2048, at most 8192); the configured roots and issuing
+                               CAs must meet it, and none may be signed with SHA-1 or MD5
 trust_framework      no        of the verified claims (default ``jp_aml``)
 revocation           yes       the revocation source (trustanchor/anchors/revocation.py:
                                ``crl`` or ``ocsp``); there is no "off": pyca checks no
@@ -55,6 +56,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import SignatureAlgorithmOID
 
 Profile = Literal["authentication", "signature"]
 PROFILES: tuple[Profile, ...] = ("authentication", "signature")
@@ -65,12 +67,23 @@ MAX_CHAIN_LENGTH = 6
 DEFAULT_MAX_X5C_BYTES = 16384
 MAX_X5C_BYTES = 65536
 DEFAULT_MIN_RSA_BITS = 2048
-MAX_MIN_RSA_BITS = 16384
+MAX_MIN_RSA_BITS = 8192
+MAX_RSA_BITS = 8192  # JPKI uses 2048; larger keys only cost verification time
 DEFAULT_TRUST_FRAMEWORK = "jp_aml"
 MAX_CERTIFICATES = 64  # per list: roots, a profile's issuers
 SAN_OTHER_NAME = "san_other_name:"
 # The OIDC claims a signature certificate can give (x509_claims.py converts each).
 CLAIM_NAMES = frozenset({"name", "birthdate", "gender", "address"})
+# Signature algorithms refused anywhere in a chain (x509_chain.py checks every login too).
+WEAK_SIGNATURES = frozenset(
+    {
+        SignatureAlgorithmOID.RSA_WITH_SHA1,
+        SignatureAlgorithmOID._RSA_WITH_SHA1,
+        SignatureAlgorithmOID.ECDSA_WITH_SHA1,
+        SignatureAlgorithmOID.DSA_WITH_SHA1,
+        SignatureAlgorithmOID.RSA_WITH_MD5,
+    }
+)
 
 _KNOWN = frozenset(
     {
@@ -263,12 +276,14 @@ def _check_ca(cert: x509.Certificate, where: str) -> None:
 
 
 def _check_key(cert: x509.Certificate, min_rsa_bits: int, where: str) -> None:
+    if cert.signature_algorithm_oid in WEAK_SIGNATURES:
+        raise ValueError(f"{where} is signed with SHA-1 or MD5")
     try:
         key = cert.public_key()
     except (ValueError, UnsupportedAlgorithm) as exc:
         raise ValueError(f"{where} has an unreadable public key") from exc
     if isinstance(key, rsa.RSAPublicKey):
-        if key.key_size < min_rsa_bits:
+        if not min_rsa_bits <= key.key_size <= MAX_RSA_BITS:
             raise ValueError(f"{where} has a {key.key_size}-bit RSA key (min_rsa_bits)")
     elif not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(
         key.curve, ec.SECP256R1 | ec.SECP384R1

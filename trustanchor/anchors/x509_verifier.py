@@ -49,14 +49,13 @@ from trustanchor.anchors.base import AnchorFailure
 from trustanchor.anchors.revocation import RevocationChecker
 from trustanchor.anchors.x509_chain import ChainValidator, ValidatedChain
 from trustanchor.anchors.x509_challenge import Challenge, ChallengeError, parse_challenge
-from trustanchor.anchors.x509_settings import Profile, X509Settings, parse_settings
+from trustanchor.anchors.x509_settings import MAX_RSA_BITS, Profile, X509Settings, parse_settings
 from trustanchor.config.settings import LimitSettings
 from trustanchor.domain.anchors import Anchor
 from trustanchor.domain.identity import VerifiedIdentity
 
 AMR = ("sc", "pin", "hwk")
 MAX_CHALLENGE_LIFETIME = 300
-MAX_RSA_BITS = 8192  # JPKI uses 2048; larger keys only cost us verification time
 
 REASONS: dict[str, str] = {
     **x509_challenge.REASONS,
