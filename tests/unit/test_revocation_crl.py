@@ -294,6 +294,14 @@ def test_garbage_fails_closed(leaf: Issued, body: bytes) -> None:
     assert "not a CRL" in failure.detail
 
 
+def test_a_crl_with_a_duplicated_extension_fails_closed(pki: TestPKI, leaf: Issued) -> None:
+    crl = _resigned(
+        pki.crl(pki.authentication_ca), pki.authentication_ca.key, duplicate_extension=True
+    )
+    failure = refused(checker(serving((URL, crl))), leaf)
+    assert "not a CRL (DuplicateExtension)" in failure.detail
+
+
 # -- fail closed: scope -----------------------------------------------------------------------
 
 
@@ -689,6 +697,7 @@ def _resigned(
     sha1: bool = False,
     pss_sha1: bool = False,
     drop_next_update: bool = False,
+    duplicate_extension: bool = False,
 ) -> bytes:
     """Re-sign a CRL's TBSCertList by hand (RSA PKCS#1 v1.5, or PSS with SHA-1) after editing
     it."""
@@ -701,6 +710,12 @@ def _resigned(
     if drop_next_update:
         assert parts[4][0] in (0x17, 0x18)  # UTCTime / GeneralizedTime: nextUpdate
         del parts[4]
+    if duplicate_extension:
+        assert parts[-1][0] == 0xA0  # [0] EXPLICIT crlExtensions
+        [extensions] = _elements_of(parts[-1])
+        listed = _elements_of(extensions)
+        wrapped = _sequence([*listed, listed[0]])
+        parts[-1] = b"\xa0" + _der_length(len(wrapped)) + wrapped
     new_tbs = _sequence(parts)
     hash_alg: hashes.HashAlgorithm = hashes.SHA1() if sha1 or pss_sha1 else hashes.SHA256()  # noqa: S303
     if pss_sha1:

@@ -147,8 +147,8 @@ class CrlChecker:
             return None
         if not _signed_by(entry, issuer):
             problems.append(f"{url}: CRL signature does not verify with the issuer's key")
-            if self._cache.get(url) is entry:
-                del self._cache[url]  # a forged CRL must not stay until its claimed nextUpdate
+            if self._cache.get(url) is entry:  # a forged CRL must not stay until its nextUpdate
+                self._cache.pop(url, None)
             return None
         return entry
 
@@ -171,7 +171,8 @@ class CrlChecker:
             return old
         try:
             new = _parse(body)
-        except ValueError as exc:
+        except Exception as exc:  # pyca raises ValueError, DuplicateExtension,
+            # UnsupportedGeneralNameType...: whatever does not parse is not a CRL (fail closed)
             problems.append(f"{url}: not a CRL ({exc.__class__.__name__})")
             return old
         if (

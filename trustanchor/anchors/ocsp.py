@@ -118,7 +118,10 @@ class OcspChecker:
             raise _unavailable(f"responder unreachable ({exc.reason})") from exc
         try:
             status = self._judge(body, request, issuer, nonce, at)
-        except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        except AnchorFailure:
+            raise
+        except Exception as exc:  # pyca raises ValueError, DuplicateExtension,
+            # UnsupportedAlgorithm...: whatever cannot be read is no answer (fail closed)
             raise _unavailable(f"malformed response ({exc.__class__.__name__})") from exc
         if status == ocsp.OCSPCertStatus.REVOKED:
             raise AnchorFailure("certificate_revoked", "OCSP responder says revoked")
@@ -134,7 +137,7 @@ class OcspChecker:
         at: int,
     ) -> ocsp.OCSPCertStatus:
         """The certificate's status from a verified answer; AnchorFailure on any refusal,
-        ValueError/TypeError (from pyca) on malformed content."""
+        any other exception (from pyca) on malformed content."""
         response = ocsp.load_der_ocsp_response(body)
         if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
             raise _unavailable(f"response status {response.response_status.name.lower()}")
