@@ -15,7 +15,13 @@ from flask import Blueprint, g, jsonify, redirect, request
 from werkzeug.wrappers import Response
 
 from trustanchor.domain.assurance import level_from_acr
-from trustanchor.services import consent, interaction, login_choice, wallet_login
+from trustanchor.services import (
+    certificate_login,
+    consent,
+    interaction,
+    login_choice,
+    wallet_login,
+)
 from trustanchor.services.container import Services
 from trustanchor.services.interaction import Interaction, InteractionRefused
 from trustanchor.web import operations
@@ -41,6 +47,7 @@ REFUSALS: dict[str, tuple[int, str]] = {
     "csrf": (400, "errors.csrf"),
     "account_conflict": (409, "errors.account_conflict"),
     "wallet_return": (400, "errors.wallet_return"),
+    "certificate_return": (400, "errors.certificate_return"),
 }
 
 
@@ -178,6 +185,35 @@ def wallet_page(interaction_id: str, transaction_id: str) -> Any:
         anchor_name=view.anchor.name(g.lang),
         qr_svg=qr_svg(view.wallet_url, title=t("wallet.qr_title")),
         wallet_url=view.wallet_url,
+        status_url=f"/interaction/{interaction_id}/status",
+        next_url=f"/interaction/{interaction_id}",
+        csrf=_csrf(services),
+        cancel_action=f"/interaction/{interaction_id}/cancel",
+    )
+
+
+@blueprint.post("/<interaction_id>/certificate")
+def start_certificate(interaction_id: str) -> Any:
+    services = current_services()
+    current = _open_form(interaction_id)
+    started = certificate_login.begin(services, current, request.form.get("anchor", ""))
+    return redirect(
+        f"/interaction/{interaction_id}/certificate/{started.transaction_id}", code=303
+    )
+
+
+@blueprint.get("/<interaction_id>/certificate/<transaction_id>")
+def certificate_page(interaction_id: str, transaction_id: str) -> Any:
+    services = current_services()
+    view = certificate_login.transaction_view(services, _open(interaction_id), transaction_id)
+    g.lang = language(view.request.ui_locales)
+    t = Translator(g.lang)
+    return render_page(
+        "certificate.html",
+        anchor_name=view.anchor.name(g.lang),
+        enrolment="signature" in view.certificates,
+        qr_svg=qr_svg(view.link, title=t("certificate.qr_title")),
+        certificate_url=view.link,
         status_url=f"/interaction/{interaction_id}/status",
         next_url=f"/interaction/{interaction_id}",
         csrf=_csrf(services),
