@@ -19,7 +19,9 @@ Sources, chosen per anchor by ``revocation.source`` in the anchor's settings:
     ``crl_urls`` (required, 1..16 http(s) URLs, distinct): every URL is fetched and its CRL
     matched to the certificate's issuer by issuer name and signature; ``max_crl_bytes`` (default
     1048576, at most 64 MiB) bounds each download; ``refresh_before`` (default 300 seconds, at
-    most 86400) is how long before a CRL's ``nextUpdate`` we start asking for its successor.
+    most 86400) is how long before a CRL's ``nextUpdate`` we start asking for its successor;
+    keep it at least the HttpFetcher's ``cache_ttl`` (also 300 by default) and below the CRLs'
+    validity period (crl.py explains why).
 
 ``ocsp`` (trustanchor/anchors/ocsp.py)
     An OCSP responder (RFC 6960), asked by POST for every check. Stored form::
