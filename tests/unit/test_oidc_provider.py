@@ -4,7 +4,9 @@ unknown ``kid``, and RFC 9207's ``iss``. Keys and tokens are made with joserfc."
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ from support.upstream_tokens import (
     ISSUER,
     NONCE,
     UpstreamOP,
+    anchor,
     provider,
     sign,
 )
@@ -22,6 +25,8 @@ from support.upstream_tokens import (
 from trustanchor.anchors.base import AnchorFailure
 from trustanchor.anchors.oidc_provider import REASONS, UpstreamProvider
 from trustanchor.clock import FixedClock
+from trustanchor.config.loader import load_settings
+from trustanchor.services.anchor_verifiers import AnchorVerifiers
 
 
 def failure(call: Any) -> AnchorFailure:
@@ -429,3 +434,27 @@ def test_a_jwks_that_is_not_a_jwks_is_refused() -> None:
     assert failure(lambda: validate(provider(op), op.id_token())).reason == (
         "provider_keys_invalid"
     )
+
+
+# -- services/anchor_verifiers.py ---------------------------------------------------------------
+
+
+def test_the_service_keeps_one_provider_per_anchor_until_the_anchor_changes() -> None:
+    config = Path(__file__).resolve().parents[2] / "config" / "test.toml"
+    op = UpstreamOP()
+    verifiers = AnchorVerifiers(load_settings(config, environ={}), op.fetcher, FixedClock(AT))
+    declared = anchor()
+    first = verifiers.upstream_provider(declared)
+    assert verifiers.upstream_provider(declared) is first
+    assert first.settings.issuer == ISSUER and first.anchor is declared
+    changed = dataclasses.replace(declared, updated_at=declared.updated_at + 1)
+    assert verifiers.upstream_provider(changed) is not first
+    suspended = dataclasses.replace(changed, status="suspended")
+    assert failure(lambda: verifiers.upstream_provider(suspended)).reason == "anchor_suspended"
+    other_kind = dataclasses.replace(declared, kind="sd_jwt_vc", id="wallet")
+    assert failure(lambda: verifiers.upstream_provider(other_kind)).reason == (
+        "anchor_kind_unsupported"
+    )
+    # outside production an http issuer (a local demo provider) is admitted
+    local = dataclasses.replace(anchor("http://127.0.0.1:8099"), id="local")
+    assert verifiers.upstream_provider(local).settings.issuer == "http://127.0.0.1:8099"

@@ -61,6 +61,8 @@ REASONS: dict[str, str] = {
     "provider_keys_invalid": "Your identity provider's published keys could not be accepted.",
     "response_issuer_mismatch": "The answer did not come from the identity provider you chose.",
     "response_issuer_missing": "The answer does not say which identity provider sent it.",
+    "anchor_suspended": "This identity provider is not accepted at the moment.",
+    "anchor_kind_unsupported": "This sign-in method is not available.",
 }
 
 
