@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -498,3 +499,17 @@ def test_every_demo_customer_is_a_demo_person_with_their_verified_name() -> None
         assert claims["family_name"] == customer.person.family_name
         assert claims["birthdate"] == customer.person.birthdate
     assert json.dumps(load_customers()[0].verification_element())
+
+
+def test_with_other_ports_the_anchor_names_the_provider_where_it_runs(tmp_path: Path) -> None:
+    """The launcher's derived configuration (other ports) moves the anchor's issuer with the
+    parties' app, or the service would look for the provider on the default port."""
+    from trustanchor.demo.launcher import derive_config
+
+    repo = Path(__file__).resolve().parents[2]
+    target = derive_config(
+        repo / "config" / "demo.toml", tmp_path, "http://127.0.0.1:9101/bank/callback", {}
+    )
+    raw = tomllib.loads(target.read_text(encoding="utf-8"))
+    (anchor,) = [a for a in raw["anchors"] if a["id"] == ekyc_op.ANCHOR_ID]
+    assert anchor["oidc"]["issuer"] == "http://127.0.0.1:9101/ekyc-bank"

@@ -46,6 +46,8 @@ from trustanchor.demo.bank.client import (
     AuthorizationRefused,
     BankClientError,
 )
+from trustanchor.demo.ekyc_op import ANCHOR_ID as EKYC_ANCHOR_ID
+from trustanchor.demo.ekyc_op import ISSUER_PATH as EKYC_ISSUER_PATH
 from trustanchor.demo.people import Person
 from trustanchor.demo.site import DemoSite
 
@@ -173,6 +175,10 @@ def derive_config(
     for client in raw.get("clients", []):
         if client.get("client_id") == CLIENT_ID:
             client["redirect_uris"] = [redirect_uri]
+    for anchor in raw.get("anchors", []):  # the demo eKYC bank's provider: on the parties' origin
+        if anchor.get("id") == EKYC_ANCHOR_ID and isinstance(anchor.get("oidc"), dict):
+            parties_url = redirect_uri.removesuffix(CALLBACK_PATH)
+            anchor["oidc"]["issuer"] = parties_url + EKYC_ISSUER_PATH
     target = state_dir / DERIVED_CONFIG
     header = (
         f"# Written by python -m trustanchor.demo from {config} (other ports); do not edit,\n"
