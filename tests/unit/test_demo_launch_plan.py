@@ -28,6 +28,17 @@ def bank(settings_clients: tuple[dict[str, object], ...]) -> dict[str, object]:
     return next(c for c in settings_clients if c["client_id"] == "demo-bank")
 
 
+def _file_references(table: dict[str, object]) -> list[str]:
+    """Every ``*_file`` value in a declaration, however deep."""
+    found: list[str] = []
+    for key, value in table.items():
+        if isinstance(value, dict):
+            found += _file_references(value)
+        elif key.endswith("_file") and isinstance(value, str):
+            found.append(value)
+    return found
+
+
 def test_the_default_ports_use_the_configuration_as_it_is(tmp_path: Path) -> None:
     plan = make_plan(DEMO, 8000, 8001, tmp_path)
     assert plan.config == DEMO
@@ -49,8 +60,19 @@ def test_other_ports_get_a_derived_configuration(tmp_path: Path) -> None:
     assert bank(derived.clients)["redirect_uris"] == ["http://127.0.0.1:18001/bank/callback"]
     assert derived.anchor_sets == original.anchor_sets
     assert [a["id"] for a in derived.anchors] == [a["id"] for a in original.anchors]
-    for anchor in tomllib.loads(plan.config.read_text("utf-8"))["anchors"]:
-        assert Path(anchor["sd_jwt_vc"]["jwks_file"]).is_absolute()
+    written = tomllib.loads(plan.config.read_text("utf-8"))
+    files = [name for anchor in written["anchors"] for name in _file_references(anchor)]
+    assert files and all(Path(name).is_absolute() for name in files), files
+    # Certificate login: the card app's link, the demo CA's CRLs and the branch counter's
+    # redirect URI move to the parties' port too.
+    assert derived.interaction.certificate_link_base == "http://127.0.0.1:18001/card/authorize"
+    jpki = next(a for a in written["anchors"] if a["id"] == "jp-jpki")
+    assert jpki["x509"]["revocation"]["crl_urls"] == [
+        "http://127.0.0.1:18001/jpki/crl/auth.crl",
+        "http://127.0.0.1:18001/jpki/crl/sign.crl",
+    ]
+    branch = next(c for c in derived.clients if c["client_id"] == "demo-bank-branch")
+    assert branch["redirect_uris"] == ["http://127.0.0.1:18001/branch/callback"]
     assert plan.parties_env["DEMO_PARTIES_SERVICE_URL"] == "http://127.0.0.1:18000"
     assert plan.parties_env["DEMO_PARTIES_URL"] == "http://127.0.0.1:18001"
 

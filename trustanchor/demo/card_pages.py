@@ -29,6 +29,8 @@ from werkzeug.wrappers import Response
 from trustanchor.digests import equal
 from trustanchor.openid4vp.links import LinkError, parse_wallet_request_url
 
+from .branch import COOKIE as BRANCH_COOKIE
+from .branch import is_terminal
 from .card_app import (
     CARD_REASONS,
     DEMO_AUTH_PIN,
@@ -131,6 +133,9 @@ def authorize() -> Response:
     pending = _pending(request.args)
     if pending is None:
         return _error("invalid_link", "client_id and request_uri are required")
+    if is_terminal(request.cookies.get(BRANCH_COOKIE)):
+        # A bank branch's counter terminal: its card reader answers, not the phone's app.
+        return _no_store(redirect("/branch/reader?" + urlencode(pending), code=303))
     person = _current()
     if person is None:
         return _page("card/index.html", person=None, certificates=[], problem=None, pending=pending)

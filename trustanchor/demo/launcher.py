@@ -46,6 +46,8 @@ from trustanchor.demo.bank.client import (
     AuthorizationRefused,
     BankClientError,
 )
+from trustanchor.demo.branch import BRANCH_CLIENT_ID
+from trustanchor.demo.branch import CALLBACK_PATH as BRANCH_CALLBACK_PATH
 from trustanchor.demo.ekyc_op import ANCHOR_ID as EKYC_ANCHOR_ID
 from trustanchor.demo.ekyc_op import ISSUER_PATH as EKYC_ISSUER_PATH
 from trustanchor.demo.people import Person
@@ -55,6 +57,8 @@ DEFAULT_CONFIG = "config/demo.toml"
 DEFAULT_STATE_DIR = Path("var/demo")
 DERIVED_CONFIG = "demo-derived.toml"
 WALLET_AUTHORIZE_PATH = "/wallet/authorize"
+CARD_AUTHORIZE_PATH = "/card/authorize"  # the demo phone's My Number Card app (card_pages.py)
+JPKI_PATH = "/jpki/"  # the demo JPKI CA's CRLs on the parties' origin
 # The service settings the launcher sets through the environment: variable -> (section, key).
 ENV_SETTINGS = {
     "TRUSTANCHOR_SERVICE_ISSUER": ("service", "issuer"),
@@ -62,6 +66,7 @@ ENV_SETTINGS = {
     "TRUSTANCHOR_SERVICE_HOST": ("service", "host"),
     "TRUSTANCHOR_SERVICE_DATABASE_URL": ("service", "database_url"),
     "TRUSTANCHOR_INTERACTION_WALLET_LINK_BASE": ("interaction", "wallet_link_base"),
+    "TRUSTANCHOR_INTERACTION_CERTIFICATE_LINK_BASE": ("interaction", "certificate_link_base"),
     "TRUSTANCHOR_DEMO_PARTIES_URL": ("demo", "parties_url"),
 }
 HOST = "127.0.0.1"
@@ -118,6 +123,7 @@ def make_plan(config: Path, service_port: int, parties_port: int, state_dir: Pat
         "TRUSTANCHOR_SERVICE_PORT": str(service_port),
         "TRUSTANCHOR_SERVICE_HOST": HOST,
         "TRUSTANCHOR_INTERACTION_WALLET_LINK_BASE": parties_url + WALLET_AUTHORIZE_PATH,
+        "TRUSTANCHOR_INTERACTION_CERTIFICATE_LINK_BASE": parties_url + CARD_AUTHORIZE_PATH,
         "TRUSTANCHOR_DEMO_PARTIES_URL": parties_url,
     }
     if state_dir is not None:
@@ -172,9 +178,16 @@ def derive_config(
     for kind in ("anchors", "clients"):
         for declaration in raw.get(kind, []):
             _absolute_files(declaration, base)
+    parties = redirect_uri.removesuffix(CALLBACK_PATH)
     for client in raw.get("clients", []):
         if client.get("client_id") == CLIENT_ID:
             client["redirect_uris"] = [redirect_uri]
+        elif client.get("client_id") == BRANCH_CLIENT_ID:
+            client["redirect_uris"] = [parties + BRANCH_CALLBACK_PATH]
+    for anchor in raw.get("anchors", []):  # the demo CA's CRLs are on the parties' origin
+        revocation = anchor.get("x509", {}).get("revocation", {})
+        if isinstance(revocation.get("crl_urls"), list):
+            revocation["crl_urls"] = [_on_parties(url, parties) for url in revocation["crl_urls"]]
     for anchor in raw.get("anchors", []):  # the demo eKYC bank's provider: on the parties' origin
         if anchor.get("id") == EKYC_ANCHOR_ID and isinstance(anchor.get("oidc"), dict):
             parties_url = redirect_uri.removesuffix(CALLBACK_PATH)
@@ -187,6 +200,12 @@ def derive_config(
     target.write_text(header + dump_toml(raw), encoding="utf-8")
     shutil.copyfile(config.parent / "defaults.toml", state_dir / "defaults.toml")
     return target
+
+
+def _on_parties(url: str, parties: str) -> str:
+    """A URL of the demo JPKI CA (``/jpki/...``) moved to the parties' origin; others kept."""
+    path = url.split("://", 1)[-1].partition("/")[2]
+    return f"{parties}/{path}" if ("/" + path).startswith(JPKI_PATH) else url
 
 
 def _absolute_files(table: dict[str, Any], base: Path) -> None:
@@ -344,6 +363,7 @@ def seed(demo: Plan) -> None:
 def seed_bank_accounts(site: DemoSite) -> None:
     """The demo bank registers every demo person's accounts at the service (``POST /accounts``
     with a client_credentials token, DPoP-bound) and opens their CBDC wallets at the ledger."""
+    from trustanchor.demo.branch import open_branch
     from trustanchor.demo.parties_state import open_bank, parties_engine
 
     engine = parties_engine(site.state_dir)
@@ -351,6 +371,9 @@ def seed_bank_accounts(site: DemoSite) -> None:
         desk, _ledger = open_bank(site, engine)
         for message in desk.register_accounts() or ["accounts already registered"]:
             say(f"bank: {message}")
+        counter = open_branch(site, desk.store, desk.book)  # its own client, its own accounts
+        for message in counter.register_accounts() or ["accounts already registered"]:
+            say(f"branch counter: {message}")
     except BankClientError as exc:
         raise LaunchError(f"registering the demo bank's accounts failed: {exc}") from exc
     finally:
@@ -426,6 +449,8 @@ def print_urls(site: DemoSite) -> None:
         f"  demo parties            {site.party('/')}",
         f"  demo bank               {site.party('/bank/')}",
         f"  demo wallet             {site.party('/wallet/')}",
+        f"  My Number Card app      {site.party('/card/')}",
+        f"  bank branch counter     {site.party('/branch/')}",
         f"  demo ledger             {site.party('/ledger/')}",
         f"  auditor console         {site.service('/auditor/')}",
         "",

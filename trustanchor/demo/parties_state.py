@@ -45,5 +45,8 @@ def open_bank(site: DemoSite, engine: Engine) -> tuple[BankDesk, DemoLedger]:
     ledger.create_tables()
     store = BankStore(engine, site.clock, site.randomness)
     store.create_tables()
-    desk = BankDesk(load_people(), store, book, BankClient.from_site(site))
+    # The online bank's customers sign in with their phone; those without one are served at
+    # the branch's counter (trustanchor.demo.branch, its own client of the service).
+    online = [p for p in load_people() if p.smartphone]
+    desk = BankDesk(online, store, book, BankClient.from_site(site))
     return desk, ledger

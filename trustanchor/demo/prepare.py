@@ -49,6 +49,7 @@ DEMO_KEYS = (
     ("anchors", "jp-national-id"),
     ("anchors", "eu-pid"),
     ("clients", "demo-bank"),
+    ("clients", "demo-bank-branch"),  # the branch's counter terminal (branch.py)
     ("ekyc-bank", "op-signing"),  # the demo eKYC bank's ID token key (ekyc_op.py)
 )
 
