@@ -25,6 +25,7 @@ from trustanchor.web import (
     audit_api,
     auditor_console,
     certificate,
+    counter,
     end_session,
     errors,
     interaction,
@@ -80,6 +81,7 @@ def create_app(
         interaction.blueprint,
         wallet.blueprint,
         certificate.blueprint,
+        counter.blueprint,  # /certificate/counter-response: branch counter terminals
         upstream.blueprint,
         pages.blueprint,
         audit_api.blueprint,
