@@ -133,6 +133,7 @@ class Browser:
         assert started.status_code == 303, started.text
         issuer = self.demo.site.party(ekyc_op.ISSUER_PATH)
         assert started.headers["Location"].startswith(f"{issuer}/authorize?")
+        assert "request_uri=" in started.headers["Location"]  # the provider has PAR: pushed
         bank_login = self.get(started.headers["Location"])
         assert bank_login.status_code == 200, bank_login.text
         assert "trustanchor service never sees" in bank_login.text  # the upstream's own page
