@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from trustanchor import strict_json
-from trustanchor.anchors import id_token
+from trustanchor.anchors import id_token, oidc_authorization_request, oidc_claims
 from trustanchor.anchors.base import AnchorFailure
 from trustanchor.anchors.fetcher import Fetcher, FetchError
 from trustanchor.anchors.id_token import IdTokenClaims
@@ -50,8 +50,12 @@ MAX_JWKS_KEYS = 32
 MAX_LIST_ENTRIES = 64
 PRIVATE_KEY_JWT = "private_key_jwt"
 
+# Every reason code of the oidc anchor kind (ID token, claims, request, provider), in one place
+# for the pages that explain a failed upstream login.
 REASONS: dict[str, str] = {
     **id_token.REASONS,
+    **oidc_claims.REASONS,
+    **oidc_authorization_request.REASONS,
     "provider_unreachable": "Your identity provider cannot be reached right now; please try "
     "again later.",
     "provider_metadata_invalid": "Your identity provider's configuration could not be accepted.",
