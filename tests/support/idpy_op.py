@@ -158,6 +158,7 @@ class Hooks:
     userinfo_sub: str | None = None  # UserInfo answers for this sub instead
     hide_signing_keys: bool = False  # the JWKS lists other keys than those it signs with
     advertise_iss: bool = True  # metadata says authorization_response_iss_parameter_supported
+    login_age: int = 0  # the person "logged in" this many seconds ago, whatever max_age asked
 
 
 @dataclass
@@ -185,7 +186,33 @@ class IdpyProvider:
         # assertion made for a provider with assertion_audience = "token_endpoint").
         server.get_endpoint("token").allowed_targets.append("")
         server.get_endpoint("pushed_authorization").allowed_targets.extend(["", "token"])
-        return cls(issuer, server)
+        provider = cls(issuer, server)
+        provider._age_logins()
+        return provider
+
+    def _age_logins(self) -> None:
+        """The ``login_age`` hook: a new session's authentication instant (its ``auth_time``)
+        is set back, and the browser's existing session is not reused, whatever ``max_age``
+        asked (a provider that ignores it)."""
+        method = self.server.context.authn_broker.get_method_by_id("anon")
+        original = method.authenticated_as
+        endpoint = self.server.get_endpoint("authorization")
+        create_session = endpoint.create_session
+        hooks = self.hooks
+        manager = self.server.context.session_manager
+
+        def fresh(client_id: str = "", cookie: Any = None, **kwargs: Any) -> Any:
+            return original(client_id, None if hooks.login_age else cookie, **kwargs)
+
+        def aged(*args: Any, **kwargs: Any) -> Any:
+            session_id = create_session(*args, **kwargs)
+            if hooks.login_age:
+                event = manager.get_authentication_event(session_id=session_id)
+                event["authn_time"] = event["authn_time"] - hooks.login_age
+            return session_id
+
+        method.authenticated_as = fresh
+        endpoint.create_session = aged
 
     def register_client(
         self, client_id: str, redirect_uris: list[str], jwks: Mapping[str, Any]

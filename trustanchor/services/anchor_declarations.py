@@ -108,7 +108,7 @@ def anchor_from_declaration(decl: Mapping[str, Any], *, base_dir: Path) -> Ancho
     elif kind == "x509":
         settings = _x509_settings(decl.get(kind), f"{where}.{kind}", base_dir, problems)
     elif kind == "oidc":
-        settings = _oidc_settings(decl.get(kind), f"{where}.{kind}", problems)
+        settings = _oidc_settings(decl.get(kind), f"{where}.{kind}", problems, level)
     if problems:
         raise DeclarationError(problems)
     return Anchor(
@@ -211,8 +211,10 @@ def _inline_pems(
     settings[field] = pems
 
 
-def _oidc_settings(table: Any, where: str, problems: list[str]) -> dict[str, Any]:
-    """Validate with the upstream provider's own settings parser."""
+def _oidc_settings(table: Any, where: str, problems: list[str], level: Any) -> dict[str, Any]:
+    """Validate with the upstream provider's own settings parser. (H4b: parse_settings needs the
+    anchor's level; an http issuer passes here and is refused in production where the provider
+    is built, services/anchor_verifiers.py, since declarations do not know the mode.)"""
     from trustanchor.anchors.oidc_settings import parse_settings
 
     if not isinstance(table, Mapping):
@@ -223,7 +225,9 @@ def _oidc_settings(table: Any, where: str, problems: list[str]) -> dict[str, Any
     _check_json_values(settings, where, problems)
     if len(problems) == before:
         try:
-            parse_settings(settings)
+            parse_settings(
+                settings, anchor_level=level if level in LEVELS else "high", allow_http=True
+            )
         except ValueError as exc:  # its messages start with the field name
             problems.append(f"{where}.{exc}")
     return settings

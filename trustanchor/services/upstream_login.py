@@ -61,10 +61,11 @@ from trustanchor.services.interaction import (
     NotThisBrowser,
 )
 from trustanchor.storage import interactions_repo, wallet_repo
+from trustanchor.storage.wallet_repo import LoginMethod
 
 log = logging.getLogger("trustanchor.login")
 
-METHOD = "upstream"
+METHOD: LoginMethod = "upstream"
 STATE_BYTES = 32  # 256 bits: the state is the transaction id
 MAX_TOKEN_RESPONSE_BYTES = 65536
 MAX_USERINFO_BYTES = 65536
@@ -420,6 +421,7 @@ def _verify(
     claims = provider.validate_id_token(
         id_token,
         nonce=tx.nonce,
+        at=at,
         max_age=max_age if isinstance(max_age, int) else None,
         access_token=access_token,
         clock_skew=services.settings.client_auth.clock_skew,
