@@ -33,6 +33,12 @@ class AnchorVerifiers:
         self._cache: dict[str, tuple[int, AnchorVerifier]] = {}
         self._providers: dict[str, tuple[int, UpstreamProvider]] = {}
 
+    @property
+    def fetcher(self) -> Fetcher | None:
+        """The service's one Fetcher (services/upstream_login.py posts to an upstream
+        provider's PAR and token endpoints and reads its UserInfo with it; added by H4b)."""
+        return self._fetcher
+
     def for_anchor(self, anchor: Anchor) -> AnchorVerifier:
         """The verifier for an *active* anchor; suspended or retired anchors fail closed."""
         if not anchor.is_active:
