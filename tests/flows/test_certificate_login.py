@@ -292,9 +292,8 @@ def test_an_unknown_certificate_without_signature_must_enrol_then_succeeds(
     request = hanako.app.request(qr.link)
     assert request["certificates"] == ["authentication", "signature"]
     # The app must sign with both: the authentication certificate alone is refused again.
-    assert (
-        refusal(hanako.app.answer(request, ["authentication"])) != "certificate_enrolment_required"
-    )
+    answer = hanako.app.answer(request, ["authentication"])
+    assert refusal(answer) == "signature_certificate_missing"
 
     qr = hanako.choose(hanako.login_page(path))
     assert qr.enrolment  # still enrolling after a failed enrolment
@@ -373,14 +372,15 @@ def test_an_answer_to_another_interactions_challenge_is_refused(
     assert request_a["nonce"] != request_b["nonce"]
 
     # A's whole challenge, posted with B's state.
-    assert refusal(first.app.answer(request_a, state=request_b["state"])) != ""
+    answer = first.app.answer(request_a, state=request_b["state"])
+    assert refusal(answer) == "challenge_nonce_mismatch"
     assert poll(second, _path(page_b)) == {"done": True, "state": "failed"}
     assert stored_identities(server) == []
 
     # B's nonce with A's txn (another attempt of B's interaction).
     request_b2 = second.app.request(second.choose(second.login_page(_path(page_b))).link)
     mixed = second.app.answer(request_b2, txn=request_a["state"])
-    assert refusal(mixed) != ""
+    assert refusal(mixed) == "challenge_txn_mismatch"
     # A's own transaction is untouched and still works.
     assert first.app.answer(request_a).status_code == 200
     assert poll(first, _path(page_a)) == {"done": True, "state": "consent"}
@@ -393,7 +393,8 @@ def test_an_answer_with_another_audience_is_refused(
     person = CardHolder(server, pki.person(label="rokuro"))
     page, _ = start(bank, person, claims=VERIFIED_CLAIMS)
     request = person.app.request(person.choose(page).link)
-    assert refusal(person.app.answer(request, aud="https://other-verifier.example")) != ""
+    answer = person.app.answer(request, aud="https://other-verifier.example")
+    assert refusal(answer) == "challenge_wrong_audience"
     assert stored_identities(server) == []
 
 
