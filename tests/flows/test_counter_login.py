@@ -11,11 +11,16 @@ the branch and the operator; the grant's authentication carries the channel.
 Refusals: a client without the role, another client's interaction, a remote answer that tries to
 claim the channel, a missing or malformed staff operator, and callers that do not authenticate.
 None of the refused callers uses up the login transaction: the legitimate answer still works.
+
+The policy tells the channels apart: in this module the ``jp-cbdc`` set requires account links
+to be made in person (``channel_link = "in_person"``); a remote login is asked to step up at a
+branch counter, the counter's login links.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +33,7 @@ from support.card_app import CardApp, CrlServer, fetcher_overrides, x509_anchor_
 from support.ecosystem import BANK_REDIRECT, Browser, Party
 from support.html import parse
 from support.jpki import Card, TestPKI
-from support.payments import ANCHOR_SETS, JP_SET, Payments
+from support.payments import ANCHOR_SETS, JP_SET, Bank, Payments, link
 from support.person import authorization_response
 from support.rp import Pkce, RelyingParty
 from support.server import RunningServer, free_port, running_server, test_settings
@@ -57,8 +62,9 @@ def _terminal(party: Party, branch: str | None) -> dict[str, Any]:
         "token_endpoint_auth_method": "private_key_jwt",
         "jwks": party.jwks,
         "redirect_uris": [BANK_REDIRECT],
-        "grant_types": ["authorization_code"],
-        "scope": "openid",
+        "grant_types": ["authorization_code", "client_credentials"],
+        "scope": "openid accounts",
+        "authorization_details_types": ["account_link", "value_transfer"],
     }
     if branch is not None:
         declaration["trustanchor_branch"] = {
@@ -119,7 +125,11 @@ def server(
         clients=payments.clients(),
         overrides=fetcher_overrides(),
     )
-    settings = dataclasses.replace(settings, anchor_sets=tuple(ANCHOR_SETS))
+    sets = [
+        {**s, "policy": {**s["policy"], "channel_link": "in_person"}} if s["id"] == JP_SET else s
+        for s in ANCHOR_SETS
+    ]
+    settings = dataclasses.replace(settings, anchor_sets=tuple(sets))
     with running_server(settings) as running:
         yield running
 
@@ -478,3 +488,40 @@ def test_once_authenticated_the_card_app_rules_apply(
     again = refused(terminal.post(form), 400, "invalid_request")
     assert again == "unknown, expired or already used state"
     assert len(logins(server)) == 1
+
+
+# ---------------------------------------------------------------------------- the policy
+
+
+def test_a_set_requiring_in_person_links_sends_a_remote_login_to_the_counter(
+    server: RunningServer, parties: Parties, pki: TestPKI, payments: Payments
+) -> None:
+    """The branch registers the person's accounts. Linking them after a remote login (the
+    person's phone answered the terminal's QR code) is refused with a step-up to the counter;
+    the same link with the card read at the counter is allowed and binds the accounts."""
+    card = pki.person(label="ichiro", name="鈴木 一郎")
+    branch_bank = Bank(server, payments, parties.marunouchi)
+    deposit = branch_bank.register("dep-ichiro", "bank_deposit", "Savings")
+    wallet = branch_bank.register("wal-ichiro", "cbdc_wallet", "CBDC wallet")
+    details = json.dumps([link(deposit, wallet)])
+
+    terminal = Terminal(server, parties.marunouchi)
+    page, _ = terminal.start(authorization_details=details, claims=VERIFIED_CLAIMS)
+    request, path = terminal.challenge(page, card)
+    remote = CardApp(server, card).answer(request)
+    consent = terminal.finish(remote, path)
+    assert "at a bank branch counter" in consent.text  # the step-up, in person
+    assert 'action="/interaction/' in consent.text and "/step-up" in consent.text
+    assert branch_bank.api("GET", f"/accounts/{deposit}").json()["bound"] is False
+
+    terminal = Terminal(server, parties.marunouchi)
+    page, pkce = terminal.start(authorization_details=details, claims=VERIFIED_CLAIMS)
+    request, path = terminal.challenge(page, card)
+    answer = terminal.post({**answer_form(card, server, request), "staff_operator": "S-0042"})
+    consent = terminal.finish(answer, path)
+    assert "at a bank branch counter" not in consent.text
+    tokens = terminal.approve(consent, pkce)
+    assert tokens["authorization_details"][0]["type"] == "account_link"
+    [authentication] = grant_authentications(server, parties.marunouchi.client_id)
+    assert authentication.channel == "in_person"
+    assert branch_bank.api("GET", f"/accounts/{deposit}").json()["bound"] is True

@@ -124,7 +124,8 @@ def step_up_text(services: Services, outcome: Outcome, language: str) -> str | N
         return None
     t = Translator(language)
     return t(
-        "policy.step_up_text",
+        # Only a branch counter can make an in-person login (docs/POLICY.md, "Channels").
+        "policy.step_up_in_person_text" if needed.in_person else "policy.step_up_text",
         level=t(f"levels.{needed.assurance}"),
         anchor_set=_set_name(services, needed.anchor_set_id, language),
     )
