@@ -20,7 +20,6 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from trustanchor.services.anchor_declarations import apply_anchor_declarations
 from trustanchor.audit.entries import EntryError, OperatorChange
 from trustanchor.config.settings import Settings
 from trustanchor.keystore.audit_key import list_audit_keys
@@ -34,6 +33,7 @@ from trustanchor.services import (
     my_links,
     upstream_login,
 )
+from trustanchor.services.anchor_declarations import apply_anchor_declarations
 from trustanchor.services.client_registry import apply_client_declarations
 from trustanchor.storage.anchors_repo import AnchorRepository, Change
 from trustanchor.storage.database import Database, StorageUnavailable
@@ -89,6 +89,7 @@ def initialise(settings: Settings, db: Database, *, now: int, generate_keys: boo
         base_dir=settings.config_dir,
         now=now,
         on_write=_record_anchor_changes(now),
+        allow_http=not settings.is_production,
     ):
         messages.append(change)
     # Trust withdrawn by a declaration (an anchor declared suspended or retired) has the same

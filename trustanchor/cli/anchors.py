@@ -77,7 +77,11 @@ def add(ctx: CliContext, path: Path, replace: bool) -> None:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise click.ClickException(f"{path}: not readable TOML ({exc})") from exc
     try:
-        anchor = anchor_from_declaration(_single_declaration(data, path), base_dir=path.parent)
+        anchor = anchor_from_declaration(
+            _single_declaration(data, path),
+            base_dir=path.parent,
+            allow_http=not ctx.settings.is_production,
+        )
     except DeclarationError as exc:
         raise click.ClickException(
             f"{path}: invalid anchor:\n  " + "\n  ".join(exc.problems)

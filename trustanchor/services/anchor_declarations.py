@@ -31,6 +31,7 @@ from typing import Any, cast
 from sqlalchemy import Connection
 
 from trustanchor.anchors.sd_jwt_vc_settings import parse_settings as parse_sd_jwt_vc_settings
+from trustanchor.anchors.x509_settings import parse_settings as parse_x509_settings
 from trustanchor.domain.anchor_sets import AnchorSet
 from trustanchor.domain.anchors import (
     ANCHOR_KINDS,
@@ -73,8 +74,12 @@ class DeclarationError(ValueError):
 # ---------------------------------------------------------------- anchors
 
 
-def anchor_from_declaration(decl: Mapping[str, Any], *, base_dir: Path) -> Anchor:
-    """Validate one anchor declaration. Raises DeclarationError listing every problem."""
+def anchor_from_declaration(
+    decl: Mapping[str, Any], *, base_dir: Path, allow_http: bool = False
+) -> Anchor:
+    """Validate one anchor declaration. Raises DeclarationError listing every problem.
+    ``allow_http`` admits plain-http upstream providers (demo and test modes, never
+    production)."""
     if not isinstance(decl, Mapping):
         raise DeclarationError(["anchors: every entry must be a table"])
     problems: list[str] = []
@@ -152,8 +157,6 @@ def _sd_jwt_vc_settings(
 def _x509_settings(table: Any, where: str, base_dir: Path, problems: list[str]) -> dict[str, Any]:
     """Resolve ``roots_file`` and the profiles' ``issuers_file`` into inline PEM lists, then
     validate with the x509 verifier's own settings parser."""
-    from trustanchor.anchors.x509_settings import parse_settings
-
     if not isinstance(table, Mapping):
         problems.append(f"{where}: missing; add the [anchors.x509] settings table")
         return {}
@@ -169,7 +172,7 @@ def _x509_settings(table: Any, where: str, base_dir: Path, problems: list[str]) 
     _check_json_values(settings, where, problems)
     if len(problems) == before:
         try:
-            parse_settings(settings)
+            parse_x509_settings(settings)
         except ValueError as exc:  # its messages start with the field name
             problems.append(f"{where}.{exc}")
     return settings
@@ -283,6 +286,7 @@ def apply_anchor_declarations(
     base_dir: Path,
     now: int,
     on_write: Callable[[Connection, Sequence[Change]], None] | None = None,
+    allow_http: bool = False,
 ) -> list[str]:
     """Upsert the declared anchor sets and anchors in one transaction; return what changed.
 
@@ -303,7 +307,10 @@ def apply_anchor_declarations(
     problems: list[str] = []
     parsed_sets = _parse_all(anchor_sets, anchor_set_from_declaration, "anchor_sets", problems)
     parsed_anchors = _parse_all(
-        anchors, lambda d: anchor_from_declaration(d, base_dir=base_dir), "anchors", problems
+        anchors,
+        lambda d: anchor_from_declaration(d, base_dir=base_dir, allow_http=allow_http),
+        "anchors",
+        problems,
     )
     repository = AnchorRepository(db)
     if parsed_anchors and not problems:
