@@ -15,13 +15,18 @@ whose ``max_age`` the provider's ``auth_time`` no longer meets. Runs on SQLite a
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import shutil
 import stat
+import subprocess
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit, urlunsplit
 
 import pytest
 import requests
@@ -415,3 +420,122 @@ def _claims(world: World, token: str) -> dict[str, Any]:
 
     jwks = KeySet.import_key_set(requests.get(world.server.url("/jwks"), timeout=5).json())
     return dict(jose_jwt.decode(token, jwks, algorithms=["ES256"]).claims)
+
+
+# -- node-oidc-provider as the upstream provider -----------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+NODE_PEER = REPO / "bench" / "peer" / "node-oidc-provider"
+NODE_SCRIPT = REPO / "tests" / "support" / "node_op" / "upstream_op.mjs"
+NODE_ANCHOR = "node-idp"
+NODE_CLIENT = "trustanchor-node"
+
+
+def _node_missing() -> str | None:
+    if shutil.which("node") is None:
+        return "node is not installed"
+    if not (NODE_PEER / "node_modules" / "oidc-provider").is_dir():
+        return f"oidc-provider is not installed: run `npm ci` in {NODE_PEER.relative_to(REPO)}"
+    return None
+
+
+@contextmanager
+def _node_provider(port: int, client_jwks: dict[str, Any], redirect_uri: str) -> Iterator[str]:
+    """Start tests/support/node_op/upstream_op.mjs on ``port``; yields its issuer."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "UPSTREAM_OP_PORT": str(port),
+        "UPSTREAM_OP_MODULE_DIR": str(NODE_PEER),
+        "UPSTREAM_CLIENT_ID": NODE_CLIENT,
+        "UPSTREAM_REDIRECT_URI": redirect_uri,
+        "UPSTREAM_CLIENT_JWKS": json.dumps(client_jwks),
+    }
+    process = subprocess.Popen(
+        ["node", str(NODE_SCRIPT)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        assert process.stdout is not None
+        while True:
+            line = process.stdout.readline()
+            if "listening" in line:
+                break
+            if not line or time.monotonic() > deadline:
+                pytest.fail(f"node-oidc-provider did not start: {line}{process.stdout.read()}")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@pytest.fixture
+def node_world(tmp_path: Path, database_url: str) -> Iterator[World]:
+    missing = _node_missing()
+    if missing is not None:
+        pytest.skip(missing)
+    payments = _payments()
+    op_port = free_port()
+    issuer = f"http://127.0.0.1:{op_port}"
+    declaration = _anchor(NODE_ANCHOR, issuer, NODE_CLIENT, "Node eKYC")
+    declaration["oidc"] = {
+        **declaration["oidc"],
+        "scopes": ["openid", "profile"],
+        "acr_levels": {"aal3": "high", "aal2": "substantial"},
+        # The Digital Agency's convention: the assertion's aud is the token endpoint.
+        "assertion_audience": "token_endpoint",
+        "par": "always",
+    }
+    settings = test_settings(
+        tmp_path,
+        database_url,
+        port=free_port(),
+        anchors=[declaration],
+        clients=_clients(payments),
+        overrides=FETCHER,
+    )
+    settings = dataclasses.replace(settings, anchor_sets=tuple(ANCHOR_SETS))
+    clock = ShiftableClock()
+    with running_server(settings, clock=clock) as server:
+        jwks = requests.get(server.url(f"/upstream/{NODE_ANCHOR}/jwks.json"), timeout=5).json()
+        callback = server.url(f"/upstream/{NODE_ANCHOR}/callback")
+        with _node_provider(op_port, jwks, callback):
+            yield World(server, None, payments, clock)  # type: ignore[arg-type]
+
+
+def test_login_through_node_oidc_provider_with_par_and_token_endpoint_audience(
+    node_world: World,
+) -> None:
+    world = node_world
+    client = _rp(world)
+    dpop_key = _dpop()
+    auth_request = client.authorization_request(scope="openid profile", dpop_key=dpop_key)
+    browser = Browser(world.server)
+    page = browser.follow(browser.get(str(client.pushed_authorization_request(auth_request).uri)))
+    started = browser.submit(page.text, "/upstream", anchor=NODE_ANCHOR)
+    assert started.status_code == 303, started.text
+    sent = parse_qs(urlsplit(started.headers["Location"]).query)
+    assert "request_uri" in sent and "nonce" not in sent  # pushed (RFC 9126), not in the URL
+    url = started.headers["Location"]
+    for _ in range(10):  # the provider's own login and consent interactions, then back to us
+        answer = browser.session.get(url, allow_redirects=False, timeout=10)
+        assert answer.status_code in (302, 303), answer.text
+        url = urljoin(url, answer.headers["Location"])
+        if url.startswith(world.server.issuer):
+            break
+    assert url.startswith(world.server.url(f"/upstream/{NODE_ANCHOR}/callback?"))
+    assert parse_qs(urlsplit(url).query)["iss"]  # RFC 9207, advertised by the provider
+    consent = browser.follow(browser.get(url))
+    assert "Sato H." in parse(consent.text).text, consent.text
+    decision = browser.submit(consent.text, "/consent", decision="approve")
+    response = auth_request.validate_callback(decision.headers["Location"])
+    token = client.authorization_code(response, dpop_key=dpop_key, validate=False)
+    assert _claims(world, str(token.id_token))["acr"] == "urn:trustanchor:acr:high"  # aal3
+    assert client.userinfo(token)["given_name"] == "Hanako"

@@ -46,6 +46,7 @@ from trustanchor.anchors import oidc_authorization_request, oidc_claims, oidc_cl
 from trustanchor.anchors.base import AnchorFailure
 from trustanchor.anchors.fetcher import Fetcher, FetchError
 from trustanchor.anchors.oidc_provider import UpstreamProvider
+from trustanchor.anchors.oidc_settings import OidcSettings
 from trustanchor.domain.anchors import Anchor
 from trustanchor.keystore import upstream_keys
 from trustanchor.services import (
@@ -176,11 +177,13 @@ def _client_auth_params(services: Services, provider: UpstreamProvider, at: int)
 # -- begin -------------------------------------------------------------------------------------
 
 
-def _step_up_level(current: Interaction) -> str | None:
-    """The level a step-up asks for (sent to the provider as its ``acr_values``)."""
+def _level_to_ask(current: Interaction, anchor: Anchor, settings: OidcSettings) -> str | None:
+    """The level we ask the provider for (its ``acr_values``): a step-up's; otherwise the
+    anchor's declared level when some configured ``acr`` reaches it (a provider like
+    node-oidc-provider returns ``acr`` only when asked, and a missing ``acr`` means the floor)."""
     if current.step_up is not None and isinstance(current.step_up.get("assurance"), str):
         return str(current.step_up["assurance"])
-    return None
+    return anchor.assurance_level if settings.acr_for_level(anchor.assurance_level) else None
 
 
 def _max_age(current: Interaction) -> int | None:
@@ -229,7 +232,7 @@ def begin(services: Services, current: Interaction, anchor_id: str) -> str:
             code_verifier=verifier,
             max_age=max_age,
             prompt_login=max_age == 0,
-            level=_step_up_level(current),
+            level=_level_to_ask(current, anchor, settings),
         )
         if provider.uses_par():
             assert metadata.pushed_authorization_request_endpoint is not None
