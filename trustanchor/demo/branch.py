@@ -111,7 +111,10 @@ class BranchClient(BankClient):
 def open_branch(site: DemoSite, store: BankStore, book: LedgerBook) -> BankDesk:
     """The branch's desk: the customers without a smartphone, its own client."""
     customers = [p for p in load_people() if p.card is not None and not p.smartphone]
-    return BankDesk(customers, store, book, BranchClient.from_site(site, BRANCH_CLIENT_ID))
+    client = BranchClient.from_site(site, BRANCH_CLIENT_ID)
+    # With the customer's identified name and birth date: the service binds these accounts only
+    # to the person whose card says so, whichever card is put on the reader.
+    return BankDesk(customers, store, book, client, register_kyc=True)
 
 
 def init_app(app: Flask, site: DemoSite) -> None:
@@ -313,8 +316,10 @@ def _start(
 ) -> Response:
     """PAR as the branch's client, then the terminal's browser to the service."""
     desk = branch()
+    # prompt=login: the terminal serves one customer after another in the same browser, so a
+    # login at the service is never taken over from the previous customer's session.
     started = desk.client.start(
-        scope="openid", claims=SIGN_IN_CLAIMS, authorization_details=details
+        scope="openid", claims=SIGN_IN_CLAIMS, authorization_details=details, prompt="login"
     )
     pending = started.pending
     desk.store.save_pending(

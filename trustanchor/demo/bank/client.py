@@ -267,11 +267,15 @@ class BankClient:
         scope: str = "openid",
         claims: Mapping[str, Any] | None = None,
         authorization_details: Sequence[Mapping[str, Any]] | None = None,
+        prompt: str | None = None,
     ) -> StartedAuthorization:
-        """Push an authorization request (PAR); the URL to send the person to."""
+        """Push an authorization request (PAR); the URL to send the person to. ``prompt``:
+        ``login`` asks for a fresh login whatever the browser's session at the service."""
         client = self.oauth()
         randomness = self.site.randomness
         extra: dict[str, Any] = {}
+        if prompt is not None:
+            extra["prompt"] = prompt
         if claims is not None:
             extra["claims"] = json.dumps(claims, separators=(",", ":"))
         if authorization_details is not None:
@@ -417,13 +421,20 @@ class BankClient:
             self._accounts_token = (token, now + lifetime)
         return token
 
-    def register_account(self, reference: str, kind: str, label: str) -> RegisteredAccount:
-        """``POST /accounts``: the same reference again returns the same account."""
+    def register_account(
+        self, reference: str, kind: str, label: str, kyc: Mapping[str, str] | None = None
+    ) -> RegisteredAccount:
+        """``POST /accounts``: the same reference again returns the same account. ``kyc``: the
+        holder's identified name (and birth date), so the service binds the account only to a
+        person verified with those (services/account_kyc.py)."""
         url = self.site.service("/accounts")
+        body: dict[str, Any] = {"reference": reference, "kind": kind, "label": label}
+        if kyc is not None:
+            body["kyc"] = dict(kyc)
         try:
             response = self.oauth().session.post(
                 url,
-                json={"reference": reference, "kind": kind, "label": label},
+                json=body,
                 auth=self._machine_token(),
                 timeout=self.timeout,
             )

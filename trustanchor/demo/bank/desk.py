@@ -71,8 +71,13 @@ class BankDesk:
         store: BankStore,
         book: LedgerBook,
         client: BankClient,
+        *,
+        register_kyc: bool = False,
     ) -> None:
         self.people = tuple(p for p in people if p.accounts)  # the bank's customers
+        # Register the holder's name and birth date with each account (the branch counter
+        # does: the service then binds the account only to that person).
+        self.register_kyc = register_kyc
         self.store = store
         self.book = book
         self.client = client
@@ -91,8 +96,17 @@ class BankDesk:
         with self._registering:
             for person in self.people:
                 for account in person.accounts:
+                    kyc = (
+                        {
+                            "family_name": person.family_name,
+                            "given_name": person.given_name,
+                            "birthdate": person.birthdate,
+                        }
+                        if self.register_kyc
+                        else None
+                    )
                     answer = self.client.register_account(
-                        account.reference, account.kind, account.label.en
+                        account.reference, account.kind, account.label.en, kyc
                     )
                     if self.store.record_account(
                         account.reference,
