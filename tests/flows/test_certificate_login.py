@@ -48,6 +48,7 @@ from trustanchor.storage.tables import identities, wallet_transactions
 from trustanchor.web.i18n import catalog
 
 X509 = "jp-jpki"
+LOGIN_ONLY = "jp-jpki-login-only"  # an x509 anchor without a signature profile
 VERIFIED_CLAIMS = {
     "userinfo": {
         "verified_claims": {
@@ -82,6 +83,7 @@ def server(
         anchors=[
             *(a.declaration() for a in payments.anchors.values()),
             x509_anchor_declaration(pki, crls.urls, anchor_id=X509, anchor_sets=[JP_SET]),
+            _without_signature(x509_anchor_declaration(pki, crls.urls, anchor_id=LOGIN_ONLY)),
         ],
         clients=payments.clients(),
         overrides=fetcher_overrides(),
@@ -89,6 +91,12 @@ def server(
     settings = dataclasses.replace(settings, anchor_sets=tuple(ANCHOR_SETS))
     with running_server(settings) as running:
         yield running
+
+
+def _without_signature(declaration: dict[str, Any]) -> dict[str, Any]:
+    declaration["x509"].pop("signature")
+    declaration["display_name"] = {"en": "Card login only (test)", "ja": "カードログインのみ"}
+    return declaration
 
 
 @pytest.fixture
@@ -187,9 +195,10 @@ def subject_of(tokens: dict[str, Any]) -> str:
     return str(jwt.decode(tokens["id_token"], options={"verify_signature": False})["sub"])
 
 
-def stored_identities(server: RunningServer) -> list[Any]:
+def stored_identities(server: RunningServer, anchor_id: str = X509) -> list[Any]:
     with server.services.db.reader() as conn:
-        return list(conn.execute(select(identities).where(identities.c.anchor_id == X509)).all())
+        query = select(identities).where(identities.c.anchor_id == anchor_id)
+        return list(conn.execute(query).all())
 
 
 def refusal(answer: requests.Response) -> str:
@@ -316,6 +325,27 @@ def test_a_signature_certificate_not_asked_for_is_refused(
     answer = person.app.answer(request, ["authentication", "signature"])
     assert refusal(answer) == "signature_not_requested"
     assert stored_identities(server) == []
+
+
+def test_an_anchor_without_a_signature_profile_logs_in_with_the_authentication_one(
+    server: RunningServer, bank: Bank, pki: TestPKI
+) -> None:
+    """Login only: never an enrolment (no signature certificate to ask for), so an unknown
+    authentication certificate logs in as a new holder, without claims."""
+    person = CardHolder(server, pki.person(label="login-only"))
+    page, pkce = start(bank, person, claims=VERIFIED_CLAIMS)
+    qr = person.choose(page, LOGIN_ONLY)
+    assert not qr.enrolment
+    request = person.app.request(qr.link)
+    assert request["certificates"] == ["authentication"]
+    answer = person.app.answer(request)
+    assert answer.status_code == 200, answer.text
+    consent = person.login_page(_path(page))
+    assert is_consent(consent)
+    tokens = bank.redeem(person.decide(consent)["code"], pkce)
+    assert "verified_claims" not in userinfo(server, tokens["access_token"])
+    [identity] = stored_identities(server, LOGIN_ONLY)
+    assert dict(identity.claims) == {}
 
 
 # ---------------------------------------------------------------------------- one-time use
@@ -484,7 +514,8 @@ def test_a_suspended_anchor_refuses_the_request_and_the_answer(
     }
     assert refusal(person.app.answer(request)) == "anchor_suspended"
     login_page = person.browser.get(server.url(path))
-    assert X509 not in login_page.text  # no longer offered
+    assert f'value="{X509}"' not in login_page.text  # no longer offered
+    assert f'value="{LOGIN_ONLY}"' in login_page.text
     assert "this trust anchor is suspended at the moment" in login_page.text
     # The QR page of a suspended anchor sends the person back to the list.
     qr = person.browser.get(first.page.url)

@@ -39,6 +39,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sqlalchemy import Connection
+
 from trustanchor.anchors.base import AnchorFailure
 from trustanchor.anchors.x509_verifier import CertificateAnswer, ChallengeExpectation
 from trustanchor.digests import equal, secret_digest
@@ -180,8 +182,18 @@ def begin(services: Services, current: Interaction, anchor_id: str) -> Certifica
     return CertificateStarted(transaction_id)
 
 
-def _signature_needed(services: Services, conn: Any, current: Interaction, anchor: Anchor) -> bool:
+def enrols(anchor: Anchor) -> bool:
+    """Whether the anchor declares a signature profile. Without one it offers login only: the
+    authentication certificate alone, never verified claims, and no enrolment to ask for."""
+    return isinstance(anchor.settings.get(SIGNATURE), Mapping)
+
+
+def _signature_needed(
+    services: Services, conn: Connection, current: Interaction, anchor: Anchor
+) -> bool:
     """Whether this attempt must enrol the signature certificate (its verified claims)."""
+    if not enrols(anchor):
+        return False
     request = current.request
     if any(
         name not in PROTOCOL_CLAIMS for name in requested_claim_names(request.scope, request.claims)
@@ -445,7 +457,7 @@ def receive(
     except AnchorFailure as failure:
         raise refuse(failure.reason, failure.detail) from failure
     assert anchor is not None
-    if response.signature is None:
+    if response.signature is None and enrols(anchor):
         with services.db.reader() as conn:
             known = identities_repo.find(conn, anchor.id, verified.subject)
         if known is None:
