@@ -53,7 +53,12 @@ PASSWORD_ACR = "urn:oasis:names:tc:SAML:2.0:ac:classes:InternetProtocolPassword"
 
 
 def _anchor(
-    anchor_id: str, issuer: str, client_id: str, name: str, level: str = "high"
+    anchor_id: str,
+    issuer: str,
+    client_id: str,
+    name: str,
+    level: str = "high",
+    **extra: Any,
 ) -> dict[str, Any]:
     return {
         "id": anchor_id,
@@ -76,6 +81,7 @@ def _anchor(
             # idpyoidc 5 resolves a pushed request only when the redirect repeats redirect_uri,
             # so PAR is exercised against node-oidc-provider instead.
             "par": "never",
+            **extra,
         },
     }
 
@@ -115,7 +121,14 @@ def world(tmp_path: Path, database_url: str) -> Iterator[World]:
             port=free_port(),
             anchors=[
                 _anchor(ANCHOR, provider.issuer, CLIENT_AT_OP, "Test Bank ID"),
-                _anchor(OTHER, provider.issuer, OTHER_CLIENT_AT_OP, "Other ID", "substantial"),
+                _anchor(
+                    OTHER,
+                    provider.issuer,
+                    OTHER_CLIENT_AT_OP,
+                    "Other ID",
+                    "substantial",
+                    client_assertion_alg="RS256",
+                ),
             ],
             clients=_clients(payments),
             overrides=FETCHER,
@@ -251,8 +264,16 @@ def test_our_client_key_is_private_on_disk_and_only_its_public_half_is_served(
     assert key["kid"] and key["alg"] == "ES256"
     other = requests.get(world.server.url(f"/upstream/{OTHER}/jwks.json"), timeout=5).json()
     assert other["keys"][0]["kid"] != key["kid"]  # a key per provider
+    assert other["keys"][0]["alg"] == "RS256" and other["keys"][0]["kty"] == "RSA"
+    assert not {"d", "p", "q", "dp", "dq", "qi"} & other["keys"][0].keys()
     missing = requests.get(world.server.url("/upstream/no-such-anchor/jwks.json"), timeout=5)
     assert missing.status_code == 404
+
+
+def test_a_provider_taking_rsa_client_assertions(world: World) -> None:
+    """OTHER's key is RS256 (client_assertion_alg): the provider takes its assertion."""
+    attempt = _to_provider_and_back(world, anchor=OTHER)
+    assert "/consent" in _finish(attempt).text
 
 
 # -- the security cases ------------------------------------------------------------------------

@@ -44,6 +44,8 @@ metadata_ttl                no        seconds discovery and JWKS are cached (def
 jwks_refetch_limit          no        JWKS refetches allowed for an unknown ``kid`` per window
                                       (default 3); beyond it unknown keys fail closed
 jwks_refetch_window         no        that window in seconds (default 300)
+client_assertion_alg        no        the algorithm of our own ``private_key_jwt`` key for this
+                                      provider: ES256 (default), RS256 or PS256 (H4b)
 ==========================  ========  ===========================================================
 """
 
@@ -91,6 +93,7 @@ _KNOWN = frozenset(
         "metadata_ttl",
         "jwks_refetch_limit",
         "jwks_refetch_window",
+        "client_assertion_alg",  # H4b: the algorithm of our own key for this provider
     }
 )
 
@@ -119,6 +122,8 @@ class OidcSettings:
     metadata_ttl: int = DEFAULT_METADATA_TTL
     jwks_refetch_limit: int = DEFAULT_JWKS_REFETCH_LIMIT
     jwks_refetch_window: int = DEFAULT_JWKS_REFETCH_WINDOW
+    # H4b: our private_key_jwt key for this provider (keystore/upstream_keys.py) is made for it.
+    client_assertion_alg: str = "ES256"
 
     def acr_for_level(self, level: str) -> tuple[str, ...]:
         """The provider's ``acr`` values that map to ``level`` or above, strongest first: what we
@@ -178,7 +183,15 @@ def parse_settings(
         metadata_ttl=_positive(raw, "metadata_ttl", DEFAULT_METADATA_TTL),
         jwks_refetch_limit=_positive(raw, "jwks_refetch_limit", DEFAULT_JWKS_REFETCH_LIMIT),
         jwks_refetch_window=_positive(raw, "jwks_refetch_window", DEFAULT_JWKS_REFETCH_WINDOW),
+        client_assertion_alg=_client_assertion_alg(raw.get("client_assertion_alg", "ES256")),
     )
+
+
+def _client_assertion_alg(value: Any) -> str:
+    """H4b: ES256 (default) or RS256/PS256 where the provider only takes RSA assertions."""
+    if value not in ("ES256", "RS256", "PS256"):
+        raise ValueError("client_assertion_alg: must be ES256, RS256 or PS256")
+    return str(value)
 
 
 def _issuer(value: Any, allow_http: bool) -> str:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -67,6 +68,7 @@ from trustanchor.storage.wallet_repo import LoginMethod
 log = logging.getLogger("trustanchor.login")
 
 METHOD: LoginMethod = "upstream"
+_LOGGABLE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 STATE_BYTES = 32  # 256 bits: the state is the transaction id
 MAX_TOKEN_RESPONSE_BYTES = 65536
 MAX_USERINFO_BYTES = 65536
@@ -135,7 +137,7 @@ def ensure_client_keys(keys_dir: str | Path, anchors: list[Anchor], *, generate:
     for anchor in anchors:
         if anchor.kind != "oidc" or anchor.status == "retired":
             continue
-        alg = str(anchor.settings.get("client_assertion_alg", "ES256"))
+        alg = str(anchor.settings.get("client_assertion_alg", "ES256"))  # parsed at declaration
         path = upstream_keys.key_path(keys_dir, anchor.id)
         if not generate:
             if not path.exists():
@@ -344,7 +346,7 @@ def callback(
     page = f"/interaction/{consumed.interaction_id}"
     if consumed.anchor_id != anchor_id:
         # The answer came to another provider's redirect URI: a mix-up, whoever sent it.
-        _fail(services, consumed, "upstream_mix_up", f"answer for {anchor_id}")
+        _fail(services, consumed, "upstream_mix_up", f"answer at {_loggable(anchor_id)}")
         return page
     if row is None or row.state != "login":
         _fail(services, consumed, "interaction_gone", "the interaction no longer waits")
@@ -358,7 +360,7 @@ def callback(
         if answer.error is not None:
             declined = answer.error == "access_denied"
             raise AnchorFailure(
-                "upstream_declined" if declined else "upstream_error", answer.error[:64]
+                "upstream_declined" if declined else "upstream_error", _loggable(answer.error)
             )
         if not answer.code:
             raise AnchorFailure("upstream_error", "no code")
@@ -452,6 +454,11 @@ def _verify(
         required_claims=(),
         at=at,
     )
+
+
+def _loggable(value: str) -> str:
+    """A value from the browser's URL, fit for a log line (no control characters, bounded)."""
+    return value[:64] if _LOGGABLE.fullmatch(value[:64]) else "(malformed)"
 
 
 def _fail(services: Services, tx: wallet_repo.WalletTransaction, reason: str, detail: str) -> None:
