@@ -93,6 +93,7 @@ def demo(tmp_path: Path, database_url: str) -> Iterator[Demo]:
         app = create_app(site)
         with serving(app, parties_port):
             yield Demo(server, site, app)
+        app.extensions["demo_ekyc_op_stop"].set()
         app.extensions["demo_engine"].dispose()
 
 

@@ -108,6 +108,7 @@ LOGIN_ATTEMPTS = 5
 JWKS_TTL = 300
 JWKS_REFETCH_GAP = 10  # an unknown kid refetches the client's JWKS at most this often
 JWKS_MAX_BYTES = 65536
+JWKS_WARM_RETRY = 2  # seconds between background fetches until the client answers
 ASSERTION_MAX_LIFETIME = 600
 BROWSER_COOKIE = "ekyc_browser"
 MAX_PARAM = 4096
@@ -584,10 +585,35 @@ class ClientKeys:
             known = kid is None or kid in kids
             if fresh and (known or now - fetched_at < JWKS_REFETCH_GAP):
                 return keys
+        return self.refresh(client)
+
+    def refresh(self, client: RegisteredClient) -> KeySet:
+        """Fetch the client's JWKS now and keep it."""
+        now = self._now()
         keys, kids = self._fetch(client.jwks_uri)
         with self._lock:
             self._cache[client.client_id] = (keys, kids, now)
         return keys
+
+    def keep_warm(self, clients: list[RegisteredClient], stop: threading.Event) -> None:
+        """Refresh every client's JWKS in the background (every half TTL; after a failure
+        again soon, backing off), so that verifying an assertion does not wait on the client.
+        The trustanchor service on SQLite answers one request at a time: while it waits for our
+        PAR or token response it cannot also serve us its JWKS, and a fetch made then would
+        time out."""
+        retry: float = JWKS_WARM_RETRY
+        while not stop.is_set():
+            failed = False
+            for client in clients:
+                try:
+                    self.refresh(client)
+                except InvalidClientError:
+                    failed = True
+            if failed:
+                pause, retry = retry, min(retry * 2, JWKS_TTL / 2)
+            else:
+                pause, retry = JWKS_TTL / 2, JWKS_WARM_RETRY
+            stop.wait(pause)
 
     @staticmethod
     def _fetch(url: str) -> tuple[KeySet, set[str]]:
@@ -821,7 +847,18 @@ def provider() -> EkycProvider:
 
 
 def init_app(app: Flask, site: DemoSite) -> None:
-    app.extensions["demo_ekyc_op"] = EkycProvider(site)
+    """The provider for the parties' app, its clients' keys kept warm by a daemon thread."""
+    op = EkycProvider(site)
+    app.extensions["demo_ekyc_op"] = op
+    stop = threading.Event()
+    app.extensions["demo_ekyc_op_stop"] = stop
+    warmer = threading.Thread(
+        target=op.client_keys.keep_warm,
+        args=(list(op.clients.values()), stop),
+        name="ekyc-client-keys",
+        daemon=True,
+    )
+    warmer.start()
 
 
 @blueprint.get("/")
