@@ -16,6 +16,7 @@ import requests
 from support.server import REPO, free_port
 
 from trustanchor.demo.autopilot import ServiceVisitor
+from trustanchor.demo.branch import open_branch
 from trustanchor.demo.parties_state import open_bank, parties_engine
 from trustanchor.demo.people import load_people
 from trustanchor.demo.site import DemoSite
@@ -96,8 +97,13 @@ def test_the_launcher_starts_seeds_and_stops_the_demo(tmp_path: Path) -> None:
         try:
             desk, _ = open_bank(site, engine)
             registered = desk.store.accounts()
-            assert len(registered) == sum(len(p.accounts) for p in desk.people)
-            assert len(desk.book.accounts()) == len(desk.people)
+            # The online bank's customers' accounts, and the branch counter's (its own client)
+            # for the people without a smartphone.
+            counter = open_branch(site, desk.store, desk.book)
+            customers = (*desk.people, *counter.people)
+            assert [p.id for p in counter.people] == ["ume"]
+            assert len(registered) == sum(len(p.accounts) for p in customers)
+            assert len(desk.book.accounts()) == len(customers)
             # ... and linked the payees' accounts through the real flow (their login with the
             # demo wallet, their approval at the service), not the person the evaluator plays.
             linked = {p.id for p in desk.people if desk.active_link(p) is not None}

@@ -61,6 +61,9 @@ def demo_settings(keys_dir: Path) -> Settings:
     settings = load_settings(REPO / "config" / "demo.toml", environ={})
     anchors = []
     for declaration in settings.anchors:
+        if declaration["kind"] != "sd_jwt_vc":  # the card's and the eKYC bank's anchors
+            anchors.append(declaration)
+            continue
         table = dict(declaration["sd_jwt_vc"])
         table["jwks_file"] = str(keys_dir / "anchors" / f"{declaration['id']}.jwks.json")
         anchors.append({**declaration, "sd_jwt_vc": table})
@@ -269,7 +272,7 @@ def test_issue_refuses_reserved_claims_and_the_wrong_anchor(
 
 def test_the_demo_people_are_as_designed() -> None:
     people = {p.id: p for p in load_people()}
-    assert list(people) == ["hanako", "taro", "erika", "aiko"]
+    assert list(people) == ["hanako", "taro", "erika", "aiko", "ume"]
     assert people["hanako"].display_name.get("ja") == "山田 花子"
     assert people["taro"].display_name.get("en") == "Taro Suzuki"
     assert people["hanako"].anchor == people["taro"].anchor == "jp-national-id"
@@ -285,6 +288,12 @@ def test_the_demo_people_are_as_designed() -> None:
         for account in someone.accounts:
             assert str(account.opening_amount) == account.opening_balance
     assert people["hanako"].account("cbdc_wallet").currency == "JPY"
+    # My Number Cards (jpki_ca.py): the Japanese residents have one; Taro's is revoked; Ume has
+    # no smartphone (no wallet credential: she uses her card at the branch's counter).
+    assert [p.id for p in people.values() if p.card] == ["hanako", "taro", "aiko", "ume"]
+    assert [p.id for p in people.values() if p.card and p.card.revoked] == ["taro"]
+    assert [p.id for p in people.values() if not p.smartphone] == ["ume"]
+    assert people["ume"].anchor == "jp-jpki" and people["ume"].accounts
 
 
 def _raw_person(**changes: Any) -> dict[str, Any]:
@@ -362,8 +371,10 @@ def test_prepare_wallet_issues_once_and_again_only_when_needed(
         )
 
     first = run()
-    assert sum(m.startswith("issued ") for m in first) == len(load_people())
-    for someone in load_people():
+    with_phone = [p for p in load_people() if p.smartphone]  # no phone, no wallet credential
+    assert sum(m.startswith("issued ") for m in first) == len(with_phone)
+    assert not credential_path(state_dir, "ume").exists()
+    for someone in with_phone:
         key_file = holder_key_path(keys_dir, someone.id)
         assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
         stored = IssuedCredential.load(credential_path(state_dir, someone.id))
@@ -383,7 +394,7 @@ def test_prepare_wallet_issues_once_and_again_only_when_needed(
     # Close to expiry: everything is renewed.
     clock.set(AT + 340 * 86400)
     fourth = run()
-    assert sum(m.startswith("issued ") for m in fourth) == len(load_people())
+    assert sum(m.startswith("issued ") for m in fourth) == len(with_phone)
 
 
 def test_prepare_command_makes_keys_and_credentials_for_config_demo_toml(
