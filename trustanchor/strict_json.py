@@ -4,6 +4,7 @@ Infinity, bounded nesting depth and size. Violations raise :class:`StrictJSONErr
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 
@@ -41,26 +42,22 @@ def loads(data: str | bytes, *, max_depth: int = 16, max_bytes: int = 1 << 20) -
         raise StrictJSONError("malformed JSON") from exc
 
 
+# A string literal, to its closing quote or to the end when unterminated; anything but a bracket.
+_STRING_LITERAL = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
 def _check_depth(text: str, max_depth: int) -> None:
-    """Reject deep nesting before the parser recurses (cheap scan that skips string contents)."""
+    """Reject deep nesting before the parser recurses: string contents removed and only the
+    brackets kept (both by regular expressions, in C: JWS headers carry kilobytes of x5c), then
+    a scan of the brackets."""
     depth = 0
-    in_string = False
-    escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
+    for ch in _NOT_BRACKET.sub("", _STRING_LITERAL.sub("", text)):
+        if ch in "[{":
             depth += 1
             if depth > max_depth:
                 raise StrictJSONError("JSON nested too deeply")
-        elif ch in "]}":
+        else:
             depth -= 1
 
 
