@@ -26,10 +26,12 @@ Our own checks, where pyca gives no hook or for a precise reason code:
 - before pyca: every ``x5c`` certificate's validity at ``at`` (certificate_expired /
   certificate_not_yet_valid name which one), no SHA-1 or MD5 signature, RSA ≥ ``min_rsa_bits``
   (pyca checks the sizes of *issuer* keys only; the leaf's key signs our challenge), and the
-  profile of the leaf from its **issuing CA**: the configured issuer whose name is the leaf's
-  issuer and whose key verifies the leaf. One of the other profile's CAs →
-  ``certificate_profile_mismatch``; none → ``certificate_issuer_not_accepted``. The end-entity
-  checks above also run once here, so a refusal carries its own reason rather than pyca's text;
+  profile of the leaf from its **issuing CA**: a configured CA of the asked profile named as the
+  leaf's issuer goes on to pyca (which verifies the leaf's signature with it); one of the other
+  profile's CAs that signed the leaf → ``certificate_profile_mismatch``; none →
+  ``certificate_issuer_not_accepted`` (also when pyca refuses a leaf named like our CA but not
+  signed by it). The end-entity checks above also run once here, so a refusal carries its own
+  reason rather than pyca's text;
 - after pyca, on the chain it built (root included): RSA sizes and no SHA-1 again, the length,
   and the certificate that issued the leaf equal (DER) to a configured issuer of the profile.
 
@@ -103,6 +105,13 @@ class ChainValidator:
         self._settings = settings
         self._store = Store(list(settings.roots))
         self._ca_policy = ExtensionPolicy.webpki_defaults_ca()
+        # Configured issuing CAs by subject name (pyca builds a Name object at every access).
+        self._by_name: dict[Profile, dict[x509.Name, list[x509.Certificate]]] = {}
+        for configured in (settings.authentication, settings.signature):
+            if configured is not None:
+                names = self._by_name.setdefault(configured.profile, {})
+                for ca in configured.issuers:
+                    names.setdefault(ca.subject, []).append(ca)
         self._ee_policies = {
             profile.profile: _ee_policy(profile)
             for profile in (settings.authentication, settings.signature)
@@ -123,7 +132,14 @@ class ChainValidator:
             _check_strength(cert, settings.min_rsa_bits, f"x5c[{index}]")
         issuer = self._issuing_ca(leaf, wanted)
         _check_end_entity(leaf, wanted)
-        chain = self._pyca(leaf, list(certificates[1:]), profile, at)
+        try:
+            chain = self._pyca(leaf, list(certificates[1:]), profile, at)
+        except AnchorFailure as failure:
+            # Named like our CA but not signed by it: say so rather than pyca's words (only on
+            # this path: verifying the leaf twice on every login would cost an RSA operation).
+            if failure.reason == "certificate_chain_invalid" and not _issued_by(leaf, issuer):
+                raise AnchorFailure("certificate_issuer_not_accepted", "not signed by it") from None
+            raise
         if len(chain) > settings.max_chain_length + 1:
             raise AnchorFailure("certificate_chain_too_long", f"{len(chain)} certificates")
         for index, cert in enumerate(chain):
@@ -132,22 +148,27 @@ class ChainValidator:
             raise AnchorFailure(
                 "certificate_issuer_not_accepted", "the built chain avoids the configured CA"
             )
-        return ValidatedChain(profile=profile, leaf=leaf, issuer=issuer, chain=tuple(chain))
+        return ValidatedChain(profile=profile, leaf=leaf, issuer=chain[1], chain=tuple(chain))
 
     def _issuing_ca(self, leaf: x509.Certificate, wanted: ProfileSettings) -> x509.Certificate:
-        """The configured issuing CA of the leaf (name and signature), in any profile."""
-        settings = self._settings
-        for profile in (settings.authentication, settings.signature):
-            if profile is None:
-                continue
-            for ca in profile.issuers:
-                if _issued_by(leaf, ca):
-                    if profile.profile != wanted.profile:
-                        raise AnchorFailure(
-                            "certificate_profile_mismatch",
-                            f"a {profile.profile} certificate where {wanted.profile} is asked",
-                        )
-                    return ca
+        """The configured issuing CA of the leaf, for the reason codes before pyca runs: a CA of
+        the wanted profile named as the leaf's issuer (pyca then verifies the signature, and
+        the built chain must go through exactly that certificate); otherwise a CA of the other
+        profile that really signed the leaf (profile mismatch), or none."""
+        named = self._by_name[wanted.profile].get(leaf.issuer, [])
+        for ca in named:
+            if len(named) == 1 or _issued_by(leaf, ca):
+                return ca
+        other = (
+            self._settings.signature
+            if wanted.profile == "authentication"
+            else (self._settings.authentication)
+        )
+        if other is not None and any(_issued_by(leaf, ca) for ca in other.issuers):
+            raise AnchorFailure(
+                "certificate_profile_mismatch",
+                f"a {other.profile} certificate where {wanted.profile} is asked",
+            )
         raise AnchorFailure("certificate_issuer_not_accepted", "issuer is no configured CA")
 
     def _pyca(

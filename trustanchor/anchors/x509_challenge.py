@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +31,7 @@ from typing import Any
 from cryptography import x509
 
 from trustanchor import strict_json
-from trustanchor.digests import b64url_decode, b64url_encode
+from trustanchor.digests import b64url_encode
 
 CHALLENGE_TYP = "trustanchor-x509-challenge+jwt"
 PURPOSE = "trustanchor-login-challenge-v1"
@@ -41,6 +42,7 @@ MAX_TEXT = 2048  # aud, nonce, txn: ours are far shorter
 MAX_INSTANT = 1 << 41  # a year around 71,700: larger numbers are nonsense, not instants
 MAX_SIGNATURE_BYTES = 1024  # RSA-8192; the anchor's own limits are checked later
 _JSON_DEPTH = 3
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 REASONS: dict[str, str] = {
     "challenge_too_large": "The answer from your certificate app is too large.",
@@ -131,11 +133,15 @@ def parse_challenge(
 
 
 def _segment(text: str, name: str) -> bytes:
+    """Strict base64url (RFC 7515: no padding, URL-safe alphabet), canonical: re-encoding gives
+    the text back, so no two texts decode to the same bytes (stray low bits refused)."""
+    if not _BASE64URL.fullmatch(text) or len(text) % 4 == 1:
+        raise ChallengeError("malformed_challenge", f"{name} is not base64url")
     try:
-        data = b64url_decode(text)
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (ValueError, binascii.Error):
         raise ChallengeError("malformed_challenge", f"{name} is not base64url") from None
-    if b64url_encode(data) != text:  # stray bits: another text for the same bytes
+    if b64url_encode(data) != text:
         raise ChallengeError("malformed_challenge", f"{name} is not canonical base64url")
     return data
 
