@@ -77,6 +77,9 @@ def _anchor(
                 "birthdate": "birthdate",
             },
             "acr_levels": {PASSWORD_ACR: level},
+            # every mapped claim asked inside verified_claims (OpenID Connect for Identity
+            # Assurance): taken from there only, with the anchor's trust framework
+            "verified_claims": True,
             "userinfo": True,
             # idpyoidc 5 resolves a pushed request only when the redirect repeats redirect_uri,
             # so PAR is exercised against node-oidc-provider instead.
@@ -231,7 +234,20 @@ def _outcome(world: World, state: str) -> dict[str, Any] | None:
 def test_login_through_an_upstream_provider_end_to_end(world: World) -> None:
     client = _rp(world)
     dpop_key = _dpop()
-    auth_request = client.authorization_request(scope="openid profile", dpop_key=dpop_key)
+    auth_request = client.authorization_request(
+        scope="openid profile",
+        dpop_key=dpop_key,
+        claims=json.dumps(
+            {
+                "userinfo": {
+                    "verified_claims": {
+                        "verification": {"trust_framework": None},
+                        "claims": {"given_name": None, "birthdate": None},
+                    }
+                }
+            }
+        ),
+    )
     par = client.pushed_authorization_request(auth_request)
     attempt = _to_provider_and_back(world, url=str(par.uri))
     query = parse_qs(urlsplit(attempt.callback_url).query)
@@ -249,6 +265,9 @@ def test_login_through_an_upstream_provider_end_to_end(world: World) -> None:
     userinfo = client.userinfo(token)
     assert userinfo["sub"] == id_token["sub"]
     assert userinfo["given_name"] == "Taro"  # from the provider's UserInfo, through ours
+    verified = userinfo["verified_claims"]  # the provider's verified_claims, mapped
+    assert verified["verification"]["trust_framework"] == "jp_aml"
+    assert verified["claims"] == {"given_name": "Taro", "birthdate": "1990-04-01"}
     outcome = _outcome(world, _state(attempt.callback_url))
     assert outcome is not None and outcome["status"] == "ok"
 
@@ -513,6 +532,7 @@ def node_world(tmp_path: Path, database_url: str) -> Iterator[World]:
         # The Digital Agency's convention: the assertion's aud is the token endpoint.
         "assertion_audience": "token_endpoint",
         "par": "always",
+        "verified_claims": False,  # plain claims, the Digital Agency style
     }
     settings = test_settings(
         tmp_path,
