@@ -73,8 +73,10 @@ def test_demo_landing_lists_every_part_with_one_sentence(serve: Any, lang: str) 
     assert text_of("landing.heading", lang) in html
     expected = {
         "wallet": f"{PARTIES}/wallet/",
+        "card": f"{PARTIES}/card/",
         "bank": f"{PARTIES}/bank/",
         "ledger": f"{PARTIES}/ledger/",
+        "branch": f"{PARTIES}/branch/",
         "auditor": "/auditor/",
         "my_links": "/my/links",
         "discovery": "/.well-known/openid-configuration",
@@ -88,7 +90,8 @@ def test_demo_landing_lists_every_part_with_one_sentence(serve: Any, lang: str) 
         assert text_of(f"landing.parts.{key}.name", lang) in item.group(1)
         assert text_of(f"landing.parts.{key}.sentence", lang) in item.group(1)
     # The walk a newcomer can follow, and the anchors with the sets that decide transfers.
-    for step in ("try_bank", "try_link", "try_allowed", "try_refused", "try_auditor"):
+    steps = ("try_bank", "try_link", "try_allowed", "try_refused", "try_card", "try_branch")
+    for step in (*steps, "try_auditor"):
         assert text_of(f"landing.{step}", lang) in html
     japan = "日本 CBDC 実証" if lang == "ja" else "Japan CBDC pilot"
     high = text_of("levels.high", lang)

@@ -58,8 +58,10 @@ def _parties(parties_url: str) -> list[DemoPart]:
         return []
     return [
         DemoPart("wallet", f"{parties_url}/wallet/"),
+        DemoPart("card", f"{parties_url}/card/"),
         DemoPart("bank", f"{parties_url}/bank/"),
         DemoPart("ledger", f"{parties_url}/ledger/"),
+        DemoPart("branch", f"{parties_url}/branch/"),
     ]
 
 
