@@ -32,6 +32,7 @@ from support.payments import (
     ANCHOR_SETS,
     JP_HIGH,
     JP_SET,
+    JP_SUBSTANTIAL,
     Bank,
     Holder,
     Payments,
@@ -612,6 +613,77 @@ def test_link_and_transfer_between_holders_of_an_anchor_set_mixing_kinds(
     access = jwt.decode(tokens["access_token"], options={"verify_signature": False})
     assert access["authorization_details"] == [transfer(hanako_wallet, taro_wallet, "3000")]
     assert access["anchor_set"] == JP_SET
+
+
+# ---------------------------------------------------------------------------- joins across kinds
+
+HANAKO = {"family_name": "佐藤", "given_name": "花子", "birthdate": "1980-01-02"}
+
+
+def _step_up_to_the_card(
+    server: RunningServer, bank: Bank, payments: Payments, card: Card
+) -> tuple[Holder, CardHolder, Pkce, requests.Response]:
+    """Hanako (SD-JWT VC, substantial) asks to send 200,000 JPY: the set wants a high login,
+    and she chooses the x509 anchor; her card app's request and the step-up login page."""
+    hanako = Holder(server, payments, "hanako")
+    hanako.claims[JP_SUBSTANTIAL] = dict(HANAKO)
+    deposit = bank.register("hanako-deposit", "bank_deposit", "Hanako savings")
+    wallet = bank.register("hanako-wallet", "cbdc_wallet", "Hanako wallet")
+    pkce = Pkce.generate()
+    page = hanako.open(bank.authorization_url([link(deposit, wallet)], pkce))
+    bank.redeem(hanako.decide(hanako.log_in(page, JP_SUBSTANTIAL), "approve")["code"], pkce)
+    taro = Holder(server, payments, "taro")
+    taro_deposit = bank.register("taro-deposit", "bank_deposit", "Taro savings")
+    taro_wallet = bank.register("taro-wallet", "cbdc_wallet", "Taro wallet")
+    pkce = Pkce.generate()
+    page = taro.open(bank.authorization_url([link(taro_deposit, taro_wallet)], pkce))
+    bank.redeem(taro.decide(taro.log_in(page, JP_HIGH), "approve")["code"], pkce)
+
+    pkce = Pkce.generate()
+    consent = hanako.open(bank.authorization_url([transfer(wallet, taro_wallet, "200000")], pkce))
+    assert "A stronger login is needed" in parse(consent.text).text
+    login_page = hanako.step_up(consent)
+    return hanako, CardHolder(server, card, hanako.browser), pkce, login_page
+
+
+def test_a_step_up_with_the_persons_own_card_joins_their_holder(
+    server: RunningServer, bank: Bank, payments: Payments, pki: TestPKI
+) -> None:
+    """Identity joins across kinds: the card's signature certificate (asked for, as the join
+    rule compares names and birth date) proves the same person; the new x509 identity joins
+    Hanako's holder and the transfer goes ahead at high."""
+    card = pki.person(label="hanako-join", name="佐藤 花子", birthdate="19800102")
+    hanako, phone, pkce, login_page = _step_up_to_the_card(server, bank, payments, card)
+    path = _path(login_page)
+    qr = phone.choose(login_page)
+    assert qr.enrolment
+    request = phone.app.request(qr.link)
+    assert request["certificates"] == ["authentication", "signature"]
+    answer = phone.app.answer(request)
+    assert answer.status_code == 200, answer.text
+    consent = phone.login_page(path)
+    assert "Send 200000 JPY" in parse(consent.text).text
+    tokens = bank.redeem(hanako.decide(consent, "approve")["code"], pkce)
+    access = jwt.decode(tokens["access_token"], options={"verify_signature": False})
+    assert access["acr"] == "urn:trustanchor:acr:high"
+    with server.services.db.reader() as conn:
+        holders = {
+            row.anchor_id: row.holder_id
+            for row in conn.execute(select(identities.c.anchor_id, identities.c.holder_id))
+        }
+    assert holders[X509] == holders[JP_SUBSTANTIAL]
+
+
+def test_a_step_up_with_someone_elses_card_joins_nothing(
+    server: RunningServer, bank: Bank, payments: Payments, pki: TestPKI
+) -> None:
+    card = pki.person(label="mallory-card", name="江藤 真理", birthdate="19900304")
+    _, phone, _, login_page = _step_up_to_the_card(server, bank, payments, card)
+    path = _path(login_page)
+    request = phone.app.request(phone.choose(login_page).link)
+    assert refusal(phone.app.answer(request)) == "identity_mismatch"
+    assert stored_identities(server) == []
+    assert "Send 200000 JPY" not in parse(phone.login_page(path).text).text
 
 
 # ---------------------------------------------------------------------------- words
