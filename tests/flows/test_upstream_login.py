@@ -45,6 +45,7 @@ from trustanchor.storage.tables import wallet_transactions
 
 ANCHOR = "bank-idp"
 OTHER = "other-idp"
+DOWN = "down-idp"  # declared, but nothing listens at its issuer
 CLIENT_AT_OP = "trustanchor-rp"
 OTHER_CLIENT_AT_OP = "trustanchor-rp-other"
 
@@ -132,6 +133,7 @@ def world(tmp_path: Path, database_url: str) -> Iterator[World]:
                     "substantial",
                     client_assertion_alg="RS256",
                 ),
+                _anchor(DOWN, f"http://127.0.0.1:{free_port()}", "nobody", "Down ID"),
             ],
             clients=_clients(payments),
             overrides=FETCHER,
@@ -295,6 +297,28 @@ def test_a_provider_taking_rsa_client_assertions(world: World) -> None:
     assert "/consent" in _finish(attempt).text
 
 
+def test_an_unreachable_provider_fails_before_the_browser_leaves(world: World) -> None:
+    browser = Browser(world.server)
+    client = _rp(world)
+    url = client.pushed_authorization_request(
+        client.authorization_request(scope="openid profile", dpop_key=_dpop())
+    ).uri
+    page = browser.follow(browser.get(str(url)))
+    started = browser.submit(page.text, "/upstream", anchor=DOWN)
+    assert started.status_code == 303
+    assert started.headers["Location"].startswith("/interaction/")  # not to any provider
+    text = _failure_text(browser.follow(started))
+    assert "cannot be reached right now" in text
+    from trustanchor.storage import wallet_repo
+
+    interaction_id = started.headers["Location"].rsplit("/", 1)[-1]
+    with world.server.services.db.reader() as conn:
+        latest = wallet_repo.latest_for_interaction(conn, interaction_id)
+    assert latest is not None and latest.method == "upstream"
+    assert latest.outcome == {"status": "failed", "reason": "provider_unreachable"}
+    assert latest.consumed_at is not None  # no answer can ever name it
+
+
 # -- the security cases ------------------------------------------------------------------------
 
 
@@ -337,6 +361,12 @@ def _refused_with(world: World, attempt: Attempt, reason: str, url: str | None =
     assert _outcome(world, state) == {"status": "failed", "reason": reason}
     assert attempt.browser.get(attempt.callback_url).status_code == 400  # used up
     return _failure_text(page)
+
+
+def test_an_answer_for_an_anchor_suspended_meanwhile_is_refused(world: World) -> None:
+    attempt = _to_provider_and_back(world)
+    world.server.services.anchors.set_status(ANCHOR, "suspended", world.clock.now())
+    _refused_with(world, attempt, "anchor_suspended")
 
 
 def test_a_wrong_iss_in_the_answer_is_refused(world: World) -> None:
