@@ -43,6 +43,7 @@ from trustanchor.clock import SystemClock
 from trustanchor.domain.identity import Authentication
 from trustanchor.services import audit_trail
 from trustanchor.storage.tables import grants, identities, wallet_transactions
+from trustanchor.web.cookies import SESSION_COOKIE
 
 X509 = "jp-jpki"
 BRANCH = "tokyo-marunouchi"
@@ -525,3 +526,53 @@ def test_a_set_requiring_in_person_links_sends_a_remote_login_to_the_counter(
     [authentication] = grant_authentications(server, parties.marunouchi.client_id)
     assert authentication.channel == "in_person"
     assert branch_bank.api("GET", f"/accounts/{deposit}").json()["bound"] is True
+
+
+# ---------------------------------------------------------------------------- a shared browser
+
+
+def _is_login_page(page: requests.Response) -> bool:
+    return any(form.action.endswith("/certificate") for form in parse(page.text).forms)
+
+
+def test_the_next_customer_at_the_counter_is_not_offered_the_previous_ones_login(
+    server: RunningServer, parties: Parties, pki: TestPKI
+) -> None:
+    """The terminal's browser serves every customer: an in-person login starts no SSO session
+    there, so the next customer's request asks for a login of its own."""
+    first, second = pki.person(label="ume"), pki.person(label="sakura")
+    terminal = Terminal(server, parties.marunouchi)
+    page, pkce = terminal.start(claims=VERIFIED_CLAIMS)
+    request, path = terminal.challenge(page, first)
+    answer = terminal.post({**answer_form(first, server, request), "staff_operator": "S-0042"})
+    terminal.approve(terminal.finish(answer, path), pkce)
+    assert SESSION_COOKIE not in terminal.browser.session.cookies
+
+    page, pkce = terminal.start(claims=VERIFIED_CLAIMS)
+    assert _is_login_page(page), page.text
+    request, path = terminal.challenge(page, second)
+    answer = terminal.post({**answer_form(second, server, request), "staff_operator": "S-0042"})
+    terminal.approve(terminal.finish(answer, path), pkce)
+    holders = {identity.holder_id for identity in stored_identities(server)}
+    assert len(holders) == 2
+
+
+def test_a_counter_request_never_takes_over_an_sso_session(
+    server: RunningServer, parties: Parties, pki: TestPKI, payments: Payments
+) -> None:
+    """Even when the terminal's browser holds one (someone logged in remotely in it through an
+    ordinary intermediary), the counter's request asks for a login."""
+    card = pki.person(label="matsu")
+    browser_user = Terminal(server, payments.bank)
+    page, pkce = browser_user.start(claims=VERIFIED_CLAIMS)
+    request, path = browser_user.challenge(page, card)
+    consent = browser_user.finish(CardApp(server, card).answer(request), path)
+    browser_user.approve(consent, pkce)
+    assert SESSION_COOKIE in browser_user.browser.session.cookies
+    page, _ = browser_user.start()  # the bank's next request is taken over, as designed
+    assert not _is_login_page(page)
+
+    terminal = Terminal(server, parties.marunouchi)
+    terminal.browser = browser_user.browser
+    page, _ = terminal.start()
+    assert _is_login_page(page), page.text

@@ -74,6 +74,10 @@ def start(
         request = AuthorizationRequest.from_json(stored)
         session = sessions_repo.get(conn, session_id, now=at) if session_id else None
         authentication = _reusable(request, session.authentication if session else None, at)
+        if client.branch is not None:
+            # A branch counter terminal's browser is shared by every customer of the counter:
+            # its requests never take over an SSO session (services/counter_login.py).
+            authentication = None
         if "none" in request.prompt:
             error = "login_required" if authentication is None else "consent_required"
             return Redirect(

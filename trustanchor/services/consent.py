@@ -193,11 +193,14 @@ def decide(
             )
         new_session = None
         sid = session.sid if session is not None and current.login_via == "sso" else None
-        if current.login_via != "sso":
-            # A login finished in this browser: a new session (new secret, new sid) carries it,
-            # never the earlier person or auth_time; the browser's previous session ends.
-            if session_id and session is not None:
-                sessions_repo.end(conn, session_id, now=at)
+        # A login finished in this browser: a new session (new secret, new sid) carries it,
+        # never the earlier person or auth_time; the browser's previous session ends.
+        if current.login_via != "sso" and session_id and session is not None:
+            sessions_repo.end(conn, session_id, now=at)
+        # An in-person login was made in a bank branch's counter terminal, whose browser serves
+        # every customer of the counter: it never starts an SSO session there (the next
+        # customer would be offered this one's login). services/counter_login.py.
+        if current.login_via != "sso" and authentication.channel != "in_person":
             new_session = services.randomness.token(32)
             sid = services.randomness.token(16)
             sessions_repo.create(
