@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
@@ -524,9 +525,33 @@ def test_a_suspended_anchor_refuses_the_request_and_the_answer(
 
 
 def parse_request_uri(link: str) -> str:
-    from urllib.parse import parse_qs, urlsplit
-
     return parse_qs(urlsplit(link).query)["request_uri"][0]
+
+
+def test_ids_that_are_not_ours_and_other_methods_transactions_open_nothing(
+    server: RunningServer, bank: Bank, pki: TestPKI
+) -> None:
+    """A NUL byte, markup or an overlong id: a clean 4xx, never a 500. A certificate
+    transaction opens nothing at the wallet's endpoints, nor another interaction's QR page."""
+    person = CardHolder(server, pki.person(label="ids"))
+    page, _ = start(bank, person)
+    path = _path(page)
+    qr = person.choose(page)
+    txn = parse_request_uri(qr.link).rsplit("/", 1)[1]
+    for bad in ("%00", "a%00b", "%3Cscript%3E", "x" * 65):
+        fetched = requests.get(server.url(f"/certificate/request/{bad}"), timeout=10)
+        assert fetched.status_code in (400, 404)
+        done = requests.get(server.url(f"/certificate/done/{bad}?response_code=x"), timeout=10)
+        assert done.status_code == 400
+        assert person.browser.get(server.url(f"{path}/certificate/{bad}")).status_code == 400
+    assert requests.get(server.url(f"/wallet/request/{txn}"), timeout=10).status_code == 404
+    assert person.browser.get(server.url(f"{path}/wallet/{txn}")).status_code == 400
+    other = CardHolder(server, pki.person(label="ids-other"))
+    other_page, _ = start(bank, other)
+    assert (
+        other.browser.get(server.url(f"{_path(other_page)}/certificate/{txn}")).status_code == 400
+    )
+    assert person.browser.get(qr.page.url).status_code == 200
 
 
 # ---------------------------------------------------------------------------- counter seam
