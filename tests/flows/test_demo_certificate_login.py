@@ -28,15 +28,18 @@ from urllib.parse import urljoin
 
 import pytest
 import requests
+from cryptography import x509
 from support.server import REPO, free_port
 
 from trustanchor.demo.autopilot import AutopilotError
 from trustanchor.demo.bank.desk import link_details
 from trustanchor.demo.branch import open_branch
-from trustanchor.demo.card_app import DEMO_AUTH_PIN, DEMO_SIGN_PASSWORD
+from trustanchor.demo.card_app import DEMO_AUTH_PIN, DEMO_SIGN_PASSWORD, CardApp, CardError
 from trustanchor.demo.card_autopilot import approve_with_card
+from trustanchor.demo.jpki_ca import load_pki
 from trustanchor.demo.parties_state import open_bank, parties_engine
 from trustanchor.demo.people import person
+from trustanchor.demo.phone import service_verifier
 from trustanchor.demo.site import DemoSite
 
 START_TIMEOUT = 120.0
@@ -270,3 +273,43 @@ def test_a_card_that_is_not_the_customers_links_nothing(demo: RunningDemo) -> No
     assert 'id="decision" class="error"' in outcome.text, outcome.text
     reason = re.search(r"<code>(kyc_mismatch|holder_mismatch)</code>", outcome.text)
     assert reason is not None, outcome.text
+
+
+def test_the_demo_cas_crls_are_served_signed_and_fresh(demo: RunningDemo) -> None:
+    pki = load_pki(demo.site.keys_dir)
+    for name, profile in (("auth", "authentication"), ("sign", "signature")):
+        answer = requests.get(demo.site.party(f"/jpki/crl/{name}.crl"), timeout=10)
+        assert answer.status_code == 200
+        assert answer.headers["Content-Type"] == "application/pkix-crl"
+        assert answer.headers["Cache-Control"] == "no-store"
+        crl = x509.load_der_x509_crl(answer.content)
+        assert crl.is_signature_valid(pki.cas[profile].certificate.public_key())
+        assert crl.next_update_utc is not None
+        assert crl.next_update_utc.timestamp() > time.time() + 3000  # signed afresh: an hour
+    assert requests.get(demo.site.party("/jpki/crl/root.crl"), timeout=10).status_code == 404
+
+
+def test_the_card_never_signs_a_wallet_request(demo: RunningDemo) -> None:
+    """The wallet's OpenID4VP request (another typ) opened in the card app: refused before any
+    PIN is asked, nothing signed."""
+    engine = parties_engine(demo.site.state_dir)
+    try:
+        desk, _ = open_bank(demo.site, engine)
+        started = desk.client.start()
+    finally:
+        engine.dispose()
+    browser = requests.Session()
+    login = browser.get(started.url, timeout=10)
+    action, fields = _Forms(login.text).form("/wallet", anchor="jp-national-id")
+    wallet_page = browser.post(urljoin(login.url, action), data=fields, timeout=10)
+    wallet_link = _Forms(wallet_page.text).links["same-device"]
+    app = CardApp(
+        http=browser,
+        clock=demo.site.clock,
+        randomness=demo.site.randomness,
+        verifiers=[service_verifier(demo.site, {"en": "trustanchor"})],
+        allow_http_loopback=True,
+    )
+    with pytest.raises(CardError) as refused:
+        app.fetch_certificate_request(wallet_link)
+    assert refused.value.reason == "not_a_certificate_request"
