@@ -327,6 +327,7 @@ def test_a_state_is_used_once(world: World) -> None:
     assert "/consent" in _finish(attempt).text
     again = attempt.browser.get(attempt.callback_url)
     assert again.status_code == 400  # the interaction pages' refusal, nothing resumed
+    assert [e[:2] for e in _logins(world)] == [(ANCHOR, "ok")]  # one login, audited once
 
 
 def test_a_state_from_another_browser_opens_nothing_and_the_rightful_browser_finishes(
@@ -343,23 +344,31 @@ def test_a_state_from_another_browser_opens_nothing_and_the_rightful_browser_fin
 def test_an_answer_at_another_providers_redirect_uri_is_refused(world: World) -> None:
     attempt = _to_provider_and_back(world)
     mixed = attempt.callback_url.replace(f"/upstream/{ANCHOR}/", f"/upstream/{OTHER}/")
-    page = _finish(attempt, mixed)
-    assert "different identity provider" in _failure_text(page)
-    assert _outcome(world, _state(attempt.callback_url)) == {
-        "status": "failed",
-        "reason": "upstream_mix_up",
-    }
-    assert attempt.browser.get(attempt.callback_url).status_code == 400  # used up
+    text = _refused_with(world, attempt, "upstream_mix_up", mixed)
+    assert "different identity provider" in text
+
+
+def _logins(world: World) -> list[tuple[str, str, str | None]]:
+    """The audit log's ``login`` entries so far: (anchor, outcome, reason)."""
+    from trustanchor.audit.entries import Login, parse_entry
+
+    audit = world.server.services.audit
+    audit.integrate_pending()
+    size = audit.latest_checkpoint().checkpoint.size
+    entries = [parse_entry(item.entry) for item in audit.entries(0, size)]
+    return [(e.anchor_id, e.outcome, e.reason) for e in entries if isinstance(e, Login)]
 
 
 def _refused_with(world: World, attempt: Attempt, reason: str, url: str | None = None) -> str:
     """The answer is refused: the browser is back on the login page (no consent), the
-    transaction failed with ``reason`` and is used up. Returns the login page's text."""
+    transaction failed with ``reason``, audited once, and is used up. Returns the login page's
+    text."""
     page = _finish(attempt, url)
     assert 'action="/interaction/' in page.text and "/consent" not in page.text, page.text
     state = _state(attempt.callback_url)
     assert _outcome(world, state) == {"status": "failed", "reason": reason}
     assert attempt.browser.get(attempt.callback_url).status_code == 400  # used up
+    assert [e for e in _logins(world) if e[1] == "failed"] == [(ANCHOR, "failed", reason)]
     return _failure_text(page)
 
 

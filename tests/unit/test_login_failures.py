@@ -58,8 +58,15 @@ def test_credential_free_reasons_spend_the_budget_of_whoever_started_the_flow() 
 
 
 def test_every_budgeted_reason_is_a_reason_the_service_has() -> None:
+    from trustanchor.anchors import id_token, oidc_provider  # the upstream login's (H4b)
+
     known = set(sd_jwt.REASONS) | set(sd_jwt_vc.REASONS)
+    known |= set(id_token.REASONS) | set(oidc_provider.REASONS)
     service = {
+        "upstream_declined",
+        "upstream_error",
+        "upstream_mix_up",
+        "upstream_token_failed",
         "wallet_declined",
         "wallet_error",
         "wallet_response_invalid",

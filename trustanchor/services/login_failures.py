@@ -78,6 +78,23 @@ BUDGETED_REASONS = frozenset(
         "kb_wrong_typ",
         "kb_signature_invalid",
         "kb_nonce_mismatch",
+        # services/upstream_login.py (H4b): an upstream provider's answer before an ID token
+        # proves this login (declined, errors, mix-up, RFC 9207 iss, the code exchange, an ID
+        # token that is not the provider's or not for this login attempt)
+        "upstream_declined",
+        "upstream_error",
+        "upstream_mix_up",
+        "upstream_token_failed",
+        "response_issuer_mismatch",
+        "response_issuer_missing",
+        "id_token_malformed",
+        "id_token_too_large",
+        "id_token_encrypted",
+        "id_token_alg_not_allowed",
+        "id_token_wrong_typ",
+        "id_token_signature_invalid",
+        "unknown_provider_key",
+        "id_token_nonce_mismatch",
     }
 )
 
