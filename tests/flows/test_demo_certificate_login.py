@@ -154,7 +154,9 @@ class Terminal:
         self.site = demo.site
         self.browser = requests.Session()
         self.browser.trust_env = False
-        answer = self.post(self.site.party("/branch/signin"), {"operator": operator})
+        signin = self.follow(self.browser.get(self.site.party("/branch/"), timeout=10))
+        target, fields = _Forms(signin.text).form("/branch/signin")
+        answer = self.post(urljoin(signin.url, target), {**fields, "operator": operator})
         assert answer.status_code == 200 and "staff-0412" in answer.text, answer.text
 
     def follow(self, response: requests.Response) -> requests.Response:
@@ -313,3 +315,15 @@ def test_the_card_never_signs_a_wallet_request(demo: RunningDemo) -> None:
     with pytest.raises(CardError) as refused:
         app.fetch_certificate_request(wallet_link)
     assert refused.value.reason == "not_a_certificate_request"
+
+
+def test_the_counter_sign_in_needs_the_terminals_own_form(demo: RunningDemo) -> None:
+    """A sign-in posted without the form's token (from another site: login CSRF) is refused and
+    signs nobody in."""
+    browser = requests.Session()
+    forged = browser.post(
+        demo.site.party("/branch/signin"), data={"operator": "mallory"}, timeout=10
+    )
+    assert forged.status_code == 400
+    home = browser.get(demo.site.party("/branch/"), timeout=10)
+    assert 'id="signin"' in home.text and "mallory" not in home.text

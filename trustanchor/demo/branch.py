@@ -220,8 +220,11 @@ def _not_registered(exc: NotRegistered) -> Response:
 def home() -> Response:
     session = _session()
     operator = operator_of(session)
-    if session is None or operator is None:
-        return _page("branch/signin.html", error=None)
+    if session is None:  # a session before sign-in: its CSRF token guards the sign-in form
+        cookie, session = branch().store.new_session()
+        return _set_cookie(_page("branch/signin.html", session=session, error=None), cookie)
+    if operator is None:
+        return _page("branch/signin.html", session=session, error=None)
     desk = branch()
     customers = []
     for customer in desk.people:
@@ -245,12 +248,15 @@ def home() -> Response:
 
 @blueprint.post("/signin")
 def sign_in() -> Response:
+    session = _session()
+    if session is None or not session.csrf_ok(request.form.get("csrf")):
+        abort(400)  # no sign-in forged from another site (login CSRF)
     operator = request.form.get("operator", "").strip().lower()
     if not OPERATOR.fullmatch(operator):
-        return _page("branch/signin.html", 400, error=translator()("branch.signin.bad_operator"))
-    store = branch().store
-    _cookie, session = store.new_session()
-    cookie, _signed_in = store.sign_in(session, STAFF_PREFIX + operator, "branch-staff")
+        error = translator()("branch.signin.bad_operator")
+        return _page("branch/signin.html", 400, session=session, error=error)
+    # A new session (a new cookie: no session fixation), its person the staff operator.
+    cookie, _signed_in = branch().store.sign_in(session, STAFF_PREFIX + operator, "branch-staff")
     return _set_cookie(redirect(url_for("demo_branch.home"), 303), cookie)
 
 
