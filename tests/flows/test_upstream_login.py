@@ -330,6 +330,25 @@ def test_a_state_is_used_once(world: World) -> None:
     assert [e[:2] for e in _logins(world)] == [(ANCHOR, "ok")]  # one login, audited once
 
 
+def test_parallel_answers_naming_one_state_finish_one_login(world: World) -> None:
+    """The same answer sent ten times at once from the rightful browser: one consume wins."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    attempt = _to_provider_and_back(world)
+    cookies = attempt.browser.session.cookies.get_dict()
+
+    def answer(_: int) -> int:
+        reply = requests.get(
+            attempt.callback_url, cookies=cookies, allow_redirects=False, timeout=10
+        )
+        return reply.status_code
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = sorted(pool.map(answer, range(10)))
+    assert statuses == [303] + [400] * 9
+    assert [e[:2] for e in _logins(world)] == [(ANCHOR, "ok")]
+
+
 def test_a_state_from_another_browser_opens_nothing_and_the_rightful_browser_finishes(
     world: World,
 ) -> None:
@@ -619,3 +638,39 @@ def test_login_through_node_oidc_provider_with_par_and_token_endpoint_audience(
     token = client.authorization_code(response, dpop_key=dpop_key, validate=False)
     assert _claims(world, str(token.id_token))["acr"] == "urn:trustanchor:acr:high"  # aal3
     assert client.userinfo(token)["given_name"] == "Hanako"
+
+
+# -- trustanchor init ------------------------------------------------------------------------
+
+
+def test_init_makes_each_upstream_key_once_and_a_start_without_one_says_so(
+    tmp_path: Path, database_url: str
+) -> None:
+    from support import templates
+
+    from trustanchor.bootstrap import initialise
+    from trustanchor.storage.database import Database
+
+    settings = test_settings(
+        tmp_path,
+        database_url,
+        port=free_port(),
+        anchors=[_anchor(ANCHOR, "https://id.bank.example", CLIENT_AT_OP, "Test Bank ID")],
+    )
+    settings = dataclasses.replace(settings, anchor_sets=tuple(ANCHOR_SETS))
+    templates.migrated(database_url)
+    db = Database(database_url)
+    try:
+        made = initialise(settings, db, now=int(time.time()), generate_keys=True)
+        assert any(f"upstream client key for anchor {ANCHOR}" in m for m in made), made
+        path = Path(settings.service.keys_dir) / "upstream" / f"{ANCHOR}.private.jwk"
+        first = path.read_bytes()
+        again = initialise(settings, db, now=int(time.time()), generate_keys=True)
+        assert not any("upstream client key" in m for m in again)
+        assert path.read_bytes() == first  # kept: the provider registered this one
+        path.unlink()
+        missing = initialise(settings, db, now=int(time.time()), generate_keys=False)
+        assert any(f"anchor {ANCHOR}: no upstream client key" in m for m in missing), missing
+        assert not path.exists()  # a start without key generation makes none
+    finally:
+        db.dispose()
