@@ -206,6 +206,11 @@ def test_payload_types(leaf: Issued, member: str, value: Any) -> None:
     refused(forge(header_of(leaf), payload(**{member: value})), "malformed_challenge")
 
 
+def test_lone_surrogates_are_refused(leaf: Issued) -> None:
+    body = json.dumps(payload(nonce="x")).replace('"x"', '"\\ud800"').encode()
+    refused(forge(header_of(leaf), body), "malformed_challenge")
+
+
 def test_purpose_is_fixed(leaf: Issued) -> None:
     refused(forge(header_of(leaf), payload(purpose="sign-contract")), "challenge_wrong_purpose")
 

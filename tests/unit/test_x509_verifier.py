@@ -30,6 +30,8 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from support.credentials import InMemoryFetcher
 from support.jpki import (
     OID_NAME,
@@ -635,3 +637,44 @@ def test_crl_is_cached_between_logins(pki: TestPKI, card: Card) -> None:
 def test_every_reason_has_words() -> None:
     for reason, words in REASONS.items():
         assert words.endswith((".", "。")), reason
+
+
+# -- property ----------------------------------------------------------------------------------
+
+_PROPERTY_PKI = TestPKI.generate(now=NOW, label="verifier-property")
+_PROPERTY_CARD = _PROPERTY_PKI.person(label="property")
+_PROPERTY_VERIFIER = verifier(_PROPERTY_PKI)
+_PROPERTY_TOKEN = jws(_PROPERTY_CARD.authentication)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    cuts=st.lists(st.integers(min_value=0, max_value=20_000), min_size=1, max_size=3),
+    insert=st.text(max_size=8),
+)
+def test_mangled_answers_only_raise_anchor_failure(cuts: list[int], insert: str) -> None:
+    token = _PROPERTY_TOKEN
+    for cut in cuts:
+        index = cut % (len(token) + 1)
+        token = token[:index] + insert + token[index + 1 :]
+    try:
+        login(_PROPERTY_VERIFIER, token, token if cuts[0] % 2 else None)
+    except AnchorFailure as failure:
+        assert failure.reason in REASONS
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    claims=st.dictionaries(
+        st.sampled_from(["aud", "nonce", "txn", "iat", "exp"]),
+        st.one_of(st.text(max_size=10), st.integers(min_value=-(2**62), max_value=2**62)),
+    )
+)
+def test_signed_challenges_with_arbitrary_claims_only_raise_anchor_failure(
+    claims: dict[str, Any],
+) -> None:
+    token = jws(_PROPERTY_CARD.authentication, **claims)
+    try:
+        login(_PROPERTY_VERIFIER, token)
+    except AnchorFailure as failure:
+        assert failure.reason in REASONS

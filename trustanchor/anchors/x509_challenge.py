@@ -217,6 +217,10 @@ def _claims(payload: Mapping[str, Any]) -> ChallengeClaims:
         value = payload[name]
         if not isinstance(value, str) or not value or len(value) > MAX_TEXT:
             raise ChallengeError("malformed_challenge", f"{name} is not a short string")
+        try:  # JSON escapes can spell lone surrogates, which are no text (and no UTF-8)
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ChallengeError("malformed_challenge", f"{name} is not Unicode text") from None
     for name in ("iat", "exp"):
         value = payload[name]
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_INSTANT:
