@@ -678,3 +678,17 @@ def test_signed_challenges_with_arbitrary_claims_only_raise_anchor_failure(
         login(_PROPERTY_VERIFIER, token)
     except AnchorFailure as failure:
         assert failure.reason in REASONS
+
+
+def test_a_certificate_pyca_cannot_read_is_refused_not_a_crash(pki: TestPKI) -> None:
+    """A duplicated extension (made by hand: the builder refuses it) raises DuplicateExtension,
+    which is not a ValueError, when pyca parses the extensions lazily."""
+    placeholder = x509.UnrecognizedExtension(x509.ObjectIdentifier("2.5.29.99"), b"\x04\x00")
+    leaf = pki.leaf("authentication", label="duplicate", extra_extensions=[(placeholder, False)])
+    # 2.5.29.99 and 2.5.29.14 (subjectKeyIdentifier) encode to the same length.
+    der = leaf.der.replace(b"\x06\x03\x55\x1d\x63", b"\x06\x03\x55\x1d\x0e", 1)
+    broken = x509.load_der_x509_certificate(der)
+    with pytest.raises(x509.DuplicateExtension):
+        broken.extensions  # noqa: B018
+    duplicated = Issued(cert=broken, key=leaf.key, issuer=leaf.issuer)
+    assert refused(verifier(pki), jws(duplicated)) == "certificate_unreadable"

@@ -291,13 +291,18 @@ def _san(ext: x509.SubjectAlternativeName, profile: ProfileSettings) -> None:
 
 
 def _check_readable(cert: x509.Certificate, index: int) -> None:
-    """pyca parses extensions lazily; a malformed one surfaces here, named."""
+    """pyca parses names, extensions and keys lazily; whatever it cannot read surfaces here,
+    named, whatever it raises (DuplicateExtension and UnsupportedGeneralNameType are not
+    ValueErrors)."""
     try:
-        cert.extensions  # noqa: B018 (parsing is the point)
+        cert.subject  # noqa: B018 (parsing is the point)
+        cert.issuer  # noqa: B018
+        cert.extensions  # noqa: B018
         cert.public_key()
         cert.signature_algorithm_oid  # noqa: B018
-    except (ValueError, UnsupportedAlgorithm) as exc:
-        raise AnchorFailure("certificate_unreadable", f"x5c[{index}]: {exc}"[:300]) from None
+    except Exception as exc:  # hostile DER: any failure means unreadable
+        detail = f"x5c[{index}]: {exc.__class__.__name__}: {exc}"
+        raise AnchorFailure("certificate_unreadable", detail[:300]) from None
 
 
 def _check_validity(cert: x509.Certificate, at: int, where: str) -> None:

@@ -269,7 +269,7 @@ def _check_ca(cert: x509.Certificate, where: str) -> None:
         constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
         raise ValueError(f"{where} has no basicConstraints (not a CA certificate)") from None
-    except ValueError as exc:
+    except Exception as exc:  # DuplicateExtension etc. are not ValueErrors
         raise ValueError(f"{where} has unreadable extensions ({exc})") from exc
     if not constraints.ca:
         raise ValueError(f"{where} is not a CA certificate (basicConstraints cA false)")
