@@ -64,8 +64,8 @@ def other_name_values(cert: x509.Certificate) -> dict[x509.ObjectIdentifier, str
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return {}
-    except ValueError as exc:
-        raise ClaimsError(f"subjectAltName: {exc}") from None
+    except Exception as exc:  # pyca's lazy parsing raises more than ValueError
+        raise ClaimsError(f"subjectAltName: {exc.__class__.__name__}") from None
     values: dict[x509.ObjectIdentifier, str] = {}
     for name in san.get_values_for_type(x509.OtherName):
         if name.type_id in values:

@@ -258,9 +258,11 @@ def _certificates(value: Any, name: str) -> tuple[x509.Certificate, ...]:
         if len(blocks) != 1 or pem.strip() != blocks[0].strip():
             raise ValueError(f"{name}: entry {index} must be exactly one PEM certificate")
         try:
-            certificates.append(x509.load_pem_x509_certificate(pem.encode("ascii")))
-        except ValueError as exc:
+            cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
+            cert.subject, cert.issuer, cert.extensions, cert.public_key()  # parsed lazily
+        except Exception as exc:  # pyca's lazy parts raise more than ValueError
             raise ValueError(f"{name}: entry {index} does not parse ({exc})") from exc
+        certificates.append(cert)
     return tuple(certificates)
 
 
