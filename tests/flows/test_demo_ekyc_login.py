@@ -17,6 +17,7 @@ import dataclasses
 import html
 import json
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,8 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 import requests
+from support.credentials import Issuer, Wallet
+from support.ecosystem import WalletApp
 from support.html import parse
 from support.payments import ANCHOR_SETS
 from support.server import RunningServer, free_port, running_server, serving, test_settings
@@ -190,3 +193,131 @@ def test_a_wrong_bank_password_never_reaches_the_service(demo: Demo) -> None:
     refused = browser.submit(bank_login, "/login", login_id="hanako", password="not-it")
     assert refused.status_code == 401
     assert "not right" in refused.text
+
+
+# -- identity joins across anchor kinds ------------------------------------------------------------
+
+
+STEP_UP_MAX_AGE = 2  # seconds: the test waits this long instead of shifting clocks
+
+
+@dataclass
+class JoinDemo(Demo):
+    wallet_issuer: Issuer
+
+
+@pytest.fixture
+def join_demo(tmp_path: Path, database_url: str) -> Iterator[JoinDemo]:
+    """The service with the smartphone credential anchor (a test-side issuer) and the eKYC bank
+    in the jp-cbdc set, whose step-up above 100,000 JPY asks for a high login at most
+    ``STEP_UP_MAX_AGE`` seconds old. (Not a shifted clock: the demo bank's client assertions
+    are made on the real one.)"""
+    keys_dir = tmp_path / "demo-keys"
+    prepare(keys_dir)
+    parties_port = free_port()
+    parties_url = f"http://127.0.0.1:{parties_port}"
+    issuer = Issuer.generate(issuer="https://demo-pid.test/jp")
+    wallet_anchor = {
+        "id": "jp-national-id",
+        "kind": "sd_jwt_vc",
+        "display_name": {"en": "My Number Card (demo)", "ja": "マイナンバーカード（デモ）"},
+        "assurance_level": "high",
+        "anchor_sets": ["jp-cbdc"],
+        "sd_jwt_vc": {
+            "issuer": issuer.issuer,
+            "jwks": issuer.jwks(),
+            "vct": [issuer.vct],
+            "subject_claim": "sub",
+            "claims": {
+                "given_name": "given_name",
+                "family_name": "family_name",
+                "birthdate": "birthdate",
+            },
+            "trust_framework": "test",
+            "status_check": "off",
+        },
+    }
+    settings = test_settings(
+        tmp_path,
+        database_url,
+        port=free_port(),
+        anchors=[wallet_anchor, ekyc_anchor(parties_url)],
+        clients=[bank_client(keys_dir, parties_url)],
+        overrides={"fetcher": {"http_hosts": ["127.0.0.1"], "private_hosts": ["127.0.0.1"]}},
+    )
+    anchor_sets = copy.deepcopy(ANCHOR_SETS)
+    (jp_set,) = [s for s in anchor_sets if s["id"] == "jp-cbdc"]
+    jp_set["policy"]["step_up"][0]["max_age"] = STEP_UP_MAX_AGE
+    settings = dataclasses.replace(settings, anchor_sets=tuple(anchor_sets))
+    with running_server(settings) as server:
+        site = DemoSite(
+            service_url=server.issuer,
+            parties_url=parties_url,
+            keys_dir=keys_dir,
+            state_dir=tmp_path / "parties",
+        )
+        app = create_app(site)
+        with serving(app, parties_port):
+            yield JoinDemo(server, site, app, issuer)
+        app.extensions["demo_ekyc_op_stop"].set()
+        app.extensions["demo_engine"].dispose()
+
+
+def log_in_with_wallet(
+    browser: Browser, demo: JoinDemo, service_login: requests.Response, person_id: str
+) -> requests.Response:
+    """From the service's login page, with the person's smartphone credential (same device)."""
+    who = person(person_id)
+    wallet = Wallet.generate()
+    credential = demo.wallet_issuer.issue(
+        wallet,
+        claims={
+            "sub": who.sub,
+            "given_name": who.given_name,
+            "family_name": who.family_name,
+            "birthdate": who.birthdate,
+        },
+        disclosable={"given_name", "family_name", "birthdate"},
+        iat=int(time.time()) - 60,
+    )
+    wallet_page = browser.follow(browser.submit(service_login, "/wallet", anchor="jp-national-id"))
+    assert wallet_page.status_code == 200, wallet_page.text
+    links = parse(wallet_page.text).links
+    phone = WalletApp(demo.server, wallet, credential)
+    answer = phone.respond(phone.request_object(links["same-device"].replace("&amp;", "&")))
+    assert answer.status_code == 200, answer.text
+    return browser.get(urljoin(wallet_page.url, links["continue"]))
+
+
+def sign_in_and_link(browser: Browser, demo: JoinDemo, person_id: str) -> None:
+    welcome = browser.get(demo.site.party("/bank/"))
+    service_login = browser.follow(browser.submit(welcome, "/bank/login"))
+    browser.decide(log_in_with_wallet(browser, demo, service_login, person_id))
+    home = browser.get(demo.site.party("/bank/"))
+    linked = browser.decide(browser.follow(browser.submit(home, "/bank/link")))
+    assert re.search(r'<dd id="decision" class="ok">Allowed</dd>', linked.text), linked.text
+
+
+def test_a_step_up_through_the_ekyc_bank_joins_the_wallet_holder(join_demo: JoinDemo) -> None:
+    """Hanako logged in with her smartphone credential long ago; a transfer above 100,000 JPY
+    asks for a fresh high login, which she makes at her bank's eKYC provider. That identity is
+    new to the service and joins her (the policy's name-and-birthdate rule: the bank's verified
+    name and birth date are hers), so the transfer from her linked wallet is allowed."""
+    demo = join_demo
+    taro, hanako = Browser(demo), Browser(demo)
+    sign_in_and_link(taro, demo, "taro")
+    sign_in_and_link(hanako, demo, "hanako")
+    (customer,) = [c for c in load_customers() if c.person.id == "hanako"]
+
+    time.sleep(STEP_UP_MAX_AGE + 1)  # her wallet login is too old for the step-up now
+    home = hanako.get(demo.site.party("/bank/"))
+    asked = hanako.follow(
+        hanako.submit(home, "/bank/transfer", payee="taro", amount="150000", reference="")
+    )
+    assert "A stronger or more recent login is needed." in asked.text, asked.text
+    login_again = hanako.follow(hanako.submit(asked, "/step-up"))
+    consent = hanako.log_in_at_the_bank_op(login_again, customer.login_id, customer.password)
+    assert "You were verified by Demo eKYC Bank (assurance level: high)." in consent.text
+    assert "Send 150000 JPY" in html.unescape(consent.text), consent.text
+    result = hanako.decide(consent)
+    assert re.search(r'<dd id="decision" class="ok">Allowed</dd>', result.text), result.text

@@ -74,7 +74,8 @@ from flask import (
     render_template,
     request,
 )
-from joserfc import jws
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet
 
 from trustanchor.demo.ekyc_customers import (
@@ -543,6 +544,25 @@ class ServiceAssertion(JWTBearerClientAssertion):  # type: ignore[misc]
     def get_audiences(self) -> list[str]:
         """The issuer, or the endpoint the assertion is sent to (RFC 7523 3, RFC 9126 2)."""
         return [self.op.issuer, self.op.endpoint("/token"), self.op.endpoint("/par")]
+
+    def verify_claims(self, claims: dict[str, Any]) -> None:
+        """Authlib's checks (RFC 7523 3), on the provider's clock rather than the host's."""
+        registry = jwt.JWTClaimsRegistry(
+            now=self.op.now,
+            leeway=self.leeway,
+            iss={"essential": True},
+            sub={"essential": True},
+            aud={"essential": True, "values": self.get_audiences()},
+            exp={"essential": True},
+        )
+        try:
+            registry.validate(claims)
+        except JoseError as error:
+            raise InvalidClientError(description=error.description) from error
+        if claims["sub"] != claims["iss"]:
+            raise InvalidClientError(description="Issuer and Subject MUST match.")
+        if "jti" not in claims or not self.validate_jti(claims, claims["jti"]):
+            raise InvalidClientError(description="The assertion's jti is missing or used.")
 
     def validate_jti(self, claims: dict[str, Any], jti: Any) -> bool:
         exp = claims.get("exp")
