@@ -335,7 +335,7 @@ def test_parallel_answers_naming_one_state_finish_one_login(world: World) -> Non
     from concurrent.futures import ThreadPoolExecutor
 
     attempt = _to_provider_and_back(world)
-    cookies = attempt.browser.session.cookies.get_dict()
+    cookies = {c.name: c.value or "" for c in attempt.browser.session.cookies}
 
     def answer(_: int) -> int:
         reply = requests.get(

@@ -319,13 +319,13 @@ class IdpyProvider:
         if isinstance(result, ResponseMessage) and "error" in result:
             return _json(result.to_dict(), 400)
         if "redirect_location" in result:
-            return redirect(result["redirect_location"])
+            return make_response(redirect(result["redirect_location"]))
         if "http_response" in result:
             return make_response(result["http_response"], 200)
         info = endpoint.do_response(request=parsed, **result)
         placement = info.get("response_placement", endpoint.response_placement)
         if placement == "url":
-            response = redirect(info["response"])
+            response = make_response(redirect(info["response"]))
         else:
             response = make_response(info["response"], info.get("response_code", 200))
         for key, value in info.get("http_headers", []):
