@@ -23,6 +23,7 @@ CORE = (
 WEB_FRAMEWORKS = ("flask", "werkzeug")
 DEMO_PAGES = {"wallet_pages.py", "ledger_pages.py", "page_context.py", "parties_app.py", "pages.py"}
 DEMO_PAGES |= {"ekyc_op.py"}  # the demo eKYC bank's OpenID Provider: Authlib's Flask server
+DEMO_PAGES |= {"card_pages.py", "branch_pages.py"}  # the phone's card app, the branch counter
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -59,6 +60,7 @@ def test_the_service_never_imports_the_demo() -> None:
 def test_the_demos_protocol_sides_are_framework_free() -> None:
     paths = [p for p in sorted((PACKAGE / "demo").rglob("*.py")) if p.name not in DEMO_PAGES]
     assert {p.name for p in paths} >= {"holder.py", "issuer.py", "autopilot.py", "client.py"}
+    assert {p.name for p in paths} >= {"card_app.py", "jpki_ca.py", "branch.py"}
     assert offenders(paths, WEB_FRAMEWORKS) == []
 
 

@@ -30,7 +30,7 @@ from trustanchor.digests import equal
 from trustanchor.openid4vp.links import LinkError, parse_wallet_request_url
 
 from .branch import COOKIE as BRANCH_COOKIE
-from .branch import is_terminal
+from .branch_pages import is_terminal
 from .card_app import (
     CARD_REASONS,
     DEMO_AUTH_PIN,

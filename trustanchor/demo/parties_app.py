@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import Flask, render_template, send_from_directory
 
-from trustanchor.demo import branch, page_context
+from trustanchor.demo import branch_pages, page_context
 from trustanchor.demo.bank.pages import blueprint as bank_blueprint
 from trustanchor.demo.card_pages import blueprint as card_blueprint
 from trustanchor.demo.card_pages import crl_blueprint as jpki_crl_blueprint
@@ -60,8 +60,8 @@ def create_app(site: DemoSite) -> Flask:
     init_ekyc_op(app, site)
     app.register_blueprint(card_blueprint, url_prefix="/card")  # the phone's My Number Card app
     app.register_blueprint(jpki_crl_blueprint, url_prefix="/jpki")  # the demo JPKI CA's CRLs
-    app.register_blueprint(branch.blueprint, url_prefix="/branch")  # a branch's counter terminal
-    branch.init_app(app, site)
+    app.register_blueprint(branch_pages.blueprint, url_prefix="/branch")  # a branch counter
+    branch_pages.init_app(app, site)
     wallet = _wallet_module()
     if wallet is not None:
         app.register_blueprint(wallet.blueprint, url_prefix="/wallet")
