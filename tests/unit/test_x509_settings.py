@@ -124,6 +124,15 @@ def test_the_profiles_may_not_share_an_issuing_ca(pki: TestPKI) -> None:
     refused(raw, "signature.issuers: an issuing CA of the authentication profile too")
 
 
+def test_the_profiles_issuing_cas_have_distinct_names(pki: TestPKI) -> None:
+    namesake = make_ca(
+        "settings Authentication CA", now=NOW, issuer=pki.root, key_label="settings:namesake"
+    )
+    raw = good(pki)
+    raw["signature"]["issuers"] = [namesake.pem]
+    refused(raw, "signature.issuers: a CA named like one of the authentication profile")
+
+
 def test_policy_oids(pki: TestPKI) -> None:
     raw = good(pki)
     raw["authentication"]["policy_oids"] = []

@@ -40,8 +40,8 @@ name, gender, birth date and address this way (see x509_claims.py for the mappin
 claim name). Unknown OIDC claim names are refused: each has a specific conversion.
 
 Profiles are told apart by the issuing CA (compared by DER) and the policy OIDs, never by the
-subject: so the two profiles may not share an issuing CA, and a CA may not appear in a profile
-twice.
+subject: so the two profiles may not share an issuing CA (not even its name), and a CA may not
+appear in a profile twice.
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import SignatureAlgorithmOID
+
+from trustanchor.anchors.revocation import RevocationSettings, parse_revocation_settings
 
 Profile = Literal["authentication", "signature"]
 PROFILES: tuple[Profile, ...] = ("authentication", "signature")
@@ -127,7 +129,7 @@ class X509Settings:
     roots: tuple[x509.Certificate, ...]
     authentication: ProfileSettings
     signature: ProfileSettings | None
-    revocation: Any  # revocation.RevocationSettings (parsed by revocation.py)
+    revocation: RevocationSettings
     algs: tuple[str, ...] = DEFAULT_ALGS
     max_chain_length: int = DEFAULT_MAX_CHAIN_LENGTH
     max_x5c_bytes: int = DEFAULT_MAX_X5C_BYTES
@@ -187,6 +189,13 @@ def parse_settings(raw: Mapping[str, Any]) -> X509Settings:
                 "signature.issuers: an issuing CA of the authentication profile too; the "
                 "profiles must be told apart by their issuing CA"
             )
+        names = {a.subject for a in authentication.issuers} & {s.subject for s in signature.issuers}
+        if names:
+            raise ValueError(
+                "signature.issuers: a CA named like one of the authentication profile "
+                f"({next(iter(names)).rfc4514_string()[:120]}); the profiles' issuing CAs must "
+                "have distinct names"
+            )
     if "revocation" not in raw:
         raise ValueError(
             "revocation: required (crl or ocsp); certificate login never runs "
@@ -205,10 +214,8 @@ def parse_settings(raw: Mapping[str, Any]) -> X509Settings:
     )
 
 
-def _revocation(value: Any) -> Any:
+def _revocation(value: Any) -> RevocationSettings:
     """Parsed by the revocation module (its messages start with the field inside the table)."""
-    from trustanchor.anchors.revocation import parse_revocation_settings
-
     if not isinstance(value, Mapping):
         raise ValueError("revocation: must be a table (source = crl or ocsp, ...)")
     try:
