@@ -1,15 +1,18 @@
 """Login through an upstream OpenID Provider (anchor kind ``oidc``) end to end over HTTP, against
-an OpenID Provider nobody here wrote: idpyoidc's server side (tests/support/idpy_op.py) as a
-real local HTTP server. An intermediary (requests-oauth2client) pushes its request to us, the
-person picks the provider on our login page, the browser goes to the provider and back to the
-provider's own redirect URI, and the intermediary gets its tokens.
+OpenID Providers nobody here wrote, each a real local HTTP server: idpyoidc's server side
+(tests/support/idpy_op.py) and node-oidc-provider (tests/support/node_op/upstream_op.mjs, where
+Node and bench/peer/node-oidc-provider's npm packages are present; skipped with the reason
+otherwise). An intermediary (requests-oauth2client) pushes its request to us, the person picks the
+provider on our login page, the browser goes to the provider and back to that provider's own
+redirect URI, and the intermediary gets its tokens; an account link goes the same way.
 
-The security cases drive the same flow and break one thing each: the state replayed, the state
-brought to another browser, the answer delivered at another provider's redirect URI (mix-up), a
-wrong RFC 9207 ``iss``, ``error=access_denied``, a nonce that is not the one we sent, a UserInfo
-for another ``sub``, an ID token signed with a key the provider does not publish, and a step-up
-whose ``max_age`` the provider's ``auth_time`` no longer meets. Runs on SQLite and PostgreSQL
-(the ``database_url`` fixture).
+The security cases drive the same flow and break one thing each: the state replayed (also ten
+times at once), the state brought to another browser, the answer delivered at another provider's
+redirect URI (mix-up), a wrong or missing RFC 9207 ``iss``, ``error=access_denied``, a nonce that
+is not the one we sent, a UserInfo for another ``sub``, an ID token signed with a key the provider
+does not publish, an anchor suspended meanwhile, and a step-up whose ``max_age`` the provider's
+``auth_time`` no longer meets. Each refusal is checked on the page, on the transaction, in the
+audit log (exactly once) and as used up. Runs on SQLite and PostgreSQL (``database_url``).
 """
 
 from __future__ import annotations
