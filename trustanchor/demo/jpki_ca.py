@@ -23,7 +23,7 @@ each profile); the cards: ``cards/<person>.<profile>.key.pem`` and ``.pem`` (lea
 Revocations made with the command line are listed in ``revoked.json``.
 
 CRLs (one per CA) are made afresh whenever asked for (:func:`crl`): ``thisUpdate`` now,
-``nextUpdate`` an hour later, listing the certificates of revoked cards (a person marked
+``nextUpdate`` ten minutes later, listing the certificates of revoked cards (a person marked
 ``revoked`` in the demo data, or revoked here). The demo parties serve them at
 ``/jpki/crl/auth.crl`` and ``/jpki/crl/sign.crl``.
 
@@ -72,7 +72,10 @@ OID_ADDRESS = "1.2.392.200149.8.5.5.5"
 CRL_NAMES: dict[Profile, str] = {"authentication": "auth", "signature": "sign"}
 CRL_PATH = "/jpki/crl/{name}.crl"
 CRL_MEDIA_TYPE = "application/pkix-crl"
-CRL_LIFETIME = 3600
+# A CRL's nextUpdate: ten minutes after it is made. The service keeps a CRL until shortly before
+# its nextUpdate (the anchor's refresh_before, 300 s by default), so a card revoked with the
+# command line is refused within about five minutes.
+CRL_LIFETIME = 600
 KEY_SIZE = 2048
 ROOT_YEARS = 20
 CA_YEARS = 10
@@ -502,7 +505,7 @@ def _revoked_file(keys_dir: Path) -> dict[Profile, set[int]]:
 
 
 def crl(pki: DemoPki, profile: Profile, serials: Iterable[int], now: int) -> bytes:
-    """A fresh CRL (DER) of the profile's CA: thisUpdate now, nextUpdate an hour later."""
+    """A fresh CRL (DER) of the profile's CA: thisUpdate now, nextUpdate CRL_LIFETIME later."""
     ca = pki.cas[profile]
     builder = (
         x509.CertificateRevocationListBuilder()
@@ -591,7 +594,10 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     listed = ", ".join(f"{s:X}" for s in serials)
-    print(f"revoked {person.id}'s card (serials {listed}); the next CRLs list them")
+    print(
+        f"revoked {person.id}'s card (serials {listed}); the CRLs served from now on list them "
+        f"(the service fetches them again within {CRL_LIFETIME // 60} minutes)"
+    )
     return 0
 
 
