@@ -3,10 +3,10 @@ exactly as ``./scripts/demo`` starts it (the ``demo`` fixture): from the demo ba
 service's login page, on to the demo eKYC bank's OpenID Provider (its own sign-in page, with the
 demo sign-ins shown and marked as the upstream's), its consent page, back to the service's consent
 page (verified by the eKYC bank at level high) and to the bank; then the accounts are linked
-with that login. Screenshots in test-artifacts/browser/.
-
-Runs after the wallet walk (file order): it re-links Hanako's accounts, which that walk expects
-to link itself first; alone it stands on its own.
+with that login and 5,000 JPY go to Taro, verified by the smartphone-credential anchor of the same
+set (after the wallet walk, which runs first in the same demo and links her accounts under her
+wallet login, the service refuses instead: a plain login through another anchor is not joined to
+her). Screenshots in test-artifacts/browser/.
 """
 
 from __future__ import annotations
@@ -68,12 +68,39 @@ def test_log_in_with_the_banks_ekyc_and_link(
     assert "Hanako Yamada" in page.locator("main").inner_text()
     shots(page, "05-bank-home")
 
-    page.click('form[action$="/bank/link"] button')
-    page.wait_for_selector('button[value="approve"]')
+    # Her accounts linked with this login, then 5,000 JPY to Taro, verified by the smartphone
+    # credential anchor of the same set: a transfer between holders verified through two kinds
+    # of anchor. When the wallet walk (run first in the same demo) linked her accounts under her
+    # wallet login, this plain login is a holder of its own (a join needs a step-up:
+    # tests/flows/test_demo_ekyc_login.py) and the service refuses to move her money.
+    linked_here = page.locator('form[action$="/bank/link"] button').count() > 0
+    if linked_here:
+        page.click('form[action$="/bank/link"] button')
+        page.wait_for_selector('button[value="approve"]')
+        check_page(page)
+        page.click('button[value="approve"]')
+        page.wait_for_url(demo.party("/bank/operations/**"))
+        check_page(page)
+        assert page.locator("#decision").inner_text() == "Allowed"
+        assert page.locator("#anchor-set").inner_text() == "jp-cbdc"
+        shots(page, "06-linked")
+        page.goto(demo.party("/bank/"))
+    assert "Linked" in page.locator("#link-status").inner_text()
+    page.select_option("#payee", "taro")
+    page.fill("#amount", "5000")
+    page.click('form[action$="/bank/transfer"] button[type="submit"]')
+    page.wait_for_selector('button[value="deny"]')
     check_page(page)
+    shots(page, "07-transfer-consent")
+    if not linked_here:
+        refusal = page.locator("main").inner_text()
+        assert "One of the accounts belongs to someone else." in refusal, refusal
+        assert page.locator('button[value="approve"]').count() == 0
+        return
     page.click('button[value="approve"]')
     page.wait_for_url(demo.party("/bank/operations/**"))
     check_page(page)
-    assert page.locator("#decision").inner_text() == "Allowed"
-    assert page.locator("#anchor-set").inner_text() == "jp-cbdc"
-    shots(page, "06-linked")
+    outcome = page.locator("main").inner_text()
+    assert page.locator("#decision").inner_text() == "Allowed", outcome
+    assert page.locator("#ledger-outcome").get_attribute("class") == "ok", outcome
+    shots(page, "08-transferred")
