@@ -55,6 +55,15 @@ def test_hanako_signs_in_with_her_card_and_ume_is_served_at_the_counter(
     assert "User authentication certificate" in asked and "Signature certificate" in asked, asked
     assert "Demo Bank" in page.locator("#verifier").inner_text()
     assert "My Number Card certificates (JPKI, demo)" in page.locator("#anchor-name").inner_text()
+    # The card app in Japanese: the same request, the PIN fields labelled in Japanese.
+    page.click("#switch-language")
+    page.wait_for_selector("#pin")
+    check_page(page, lang="ja")
+    assert "利用者証明用電子証明書" in page.locator("#asked").inner_text()
+    shots(page, "01-card-ja")
+    page.click("#switch-language")
+    page.wait_for_selector("#pin")
+    check_page(page, lang="en")
     page.fill("#pin", "9999")
     page.fill("#password", "DEMO2027")
     page.click("#sign")

@@ -301,11 +301,22 @@ def _page(template: str, *, status: int = 200, **context: Any) -> Response:
     existing = request.cookies.get(CSRF_COOKIE)
     csrf = existing if existing and len(existing) >= 32 else demo_site().randomness.token(32)
     context.setdefault("holders", card_holders())
+    context.setdefault("switch_url", _switch_url())
     body = render_template(template, csrf=csrf, reason_text=reason_text, **context)
     response = make_response(body, status)
     if csrf != existing:
         response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="Strict", path="/card")
     return _no_store(response)
+
+
+def _switch_url() -> str:
+    """This page in the other language, its request kept (``/card/authorize?…`` must stay the
+    same request); after a POST, the app's home."""
+    other = "en" if language() == "ja" else "ja"
+    if request.method != "GET":
+        return "/card/?" + urlencode({"lang": other})
+    query = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
+    return request.path + "?" + urlencode([*query, ("lang", other)])
 
 
 def _error(
