@@ -43,8 +43,16 @@ class _Handler(BaseHTTPRequestHandler):
         elif self.path == "/slow":
             time.sleep(1.5)
             self._send(200, BODY)
+        elif self.path == "/created":
+            self._send(201, BODY)
         else:
             self._send(404, b"not found")
+
+    def do_POST(self) -> None:
+        """A PAR endpoint's answer (RFC 9126: 201 Created); anything else 400 (H4b)."""
+        length = int(self.headers.get("Content-Length", "0"))
+        type(self).hits.append((self.path, self.rfile.read(length).decode()))
+        self._send(201 if self.path == "/created" else 400, BODY)
 
     def _send(self, status: int, body: bytes) -> None:
         self.send_response(status)
@@ -173,6 +181,27 @@ def test_oversize_body_announced_by_content_length_is_refused(server: str) -> No
 
 def test_non_200_is_an_error(server: str) -> None:
     refused(fetcher(), f"{server}/missing", "http_status")
+
+
+def test_a_post_may_be_answered_201_created_but_a_get_may_not(server: str) -> None:
+    """RFC 9126: a PAR endpoint answers 201; any other answer but 200 is still an error."""
+    body = fetcher().post(
+        f"{server}/created",
+        body=b"a=1",
+        content_type="application/x-www-form-urlencoded",
+        accept="application/json",
+        max_bytes=1024,
+    )
+    assert body == BODY and _Handler.hits == [("/created", "a=1")]
+    refused(fetcher(), f"{server}/created", "http_status")
+    with pytest.raises(FetchError, match="http_status"):
+        fetcher().post(
+            f"{server}/other",
+            body=b"a=1",
+            content_type="application/x-www-form-urlencoded",
+            accept="application/json",
+            max_bytes=1024,
+        )
 
 
 def test_redirects_are_not_followed(server: str) -> None:
