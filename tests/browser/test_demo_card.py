@@ -85,6 +85,16 @@ def test_hanako_signs_in_with_her_card_and_ume_is_served_at_the_counter(
     check_page(page)
     assert "Hanako Yamada" in page.locator("main").inner_text()
     shots(page, "01-bank-home")
+    # The card app's home: the two certificates of her card, the signature one with her
+    # attributes, the authentication one with none.
+    page.goto(demo.party("/card/?lang=en"))
+    check_page(page)
+    signature = page.locator("#certificate-signature").inner_text()
+    assert "山田 花子" in signature and "19880514" in signature, signature
+    assert "None" in page.locator("#certificate-authentication").inner_text()
+    pins = page.locator("#demo-pins").inner_text()
+    assert "1234" in pins and "DEMO2027" in pins, pins
+    shots(page, "01-card-home")
 
     # 2. The branch's counter terminal (a desktop-like page in the same browser context: the
     #    terminal's cookie makes the card-app link open its reader).

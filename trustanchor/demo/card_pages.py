@@ -302,6 +302,8 @@ def _page(template: str, *, status: int = 200, **context: Any) -> Response:
     csrf = existing if existing and len(existing) >= 32 else demo_site().randomness.token(32)
     context.setdefault("holders", card_holders())
     context.setdefault("switch_url", _switch_url())
+    context.setdefault("demo_pin", DEMO_AUTH_PIN)
+    context.setdefault("demo_password", DEMO_SIGN_PASSWORD)
     body = render_template(template, csrf=csrf, reason_text=reason_text, **context)
     response = make_response(body, status)
     if csrf != existing:
