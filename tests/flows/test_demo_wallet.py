@@ -80,6 +80,8 @@ def demo_anchor_declarations(keys_dir: Path) -> list[dict[str, Any]]:
     """config/demo.toml's anchors with the JWKS that prepare wrote under ``keys_dir``."""
     anchors = []
     for declaration in DEMO.anchors:
+        if declaration["kind"] != "sd_jwt_vc":  # the demo's x509 and oidc anchors: not the wallet's
+            continue
         table = dict(declaration["sd_jwt_vc"])
         del table["jwks_file"]
         jwks_file = keys_dir / "anchors" / f"{declaration['id']}.jwks.json"
