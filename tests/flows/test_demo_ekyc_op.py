@@ -513,3 +513,18 @@ def test_with_other_ports_the_anchor_names_the_provider_where_it_runs(tmp_path: 
     raw = tomllib.loads(target.read_text(encoding="utf-8"))
     (anchor,) = [a for a in raw["anchors"] if a["id"] == ekyc_op.ANCHOR_ID]
     assert anchor["oidc"]["issuer"] == "http://127.0.0.1:9101/ekyc-bank"
+
+
+def test_prompt_none_is_login_required_since_the_bank_keeps_no_session(world: World) -> None:
+    answer = requests.get(authorize_url(world, prompt="none"), allow_redirects=False, timeout=5)
+    assert answer.status_code == 302
+    back = query(answer.headers["Location"])
+    assert back["error"] == "login_required"
+    assert back["iss"] == world.issuer
+
+
+def test_request_objects_are_refused(world: World) -> None:
+    answer = requests.get(
+        authorize_url(world, request="eyJhbGciOiJub25lIn0.e30."), allow_redirects=False, timeout=5
+    )
+    assert query(answer.headers["Location"])["error"] == "invalid_request"
