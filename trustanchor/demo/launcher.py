@@ -451,6 +451,7 @@ def print_urls(site: DemoSite) -> None:
         f"  demo wallet             {site.party('/wallet/')}",
         f"  My Number Card app      {site.party('/card/')}",
         f"  bank branch counter     {site.party('/branch/')}",
+        f"  demo eKYC bank (OP)     {site.party('/ekyc-bank/')}",
         f"  demo ledger             {site.party('/ledger/')}",
         f"  auditor console         {site.service('/auditor/')}",
         "",
