@@ -36,11 +36,13 @@ in hardware): RFC 8176 values for what a My Number Card login is.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
 from trustanchor import digests
@@ -51,6 +53,7 @@ from trustanchor.anchors.x509_chain import ChainValidator, ValidatedChain
 from trustanchor.anchors.x509_challenge import Challenge, ChallengeError, parse_challenge
 from trustanchor.anchors.x509_settings import MAX_RSA_BITS, Profile, X509Settings, parse_settings
 from trustanchor.config.settings import LimitSettings
+from trustanchor.digests import b64url_decode, b64url_encode
 from trustanchor.domain.anchors import Anchor
 from trustanchor.domain.identity import VerifiedIdentity
 
@@ -231,7 +234,37 @@ class X509Verifier:
             trust_framework=self.settings.trust_framework,
             evidence=evidence,
             amr=AMR,
+            status_reference=status_reference(leaf, authentication.chain.issuer),
         )
+
+
+STATUS_REFERENCE_KEY = "x509"
+
+
+def status_reference(certificate: x509.Certificate, issuer: x509.Certificate) -> dict[str, Any]:
+    """What a later revocation check of the identity needs (``services/credential_checks.py``):
+    the authentication certificate and its issuer, DER in base64url. The authentication
+    certificate carries no personal attributes (that is its profile), so it may be stored."""
+    return {
+        STATUS_REFERENCE_KEY: {
+            "certificate": b64url_encode(certificate.public_bytes(serialization.Encoding.DER)),
+            "issuer": b64url_encode(issuer.public_bytes(serialization.Encoding.DER)),
+        }
+    }
+
+
+def certificates_of(reference: Mapping[str, Any]) -> tuple[x509.Certificate, x509.Certificate]:
+    """The (certificate, issuer) of a stored :func:`status_reference`; ValueError when it is not
+    one."""
+    inner = reference.get(STATUS_REFERENCE_KEY)
+    if not isinstance(inner, Mapping):
+        raise ValueError("not an x509 status reference")
+    try:
+        certificate = x509.load_der_x509_certificate(b64url_decode(str(inner["certificate"])))
+        issuer = x509.load_der_x509_certificate(b64url_decode(str(inner["issuer"])))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ValueError(f"malformed x509 status reference ({exc.__class__.__name__})") from None
+    return certificate, issuer
 
 
 def subject_of(authentication_certificate: x509.Certificate) -> str:

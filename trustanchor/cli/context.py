@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from trustanchor.clock import Clock, SystemClock
 from trustanchor.config import ConfigError, Settings, load_settings
+from trustanchor.randomness import Randomness, SystemRandomness
 from trustanchor.storage.database import Database, StorageUnavailable
 
 
@@ -20,6 +21,7 @@ from trustanchor.storage.database import Database, StorageUnavailable
 class CliContext:
     config_path: Path | None
     clock: Clock = field(default_factory=SystemClock)
+    randomness: Randomness = field(default_factory=SystemRandomness)
     _settings: Settings | None = None
     _db: Database | None = None
 

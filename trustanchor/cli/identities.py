@@ -60,6 +60,7 @@ def check_status(ctx: CliContext, limit: int | None) -> None:
                 clock_skew=settings.client_auth.clock_skew,
                 limit=limit,
                 progress=progress,
+                randomness=ctx.randomness,
             )
     except (StorageUnavailable, DBAPIError) as exc:
         url = make_url(settings.service.database_url).render_as_string(hide_password=True)

@@ -7,6 +7,11 @@ from cron or a systemd timer): for every identity that carries a status referenc
 verified by the same code the login uses (:mod:`trustanchor.anchors.status_list`: the anchor's
 configured keys only, ``typ``, ``sub`` = uri, ``iat``/``exp``, bits, index) and the entry read.
 
+Identities at an ``x509`` anchor (certificate login, issue 11) carry their authentication
+certificate and its issuer as the reference, and are checked through that anchor's revocation
+source (CRL or OCSP, :mod:`trustanchor.anchors.revocation`), the same checker the login uses: not
+listed → ``valid``, listed → ``revoked``, no verified answer → ``unknown``.
+
 Outcomes: 0 → ``valid``, 1 → ``revoked``, 2 → ``suspended``; a list that cannot be fetched or
 verified, an index it does not cover, a malformed stored reference, or a status value we cannot
 act on → ``unknown`` (never ``valid``; the anchor set's ``revocation_check`` decides what unknown
@@ -34,10 +39,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from trustanchor.anchors import status_list
+from trustanchor.anchors import revocation, status_list
+from trustanchor.anchors.base import AnchorFailure
 from trustanchor.anchors.fetcher import Fetcher
+from trustanchor.anchors.revocation import RevocationChecker
 from trustanchor.anchors.sd_jwt_vc_settings import SdJwtVcSettings, parse_settings
+from trustanchor.anchors.x509_settings import parse_settings as parse_x509_settings
+from trustanchor.anchors.x509_verifier import certificates_of
 from trustanchor.domain.anchors import Anchor
+from trustanchor.randomness import Randomness
 from trustanchor.services import cascades
 from trustanchor.services.cascades import CascadeResult
 from trustanchor.storage import identities_repo
@@ -163,17 +173,30 @@ def recheck(
     clock_skew: int,
     limit: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    randomness: Randomness | None = None,
 ) -> Summary:
     """Re-check the status of up to ``limit`` identities (least recently checked first) and
     apply the cascade for each one whose status changed. ``clock_skew`` is the tolerance the
-    login uses (``client_auth.clock_skew``). ``progress(done, total)`` is called once the
+    login uses (``client_auth.clock_skew``); ``randomness`` gives OCSP nonces for ``x509``
+    anchors that ask for them. ``progress(done, total)`` is called once the
     targets are known and after each identity. Storage failures propagate; every step is
     idempotent, so running again finishes an interrupted run."""
     if limit is not None and limit < 1:
         raise ValueError("limit must be a positive integer")
     settings: dict[str, SdJwtVcSettings | ValueError] = {}
+    checkers: dict[str, RevocationChecker | ValueError] = {}
     skipped: list[str] = []
     for anchor in anchors:
+        if anchor.kind == "x509":
+            try:
+                checkers[anchor.id] = revocation.build_checker(
+                    parse_x509_settings(anchor.settings).revocation,
+                    fetcher=fetcher,
+                    randomness=randomness,
+                )
+            except ValueError as exc:  # validated at start-up; fail closed if broken now
+                checkers[anchor.id] = exc
+            continue
         if anchor.kind != "sd_jwt_vc":
             continue
         try:
@@ -186,7 +209,7 @@ def recheck(
         else:
             settings[anchor.id] = parsed
     with db.reader() as conn:
-        targets = identities_repo.status_check_targets(conn, list(settings), limit=limit)
+        targets = identities_repo.status_check_targets(conn, [*settings, *checkers], limit=limit)
 
     cache = _ListCache(fetcher, at, clock_skew)
     failures: Counter[tuple[str, str, str, str]] = Counter()
@@ -195,7 +218,10 @@ def recheck(
     unknown = 0
     for target in _reporting(targets, progress):
         try:
-            observed = _observe(target, settings[target.anchor_id], cache)
+            if target.anchor_id in checkers:
+                observed = _observe_certificate(target, checkers[target.anchor_id], at)
+            else:
+                observed = _observe(target, settings[target.anchor_id], cache)
         except _Unknown as exc:
             observed = "unknown"
             unknown += 1
@@ -261,6 +287,27 @@ def _observe(
         # (credential_status_unrecognised); here they are "no usable answer", never valid.
         raise _Unknown(shown_uri, "credential_status_unrecognised", f"status {value}")
     return status
+
+
+def _observe_certificate(
+    target: StatusCheckTarget, checker: RevocationChecker | ValueError, at: int
+) -> str:
+    """``valid`` or ``revoked`` by the anchor's revocation source, or :class:`_Unknown`. The
+    ``uri`` of a failure names the certificate's issuer (never the holder's serial)."""
+    if isinstance(checker, ValueError):
+        raise _Unknown("", "anchor_settings_invalid", str(checker))
+    try:
+        certificate, issuer = certificates_of(target.status_reference)
+    except ValueError as exc:
+        raise _Unknown("", "malformed_status_reference", str(exc)) from exc
+    shown = issuer.subject.rfc4514_string()[:2048]
+    try:
+        checker.check(certificate, issuer, at=at)
+    except AnchorFailure as failure:
+        if failure.reason == "certificate_revoked":
+            return "revoked"
+        raise _Unknown(shown, failure.reason, failure.detail[:500]) from failure
+    return "valid"
 
 
 def _next_status(previous: str, observed: str) -> str:
