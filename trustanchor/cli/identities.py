@@ -1,6 +1,7 @@
 """``trustanchor identities``: work on the identities anchors verified.
 
-``check-status`` re-checks credential status lists (issue 4): run it periodically, from cron or a
+``check-status`` re-checks credential status lists (issue 4) and, for certificate identities,
+the anchor's CRL or OCSP responder (issue 11): run it periodically, from cron or a
 systemd timer, so that a credential revoked or suspended after login stops being relied on — its
 holder's transfer tokens are revoked and the accounts it vouched for flagged. The output names
 identities by internal id only, never by subject or claims.
@@ -40,12 +41,14 @@ def identities() -> None:
 )
 @pass_context
 def check_status(ctx: CliContext, limit: int | None) -> None:
-    """Re-check the status lists of credentials behind recorded identities.
+    """Re-check the status of credentials and certificates behind recorded identities.
 
     For every identity with a status reference at an sd_jwt_vc anchor (status_check not "off"),
-    fetch and verify the issuer's status list with the anchor's keys. A revoked or suspended
-    credential revokes its holder's transfer tokens relying on that anchor and flags the accounts
-    and links it vouched for; a list that cannot be fetched or verified records "unknown".
+    fetch and verify the issuer's status list with the anchor's keys; for every identity at an
+    x509 anchor, ask the anchor's revocation source (CRL or OCSP) about its authentication
+    certificate. A revoked or suspended credential revokes its holder's transfer tokens relying on
+    that anchor and flags the accounts and links it vouched for; a source that cannot be fetched
+    or verified records "unknown".
     Run it periodically (cron, systemd timer). Exit status 0 when the run completed (even with
     unknown results), 1 when the database is not usable.
     """
