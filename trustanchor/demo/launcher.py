@@ -10,11 +10,12 @@
    died, 0 after a signal).
 
 Ports flow from the arguments to both processes: the service gets ``TRUSTANCHOR_SERVICE_ISSUER``,
-``TRUSTANCHOR_SERVICE_PORT``, ``TRUSTANCHOR_INTERACTION_WALLET_LINK_BASE`` and
-``TRUSTANCHOR_DEMO_PARTIES_URL``; the parties get
-their origin and the service's through ``DEMO_PARTIES_*``. When the demo bank's redirect URI in
-the configuration is not ``<parties>/bank/callback`` (other ports), a derived copy of the
-configuration is written under the state directory and used instead.
+``TRUSTANCHOR_SERVICE_PORT``, ``TRUSTANCHOR_INTERACTION_WALLET_LINK_BASE``,
+``TRUSTANCHOR_INTERACTION_CERTIFICATE_LINK_BASE`` and ``TRUSTANCHOR_DEMO_PARTIES_URL``; the
+parties get their origin and the service's through ``DEMO_PARTIES_*``. When the demo bank's
+redirect URI in the configuration is not ``<parties>/bank/callback`` (other ports), a derived
+copy of the configuration is written under the state directory and used instead (the branch
+counter's redirect URI and the demo JPKI CA's CRL URLs moved to the parties' origin too).
 """
 
 from __future__ import annotations
