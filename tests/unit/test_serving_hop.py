@@ -12,19 +12,19 @@ from typing import Any
 
 import pytest
 
-from trustanchor.web.serving import BodyDeadline, Message, WsgiOverAsgi
+from trustanchor.web.serving import BodyDeadline, Message, WsgiOverAsgi, reaches_out
 
 DEADLINE = BodyDeadline(initial=0.3, maximum=0.6, min_rate=1000, max_bytes=16)
 
 
-def _scope() -> dict[str, Any]:
+def _scope(method: str = "POST", path: str = "/token") -> dict[str, Any]:
     return {
         "type": "http",
         "http_version": "1.1",
-        "method": "POST",
+        "method": method,
         "scheme": "http",
-        "path": "/token",
-        "raw_path": b"/token",
+        "path": path,
+        "raw_path": path.encode(),
         "root_path": "",
         "query_string": b"",
         "server": ("127.0.0.1", 8000),
@@ -175,3 +175,64 @@ def test_after_shutdown_no_request_is_queued_for_threads_that_are_gone() -> None
     _run_isolated(lifespan)
     with pytest.raises(RuntimeError, match=r"shut ?down"):
         _serve(app, [_body(b"a")])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "outbound"),
+    [
+        ("POST", "/wallet/response", True),
+        ("POST", "/certificate/response", True),
+        ("POST", "/certificate/counter-response", True),
+        ("POST", "/interaction/abc/upstream", True),
+        ("GET", "/upstream/demo-ekyc-bank/callback", True),
+        ("GET", "/upstream/demo-ekyc-bank/jwks.json", False),
+        ("POST", "/token", False),
+        ("GET", "/wallet/response", False),
+        ("POST", "/interaction/abc/upstream/x", False),
+    ],
+)
+def test_requests_that_wait_on_other_servers_are_recognised(
+    method: str, path: str, outbound: bool
+) -> None:
+    assert reaches_out(method, path) is outbound
+
+
+def test_a_request_waiting_on_another_server_never_holds_the_app_thread() -> None:
+    """With the one app thread of a SQLite worker, an upstream callback stuck on a slow provider
+    must not stop the provider's own fetch of our JWKS (nor anyone's token request)."""
+    release = threading.Event()
+    ran_in: dict[str, str] = {}
+
+    def app(environ: dict[str, Any], start_response: Callable[..., object]) -> Iterable[bytes]:
+        ran_in[environ["PATH_INFO"]] = threading.current_thread().name
+        if environ["PATH_INFO"].endswith("/callback"):
+            assert release.wait(10), "the JWKS request never ran while the callback waited"
+        else:
+            release.set()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    served = WsgiOverAsgi(app, threads=1, deadline=DEADLINE)
+
+    async def both() -> list[int]:
+        async def one(method: str, path: str) -> int:
+            sent: list[Message] = []
+            pending = [_body(b"")]
+
+            async def receive() -> Message:
+                return pending.pop(0)
+
+            async def send(message: Message) -> None:
+                sent.append(message)
+
+            await asyncio.wait_for(served(_scope(method, path), receive, send), 10)
+            return int(sent[0]["status"])
+
+        callback = asyncio.ensure_future(one("GET", "/upstream/bank/callback"))
+        await asyncio.sleep(0.05)
+        jwks = await one("GET", "/upstream/bank/jwks.json")
+        return [await callback, jwks]
+
+    assert _run_isolated(both) == [200, 200]
+    assert ran_in["/upstream/bank/callback"].startswith("trustanchor-outbound")
+    assert not ran_in["/upstream/bank/jwks.json"].startswith("trustanchor-outbound")

@@ -20,7 +20,9 @@ Here granian's ASGI interface hands the request to :class:`WsgiOverAsgi`, which
    own check (``trustanchor.web.app._limit_body``) refuses it with its usual 413;
 3. runs the WSGI app with the complete body in a pool of ``threads`` threads (the count that
    ``trustanchor serve`` always used per worker, :func:`threads_per_worker`) and sends the
-   buffered answer (every trustanchor response is small).
+   buffered answer (every trustanchor response is small); requests that wait on another server
+   while they are handled (an anchor's CRL, an upstream provider: :func:`reaches_out`) run in a
+   separate pool of ``OUTBOUND_THREADS``, so they never hold or queue behind those threads.
 
 The hop costs CPU on every request (bench/results/2026-12-06-serving-model.md: granian's ASGI
 interface plus the thread hand-off, about 1.2-1.35x the CPU per token of granian's WSGI
@@ -38,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import re
 import sys
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
@@ -61,6 +64,27 @@ _PLAIN_HEADERS = [
     (b"cache-control", b"no-store"),
     (b"x-content-type-options", b"nosniff"),
 ]
+
+
+# Requests whose handling waits on another server (issue 11): a wallet's answer (a status list),
+# a certificate answer (the anchor's CRL or OCSP responder), the start of an upstream login (the
+# provider's discovery and PAR endpoint) and its callback (token endpoint, JWKS, UserInfo). They
+# run in a pool of their own, so that a slow or unreachable anchor never holds the worker's one
+# SQLite thread (every other request would wait behind it, for up to the fetcher's deadline), and
+# so that a provider fetching our own JWKS while we wait on its PAR or token answer is served
+# (with one thread it never could be: the login would always time out).
+OUTBOUND_THREADS = 8
+_OUTBOUND = re.compile(
+    r"POST /wallet/response"
+    r"|POST /certificate/(?:counter-)?response"
+    r"|POST /interaction/[^/]+/upstream"
+    r"|GET /upstream/[^/]+/callback"
+)
+
+
+def reaches_out(method: str, path: str) -> bool:
+    """Whether the request ``method path`` waits on another server while it is handled."""
+    return _OUTBOUND.fullmatch(f"{method} {path}") is not None
 
 
 def threads_per_worker(dialect: str) -> int:
@@ -93,10 +117,22 @@ class WsgiOverAsgi:
     """An ASGI app (HTTP only) that reads each body under a :class:`BodyDeadline` in the event
     loop, then calls the WSGI app with it in a pool of ``threads`` threads."""
 
-    def __init__(self, wsgi_app: WsgiApp, *, threads: int, deadline: BodyDeadline) -> None:
+    def __init__(
+        self,
+        wsgi_app: WsgiApp,
+        *,
+        threads: int,
+        deadline: BodyDeadline,
+        outbound_threads: int = OUTBOUND_THREADS,
+    ) -> None:
         self._app = wsgi_app
         self._deadline = deadline
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="trustanchor")
+        # Requests that wait on other servers (:func:`reaches_out`) never queue behind, or
+        # hold, the app threads above.
+        self._outbound = ThreadPoolExecutor(
+            max_workers=outbound_threads, thread_name_prefix="trustanchor-outbound"
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -125,7 +161,8 @@ class WsgiOverAsgi:
             return
         environ = wsgi_environ(scope, body)
         loop = asyncio.get_running_loop()
-        status, headers, content = await loop.run_in_executor(self._pool, self._call, environ)
+        pool = self._outbound if reaches_out(scope["method"], scope["path"]) else self._pool
+        status, headers, content = await loop.run_in_executor(pool, self._call, environ)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
 
@@ -200,6 +237,7 @@ class WsgiOverAsgi:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self._pool.shutdown(wait=True)
+                self._outbound.shutdown(wait=True)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
