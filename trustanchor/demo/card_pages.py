@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import requests
+from cryptography import x509
 from flask import Blueprint, abort, make_response, redirect, render_template, request
 from werkzeug.wrappers import Response
 
@@ -257,8 +258,6 @@ def _certificates_view(card: Card) -> list[dict[str, Any]]:
         leaf = certificate.leaf
         attributes = []
         if profile == "signature":
-            from cryptography import x509
-
             san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
             for other in san.get_values_for_type(x509.OtherName):
                 name = ATTRIBUTE_NAMES.get(other.type_id.dotted_string)
