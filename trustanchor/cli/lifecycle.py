@@ -7,9 +7,9 @@ import socket
 
 import click
 
-from trustanchor.services.anchor_declarations import DeclarationError
 from trustanchor.bootstrap import StartupRefused, initialise
 from trustanchor.cli.context import CliContext, pass_context
+from trustanchor.services.anchor_declarations import DeclarationError
 
 
 def _initialise(ctx: CliContext, *, generate_keys: bool) -> list[str]:

@@ -29,7 +29,6 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from trustanchor.services.anchor_declarations import DeclarationError, anchor_from_declaration
 from trustanchor.clock import Clock
 from trustanchor.config import Settings
 from trustanchor.digests import b64url_encode, sha256_b64url
@@ -37,6 +36,7 @@ from trustanchor.jose import jws
 from trustanchor.jose.errors import JoseError
 from trustanchor.jose.jwk import public_jwk, public_key_from_jwk, thumbprint
 from trustanchor.randomness import Randomness
+from trustanchor.services.anchor_declarations import DeclarationError, anchor_from_declaration
 
 from .people import Person
 
