@@ -44,9 +44,9 @@ from trustanchor.oauth.client_metadata import client_from_declaration
 from trustanchor.oauth.errors import OAuthError
 from trustanchor.secrets_store import ServiceSecrets
 from trustanchor.services import audit_trail, par, token
+from trustanchor.services.client_registry import upsert_row
 from trustanchor.services.container import Services
 from trustanchor.storage import grants_repo
-from trustanchor.storage.clients_repo import upsert_row
 from trustanchor.storage.database import Database
 from trustanchor.storage.grants_repo import Grant
 from trustanchor.storage.tables import clients
