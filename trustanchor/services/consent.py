@@ -23,13 +23,24 @@ from trustanchor.oauth import authorization_response
 from trustanchor.oauth.authorization_request import AuthorizationRequest
 from trustanchor.oauth.claims_release import requested_claim_names
 from trustanchor.oauth.pairwise import pairwise_subject
-from trustanchor.services import audit_trail, decisions, interaction
+from trustanchor.policy.decision import StepUp
+from trustanchor.services import audit_trail, counter_login, decisions, interaction
 from trustanchor.services.container import Services
 from trustanchor.services.grant_details import GrantDetails
-from trustanchor.services.interaction import Interaction, InteractionGone
+from trustanchor.services.interaction import Interaction, InteractionGone, InteractionRefused
 from trustanchor.storage import grants_repo, identities_repo, sessions_repo
 
 __all__ = ["InteractionGone"]  # raised here, defined by the seam
+
+
+class StepUpAtBranchOnly(InteractionRefused):
+    """The decision asks for an in-person login and this request's client is not a branch
+    counter terminal: logging in again here can never be in person (only a counter terminal's
+    own request can make such a login, services/counter_login.py), so the person is sent to a
+    branch instead of round a loop that cannot succeed."""
+
+    reason = "step_up_at_branch"
+
 
 REFERENCE_LENGTH = 8
 
@@ -54,6 +65,9 @@ class ConsentView:
     claim_names: tuple[str, ...]
     logged_in: LoggedIn
     outcome: decisions.Outcome | None = None  # policy decisions on links and transfers
+    # The decision's step-up can be made from this request (a "log in again" button makes
+    # sense); False when it must be made in person and the client is no counter terminal.
+    step_up_here: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +97,12 @@ def _client(services: Services, current: Interaction) -> Client:
     if client is None:
         raise InteractionGone(current.id)
     return client
+
+
+def step_up_possible(client: Client, needed: StepUp) -> bool:
+    """Whether logging in again for this client's request can satisfy ``needed``: any step-up
+    can, except an in-person one, which only a branch counter terminal's request can give."""
+    return not needed.in_person or counter_login.is_counter_terminal(client)
 
 
 def _outcome(
@@ -125,12 +145,17 @@ def view(services: Services, current: Interaction) -> ConsentView:
             reference=pseudonym[:REFERENCE_LENGTH],
         ),
         outcome=outcome,
+        step_up_here=outcome is not None
+        and outcome.step_up is not None
+        and step_up_possible(client, outcome.step_up),
     )
 
 
 def step_up(services: Services, current: Interaction) -> None:
     """The person chose to log in again because the decision asked for a stronger login: the
-    interaction goes back to login, limited to anchors of the named set at the named level."""
+    interaction goes back to login, limited to anchors of the named set at the named level.
+    An in-person step-up for a client that is no counter terminal is refused
+    (:class:`StepUpAtBranchOnly`), the interaction left as it was."""
     at = services.clock.now()
     if current.state != "consent" or current.authentication is None:
         raise InteractionGone(current.id)
@@ -139,6 +164,8 @@ def step_up(services: Services, current: Interaction) -> None:
         needed = outcome.step_up if outcome is not None else None
         if needed is None:
             raise InteractionGone(current.id)  # nothing to step up to (any more)
+        if not step_up_possible(_client(services, current), needed):
+            raise StepUpAtBranchOnly(current.id)
         requirement = {
             "anchor_set_id": needed.anchor_set_id,
             "assurance": needed.assurance,

@@ -80,10 +80,20 @@ def receive(services: Services, form: FormData, *, authorization: str | None) ->
     )
 
 
+def is_counter_terminal(client: Client) -> bool:
+    """Whether ``client`` may act at a counter, so that a login for its requests can be made in
+    person: the branch role is declared only for confidential private_key_jwt clients (checked
+    again: a stored row could be edited)."""
+    return (
+        client.branch is not None
+        and client.auth_method == "private_key_jwt"
+        and not client.is_public
+    )
+
+
 def _branch_of(client: Client) -> str:
-    """The branch of a client that may act at a counter: the role is declared only for
-    confidential private_key_jwt clients (checked again: a stored row could be edited)."""
-    if client.branch is None or client.auth_method != "private_key_jwt" or client.is_public:
+    """The branch of a client that may act at a counter (:func:`is_counter_terminal`)."""
+    if client.branch is None or not is_counter_terminal(client):
         raise UnauthorizedClient(
             "this client is not registered as a branch counter terminal",
             log_detail=f"client {client.client_id} has no branch role",

@@ -48,6 +48,8 @@ REFUSALS: dict[str, tuple[int, str]] = {
     "account_conflict": (409, "errors.account_conflict"),
     "wallet_return": (400, "errors.wallet_return"),
     "certificate_return": (400, "errors.certificate_return"),
+    # An in-person step-up asked through a client that is no branch counter terminal.
+    "step_up_at_branch": (403, "errors.step_up_at_branch"),
 }
 
 
@@ -150,8 +152,12 @@ def _consent_page(services: Services, current: Interaction) -> Any:
         if outcome
         else [],
         policy_denied=outcome is not None and not outcome.allowed,
-        step_up_text=operations.step_up_text(services, outcome, lang) if outcome else None,
-        step_up_action=f"/interaction/{current.id}/step-up",
+        step_up_text=operations.step_up_text(services, outcome, lang, here=view.step_up_here)
+        if outcome
+        else None,
+        # No "log in again" button where logging in again cannot help (an in-person step-up
+        # through a client that is no counter terminal): the text sends the person to a branch.
+        step_up_action=f"/interaction/{current.id}/step-up" if view.step_up_here else None,
         client_name=view.client.name(lang),
         scopes=view.request.scope,
         anchor_name=view.anchor.name(lang) if view.anchor else None,
@@ -197,9 +203,7 @@ def start_certificate(interaction_id: str) -> Any:
     services = current_services()
     current = _open_form(interaction_id)
     started = certificate_login.begin(services, current, request.form.get("anchor", ""))
-    return redirect(
-        f"/interaction/{interaction_id}/certificate/{started.transaction_id}", code=303
-    )
+    return redirect(f"/interaction/{interaction_id}/certificate/{started.transaction_id}", code=303)
 
 
 @blueprint.get("/<interaction_id>/certificate/<transaction_id>")
@@ -254,7 +258,8 @@ def decide(interaction_id: str) -> Any:
 @blueprint.post("/<interaction_id>/step-up")
 def step_up(interaction_id: str) -> Any:
     """The decision asked for a stronger login: back to the anchor list, limited to anchors
-    that can give it."""
+    that can give it. Refused (``step_up_at_branch``) when the login must be made in person and
+    this request's client is no branch counter terminal."""
     consent.step_up(current_services(), _open_form(interaction_id))
     return redirect(f"/interaction/{interaction_id}", code=303)
 

@@ -118,14 +118,23 @@ def describe_all(
     return [describe(services, item, language, viewer) for item in outcome.decisions]
 
 
-def step_up_text(services: Services, outcome: Outcome, language: str) -> str | None:
+def step_up_text(
+    services: Services, outcome: Outcome, language: str, *, here: bool = True
+) -> str | None:
+    """What the step-up asks for. ``here``: the person can log in again from this request;
+    otherwise (an in-person step-up, the client no counter terminal) the text sends them to a
+    branch."""
     needed = outcome.step_up
     if needed is None:
         return None
     t = Translator(language)
-    return t(
+    if not needed.in_person:
+        key = "policy.step_up_text"
+    else:
         # Only a branch counter can make an in-person login (docs/POLICY.md, "Channels").
-        "policy.step_up_in_person_text" if needed.in_person else "policy.step_up_text",
+        key = "policy.step_up_in_person_text" if here else "policy.step_up_at_branch_text"
+    return t(
+        key,
         level=t(f"levels.{needed.assurance}"),
         anchor_set=_set_name(services, needed.anchor_set_id, language),
     )
