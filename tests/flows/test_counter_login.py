@@ -5,8 +5,9 @@ A bank branch's counter terminal is a confidential client with a branch role. It
 request (PAR), opens ``/authorize`` in the terminal's browser, the person chooses the certificate
 anchor, the terminal reads the card (tests/support/card_app.py signs the challenge by hand with
 pyca over a test JPKI) and posts the answer to ``/certificate/counter-response`` with the staff
-operator and its own ``private_key_jwt`` client assertion. The identity and the audit log record
-the branch and the operator; the grant's authentication carries the channel.
+operator and its own ``private_key_jwt`` client assertion. The identity and the audit log (an
+entry of the kind ``login_in_person``) record the branch and the operator; the grant's
+authentication carries the channel.
 
 Refusals: a client without the role, another client's interaction, a remote answer that tries to
 claim the channel, a missing or malformed staff operator, and callers that do not authenticate.
@@ -14,12 +15,14 @@ None of the refused callers uses up the login transaction: the legitimate answer
 
 The policy tells the channels apart: in this module the ``jp-cbdc`` set requires account links
 to be made in person (``channel_link = "in_person"``); a remote login is asked to step up at a
-branch counter, the counter's login links.
+branch counter, the counter's login links. An ordinary intermediary's consent page sends the
+person to a branch without a "log in again" button, and its step-up post is refused.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import time
 from collections.abc import Iterator
@@ -38,12 +41,13 @@ from support.person import authorization_response
 from support.rp import Pkce, RelyingParty
 from support.server import RunningServer, free_port, running_server, test_settings
 
-from trustanchor.audit.entries import Login, parse_entry
+from trustanchor.audit.entries import Login, LoginInPerson, parse_entry
 from trustanchor.clock import SystemClock
 from trustanchor.domain.identity import Authentication
 from trustanchor.services import audit_trail
 from trustanchor.storage.tables import grants, identities, wallet_transactions
 from trustanchor.web.cookies import SESSION_COOKIE
+from trustanchor.web.i18n import Translator
 
 X509 = "jp-jpki"
 BRANCH = "tokyo-marunouchi"
@@ -219,11 +223,12 @@ def consumed(server: RunningServer, state: str) -> bool:
     return row.consumed_at is not None
 
 
-def logins(server: RunningServer) -> list[Login]:
+def logins(server: RunningServer) -> list[Login | LoginInPerson]:
+    """The audit log's logins through the certificate anchor, remote and in person, in order."""
     server.services.audit.integrate_pending()
     size = server.services.audit.latest_checkpoint().checkpoint.size
     entries = (parse_entry(item.entry) for item in server.services.audit.entries(0, size))
-    return [e for e in entries if isinstance(e, Login) and e.anchor_id == X509]
+    return [e for e in entries if isinstance(e, Login | LoginInPerson) and e.anchor_id == X509]
 
 
 def grant_authentications(server: RunningServer, client_id: str) -> list[Authentication]:
@@ -267,7 +272,11 @@ def test_a_login_at_the_counter_is_recorded_in_person(
     assert in_person == {"branch": BRANCH, "operator": "S-0042"}
 
     [login] = logins(server)
-    assert (login.outcome, login.channel, login.branch) == ("ok", "in_person", BRANCH)
+    assert isinstance(login, LoginInPerson)
+    assert (login.outcome, login.reason, login.branch) == ("ok", None, BRANCH)
+    assert login.holder == audit_trail.holder_pseudonym(
+        server.services.secrets.pairwise, identity.holder_id
+    )
     assert login.operator == audit_trail.operator_pseudonym(
         server.services.secrets.pairwise, BRANCH, "S-0042"
     )
@@ -302,7 +311,8 @@ def test_a_later_remote_login_keeps_the_last_in_person_visit(
     [identity] = stored_identities(server)
     assert identity.id == visited.id and dict(identity.in_person) == dict(visited.in_person)
     first, second = logins(server)
-    assert first.channel == "in_person" and second.channel is None and second.branch is None
+    assert isinstance(first, LoginInPerson) and first.branch == BRANCH
+    assert type(second) is Login and second.outcome == "ok"
 
 
 # ---------------------------------------------------------------------------- refusals
@@ -327,7 +337,7 @@ def test_a_client_without_the_branch_role_cannot_claim_the_channel(
     [identity] = stored_identities(server)
     assert identity.in_person is None
     [login] = logins(server)
-    assert login.channel is None
+    assert type(login) is Login and login.outcome == "ok"
 
 
 def test_the_bank_without_the_role_is_refused_too(
@@ -367,10 +377,10 @@ def test_a_terminal_cannot_answer_for_another_clients_interaction(
 
     umeda.approve(umeda.finish(umeda.post(umeda_form), path), pkce)
     [login] = logins(server)
-    assert (login.channel, login.branch) == ("in_person", OTHER_BRANCH)
+    assert isinstance(login, LoginInPerson) and login.branch == OTHER_BRANCH
     answer = CardApp(server, card).answer(request)  # the person at home, still possible
     assert answer.status_code == 200, answer.text
-    assert [x.branch for x in logins(server)] == [OTHER_BRANCH, None]
+    assert [x.KIND for x in logins(server)] == ["login_in_person", "login"]
 
 
 def test_a_remote_answer_cannot_claim_the_channel(
@@ -395,7 +405,7 @@ def test_a_remote_answer_cannot_claim_the_channel(
     [identity] = stored_identities(server)
     assert identity.in_person is None
     [login] = logins(server)
-    assert login.channel is None and login.branch is None and login.operator is None
+    assert type(login) is Login and login.outcome == "ok"
     [authentication] = grant_authentications(server, parties.marunouchi.client_id)
     assert authentication.channel == "remote" and not authentication.in_person
 
@@ -472,7 +482,7 @@ def test_unauthenticated_posts_do_not_burn_the_transaction(
 
     terminal.approve(terminal.finish(terminal.post(form), path), pkce)
     [login] = logins(server)
-    assert login.channel == "in_person"
+    assert isinstance(login, LoginInPerson)
 
 
 def test_once_authenticated_the_card_app_rules_apply(
@@ -526,6 +536,90 @@ def test_a_set_requiring_in_person_links_sends_a_remote_login_to_the_counter(
     [authentication] = grant_authentications(server, parties.marunouchi.client_id)
     assert authentication.channel == "in_person"
     assert branch_bank.api("GET", f"/accounts/{deposit}").json()["bound"] is True
+
+
+def _step_up_forms(page: requests.Response) -> list[Any]:
+    return [form for form in parse(page.text).forms if form.action.endswith("/step-up")]
+
+
+def test_an_ordinary_intermediary_sends_the_person_to_a_branch_without_a_step_up_button(
+    server: RunningServer, pki: TestPKI, payments: Payments
+) -> None:
+    """The bank (no branch role) asks for a link that must be made in person. Logging in again
+    from its request could never be in person, so its consent page explains where to go (a
+    branch counter) and offers no "log in again"; a step-up posted anyway is refused with that
+    explanation, in English and in Japanese, and leaves the interaction at consent."""
+    card = pki.person(label="nanako", name="高橋 七子")
+    bank = Bank(server, payments)
+    deposit = bank.register("dep-nanako", "bank_deposit", "Savings")
+    wallet = bank.register("wal-nanako", "cbdc_wallet", "CBDC wallet")
+    details = json.dumps([link(deposit, wallet)])
+
+    home = Terminal(server, payments.bank)
+    page, _ = home.start(authorization_details=details, claims=VERIFIED_CLAIMS)
+    request, path = home.challenge(page, card)
+    consent = home.finish(CardApp(server, card).answer(request), path)
+    en, ja = Translator("en"), Translator("ja")
+    text = html.unescape(consent.text)
+    assert "It cannot be done from here: go to a branch of your bank" in text
+    assert en("policy.step_up_button") not in text
+    assert _step_up_forms(consent) == []
+    in_japanese = home.browser.get(server.url(f"{path}?lang=ja"))
+    assert "ここからは行えません" in html.unescape(in_japanese.text)
+    assert _step_up_forms(in_japanese) == []
+
+    csrf = parse(consent.text).form_with("/consent").fields["csrf"]
+    for language, t in (("en", en), ("ja", ja)):
+        refused_page = home.browser.session.post(
+            server.url(f"{path}/step-up?lang={language}"),
+            data={"csrf": csrf},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert refused_page.status_code == 403, refused_page.text
+        shown = html.unescape(refused_page.text)
+        assert t("errors.step_up_at_branch") in shown
+        assert t("errors.next.step_up_at_branch") in shown
+
+    # Still at consent, nothing linked: the person can only go back to the bank.
+    again = home.browser.get(server.url(path))
+    assert again.status_code == 200 and _step_up_forms(again) == []
+    back = home.browser.submit(again.text, "/consent", decision="deny")
+    assert back.status_code == 303
+    assert "error=access_denied" in back.headers["Location"]
+    assert bank.api("GET", f"/accounts/{deposit}").json()["bound"] is False
+
+
+def test_a_counter_terminal_steps_up_in_the_same_request(
+    server: RunningServer, parties: Parties, pki: TestPKI, payments: Payments
+) -> None:
+    """For a counter terminal's own request the button is there and the loop succeeds: after a
+    remote login, "log in again" returns to the anchors, the card read at the counter logs the
+    same person in in person, and the link is allowed."""
+    card = pki.person(label="kiku", name="伊藤 菊")
+    branch_bank = Bank(server, payments, parties.marunouchi)
+    deposit = branch_bank.register("dep-kiku", "bank_deposit", "Savings")
+    wallet = branch_bank.register("wal-kiku", "cbdc_wallet", "CBDC wallet")
+    details = json.dumps([link(deposit, wallet)])
+
+    terminal = Terminal(server, parties.marunouchi)
+    page, pkce = terminal.start(authorization_details=details, claims=VERIFIED_CLAIMS)
+    request, path = terminal.challenge(page, card)
+    consent = terminal.finish(CardApp(server, card).answer(request), path)
+    assert len(_step_up_forms(consent)) == 1
+    stepped = terminal.browser.submit(consent.text, "/step-up")
+    assert stepped.status_code == 303, stepped.text
+    page = terminal.browser.follow(stepped)
+    assert _is_login_page(page), page.text
+
+    request, path = terminal.challenge(page, card)
+    answer = terminal.post({**answer_form(card, server, request), "staff_operator": "S-0042"})
+    consent = terminal.finish(answer, path)
+    assert _step_up_forms(consent) == []
+    tokens = terminal.approve(consent, pkce)
+    assert tokens["authorization_details"][0]["type"] == "account_link"
+    assert branch_bank.api("GET", f"/accounts/{deposit}").json()["bound"] is True
+    assert [entry.KIND for entry in logins(server)] == ["login", "login_in_person"]
 
 
 # ---------------------------------------------------------------------------- a shared browser

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
-from trustanchor.audit.entries import Decision, Entry, Login, TokenIssued
+from trustanchor.audit.entries import Decision, Entry, Login, LoginInPerson, TokenIssued
 from trustanchor.audit.merkle import leaf_hash
 from trustanchor.clock import FixedClock
+from trustanchor.digests import keyed_digest
 from trustanchor.keystore.audit_key import AuditKey, generate_audit_key, load_audit_key
 from trustanchor.services import audit_stats
 from trustanchor.services.audit_log import AuditLog
@@ -202,3 +203,27 @@ def test_classifiers() -> None:
         "denied", None
     )
     assert classify["login"]({"outcome": 1}) is None
+
+
+def test_logins_at_a_branch_counter_are_counted_as_allowed(
+    database: Database, log: AuditLog
+) -> None:
+    """A ``login_in_person`` entry (a successful login at a counter, its own kind) counts like
+    a successful ``login``; a failure at the counter is a ``login`` entry."""
+    holder = keyed_digest(b"p" * 32, "audit-holder", "holder-1")
+    append(
+        database,
+        LoginInPerson(
+            at=NOW - 10,
+            anchor_id="jpki",
+            outcome="ok",
+            reason=None,
+            holder=holder,
+            branch="tokyo-marunouchi",
+            operator=keyed_digest(b"p" * 32, "audit-operator", "tokyo-marunouchi", "S-0042"),
+        ),
+        login_ok(NOW - 9),
+        login_failed(NOW - 8, "certificate_revoked"),
+    )
+    stats = statistics(database, size=size_of(log), window=WINDOWS["24h"], now=NOW)
+    assert (stats.allowed, stats.denied, stats.unreadable) == (2, 1, 0)

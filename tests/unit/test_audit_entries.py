@@ -21,6 +21,7 @@ from trustanchor.audit.entries import (
     EntryError,
     IdentityJoin,
     Login,
+    LoginInPerson,
     Omitted,
     OperatorChange,
     Refusal,
@@ -121,14 +122,13 @@ def examples() -> list[Entry]:
             matched_anchor_id="jp-bank-ekyc",
             claims="birthdate family_name given_name",
         ),
-        # At a branch counter (the optional in-person members; last, so indexes above hold).
-        Login(
+        # At a branch counter (last, so the indexes above hold).
+        LoginInPerson(
             at=T0,
             anchor_id="jpki",
             outcome="ok",
             reason=None,
             holder=HOLDER,
-            channel="in_person",
             branch="tokyo-marunouchi",
             operator=keyed_digest(b"a" * 32, "audit-operator", "counter-1", "S-0042"),
         ),
@@ -345,7 +345,6 @@ SHAPES: dict[str, str] = {
     "rule": "identifier",
     "matched_anchor_id": "identifier",
     "claims": "claim_names",
-    "channel": "enum",
     "branch": "identifier",
     "operator": "pseudonym",
 }

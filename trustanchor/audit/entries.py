@@ -27,10 +27,10 @@ string of the same length: deriving it is the caller's duty (``oauth.pairwise``,
 ``digests.keyed_digest``).
 
 Extension: a new kind is a new dataclass registered in ``_KINDS``; a new field in an existing
-kind, or any change to an existing field, is a new format version. One exception, made once for
-``login`` (in-person logins, docs/AUDIT-FORMAT.md §1.2): an *optional* member group, absent from
-every entry written before it and from every entry it does not concern, so that every earlier
-entry keeps its bytes and its leaf hash (:attr:`_Entry.OPTIONAL`).
+kind, or any change to an existing field, is a new format version. Every kind has exactly its
+members, none optional: that is what gives an entry one encoding and keeps every earlier entry's
+bytes and leaf hash when the format grows (a login at a bank branch is therefore its own kind,
+``login_in_person``, not ``login`` with extra members).
 """
 
 from __future__ import annotations
@@ -205,17 +205,11 @@ class _Entry:
     __slots__ = ()
     KIND: ClassVar[str]
     SCHEMA: ClassVar[Mapping[str, Rule]]
-    # Members of SCHEMA that are *absent* (never ``null``) when their value is None, so that an
-    # entry without them has exactly the bytes it had before they existed.
-    OPTIONAL: ClassVar[frozenset[str]] = frozenset()
 
     def __post_init__(self) -> None:
         integer("at", getattr(self, "at"))  # noqa: B009 - declared by every subclass
         for name, rule in self.SCHEMA.items():
-            value = getattr(self, name)
-            if name in self.OPTIONAL and value is None:
-                continue
-            rule(name, value)
+            rule(name, getattr(self, name))
         self._check()
 
     def _check(self) -> None:
@@ -224,10 +218,7 @@ class _Entry:
     def to_json_object(self) -> dict[str, Any]:
         obj: dict[str, Any] = {"v": VERSION, "kind": self.KIND}
         for f in fields(self):  # type: ignore[arg-type]
-            value = getattr(self, f.name)
-            if value is None and f.name in self.OPTIONAL:
-                continue
-            obj[f.name] = value
+            obj[f.name] = getattr(self, f.name)
         return obj
 
     def to_canonical(self) -> bytes:
@@ -305,12 +296,8 @@ class ReuseDetected(_Entry):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Login(_Entry):
-    """A login at an anchor: ``ok`` (``reason`` null) or ``failed`` with a reason code.
-
-    A login made at a bank branch's counter terminal also carries ``channel`` (``in_person``),
-    ``branch`` (the terminal's declared branch id) and ``operator`` (the staff operator, as a
-    pseudonym): all three or none, absent otherwise, so remote logins and every entry written
-    before the channel existed keep their bytes."""
+    """A login at an anchor: ``ok`` (``reason`` null) or ``failed`` with a reason code. A
+    successful login at a bank branch's counter is a :class:`LoginInPerson` instead."""
 
     KIND: ClassVar[str] = "login"
     SCHEMA: ClassVar[Mapping[str, Rule]] = {
@@ -318,26 +305,49 @@ class Login(_Entry):
         "outcome": one_of("ok", "failed"),
         "reason": nullable(code),
         "holder": nullable(pseudonym),
-        "channel": one_of("in_person"),
-        "branch": identifier,
-        "operator": pseudonym,
     }
-    OPTIONAL: ClassVar[frozenset[str]] = frozenset({"channel", "branch", "operator"})
     at: int
     anchor_id: str
     outcome: str
     reason: str | None
     holder: str | None
-    channel: str | None = None
-    branch: str | None = None
-    operator: str | None = None
 
     def _check(self) -> None:
         if (self.outcome == "failed") != (self.reason is not None):
             raise EntryError("bad_value", "reason", "a reason code exactly when failed")
-        present = [v is not None for v in (self.channel, self.branch, self.operator)]
-        if any(present) and not all(present):
-            raise EntryError("bad_value", "channel", "channel, branch and operator go together")
+
+
+def null(name: str, value: object) -> None:
+    """Always ``null``: a member a kind shares with another kind where it has a value."""
+    if value is not None:
+        raise EntryError("bad_value", name, "always null in this kind")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoginInPerson(_Entry):
+    """A successful login at a bank branch's counter terminal (added to version 1 as a new kind,
+    docs/AUDIT-FORMAT.md §1.2): the members of a successful ``login`` (``outcome`` ``ok``,
+    ``reason`` null, the holder's pseudonym), so a reader of ``login`` entries reads it the same
+    way, plus ``branch`` (the terminal client's declared branch id) and ``operator`` (the staff
+    operator, a pseudonym keyed over branch and staff id). A login that fails at the counter is
+    a ``login`` entry like any other failure."""
+
+    KIND: ClassVar[str] = "login_in_person"
+    SCHEMA: ClassVar[Mapping[str, Rule]] = {
+        "anchor_id": identifier,
+        "outcome": one_of("ok"),
+        "reason": null,
+        "holder": pseudonym,
+        "branch": identifier,
+        "operator": pseudonym,
+    }
+    at: int
+    anchor_id: str
+    outcome: str
+    reason: None
+    holder: str
+    branch: str
+    operator: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -531,6 +541,7 @@ Entry = (
     | TokenRevoked
     | ReuseDetected
     | Login
+    | LoginInPerson
     | Decision
     | OperatorChange
     | Refusal
@@ -545,6 +556,7 @@ _KINDS: dict[str, type[Entry]] = {
         TokenRevoked,
         ReuseDetected,
         Login,
+        LoginInPerson,
         Decision,
         OperatorChange,
         Refusal,
@@ -573,13 +585,10 @@ def entry_from_mapping(data: Mapping[str, Any]) -> Entry:
     for name in data:
         if name not in expected and name not in ("v", "kind"):
             raise EntryError("unknown_field", name)
-    for name in sorted(expected - cls.OPTIONAL):
+    for name in sorted(expected):
         if name not in data:
             raise EntryError("missing_field", name)
-    for name in sorted(cls.OPTIONAL & set(data)):
-        if data[name] is None:  # absent, never null: one entry, one encoding
-            raise EntryError("bad_value", name, "an optional member is absent, never null")
-    return cls(**{name: data[name] for name in expected if name in data})
+    return cls(**{name: data[name] for name in expected})
 
 
 def parse_entry(data: bytes) -> Entry:

@@ -88,6 +88,7 @@ def _omitted(fields: Fields) -> tuple[Outcome, ...] | None:
 CLASSIFIERS: dict[str, Classifier] = {
     "decision": _decision,  # policy decisions: allowed / denied with a reason
     "login": _login,  # logins at a trust anchor: ok / failed with a reason
+    "login_in_person": _login,  # logins at a bank branch's counter: always ok
     "refusal": _refusal,  # protocol requests refused (token, PAR, ...): always a denial
     "omitted": _omitted,  # failures left out by the anonymous budget: denials, by reason
 }

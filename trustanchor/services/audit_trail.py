@@ -26,6 +26,7 @@ from trustanchor.audit.entries import (
     Entry,
     EntryError,
     Login,
+    LoginInPerson,
     Omitted,
     OperatorChange,
     Refusal,
@@ -151,26 +152,23 @@ def token_revoked(*, at: int, jti: str, reason: str) -> TokenRevoked:
     return TokenRevoked(at=at, jti=jti, grant=None, reason=reason)
 
 
-def login_ok(
-    *,
-    at: int,
-    anchor_id: str,
-    holder: str,
-    branch: str | None = None,
-    operator: str | None = None,
-) -> Login:
-    """``holder``: from :func:`holder_pseudonym`, never the raw holder id. A login at a branch
-    counter names the ``branch`` and the ``operator`` (from :func:`operator_pseudonym`, never
-    the raw staff id); the entry then carries ``channel`` ``in_person``."""
-    if (branch is None) != (operator is None):
-        raise ValueError("an in-person login names both the branch and the operator")
-    return Login(
+def login_ok(*, at: int, anchor_id: str, holder: str) -> Login:
+    """``holder``: from :func:`holder_pseudonym`, never the raw holder id."""
+    return Login(at=at, anchor_id=anchor_id, outcome="ok", reason=None, holder=holder)
+
+
+def login_in_person(
+    *, at: int, anchor_id: str, holder: str, branch: str, operator: str
+) -> LoginInPerson:
+    """A successful login at a branch counter: ``holder`` from :func:`holder_pseudonym`,
+    ``branch`` the terminal client's declared branch id, ``operator`` from
+    :func:`operator_pseudonym` (never the raw staff id)."""
+    return LoginInPerson(
         at=at,
         anchor_id=anchor_id,
         outcome="ok",
         reason=None,
         holder=holder,
-        channel="in_person" if branch is not None else None,
         branch=branch,
         operator=operator,
     )

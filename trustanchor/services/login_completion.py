@@ -23,6 +23,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from trustanchor.audit.entries import Entry
 from trustanchor.digests import secret_digest
 from trustanchor.domain.anchors import Anchor
 from trustanchor.domain.assurance import acr_for
@@ -110,26 +111,30 @@ def finish(
             if moved
             else {"status": "failed", "reason": "interaction_gone"},
         )
-        # In person (services/counter_login.py): the identity and the audit entry record the
-        # branch and the staff operator (the log as a pseudonym, audit_trail.operator_pseudonym).
-        if moved and branch is not None and operator is not None:
+        holder = audit_trail.holder_pseudonym(services.secrets.pairwise, identity.holder_id)
+        if not moved:
+            entry: Entry = audit_trail.login_failed(
+                at=at, anchor_id=anchor.id, reason="interaction_gone"
+            )
+        elif branch is not None and operator is not None:
+            # In person (services/counter_login.py): the identity and the audit entry (its own
+            # kind, login_in_person) record the branch and the staff operator, the log as a
+            # pseudonym (audit_trail.operator_pseudonym).
             identities_repo.record_in_person(
                 conn, identity.id, branch=branch, operator=operator, at=at
             )
-        audit_trail.record(
-            conn,
-            audit_trail.login_ok(
+            entry = audit_trail.login_in_person(
                 at=at,
                 anchor_id=anchor.id,
-                holder=audit_trail.holder_pseudonym(services.secrets.pairwise, identity.holder_id),
+                holder=holder,
                 branch=branch,
-                operator=audit_trail.operator_pseudonym(services.secrets.pairwise, branch, operator)
-                if branch is not None and operator is not None
-                else None,
+                operator=audit_trail.operator_pseudonym(
+                    services.secrets.pairwise, branch, operator
+                ),
             )
-            if moved
-            else audit_trail.login_failed(at=at, anchor_id=anchor.id, reason="interaction_gone"),
-        )
+        else:
+            entry = audit_trail.login_ok(at=at, anchor_id=anchor.id, holder=holder)
+        audit_trail.record(conn, entry)
     log.info("login through anchor %s: %s", anchor.id, "ok" if moved else "interaction gone")
     if not moved:
         raise LoginRefused("interaction_gone")
