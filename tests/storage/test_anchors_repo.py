@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from trustanchor.services.anchor_declarations import DeclarationError, apply_anchor_declarations
 from trustanchor.clock import FixedClock
 from trustanchor.domain.anchor_sets import AnchorSet
 from trustanchor.domain.anchors import Anchor
 from trustanchor.jose.jwk import public_jwk
 from trustanchor.policy.anchor_set_policy import parse_policy
+from trustanchor.services.anchor_declarations import DeclarationError, apply_anchor_declarations
 from trustanchor.storage.anchors_repo import AnchorRepository
 from trustanchor.storage.database import Database
 

@@ -12,13 +12,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given
 from hypothesis import strategies as st
 
+from trustanchor.domain.anchor_sets import AnchorSet
+from trustanchor.jose.jwk import public_jwk
 from trustanchor.services.anchor_declarations import (
     DeclarationError,
     anchor_from_declaration,
     anchor_set_from_declaration,
 )
-from trustanchor.domain.anchor_sets import AnchorSet
-from trustanchor.jose.jwk import public_jwk
 
 ISSUER_KEY = ec.generate_private_key(ec.SECP256R1())
 ISSUER_JWK = {**public_jwk(ISSUER_KEY), "kid": "issuer-1"}

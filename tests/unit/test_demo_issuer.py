@@ -23,7 +23,6 @@ from sd_jwt.verifier import SDJWTVerifier  # type: ignore[import-untyped]
 from support.credentials import decode_segment, digest
 
 from trustanchor.anchors.base import AnchorFailure, Expectation
-from trustanchor.services.anchor_declarations import anchor_from_declaration
 from trustanchor.anchors.sd_jwt_vc import SdJwtVcVerifier
 from trustanchor.clock import FixedClock
 from trustanchor.config import Settings, load_settings
@@ -42,6 +41,7 @@ from trustanchor.demo.issuer import (
 from trustanchor.demo.people import PeopleError, load_people, parse_people, person
 from trustanchor.jose.jwk import public_jwk, thumbprint
 from trustanchor.randomness import SequenceRandomness
+from trustanchor.services.anchor_declarations import anchor_from_declaration
 
 REPO = Path(__file__).resolve().parents[2]
 AT = 1_760_000_000
