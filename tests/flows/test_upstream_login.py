@@ -352,15 +352,28 @@ def test_parallel_answers_naming_one_state_finish_one_login(world: World) -> Non
     assert [e[:2] for e in _logins(world)] == [(ANCHOR, "ok")]
 
 
-def test_a_state_from_another_browser_opens_nothing_and_the_rightful_browser_finishes(
+def test_an_answer_in_another_browser_ends_the_login_there_and_says_it_began_elsewhere(
     world: World,
 ) -> None:
+    """A relay: someone starts a login, sends the provider's link to the victim, who signs in
+    at her bank; the answer lands in her browser, which did not start the login. It ends the
+    login (fail closed, audited), so the code is worth nothing if it travels on to the browser
+    that started it; her page says the login was started elsewhere."""
     attempt = _to_provider_and_back(world)
-    thief = Browser(world.server)
-    stolen = thief.get(attempt.callback_url)
-    assert stolen.status_code == 400
-    assert "Location" not in stolen.headers
-    assert "/consent" in _finish(attempt).text
+    victim = Browser(world.server)
+    landed = victim.get(attempt.callback_url)
+    assert landed.status_code == 400
+    assert "Location" not in landed.headers
+    assert "started on another device" in landed.text
+    assert _outcome(world, _state(attempt.callback_url)) == {
+        "status": "failed",
+        "reason": "upstream_other_browser",
+    }
+    assert [e for e in _logins(world) if e[1] == "failed"] == [
+        (ANCHOR, "failed", "upstream_other_browser")
+    ]
+    # the code travels on to the browser that started the login: worth nothing now
+    assert attempt.browser.get(attempt.callback_url).status_code == 400
 
 
 def test_an_answer_at_another_providers_redirect_uri_is_refused(world: World) -> None:

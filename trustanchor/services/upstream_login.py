@@ -13,11 +13,15 @@ taken for another provider's (mix-up).
 :func:`callback` handles the provider's answer, in this order (each refusal fails closed):
 
 1. ``state`` names an upstream transaction (unknown, malformed or used → refused page);
-2. the transaction's interaction is held by *this* browser (its secret): a state leaked with
-   its code opens nothing elsewhere, and the rightful browser can still finish;
-3. the transaction belongs to the provider whose redirect URI was called (mix-up);
-4. the transaction is consumed, once, by one conditional UPDATE, whatever follows: every later
+2. the transaction is consumed, once, by one conditional UPDATE, whatever follows: every later
    answer naming it is refused, and its outcome is audited once;
+3. the transaction's interaction is held by *this* browser (its secret). An answer arriving in
+   another browser ends the login (``upstream_other_browser``), and that browser is told that
+   the login was started elsewhere: it is what a relay looks like (someone started the login,
+   sent the provider's link to the victim, and waits for the answer to come back to them), and
+   an upstream login has no legitimate cross-device return;
+4. the transaction belongs to the provider whose redirect URI was called (a mix-up ends it
+   too, whoever sent it);
 5. RFC 9207 ``iss`` checked (required when the provider advertises it, refused when wrong);
 6. an ``error`` answer is a failure (``access_denied``: the person declined);
 7. the code is exchanged at the token endpoint with the PKCE verifier and a client assertion;
@@ -60,7 +64,6 @@ from trustanchor.services.interaction import (
     AnchorUnavailable,
     Interaction,
     InteractionGone,
-    NotThisBrowser,
 )
 from trustanchor.storage import interactions_repo, wallet_repo
 from trustanchor.storage.wallet_repo import LoginMethod
@@ -72,6 +75,13 @@ _LOGGABLE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 STATE_BYTES = 32  # 256 bits: the state is the transaction id
 MAX_TOKEN_RESPONSE_BYTES = 65536
 MAX_USERINFO_BYTES = 65536
+
+
+class StartedElsewhere(interaction.InteractionRefused):
+    """The provider's answer came to a browser that did not start this login: the login is
+    ended, and the person is told it was started on another device (perhaps by someone else)."""
+
+    reason = "upstream_other_browser"
 
 
 class CallbackRefused(interaction.InteractionRefused):
@@ -336,13 +346,15 @@ def callback(
         tx = wallet_repo.get(conn, answer.state, method=METHOD)
     if tx is None or tx.consumed_at is not None or tx.expires_at <= at:
         raise CallbackRefused("unknown, used or expired state")
-    if not interaction.held_by(services, tx.interaction_id, browser_secret):
-        raise NotThisBrowser(tx.interaction_id)
     with services.db.transaction() as conn:
         consumed = wallet_repo.consume(conn, tx.id, now=at, method=METHOD)
         row = interactions_repo.get(conn, tx.interaction_id, now=at) if consumed else None
     if consumed is None:
         raise CallbackRefused("state already used")
+    if not interaction.held_by(services, consumed.interaction_id, browser_secret):
+        # Fail closed: a relayed login dies here instead of waiting for its code to travel on.
+        _fail(services, consumed, "upstream_other_browser", "answer in another browser")
+        raise StartedElsewhere(consumed.interaction_id)
     page = f"/interaction/{consumed.interaction_id}"
     if consumed.anchor_id != anchor_id:
         # The answer came to another provider's redirect URI: a mix-up, whoever sent it.

@@ -48,6 +48,8 @@ REFUSALS: dict[str, tuple[int, str]] = {
     "account_conflict": (409, "errors.account_conflict"),
     "wallet_return": (400, "errors.wallet_return"),
     "certificate_return": (400, "errors.certificate_return"),
+    # An upstream provider's answer in a browser that did not start the login (a relay?).
+    "upstream_other_browser": (400, "errors.upstream_other_browser"),
     # An in-person step-up asked through a client that is no branch counter terminal.
     "step_up_at_branch": (403, "errors.step_up_at_branch"),
 }
