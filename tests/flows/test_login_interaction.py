@@ -27,6 +27,7 @@ from support.html import parse
 from support.server import RunningServer, free_port, running_server, test_settings
 
 from trustanchor.anchors.sd_jwt_vc import REASONS
+from trustanchor.storage import wallet_repo
 from trustanchor.web.i18n import catalog
 
 SUBSTANTIAL_ANCHOR = "jp-residence-card"
@@ -770,3 +771,24 @@ def test_every_refusal_reason_has_plain_words(lang: str) -> None:
         untranslated = [r for r in REASONS if texts[f"reasons.{r}"] == english[f"reasons.{r}"]]
         assert untranslated == []
         assert all(not texts[f"reasons.{r}"].isascii() for r in REASONS)
+
+
+# ------------------------------------------------------------------------- attempts per login
+
+
+def test_one_interaction_opens_at_most_max_attempts_login_transactions(
+    server: RunningServer, ecosystem: Ecosystem
+) -> None:
+    """Each attempt is a row (and, for an upstream provider, a pushed request there): one
+    anonymous interaction must not amplify into any number of them (attack session, issue 11).
+    The bound holds whatever the method; the person is told to start again."""
+    from trustanchor.services.login_choice import MAX_ATTEMPTS
+
+    login = start(server, ecosystem)
+    for _ in range(MAX_ATTEMPTS):
+        open_wallet(login, ecosystem.anchor_id)
+    refused = login.browser.submit(login.page.text, "/wallet", anchor=ecosystem.anchor_id)
+    assert refused.status_code == 429
+    assert "tried too many times" in refused.text
+    with server.services.db.reader() as conn:
+        assert wallet_repo.count_for_interaction(conn, login.interaction_id) == MAX_ATTEMPTS

@@ -27,9 +27,22 @@ from trustanchor.domain.clients import Client
 from trustanchor.oauth.authorization_request import AuthorizationRequest
 from trustanchor.services import identity_joining
 from trustanchor.services.container import Services
-from trustanchor.services.interaction import Interaction, InteractionGone
+from trustanchor.services.interaction import Interaction, InteractionGone, InteractionRefused
 from trustanchor.storage import wallet_repo
 from trustanchor.storage.wallet_repo import LoginMethod
+
+# Login attempts (transactions) one interaction may open, whatever the method. Each attempt of an
+# upstream login costs a pushed request at the provider, each certificate or wallet attempt a
+# row: without a bound, one anonymous interaction amplifies into any number of them (found by
+# the attack session). A person who needs more starts again from the intermediary.
+MAX_ATTEMPTS = 10
+
+
+class TooManyAttempts(InteractionRefused):
+    """This interaction has opened :data:`MAX_ATTEMPTS` login attempts already."""
+
+    reason = "too_many_attempts"
+
 
 METHOD_OF_KIND: dict[AnchorKind, LoginMethod] = {
     "sd_jwt_vc": "wallet",
@@ -83,7 +96,13 @@ def eligible_anchors(
 def eligible_for_method(
     services: Services, current: Interaction, anchor_id: str, method: LoginMethod
 ) -> Anchor | None:
-    """The anchor ``anchor_id`` when it is eligible for ``current`` and logs in by ``method``."""
+    """The anchor ``anchor_id`` when it is eligible for ``current`` and logs in by ``method``;
+    every method's ``begin`` asks here before it opens a login transaction, so this is also
+    where the attempts of one interaction are bounded (:class:`TooManyAttempts`)."""
+    with services.db.reader() as conn:
+        attempts = wallet_repo.count_for_interaction(conn, current.id)
+    if attempts >= MAX_ATTEMPTS:
+        raise TooManyAttempts(current.id)
     for anchor in eligible_anchors(services, current.request, current.step_up):
         if anchor.id == anchor_id and method_of(anchor) == method:
             return anchor

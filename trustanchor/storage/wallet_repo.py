@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from trustanchor.storage.tables import wallet_transactions
 
@@ -77,6 +77,17 @@ def latest_for_interaction(conn: Connection, interaction_id: str) -> WalletTrans
         .limit(1)
     ).first()
     return None if row is None else _row(row)
+
+
+def count_for_interaction(conn: Connection, interaction_id: str) -> int:
+    """How many login transactions (of any method) the interaction has opened."""
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(wallet_transactions)
+            .where(wallet_transactions.c.interaction_id == interaction_id)
+        ).scalar_one()
+    )
 
 
 def mark_request_fetched(conn: Connection, transaction_id: str, *, now: int) -> None:

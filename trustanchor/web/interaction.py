@@ -50,6 +50,7 @@ REFUSALS: dict[str, tuple[int, str]] = {
     "certificate_return": (400, "errors.certificate_return"),
     # An upstream provider's answer in a browser that did not start the login (a relay?).
     "upstream_other_browser": (400, "errors.upstream_other_browser"),
+    "too_many_attempts": (429, "errors.too_many_attempts"),
     # An in-person step-up asked through a client that is no branch counter terminal.
     "step_up_at_branch": (403, "errors.step_up_at_branch"),
 }
