@@ -32,6 +32,7 @@ _NOT_SETTINGS = {
     "TRUSTANCHOR_TEST_POSTGRES_URL",
     "TRUSTANCHOR_REQUIRE_POSTGRES",
     "TRUSTANCHOR_REQUIRE_BROWSER",  # the browser tests' CI switch (tests/browser)
+    "TRUSTANCHOR_REQUIRE_NODE_OP",  # CI switch: node-oidc-provider as an upstream (tests/flows)
 }
 _WEAK_SECRET_MARKERS = ("demo", "example", "change", "secret", "test", "xxxx")
 
