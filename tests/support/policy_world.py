@@ -138,8 +138,10 @@ def transfer(
     *,
     world: TrustSnapshot = WORLD,
     at: int = AT,
+    totals: Mapping[tuple[str, str, str], int] | None = None,
 ) -> Decision:
-    return decide_transfer(world, TransferRequest(amount, debtor, creditor), by, identities, at=at)
+    request = TransferRequest(amount, debtor, creditor, totals=totals or {})
+    return decide_transfer(world, request, by, identities, at=at)
 
 
 def link(

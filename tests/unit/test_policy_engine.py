@@ -401,6 +401,36 @@ CASES = [
     ),
     Case("transfer above the limit", taro_pays("1000001"), "limit_exceeded", "jp-cbdc"),
     Case(
+        "transfer that would take the day's authorized total above the cumulative limit",
+        lambda: transfer(
+            jpy("100000"),
+            TARO_WALLET,
+            HANAKO_WALLET,
+            AS_TARO,
+            EVERYONE,
+            world=snapshot(
+                POLICIES
+                | {
+                    "jp-cbdc": POLICIES["jp-cbdc"]
+                    | {
+                        "cumulative": [
+                            {
+                                "id": "daily-jpy",
+                                "currency": "JPY",
+                                "window": "calendar_day",
+                                "per": "holder",
+                                "limit": "1000000",
+                            }
+                        ]
+                    }
+                }
+            ),
+            totals={("jp-cbdc", "calendar_day", "holder"): 900_001},
+        ),
+        "cumulative_limit_exceeded",
+        "jp-cbdc",
+    ),
+    Case(
         "transfer above 100,000 JPY after a substantial login",
         taro_pays("100001", AS_TARO_BANK),
         "step_up_required",

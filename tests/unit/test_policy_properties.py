@@ -75,6 +75,10 @@ THRESHOLDS = st.lists(
     st.sampled_from([1000, 100_000, 500_000]) | st.integers(1, 1_500_000), unique=True, max_size=2
 )
 LEVEL = st.sampled_from(LEVELS)
+WINDOW = st.sampled_from(["calendar_day", "calendar_month", "rolling_24h"])
+PER = st.sampled_from(["holder", "debtor_account"])
+# What the service already authorized in every window (minor units, whatever the currency).
+ALREADY = st.sampled_from([0, 0, 0, 500_000, 999_999, 1_000_000]) | st.integers(0, 2_000_000)
 MAX_AGE = st.sampled_from([60, 300, 1000]) | st.integers(1, 1000)
 VERSION = st.integers(1, 9)
 WORLD_SETS = st.lists(st.sampled_from(SET_IDS), unique=True, min_size=1, max_size=4)
@@ -123,6 +127,28 @@ def policies(draw: st.DrawFn) -> dict[str, Any]:
         {"currency": "JPY", "above": str(above), "assurance": draw(LEVEL), "max_age": draw(MAX_AGE)}
         for above in draw(THRESHOLDS)
     ]
+    if draw(st.booleans()):  # a cumulative limit over the window totals a transfer carries
+        policy["cumulative"] = [
+            {
+                "id": "total",
+                "currency": "JPY",
+                "window": draw(WINDOW),
+                "per": draw(PER),
+                "limit": str(draw(LIMIT)),
+            }
+        ]
+    if draw(st.booleans()):
+        policy["cumulative_step_up"] = [
+            {
+                "currency": "JPY",
+                "window": draw(WINDOW),
+                "per": draw(PER),
+                "above": str(above),
+                "assurance": draw(LEVEL),
+                "max_age": draw(MAX_AGE),
+            }
+            for above in draw(THRESHOLDS)
+        ]
     return policy
 
 
@@ -204,23 +230,31 @@ class Transfer:
     creditor: list[IdentityFact]
     login: AuthenticationFact
     kyc: tuple[KycState, KycState] = ("none", "none")  # the debtor's and creditor's accounts
+    already: int = 0  # authorized so far in every window of every set
 
     @property
     def identities(self) -> list[IdentityFact]:
         return self.debtor + [i for i in self.creditor if i not in self.debtor]
 
-    def request(self, amount: Amount | None = None) -> TransferRequest:
+    def request(self, amount: Amount | None = None, already: int | None = None) -> TransferRequest:
+        total = self.already if already is None else already
         return TransferRequest(
             amount or self.amount,
             replace(wallet("acc_debtor_0000000001", self.debtor[0]), kyc=self.kyc[0]),
             replace(wallet("acc_creditor_00000001", self.creditor[0]), kyc=self.kyc[1]),
+            totals={
+                (s, w, p): total
+                for s in self.world.sets
+                for w in ("calendar_day", "calendar_month", "rolling_24h")
+                for p in ("holder", "debtor_account")
+            },
         )
 
     def decide(self, **changes: Any) -> Decision:
         world = changes.pop("world", self.world)
         login = changes.pop("login", self.login)
         identities = changes.pop("identities", self.identities)
-        request = self.request(changes.pop("amount", None))
+        request = self.request(changes.pop("amount", None), changes.pop("already", None))
         assert not changes
         return decide_transfer(world, request, login, identities, at=AT)
 
@@ -237,6 +271,7 @@ def transfers(draw: st.DrawFn) -> Transfer:
         creditor=creditor,
         login=login_through(draw, debtor),
         kyc=draw(KYC_PAIR),
+        already=draw(ALREADY),
     )
     return replace(t, world=with_channels(t.world, draw), login=with_login_channel(t.login, draw))
 
@@ -332,13 +367,28 @@ def login_enough(
     )
 
 
-def transfer_requirement(policy: AnchorSetPolicy, amount: Amount) -> tuple[str, int | None, bool]:
+def transfer_requirement(
+    policy: AnchorSetPolicy, amount: Amount, already: int = 0
+) -> tuple[str, int | None, bool]:
     applying = [r for r in policy.step_up if r.currency == amount.currency and amount > r.above]
-    level = max([policy.min_assurance_transfer, *(r.assurance for r in applying)], key=rank)
+    cumulative = [
+        r
+        for r in policy.cumulative_step_up
+        if r.currency == amount.currency and already + amount.minor > r.above.minor
+    ]
+    level = max(
+        [
+            policy.min_assurance_transfer,
+            *(r.assurance for r in applying),
+            *(r.assurance for r in cumulative),
+        ],
+        key=rank,
+    )
     in_person = policy.channel_transfer == "in_person" or any(
         r.channel == "in_person" for r in applying
     )
-    return level, min((r.max_age for r in applying), default=None), in_person
+    ages = [r.max_age for r in applying] + [r.max_age for r in cumulative]
+    return level, min(ages, default=None), in_person
 
 
 def link_requirement(policy: AnchorSetPolicy) -> tuple[str, int | None, bool]:
@@ -360,6 +410,7 @@ def reference(
     holder: list[IdentityFact],
     amount: Amount | None,
     kyc: tuple[KycState, ...] = (),
+    already: int = 0,
 ) -> Expected:
     """docs/POLICY.md steps 2 to 4, read literally."""
     candidates = [
@@ -373,7 +424,7 @@ def reference(
         if operation == "value_transfer":
             assert amount is not None
             minimum = policy.min_assurance_transfer
-            requirement = transfer_requirement(policy, amount)
+            requirement = transfer_requirement(policy, amount, already)
         else:
             minimum = policy.min_assurance_link
             requirement = link_requirement(policy)
@@ -399,6 +450,12 @@ def reference(
             failure = "currency_not_allowed"
         elif amount is not None and amount > policy.limits[amount.currency]:
             failure = "limit_exceeded"
+        elif amount is not None and any(
+            already + amount.minor > r.limit.minor
+            for r in policy.cumulative
+            if r.currency == amount.currency
+        ):
+            failure = "cumulative_limit_exceeded"
         elif not login_enough(world, login, holder, set_id, minimum, requirement):
             failure = "step_up_required"
         else:
@@ -415,7 +472,7 @@ def reference(
             else policy.min_assurance_link
         )
         level, max_age, in_person = (
-            transfer_requirement(policy, amount) if amount else link_requirement(policy)
+            transfer_requirement(policy, amount, already) if amount else link_requirement(policy)
         )
         anchors = {
             i.anchor_id
@@ -430,7 +487,14 @@ def reference(
 
 def reference_transfer(t: Transfer) -> Expected:
     return reference(
-        t.world, "value_transfer", [t.debtor, t.creditor], t.login, t.debtor, t.amount, t.kyc
+        t.world,
+        "value_transfer",
+        [t.debtor, t.creditor],
+        t.login,
+        t.debtor,
+        t.amount,
+        t.kyc,
+        t.already,
     )
 
 
@@ -530,6 +594,26 @@ def test_a_stronger_login_never_turns_an_allowed_link_into_denied(k: Link) -> No
         return
     for level in LEVELS[rank(k.login.level) :]:
         assert k.decide(login=replace(k.login, level=level)).allowed
+
+
+@given(transfers(), st.integers(0, 2_000_000))
+def test_less_already_authorized_never_turns_allowed_into_denied(t: Transfer, less: int) -> None:
+    """Cumulative limits and step-ups are monotone in the window totals."""
+    if t.decide().allowed:
+        assert t.decide(already=min(less, t.already)).allowed
+
+
+@given(transfers())
+def test_without_room_left_in_a_window_a_transfer_is_never_allowed(t: Transfer) -> None:
+    """Whatever the login: the set relied on leaves room for this amount in every cumulative
+    limit of its currency."""
+    decision = t.decide()
+    if decision.allowed:
+        assert decision.anchor_set_id is not None
+        policy = t.world.sets[decision.anchor_set_id].policy
+        for rule in policy.cumulative:
+            if rule.currency == t.amount.currency:
+                assert t.already + t.amount.minor <= rule.limit.minor
 
 
 @given(transfers(), st.integers(1, 2_000_000))

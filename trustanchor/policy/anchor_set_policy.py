@@ -17,6 +17,7 @@ ignored). Every problem is reported at once as ``(field, message)`` pairs in a
 from __future__ import annotations
 
 import re
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -64,7 +65,23 @@ POLICY_FIELDS: Final = frozenset(
         "account_kyc",
         "channel_link",
         "channel_transfer",
+        "time_zone",
+        "cumulative",
+        "cumulative_step_up",
     }
+)
+# Cumulative limits and step-up rules (docs/POLICY.md, "Cumulative limits"): what the service
+# authorized in a window, per holder or per debtor account, per currency. Calendar windows are
+# in the set's ``time_zone``; ``rolling_24h`` sums the last 24 hourly buckets.
+Window = Literal["calendar_day", "calendar_month", "rolling_24h"]
+WINDOWS: Final[tuple[Window, ...]] = ("calendar_day", "calendar_month", "rolling_24h")
+Per = Literal["holder", "debtor_account"]
+PERS: Final[tuple[Per, ...]] = ("holder", "debtor_account")
+DEFAULT_TIME_ZONE: Final = "Asia/Tokyo"
+MAX_CUMULATIVE_RULES: Final = 16
+CUMULATIVE_FIELDS: Final = frozenset({"id", "currency", "window", "per", "limit"})
+CUMULATIVE_STEP_UP_FIELDS: Final = frozenset(
+    {"currency", "window", "per", "above", "assurance", "max_age"}
 )
 STEP_UP_FIELDS: Final = frozenset({"currency", "above", "assurance", "max_age", "channel"})
 STEP_UP_REQUIRED_FIELDS: Final = STEP_UP_FIELDS - {"channel"}
@@ -72,6 +89,7 @@ JOIN_FIELDS: Final = frozenset({"id", "claims", "min_assurance", "normalizer"})
 _JOIN_ID: Final = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 _CLAIM_NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _NO_LIMITS: Final[Mapping[str, Amount]] = MappingProxyType({})
+_TIME_ZONE: Final = re.compile(r"[A-Za-z0-9_+\-]+(?:/[A-Za-z0-9_+\-]+){0,2}")
 
 
 class PolicyError(ValueError):
@@ -112,6 +130,51 @@ class StepUpRule:
 
 
 @dataclass(frozen=True, slots=True)
+class CumulativeLimit:
+    """What the service authorized for one ``per`` subject (the holder, or the debtor account)
+    in ``currency`` within one ``window``, this transfer included, must not exceed ``limit``."""
+
+    id: str
+    currency: str
+    window: Window
+    per: Per
+    limit: Amount
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "currency": self.currency,
+            "window": self.window,
+            "per": self.per,
+            "limit": str(self.limit),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CumulativeStepUp:
+    """When the window's total plus this transfer is above ``above`` (strictly), the login must
+    be at ``assurance`` or higher and at most ``max_age`` seconds old, as for a per-transfer
+    step-up rule."""
+
+    currency: str
+    window: Window
+    per: Per
+    above: Amount
+    assurance: AssuranceLevel
+    max_age: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "currency": self.currency,
+            "window": self.window,
+            "per": self.per,
+            "above": str(self.above),
+            "assurance": self.assurance,
+            "max_age": self.max_age,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class JoinRule:
     """A new identity may join a holder when every claim in ``claims`` (sorted) is verified on
     both sides, by active anchors of the set at ``min_assurance`` or higher, and the values are
@@ -145,6 +208,9 @@ class AnchorSetPolicy:
     account_kyc: AccountKyc = DEFAULT_ACCOUNT_KYC
     channel_link: Channel = DEFAULT_CHANNEL
     channel_transfer: Channel = DEFAULT_CHANNEL
+    time_zone: str = DEFAULT_TIME_ZONE
+    cumulative: tuple[CumulativeLimit, ...] = ()
+    cumulative_step_up: tuple[CumulativeStepUp, ...] = ()
 
     def allows(self, operation: Operation) -> bool:
         return operation in self.operations
@@ -173,6 +239,19 @@ class AnchorSetPolicy:
             **(
                 {"channel_transfer": self.channel_transfer}
                 if self.channel_transfer != DEFAULT_CHANNEL
+                else {}
+            ),
+            # Cumulative rules only when declared, and the time zone then spelt out (it decides
+            # where a calendar window starts): sets stored before them keep their JSON.
+            **(
+                {"time_zone": self.time_zone}
+                if self.cumulative or self.cumulative_step_up or self.time_zone != DEFAULT_TIME_ZONE
+                else {}
+            ),
+            **({"cumulative": [r.to_json() for r in self.cumulative]} if self.cumulative else {}),
+            **(
+                {"cumulative_step_up": [r.to_json() for r in self.cumulative_step_up]}
+                if self.cumulative_step_up
                 else {}
             ),
         }
@@ -211,6 +290,11 @@ def parse_policy(mapping: object) -> AnchorSetPolicy:
     limited = set(raw_limits) if isinstance(raw_limits, Mapping) else set()
     step_up = _step_up_rules(mapping.get("step_up", []), limited, problems)
     identity_joins = _join_rules(mapping.get("identity_joins", []), problems)
+    time_zone = _time_zone(mapping.get("time_zone", DEFAULT_TIME_ZONE), problems)
+    cumulative = _cumulative_limits(mapping.get("cumulative", []), limited, problems)
+    cumulative_step_up = _cumulative_step_ups(
+        mapping.get("cumulative_step_up", []), limited, problems
+    )
     if "value_transfer" in operations and not limits and "limits" not in _fields_with(problems):
         problems.append(
             ("limits", "value_transfer is allowed but no currency has a limit; add one")
@@ -228,7 +312,148 @@ def parse_policy(mapping: object) -> AnchorSetPolicy:
         account_kyc=cast(AccountKyc, account_kyc),
         channel_link=channel_link,
         channel_transfer=channel_transfer,
+        time_zone=time_zone,
+        cumulative=tuple(sorted(cumulative, key=lambda r: r.id)),
+        cumulative_step_up=tuple(
+            sorted(
+                cumulative_step_up,
+                key=lambda r: (r.currency, r.window, r.per, r.above.minor),
+            )
+        ),
     )
+
+
+def _time_zone(value: object, problems: list[tuple[str, str]]) -> str:
+    """An IANA time zone name that this system's zone database knows."""
+    if isinstance(value, str) and len(value) <= 64 and _TIME_ZONE.fullmatch(value):
+        try:
+            zoneinfo.ZoneInfo(value)
+            return value
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            pass
+    problems.append(("time_zone", 'must be an IANA time zone name, e.g. "Asia/Tokyo"'))
+    return DEFAULT_TIME_ZONE
+
+
+def _cumulative_common(
+    item: Mapping[Any, Any],
+    where: str,
+    allowed: frozenset[str],
+    limited: set[Any],
+    problems: list[tuple[str, str]],
+) -> None:
+    """Unknown and missing fields, currency, window and per: what both kinds of rule share."""
+    for key in item:
+        if not isinstance(key, str):
+            problems.append((where, "field names must be strings"))
+        elif key not in allowed:
+            problems.append((f"{where}.{_shown(key)}", "unknown field"))
+    for key in sorted(allowed - set(item)):
+        problems.append((f"{where}.{key}", "missing"))
+    code = item.get("currency")
+    if "currency" in item:
+        if not isinstance(code, str) or code not in MINOR_UNITS:
+            problems.append((f"{where}.currency", "not a supported ISO 4217 currency code"))
+        elif code not in limited:
+            problems.append(
+                (
+                    f"{where}.currency",
+                    f"{code} has no limit, so transfers in it are refused and the rule never "
+                    "applies",
+                )
+            )
+    if "window" in item and item.get("window") not in WINDOWS:
+        problems.append((f"{where}.window", f"must be one of {', '.join(WINDOWS)}"))
+    if "per" in item and item.get("per") not in PERS:
+        problems.append((f"{where}.per", f"must be one of {', '.join(PERS)}"))
+
+
+def _cumulative_limits(
+    value: object, limited: set[Any], problems: list[tuple[str, str]]
+) -> list[CumulativeLimit]:
+    if not isinstance(value, list):
+        problems.append(("cumulative", "must be a list of tables"))
+        return []
+    if len(value) > MAX_CUMULATIVE_RULES:
+        problems.append(("cumulative", f"at most {MAX_CUMULATIVE_RULES} rules"))
+        return []
+    rules: list[CumulativeLimit] = []
+    for index, item in enumerate(value):
+        where = f"cumulative[{index}]"
+        if not isinstance(item, Mapping):
+            problems.append((where, "must be a table with id, currency, window, per and limit"))
+            continue
+        before = len(problems)
+        _cumulative_common(item, where, CUMULATIVE_FIELDS, limited, problems)
+        rule_id = item.get("id")
+        if "id" in item and (not isinstance(rule_id, str) or not _JOIN_ID.fullmatch(rule_id)):
+            problems.append((f"{where}.id", "must be 1-64 of a-z, 0-9 and '-', e.g. daily-jpy"))
+        amount = None
+        if "limit" in item:
+            amount = _above(item.get("limit"), item.get("currency"), f"{where}.limit", problems)
+        if len(problems) != before or amount is None:
+            continue
+        rule = CumulativeLimit(
+            id=cast(str, rule_id),
+            currency=amount.currency,
+            window=cast(Window, item["window"]),
+            per=cast(Per, item["per"]),
+            limit=amount,
+        )
+        if any(r.id == rule.id for r in rules):
+            problems.append((f"{where}.id", "another rule has the same id"))
+        elif any(
+            (r.currency, r.window, r.per) == (rule.currency, rule.window, rule.per) for r in rules
+        ):
+            problems.append((where, "another rule has the same currency, window and per"))
+        rules.append(rule)
+    return rules
+
+
+def _cumulative_step_ups(
+    value: object, limited: set[Any], problems: list[tuple[str, str]]
+) -> list[CumulativeStepUp]:
+    if not isinstance(value, list):
+        problems.append(("cumulative_step_up", "must be a list of tables"))
+        return []
+    if len(value) > MAX_CUMULATIVE_RULES:
+        problems.append(("cumulative_step_up", f"at most {MAX_CUMULATIVE_RULES} rules"))
+        return []
+    rules: list[CumulativeStepUp] = []
+    for index, item in enumerate(value):
+        where = f"cumulative_step_up[{index}]"
+        if not isinstance(item, Mapping):
+            problems.append(
+                (where, "must be a table with currency, window, per, above, assurance, max_age")
+            )
+            continue
+        before = len(problems)
+        _cumulative_common(item, where, CUMULATIVE_STEP_UP_FIELDS, limited, problems)
+        assurance, max_age = item.get("assurance"), item.get("max_age")
+        if "assurance" in item and assurance not in LEVELS:
+            problems.append((f"{where}.assurance", f"must be one of {', '.join(LEVELS)}"))
+        if "max_age" in item and (type(max_age) is not int or not 1 <= max_age <= MAX_STEP_UP_AGE):
+            problems.append(
+                (f"{where}.max_age", f"must be whole seconds from 1 to {MAX_STEP_UP_AGE}")
+            )
+        amount = None
+        if "above" in item:
+            amount = _above(item.get("above"), item.get("currency"), f"{where}.above", problems)
+        if len(problems) != before or amount is None:
+            continue
+        rule = CumulativeStepUp(
+            currency=amount.currency,
+            window=cast(Window, item["window"]),
+            per=cast(Per, item["per"]),
+            above=amount,
+            assurance=cast(AssuranceLevel, assurance),
+            max_age=cast(int, max_age),
+        )
+        key = (rule.currency, rule.window, rule.per, rule.above.minor)
+        if any((r.currency, r.window, r.per, r.above.minor) == key for r in rules):
+            problems.append((where, "another rule has the same currency, window, per and above"))
+        rules.append(rule)
+    return rules
 
 
 def _channel(

@@ -43,6 +43,9 @@ REASONS: Final[Mapping[str, str]] = MappingProxyType(
         "claims of the identity it is (or would be) bound through.",
         "currency_not_allowed": "The anchor set sets no limit for this currency.",
         "limit_exceeded": "The amount is above the anchor set's per-transfer limit.",
+        "cumulative_limit_exceeded": "What the service already authorized in a window of the "
+        "set's cumulative limits (per holder or per debtor account), plus this amount, is above "
+        "the limit.",
         "step_up_required": "This login is not strong or recent enough, or not through an "
         "anchor of the set: log in again through one of the anchors named.",
     }

@@ -20,7 +20,9 @@ Nothing is allowed unless one anchor set passes every check; docs/POLICY.md is t
    ``assurance_too_low`` (a party's best identity decides how far the party gets, the party that
    gets least far decides for the set); then ``kyc_not_registered`` and ``kyc_mismatch`` (the
    set's ``account_kyc`` against the accounts' KYC states; not for unlink); then
-   ``currency_not_allowed`` and ``limit_exceeded`` (transfer); then ``step_up_required``: the
+   ``currency_not_allowed``, ``limit_exceeded`` and ``cumulative_limit_exceeded`` (transfer: the
+   window totals the service passes in, plus this amount, against the set's cumulative limits);
+   then ``step_up_required``: the
    login must be through an anchor of the set, with an identity that itself passes the identity
    checks, at the level the set demands for this operation and amount, and recent enough if a
    step-up rule sets a maximum age, and made at a branch counter (channel ``in_person``) when the
@@ -34,8 +36,9 @@ Nothing is allowed unless one anchor set passes every check; docs/POLICY.md is t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from trustanchor.domain.assurance import LEVELS
 from trustanchor.policy.decision import Decision, StepUp, denied
@@ -60,9 +63,11 @@ KYC_NOT_REGISTERED = 6
 KYC_MISMATCH = 7
 CURRENCY_NOT_ALLOWED = 8
 LIMIT_EXCEEDED = 9
-STEP_UP_REQUIRED = 10
-PASSED = 11
+CUMULATIVE_LIMIT_EXCEEDED = 10
+STEP_UP_REQUIRED = 11
+PASSED = 12
 # domain.assurance.rank as a dictionary: the engine ranks levels many times per decision.
+_NO_TOTALS: Mapping[tuple[str, str, str], int] = MappingProxyType({})
 _RANK: dict[str, int] = {level: index for index, level in enumerate(LEVELS)}
 STAGE_REASONS = (
     "operation_not_allowed",
@@ -75,6 +80,7 @@ STAGE_REASONS = (
     "kyc_mismatch",
     "currency_not_allowed",
     "limit_exceeded",
+    "cumulative_limit_exceeded",
     "step_up_required",
 )
 
@@ -94,6 +100,7 @@ class _Evaluation:
     currency: str | None
     minor: int
     at: int
+    totals: Mapping[tuple[str, str, str], int]  # (set id, window, per) → authorized so far
 
 
 def decide_link(
@@ -142,6 +149,7 @@ def decide_link(
         currency=None,
         minor=0,
         at=at,
+        totals=_NO_TOTALS,
     )
     return _decide(evaluation)
 
@@ -184,6 +192,7 @@ def decide_transfer(
         currency=request.amount.currency,
         minor=request.amount.minor,
         at=at,
+        totals=request.totals,
     )
     return _decide(evaluation)
 
@@ -305,6 +314,9 @@ def _set_stage(evaluation: _Evaluation, view: SetView, identity_stage: int) -> i
             return CURRENCY_NOT_ALLOWED
         if evaluation.minor > limit:
             return LIMIT_EXCEEDED
+        for rule in view.cumulative.get(evaluation.currency, ()):
+            if _window_total(evaluation, view, rule.window, rule.per) > rule.minor:
+                return CUMULATIVE_LIMIT_EXCEEDED
     required_rank, max_age, in_person = _requirement(evaluation, view)
     if not _login_satisfies(evaluation, view, required_rank, max_age, in_person):
         return STEP_UP_REQUIRED
@@ -323,7 +335,16 @@ def _requirement(evaluation: _Evaluation, view: SetView) -> tuple[int, int | Non
         required = max(required, rule.rank)
         max_age = rule.max_age if max_age is None else min(max_age, rule.max_age)
         in_person = in_person or rule.in_person
+    for step in view.cumulative_step_up.get(evaluation.currency, ()):
+        if _window_total(evaluation, view, step.window, step.per) > step.minor:
+            required = max(required, step.rank)
+            max_age = step.max_age if max_age is None else min(max_age, step.max_age)
     return required, max_age, in_person
+
+
+def _window_total(evaluation: _Evaluation, view: SetView, window: str, per: str) -> int:
+    """What the service authorized in this window for this set, plus this transfer."""
+    return evaluation.totals.get((view.id, window, per), 0) + evaluation.minor
 
 
 def _login_satisfies(

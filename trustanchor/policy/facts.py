@@ -8,7 +8,9 @@ Levels are plain strings on purpose: a stored or asserted level that is not one 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Final, Literal
 
 from trustanchor.domain.assurance import level_from_acr
@@ -122,12 +124,15 @@ class TransferRequest:
     """``value_transfer``: move ``amount`` from the debtor's account to the creditor's.
     ``debtor_linked_here``: an active, unflagged link of the logged-in holder joins the debtor
     account to an account the requesting intermediary registered (what makes a debtor account
-    registered elsewhere debitable by this intermediary)."""
+    registered elsewhere debitable by this intermediary). ``totals``: what the service already
+    authorized in the amount's currency, keyed by ``(anchor set id, window, per)`` for the
+    windows the sets' cumulative rules name (missing: nothing yet), in minor units."""
 
     amount: Amount
     debtor_account: AccountFact
     creditor_account: AccountFact
     debtor_linked_here: bool = False
+    totals: Mapping[tuple[str, str, str], int] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ version): the snapshot is immutable, so a decision in flight keeps a consistent 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TypeVar
 
@@ -39,6 +39,19 @@ class StepUpThreshold:
 
 
 @dataclass(frozen=True, slots=True)
+class CumulativeThreshold:
+    """A cumulative rule in the form the engine compares: which window total (``window``,
+    ``per``), and the limit or step-up threshold in minor units. ``rank`` and ``max_age`` are
+    set for a step-up rule only."""
+
+    window: str
+    per: str
+    minor: int
+    rank: int = -1
+    max_age: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class SetView:
     """One anchor set with its policy pre-digested for the engine."""
 
@@ -56,6 +69,9 @@ class SetView:
     account_kyc: AccountKyc
     limits: Mapping[str, int]  # currency → largest allowed amount in minor units
     step_up: Mapping[str, tuple[StepUpThreshold, ...]]  # currency → rules, ascending `above`
+    # currency → cumulative limits / cumulative step-up rules (docs/POLICY.md)
+    cumulative: Mapping[str, tuple[CumulativeThreshold, ...]] = field(default_factory=dict)
+    cumulative_step_up: Mapping[str, tuple[CumulativeThreshold, ...]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, fact: AnchorSetFact, members: Iterable[str]) -> SetView:
@@ -69,6 +85,18 @@ class SetView:
                 in_person=rule.channel == "in_person",
             )
             rules.setdefault(rule.currency, []).append(threshold)
+        limits: dict[str, list[CumulativeThreshold]] = {}
+        for limit in policy.cumulative:
+            limits.setdefault(limit.currency, []).append(
+                CumulativeThreshold(limit.window, limit.per, limit.limit.minor)
+            )
+        steps: dict[str, list[CumulativeThreshold]] = {}
+        for step in policy.cumulative_step_up:
+            steps.setdefault(step.currency, []).append(
+                CumulativeThreshold(
+                    step.window, step.per, step.above.minor, rank(step.assurance), step.max_age
+                )
+            )
         return cls(
             id=fact.id,
             version=fact.version,
@@ -86,6 +114,8 @@ class SetView:
             step_up=MappingProxyType(
                 {c: tuple(sorted(r, key=lambda t: t.above_minor)) for c, r in rules.items()}
             ),
+            cumulative=MappingProxyType({c: tuple(r) for c, r in limits.items()}),
+            cumulative_step_up=MappingProxyType({c: tuple(r) for c, r in steps.items()}),
         )
 
 

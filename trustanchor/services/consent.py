@@ -175,10 +175,30 @@ def step_up(services: Services, current: Interaction) -> None:
             raise InteractionGone(current.id)
 
 
+class _CountedMeanwhile(Exception):
+    """A parallel approval used up a cumulative limit between this decision's reading of the
+    window totals and its counting: the transaction is rolled back and the decision made again
+    (it then sees the new totals)."""
+
+
+DECISION_ATTEMPTS = 3
+
+
 def decide(
     services: Services, current: Interaction, *, approve: bool, session_id: str | None
 ) -> Decision:
     """Finish consent. ``session_id`` is the browser's SSO cookie secret, if any."""
+    for _ in range(DECISION_ATTEMPTS):
+        try:
+            return _decide_once(services, current, approve=approve, session_id=session_id)
+        except _CountedMeanwhile:
+            continue
+    raise InteractionGone(current.id)  # fail closed: the limit kept moving under us
+
+
+def _decide_once(
+    services: Services, current: Interaction, *, approve: bool, session_id: str | None
+) -> Decision:
     at = services.clock.now()
     settings = services.settings
     if current.authentication is None:
@@ -190,6 +210,14 @@ def decide(
         policy_denial = outcome.denial if outcome is not None else None
         if policy_denial is not None:
             approve = False  # the policy said no: nothing the person clicked changes that
+        elif (
+            approve
+            and outcome is not None
+            and not decisions.count_transfers(services, conn, outcome, at=at)
+        ):
+            # Counted at the moment of approval, before anything else is written: a refusal
+            # rolls this transaction back and the decision is made again.
+            raise _CountedMeanwhile
         session = sessions_repo.get(conn, session_id, now=at) if session_id else None
         if (
             approve

@@ -53,7 +53,7 @@ from trustanchor.policy.facts import (
     TransferRequest,
 )
 from trustanchor.policy.snapshot import TrustSnapshot
-from trustanchor.services import account_kyc, audit_trail, links
+from trustanchor.services import account_kyc, audit_trail, cumulative, links
 from trustanchor.services.container import Services
 from trustanchor.services.interaction import BindingConflict
 from trustanchor.storage import accounts_repo, grants_repo, identities_repo
@@ -340,7 +340,17 @@ def _decide_transfer(
         linked_here = debtor.registered_elsewhere and reader.linked_here(
             debtor_account, login.holder_id
         )
-        request = TransferRequest(detail.amount, debtor, creditor, debtor_linked_here=linked_here)
+        totals = cumulative.totals(
+            conn,
+            snapshot,
+            currency=detail.amount.currency,
+            holder_id=login.holder_id,
+            debtor_account_id=debtor.id,
+            at=at,
+        )
+        request = TransferRequest(
+            detail.amount, debtor, creditor, debtor_linked_here=linked_here, totals=totals
+        )
         decision = decide_transfer(snapshot, request, login, identities, at=at)
         if decision.allowed and decision.anchor_set_id is not None:
             members = snapshot.sets[decision.anchor_set_id].members
@@ -372,6 +382,33 @@ def record(conn: Connection, outcome: Outcome, *, at: int) -> None:
                 anchor_set_id=item.decision.anchor_set_id,
             ),
         )
+
+
+def count_transfers(services: Services, conn: Connection, outcome: Outcome, *, at: int) -> bool:
+    """Count every allowed transfer of ``outcome`` against the cumulative limits of the set it
+    relied on, in the consent transaction (services/cumulative.py). False when a parallel
+    approval used up the room first: the caller rolls back and decides again."""
+    snapshot = trust_snapshot(services)
+    for item in outcome.decisions:
+        if item.entry.get("type") != value_transfer.TYPE or not item.decision.allowed:
+            continue
+        detail = value_transfer.ValueTransferDetail.from_entry(item.entry)
+        debtor = item.accounts.get(detail.debtor_account)
+        if debtor is None or debtor.holder_id is None or item.decision.anchor_set_id is None:
+            return False
+        counted = cumulative.count(
+            conn,
+            snapshot,
+            anchor_set_id=item.decision.anchor_set_id,
+            currency=detail.amount.currency,
+            amount=detail.amount.minor,
+            holder_id=debtor.holder_id,
+            debtor_account_id=debtor.id,
+            at=at,
+        )
+        if not counted:
+            return False
+    return True
 
 
 def carry_out(

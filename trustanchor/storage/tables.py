@@ -402,3 +402,31 @@ holder_sessions = Table(
     Column("ended_at", Time, nullable=True),
 )
 Index("ix_holder_sessions_holder", holder_sessions.c.holder_id)
+
+# --- cumulative limits (issue 12) --------------------------------------------------------------
+# What the service authorized, per anchor set, operation (value_transfer; funding will have its
+# own), window kind, subject (a holder or a debtor account), currency and time bucket, in minor
+# units. Rows are only ever added to, by one conditional statement (storage/counters_repo.py).
+# ``bucket_start`` 0 is a rolling window's per-subject lock row (amount always 0).
+
+cumulative_counters = Table(
+    "cumulative_counters",
+    metadata,
+    Column("anchor_set_id", String(64), nullable=False),
+    Column("operation", String(32), nullable=False),
+    Column("time_window", String(16), nullable=False),
+    Column("subject_kind", String(16), nullable=False),
+    Column("subject_id", String(64), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("bucket_start", Time, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    PrimaryKeyConstraint(
+        "anchor_set_id",
+        "operation",
+        "time_window",
+        "subject_kind",
+        "subject_id",
+        "currency",
+        "bucket_start",
+    ),
+)
