@@ -243,3 +243,18 @@ def test_a_cumulative_step_up_asks_for_the_login_a_step_up_rule_would() -> None:
 def test_a_cumulative_step_up_does_not_apply_at_its_threshold() -> None:
     assert pays("50000", {("rolling_24h", "debtor_account"): 250_000}, age=121).allowed
     assert pays("50000", {}, age=121).allowed
+
+
+def test_the_demo_gives_jp_cbdc_a_daily_limit_per_person() -> None:
+    """config/demo.toml: the demo walk can show a refused split transfer."""
+    import tomllib
+    from pathlib import Path
+
+    config = tomllib.loads(
+        (Path(__file__).resolve().parents[2] / "config" / "demo.toml").read_text()
+    )
+    [jp] = [s for s in config["anchor_sets"] if s["id"] == "jp-cbdc"]
+    policy = parse_policy(jp["policy"])
+    [daily] = policy.cumulative
+    assert (daily.currency, daily.window, daily.per) == ("JPY", "calendar_day", "holder")
+    assert daily.limit <= policy.limits["JPY"]
