@@ -109,6 +109,28 @@ def test_a_card_certificate_validates_and_the_chain_is_pycas(
     assert result.chain == (leaf.cert, pki.authentication_ca.cert, pki.root.cert)
 
 
+def test_an_unreadable_issuing_ca_in_x5c_is_refused_by_name(
+    pki: TestPKI, base: X509Settings
+) -> None:
+    """The configured CA's readability is known, so an ``x5c`` copy of it is not read again on
+    every login; a certificate that is *almost* the configured CA (same names, one extension
+    OID changed so that it duplicates another) is not that CA and is still read: refused as
+    unreadable, not passed on to raise DuplicateExtension later."""
+    ca_der = _der(pki.authentication_ca.cert)
+    # authorityKeyIdentifier (2.5.29.35) as a second subjectKeyIdentifier (2.5.29.14).
+    broken = x509.load_der_x509_certificate(
+        ca_der.replace(b"\x06\x03\x55\x1d\x23", b"\x06\x03\x55\x1d\x0e", 1)
+    )
+    assert broken.subject == pki.authentication_ca.cert.subject
+    with pytest.raises(x509.DuplicateExtension):
+        broken.extensions  # noqa: B018
+    leaf = pki.leaf("authentication", label="chain-unreadable-ca")
+    with pytest.raises(AnchorFailure) as caught:
+        ChainValidator(base).validate([leaf.cert, broken], profile="authentication", at=NOW)
+    assert caught.value.reason == "certificate_unreadable"
+    assert "x5c[1]" in caught.value.detail
+
+
 def test_intermediate_without_ca_bit_is_refused_by_the_path_check(
     pki: TestPKI, base: X509Settings
 ) -> None:

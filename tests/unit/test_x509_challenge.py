@@ -241,6 +241,28 @@ def test_segments_must_be_canonical_base64url(leaf: Issued) -> None:
     refused(text.replace(".", "\u3002", 1), "malformed_challenge")  # not ASCII
 
 
+def test_canonical_base64url_is_exactly_what_re_encodes_to_itself(leaf: Issued) -> None:
+    """The parser checks canonical form by the last character's unused bits; every text of
+    every length class (each possible last character) must get the same verdict as the
+    definition, "decodes to bytes that encode back to the same text"."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    head, body, _ = token(leaf).split(".")
+    for prefix in ("", "QUJD", "QUJDREVG"):
+        for extra in ("", "Q", "QU", "QUJ"):
+            for last in alphabet:
+                text = prefix + extra + last
+                if len(text) % 4 == 1:
+                    continue
+                decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+                canonical = b64url(decoded) == text
+                forged = f"{head}.{body}.{text}"
+                if canonical:
+                    # Same verdict as before: only the signature's validity (later) is wrong.
+                    assert parse(forged).signature == decoded
+                else:
+                    refused(forged, "malformed_challenge")
+
+
 def test_not_a_string_is_refused() -> None:
     refused(None, "malformed_challenge")
     refused(b"a.b.c", "malformed_challenge")

@@ -85,6 +85,7 @@ class _Crl:
 
     body: bytes
     crl: x509.CertificateRevocationList
+    issuer: x509.Name  # read once: pyca builds a new Name at every ``crl.issuer``
     this_update: int
     next_update: int | None
     only_user_certs: bool
@@ -141,7 +142,7 @@ class CrlChecker:
         entry = self._cache.get(url)
         if entry is None or not self._fresh(entry, at):
             entry = self._refresh(url, entry, at, problems)
-        if entry is None or entry.crl.issuer != issuer.subject:
+        if entry is None or entry.issuer != issuer.subject:
             return None
         if entry.problem is not None:
             problems.append(f"{url}: {entry.problem}")
@@ -227,6 +228,7 @@ def _parse(body: bytes) -> _Crl:
     return _Crl(
         body=body,
         crl=crl,
+        issuer=crl.issuer,
         this_update=int(crl.last_update_utc.timestamp()),
         next_update=int(next_update.timestamp()) if next_update is not None else None,
         only_user_certs=only_user_certs,

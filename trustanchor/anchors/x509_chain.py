@@ -94,8 +94,9 @@ _ACCEPTED_CURVES = (ec.SECP256R1, ec.SECP384R1)
 class ValidatedChain:
     profile: Profile
     leaf: x509.Certificate
-    issuer: x509.Certificate  # the configured CA that issued the leaf
+    issuer: x509.Certificate  # the configured CA that issued the leaf (DER-equal to chain[1])
     chain: tuple[x509.Certificate, ...]  # as pyca built it: leaf first, root last
+    issuer_der: bytes  # the issuer's DER, as compared with the configured ones
 
 
 class ChainValidator:
@@ -107,11 +108,24 @@ class ChainValidator:
         self._ca_policy = ExtensionPolicy.webpki_defaults_ca()
         # Configured issuing CAs by subject name (pyca builds a Name object at every access).
         self._by_name: dict[Profile, dict[x509.Name, list[x509.Certificate]]] = {}
+        # The configured issuing CAs by DER: the issuer a validation returns is the configured
+        # object itself (its names, extensions and key already parsed, cached by pyca).
+        self._by_der: dict[Profile, dict[bytes, x509.Certificate]] = {}
+        # Configured CAs known readable: an x5c certificate equal to one (pyca compares the
+        # parsed structure) reads the same, so it need not be read again on every login.
+        self._readable: set[x509.Certificate] = set()
         for configured in (settings.authentication, settings.signature):
             if configured is not None:
                 names = self._by_name.setdefault(configured.profile, {})
+                ders = self._by_der.setdefault(configured.profile, {})
                 for ca in configured.issuers:
                     names.setdefault(ca.subject, []).append(ca)
+                    ders[_der(ca)] = ca
+                    try:
+                        _check_readable(ca, 0)
+                    except AnchorFailure:
+                        continue  # read on every login then (and refused there)
+                    self._readable.add(ca)
         self._ee_policies = {
             profile.profile: _ee_policy(profile)
             for profile in (settings.authentication, settings.signature)
@@ -126,9 +140,11 @@ class ChainValidator:
         if wanted is None or not certificates:
             raise AnchorFailure("certificate_profile_mismatch", f"no {profile} profile")
         leaf = certificates[0]
+        instant = datetime.fromtimestamp(at, tz=UTC)
         for index, cert in enumerate(certificates):
-            _check_readable(cert, index)
-            _check_validity(cert, at, "leaf" if index == 0 else f"x5c[{index}]")
+            if index == 0 or cert not in self._readable:
+                _check_readable(cert, index)
+            _check_validity(cert, instant, "leaf" if index == 0 else f"x5c[{index}]")
             _check_strength(cert, settings.min_rsa_bits, f"x5c[{index}]")
         issuer = self._issuing_ca(leaf, wanted)
         _check_end_entity(leaf, wanted)
@@ -144,11 +160,19 @@ class ChainValidator:
             raise AnchorFailure("certificate_chain_too_long", f"{len(chain)} certificates")
         for index, cert in enumerate(chain):
             _check_strength(cert, settings.min_rsa_bits, f"chain[{index}]")
-        if len(chain) < 2 or _der(chain[1]) not in wanted.issuer_ders:
+        issuer_der = _der(chain[1]) if len(chain) >= 2 else b""
+        if not issuer_der or issuer_der not in wanted.issuer_ders:
             raise AnchorFailure(
                 "certificate_issuer_not_accepted", "the built chain avoids the configured CA"
             )
-        return ValidatedChain(profile=profile, leaf=leaf, issuer=chain[1], chain=tuple(chain))
+        configured = self._by_der[profile].get(issuer_der, chain[1])
+        return ValidatedChain(
+            profile=profile,
+            leaf=leaf,
+            issuer=configured,
+            chain=tuple(chain),
+            issuer_der=issuer_der,
+        )
 
     def _issuing_ca(self, leaf: x509.Certificate, wanted: ProfileSettings) -> x509.Certificate:
         """The configured issuing CA of the leaf, for the reason codes before pyca runs: a CA of
@@ -305,8 +329,7 @@ def _check_readable(cert: x509.Certificate, index: int) -> None:
         raise AnchorFailure("certificate_unreadable", detail[:300]) from None
 
 
-def _check_validity(cert: x509.Certificate, at: int, where: str) -> None:
-    instant = datetime.fromtimestamp(at, tz=UTC)
+def _check_validity(cert: x509.Certificate, instant: datetime, where: str) -> None:
     if instant > cert.not_valid_after_utc:
         raise AnchorFailure("certificate_expired", where)
     if instant < cert.not_valid_before_utc:

@@ -234,7 +234,11 @@ class X509Verifier:
             trust_framework=self.settings.trust_framework,
             evidence=evidence,
             amr=AMR,
-            status_reference=status_reference(leaf, authentication.chain.issuer),
+            # The DER as received (the leaf was parsed from it) and as compared with the
+            # configured issuers: no re-encoding of either certificate.
+            status_reference=_status_reference(
+                authentication.challenge.x5c_der[0], authentication.chain.issuer_der
+            ),
         )
 
 
@@ -245,10 +249,17 @@ def status_reference(certificate: x509.Certificate, issuer: x509.Certificate) ->
     """What a later revocation check of the identity needs (``services/credential_checks.py``):
     the authentication certificate and its issuer, DER in base64url. The authentication
     certificate carries no personal attributes (that is its profile), so it may be stored."""
+    return _status_reference(
+        certificate.public_bytes(serialization.Encoding.DER),
+        issuer.public_bytes(serialization.Encoding.DER),
+    )
+
+
+def _status_reference(certificate_der: bytes, issuer_der: bytes) -> dict[str, Any]:
     return {
         STATUS_REFERENCE_KEY: {
-            "certificate": b64url_encode(certificate.public_bytes(serialization.Encoding.DER)),
-            "issuer": b64url_encode(issuer.public_bytes(serialization.Encoding.DER)),
+            "certificate": b64url_encode(certificate_der),
+            "issuer": b64url_encode(issuer_der),
         }
     }
 
