@@ -6,11 +6,13 @@ the login must be a fresh high one (cumulative step-up)."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from support.html import parse
 from support.payments import (
     ANCHOR_SETS,
@@ -27,6 +29,7 @@ from support.rp import Pkce
 from support.server import RunningServer, free_port, running_server, test_settings
 
 from trustanchor.audit.entries import Decision, parse_entry
+from trustanchor.storage.tables import cumulative_counters
 
 CUMULATIVE: dict[str, Any] = {
     "cumulative": [
@@ -157,3 +160,52 @@ def test_above_the_cumulative_step_up_threshold_a_stronger_login_is_asked_for(
     answer = hanako.decide(consent, "approve")
     assert "code" in answer, answer
     bank.redeem(answer["code"], pkce)
+
+
+def test_parallel_approvals_never_take_the_day_above_the_limit(
+    server: RunningServer, payments: Payments, bank: Bank
+) -> None:
+    """600,000 approved already; six browsers of the same person approve 100,000 each at the
+    same moment (three from each account, so no account reaches the cumulative step-up): four
+    are approved, two refused, and the day's total is exactly the limit. On PostgreSQL the
+    losers meet the conditional update and are decided again; on SQLite they wait for the
+    writer."""
+    hanako, accounts = person(server, payments, bank, "hanako")
+    _, taros = person(server, payments, bank, "taro")
+    for n in range(6):
+        _, answer = pay(hanako, bank, accounts["wallet" if n % 2 else "deposit"], taros["wallet"])
+        assert "code" in answer, answer
+    racers = []
+    for n in range(6):
+        browser = Holder(server, payments, "hanako")
+        debtor = accounts["wallet" if n % 2 else "deposit"]
+        url = bank.authorization_url([transfer(debtor, taros["wallet"], "100000")], Pkce.generate())
+        racers.append((browser, browser.log_in(browser.open(url), JP_SUBSTANTIAL)))
+    barrier = threading.Barrier(len(racers))
+    answers: list[Any] = [None] * len(racers)
+
+    def approve(index: int) -> None:
+        browser, consent = racers[index]
+        barrier.wait(timeout=30)
+        try:
+            answers[index] = browser.decide(consent, "approve")
+        except BaseException as exc:  # surfaced by the assertion below
+            answers[index] = {"failure": repr(exc)}
+
+    threads = [threading.Thread(target=approve, args=(i,)) for i in range(len(racers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sum("code" in a for a in answers) == 4, answers
+    refused = [a for a in answers if "code" not in a]
+    assert [a.get("error_description") for a in refused] == [
+        "denied by policy: cumulative_limit_exceeded"
+    ] * 2, refused
+    with server.services.db.reader() as conn:
+        amounts = conn.execute(
+            select(cumulative_counters.c.amount).where(
+                cumulative_counters.c.time_window == "calendar_day"
+            )
+        ).scalars()
+        assert list(amounts) == [1_000_000]  # hanako's day: exactly the limit

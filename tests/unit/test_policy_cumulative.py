@@ -4,7 +4,9 @@ window totals (docs/POLICY.md, "Cumulative limits")."""
 
 from __future__ import annotations
 
+import tomllib
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -247,9 +249,6 @@ def test_a_cumulative_step_up_does_not_apply_at_its_threshold() -> None:
 
 def test_the_demo_gives_jp_cbdc_a_daily_limit_per_person() -> None:
     """config/demo.toml: the demo walk can show a refused split transfer."""
-    import tomllib
-    from pathlib import Path
-
     config = tomllib.loads(
         (Path(__file__).resolve().parents[2] / "config" / "demo.toml").read_text()
     )
