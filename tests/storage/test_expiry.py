@@ -18,6 +18,7 @@ from trustanchor.storage.tables import (
     access_tokens,
     auditor_sessions,
     authorization_codes,
+    cumulative_counters,
     grants,
     holder_sessions,
     holders,
@@ -111,6 +112,11 @@ def test_the_purge_deletes_exactly_what_can_no_longer_matter(db: Database) -> No
         add(db, access_tokens, jti=name, grant_id="grant_1", client_id="c",
             created_at=NOW - 100, expires_at=expires)  # fmt: skip
 
+    # Cumulative-limit buckets: one outside every window, one in this month, and a lock row.
+    for bucket in (NOW - expiry.COUNTER_AGE - 1, NOW - 86_400, 0):
+        add(db, cumulative_counters, anchor_set_id="s", operation="value_transfer",
+            time_window="calendar_month", subject_kind="holder", subject_id="hol_1",
+            currency="JPY", bucket_start=bucket, amount=1)  # fmt: skip
     deleted = expiry.purge(db, now=NOW, retention=RETENTION, batch=2)
 
     assert deleted == {
@@ -124,6 +130,7 @@ def test_the_purge_deletes_exactly_what_can_no_longer_matter(db: Database) -> No
         "authorization_codes": 1,
         "refresh_tokens": 1,
         "access_tokens": 1,
+        "cumulative_counters": 1,
     }
     assert keys(db, par_requests) == {"live"}
     assert keys(db, interactions) == {"int_live"}

@@ -23,6 +23,7 @@ from trustanchor.storage.tables import (
     access_tokens,
     auditor_sessions,
     authorization_codes,
+    cumulative_counters,
     holder_sessions,
     interactions,
     par_requests,
@@ -32,6 +33,9 @@ from trustanchor.storage.tables import (
     wallet_transactions,
 )
 
+# A cumulative-limit bucket older than this is outside every window (the longest, a calendar
+# month, spans at most 31 days plus a time zone's offset).
+COUNTER_AGE = 40 * 86400
 DEFAULT_RETENTION = 86400  # one day of reuse detection after a code or refresh token expired
 BATCH = 5000
 
@@ -134,6 +138,17 @@ RULES: tuple[Rule, ...] = (
         (access_tokens.c.jti,),
         _expired_for(access_tokens.c.expires_at),
         "introspection answers inactive for an expired token, recorded or not",
+    ),
+    Rule(
+        "cumulative_counters",
+        cumulative_counters,
+        tuple(cumulative_counters.primary_key.columns),
+        # Not the rolling windows' lock rows (bucket 0): they hold no amount.
+        lambda now, retention: (
+            (cumulative_counters.c.bucket_start < now - COUNTER_AGE)
+            & (cumulative_counters.c.bucket_start > 0)
+        ),
+        "a bucket this old is outside every cumulative window",
     ),
 )
 
