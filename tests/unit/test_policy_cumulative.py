@@ -257,3 +257,83 @@ def test_the_demo_gives_jp_cbdc_a_daily_limit_per_person() -> None:
     [daily] = policy.cumulative
     assert (daily.currency, daily.window, daily.per) == ("JPY", "calendar_day", "holder")
     assert daily.limit <= policy.limits["JPY"]
+
+
+# -- parser properties --------------------------------------------------------------------------
+
+WINDOWS = st.sampled_from(["calendar_day", "calendar_month", "rolling_24h"])
+PERS = st.sampled_from(["holder", "debtor_account"])
+JPY_TEXT = st.integers(1, 10**9).map(str)
+
+
+@st.composite
+def cumulative_policies(draw: st.DrawFn) -> dict[str, Any]:
+    limits = draw(
+        st.lists(st.tuples(WINDOWS, PERS, JPY_TEXT), max_size=6, unique_by=lambda t: t[:2])
+    )
+    steps = draw(
+        st.lists(
+            st.tuples(WINDOWS, PERS, JPY_TEXT, st.sampled_from(["low", "substantial", "high"])),
+            max_size=6,
+            unique_by=lambda t: (t[0], t[1], int(t[2])),
+        )
+    )
+    policy = with_rules(
+        cumulative=[
+            {"id": f"r{i}", "currency": "JPY", "window": w, "per": p, "limit": limit}
+            for i, (w, p, limit) in enumerate(limits)
+        ],
+        cumulative_step_up=[
+            {
+                "currency": "JPY",
+                "window": w,
+                "per": p,
+                "above": above,
+                "assurance": level,
+                "max_age": 60,
+            }
+            for w, p, above, level in steps
+        ],
+    )
+    if draw(st.booleans()):
+        policy["time_zone"] = draw(st.sampled_from(["Asia/Tokyo", "UTC", "Europe/Paris"]))
+    return policy
+
+
+@given(cumulative_policies())
+def test_cumulative_rules_round_trip_in_any_order(declared: dict[str, Any]) -> None:
+    policy = parse_policy(declared)
+    stored = policy.to_json()
+    assert parse_policy(stored) == policy and parse_policy(stored).to_json() == stored
+    shuffled = {
+        **declared,
+        "cumulative": list(reversed(declared["cumulative"])),
+        "cumulative_step_up": list(reversed(declared["cumulative_step_up"])),
+    }
+    assert parse_policy(shuffled).to_json() == stored
+    has_rules = bool(declared["cumulative"] or declared["cumulative_step_up"])
+    assert ("time_zone" in stored) == (
+        has_rules or declared.get("time_zone", DEFAULT_TIME_ZONE) != DEFAULT_TIME_ZONE
+    )
+
+
+JUNK = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@given(
+    st.sampled_from(["time_zone", "cumulative", "cumulative_step_up"]),
+    JUNK | st.lists(st.dictionaries(st.sampled_from([*DAILY, *STEP]), JUNK), max_size=3),
+)
+def test_junk_in_a_cumulative_field_is_refused_with_policy_error_only(
+    field: str, value: object
+) -> None:
+    try:
+        parse_policy(with_rules(**{field: value}))
+    except PolicyError as exc:
+        assert exc.problems and all(where.startswith(field) for where, _ in exc.problems)
