@@ -764,7 +764,8 @@ def test_the_random_worlds_reach_every_outcome() -> None:
     transfers, every outcome of a set's checks (and a step-up someone can follow) turns up."""
     seen: set[str] = set()
 
-    @settings(max_examples=600, phases=[Phase.generate], database=None)
+    # Derandomised: the same worlds every run, so the coverage it asserts is not a dice roll.
+    @settings(max_examples=1500, phases=[Phase.generate], database=None, derandomize=True)
     @given(transfers())
     def sample(t: Transfer) -> None:
         decision = t.decide()

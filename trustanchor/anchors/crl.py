@@ -100,8 +100,10 @@ class _Crl:
             self.revoked = frozenset(entry.serial_number for entry in self.crl)
         return serial in self.revoked
 
-    def valid_at(self, at: int) -> bool:
-        return self.next_update is not None and self.this_update <= at < self.next_update
+    def valid_at(self, at: int, skew: int) -> bool:
+        """``thisUpdate`` at most ``skew`` seconds ahead of ``at``; ``at`` before
+        ``nextUpdate`` (no tolerance there: a stale CRL fails closed)."""
+        return self.next_update is not None and self.this_update - skew <= at < self.next_update
 
 
 class CrlChecker:
@@ -147,8 +149,12 @@ class CrlChecker:
         if entry.problem is not None:
             problems.append(f"{url}: {entry.problem}")
             return None
-        if not entry.valid_at(at):
-            when = "not yet valid" if at < entry.this_update else "stale (past nextUpdate)"
+        if not entry.valid_at(at, self._settings.clock_skew):
+            when = (
+                "not yet valid"
+                if at < entry.this_update - self._settings.clock_skew
+                else "stale (past nextUpdate)"
+            )
             problems.append(f"{url}: CRL {when}")
             return None
         if entry.only_user_certs and _is_ca(certificate):
@@ -165,7 +171,9 @@ class CrlChecker:
         """Usable without asking the Fetcher: valid and not yet in the refresh window."""
         return (
             entry.next_update is not None
-            and entry.this_update <= at < entry.next_update - self._settings.refresh_before
+            and entry.this_update - self._settings.clock_skew
+            <= at
+            < entry.next_update - self._settings.refresh_before
         )
 
     def _refresh(self, url: str, old: _Crl | None, at: int, problems: list[str]) -> _Crl | None:
@@ -187,7 +195,7 @@ class CrlChecker:
         if (
             old is not None
             and old.verified_keys
-            and old.valid_at(at)
+            and old.valid_at(at, self._settings.clock_skew)
             and new.this_update < old.this_update
         ):
             problems.append(f"{url}: older CRL than the one in hand, ignored")

@@ -14,14 +14,17 @@ Sources, chosen per anchor by ``revocation.source`` in the anchor's settings:
     from a certificate's CRL Distribution Points or AIA). Stored form::
 
         {"source": "crl", "crl_urls": ["https://ca.example/auth.crl"],
-         "max_crl_bytes": 1048576, "refresh_before": 300}
+         "max_crl_bytes": 1048576, "refresh_before": 300, "clock_skew": 60}
 
     ``crl_urls`` (required, 1..16 http(s) URLs, distinct): every URL is fetched and its CRL
     matched to the certificate's issuer by issuer name and signature; ``max_crl_bytes`` (default
     1048576, at most 64 MiB) bounds each download; ``refresh_before`` (default 300 seconds, at
     most 86400) is how long before a CRL's ``nextUpdate`` we start asking for its successor;
     keep it at least the HttpFetcher's ``cache_ttl`` (also 300 by default) and below the CRLs'
-    validity period (crl.py explains why).
+    validity period (crl.py explains why). ``clock_skew`` (default 60, at most 300) is how far
+    in the future a CRL's ``thisUpdate`` may be: a CA signs a CRL "now" by its own clock, which
+    may run a little ahead of ours, and a CRL fetched during a login may have been made in a later
+    second than the login's instant. ``nextUpdate`` gets no such tolerance (fail closed).
 
 ``ocsp`` (trustanchor/anchors/ocsp.py)
     An OCSP responder (RFC 6960), asked by POST for every check. Stored form::
@@ -77,6 +80,8 @@ MAX_CRL_URLS = 16
 DEFAULT_OCSP_MAX_AGE = 3600
 DEFAULT_OCSP_CLOCK_SKEW = 60
 MAX_OCSP_CLOCK_SKEW = 300
+DEFAULT_CRL_CLOCK_SKEW = 60
+MAX_CRL_CLOCK_SKEW = 300
 DEFAULT_MAX_OCSP_BYTES = 65536
 MAX_MAX_OCSP_BYTES = 1048576
 CertIdHash = Literal["sha1", "sha256"]
@@ -95,6 +100,7 @@ class CrlSettings:
     crl_urls: tuple[str, ...]
     max_crl_bytes: int = DEFAULT_MAX_CRL_BYTES
     refresh_before: int = DEFAULT_REFRESH_BEFORE
+    clock_skew: int = DEFAULT_CRL_CLOCK_SKEW
     source: Literal["crl"] = "crl"
 
 
@@ -112,7 +118,7 @@ class OcspSettings:
 
 RevocationSettings = CrlSettings | OcspSettings
 
-_CRL_FIELDS = frozenset({"source", "crl_urls", "max_crl_bytes", "refresh_before"})
+_CRL_FIELDS = frozenset({"source", "crl_urls", "max_crl_bytes", "refresh_before", "clock_skew"})
 _OCSP_FIELDS = frozenset(
     {
         "source",
@@ -176,6 +182,7 @@ def _crl_settings(raw: Mapping[str, Any]) -> CrlSettings:
         crl_urls=tuple(urls),
         max_crl_bytes=_int(raw, "max_crl_bytes", DEFAULT_MAX_CRL_BYTES, 1, MAX_MAX_CRL_BYTES),
         refresh_before=_int(raw, "refresh_before", DEFAULT_REFRESH_BEFORE, 0, MAX_REFRESH_BEFORE),
+        clock_skew=_int(raw, "clock_skew", DEFAULT_CRL_CLOCK_SKEW, 0, MAX_CRL_CLOCK_SKEW),
     )
 
 
