@@ -43,9 +43,7 @@ from sqlalchemy import Connection
 
 from trustanchor.anchors.base import AnchorFailure
 from trustanchor.anchors.x509_verifier import CertificateAnswer, ChallengeExpectation
-from trustanchor.digests import equal, secret_digest
 from trustanchor.domain.anchors import Anchor
-from trustanchor.domain.clients import Client
 from trustanchor.jose import jws
 from trustanchor.oauth.authorization_request import AuthorizationRequest
 from trustanchor.oauth.claims_release import PROTOCOL_CLAIMS, requested_claim_names
@@ -71,7 +69,6 @@ REQUEST_MEDIA_TYPE = "application/oauth-authz-req+jwt"
 PURPOSE = "trustanchor-login-challenge-v1"
 AUTHENTICATION = "authentication"
 SIGNATURE = "signature"
-RESPONSE_CODE_NAMESPACE = "certificate_response_code"
 NONCE_BYTES = 32  # 256 bits
 ENROLMENT_REQUIRED = "certificate_enrolment_required"
 DEFAULT_ALGS = ("RS256",)
@@ -144,13 +141,6 @@ class CertificateResponse:
 # -- starting ---------------------------------------------------------------------------------
 
 
-def _client(services: Services, current: Interaction) -> Client:
-    client = services.clients.get(current.client_id)
-    if client is None:
-        raise InteractionGone(current.id)
-    return client
-
-
 def _allow_http(services: Services) -> bool:
     return not services.settings.is_production
 
@@ -158,7 +148,7 @@ def _allow_http(services: Services) -> bool:
 def begin(services: Services, current: Interaction, anchor_id: str) -> CertificateStarted:
     """The certificate login method starts: a transaction for one ``x509`` anchor, with a fresh
     256-bit nonce and the certificates this attempt asks for."""
-    _client(services, current)
+    login_choice.client_of(services, current)
     if current.state != "login":
         raise InteractionGone(current.id)
     anchor = login_choice.eligible_for_method(services, current, anchor_id, METHOD)
@@ -248,7 +238,7 @@ def transaction_view(
     services: Services, current: Interaction, transaction_id: str
 ) -> TransactionView:
     """The QR code page of one transaction, for the browser holding the interaction."""
-    _client(services, current)
+    login_choice.client_of(services, current)
     if not well_formed_id(transaction_id):
         raise InteractionGone(current.id)
     with services.db.reader() as conn:
@@ -404,7 +394,9 @@ def receive(
         )
     except ResponseMalformed as exc:
         log.info("certificate response refused: %s", exc.reason)
-        _consume_malformed(services, form, at)
+        login_completion.consume_malformed(
+            services, form, at, method=METHOD, reason="certificate_response_invalid"
+        )
         raise CertificateRequestRefused(400, "invalid_request", exc.reason) from exc
     with services.db.transaction() as conn:
         tx = wallet_repo.consume(conn, response.state, now=at, method=METHOD)
@@ -490,29 +482,6 @@ def receive(
     return {"redirect_uri": redirect_uri}
 
 
-def _consume_malformed(services: Services, form: Mapping[str, Any], at: int) -> None:
-    """A malformed answer still uses up the transaction its (single, well-formed) ``state``
-    names, and the person learns that the card app's answer was not understood."""
-    try:
-        states = form.get("state")
-    except Exception:  # not a form at all
-        return
-    if not isinstance(states, list | tuple) or len(states) != 1 or not isinstance(states[0], str):
-        return
-    if not well_formed_id(states[0]):
-        return
-    with services.db.transaction() as conn:
-        tx = wallet_repo.consume(conn, states[0], now=at, method=METHOD)
-    if tx is not None:
-        login_completion.fail(
-            services,
-            tx.id,
-            "certificate_response_invalid",
-            "malformed direct_post",
-            anchor_id=tx.anchor_id,
-        )
-
-
 # -- the same-device return -------------------------------------------------------------------
 
 
@@ -523,28 +492,16 @@ def same_device_return(
     *,
     browser_secret: str | None,
 ) -> str | None:
-    """The card app sent the person back with ``response_code``. Returns the interaction to
-    resume when this browser holds its secret (the code is then used up), None when the person is
-    on another device (the code stays usable there). Raises ReturnRefused otherwise."""
-    at = services.clock.now()
-    if not well_formed_id(transaction_id):
-        raise ReturnRefused(transaction_id)
-    with services.db.reader() as conn:
-        tx = wallet_repo.get(conn, transaction_id, method=METHOD)
-    stored = tx.outcome.get("response_code") if tx and tx.outcome else None
-    if (
-        tx is None
-        or not isinstance(stored, str)
-        or not response_code
-        or not equal(secret_digest(response_code), stored)
-    ):
-        raise ReturnRefused(transaction_id)
-    if not interaction.held_by(services, tx.interaction_id, browser_secret):
-        return None
-    window_end = at + services.settings.interaction.lifetime
-    if not services.replay.first_use(RESPONSE_CODE_NAMESPACE, tx.id, window_end):
-        raise ReturnRefused(transaction_id)
-    return tx.interaction_id
+    """The card app sent the person back with ``response_code``
+    (``login_completion.same_device_return``)."""
+    return login_completion.same_device_return(
+        services,
+        transaction_id,
+        response_code,
+        browser_secret=browser_secret,
+        method=METHOD,
+        refused=ReturnRefused,
+    )
 
 
 __all__ = [

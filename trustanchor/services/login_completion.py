@@ -14,23 +14,27 @@ received against *that anchor* and then calls :func:`finish` with the
 - the login is audited in the same database transaction.
 
 A refusal (:class:`LoginRefused`) is recorded on the transaction and audited through
-:func:`fail`, which every method also uses for its own failures.
+:func:`fail`, which every method also uses for its own failures; :func:`consume_malformed` uses
+up the transaction a malformed answer names, and :func:`same_device_return` honours the response
+code once, in the browser bound to the interaction, whatever the method.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from trustanchor.audit.entries import Entry
-from trustanchor.digests import secret_digest
+from trustanchor.digests import equal, secret_digest
 from trustanchor.domain.anchors import Anchor
 from trustanchor.domain.assurance import acr_for
 from trustanchor.domain.identity import Authentication, VerifiedIdentity
 from trustanchor.services import audit_trail, identity_joining, interaction, login_failures
 from trustanchor.services.container import Services
 from trustanchor.storage import identities_repo, wallet_repo
+from trustanchor.storage.wallet_repo import LoginMethod
 
 log = logging.getLogger("trustanchor.login")
 
@@ -178,3 +182,58 @@ def fail(
                 reason=reason,
                 at=services.clock.now(),
             )
+
+
+def consume_malformed(
+    services: Services, form: Mapping[str, Any], at: int, *, method: LoginMethod, reason: str
+) -> None:
+    """A malformed answer still uses up the transaction of ``method`` its (single,
+    well-formed) ``state`` names, and the person learns that the answer was not understood
+    (``reason``, audited once like every consumed transaction's outcome)."""
+    try:
+        states = form.get("state")
+    except Exception:  # not a form at all
+        return
+    if not isinstance(states, list | tuple) or len(states) != 1 or not isinstance(states[0], str):
+        return
+    if not interaction.well_formed_id(states[0]):
+        return
+    with services.db.transaction() as conn:
+        tx = wallet_repo.consume(conn, states[0], now=at, method=method)
+    if tx is not None:
+        fail(services, tx.id, reason, "malformed direct_post", anchor_id=tx.anchor_id)
+
+
+def same_device_return(
+    services: Services,
+    transaction_id: str,
+    response_code: str | None,
+    *,
+    browser_secret: str | None,
+    method: LoginMethod,
+    refused: type[interaction.InteractionRefused],
+) -> str | None:
+    """The app sent the person back with the ``response_code`` that :func:`finish` made for a
+    transaction of ``method``. Returns the interaction to resume when this browser holds its
+    secret (the code is then used up, once), None when the person is on another device (the
+    code stays usable there). Raises ``refused`` otherwise: unknown transaction, another
+    method's, no or a wrong code, or a code already used."""
+    at = services.clock.now()
+    if not interaction.well_formed_id(transaction_id):
+        raise refused(transaction_id)
+    with services.db.reader() as conn:
+        tx = wallet_repo.get(conn, transaction_id, method=method)
+    stored = tx.outcome.get("response_code") if tx and tx.outcome else None
+    if (
+        tx is None
+        or not isinstance(stored, str)
+        or not response_code
+        or not equal(secret_digest(response_code), stored)
+    ):
+        raise refused(transaction_id)
+    if not interaction.held_by(services, tx.interaction_id, browser_secret):
+        return None
+    window_end = at + services.settings.interaction.lifetime
+    if not services.replay.first_use(f"{method}_response_code", tx.id, window_end):
+        raise refused(transaction_id)
+    return tx.interaction_id

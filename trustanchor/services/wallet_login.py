@@ -31,9 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trustanchor.anchors.base import AnchorFailure, Expectation
-from trustanchor.digests import equal, secret_digest
 from trustanchor.domain.anchors import Anchor
-from trustanchor.domain.clients import Client
 from trustanchor.oauth.authorization_request import AuthorizationRequest
 from trustanchor.oauth.claims_release import requested_claim_names
 from trustanchor.openid4vp import dcql
@@ -59,7 +57,6 @@ from trustanchor.storage import interactions_repo, wallet_repo
 log = logging.getLogger("trustanchor.login")
 
 CREDENTIAL_ID = "identity_credential"
-RESPONSE_CODE_NAMESPACE = "wallet_response_code"
 # Every login asks for the names the consent page leads with ("Logged in as Yamada H."): the
 # person must see whose login it is, whatever an earlier login of theirs disclosed.
 WHO_CLAIMS = ("family_name", "given_name")
@@ -104,16 +101,9 @@ def _allow_http(services: Services) -> bool:
     return not services.settings.is_production
 
 
-def _client(services: Services, current: Interaction) -> Client:
-    client = services.clients.get(current.client_id)
-    if client is None:
-        raise InteractionGone(current.id)
-    return client
-
-
 def begin(services: Services, current: Interaction, anchor_id: str) -> WalletStarted:
     """The wallet login method starts: a transaction (fresh nonce and state) for one anchor."""
-    _client(services, current)
+    login_choice.client_of(services, current)
     if current.state != "login":
         raise InteractionGone(current.id)
     if login_choice.eligible_for_method(services, current, anchor_id, "wallet") is None:
@@ -136,7 +126,7 @@ def begin(services: Services, current: Interaction, anchor_id: str) -> WalletSta
 def transaction_view(
     services: Services, current: Interaction, transaction_id: str
 ) -> TransactionView:
-    _client(services, current)
+    login_choice.client_of(services, current)
     if not well_formed_id(transaction_id):
         raise InteractionGone(current.id)
     with services.db.reader() as conn:
@@ -226,7 +216,9 @@ def receive(services: Services, form: dict[str, list[str]]) -> dict[str, str]:
         )
     except WalletResponseError as exc:
         log.info("wallet response refused: %s", exc.reason)
-        _consume_malformed(services, form, at)
+        login_completion.consume_malformed(
+            services, form, at, method="wallet", reason="wallet_response_invalid"
+        )
         raise WalletRequestRefused(400, "invalid_request", exc.reason) from exc
     with services.db.transaction() as conn:
         tx = wallet_repo.consume(conn, response.state, now=at)
@@ -287,26 +279,6 @@ def receive(services: Services, form: dict[str, list[str]]) -> dict[str, str]:
     )
 
 
-def _consume_malformed(services: Services, form: dict[str, list[str]], at: int) -> None:
-    """A malformed response still uses up the transaction its (single, well-formed) ``state``
-    names, and the person learns that the wallet's answer was not understood."""
-    states = form.get("state")
-    if not isinstance(states, list) or len(states) != 1 or not isinstance(states[0], str):
-        return
-    if not well_formed_id(states[0]):
-        return
-    with services.db.transaction() as conn:
-        tx = wallet_repo.consume(conn, states[0], now=at)
-    if tx is not None:
-        _fail(
-            services,
-            tx.id,
-            "wallet_response_invalid",
-            "malformed direct_post",
-            anchor_id=tx.anchor_id,
-        )
-
-
 def _fail(
     services: Services,
     transaction_id: str,
@@ -325,25 +297,13 @@ def same_device_return(
     *,
     browser_secret: str | None,
 ) -> str | None:
-    """The wallet sent the person back with ``response_code``. Returns the interaction to resume
-    when this browser holds its secret (the code is then used up), None when the person is on
-    another device (the code stays usable there). Raises ReturnRefused otherwise."""
-    at = services.clock.now()
-    if not well_formed_id(transaction_id):
-        raise ReturnRefused(transaction_id)
-    with services.db.reader() as conn:
-        tx = wallet_repo.get(conn, transaction_id)
-    stored = tx.outcome.get("response_code") if tx and tx.outcome else None
-    if (
-        tx is None
-        or not isinstance(stored, str)
-        or not response_code
-        or not equal(secret_digest(response_code), stored)
-    ):
-        raise ReturnRefused(transaction_id)
-    if not interaction.held_by(services, tx.interaction_id, browser_secret):
-        return None
-    window_end = at + services.settings.interaction.lifetime
-    if not services.replay.first_use(RESPONSE_CODE_NAMESPACE, tx.id, window_end):
-        raise ReturnRefused(transaction_id)
-    return tx.interaction_id
+    """The wallet sent the person back with ``response_code``
+    (``login_completion.same_device_return``)."""
+    return login_completion.same_device_return(
+        services,
+        transaction_id,
+        response_code,
+        browser_secret=browser_secret,
+        method="wallet",
+        refused=ReturnRefused,
+    )
