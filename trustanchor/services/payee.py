@@ -1,0 +1,65 @@
+"""Who a payment goes to, in words a person recognises, and no more than the payee's own bank
+would show: the label the payee's intermediary registered for the account (another party's
+free text, so bounded and stripped of anything but printable characters here, escaped by the
+page), beside that intermediary's registered name and a masked account reference.
+
+The consent page shows it, and the transaction data a wallet signs for a transfer carries the
+same words (``openid4vp/transaction_data.py``), so that what the person approves on the phone is
+what the page showed.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from trustanchor.services.container import Services
+from trustanchor.storage import accounts_repo
+
+MAX_SHOWN_LABEL = 40
+MASK_VISIBLE = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Payee:
+    """``label``: the registered label, at most :data:`MAX_SHOWN_LABEL` characters (clipped
+    with "…"); ``intermediary``: the display name of the intermediary that registered the
+    account, in the asked language; ``account_reference``: the account id masked to its last
+    :data:`MASK_VISIBLE` characters ("…8Q2x")."""
+
+    label: str
+    intermediary: str
+    account_reference: str
+
+
+def shown_label(label: str) -> str:
+    """The label as shown: NFC, control and format characters dropped, runs of white space as
+    one space, at most :data:`MAX_SHOWN_LABEL` characters."""
+    text = unicodedata.normalize("NFC", label)
+    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
+    text = " ".join(text.split())
+    if len(text) > MAX_SHOWN_LABEL:
+        text = text[: MAX_SHOWN_LABEL - 1] + "…"
+    return text
+
+
+def masked_reference(account_id: str) -> str:
+    return "…" + account_id[-MASK_VISIBLE:]
+
+
+def describe(
+    services: Services, conn: Connection, account_id: str, *, language: str
+) -> Payee | None:
+    """The payee of ``account_id``, or None for an account we do not know."""
+    account = accounts_repo.get(conn, account_id)
+    if account is None:
+        return None
+    client = services.clients.get(account.client_id)
+    intermediary = client.name(language) if client is not None else account.client_id
+    return Payee(
+        label=shown_label(account.label),
+        intermediary=shown_label(intermediary),
+        account_reference=masked_reference(account.id),
+    )
