@@ -11,6 +11,7 @@ DEBTOR: Final = "acc_debtorAAAAAAAAAAAAAA"
 CREDITOR: Final = "acc_creditorBBBBBBBBBBBB"
 DEPOSIT: Final = "acc_deposit-CCCCCCCCCCCC"
 WALLET: Final = "acc_wallet_DDDDDDDDDDDDD"
+LINK_ID: Final = "lnk_linkEEEEEEEEEEEEEEEE"
 OMIT: Final = object()
 
 
@@ -41,5 +42,19 @@ def link(**overrides: Any) -> dict[str, Any]:
         "actions": ["link"],
         "deposit_account": DEPOSIT,
         "wallet_account": WALLET,
+    }
+    return _apply(entry, overrides)
+
+
+def funding(*, currency: Any = "JPY", amount: Any = "10000", **overrides: Any) -> dict[str, Any]:
+    """A ``funding`` entry as granted (with ``link_id``; ``link_id=OMIT`` for a request)."""
+    instructed = _apply({}, {"currency": currency, "amount": amount})
+    entry = {
+        "type": "funding",
+        "direction": "deposit_to_wallet",
+        "instructed_amount": instructed,
+        "deposit_account": DEPOSIT,
+        "wallet_account": WALLET,
+        "link_id": LINK_ID,
     }
     return _apply(entry, overrides)
