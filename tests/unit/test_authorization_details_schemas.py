@@ -1,7 +1,8 @@
-"""The published JSON Schemas of ``account_link`` and ``value_transfer`` agree with the server's
-validators: on a table of good and bad examples and on generated ones, an entry passes the schema
-exactly when the validator accepts it — except for what JSON Schema cannot say, documented in
-the schemas and in docs/AUTHORIZATION-DETAILS.md: the two accounts of one entry must differ.
+"""The published JSON Schemas of ``account_link``, ``value_transfer`` and ``funding`` agree with
+the server's validators: on a table of good and bad examples and on generated ones, an entry
+passes the schema exactly when the validator accepts it — except for what JSON Schema cannot
+say, documented in the schemas and in docs/AUTHORIZATION-DETAILS.md: the two accounts of one
+entry must differ.
 (Duplicate keys and "one entry per type" are about the request text and the array, outside one
 entry's schema.)
 
@@ -22,7 +23,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, ValidationError, validators
-from support.details import CREDITOR, DEBTOR, DEPOSIT, OMIT, WALLET, link, transfer
+from support.details import (
+    CREDITOR,
+    DEBTOR,
+    DEPOSIT,
+    LINK_ID,
+    OMIT,
+    WALLET,
+    funding,
+    link,
+    transfer,
+)
 
 from trustanchor.config import load_settings
 from trustanchor.domain.money import MAX_MINOR, MINOR_UNITS, Amount
@@ -30,12 +41,18 @@ from trustanchor.endpoints import Endpoints
 from trustanchor.oauth import discovery
 from trustanchor.oauth.account_link import validate as validate_link
 from trustanchor.oauth.authorization_details import supported_types, type_schema
-from trustanchor.oauth.detail_types import SCHEMA_DIALECT
+from trustanchor.oauth.detail_types import SCHEMA_DIALECT, load_schema
 from trustanchor.oauth.errors import InvalidAuthorizationDetails
+from trustanchor.oauth.funding import validate as validate_funding
 from trustanchor.oauth.value_transfer import validate as validate_transfer
 
 REPO = Path(__file__).resolve().parents[2]
-VALIDATORS = {"account_link": validate_link, "value_transfer": validate_transfer}
+VALIDATORS = {
+    "account_link": validate_link,
+    "value_transfer": validate_transfer,
+    "funding": validate_funding,
+}
+TYPES = tuple(VALIDATORS)
 
 
 def _ecma_pattern(pattern: str) -> str:
@@ -54,13 +71,19 @@ def _pattern(
 EcmaDraft202012Validator = validators.extend(Draft202012Validator, {"pattern": _pattern})
 
 
+def packaged_schema(type_name: str) -> dict[str, Any]:
+    """The schema file as packaged (the same as ``type_schema`` once the type is registered; the
+    funding type is registered together with its policy decision)."""
+    return load_schema(f"{type_name}.schema.json")
+
+
 def schema_validator(type_name: str) -> Any:
-    schema = type_schema(type_name)
+    schema = packaged_schema(type_name)
     Draft202012Validator.check_schema(schema)
     return EcmaDraft202012Validator(schema)
 
 
-SCHEMAS = {name: schema_validator(name) for name in ("account_link", "value_transfer")}
+SCHEMAS = {name: schema_validator(name) for name in TYPES}
 
 
 def schema_accepts(entry: Any) -> bool:
@@ -101,7 +124,12 @@ def assert_agree(entry: Any, type_name: str) -> None:
 @pytest.mark.parametrize("type_name", ["account_link", "value_transfer"])
 def test_every_supported_type_has_a_valid_draft_2020_12_schema(type_name: str) -> None:
     assert type_name in supported_types()
-    schema = type_schema(type_name)
+    assert type_schema(type_name) == packaged_schema(type_name)
+
+
+@pytest.mark.parametrize("type_name", TYPES)
+def test_every_packaged_schema_is_valid_draft_2020_12(type_name: str) -> None:
+    schema = packaged_schema(type_name)
     assert schema["$schema"] == SCHEMA_DIALECT
     assert "$id" not in schema  # added by the web layer: the URL it is served at
     Draft202012Validator.check_schema(schema)
@@ -121,7 +149,8 @@ def test_patterns_are_anchored_and_use_no_class_escapes_that_differ_between_dial
             for item in node:
                 yield from patterns(item)
 
-    found = [p for name in supported_types() for p in patterns(type_schema(name))]
+    names = sorted({*supported_types(), *TYPES})
+    found = [p for name in names for p in patterns(packaged_schema(name))]
     assert found
     for pattern in found:
         assert pattern.startswith("^") and pattern.endswith("$"), pattern
@@ -138,6 +167,17 @@ def test_the_schema_lists_exactly_our_currencies_grouped_by_decimals() -> None:
         sorted(rule["if"]["properties"]["currency"]["enum"]) for rule in instructed["allOf"]
     ]
     assert sorted(by_schema) == sorted(sorted(codes) for codes in groups.values())
+
+
+def test_funding_amounts_and_account_ids_follow_the_transfer_rules() -> None:
+    funding_schema = packaged_schema("funding")
+    transfer_schema = packaged_schema("value_transfer")
+    assert funding_schema["$defs"] == transfer_schema["$defs"]
+    assert funding_schema["properties"]["direction"]["enum"] == [
+        "deposit_to_wallet",
+        "wallet_to_deposit",
+    ]
+    assert "link_id" not in funding_schema["required"]  # optional in a request
 
 
 # -- good and bad examples ---------------------------------------------------------------------
@@ -192,9 +232,27 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
     ("link_wallet_number", link(wallet_account=1)),
     ("link_unknown_member", link(identifier="x")),
     ("link_wrong_type", link(type="value_transfer")),
+    ("funding", funding()),
+    ("funding_request_without_link_id", funding(link_id=OMIT)),
+    ("funding_sweep", funding(direction="wallet_to_deposit", currency="EUR", amount="12.5")),
+    ("funding_link_id_60", funding(link_id="lnk_" + "a" * 60)),
+    ("funding_link_id_61", funding(link_id="lnk_" + "a" * 61)),
+    ("funding_link_id_15", funding(link_id="lnk_" + "a" * 15)),
+    ("funding_link_id_newline", funding(link_id=LINK_ID + "\n")),
+    ("funding_link_id_account_id", funding(link_id=DEPOSIT)),
+    ("funding_link_id_null", funding(link_id=None)),
+    ("funding_direction_unknown", funding(direction="sweep")),
+    ("funding_direction_missing", funding(direction=OMIT)),
+    ("funding_direction_number", funding(direction=1)),
+    ("funding_amount_number", funding(amount=10000)),
+    ("funding_jpy_decimals", funding(amount="1.5")),
+    ("funding_deposit_missing", funding(deposit_account=OMIT)),
+    ("funding_transfer_member", funding(debtor_account=DEBTOR)),
+    ("funding_wrong_type", funding(type="value_transfer")),
     # what JSON Schema cannot express: the server refuses, the schema accepts
     ("transfer_to_itself", transfer(creditor_account=DEBTOR)),
     ("link_to_itself", link(wallet_account=DEPOSIT)),
+    ("funding_to_itself", funding(wallet_account=DEPOSIT)),
 ]
 
 
@@ -203,15 +261,15 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
     [
         pytest.param(entry, type_name, id=f"{case}-{type_name}")
         for case, entry in EXAMPLES
-        for type_name in ("account_link", "value_transfer")
+        for type_name in TYPES
     ],
 )
 def test_schema_and_validator_agree_on_the_examples(entry: dict[str, Any], type_name: str) -> None:
     assert_agree(entry, type_name)
 
 
-def test_the_examples_cover_both_answers_for_both_types() -> None:
-    for type_name in ("account_link", "value_transfer"):
+def test_the_examples_cover_both_answers_for_every_type() -> None:
+    for type_name in TYPES:
         answers = {validator_accepts(entry, type_name) for _, entry in EXAMPLES}
         assert answers == {True, False}
 
@@ -220,12 +278,14 @@ def test_accounts_that_do_not_differ_are_the_documented_disagreement() -> None:
     for entry, type_name in (
         (transfer(creditor_account=DEBTOR), "value_transfer"),
         (link(wallet_account=DEPOSIT), "account_link"),
+        (funding(wallet_account=DEPOSIT), "funding"),
     ):
         assert SCHEMAS[type_name].is_valid(entry)
         assert not validator_accepts(entry, type_name)
     description = type_schema("value_transfer")["description"]
     assert "debtor_account equal to creditor_account" in description
     assert "deposit_account equal to wallet_account" in type_schema("account_link")["description"]
+    assert "deposit_account equal to wallet_account" in packaged_schema("funding")["description"]
 
 
 # -- generated examples ------------------------------------------------------------------------
@@ -266,19 +326,41 @@ generated_links = st.fixed_dictionaries(
     },
     optional={"privileges": any_scalar},
 )
+link_ids = st.sampled_from([LINK_ID, DEPOSIT]) | st.from_regex(
+    r"lnk_[A-Za-z0-9_\-=.]{14,62}\n?", fullmatch=True
+)
+generated_fundings = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from(["funding", "value_transfer"]),
+        "direction": st.sampled_from(["deposit_to_wallet", "wallet_to_deposit", "sweep", ""])
+        | any_scalar,
+        "instructed_amount": st.fixed_dictionaries(
+            {
+                "currency": st.sampled_from([*sorted(MINOR_UNITS), "jpy", "XXX"]),
+                "amount": amount_like | any_scalar,
+            },
+            optional={"extra": any_scalar},
+        )
+        | any_scalar,
+        "deposit_account": ids | any_scalar,
+        "wallet_account": ids,
+    },
+    optional={"link_id": link_ids | any_scalar, "actions": any_scalar},
+)
 
 
 @settings(max_examples=500)
-@given(generated_transfers | generated_links)
+@given(generated_transfers | generated_links | generated_fundings)
 def test_schema_and_validator_agree_on_generated_entries(entry: dict[str, Any]) -> None:
-    assert_agree(entry, "value_transfer")
-    assert_agree(entry, "account_link")
+    for type_name in TYPES:
+        assert_agree(entry, type_name)
 
 
 @settings(max_examples=500)
 @given(st.sampled_from(sorted(MINOR_UNITS)), amount_like)
 def test_schema_and_validator_agree_on_every_amount_text(currency: str, amount: str) -> None:
     assert_agree(transfer(currency=currency, amount=amount), "value_transfer")
+    assert_agree(funding(currency=currency, amount=amount), "funding")
 
 
 # -- discovery ---------------------------------------------------------------------------------
