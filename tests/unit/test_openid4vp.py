@@ -27,7 +27,7 @@ from trustanchor.digests import sha256_b64url
 from trustanchor.jose import jws
 from trustanchor.jose.jwk import PrivateKey, public_jwk, thumbprint
 from trustanchor.keystore.signing_keys import SigningKey
-from trustanchor.openid4vp import dcql, links, request_object, response
+from trustanchor.openid4vp import dcql, links, request_object, response, transaction_data
 from trustanchor.openid4vp.dcql import DCQLError
 from trustanchor.openid4vp.links import LinkError
 from trustanchor.openid4vp.request_object import (
@@ -412,6 +412,51 @@ def test_wallet_nonce_is_echoed(es256_key: SigningKey, query: dict[str, Any]) ->
     _, claims = _independent_verify(token, es256_key)
     assert claims["wallet_nonce"] == "qPmxiNFCR3QTm19POc8u"
     assert set(claims) == REQUIRED_MEMBERS | {"wallet_nonce"}
+
+
+def _element(credential_id: str = "national_id") -> str:
+    return transaction_data.encode(
+        transaction_data.funding_element(
+            direction="deposit_to_wallet",
+            amount="10000",
+            currency="JPY",
+            deposit_account_reference="…dep1",
+            wallet_account_reference="…wal1",
+            credential_ids=[credential_id],
+        )
+    )
+
+
+def test_transaction_data_is_sent_exactly_as_given(
+    es256_key: SigningKey, query: dict[str, Any]
+) -> None:
+    """OpenID4VP 1.0 section 5.1: an array of the base64url strings, unchanged."""
+    verifier = VerifierIdentity(CLIENT_ID, es256_key)
+    element = _element()
+    _, claims = _independent_verify(
+        _build(verifier, query, transaction_data_items=[element]), es256_key
+    )
+    assert claims["transaction_data"] == [element]
+    assert set(claims) == REQUIRED_MEMBERS | {"transaction_data"}
+    _, plain = _independent_verify(_build(verifier, query), es256_key)
+    assert "transaction_data" not in plain
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        ["not-an-element"],
+        [_element("another_credential")],  # names a credential the query does not ask for
+        [_element()] * 5,
+    ],
+)
+def test_transaction_data_a_wallet_would_refuse_is_not_sent(
+    es256_key: SigningKey, query: dict[str, Any], items: list[str]
+) -> None:
+    verifier = VerifierIdentity(CLIENT_ID, es256_key)
+    with pytest.raises(RequestObjectError) as caught:
+        _build(verifier, query, transaction_data_items=items)
+    assert caught.value.reason == "invalid_transaction_data"
 
 
 def test_client_metadata_with_a_pre_registered_client_is_refused(

@@ -924,3 +924,62 @@ def test_verifier_refuses_an_anchor_of_another_kind(issuer: Issuer) -> None:
     )
     with pytest.raises(ValueError, match="kind"):
         SdJwtVcVerifier(anchor, fetcher=None, limits=LIMITS, kb_max_age=KB_MAX_AGE)
+
+
+# -- OpenID4VP transaction data claims of the Key Binding JWT (appendix B.3.3.1) ---------------
+
+
+def test_kb_transaction_data_claims_are_returned_as_signed(
+    issuer: Issuer, wallet: Wallet, fetcher: InMemoryFetcher
+) -> None:
+    hashes = ["fOBUSQvo46yQO-wRwXBcGqvnbKIueISEL961_Sjd4do"]
+    presentation = present(
+        wallet,
+        issue(issuer, wallet),
+        claims={"transaction_data_hashes": hashes, "transaction_data_hashes_alg": "sha-256"},
+    )
+    identity = make_verifier(issuer, fetcher).verify(presentation, expected=EXPECTED, at=AT)
+    assert identity.transaction_data_hashes == tuple(hashes)
+    assert identity.transaction_data_hashes_alg == "sha-256"
+    assert identity.signed_operations == ()  # only the login method, which knows what it sent
+
+
+def test_kb_without_transaction_data_claims_returns_none(
+    issuer: Issuer, wallet: Wallet, fetcher: InMemoryFetcher
+) -> None:
+    presentation = present(wallet, issue(issuer, wallet))
+    identity = make_verifier(issuer, fetcher).verify(presentation, expected=EXPECTED, at=AT)
+    assert (identity.transaction_data_hashes, identity.transaction_data_hashes_alg) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"transaction_data_hashes": []},
+        {"transaction_data_hashes": "fOBUSQvo46yQO"},
+        {"transaction_data_hashes": [1]},
+        {"transaction_data_hashes": ["not base64url!"]},
+        {"transaction_data_hashes": None},
+        {"transaction_data_hashes": ["AAAA"] * 17},
+        {"transaction_data_hashes_alg": "sha-256"},  # an algorithm without hashes
+        {"transaction_data_hashes": ["AAAA"], "transaction_data_hashes_alg": ["sha-256"]},
+        {"transaction_data_hashes": ["AAAA"], "transaction_data_hashes_alg": "sha 256"},
+    ],
+)
+def test_malformed_kb_transaction_data_claims_are_refused(
+    issuer: Issuer, wallet: Wallet, fetcher: InMemoryFetcher, claims: dict[str, Any]
+) -> None:
+    presentation = present(wallet, issue(issuer, wallet), claims=claims)
+    refused(make_verifier(issuer, fetcher), presentation, "transaction_data_malformed")
+
+
+def test_transaction_data_claims_count_only_under_a_valid_key_binding(
+    issuer: Issuer, wallet: Wallet, fetcher: InMemoryFetcher
+) -> None:
+    """Claims signed by another key (or for another nonce) are never looked at."""
+    claims = {"transaction_data_hashes": [1]}
+    other = Wallet.generate()
+    presentation = present(wallet, issue(issuer, wallet), claims=claims, signer=other)
+    refused(make_verifier(issuer, fetcher), presentation, "kb_signature_invalid")
+    presentation = present(wallet, issue(issuer, wallet), claims=claims, nonce="other-nonce-123")
+    refused(make_verifier(issuer, fetcher), presentation, "kb_nonce_mismatch")

@@ -11,7 +11,11 @@ The checks, in order (each refusal an :class:`AnchorFailure` with a code from :d
    ``iat`` (with ``clock_skew``), ``_sd_alg``, ``cnf.jwk``;
 3. Key Binding JWT: present, ``typ`` ``kb+jwt``, signed by ``cnf.jwk``, ``nonce`` (constant-time),
    ``aud``, ``iat`` neither in the future nor older than ``kb_max_age``, ``sd_hash`` over the
-   presentation as received;
+   presentation as received; the OpenID4VP transaction data claims ``transaction_data_hashes``
+   (a non-empty array of base64url strings) and ``transaction_data_hashes_alg`` (a string), when
+   present, well-formed and returned as signed (``VerifiedIdentity``), for the login method to
+   compare with the transaction data it sent (``openid4vp/transaction_data.py``; a verifier
+   does not know what was sent);
 4. Disclosures: each referenced exactly once, no repeated digest, no reserved or colliding names,
    none of the claims SD-JWT VC forbids disclosing (``iss``, ``exp``, ``cnf``, ...);
 5. status: the Token Status List entry, fetched only through the injected Fetcher and verified
@@ -32,7 +36,9 @@ from a wallet credential is carried by the anchor, the trust framework and the e
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
@@ -54,6 +60,12 @@ KB_TYP = "kb+jwt"
 AMR = ("pop",)
 # SD-JWT VC: these claims are used by the Issuer-signed JWT itself and MUST NOT be disclosed.
 NON_DISCLOSABLE = frozenset({"iss", "nbf", "exp", "cnf", "vct", "vct#integrity", "status"})
+# OpenID4VP 1.0 appendix B.3.3.1: the Key Binding JWT's transaction data claims.
+TRANSACTION_DATA_HASHES = "transaction_data_hashes"
+TRANSACTION_DATA_HASHES_ALG = "transaction_data_hashes_alg"
+_MAX_TRANSACTION_DATA = 16
+_HASH = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_ALG_NAME = re.compile(r"[A-Za-z0-9._-]{1,32}")
 
 REASONS: dict[str, str] = {
     **sd_jwt.REASONS,
@@ -79,6 +91,7 @@ REASONS: dict[str, str] = {
     "kb_iat_in_future": "Your wallet's proof is dated in the future.",
     "kb_stale": "Your wallet's proof is too old; please try again.",
     "kb_sd_hash_mismatch": "Your wallet's proof does not match the items it revealed.",
+    "transaction_data_malformed": "Your wallet's signature of the payment could not be read.",
     "status_reference_missing": "The credential cannot be checked for revocation.",
     "credential_revoked": "The credential has been revoked by its issuer.",
     "credential_suspended": "The credential is currently suspended by its issuer.",
@@ -121,7 +134,7 @@ class SdJwtVcVerifier:
                 raise AnchorFailure("presentation_too_large", "a disclosure exceeds the limit")
             payload = self._issuer_payload(parts.issuer_jwt, at)
             holder_key = self._holder_key(payload)
-            self._check_key_binding(parts, holder_key, expected, at)
+            transaction_data = self._check_key_binding(parts, holder_key, expected, at)
             # Validity in time only after the holder proved possession of the key for our
             # nonce: someone replaying a leaked expired credential without the key gets a
             # key-binding failure (budgeted in the audit log), not "credential_expired" (always
@@ -139,7 +152,11 @@ class SdJwtVcVerifier:
             raise AnchorFailure(exc.reason, exc.detail) from exc
         except status_list.StatusListError as exc:
             raise AnchorFailure(exc.reason, exc.detail) from exc
-        return self._identity(evidence, payload, processed, reference, expected, at)
+        identity = self._identity(evidence, payload, processed, reference, expected, at)
+        if transaction_data is None:
+            return identity
+        hashes, alg = transaction_data
+        return replace(identity, transaction_data_hashes=hashes, transaction_data_hashes_alg=alg)
 
     # -- Issuer-signed JWT ---------------------------------------------------------------------
 
@@ -216,7 +233,9 @@ class SdJwtVcVerifier:
 
     def _check_key_binding(
         self, parts: sd_jwt.SdJwtParts, holder_key: PublicKey, expected: Expectation, at: int
-    ) -> None:
+    ) -> tuple[tuple[str, ...], str | None] | None:
+        """Every check of the Key Binding JWT; returns its transaction data claims (hashes,
+        algorithm), None when it has none."""
         if parts.kb_jwt is None:
             raise AnchorFailure("key_binding_missing")
         try:
@@ -250,6 +269,7 @@ class SdJwtVcVerifier:
             raise AnchorFailure("kb_stale", f"issued {at - iat}s ago")
         if not isinstance(sd_hash, str) or not _equal(sd_hash, digests.sha256_b64url(parts.sd_jwt)):
             raise AnchorFailure("kb_sd_hash_mismatch")
+        return _transaction_data_claims(claims)
 
     # -- Status --------------------------------------------------------------------------------
 
@@ -338,6 +358,30 @@ class SdJwtVcVerifier:
                 "source": {"name": self.settings.issuer},
             }
         return evidence
+
+
+def _transaction_data_claims(
+    claims: Mapping[str, Any],
+) -> tuple[tuple[str, ...], str | None] | None:
+    """OpenID4VP 1.0 appendix B.3.3.1: ``transaction_data_hashes`` is a non-empty array of
+    base64url strings, ``transaction_data_hashes_alg`` a string, never without the hashes."""
+    hashes = claims.get(TRANSACTION_DATA_HASHES)
+    alg = claims.get(TRANSACTION_DATA_HASHES_ALG)
+    if hashes is None and TRANSACTION_DATA_HASHES not in claims:
+        if TRANSACTION_DATA_HASHES_ALG in claims:
+            raise AnchorFailure("transaction_data_malformed", "an algorithm without hashes")
+        return None
+    if (
+        not isinstance(hashes, list)
+        or not 0 < len(hashes) <= _MAX_TRANSACTION_DATA
+        or not all(isinstance(h, str) and _HASH.fullmatch(h) for h in hashes)
+    ):
+        raise AnchorFailure("transaction_data_malformed", "hashes are base64url strings")
+    if TRANSACTION_DATA_HASHES_ALG in claims and (
+        not isinstance(alg, str) or not _ALG_NAME.fullmatch(alg)
+    ):
+        raise AnchorFailure("transaction_data_malformed", "the algorithm is a name")
+    return tuple(hashes), alg
 
 
 def _signed_by_any(parsed: jws.ParsedJWS, candidates: Sequence[PublicKey]) -> bool:

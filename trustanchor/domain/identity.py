@@ -24,6 +24,13 @@ class VerifiedIdentity:
     evidence: Mapping[str, Any] = field(default_factory=dict)  # verified_claims evidence element
     status_reference: Mapping[str, Any] | None = None
     amr: tuple[str, ...] = ()
+    # OpenID4VP transaction data (docs/DYNAMIC-LINKING.md): the Key Binding JWT's signed
+    # ``transaction_data_hashes`` / ``transaction_data_hashes_alg`` claims as the verifier read
+    # them (None: absent), and, once the login method has checked them against what it sent,
+    # the digests of the operations they cover (``Authentication.signed_operations``).
+    transaction_data_hashes: tuple[str, ...] | None = None
+    transaction_data_hashes_alg: str | None = None
+    signed_operations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +62,19 @@ class Authentication:
     # branch's counter terminal, with ``in_person`` naming the branch and the staff operator.
     channel: str = "remote"
     in_person: Mapping[str, str] = field(default_factory=dict)
+    # Dynamic linking: ``openid4vp.transaction_data.operation_digest`` of each
+    # authorization_details entry whose transaction data this login's wallet presentation
+    # signed (its Key Binding JWT held exactly one matching hash per element sent, with the
+    # stated algorithm). Only a wallet login made in an interaction sets it, for that
+    # interaction's request (docs/DYNAMIC-LINKING.md).
+    signed_operations: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         extra: dict[str, Any] = {}
         if self.channel != "remote":
             extra = {"channel": self.channel, "in_person": dict(self.in_person)}
+        if self.signed_operations:
+            extra["signed_operations"] = list(self.signed_operations)
         return {
             "holder_id": self.holder_id,
             "identity_id": self.identity_id,
@@ -85,4 +100,5 @@ class Authentication:
             evidence=data.get("evidence", {}),
             channel=str(data.get("channel", "remote")),
             in_person=dict(data.get("in_person", {})),
+            signed_operations=tuple(str(d) for d in data.get("signed_operations", ())),
         )

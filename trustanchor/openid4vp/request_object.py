@@ -38,6 +38,11 @@ value for static discovery, i.e. we did not fetch the wallet's metadata) are inc
 ``iat``/``exp`` so a captured Request Object goes stale. The ``state`` identifies the wallet
 transaction at our ``response_uri``; the ``nonce`` binds the presentation (its Key Binding JWT) to
 this transaction and, together with ``aud`` = our full ``client_id``, to us.
+
+``transaction_data`` (section 5.1), when given, is the array of base64url strings exactly as the
+login transaction stored them (``openid4vp/transaction_data.py``): each must be one of our
+elements and name only Credential Queries of the DCQL query, because a wallet refuses the whole
+request for one element it cannot read (``invalid_transaction_data``).
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ from trustanchor.jose import jws
 from trustanchor.jose.errors import JoseError
 from trustanchor.jose.jwk import public_jwk, public_key_from_jwk, thumbprint
 from trustanchor.keystore.signing_keys import SigningKey
-from trustanchor.openid4vp import dcql
+from trustanchor.openid4vp import dcql, transaction_data
 from trustanchor.openid4vp.links import LinkError, check_client_id, check_https_url
 
 REQUEST_OBJECT_TYP = "oauth-authz-req+jwt"
@@ -286,12 +291,14 @@ def build_request_object(
     client_metadata: Mapping[str, Any] | None = None,
     wallet_nonce: str | None = None,
     allow_http_loopback: bool = False,
+    transaction_data_items: Sequence[str] = (),
 ) -> str:
     """The signed Request Object (compact JWS) for one wallet transaction.
 
     ``nonce`` and ``state`` are fresh random values (>= 22 URL-safe characters, i.e. 128 bits)
     from :mod:`trustanchor.randomness`; ``lifetime`` (seconds, 1..3600) bounds ``exp``.
     ``wallet_nonce`` is echoed when the wallet POSTed one to ``request_uri``.
+    ``transaction_data_items`` become the ``transaction_data`` parameter (omitted when empty).
     """
     _check_random("nonce", nonce)
     _check_random("state", state)
@@ -343,6 +350,8 @@ def build_request_object(
         )
     if wallet_nonce is not None:
         claims["wallet_nonce"] = _checked_wallet_nonce(wallet_nonce, RequestObjectError)
+    if transaction_data_items:
+        claims["transaction_data"] = _checked_transaction_data(transaction_data_items, dcql_query)
     key = verifier.signing_key
     return jws.sign(claims, key.private_key, alg=key.alg, headers=verifier.jose_header())
 
@@ -415,6 +424,25 @@ def _checked_wallet_nonce(value: Any, error: type[RequestObjectError | RequestUr
     ):
         raise error("invalid_wallet_nonce", "wallet_nonce must be 1-256 printable ASCII characters")
     return value
+
+
+def _checked_transaction_data(items: Sequence[str], dcql_query: Mapping[str, Any]) -> list[str]:
+    if isinstance(items, str) or len(items) > transaction_data.MAX_ELEMENTS:
+        raise RequestObjectError("invalid_transaction_data", "too many elements")
+    # Appendix B.3.3: transaction data needs holder binding, which build_query never turns off.
+    queried = set(dcql.credential_ids(dcql_query))
+    checked: list[str] = []
+    for item in items:
+        try:
+            element = transaction_data.decode(item)
+        except transaction_data.TransactionDataError as exc:
+            raise RequestObjectError("invalid_transaction_data", exc.detail) from exc
+        if not set(element["credential_ids"]) <= queried:
+            raise RequestObjectError(
+                "invalid_transaction_data", "credential_ids names a credential not queried"
+            )
+        checked.append(item)
+    return checked
 
 
 def _checked_client_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:

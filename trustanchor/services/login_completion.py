@@ -105,6 +105,7 @@ def finish(
             evidence=verified.evidence,
             channel=presence.channel,
             in_person=dict(presence.details),
+            signed_operations=verified.signed_operations,
         )
         moved = interaction.login_finished(conn, interaction_id, authentication, at=at)
         response_code = services.randomness.token(32)
