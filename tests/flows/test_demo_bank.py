@@ -102,6 +102,7 @@ def bank_client_declaration(keys_dir: Path, parties_url: str) -> dict[str, Any]:
         "token_endpoint_auth_method": "private_key_jwt",
         "jwks": jwks,
         "redirect_uris": [f"{parties_url}/bank/callback"],
+        "post_logout_redirect_uris": [f"{parties_url}/bank/"],
         "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
         "scope": "openid profile address accounts",
         "authorization_details_types": ["account_link", "value_transfer"],
@@ -246,9 +247,16 @@ class Customer:
     def link(self) -> requests.Response:
         return self.operate(self.bank_home(), "/bank/link")
 
-    def send(self, payee: str, amount: str, *, approve: bool = True) -> requests.Response:
+    def send(
+        self, payee: str, amount: str, *, approve: bool = True, memo: str = ""
+    ) -> requests.Response:
         return self.operate(
-            self.bank_home(), "/bank/transfer", approve=approve, payee=payee, amount=amount
+            self.bank_home(),
+            "/bank/transfer",
+            approve=approve,
+            payee=payee,
+            amount=amount,
+            reference=memo,
         )
 
 
@@ -396,3 +404,115 @@ def test_the_ledger_executes_a_transfer_token_exactly_once(demo: Demo) -> None:
         ("executed", None),
         ("refused", "amount_mismatch"),
     ]
+
+
+def test_the_form_reads_amounts_as_people_type_them_and_keeps_a_japanese_memo(demo: Demo) -> None:
+    taro = Customer(demo, "taro")
+    taro.sign_in()
+    taro.link()
+    hanako = Customer(demo, "hanako")
+    hanako.sign_in()
+    hanako.link()
+
+    sent = hanako.send("taro", "５，０００円", memo="お昼代 12月分")
+    approved = json.loads(element_text(sent.text, "approved"))
+    assert approved[0]["instructed_amount"] == {"currency": "JPY", "amount": "5000"}
+    assert "remittance_reference" not in approved[0]  # the service never sees the memo
+    assert element_text(sent.text, "memo") == "お昼代 12月分"
+    assert "not sent to the service or the ledger" in element_text(sent.text, "memo-sent")
+    assert element_text(sent.text, "result") == "Sent: the ledger executed the transfer"
+
+    sent = hanako.send("taro", "1,500", memo="LUNCH 12/2026")
+    approved = json.loads(element_text(sent.text, "approved"))
+    assert approved[0]["instructed_amount"]["amount"] == "1500"
+    assert approved[0]["remittance_reference"] == "LUNCH 12/2026"  # fits: sent as typed
+    assert element_text(sent.text, "memo-sent") == "Sent with the payment as its reference."
+    assert wallet_balance(demo, "hanako") == 50000 - 5000 - 1500
+    assert wallet_balance(demo, "taro") == 20000 + 5000 + 1500
+
+    home = hanako.bank_home()
+    for amount, problem in (("12,00", "commas only between groups of three"), ("0", "more")):
+        refused = hanako.submit(home, "/bank/transfer", payee="taro", amount=amount)
+        assert refused.status_code == 400
+        assert problem in element_text(refused.text, "send-error")
+        assert amount in refused.text  # the form keeps what was typed
+    japanese = hanako.get(demo.site.party("/bank/?lang=ja"))
+    assert "山田 花子さま" in text_of(japanese)  # no stray space before さま
+    assert "43,500円" in text_of(japanese)
+
+
+def test_approved_by_the_service_refused_by_the_ledger_is_said_so(demo: Demo) -> None:
+    """60,000 JPY is within the set's limits (no step-up below 100,000): the service approves;
+    Hanako's wallet holds 50,000, so the ledger refuses. The bank never says "sent"."""
+    taro = Customer(demo, "taro")
+    taro.sign_in()
+    taro.link()
+    hanako = Customer(demo, "hanako")
+    hanako.sign_in()
+    hanako.link()
+    result = hanako.send("taro", "60,000")
+    assert element_text(result.text, "decision") == "Allowed"
+    assert element_text(result.text, "result") == (
+        "Approved by the service, refused by the ledger: "
+        "the balance of the paying wallet is too low."
+    )
+    assert "insufficient_funds" in element_text(result.text, "ledger-outcome")
+    assert '<h1 id="result" class="error">' in result.text
+    assert "Sent" not in element_text(result.text, "result")
+    home = text_of(hanako.bank_home())
+    assert "Approved by the service, refused by the ledger (insufficient_funds)" in home
+    japanese = hanako.get(result.url + "?lang=ja")
+    assert element_text(japanese.text, "result") == (
+        "サービスは承認しましたが、台帳が拒否しました：送金元ウォレットの残高が不足しています。"
+    )
+    assert wallet_balance(demo, "hanako") == 50000
+    assert wallet_balance(demo, "taro") == 20000
+
+
+def _sso_cookie(customer: Customer) -> str | None:
+    return customer.session.cookies.get("ta_session")
+
+
+def test_sign_out_everywhere_lets_another_person_sign_in_in_the_same_browser(demo: Demo) -> None:
+    hanako = Customer(demo, "hanako")
+    assert "Hello, Hanako Yamada" in text_of(hanako.sign_in())
+    assert _sso_cookie(hanako) is not None
+
+    # Signing out of the bank only keeps the service's session: signing in again lands on the
+    # consent page as Hanako without a login.
+    out = hanako.follow(hanako.submit(hanako.bank_home(), "/bank/logout"))
+    assert "Sign in with your smartphone ID" in out.text
+    again = hanako.follow(hanako.submit(out, "/bank/login"))
+    assert any(form.action.endswith("/consent") for form in parse(again.text).forms)
+    assert "Hello, Hanako Yamada" in text_of(hanako.follow(hanako.decide(again)))
+
+    # Sign out everywhere: the bank's session ends, the browser goes to the service's end-session
+    # endpoint with the ID token as hint (no confirmation: it names this browser's session) and
+    # comes back to the bank's welcome page.
+    home = hanako.bank_home()
+    started = hanako.submit(home, "/bank/logout-everywhere")
+    assert started.status_code == 303
+    location = started.headers["Location"]
+    assert location.startswith(demo.server.issuer + "/logout?")
+    assert "id_token_hint=" in location
+    back = hanako.follow(started)
+    assert back.url == demo.site.party("/bank/")
+    assert "Sign in with your smartphone ID" in back.text
+    assert _sso_cookie(hanako) is None
+
+    # The same browser is now Taro's: the service asks for a login, Taro's wallet answers.
+    taro = Customer(demo, "taro")
+    taro.session = hanako.session
+    started = taro.follow(taro.submit(taro.bank_home(), "/bank/login"))
+    assert not any(form.action.endswith("/consent") for form in parse(started.text).forms)
+    assert "Hello, Taro Suzuki" in text_of(taro.follow(taro.decide(taro.consent(started))))
+
+
+def test_sign_out_everywhere_needs_the_bank_sessions_own_form(demo: Demo) -> None:
+    """A form whose bank session is gone: the CSRF check refuses it, nothing is redirected."""
+    hanako = Customer(demo, "hanako")
+    home = hanako.sign_in()
+    hanako.follow(hanako.submit(home, "/bank/logout"))
+    stale = hanako.submit(home, "/bank/logout-everywhere")
+    assert stale.status_code == 400
+    assert _sso_cookie(hanako) is not None  # the service's session was not touched

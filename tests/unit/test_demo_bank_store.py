@@ -146,3 +146,64 @@ def test_operations_are_visible_to_their_customer_only(store: BankStore) -> None
     assert found.ledger_answer == {"status": "executed"}
     assert store.operation(operation_id, "taro") is None
     assert [o.id for o in store.operations("hanako")] == [operation_id]
+
+
+def test_the_logout_hint_lives_and_ends_with_its_session(
+    store: BankStore, clock: FixedClock
+) -> None:
+    _, anonymous = store.new_session()
+    _, signed_in = store.sign_in(anonymous, "hanako", "sub-1", id_token="id-token-at-sign-in")
+    store.remember_id_token(signed_in, "id-token-after-step-up")
+    assert store.end_session(signed_in) == "id-token-after-step-up"
+    assert store.end_session(signed_in) is None  # ended: nothing left to hint with
+    _, other = store.new_session()
+    _, without = store.sign_in(other, "taro", "sub-2")
+    assert store.end_session(without) is None
+    # A hint whose session expired is purged with it.
+    _, third = store.new_session()
+    _, expiring = store.sign_in(third, "erika", "sub-3", id_token="old")
+    clock.advance(601)
+    store.new_session()
+    assert store.end_session(expiring) is None
+
+
+def _operation(store: BankStore, purpose: str, outcome: str) -> int:
+    return store.record_operation(
+        person_id="hanako", purpose=purpose, outcome=outcome, requested={"x": "y"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("purpose", "outcome", "ledger", "state", "reason"),
+    [
+        ("link", "allowed", None, "allowed", None),
+        ("transfer", "denied", None, "denied", None),
+        ("transfer", "allowed", None, "ledger_not_asked", None),
+        ("transfer", "allowed", (201, {"status": "executed"}), "executed", None),
+        ("funding", "allowed", (201, {"status": "executed"}), "executed", None),
+        (
+            "transfer",
+            "allowed",
+            (409, {"reason": "insufficient_funds"}),
+            "ledger_refused",
+            "insufficient_funds",
+        ),
+        ("transfer", "allowed", (401, {"error": "token_used"}), "ledger_refused", "token_used"),
+        ("transfer", "allowed", (403, {"reason": "<b>x</b>"}), "ledger_refused", None),
+        ("funding", "allowed", (0, {"error": "the ledger does not answer"}), "ledger_silent", None),
+    ],
+)
+def test_an_allowed_payment_is_done_only_when_the_ledger_says_so(
+    store: BankStore,
+    purpose: str,
+    outcome: str,
+    ledger: tuple[int, dict[str, str]] | None,
+    state: str,
+    reason: str | None,
+) -> None:
+    operation_id = _operation(store, purpose, outcome)
+    if ledger is not None:
+        store.record_ledger_answer(operation_id, *ledger)
+    found = store.operation(operation_id, "hanako")
+    assert found is not None
+    assert (found.state, found.ledger_reason) == (state, reason)

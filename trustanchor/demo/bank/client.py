@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 from cryptography.hazmat.primitives import serialization
@@ -102,6 +102,7 @@ class Tokens:
     expires_in: int | None
     id_claims: Mapping[str, Any]
     access_claims: Mapping[str, Any]
+    id_token: str = ""  # as received (validated): the bank's id_token_hint at logout
 
     @property
     def sub(self) -> str:
@@ -186,6 +187,7 @@ class BankClient:
         )
         self._oauth: OAuth2Client | None = None
         self._jwks: dict[str, Any] = {}
+        self._end_session_endpoint: str | None = None
         self._accounts_token: tuple[DPoPToken, int] | None = None
         self._lock = threading.Lock()
 
@@ -221,6 +223,9 @@ class BankClient:
             if not isinstance(jwks_uri, str):
                 raise BankClientError("the discovery document has no jwks_uri")
             self._jwks = _get_json(session, jwks_uri, self.timeout)
+            end_session = discovery.get("end_session_endpoint")
+            if isinstance(end_session, str) and end_session.startswith(self.issuer + "/"):
+                self._end_session_endpoint = end_session
             return OAuth2Client.from_discovery_document(
                 discovery,
                 issuer=self.issuer,
@@ -358,6 +363,7 @@ class BankClient:
             expires_in=int(expires_in) if expires_in is not None else None,
             id_claims=id_claims,
             access_claims=access_claims,
+            id_token=str(token.id_token),
         )
 
     def _validated_id_token(
@@ -399,6 +405,34 @@ class BankClient:
         if claims.get("iss") != self.issuer or claims.get("client_id") != self.client_id:
             raise BankClientError("the access token names another issuer or client")
         return claims
+
+    # -- RP-Initiated Logout -------------------------------------------------------------------
+
+    def logout_url(
+        self,
+        *,
+        id_token_hint: str | None,
+        post_logout_redirect_uri: str,
+        state: str | None = None,
+        ui_locales: str | None = None,
+    ) -> str:
+        """Where to send the browser to end its SSO session at the service (OpenID Connect
+        RP-Initiated Logout 1.0): the discovery document's ``end_session_endpoint`` with the
+        latest ID token as ``id_token_hint`` (the service then ends the session without asking
+        when it is this browser's), or ``client_id`` without one (the service asks first)."""
+        self.oauth()
+        if self._end_session_endpoint is None:
+            raise BankClientError("the service publishes no end_session_endpoint")
+        params: dict[str, str] = {"post_logout_redirect_uri": post_logout_redirect_uri}
+        if state is not None:
+            params["state"] = state
+        if id_token_hint:
+            params["id_token_hint"] = id_token_hint
+        else:
+            params["client_id"] = self.client_id
+        if ui_locales:
+            params["ui_locales"] = ui_locales
+        return f"{self._end_session_endpoint}?{urlencode(params)}"
 
     # -- the accounts API ---------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ is bound to the browser session that started it and consumed once.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,6 +23,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
+from trustanchor.demo.bank import form as bank_form
 from trustanchor.demo.bank.client import (
     AuthorizationRefused,
     BankClientError,
@@ -37,17 +37,16 @@ from trustanchor.demo.bank.desk import (
     link_details,
     transfer_details,
 )
-from trustanchor.demo.bank.store import Pending, Session
-from trustanchor.demo.page_context import demo_site, translator
+from trustanchor.demo.bank.form import FormError
+from trustanchor.demo.bank.store import Operation, Pending, Session
+from trustanchor.demo.page_context import demo_site, language, money, translator
 from trustanchor.demo.people import Person
-from trustanchor.domain.money import MoneyError, parse_amount
 
 blueprint = Blueprint("demo_bank", __name__)
 COOKIE = "demo_bank_session"
 COOKIE_PATH = "/bank"
 SIGN_IN_SCOPE = "openid"
 OPERATION_SCOPE = "openid"
-REFERENCE = re.compile(r"[A-Za-z0-9/?:().,'+ -]{1,35}")
 
 
 def desk() -> BankDesk:
@@ -150,6 +149,7 @@ def _home(
         link=bank.active_link(person),
         payees=bank.payees(person),
         operations=bank.store.operations(person.id),
+        memo_size=bank_form.MAX_MEMO,
         form_error=form_error,
         form=form or {},
     )
@@ -166,9 +166,30 @@ def login() -> Any:
 
 @blueprint.post("/logout")
 def logout() -> Any:
+    """Sign out of the bank only: the service's SSO session stays (the next sign-in in this
+    browser may not ask for a login again)."""
     session = _require_post_session(signed_in=False)
     desk().store.end_session(session)
     response = redirect(url_for("demo_bank.home"), 303)
+    response.delete_cookie(COOKIE, path=COOKIE_PATH)
+    return response
+
+
+@blueprint.post("/logout-everywhere")
+def logout_everywhere() -> Any:
+    """Sign out of the bank and of the service: the bank's session ends here, then the browser
+    goes to the service's end-session endpoint (RP-Initiated Logout) with the session's latest
+    ID token as the hint, and comes back to the bank's welcome page. Another person can then
+    sign in in this browser."""
+    session = _require_post_session(signed_in=False)
+    bank = desk()
+    hint = bank.store.end_session(session)
+    url = bank.client.logout_url(
+        id_token_hint=hint,
+        post_logout_redirect_uri=demo_site().party(url_for("demo_bank.home")),
+        ui_locales=language(),
+    )
+    response = redirect(url, 303)
     response.delete_cookie(COOKIE, path=COOKIE_PATH)
     return response
 
@@ -220,18 +241,20 @@ def start_transfer() -> Any:
     if person is None:
         abort(403)
     t = translator()
-    form = {name: request.form.get(name, "").strip() for name in ("payee", "amount", "reference")}
+    form = {name: request.form.get(name, "") for name in ("payee", "amount", "reference")}
     payee = next((p for p in desk().payees(person) if p.person.id == form["payee"]), None)
     if payee is None:
         return _home(person, session, status=400, form_error=t("bank.send.no_payee"), form=form)
     wallet = person.account("cbdc_wallet")
     try:
-        amount = parse_amount(form["amount"], wallet.currency)
-    except MoneyError:
+        amount = bank_form.amount(form["amount"], wallet.currency)
+    except FormError:
         error = t("bank.send.bad_amount", currency=wallet.currency)
         return _home(person, session, status=400, form_error=error, form=form)
-    if form["reference"] and not REFERENCE.fullmatch(form["reference"]):
-        error = t("bank.send.bad_reference")
+    try:
+        memo = bank_form.memo(form["reference"])
+    except FormError:
+        error = t("bank.send.bad_memo", size=bank_form.MAX_MEMO)
         return _home(person, session, status=400, form_error=error, form=form)
     instruction = {
         "amount": str(amount),
@@ -239,9 +262,12 @@ def start_transfer() -> Any:
         "debtor_account": desk().account_id(person, "cbdc_wallet"),
         "creditor_account": payee.account_id,
     }
-    if form["reference"]:
-        instruction["remittance_reference"] = form["reference"]
-    payload = {"instruction": instruction, "payee": payee.person.id}
+    if memo is not None and memo.reference is not None:
+        instruction["remittance_reference"] = memo.reference
+    payload: dict[str, Any] = {"instruction": instruction, "payee": payee.person.id}
+    if memo is not None:
+        # The bank's own record of the memo; sent to the service only when it is the reference.
+        payload["memo"] = memo.text
     return _start(
         session,
         "transfer",
@@ -284,7 +310,9 @@ def _finish_login(session: Session, pending: Pending, query: str) -> Any:
         return _error("bank.errors.not_a_customer", 403)
     if not desk().store.remember_subject(tokens.sub, person.id):
         return _error("bank.errors.subject_conflict", 403)
-    cookie, _fresh = desk().store.sign_in(session, person.id, tokens.sub)
+    cookie, _fresh = desk().store.sign_in(
+        session, person.id, tokens.sub, id_token=tokens.id_token or None
+    )
     response = redirect(url_for("demo_bank.home"), 303)
     _set_cookie(response, cookie)
     return response
@@ -326,6 +354,8 @@ def _finish_operation(session: Session, pending: Pending, query: str) -> Any:
             requested=requested,
         )
         return redirect(url_for("demo_bank.operation", operation_id=operation_id), 303)
+    if tokens.id_token:
+        bank.store.remember_id_token(session, tokens.id_token)
     operation_id = bank.store.record_operation(
         person_id=person.id,
         purpose=pending.purpose,
@@ -378,15 +408,7 @@ def operation(operation_id: int) -> Any:
     if found.reason:
         key = f"bank.reasons.{found.reason}"
         reason_text = t(key) if t.has(key) else t("bank.reasons.generic")
-    ledger_text = None
-    if found.ledger_answer is not None:
-        ledger_reason = found.ledger_answer.get("reason")
-        if found.ledger_status in (200, 201):
-            ledger_text = t("ledger.answer.executed")
-        elif isinstance(ledger_reason, str) and t.has(f"ledger.reasons.{ledger_reason}"):
-            ledger_text = t(f"ledger.reasons.{ledger_reason}")
-        else:
-            ledger_text = t("ledger.reasons.generic")
+    ledger_text = _ledger_text(found)
     payee = bank.person(str(found.requested.get("payee", "")))
     return _page(
         "bank/operation.html",
@@ -395,5 +417,56 @@ def operation(operation_id: int) -> Any:
         session=session,
         reason_text=reason_text,
         ledger_text=ledger_text,
+        headline=_headline(found, ledger_text),
         payee=payee,
     )
+
+
+def _ledger_text(found: Operation) -> str | None:
+    """The ledger's answer in words (None when it was not asked)."""
+    if found.ledger_answer is None:
+        return None
+    t = translator()
+    state = found.state
+    if state == "executed":
+        return t(f"ledger.answer.executed_{found.purpose}")
+    if state == "ledger_silent":
+        return t("ledger.answer.silent")
+    reason = found.ledger_reason
+    if reason is not None and t.has(f"ledger.reasons.{reason}"):
+        return t(f"ledger.reasons.{reason}")
+    return t("ledger.reasons.generic")
+
+
+def _headline(found: Operation, ledger_text: str | None) -> str:
+    """What happened, first. A payment the service approved is "done" only when the ledger
+    executed it; a ledger refusal is said as such, with its reason in words."""
+    t = translator()
+    state = found.state
+    if state == "ledger_refused":
+        return t("bank.result.ledger_refused", reason=_run_in(ledger_text or ""))
+    if state in ("executed", "ledger_silent", "ledger_not_asked"):
+        return t(f"bank.result.{found.purpose}_{state}")
+    return t(f"bank.operation.{found.purpose}_{found.outcome}")
+
+
+def _run_in(sentence: str) -> str:
+    """A sentence continuing after a colon: "The balance …" → "the balance …" (an initial
+    capital of an acronym such as "DPoP" is kept; texts without case are unchanged)."""
+    if len(sentence) > 1 and sentence[0].isupper() and sentence[1].islower():
+        return sentence[0].lower() + sentence[1:]
+    return sentence
+
+
+def amount_text(amount: str | None, currency: str | None) -> str:
+    """An amount as the page's language writes it: ``5,000 JPY``, in Japanese ``5,000円``."""
+    if not amount or not currency:
+        return ""
+    if language() == "ja" and currency == "JPY":
+        return money(amount) + "円"
+    return money(amount, currency)
+
+
+@blueprint.context_processor
+def _bank_template_context() -> dict[str, Any]:
+    return {"amount_text": amount_text}

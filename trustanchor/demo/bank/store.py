@@ -64,12 +64,22 @@ bank_sessions = Table(
     Column("expires_at", BigInteger, nullable=False),
 )
 
+# The ID token of a signed-in session's latest authorization at the service: the bank's
+# ``id_token_hint`` for "sign out everywhere" (RP-Initiated Logout). A table of its own, so that a
+# parties database made before it keeps working (create_all adds missing tables only).
+bank_session_hints = Table(
+    "bank_session_hints",
+    metadata,
+    Column("id_digest", String(64), primary_key=True),
+    Column("id_token", Text, nullable=False),
+)
+
 bank_pending = Table(
     "bank_pending",
     metadata,
     Column("state", String(128), primary_key=True),
     Column("session_digest", String(64), nullable=False),
-    Column("purpose", String(16), nullable=False),  # login | link | transfer
+    Column("purpose", String(16), nullable=False),  # login | link | transfer | funding
     Column("nonce", String(128), nullable=False),
     Column("code_verifier", String(128), nullable=False),
     Column("scope", String(255), nullable=False),
@@ -85,7 +95,7 @@ bank_operations = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("person_id", String(64), nullable=False),
     Column("at", BigInteger, nullable=False),
-    Column("purpose", String(16), nullable=False),  # link | transfer
+    Column("purpose", String(16), nullable=False),  # link | transfer | funding
     Column("outcome", String(16), nullable=False),  # allowed | denied | failed
     Column("reason", String(64)),  # denied: the policy's reason code
     Column("message", String(255)),  # failed: what went wrong (no secrets)
@@ -96,7 +106,8 @@ bank_operations = Table(
     Column("ledger_answer", Text),  # JSON
 )
 
-PURPOSES = ("login", "link", "transfer")
+PURPOSES = ("login", "link", "transfer", "funding")
+PAYMENTS = ("transfer", "funding")  # executed at the ledger once the service allowed them
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +160,33 @@ class Operation:
     ledger_status: int | None
     ledger_answer: Mapping[str, Any] | None
 
+    @property
+    def state(self) -> str:
+        """What happened, in one word. ``allowed`` | ``denied`` | ``failed`` (the service's
+        decision) for a link; for a payment the service allowed, what the ledger did:
+        ``executed``, ``ledger_refused`` (it answered with a refusal), ``ledger_silent`` (it
+        did not answer: the bank cannot know whether the money moved) or ``ledger_not_asked``.
+        An allowed payment is never reported as done before the ledger says so."""
+        if self.purpose not in PAYMENTS or self.outcome != "allowed":
+            return self.outcome
+        if self.ledger_answer is None:
+            return "ledger_not_asked"
+        if self.ledger_status in (200, 201):
+            return "executed"
+        if self.ledger_status is None or self.ledger_status == 0:
+            return "ledger_silent"
+        return "ledger_refused"
+
+    @property
+    def ledger_reason(self) -> str | None:
+        """The ledger's reason code for a refusal (syntax-checked: it is shown on a page)."""
+        if self.state != "ledger_refused" or self.ledger_answer is None:
+            return None
+        reason = self.ledger_answer.get("reason") or self.ledger_answer.get("error")
+        if not isinstance(reason, str) or not 0 < len(reason) <= 64 or not reason.isascii():
+            return None
+        return reason if reason.replace("_", "").isalnum() else None
+
 
 def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
@@ -184,6 +222,10 @@ class BankStore:
         )
         with self.engine.begin() as conn:
             conn.execute(delete(bank_sessions).where(bank_sessions.c.expires_at <= now))
+            live = select(bank_sessions.c.id_digest)
+            conn.execute(
+                delete(bank_session_hints).where(bank_session_hints.c.id_digest.not_in(live))
+            )
             _insert_session(conn, session, now)
         return cookie, session
 
@@ -201,8 +243,11 @@ class BankStore:
             return None
         return Session(row.id_digest, row.csrf, row.person_id, row.sub, row.expires_at)
 
-    def sign_in(self, session: Session, person_id: str, sub: str) -> tuple[str, Session]:
-        """Replace ``session`` by a new signed-in one (a new cookie: no session fixation)."""
+    def sign_in(
+        self, session: Session, person_id: str, sub: str, *, id_token: str | None = None
+    ) -> tuple[str, Session]:
+        """Replace ``session`` by a new signed-in one (a new cookie: no session fixation);
+        ``id_token``: the sign-in's ID token, kept as the session's logout hint."""
         cookie = self.randomness.token(32)
         now = self.clock.now()
         fresh = Session(
@@ -213,17 +258,37 @@ class BankStore:
             now + self.session_lifetime,
         )
         with self.engine.begin() as conn:
-            conn.execute(
-                delete(bank_sessions).where(bank_sessions.c.id_digest == session.id_digest)
-            )
+            _delete_session(conn, session.id_digest)
             _insert_session(conn, fresh, now)
+            if id_token is not None:
+                conn.execute(
+                    bank_session_hints.insert().values(id_digest=fresh.id_digest, id_token=id_token)
+                )
         return cookie, fresh
 
-    def end_session(self, session: Session) -> None:
+    def remember_id_token(self, session: Session, id_token: str) -> None:
+        """The latest ID token the service issued in ``session`` (its SSO session may have
+        changed since the sign-in: a step-up at a transfer)."""
         with self.engine.begin() as conn:
             conn.execute(
-                delete(bank_sessions).where(bank_sessions.c.id_digest == session.id_digest)
+                delete(bank_session_hints).where(
+                    bank_session_hints.c.id_digest == session.id_digest
+                )
             )
+            conn.execute(
+                bank_session_hints.insert().values(id_digest=session.id_digest, id_token=id_token)
+            )
+
+    def end_session(self, session: Session) -> str | None:
+        """End ``session``; its logout hint (the latest ID token), if it had one."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(bank_session_hints.c.id_token).where(
+                    bank_session_hints.c.id_digest == session.id_digest
+                )
+            ).first()
+            _delete_session(conn, session.id_digest)
+        return None if row is None else str(row.id_token)
 
     # -- pending authorizations ---------------------------------------------------------------
 
@@ -421,6 +486,11 @@ def _operation(row: Any) -> Operation:
         ledger_status=row.ledger_status,
         ledger_answer=json.loads(row.ledger_answer) if row.ledger_answer is not None else None,
     )
+
+
+def _delete_session(conn: Connection, id_digest: str) -> None:
+    conn.execute(delete(bank_session_hints).where(bank_session_hints.c.id_digest == id_digest))
+    conn.execute(delete(bank_sessions).where(bank_sessions.c.id_digest == id_digest))
 
 
 def _insert_session(conn: Connection, session: Session, now: int) -> None:
