@@ -58,6 +58,7 @@ BUDGETED_REASONS = frozenset(
         # services/wallet_login.py: the wallet's answer, before any credential is looked at
         "wallet_declined",
         "wallet_error",
+        "wallet_refused_transaction_data",  # an error answer: invalid_transaction_data
         "wallet_response_invalid",
         "interaction_gone",
         "anchor_suspended",
