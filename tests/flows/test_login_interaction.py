@@ -755,6 +755,7 @@ SERVICE_REASONS = (
     "anchor_suspended",
     "wallet_error",
     "wallet_declined",
+    "wallet_refused_transaction_data",
     "wallet_response_invalid",
     "interaction_gone",
     "generic",

@@ -69,6 +69,7 @@ def test_every_budgeted_reason_is_a_reason_the_service_has() -> None:
         "upstream_token_failed",
         "wallet_declined",
         "wallet_error",
+        "wallet_refused_transaction_data",
         "wallet_response_invalid",
         "interaction_gone",
         "anchor_suspended",
