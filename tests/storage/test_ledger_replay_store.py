@@ -1,6 +1,6 @@
 """trustanchor.ledger.SqlReplayStore on the ledger's own database (SQLite and PostgreSQL): one
-unique insert per jti, purge, the caller's transaction, and the same transfer token presented by
-20 threads at once — exactly one approved."""
+unique insert per jti, purge, the caller's transaction, and the same transfer token (or funding
+token) presented by 20 threads at once — exactly one approved."""
 
 from __future__ import annotations
 
@@ -12,17 +12,22 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, func, inspect, select
 from support.ledger import (
+    FUNDING_URL,
     LEDGER_URL,
     Intermediary,
     ServiceIssuer,
+    funding_entry,
     make_verifier,
+    matching_funding,
     matching_instruction,
 )
 
 from trustanchor.ledger import (
+    ApprovedFunding,
     ApprovedTransfer,
     LedgerRefusal,
     SqlReplayStore,
+    authorize_funding,
     authorize_transfer,
 )
 
@@ -134,6 +139,38 @@ def test_same_transfer_token_presented_by_20_threads_is_accepted_once(
     with ThreadPoolExecutor(max_workers=THREADS) as pool:
         results = list(pool.map(present, proofs))
     approved = [r for r in results if isinstance(r, ApprovedTransfer)]
+    assert len(approved) == 1
+    assert sorted(r for r in results if isinstance(r, str)) == ["token_used"] * (THREADS - 1)
+
+
+def test_same_funding_token_presented_by_20_threads_is_accepted_once(
+    store: SqlReplayStore, tmp_path: Path
+) -> None:
+    issuer = ServiceIssuer(tmp_path / "keys")
+    client = Intermediary()
+    verifier = make_verifier(issuer, store)
+    token = issuer.transfer_token(jkt=client.jkt, authorization_details=[funding_entry()])
+    proofs = [client.proof(token, url=FUNDING_URL) for _ in range(THREADS)]
+    start = threading.Barrier(THREADS)
+
+    def present(proof: str) -> ApprovedFunding | str:
+        start.wait()
+        try:
+            return authorize_funding(
+                verifier,
+                store,
+                authorization=f"DPoP {token}",
+                dpop=proof,
+                method="POST",
+                url=FUNDING_URL,
+                instruction=matching_funding(),
+            )
+        except LedgerRefusal as refusal:
+            return refusal.reason
+
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        results = list(pool.map(present, proofs))
+    approved = [r for r in results if isinstance(r, ApprovedFunding)]
     assert len(approved) == 1
     assert sorted(r for r in results if isinstance(r, str)) == ["token_used"] * (THREADS - 1)
 

@@ -21,8 +21,13 @@ from trustanchor.clock import FixedClock
 from trustanchor.digests import b64url_encode
 from trustanchor.jose.jwk import PrivateKey, public_jwk, thumbprint
 from trustanchor.keystore.signing_keys import SigningKeyStore, generate_key
-from trustanchor.ledger import LedgerTokenVerifier, ReplayStore, TransferInstruction
-from trustanchor.oauth import value_transfer
+from trustanchor.ledger import (
+    FundingInstruction,
+    LedgerTokenVerifier,
+    ReplayStore,
+    TransferInstruction,
+)
+from trustanchor.oauth import funding, value_transfer
 from trustanchor.oauth.jwt_tokens import TokenSigner
 
 AT = 1_700_000_000
@@ -31,6 +36,9 @@ AUDIENCE = "https://ledger.example.com"
 LEDGER_URL = "https://ledger.example.com/transfers"
 DEBTOR = "acc_" + "TaroWallet0000000001"
 CREDITOR = "acc_" + "HanakoWallet00000002"
+DEPOSIT = "acc_" + "TaroDeposit000000003"
+LINK_ID = "lnk_" + "TaroLink000000000004"
+FUNDING_URL = "https://ledger.example.com/fundings"
 ANCHOR_SET = "jp-banks"
 CLIENT_ID = "intermediary-1"
 TRANSFER_LIFETIME = 60
@@ -63,6 +71,35 @@ def matching_instruction(**overrides: Any) -> TransferInstruction:
     }
     values.update(overrides)
     return TransferInstruction(**values)
+
+
+def funding_entry(**overrides: Any) -> dict[str, Any]:
+    """A funding entry as the service grants it (with the link it relies on), in normalised
+    form; ``link_id=None`` leaves the link out."""
+    entry: dict[str, Any] = {
+        "type": "funding",
+        "direction": "deposit_to_wallet",
+        "instructed_amount": {"currency": "JPY", "amount": "10000"},
+        "deposit_account": DEPOSIT,
+        "wallet_account": DEBTOR,
+        "link_id": LINK_ID,
+    }
+    entry.update(overrides)
+    entry = {k: v for k, v in entry.items() if v is not None}
+    return funding.validate(entry)
+
+
+def matching_funding(**overrides: Any) -> FundingInstruction:
+    """The instruction that matches :func:`funding_entry` exactly."""
+    values: dict[str, Any] = {
+        "direction": "deposit_to_wallet",
+        "amount": "10000",
+        "currency": "JPY",
+        "deposit_account": DEPOSIT,
+        "wallet_account": DEBTOR,
+    }
+    values.update(overrides)
+    return FundingInstruction(**values)
 
 
 class ServiceIssuer:

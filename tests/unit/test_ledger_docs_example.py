@@ -1,6 +1,7 @@
 """The code in docs/LEDGER.md runs: its ``python`` blocks are executed as written and driven with
-real transfer tokens and proofs (the WSGI app through a WSGI call, the one-transaction variant
-on a SQLite database of the ledger's own)."""
+real transfer and funding tokens and proofs (the WSGI app through a WSGI call, the
+one-transaction variant on a SQLite database of the ledger's own, the funding endpoint with an
+introspection callable)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,14 @@ from sqlalchemy import Engine, create_engine, func, select
 from support.ledger import (
     AT,
     AUDIENCE,
+    FUNDING_URL,
     ISSUER,
     LEDGER_URL,
+    LINK_ID,
     Intermediary,
     ServiceIssuer,
+    funding_entry,
+    matching_funding,
     matching_instruction,
 )
 
@@ -28,6 +33,7 @@ from trustanchor.clock import FixedClock
 from trustanchor.ledger import (
     REASONS,
     ApprovedTransfer,
+    InMemoryReplayStore,
     LedgerRefusal,
     LedgerTokenVerifier,
     SqlReplayStore,
@@ -58,8 +64,8 @@ def parties(tmp_path: Path) -> tuple[ServiceIssuer, Intermediary]:
     return ServiceIssuer(tmp_path / "keys"), Intermediary()
 
 
-def test_the_doc_has_the_two_examples() -> None:
-    assert len(doc_blocks()) == 2
+def test_the_doc_has_the_three_examples() -> None:
+    assert len(doc_blocks()) == 3
 
 
 def call(
@@ -205,3 +211,61 @@ def test_the_doc_lists_exactly_the_reason_codes() -> None:
         error, status, _ = REASONS[reason]
         row = re.search(rf"^\| `{reason}` \| (\d+) (\w+) \|", text, flags=re.M)
         assert row is not None and (int(row.group(1)), row.group(2)) == (status, error), reason
+
+
+def test_funding_example_executes_a_movement_once_and_learns_of_a_removed_link(
+    parties: tuple[ServiceIssuer, Intermediary],
+) -> None:
+    issuer, client = parties
+    execute_funding = run_block(2)["execute_funding"]
+    replay = InMemoryReplayStore()
+    verifier = LedgerTokenVerifier(
+        ISSUER, AUDIENCE, issuer.jwks(), replay=replay, clock=FixedClock(AT)
+    )
+    instruction = matching_funding()
+    body = {
+        "direction": instruction.direction,
+        "amount": instruction.amount,
+        "currency": instruction.currency,
+        "deposit_account": instruction.deposit_account,
+        "wallet_account": instruction.wallet_account,
+    }
+    removed_links: set[str] = set()
+
+    def introspect(token: str) -> dict[str, Any]:
+        # The service answers inactive once the grant relying on the link was revoked.
+        return {"active": LINK_ID not in removed_links}
+
+    def present(token: str) -> Any:
+        return execute_funding(
+            verifier,
+            replay,
+            introspect,
+            authorization=f"DPoP {token}",
+            dpop=client.proof(token, url=FUNDING_URL),
+            public_url="https://ledger.example.com",
+            body=body,
+        )
+
+    token = issuer.transfer_token(jkt=client.jkt, authorization_details=[funding_entry()])
+    approved = present(token)
+    assert (approved.link_id, str(approved.amount)) == (LINK_ID, "10000")
+    with pytest.raises(LedgerRefusal) as caught:
+        present(token)
+    assert caught.value.reason == "token_used"
+
+    removed_links.add(LINK_ID)
+    later = issuer.transfer_token(jkt=client.jkt, authorization_details=[funding_entry()])
+    with pytest.raises(LedgerRefusal) as caught:
+        present(later)
+    assert caught.value.reason == "token_revoked"
+    with pytest.raises(KeyError):
+        execute_funding(
+            verifier,
+            replay,
+            introspect,
+            authorization=None,
+            dpop=None,
+            public_url="https://ledger.example.com",
+            body={"direction": "deposit_to_wallet"},
+        )

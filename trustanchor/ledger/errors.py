@@ -64,6 +64,15 @@ REASONS: Mapping[str, tuple[str, int, str]] = MappingProxyType(
         "creditor_mismatch": (*_NOT_GRANTED, "the creditor account is not the one authorized"),
         "reference_mismatch": (*_NOT_GRANTED, "the remittance reference is not the authorized"),
         "invalid_instruction": (*_BAD_REQUEST, "the transfer instruction is malformed"),
+        # -- a funding movement against the token's funding detail (currency_mismatch,
+        # amount_mismatch and invalid_instruction above apply to it too) ---------------------
+        "not_a_funding_token": (*_NOT_GRANTED, "the token does not authorize a funding movement"),
+        "direction_mismatch": (*_NOT_GRANTED, "the direction is not the one authorized"),
+        "deposit_account_mismatch": (
+            *_NOT_GRANTED,
+            "the deposit account is not the one authorized",
+        ),
+        "wallet_account_mismatch": (*_NOT_GRANTED, "the wallet account is not the one authorized"),
         # -- dependencies the ledger configured ----------------------------------------------
         "keys_unavailable": (*_UNAVAILABLE, "the issuer's keys could not be obtained"),
         "revocation_check_failed": (*_UNAVAILABLE, "the token's status could not be checked"),
