@@ -226,12 +226,12 @@ def discovery(server: RunningServer) -> dict[str, Any]:
     return doc
 
 
-def test_discovery_lists_both_types_with_their_schema_urls(server: RunningServer) -> None:
+def test_discovery_lists_every_type_with_its_schema_url(server: RunningServer) -> None:
     doc = discovery(server)
-    assert doc["authorization_details_types_supported"] == ["account_link", "value_transfer"]
+    types = ["account_link", "funding", "value_transfer"]
+    assert doc["authorization_details_types_supported"] == types
     assert doc["authorization_details_schemas"] == {
-        "account_link": server.url("/schemas/account_link.json"),
-        "value_transfer": server.url("/schemas/value_transfer.json"),
+        name: server.url(f"/schemas/{name}.json") for name in types
     }
 
 

@@ -31,6 +31,7 @@ from trustanchor.audit.entries import Decision, parse_entry
 from trustanchor.bootstrap import initialise
 from trustanchor.clock import SystemClock
 from trustanchor.domain.identity import Authentication
+from trustanchor.oauth.authorization_details import parse_operations
 from trustanchor.services import cascades, decisions
 from trustanchor.storage import accounts_repo
 from trustanchor.storage.tables import accounts, interactions
@@ -349,7 +350,7 @@ def test_a_binding_lost_to_a_race_is_a_conflict_and_writes_nothing(
         outcome = decisions.decide(
             services,
             conn,
-            [link(deposit, wallet)],
+            parse_operations([link(deposit, wallet)]),
             authentication,
             at=at,
             client_id=payments.bank.client_id,

@@ -56,12 +56,19 @@ ANCHOR_SETS: list[dict[str, Any]] = [
         "id": JP_SET,
         "display_name": {"en": "Japan CBDC pilot", "ja": "日本 CBDC 実証"},
         "policy": {
-            "operations": ["account_link", "value_transfer"],
+            "operations": ["account_link", "value_transfer", "funding"],
             "min_assurance_link": "substantial",
             "min_assurance_transfer": "substantial",
             "limits": {"JPY": "1000000"},
             "step_up": [
                 {"currency": "JPY", "above": "100000", "assurance": "high", "max_age": 300}
+            ],
+            # Funding between one's own accounts (docs/POLICY.md "Funding"): its own limit and
+            # step-up, apart from transfers.
+            "min_assurance_funding": "substantial",
+            "funding_limits": {"JPY": "500000"},
+            "funding_step_up": [
+                {"currency": "JPY", "above": "200000", "assurance": "high", "max_age": 300}
             ],
             "identity_joins": [JOIN_RULE],
         },
@@ -143,7 +150,7 @@ class Payments:
                 "redirect_uris": [BANK_REDIRECT],
                 "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
                 "scope": "openid accounts",
-                "authorization_details_types": ["account_link", "value_transfer"],
+                "authorization_details_types": ["account_link", "value_transfer", "funding"],
             },
             {
                 "client_id": self.ledger.client_id,

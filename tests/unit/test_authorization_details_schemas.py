@@ -380,9 +380,13 @@ def discovery_document() -> dict[str, Any]:
 def test_discovery_names_a_schema_url_for_each_supported_type() -> None:
     doc = discovery_document()
     discovery.validate(doc)
-    assert doc["authorization_details_types_supported"] == ["account_link", "value_transfer"]
+    assert doc["authorization_details_types_supported"] == [
+        "account_link",
+        "funding",
+        "value_transfer",
+    ]
     assert doc["authorization_details_schemas"] == {
-        name: f"{doc['issuer']}/schemas/{name}.json" for name in ("account_link", "value_transfer")
+        name: f"{doc['issuer']}/schemas/{name}.json" for name in supported_types()
     }
 
 

@@ -19,14 +19,16 @@ from trustanchor.domain.money import MAX_MINOR, MINOR_UNITS, Amount, parse_amoun
 from trustanchor.oauth import account_link, value_transfer
 from trustanchor.oauth.account_link import AccountLinkDetail
 from trustanchor.oauth.authorization_details import (
+    is_one_time,
     is_subset,
     parse_authorization_details,
-    register_type,
+    parse_operations,
     supported_types,
     validate_authorization_details,
 )
 from trustanchor.oauth.errors import InvalidAuthorizationDetails
 from trustanchor.oauth.value_transfer import ValueTransferDetail
+from trustanchor.services.operation_kinds import KINDS
 
 BOTH = ("account_link", "value_transfer")
 MAX_ENTRIES = 16
@@ -423,22 +425,25 @@ def test_an_amount_with_a_huge_json_exponent_is_refused_as_not_a_string() -> Non
 # -- registry ----------------------------------------------------------------------------------
 
 
-def test_both_types_are_registered_from_the_start() -> None:
-    assert supported_types() == ("account_link", "value_transfer")
+def test_every_builtin_type_is_registered_from_the_start() -> None:
+    assert supported_types() == ("account_link", "funding", "value_transfer")
 
 
-def test_registering_a_builtin_type_again_is_a_no_op() -> None:
-    register_type(
-        "value_transfer", value_transfer.validate, schema_file="value_transfer.schema.json"
-    )
-    assert supported_types() == ("account_link", "value_transfer")
-    assert validate([transfer()])
+def test_every_type_has_its_decision_in_the_service_registry() -> None:
+    """The protocol table and the service table (services/operation_kinds.py) name the same
+    types: a type that validates but has no decision would reach consent undecided."""
+    assert tuple(sorted(KINDS)) == supported_types()
 
 
-def test_replacing_a_registered_validator_is_refused() -> None:
-    with pytest.raises(ValueError, match="already registered"):
-        register_type("value_transfer", account_link.validate)
-    assert validate([transfer()])[0]["type"] == "value_transfer"
+def test_operations_are_parsed_once_into_their_dataclasses() -> None:
+    entries = validate([transfer()])
+    (operation,) = parse_operations(entries)
+    assert isinstance(operation, ValueTransferDetail)
+    assert operation.to_entry() == entries[0]
+    assert is_one_time(entries)
+    assert not is_one_time(validate([link()]))
+    with pytest.raises(InvalidAuthorizationDetails):
+        parse_operations([{"type": "teleport"}])
 
 
 # -- the dataclass views -----------------------------------------------------------------------

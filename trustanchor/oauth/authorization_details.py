@@ -2,10 +2,11 @@
 validator registered for each type. A type with no validator, or one the client is not registered
 for, is refused — deny by default.
 
-The registry starts with the built-in types of :mod:`trustanchor.oauth.detail_types`
-(``account_link``, ``value_transfer``), so it is never empty whatever was imported first.
-:func:`register_type` is idempotent: registering the same validator again is a no-op, a different
-validator under a registered name is a programming error.
+The registry is the table of :mod:`trustanchor.oauth.detail_types` (``account_link``,
+``value_transfer``, ...), fixed at import: a type exists only with its typed operation here and
+its decision in ``services/operation_kinds.py``, so none can be added at run time.
+:func:`parse_operations` turns validated entries into typed operations once, for the
+authorization request and the grant to carry.
 
 "At most one entry of each type per request" is a per-type flag checked here, in the structural
 validator, rather than by each caller: PAR and the refresh comparison at the token endpoint both
@@ -18,6 +19,8 @@ is "unsupported", a JSON syntax error is clipped.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from trustanchor import strict_json
@@ -25,50 +28,58 @@ from trustanchor.oauth.detail_types import (
     BUILTIN_TYPES,
     SCHEMA_DIALECT,
     DetailType,
-    TypeValidator,
+    Operation,
     load_schema,
 )
 from trustanchor.oauth.errors import InvalidAuthorizationDetails
 
 __all__ = [
-    "TypeValidator",
+    "Operation",
+    "is_one_time",
     "is_subset",
     "parse_authorization_details",
-    "register_type",
+    "parse_operations",
     "supported_types",
     "type_schema",
     "validate_authorization_details",
 ]
 
-_TYPES: dict[str, DetailType] = {t.name: t for t in BUILTIN_TYPES}
+_TYPES: Mapping[str, DetailType] = MappingProxyType({t.name: t for t in BUILTIN_TYPES})
 _MAX_ECHO = 80
-
-
-def register_type(
-    type_name: str,
-    validator: TypeValidator,
-    *,
-    schema_file: str | None = None,
-    at_most_one: bool = True,
-) -> None:
-    """Add a type (idempotent). A type without a schema file cannot be published: discovery
-    refuses to start with one (every supported type has its schema in discovery)."""
-    new = DetailType(type_name, validator, schema_file, at_most_one)
-    current = _TYPES.get(type_name)
-    if current is not None and current != new:
-        raise ValueError(f"authorization_details type {type_name!r} is already registered")
-    _TYPES[type_name] = new
 
 
 def supported_types() -> tuple[str, ...]:
     return tuple(sorted(_TYPES))
 
 
+def parse_operations(entries: Iterable[Mapping[str, Any]]) -> tuple[Operation, ...]:
+    """Validated entries as typed operations, in order. An entry of a type we do not have is
+    refused (InvalidAuthorizationDetails), never skipped: deny by default."""
+    operations: list[Operation] = []
+    for entry in entries:
+        detail_type = _TYPES.get(entry.get("type"))  # type: ignore[arg-type]
+        if detail_type is None:
+            raise InvalidAuthorizationDetails("the type is not supported")
+        operations.append(detail_type.typed(entry))
+    return tuple(operations)
+
+
+def is_one_time(entries: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether a grant of these entries authorises a one-time movement (a transfer, a funding):
+    short-lived access token, no refresh token. An unknown type counts as one-time (the stricter
+    answer)."""
+    for entry in entries:
+        detail_type = _TYPES.get(entry.get("type"))  # type: ignore[arg-type]
+        if detail_type is None or detail_type.one_time:
+            return True
+    return False
+
+
 def type_schema(type_name: str) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a supported type, without ``$id`` (the web layer adds
     the URL it serves it at). LookupError for an unknown type or one without a schema."""
     detail_type = _TYPES.get(type_name)
-    if detail_type is None or detail_type.schema_file is None:
+    if detail_type is None:
         raise LookupError(f"no schema for authorization_details type {type_name!r}")
     schema = load_schema(detail_type.schema_file)
     if schema.get("$schema") != SCHEMA_DIALECT:

@@ -1,5 +1,9 @@
 """The authorization request (RFC 6749 §4.1.1 + OIDC Core §3.1.2.1 + PKCE + RAR + DPoP), validated
-once at the PAR endpoint and stored as JSON until the person has logged in and consented."""
+once at the PAR endpoint and stored as JSON until the person has logged in and consented.
+
+Its ``authorization_details`` are carried twice: as the normalised entries (what is stored and
+granted) and as typed :attr:`AuthorizationRequest.operations`, parsed once when the request is
+built, which is what the policy decisions, the consent page and the login methods read."""
 
 from __future__ import annotations
 
@@ -11,7 +15,11 @@ from trustanchor.config.settings import LimitSettings
 from trustanchor.domain.assurance import ACR_VALUES_SUPPORTED
 from trustanchor.domain.clients import Client
 from trustanchor.oauth import pkce
-from trustanchor.oauth.authorization_details import parse_authorization_details
+from trustanchor.oauth.authorization_details import (
+    Operation,
+    parse_authorization_details,
+    parse_operations,
+)
 from trustanchor.oauth.claims_request import ClaimsRequest, parse_claims_request
 from trustanchor.oauth.errors import (
     InvalidRequest,
@@ -42,6 +50,10 @@ class AuthorizationRequest:
     authorization_details: tuple[dict[str, Any], ...] = ()
     dpop_jkt: str | None = None
     ui_locales: tuple[str, ...] = ()
+    operations: tuple[Operation, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "operations", parse_operations(self.authorization_details))
 
     @property
     def is_openid(self) -> bool:

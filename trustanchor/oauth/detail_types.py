@@ -1,10 +1,15 @@
-"""The authorization_details types this service understands, each with its validator and its
-JSON Schema (a package data file under ``oauth/schemas/``).
+"""The authorization_details types this service understands: one row per type with its validator,
+its typed operation (the entry parsed once, what the services and the policy work with), its
+JSON Schema (a package data file under ``oauth/schemas/``) and whether a token for it is
+one-time (short-lived, never refreshed).
 
-:mod:`trustanchor.oauth.authorization_details` seeds its registry from :data:`BUILTIN_TYPES` when
+This is the protocol half of the operation registry; ``services/operation_kinds.py`` holds the
+other half (policy decision, counting, execution at consent) with one row per type of this
+table, and a test keeps the two tables' keys equal. Adding a type: its module under ``oauth/``
+(validator + typed dataclass), its schema, a row here, a row there, and its wording for people
+(``web/operations.py``). :mod:`trustanchor.oauth.authorization_details` reads this table when
 it is imported, so every entry point that validates authorization_details (PAR, the refresh
-comparison at the token endpoint, discovery, tests) sees the same types without having to call a
-set-up function first — there is no order of imports in which the registry is still empty.
+comparison at the token endpoint, discovery, tests) sees the same types.
 """
 
 from __future__ import annotations
@@ -15,13 +20,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
-from typing import Any
+from typing import Any, TypeAlias
 
-from trustanchor.oauth import account_link, value_transfer
+from trustanchor.oauth import account_link, funding, value_transfer
+from trustanchor.oauth.account_link import AccountLinkDetail
+from trustanchor.oauth.funding import FundingDetail
+from trustanchor.oauth.value_transfer import ValueTransferDetail
 
 TypeValidator = Callable[[Mapping[str, Any]], dict[str, Any]]
 """Validates one entry of a known type; returns its normalised form or raises
 InvalidAuthorizationDetails."""
+
+Operation: TypeAlias = AccountLinkDetail | ValueTransferDetail | FundingDetail
+"""An authorization_details entry parsed into its type's dataclass (each has ``to_entry()``)."""
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 _SCHEMA_FILE = re.compile(r"[a-z][a-z0-9_]*\.schema\.json")
@@ -29,18 +40,42 @@ _SCHEMA_FILE = re.compile(r"[a-z][a-z0-9_]*\.schema\.json")
 
 @dataclass(frozen=True, slots=True)
 class DetailType:
-    """``at_most_one``: a request may carry at most one entry of this type (true for both of
-    ours: two transfers in one request would need an order and a partial-failure story)."""
+    """``typed``: the entry as its dataclass (validated again: a stored entry is not trusted
+    blindly). ``one_time``: a token for it authorises one movement now (the transfer token
+    lifetime, no refresh token). ``at_most_one``: a request may carry at most one entry of this
+    type (true for all of ours: two movements in one request would need an order and a
+    partial-failure story)."""
 
     name: str
     validator: TypeValidator
-    schema_file: str | None
+    typed: Callable[[Mapping[str, Any]], Operation]
+    schema_file: str
+    one_time: bool
     at_most_one: bool = True
 
 
 BUILTIN_TYPES: tuple[DetailType, ...] = (
-    DetailType(account_link.TYPE, account_link.validate, "account_link.schema.json"),
-    DetailType(value_transfer.TYPE, value_transfer.validate, "value_transfer.schema.json"),
+    DetailType(
+        account_link.TYPE,
+        account_link.validate,
+        AccountLinkDetail.from_entry,
+        "account_link.schema.json",
+        one_time=False,
+    ),
+    DetailType(
+        value_transfer.TYPE,
+        value_transfer.validate,
+        ValueTransferDetail.from_entry,
+        "value_transfer.schema.json",
+        one_time=True,
+    ),
+    DetailType(
+        funding.TYPE,
+        funding.validate,
+        FundingDetail.from_entry,
+        "funding.schema.json",
+        one_time=True,
+    ),
 )
 
 

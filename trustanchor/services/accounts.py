@@ -13,6 +13,8 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import Connection
+
 from trustanchor.digests import keyed_digest
 from trustanchor.domain.accounts import (
     ACCOUNT_KINDS,
@@ -25,7 +27,7 @@ from trustanchor.domain.clients import Client
 from trustanchor.oauth.pairwise import pairwise_subject
 from trustanchor.services import account_kyc, links
 from trustanchor.services.container import Services
-from trustanchor.storage import accounts_repo
+from trustanchor.storage import accounts_repo, grants_repo, link_approvals_repo
 
 REFERENCE_CONTEXT = "account-reference"
 MAX_LIST = 1000
@@ -79,7 +81,9 @@ def account_json(services: Services, client: Client, account: Account) -> dict[s
     }
 
 
-def link_json(services: Services, client: Client, link: AccountLink) -> dict[str, Any]:
+def link_json(
+    services: Services, client: Client, link: AccountLink, *, approved: bool = False
+) -> dict[str, Any]:
     return {
         "link_id": link.id,
         "deposit_account": link.deposit_account_id,
@@ -89,6 +93,9 @@ def link_json(services: Services, client: Client, link: AccountLink) -> dict[str
         "flagged": link.flagged_at is not None,
         "removed_at": link.removed_at,
         "removed_reason": link.removed_reason,
+        # Whether this intermediary approved the link for funding movements that debit its
+        # account (docs/POLICY.md "Funding").
+        "approved_by_you": approved,
     }
 
 
@@ -182,7 +189,48 @@ def close(services: Services, client: Client, account_id: str) -> None:
 def list_links(services: Services, client: Client) -> dict[str, Any]:
     with services.db.reader() as conn:
         rows = accounts_repo.links_for_client(conn, client.client_id)
-    return {"links": [link_json(services, client, link) for link in rows]}
+        approved = {
+            link.id
+            for link in rows
+            if link_approvals_repo.approved_by(conn, link.id, client.client_id)
+        }
+    return {
+        "links": [link_json(services, client, link, approved=link.id in approved) for link in rows]
+    }
+
+
+def _own_active_link(conn: Connection, client: Client, link_id: str) -> AccountLink:
+    """An active link touching one of ``client``'s accounts; 404 for anything else (another
+    intermediary's link is not told apart from none)."""
+    link = accounts_repo.get_link(conn, link_id)
+    if link is None or link.removed_at is not None:
+        raise AccountsError(404, "not_found", "no such active link")
+    owners = accounts_repo.get_many(conn, [link.deposit_account_id, link.wallet_account_id])
+    if not any(account.client_id == client.client_id for account in owners.values()):
+        raise AccountsError(404, "not_found", "no such active link")
+    return link
+
+
+def approve_link(services: Services, client: Client, link_id: str) -> None:
+    """``client`` approves the link for funding movements that debit the account it holds
+    (idempotent). The intermediary whose request created the link approved it then."""
+    at = services.clock.now()
+    with services.db.transaction() as conn:
+        link = _own_active_link(conn, client, link_id)
+        link_approvals_repo.approve(conn, link.id, client.client_id, now=at)
+
+
+def withdraw_link_approval(services: Services, client: Client, link_id: str) -> None:
+    """``client`` withdraws its approval: funding movements debiting its account over this link
+    are refused from now on, and the live grants other intermediaries hold over the link are
+    revoked (audited). 404 when it had not approved the link."""
+    at = services.clock.now()
+    with services.db.transaction() as conn:
+        link = _own_active_link(conn, client, link_id)
+        if not link_approvals_repo.withdraw(conn, link.id, client.client_id):
+            raise AccountsError(404, "not_found", "this link has no approval of yours")
+        others = grants_repo.live_grants_of_link(conn, link.id, except_client=client.client_id)
+        links.revoke_grants(conn, others, reason="link_approval_withdrawn", at=at)
 
 
 def remove_link(services: Services, client: Client, link_id: str) -> None:
@@ -190,11 +238,6 @@ def remove_link(services: Services, client: Client, link_id: str) -> None:
     grant management); tokens that depend on it are revoked."""
     at = services.clock.now()
     with services.db.transaction() as conn:
-        link = accounts_repo.get_link(conn, link_id)
-        if link is None or link.removed_at is not None:
-            raise AccountsError(404, "not_found", "no such active link")
-        owners = accounts_repo.get_many(conn, [link.deposit_account_id, link.wallet_account_id])
-        if not any(account.client_id == client.client_id for account in owners.values()):
-            raise AccountsError(404, "not_found", "no such active link")
+        _own_active_link(conn, client, link_id)
         if not links.remove_in(conn, link_id, reason="removed_by_intermediary", at=at):
             raise AccountsError(404, "not_found", "no such active link")

@@ -39,7 +39,7 @@ def _transfer_grants(conn: Connection, grant_ids: list[str]) -> list[str]:
     result = []
     for grant_id in grant_ids:
         grant = grants_repo.get_grant(conn, grant_id)
-        if grant is not None and GrantDetails.from_json(grant.details).is_transfer:
+        if grant is not None and GrantDetails.from_json(grant.details).is_one_time:
             result.append(grant_id)
     return result
 

@@ -109,12 +109,12 @@ def _outcome(
     services: Services, conn: Connection, current: Interaction, at: int
 ) -> decisions.Outcome | None:
     assert current.authentication is not None
-    if not decisions.needs_decision(current.request.authorization_details):
+    if not decisions.needs_decision(current.request.operations):
         return None
     return decisions.decide(
         services,
         conn,
-        current.request.authorization_details,
+        current.request.operations,
         current.authentication,
         client_id=current.client_id,
         at=at,
@@ -213,7 +213,7 @@ def _decide_once(
         elif (
             approve
             and outcome is not None
-            and not decisions.count_transfers(services, conn, outcome, at=at)
+            and not decisions.count(services, conn, outcome, at=at)
         ):
             # Counted at the moment of approval, before anything else is written: a refusal
             # rolls this transaction back and the decision is made again.
@@ -271,7 +271,10 @@ def _decide_once(
         details = GrantDetails(
             scope=request.scope,
             claims=request.claims,
-            authorization_details=request.authorization_details,
+            # As granted: a funding entry names the link it moves over.
+            authorization_details=outcome.granted_details()
+            if outcome is not None
+            else request.authorization_details,
             authentication=authentication,
             subject=pairwise_subject(
                 services.secrets.pairwise, client.sector_identifier, authentication.holder_id

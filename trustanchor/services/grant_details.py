@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trustanchor.domain.identity import Authentication
+from trustanchor.oauth.authorization_details import is_one_time
 from trustanchor.oauth.claims_request import ClaimsRequest
 
 
@@ -22,9 +23,10 @@ class GrantDetails:
     sid: str | None = None  # the browser's SSO session at consent (OpenID Connect ``sid``)
 
     @property
-    def is_transfer(self) -> bool:
-        """A value transfer: short-lived access token, no refresh token."""
-        return any(entry.get("type") == "value_transfer" for entry in self.authorization_details)
+    def is_one_time(self) -> bool:
+        """A one-time movement (a value transfer, a funding): short-lived access token, no
+        refresh token (oauth/detail_types.py says which types are)."""
+        return is_one_time(self.authorization_details)
 
     def to_json(self) -> dict[str, Any]:
         return {

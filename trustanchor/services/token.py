@@ -343,7 +343,7 @@ def _issue(
     auth = details.authentication
     # A transfer token authorises one transfer, now: short-lived and never refreshed.
     lifetime = (
-        tokens.transfer_token_lifetime if details.is_transfer else tokens.access_token_lifetime
+        tokens.transfer_token_lifetime if details.is_one_time else tokens.access_token_lifetime
     )
     claims: dict[str, Any] = {
         "sub": details.subject,
@@ -389,7 +389,7 @@ def _issue(
     }
     if authorization_details:
         body["authorization_details"] = list(authorization_details)
-    if "refresh_token" in client.grant_types and not details.is_transfer:
+    if "refresh_token" in client.grant_types and not details.is_one_time:
         refresh = services.randomness.token(32)
         # Public clients' refresh tokens stay bound to the DPoP key (RFC 9449 §5).
         bound = refresh_bound_jkt or (proof.jkt if proof is not None and client.is_public else None)

@@ -220,6 +220,17 @@ def create_link(
     return link
 
 
+def lock_active_link(conn: Connection, link_id: str) -> bool:
+    """Whether ``link_id`` is active, holding its row until the caller's transaction ends
+    (``FOR UPDATE`` on PostgreSQL; SQLite's single writer serialises without it): a grant that
+    relies on the link is then recorded either before a removal, which revokes it, or not at
+    all."""
+    row = conn.execute(
+        select(account_links.c.removed_at).where(account_links.c.id == link_id).with_for_update()
+    ).first()
+    return row is not None and row.removed_at is None
+
+
 def get_link(conn: Connection, link_id: str) -> AccountLink | None:
     row = conn.execute(select(account_links).where(account_links.c.id == link_id)).first()
     return None if row is None else _link(row)

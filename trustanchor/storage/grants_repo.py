@@ -311,11 +311,14 @@ def record_reliance(
         conn.execute(insert(grant_anchors), rows)
 
 
-def live_grants_of_link(conn: Connection, link_id: str) -> list[str]:
-    rows = conn.execute(
-        select(grants.c.id).where(grants.c.link_id == link_id, grants.c.revoked_at.is_(None))
-    ).all()
-    return [row.id for row in rows]
+def live_grants_of_link(
+    conn: Connection, link_id: str, *, except_client: str | None = None
+) -> list[str]:
+    """The unrevoked grants relying on the link (``except_client``: other clients' only)."""
+    query = select(grants.c.id).where(grants.c.link_id == link_id, grants.c.revoked_at.is_(None))
+    if except_client is not None:
+        query = query.where(grants.c.client_id != except_client)
+    return [row.id for row in conn.execute(query).all()]
 
 
 def live_grants_relying_on_anchor(conn: Connection, anchor_id: str) -> list[str]:

@@ -430,3 +430,15 @@ cumulative_counters = Table(
         "bucket_start",
     ),
 )
+
+# Which intermediaries approved an account link for movements debiting the account they hold
+# (funding, issue 12): the link's creator by its own request, the other one through the links
+# API. A funding movement debiting an account held elsewhere needs its holder's approval here.
+link_approvals = Table(
+    "link_approvals",
+    metadata,
+    Column("link_id", String(64), ForeignKey("account_links.id"), nullable=False),
+    Column("client_id", String(128), nullable=False),
+    Column("approved_at", Time, nullable=False),
+    PrimaryKeyConstraint("link_id", "client_id"),
+)

@@ -97,6 +97,18 @@ def remove_link(link_id: str) -> Any:
     return make_response("", 204)
 
 
+@blueprint.put("/links/<link_id>/approval")
+def approve_link(link_id: str) -> Any:
+    accounts.approve_link(current_services(), _client(), link_id)
+    return make_response("", 204)
+
+
+@blueprint.delete("/links/<link_id>/approval")
+def withdraw_link_approval(link_id: str) -> Any:
+    accounts.withdraw_link_approval(current_services(), _client(), link_id)
+    return make_response("", 204)
+
+
 @blueprint.errorhandler(accounts.AccountsError)
 def _accounts_error(exc: accounts.AccountsError) -> Any:
     response = jsonify({"error": exc.error, "error_description": exc.description})
