@@ -23,7 +23,7 @@ from typing import Any
 from trustanchor.domain.money import parse_amount
 from trustanchor.policy.anchor_set_policy import parse_policy
 from trustanchor.policy.decision import Decision
-from trustanchor.policy.engine import decide_link, decide_transfer
+from trustanchor.policy.engine import decide_funding, decide_link, decide_transfer
 from trustanchor.policy.facts import (
     AccountFact,
     AccountKind,
@@ -31,6 +31,8 @@ from trustanchor.policy.facts import (
     AnchorSetFact,
     AuthenticationFact,
     CredentialStatus,
+    FundingDirection,
+    FundingRequest,
     IdentityFact,
     LinkRequest,
     TransferRequest,
@@ -158,3 +160,34 @@ def link(
     assert action in ("link", "unlink")
     request = LinkRequest("link" if action == "link" else "unlink", deposit, wallet, linked)
     return decide_link(world, request, by, identities, at=at)
+
+
+def funding(
+    amount: Any,
+    deposit: AccountFact,
+    wallet: AccountFact,
+    by: AuthenticationFact,
+    identities: list[IdentityFact],
+    *,
+    direction: FundingDirection = "deposit_to_wallet",
+    linked: bool = True,
+    link_flagged: bool = False,
+    debit_approved: bool = False,
+    transaction_signed: bool = False,
+    world: TrustSnapshot = WORLD,
+    at: int = AT,
+    totals: Mapping[tuple[str, str, str], int] | None = None,
+) -> Decision:
+    """A funding movement over an active, unflagged link unless told otherwise."""
+    request = FundingRequest(
+        direction,
+        amount,
+        deposit,
+        wallet,
+        linked=linked,
+        link_flagged=link_flagged,
+        debit_approved=debit_approved,
+        transaction_signed=transaction_signed,
+        totals=totals or {},
+    )
+    return decide_funding(world, request, by, identities, at=at)

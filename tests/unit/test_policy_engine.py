@@ -19,6 +19,7 @@ from support.policy_world import (
     AT,
     POLICIES,
     account,
+    funding,
     identity,
     jpy,
     link,
@@ -220,6 +221,25 @@ CASES = [
         "account_kind_mismatch",
     ),
     Case("unlink without a link", taro_links(action="unlink", linked=False), "link_not_found"),
+    # Funding's own account checks (tests/unit/test_policy_funding.py has the rest).
+    Case(
+        "funding over a flagged link",
+        lambda: funding(
+            jpy("5000"), TARO_DEPOSIT, TARO_WALLET, AS_TARO, EVERYONE, link_flagged=True
+        ),
+        "link_flagged",
+    ),
+    Case(
+        "funding debiting another intermediary's deposit account without its approval",
+        lambda: funding(
+            jpy("5000"),
+            replace(TARO_DEPOSIT, registered_elsewhere=True),
+            TARO_WALLET,
+            AS_TARO,
+            EVERYONE,
+        ),
+        "debit_not_approved",
+    ),
     Case(
         "link: closed deposit account",
         taro_links(deposit=replace(TARO_DEPOSIT, status="closed")),

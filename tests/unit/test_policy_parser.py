@@ -226,7 +226,7 @@ def test_every_problem_is_reported_at_once_and_prefixed_for_the_loader() -> None
     assert caught.value.lines("anchor_sets.jp-cbdc.policy") == [
         "anchor_sets.jp-cbdc.policy.revocation: unknown field",
         "anchor_sets.jp-cbdc.policy.operations: 'payments' is not one of account_link, "
-        "value_transfer",
+        "value_transfer, funding",
         'anchor_sets.jp-cbdc.policy.limits.JPY: must be a decimal string, e.g. "1000000"',
         "anchor_sets.jp-cbdc.policy.step_up[0].currency: USD has no limit, so transfers in it "
         "are refused and the rule never applies",
@@ -274,6 +274,8 @@ def valid_policies(draw: st.DrawFn) -> dict[str, Any]:
         limits = {"JPY": "1000000"}
     if draw(st.booleans()) or limits:
         policy["limits"] = limits
+    if "funding" in operations:  # funding needs a funding limit (tests/unit/test_policy_funding)
+        policy["funding_limits"] = {"JPY": "500000"}
     rules, seen = [], set()
     for code in limits if draw(st.booleans()) else []:
         above = amount(code)
@@ -376,6 +378,7 @@ def test_one_bad_field_in_a_good_policy_is_named(
             name,
             "limits",  # a step_up rule or value_transfer may need a limit that is now gone
             "step_up",
+            "funding_limits",  # junk operations may add funding, which needs a funding limit
         }
 
 

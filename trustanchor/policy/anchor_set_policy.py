@@ -27,8 +27,13 @@ from trustanchor.domain.assurance import LEVELS, AssuranceLevel
 from trustanchor.domain.claim_normalizer import NORMALIZER_ID
 from trustanchor.domain.money import MINOR_UNITS, Amount, MoneyError, parse_amount
 
-Operation = Literal["account_link", "value_transfer"]
-OPERATIONS: Final[tuple[Operation, ...]] = ("account_link", "value_transfer")
+Operation = Literal["account_link", "value_transfer", "funding"]
+OPERATIONS: Final[tuple[Operation, ...]] = ("account_link", "value_transfer", "funding")
+# The operations that move money: what cumulative rules count (each apart from the other) and
+# what dynamic linking may apply to (docs/POLICY.md, "Funding" and "Dynamic linking").
+Movement = Literal["value_transfer", "funding"]
+MOVEMENTS: Final[tuple[Movement, ...]] = ("value_transfer", "funding")
+DEFAULT_CUMULATIVE_OPERATION: Final[Movement] = "value_transfer"
 RevocationCheck = Literal["fail_closed", "fail_open"]
 REVOCATION_CHECKS: Final[tuple[RevocationCheck, ...]] = ("fail_closed", "fail_open")
 # Whether the identity binding an account must match the KYC attributes its intermediary
@@ -45,6 +50,7 @@ DEFAULT_CHANNEL: Final[Channel] = "any"
 
 DEFAULT_MIN_ASSURANCE_LINK: Final[AssuranceLevel] = "substantial"
 DEFAULT_MIN_ASSURANCE_TRANSFER: Final[AssuranceLevel] = "high"
+DEFAULT_MIN_ASSURANCE_FUNDING: Final[AssuranceLevel] = "substantial"
 DEFAULT_REVOCATION_CHECK: Final[RevocationCheck] = "fail_closed"
 DEFAULT_ACCOUNT_KYC: Final[AccountKyc] = "if_registered"
 MAX_STEP_UP_RULES: Final = 32
@@ -68,6 +74,11 @@ POLICY_FIELDS: Final = frozenset(
         "time_zone",
         "cumulative",
         "cumulative_step_up",
+        "min_assurance_funding",
+        "funding_limits",
+        "funding_step_up",
+        "channel_funding",
+        "dynamic_linking",
     }
 )
 # Cumulative limits and step-up rules (docs/POLICY.md, "Cumulative limits"): what the service
@@ -79,10 +90,11 @@ Per = Literal["holder", "debtor_account"]
 PERS: Final[tuple[Per, ...]] = ("holder", "debtor_account")
 DEFAULT_TIME_ZONE: Final = "Asia/Tokyo"
 MAX_CUMULATIVE_RULES: Final = 16
-CUMULATIVE_FIELDS: Final = frozenset({"id", "currency", "window", "per", "limit"})
+CUMULATIVE_FIELDS: Final = frozenset({"id", "currency", "window", "per", "limit", "operation"})
 CUMULATIVE_STEP_UP_FIELDS: Final = frozenset(
-    {"currency", "window", "per", "above", "assurance", "max_age"}
+    {"currency", "window", "per", "above", "assurance", "max_age", "operation"}
 )
+CUMULATIVE_OPTIONAL_FIELDS: Final = frozenset({"operation"})
 STEP_UP_FIELDS: Final = frozenset({"currency", "above", "assurance", "max_age", "channel"})
 STEP_UP_REQUIRED_FIELDS: Final = STEP_UP_FIELDS - {"channel"}
 JOIN_FIELDS: Final = frozenset({"id", "claims", "min_assurance", "normalizer"})
@@ -131,17 +143,22 @@ class StepUpRule:
 
 @dataclass(frozen=True, slots=True)
 class CumulativeLimit:
-    """What the service authorized for one ``per`` subject (the holder, or the debtor account)
-    in ``currency`` within one ``window``, this transfer included, must not exceed ``limit``."""
+    """What the service authorized for one ``per`` subject (the holder, or the debtor account:
+    for funding, the account debited) in ``currency`` within one ``window``, this transfer (or
+    movement) included, must not exceed ``limit``. ``operation``: what is counted, transfers
+    (the default) or funding movements, each apart from the other."""
 
     id: str
     currency: str
     window: Window
     per: Per
     limit: Amount
+    operation: Movement = DEFAULT_CUMULATIVE_OPERATION
 
     def to_json(self) -> dict[str, Any]:
         return {
+            # Only when not the default: rules stored before funding existed keep their JSON.
+            **_operation_json(self.operation),
             "id": self.id,
             "currency": self.currency,
             "window": self.window,
@@ -152,9 +169,9 @@ class CumulativeLimit:
 
 @dataclass(frozen=True, slots=True)
 class CumulativeStepUp:
-    """When the window's total plus this transfer is above ``above`` (strictly), the login must
-    be at ``assurance`` or higher and at most ``max_age`` seconds old, as for a per-transfer
-    step-up rule."""
+    """When the window's total plus this transfer (or movement, for ``operation`` ``funding``)
+    is above ``above`` (strictly), the login must be at ``assurance`` or higher and at most
+    ``max_age`` seconds old, as for a per-transfer step-up rule."""
 
     currency: str
     window: Window
@@ -162,9 +179,11 @@ class CumulativeStepUp:
     above: Amount
     assurance: AssuranceLevel
     max_age: int
+    operation: Movement = DEFAULT_CUMULATIVE_OPERATION
 
     def to_json(self) -> dict[str, Any]:
         return {
+            **_operation_json(self.operation),
             "currency": self.currency,
             "window": self.window,
             "per": self.per,
@@ -211,6 +230,14 @@ class AnchorSetPolicy:
     time_zone: str = DEFAULT_TIME_ZONE
     cumulative: tuple[CumulativeLimit, ...] = ()
     cumulative_step_up: tuple[CumulativeStepUp, ...] = ()
+    min_assurance_funding: AssuranceLevel = DEFAULT_MIN_ASSURANCE_FUNDING
+    # maximum per funding movement (deposit ↔ wallet of one holder)
+    funding_limits: Mapping[str, Amount] = field(default_factory=lambda: _NO_LIMITS)
+    funding_step_up: tuple[StepUpRule, ...] = ()
+    channel_funding: Channel = DEFAULT_CHANNEL
+    # the operations approved only with a wallet presentation made for this request whose key
+    # binding JWT signed the operation's transaction data (docs/POLICY.md, "Dynamic linking")
+    dynamic_linking: tuple[Movement, ...] = ()
 
     def allows(self, operation: Operation) -> bool:
         return operation in self.operations
@@ -254,7 +281,38 @@ class AnchorSetPolicy:
                 if self.cumulative_step_up
                 else {}
             ),
+            # Funding and dynamic linking, likewise only when not the default: sets stored
+            # before they existed keep their JSON, hence their version.
+            **(
+                {"min_assurance_funding": self.min_assurance_funding}
+                if self.min_assurance_funding != DEFAULT_MIN_ASSURANCE_FUNDING
+                else {}
+            ),
+            **(
+                {"funding_limits": {c: str(a) for c, a in self.funding_limits.items()}}
+                if self.funding_limits
+                else {}
+            ),
+            **(
+                {"funding_step_up": [rule.to_json() for rule in self.funding_step_up]}
+                if self.funding_step_up
+                else {}
+            ),
+            **(
+                {"channel_funding": self.channel_funding}
+                if self.channel_funding != DEFAULT_CHANNEL
+                else {}
+            ),
+            **({"dynamic_linking": list(self.dynamic_linking)} if self.dynamic_linking else {}),
         }
+
+    def requires_dynamic_linking(self, operation: str) -> bool:
+        """Whether ``operation`` can be approved only with a presentation that signed it."""
+        return operation in self.dynamic_linking
+
+
+def _operation_json(operation: Movement) -> dict[str, Any]:
+    return {"operation": operation} if operation != DEFAULT_CUMULATIVE_OPERATION else {}
 
 
 DENY_ALL: Final = AnchorSetPolicy()
@@ -284,20 +342,40 @@ def parse_policy(mapping: object) -> AnchorSetPolicy:
         problems.append(("account_kyc", f"must be one of {', '.join(ACCOUNT_KYC)}"))
     channel_link = _channel(mapping, "channel_link", problems)
     channel_transfer = _channel(mapping, "channel_transfer", problems)
+    channel_funding = _channel(mapping, "channel_funding", problems)
+    min_funding = _level(mapping, "min_assurance_funding", DEFAULT_MIN_ASSURANCE_FUNDING, problems)
     raw_limits = mapping.get("limits", {})
     limits = _limits(raw_limits, problems)
+    raw_funding_limits = mapping.get("funding_limits", {})
+    funding_limits = _limits(raw_funding_limits, problems, name="funding_limits")
     # A limit that failed to parse is reported once, not again by every rule for its currency.
-    limited = set(raw_limits) if isinstance(raw_limits, Mapping) else set()
-    step_up = _step_up_rules(mapping.get("step_up", []), limited, problems)
+    limited: dict[str, set[Any]] = {
+        "value_transfer": set(raw_limits) if isinstance(raw_limits, Mapping) else set(),
+        "funding": set(raw_funding_limits) if isinstance(raw_funding_limits, Mapping) else set(),
+    }
+    step_up = _step_up_rules(mapping.get("step_up", []), limited["value_transfer"], problems)
+    funding_step_up = _step_up_rules(
+        mapping.get("funding_step_up", []),
+        limited["funding"],
+        problems,
+        name="funding_step_up",
+        what="funding",
+    )
     identity_joins = _join_rules(mapping.get("identity_joins", []), problems)
     time_zone = _time_zone(mapping.get("time_zone", DEFAULT_TIME_ZONE), problems)
     cumulative = _cumulative_limits(mapping.get("cumulative", []), limited, problems)
     cumulative_step_up = _cumulative_step_ups(
         mapping.get("cumulative_step_up", []), limited, problems
     )
-    if "value_transfer" in operations and not limits and "limits" not in _fields_with(problems):
+    dynamic_linking = _dynamic_linking(mapping.get("dynamic_linking", []), problems)
+    troubled = _fields_with(problems)
+    if "value_transfer" in operations and not limits and "limits" not in troubled:
         problems.append(
             ("limits", "value_transfer is allowed but no currency has a limit; add one")
+        )
+    if "funding" in operations and not funding_limits and "funding_limits" not in troubled:
+        problems.append(
+            ("funding_limits", "funding is allowed but no currency has a funding limit; add one")
         )
     if problems:
         raise PolicyError(problems)
@@ -317,9 +395,14 @@ def parse_policy(mapping: object) -> AnchorSetPolicy:
         cumulative_step_up=tuple(
             sorted(
                 cumulative_step_up,
-                key=lambda r: (r.currency, r.window, r.per, r.above.minor),
+                key=lambda r: (r.operation, r.currency, r.window, r.per, r.above.minor),
             )
         ),
+        min_assurance_funding=min_funding,
+        funding_limits=MappingProxyType(dict(sorted(funding_limits.items()))),
+        funding_step_up=tuple(sorted(funding_step_up, key=lambda r: (r.currency, r.above.minor))),
+        channel_funding=channel_funding,
+        dynamic_linking=dynamic_linking,
     )
 
 
@@ -339,37 +422,45 @@ def _cumulative_common(
     item: Mapping[Any, Any],
     where: str,
     allowed: frozenset[str],
-    limited: set[Any],
+    limited: Mapping[str, set[Any]],
     problems: list[tuple[str, str]],
-) -> None:
-    """Unknown and missing fields, currency, window and per: what both kinds of rule share."""
+) -> Movement:
+    """Unknown and missing fields, operation, currency, window and per: what both kinds of rule
+    share. Returns the rule's operation (the default when it is refused: reported already)."""
     for key in item:
         if not isinstance(key, str):
             problems.append((where, "field names must be strings"))
         elif key not in allowed:
             problems.append((f"{where}.{_shown(key)}", "unknown field"))
-    for key in sorted(allowed - set(item)):
+    for key in sorted(allowed - CUMULATIVE_OPTIONAL_FIELDS - set(item)):
         problems.append((f"{where}.{key}", "missing"))
+    operation = item.get("operation", DEFAULT_CUMULATIVE_OPERATION)
+    known = operation in MOVEMENTS
+    if not known:
+        problems.append((f"{where}.operation", f"must be one of {', '.join(MOVEMENTS)}"))
     code = item.get("currency")
     if "currency" in item:
         if not isinstance(code, str) or code not in MINOR_UNITS:
             problems.append((f"{where}.currency", "not a supported ISO 4217 currency code"))
-        elif code not in limited:
-            problems.append(
-                (
-                    f"{where}.currency",
-                    f"{code} has no limit, so transfers in it are refused and the rule never "
-                    "applies",
-                )
-            )
+        elif known and code not in limited[operation]:
+            problems.append((f"{where}.currency", _unlimited(code, operation)))
     if "window" in item and item.get("window") not in WINDOWS:
         problems.append((f"{where}.window", f"must be one of {', '.join(WINDOWS)}"))
     if "per" in item and item.get("per") not in PERS:
         problems.append((f"{where}.per", f"must be one of {', '.join(PERS)}"))
+    return cast(Movement, operation) if known else DEFAULT_CUMULATIVE_OPERATION
+
+
+def _unlimited(code: str, operation: str) -> str:
+    if operation == "funding":
+        return (
+            f"{code} has no funding limit, so funding in it is refused and the rule never applies"
+        )
+    return f"{code} has no limit, so transfers in it are refused and the rule never applies"
 
 
 def _cumulative_limits(
-    value: object, limited: set[Any], problems: list[tuple[str, str]]
+    value: object, limited: Mapping[str, set[Any]], problems: list[tuple[str, str]]
 ) -> list[CumulativeLimit]:
     if not isinstance(value, list):
         problems.append(("cumulative", "must be a list of tables"))
@@ -384,7 +475,7 @@ def _cumulative_limits(
             problems.append((where, "must be a table with id, currency, window, per and limit"))
             continue
         before = len(problems)
-        _cumulative_common(item, where, CUMULATIVE_FIELDS, limited, problems)
+        operation = _cumulative_common(item, where, CUMULATIVE_FIELDS, limited, problems)
         rule_id = item.get("id")
         if "id" in item and (not isinstance(rule_id, str) or not _JOIN_ID.fullmatch(rule_id)):
             problems.append((f"{where}.id", "must be 1-64 of a-z, 0-9 and '-', e.g. daily-jpy"))
@@ -399,19 +490,21 @@ def _cumulative_limits(
             window=cast(Window, item["window"]),
             per=cast(Per, item["per"]),
             limit=amount,
+            operation=operation,
         )
+        key = (rule.operation, rule.currency, rule.window, rule.per)
         if any(r.id == rule.id for r in rules):
             problems.append((f"{where}.id", "another rule has the same id"))
-        elif any(
-            (r.currency, r.window, r.per) == (rule.currency, rule.window, rule.per) for r in rules
-        ):
-            problems.append((where, "another rule has the same currency, window and per"))
+        elif any((r.operation, r.currency, r.window, r.per) == key for r in rules):
+            problems.append(
+                (where, "another rule of the same operation has the same currency, window and per")
+            )
         rules.append(rule)
     return rules
 
 
 def _cumulative_step_ups(
-    value: object, limited: set[Any], problems: list[tuple[str, str]]
+    value: object, limited: Mapping[str, set[Any]], problems: list[tuple[str, str]]
 ) -> list[CumulativeStepUp]:
     if not isinstance(value, list):
         problems.append(("cumulative_step_up", "must be a list of tables"))
@@ -428,7 +521,7 @@ def _cumulative_step_ups(
             )
             continue
         before = len(problems)
-        _cumulative_common(item, where, CUMULATIVE_STEP_UP_FIELDS, limited, problems)
+        operation = _cumulative_common(item, where, CUMULATIVE_STEP_UP_FIELDS, limited, problems)
         assurance, max_age = item.get("assurance"), item.get("max_age")
         if "assurance" in item and assurance not in LEVELS:
             problems.append((f"{where}.assurance", f"must be one of {', '.join(LEVELS)}"))
@@ -448,10 +541,17 @@ def _cumulative_step_ups(
             above=amount,
             assurance=cast(AssuranceLevel, assurance),
             max_age=cast(int, max_age),
+            operation=operation,
         )
-        key = (rule.currency, rule.window, rule.per, rule.above.minor)
-        if any((r.currency, r.window, r.per, r.above.minor) == key for r in rules):
-            problems.append((where, "another rule has the same currency, window, per and above"))
+        key = (rule.operation, rule.currency, rule.window, rule.per, rule.above.minor)
+        if any((r.operation, r.currency, r.window, r.per, r.above.minor) == key for r in rules):
+            problems.append(
+                (
+                    where,
+                    "another rule of the same operation has the same currency, window, per "
+                    "and above",
+                )
+            )
         rules.append(rule)
     return rules
 
@@ -484,6 +584,20 @@ def _operations(value: object, problems: list[tuple[str, str]]) -> tuple[Operati
     return tuple(op for op in OPERATIONS if op in value)
 
 
+def _dynamic_linking(value: object, problems: list[tuple[str, str]]) -> tuple[Movement, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.append(("dynamic_linking", f"must be a list drawn from {', '.join(MOVEMENTS)}"))
+        return ()
+    for item in value:
+        if item not in MOVEMENTS:
+            problems.append(
+                ("dynamic_linking", f"{_shown(item)!r} is not one of {', '.join(MOVEMENTS)}")
+            )
+    if len(set(value)) != len(value):
+        problems.append(("dynamic_linking", "lists an operation twice"))
+    return tuple(op for op in MOVEMENTS if op in value)
+
+
 def _level(
     mapping: Mapping[Any, Any],
     name: str,
@@ -497,13 +611,15 @@ def _level(
     return cast(AssuranceLevel, value)
 
 
-def _limits(value: object, problems: list[tuple[str, str]]) -> dict[str, Amount]:
+def _limits(
+    value: object, problems: list[tuple[str, str]], *, name: str = "limits"
+) -> dict[str, Amount]:
     if not isinstance(value, Mapping):
-        problems.append(("limits", 'must be a table of currency = "amount", e.g. JPY = "1000000"'))
+        problems.append((name, 'must be a table of currency = "amount", e.g. JPY = "1000000"'))
         return {}
     limits: dict[str, Amount] = {}
     for code, text in value.items():
-        where = f"limits.{_shown(code)}"
+        where = f"{name}.{_shown(code)}"
         if not isinstance(code, str) or code not in MINOR_UNITS:
             problems.append((where, "not a supported ISO 4217 currency code"))
         elif not isinstance(text, str):
@@ -517,29 +633,36 @@ def _limits(value: object, problems: list[tuple[str, str]]) -> dict[str, Amount]
 
 
 def _step_up_rules(
-    value: object, limited: set[Any], problems: list[tuple[str, str]]
+    value: object,
+    limited: set[Any],
+    problems: list[tuple[str, str]],
+    *,
+    name: str = "step_up",
+    what: str = "value_transfer",
 ) -> list[StepUpRule]:
+    """``step_up`` (for transfers, against ``limits``) or ``funding_step_up`` (``what``
+    ``funding``, against ``funding_limits``): the same shape."""
     if not isinstance(value, list):
-        problems.append(("step_up", "must be a list of tables ([[anchor_sets.policy.step_up]])"))
+        problems.append((name, f"must be a list of tables ([[anchor_sets.policy.{name}]])"))
         return []
     if len(value) > MAX_STEP_UP_RULES:
-        problems.append(("step_up", f"at most {MAX_STEP_UP_RULES} rules"))
+        problems.append((name, f"at most {MAX_STEP_UP_RULES} rules"))
         return []
     rules: list[StepUpRule] = []
     seen: set[tuple[str, int]] = set()
     for index, item in enumerate(value):
-        rule = _step_up_rule(item, f"step_up[{index}]", limited, problems)
+        rule = _step_up_rule(item, f"{name}[{index}]", limited, problems, what)
         if rule is None:
             continue
         if (rule.currency, rule.above.minor) in seen:
-            problems.append((f"step_up[{index}]", "another rule has the same currency and above"))
+            problems.append((f"{name}[{index}]", "another rule has the same currency and above"))
         seen.add((rule.currency, rule.above.minor))
         rules.append(rule)
     return rules
 
 
 def _step_up_rule(
-    item: object, where: str, limited: set[Any], problems: list[tuple[str, str]]
+    item: object, where: str, limited: set[Any], problems: list[tuple[str, str]], what: str
 ) -> StepUpRule | None:
     if not isinstance(item, Mapping):
         problems.append(
@@ -562,13 +685,7 @@ def _step_up_rule(
         if not isinstance(code, str) or code not in MINOR_UNITS:
             problems.append((f"{where}.currency", "not a supported ISO 4217 currency code"))
         elif code not in limited:
-            problems.append(
-                (
-                    f"{where}.currency",
-                    f"{code} has no limit, so transfers in it are refused and the rule never "
-                    "applies",
-                )
-            )
+            problems.append((f"{where}.currency", _unlimited(code, what)))
         if "above" in item:
             amount = _above(above, code, f"{where}.above", problems)
     if "assurance" in item and assurance not in LEVELS:

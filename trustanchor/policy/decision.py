@@ -19,12 +19,17 @@ REASONS: Final[Mapping[str, str]] = MappingProxyType(
         # account checks: the same in every anchor set, made before looking for one
         "account_not_bound": "An account in the request is not bound to a holder yet.",
         "account_registered_elsewhere": "A link would bind an account that another "
-        "intermediary registered, or names no account the requesting intermediary registered.",
+        "intermediary registered, or a link, unlink or funding movement names no account the "
+        "requesting intermediary registered.",
         "holder_mismatch": "An account belongs to someone other than the person who logged in.",
         "debtor_account_elsewhere": "The debtor account was registered by another intermediary "
         "and no active link of the holder joins it to one the requesting intermediary registered.",
-        "account_kind_mismatch": "A link names an account of the wrong kind (deposit ↔ wallet).",
-        "link_not_found": "Unlink asked for two accounts that are not linked.",
+        "account_kind_mismatch": "A link or funding movement names an account of the wrong kind "
+        "(deposit ↔ wallet).",
+        "debit_not_approved": "A funding movement would debit an account registered by another "
+        "intermediary, which has not approved debits over this link.",
+        "link_not_found": "Unlink or funding asked for two accounts that are not linked.",
+        "link_flagged": "The link a funding movement would use is flagged for review.",
         "account_closed": "An account in the request is closed.",
         "account_flagged": "An account in the request is flagged for review.",
         # looking for a set
@@ -41,13 +46,16 @@ REASONS: Final[Mapping[str, str]] = MappingProxyType(
         "and an account in the request has none.",
         "kyc_mismatch": "The KYC attributes registered for an account do not match the verified "
         "claims of the identity it is (or would be) bound through.",
-        "currency_not_allowed": "The anchor set sets no limit for this currency.",
-        "limit_exceeded": "The amount is above the anchor set's per-transfer limit.",
+        "currency_not_allowed": "The anchor set sets no limit for this currency (for transfers, "
+        "or for funding).",
+        "limit_exceeded": "The amount is above the anchor set's per-transfer (or per-movement "
+        "funding) limit.",
         "cumulative_limit_exceeded": "What the service already authorized in a window of the "
-        "set's cumulative limits (per holder or per debtor account), plus this amount, is above "
-        "the limit.",
-        "step_up_required": "This login is not strong or recent enough, or not through an "
-        "anchor of the set: log in again through one of the anchors named.",
+        "set's cumulative limits for this operation (per holder or per debtor account), plus "
+        "this amount, is above the limit.",
+        "step_up_required": "This login is not strong or recent enough, not through an anchor "
+        "of the set, or (dynamic linking) not a presentation made for this request that signed "
+        "the operation: log in again through one of the anchors named.",
     }
 )
 
@@ -58,13 +66,16 @@ class StepUp:
     within ``max_age`` seconds before the decision (``None``: any age), through one of
     ``anchors`` — the anchors of set ``anchor_set_id`` through which this person holds an
     identity that qualifies (empty: none does, so a new login cannot help) — and, when
-    ``in_person``, at a bank branch's counter terminal."""
+    ``in_person``, at a bank branch's counter terminal. ``dynamic_linking``: the new login must
+    be a wallet presentation made for this request whose key binding JWT signs the operation's
+    transaction data (the set's ``dynamic_linking`` lists the operation)."""
 
     assurance: str
     max_age: int | None
     anchor_set_id: str
     anchors: tuple[str, ...]
     in_person: bool = False
+    dynamic_linking: bool = False
 
 
 @dataclass(frozen=True, slots=True)

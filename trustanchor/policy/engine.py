@@ -1,34 +1,45 @@
-"""The policy engine: may this link or transfer happen, and on which anchor set does it rely?
+"""The policy engine: may this link, transfer or funding movement happen, and on which anchor
+set does it rely?
 
 A pure function of (request, login, identities, snapshot of anchors and sets, ``at``): no I/O,
 no clock, no randomness, so it is cheap to call on every request and can be tested exhaustively.
 Nothing is allowed unless one anchor set passes every check; docs/POLICY.md is the reference.
 
-1. **Account checks** (the same in every set, so made first): no account bound now that another
-   intermediary registered, both accounts bound, both the logged-in holder's (transfer: the
-   debtor's), a link names an account of the requesting intermediary, a debtor account
-   registered elsewhere is linked to one of the requester's, the right kinds for a link, an
-   existing link for unlink, no closed or flagged account (link and transfer only: an
-   account's state never stands in the way of removing one of its links).
+1. **Account checks** (the same in every set, so made first):
+   - link: no account bound now that another intermediary registered, both accounts bound,
+     both the logged-in holder's, an account of the requesting intermediary named, the right
+     kinds, an existing link for unlink, no closed or flagged account (not for unlink: an
+     account's state never stands in the way of removing one of its links);
+   - transfer: both accounts bound, the debtor's the logged-in holder's, a debtor account
+     registered elsewhere linked to one of the requester's, no closed or flagged account;
+   - funding: both accounts bound, both the logged-in holder's (``holder_mismatch``), the right
+     kinds (``account_kind_mismatch``), an account of the requester named
+     (``account_registered_elsewhere``), a debited account registered elsewhere only with its
+     intermediary's approval of debits over the link (``debit_not_approved``), an active link
+     (``link_not_found``) that is not flagged (``link_flagged``), no closed or flagged account.
 2. **Candidate sets**: the sets that hold, for every *party*, an anchor of one of the party's
-   identities. Link parties are the identity each account was bound through; transfer parties
-   are the debtor's holder and the creditor's holder with all their identities (the anchors
-   that vouch for a holder are the union of their identities). None → ``no_common_anchor_set``.
+   identities. Link and funding parties are the identity each account was bound through;
+   transfer parties are the debtor's holder and the creditor's holder with all their identities
+   (the anchors that vouch for a holder are the union of their identities). None →
+   ``no_common_anchor_set``.
 3. **Per candidate, in order**: ``operation_not_allowed``; then, for every party, whether one of
    its identities in the set passes ``anchor_suspended``, ``credential_revoked``,
    ``credential_status_unknown`` (fail_closed only), ``identity_expired`` and
-   ``assurance_too_low`` (a party's best identity decides how far the party gets, the party that
-   gets least far decides for the set); then ``kyc_not_registered`` and ``kyc_mismatch`` (the
-   set's ``account_kyc`` against the accounts' KYC states; not for unlink); then
-   ``currency_not_allowed``, ``limit_exceeded`` and ``cumulative_limit_exceeded`` (transfer: the
-   window totals the service passes in, plus this amount, against the set's cumulative limits);
-   then ``step_up_required``: the
-   login must be through an anchor of the set, with an identity that itself passes the identity
-   checks, at the level the set demands for this operation and amount, and recent enough if a
-   step-up rule sets a maximum age, and made at a branch counter (channel ``in_person``) when the
-   set's ``channel_link`` / ``channel_transfer`` or an applying step-up rule says so; a step-up
-   rule and an in-person requirement are only ever satisfied by a fresh login (one performed
-   for this request, not taken over from an SSO session).
+   ``assurance_too_low`` (against the set's minimum for the operation; a party's best identity
+   decides how far the party gets, the party that gets least far decides for the set); then
+   ``kyc_not_registered`` and ``kyc_mismatch`` (the set's ``account_kyc`` against the accounts'
+   KYC states; not for unlink); then, for transfer and funding, ``currency_not_allowed``,
+   ``limit_exceeded`` (``limits`` / ``funding_limits``) and ``cumulative_limit_exceeded`` (the
+   window totals the service passes in, plus this amount, against the set's cumulative limits
+   of the operation); then ``step_up_required``: the login must be through an anchor of the
+   set, with an identity that itself passes the identity checks, at the level the set demands
+   for this operation and amount, and recent enough if a step-up rule sets a maximum age, and
+   made at a branch counter (channel ``in_person``) when the set's ``channel_link`` /
+   ``channel_transfer`` / ``channel_funding`` or an applying step-up rule says so, and, when the
+   set's ``dynamic_linking`` lists the operation, be a presentation made for this request that
+   signed the operation's transaction data; a step-up rule, an in-person requirement and
+   dynamic linking are only ever satisfied by a fresh login (one performed for this request,
+   not taken over from an SSO session).
 4. The first candidate by id that passes is relied on. If none passes, the reported failure is
    the one furthest along the order in 3 (ties: the first set by id), so that
    ``step_up_required`` wins whenever a stronger login would help somewhere.
@@ -45,6 +56,7 @@ from trustanchor.policy.decision import Decision, StepUp, denied
 from trustanchor.policy.facts import (
     AccountFact,
     AuthenticationFact,
+    FundingRequest,
     IdentityFact,
     LinkRequest,
     TransferRequest,
@@ -90,7 +102,7 @@ class _Evaluation:
     """One decision's inputs after the account checks, in the engine's terms."""
 
     snapshot: TrustSnapshot
-    transfer: bool
+    operation: str  # account_link, value_transfer or funding
     parties: tuple[Sequence[IdentityFact], ...]
     login: AuthenticationFact
     login_identity: IdentityFact | None
@@ -101,6 +113,7 @@ class _Evaluation:
     minor: int
     at: int
     totals: Mapping[tuple[str, str, str], int]  # (set id, window, per) → authorized so far
+    transaction_signed: bool = False  # the login's presentation signed this operation
 
 
 def decide_link(
@@ -139,7 +152,7 @@ def decide_link(
             return denied(refusal)
     evaluation = _Evaluation(
         snapshot=snapshot,
-        transfer=False,
+        operation="account_link",
         parties=((deposit_identity,), (wallet_identity,)),
         login=authentication,
         login_identity=_login_identity(authentication, holder_identities),
@@ -182,7 +195,7 @@ def decide_transfer(
     )
     evaluation = _Evaluation(
         snapshot=snapshot,
-        transfer=True,
+        operation="value_transfer",
         parties=(debtor_identities, creditor_identities),
         login=authentication,
         login_identity=_login_identity(authentication, debtor_identities),
@@ -193,6 +206,60 @@ def decide_transfer(
         minor=request.amount.minor,
         at=at,
         totals=request.totals,
+        transaction_signed=request.transaction_signed,
+    )
+    return _decide(evaluation)
+
+
+def decide_funding(
+    snapshot: TrustSnapshot,
+    request: FundingRequest,
+    authentication: AuthenticationFact,
+    identities: Sequence[IdentityFact],
+    *,
+    at: int,
+) -> Decision:
+    """Decide a ``funding`` movement between the logged-in holder's deposit account and CBDC
+    wallet over their link. ``identities``: the logged-in holder's identities, which include
+    the identities the two accounts were bound through (the parties, as for a link)."""
+    deposit, wallet = request.deposit_account, request.wallet_account
+    if not (_is_bound(deposit) and _is_bound(wallet)):
+        return denied("account_not_bound")
+    holder = authentication.holder_id
+    if deposit.holder_id != holder or wallet.holder_id != holder:
+        return denied("holder_mismatch")  # funding never leaves the person's own accounts
+    holder_identities = [i for i in identities if i.holder_id == holder]
+    deposit_identity = _binding_identity(deposit, holder_identities)
+    wallet_identity = _binding_identity(wallet, holder_identities)
+    if deposit_identity is None or wallet_identity is None:
+        return denied("account_not_bound")  # bound through an identity we were not given
+    if deposit.kind != "bank_deposit" or wallet.kind != "cbdc_wallet":
+        return denied("account_kind_mismatch")
+    if deposit.registered_elsewhere and wallet.registered_elsewhere:
+        return denied("account_registered_elsewhere")  # neither account is the requester's
+    if request.debtor_account.registered_elsewhere and not request.debit_approved:
+        return denied("debit_not_approved")  # only its own intermediary lets it be debited
+    if not request.linked:
+        return denied("link_not_found")
+    if request.link_flagged:
+        return denied("link_flagged")
+    refusal = _account_status(deposit, wallet)
+    if refusal is not None:
+        return denied(refusal)
+    evaluation = _Evaluation(
+        snapshot=snapshot,
+        operation="funding",
+        parties=((deposit_identity,), (wallet_identity,)),
+        login=authentication,
+        login_identity=_login_identity(authentication, holder_identities),
+        login_rank=_RANK.get(authentication.level, -1),
+        holder_identities=holder_identities,
+        kyc=(deposit.kyc, wallet.kyc),
+        currency=request.amount.currency,
+        minor=request.amount.minor,
+        at=at,
+        totals=request.totals,
+        transaction_signed=request.transaction_signed,
     )
     return _decide(evaluation)
 
@@ -293,14 +360,29 @@ def _identity_stage(
         return CREDENTIAL_REVOKED
     if identity.expires_at is not None and identity.expires_at <= evaluation.at:
         return IDENTITY_EXPIRED
-    minimum = view.min_rank_transfer if evaluation.transfer else view.min_rank_link
-    if _RANK.get(identity.level, -1) < minimum:
+    if _RANK.get(identity.level, -1) < _min_rank(view, evaluation.operation):
         return ASSURANCE_TOO_LOW
     return IDENTITY_PASSED
 
 
+def _min_rank(view: SetView, operation: str) -> int:
+    if operation == "value_transfer":
+        return view.min_rank_transfer
+    if operation == "funding":
+        return view.min_rank_funding
+    return view.min_rank_link
+
+
+def _allows(view: SetView, operation: str) -> bool:
+    if operation == "value_transfer":
+        return view.allows_transfer
+    if operation == "funding":
+        return view.allows_funding
+    return view.allows_link
+
+
 def _set_stage(evaluation: _Evaluation, view: SetView, identity_stage: int) -> int:
-    if not (view.allows_transfer if evaluation.transfer else view.allows_link):
+    if not _allows(view, evaluation.operation):
         return OPERATION_NOT_ALLOWED
     if identity_stage < IDENTITY_PASSED:
         return identity_stage
@@ -309,12 +391,13 @@ def _set_stage(evaluation: _Evaluation, view: SetView, identity_stage: int) -> i
     if view.account_kyc != "off" and "mismatch" in evaluation.kyc:
         return KYC_MISMATCH
     if evaluation.currency is not None:
-        limit = view.limits.get(evaluation.currency)
+        funding = evaluation.operation == "funding"
+        limit = (view.funding_limits if funding else view.limits).get(evaluation.currency)
         if limit is None:
             return CURRENCY_NOT_ALLOWED
         if evaluation.minor > limit:
             return LIMIT_EXCEEDED
-        for rule in view.cumulative.get(evaluation.currency, ()):
+        for rule in view.cumulative.get((evaluation.operation, evaluation.currency), ()):
             if _window_total(evaluation, view, rule.window, rule.per) > rule.minor:
                 return CUMULATIVE_LIMIT_EXCEEDED
     required_rank, max_age, in_person = _requirement(evaluation, view)
@@ -328,14 +411,19 @@ def _requirement(evaluation: _Evaluation, view: SetView) -> tuple[int, int | Non
     whether it must have been made in person."""
     if evaluation.currency is None:
         return view.min_rank_link, None, view.in_person_link
-    required, max_age, in_person = view.min_rank_transfer, None, view.in_person_transfer
-    for rule in view.step_up.get(evaluation.currency, ()):
+    if evaluation.operation == "funding":
+        required, max_age, in_person = view.min_rank_funding, None, view.in_person_funding
+        rules = view.funding_step_up.get(evaluation.currency, ())
+    else:
+        required, max_age, in_person = view.min_rank_transfer, None, view.in_person_transfer
+        rules = view.step_up.get(evaluation.currency, ())
+    for rule in rules:
         if evaluation.minor <= rule.above_minor:
             break  # ascending: no later rule applies either
         required = max(required, rule.rank)
         max_age = rule.max_age if max_age is None else min(max_age, rule.max_age)
         in_person = in_person or rule.in_person
-    for step in view.cumulative_step_up.get(evaluation.currency, ()):
+    for step in view.cumulative_step_up.get((evaluation.operation, evaluation.currency), ()):
         if _window_total(evaluation, view, step.window, step.per) > step.minor:
             required = max(required, step.rank)
             max_age = step.max_age if max_age is None else min(max_age, step.max_age)
@@ -343,7 +431,8 @@ def _requirement(evaluation: _Evaluation, view: SetView) -> tuple[int, int | Non
 
 
 def _window_total(evaluation: _Evaluation, view: SetView, window: str, per: str) -> int:
-    """What the service authorized in this window for this set, plus this transfer."""
+    """What the service authorized in this window for this set (for this operation: the
+    service passes the totals of the operation decided), plus this transfer or movement."""
     return evaluation.totals.get((view.id, window, per), 0) + evaluation.minor
 
 
@@ -364,6 +453,10 @@ def _login_satisfies(
         return False
     if in_person and not (login.fresh and login.channel == "in_person"):
         return False  # an SSO session never stands in for a person at the counter
+    if evaluation.operation in view.dynamic_linking and not (
+        login.fresh and evaluation.transaction_signed
+    ):
+        return False  # only a presentation made now, that signed this operation, links it
     if max_age is None:
         return True  # no step-up rule applies
     return login.fresh and evaluation.at - login.auth_time <= max_age
@@ -395,6 +488,7 @@ def _step_up(evaluation: _Evaluation, view: SetView) -> StepUp:
         anchor_set_id=view.id,
         anchors=tuple(anchors),
         in_person=in_person,
+        dynamic_linking=evaluation.operation in view.dynamic_linking,
     )
 
 

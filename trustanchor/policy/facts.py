@@ -28,6 +28,12 @@ CREDENTIAL_STATUSES: Final[tuple[CredentialStatus, ...]] = (
     "unknown",
 )
 LinkAction = Literal["link", "unlink"]
+# A funding movement between one holder's own accounts over their link: which way the money goes.
+FundingDirection = Literal["deposit_to_wallet", "wallet_to_deposit"]
+FUNDING_DIRECTIONS: Final[tuple[FundingDirection, ...]] = (
+    "deposit_to_wallet",
+    "wallet_to_deposit",
+)
 # The KYC attributes the intermediary registered for an account, against the verified claims of
 # the identity binding it (the one consent would bind it through, for an account bound now):
 # ``none`` registered, all ``match``, or not (``mismatch``, also when the identity lacks one of
@@ -126,13 +132,56 @@ class TransferRequest:
     account to an account the requesting intermediary registered (what makes a debtor account
     registered elsewhere debitable by this intermediary). ``totals``: what the service already
     authorized in the amount's currency, keyed by ``(anchor set id, window, per)`` for the
-    windows the sets' cumulative rules name (missing: nothing yet), in minor units."""
+    windows the sets' cumulative rules name (missing: nothing yet), in minor units.
+    ``transaction_signed``: the login is a wallet presentation made in this interaction whose
+    key binding JWT signed this transfer's transaction data (what a set's ``dynamic_linking``
+    asks for; the engine also requires the login to be fresh)."""
 
     amount: Amount
     debtor_account: AccountFact
     creditor_account: AccountFact
     debtor_linked_here: bool = False
     totals: Mapping[tuple[str, str, str], int] = field(default_factory=lambda: MappingProxyType({}))
+    transaction_signed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FundingRequest:
+    """``funding``: move ``amount`` between the deposit account and the CBDC wallet of one
+    holder, over their link, in ``direction``. ``linked``: an active link joins the two
+    accounts now; ``link_flagged``: that link is flagged for review. ``debit_approved``: when
+    the debited account was registered by another intermediary than the requester, that
+    intermediary approved debits over this link (ignored otherwise). ``transaction_signed``
+    and ``totals`` as for :class:`TransferRequest`, the totals counted over funding movements
+    (``per = "debtor_account"``: the debited account)."""
+
+    direction: FundingDirection
+    amount: Amount
+    deposit_account: AccountFact
+    wallet_account: AccountFact
+    linked: bool
+    link_flagged: bool
+    debit_approved: bool
+    transaction_signed: bool = False
+    totals: Mapping[tuple[str, str, str], int] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        if self.direction not in FUNDING_DIRECTIONS:
+            raise ValueError(f"unknown funding direction {self.direction!r}")
+
+    @property
+    def debtor_account(self) -> AccountFact:
+        """The account debited."""
+        if self.direction == "deposit_to_wallet":
+            return self.deposit_account
+        return self.wallet_account
+
+    @property
+    def creditor_account(self) -> AccountFact:
+        """The account credited."""
+        if self.direction == "deposit_to_wallet":
+            return self.wallet_account
+        return self.deposit_account
 
 
 @dataclass(frozen=True, slots=True)

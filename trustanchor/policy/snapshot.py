@@ -17,10 +17,12 @@ from trustanchor.domain.anchor_sets import AnchorSet
 from trustanchor.domain.anchors import Anchor
 from trustanchor.domain.assurance import rank
 from trustanchor.policy.anchor_set_policy import (
+    DEFAULT_MIN_ASSURANCE_FUNDING,
     DENY_ALL,
     AccountKyc,
     AnchorSetPolicy,
     PolicyError,
+    StepUpRule,
     parse_policy,
 )
 from trustanchor.policy.facts import AnchorFact, AnchorSetFact
@@ -51,9 +53,15 @@ class CumulativeThreshold:
     max_age: int = 0
 
 
+# The key of a set's cumulative rules: (operation, currency), the operation being
+# ``value_transfer`` or ``funding`` (each counted apart from the other).
+CumulativeKey = tuple[str, str]
+
+
 @dataclass(frozen=True, slots=True)
 class SetView:
-    """One anchor set with its policy pre-digested for the engine."""
+    """One anchor set with its policy pre-digested for the engine. The funding fields mirror
+    the transfer fields (``allows_funding`` … ``funding_step_up``)."""
 
     id: str
     version: int
@@ -69,30 +77,32 @@ class SetView:
     account_kyc: AccountKyc
     limits: Mapping[str, int]  # currency → largest allowed amount in minor units
     step_up: Mapping[str, tuple[StepUpThreshold, ...]]  # currency → rules, ascending `above`
-    # currency → cumulative limits / cumulative step-up rules (docs/POLICY.md)
-    cumulative: Mapping[str, tuple[CumulativeThreshold, ...]] = field(default_factory=dict)
-    cumulative_step_up: Mapping[str, tuple[CumulativeThreshold, ...]] = field(default_factory=dict)
+    # (operation, currency) → cumulative limits / cumulative step-up rules (docs/POLICY.md)
+    cumulative: Mapping[CumulativeKey, tuple[CumulativeThreshold, ...]] = field(
+        default_factory=dict
+    )
+    cumulative_step_up: Mapping[CumulativeKey, tuple[CumulativeThreshold, ...]] = field(
+        default_factory=dict
+    )
+    allows_funding: bool = False
+    min_rank_funding: int = rank(DEFAULT_MIN_ASSURANCE_FUNDING)
+    in_person_funding: bool = False  # channel_funding = "in_person"
+    funding_limits: Mapping[str, int] = field(default_factory=dict)  # per movement, minor units
+    funding_step_up: Mapping[str, tuple[StepUpThreshold, ...]] = field(default_factory=dict)
+    # the operations (value_transfer, funding) that need a signed presentation made now
+    dynamic_linking: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, fact: AnchorSetFact, members: Iterable[str]) -> SetView:
         policy = fact.policy
-        rules: dict[str, list[StepUpThreshold]] = {}
-        for rule in policy.step_up:
-            threshold = StepUpThreshold(
-                rule.above.minor,
-                rank(rule.assurance),
-                rule.max_age,
-                in_person=rule.channel == "in_person",
-            )
-            rules.setdefault(rule.currency, []).append(threshold)
-        limits: dict[str, list[CumulativeThreshold]] = {}
+        limits: dict[CumulativeKey, list[CumulativeThreshold]] = {}
         for limit in policy.cumulative:
-            limits.setdefault(limit.currency, []).append(
+            limits.setdefault((limit.operation, limit.currency), []).append(
                 CumulativeThreshold(limit.window, limit.per, limit.limit.minor)
             )
-        steps: dict[str, list[CumulativeThreshold]] = {}
+        steps: dict[CumulativeKey, list[CumulativeThreshold]] = {}
         for step in policy.cumulative_step_up:
-            steps.setdefault(step.currency, []).append(
+            steps.setdefault((step.operation, step.currency), []).append(
                 CumulativeThreshold(
                     step.window, step.per, step.above.minor, rank(step.assurance), step.max_age
                 )
@@ -111,12 +121,34 @@ class SetView:
             in_person_transfer=policy.channel_transfer == "in_person",
             account_kyc=policy.account_kyc,
             limits=MappingProxyType({c: a.minor for c, a in policy.limits.items()}),
-            step_up=MappingProxyType(
-                {c: tuple(sorted(r, key=lambda t: t.above_minor)) for c, r in rules.items()}
-            ),
-            cumulative=MappingProxyType({c: tuple(r) for c, r in limits.items()}),
-            cumulative_step_up=MappingProxyType({c: tuple(r) for c, r in steps.items()}),
+            step_up=_thresholds(policy.step_up),
+            cumulative=MappingProxyType({k: tuple(r) for k, r in limits.items()}),
+            cumulative_step_up=MappingProxyType({k: tuple(r) for k, r in steps.items()}),
+            allows_funding=policy.allows("funding"),
+            min_rank_funding=rank(policy.min_assurance_funding),
+            in_person_funding=policy.channel_funding == "in_person",
+            funding_limits=MappingProxyType({c: a.minor for c, a in policy.funding_limits.items()}),
+            funding_step_up=_thresholds(policy.funding_step_up),
+            dynamic_linking=frozenset(policy.dynamic_linking),
         )
+
+
+def _thresholds(
+    step_up: Iterable[StepUpRule],
+) -> Mapping[str, tuple[StepUpThreshold, ...]]:
+    """currency → the step-up rules as thresholds, ascending ``above``."""
+    rules: dict[str, list[StepUpThreshold]] = {}
+    for rule in step_up:
+        threshold = StepUpThreshold(
+            rule.above.minor,
+            rank(rule.assurance),
+            rule.max_age,
+            in_person=rule.channel == "in_person",
+        )
+        rules.setdefault(rule.currency, []).append(threshold)
+    return MappingProxyType(
+        {c: tuple(sorted(r, key=lambda t: t.above_minor)) for c, r in rules.items()}
+    )
 
 
 @dataclass(frozen=True, slots=True)
