@@ -14,11 +14,14 @@ import html
 import json
 import re
 import secrets
+import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+import pytest
 import requests
 from click.testing import CliRunner, Result
 from markupsafe import escape
@@ -29,11 +32,14 @@ from support.rp import Pkce, RelyingParty
 from support.server import RunningServer
 from support.stage import Stage
 
-from trustanchor.audit.entries import digest
+from trustanchor.audit import entries as audit_entries
+from trustanchor.audit.entries import Entry, digest
 from trustanchor.cli.auditors import auditors
 from trustanchor.cli.context import CliContext
+from trustanchor.domain.anchor_sets import AnchorSet
 from trustanchor.services import audit_trail, auditor_console
 from trustanchor.services import auditors as designations
+from trustanchor.storage.tables import audit_leaves
 from trustanchor.web.i18n import catalog
 
 CALLBACK = "/auditor/callback"
@@ -467,7 +473,12 @@ def test_pages_in_japanese_and_english_without_inline_script_or_style(stage: Sta
         for page in (ja, en):
             csp = page.headers["Content-Security-Policy"]
             assert "script-src 'self'" in csp and "style-src 'self'" in csp
-            assert "<script" not in page.text and " style=" not in page.text
+            # Scripts only as files of the service (the local-time script), never inline.
+            scripts = re.findall(r"<script\b[^>]*>.*?</script>", page.text, re.DOTALL)
+            assert len(scripts) == page.text.count("<script")
+            for script in scripts:
+                assert script == '<script src="/static/local-time.js" defer></script>', script
+            assert " style=" not in page.text
             assert "<style" not in page.text
             assert page.headers["Cache-Control"] == "no-store"
             assert 'name="viewport"' in page.text
@@ -477,3 +488,361 @@ def test_pages_in_japanese_and_english_without_inline_script_or_style(stage: Sta
         ET.fromstring(svg)  # noqa: S314 - our own output, well-formed in either language
     login_ja = console.get("/auditor/login", lang="ja")  # logged in: on to the overview
     assert login_ja.status_code == 303
+
+
+# ------------------------------------------------------------------- entries: sentences, filters
+
+DAY = 86_400
+SET_ID = "jp-cbdc-pilot"
+SET_NAMES = {"en": "Japan CBDC pilot", "ja": "日本CBDC実証"}
+HOLDER = "sSx3rWIVwlbMg38oQKHaY4-Mgh0zenC5w-f1krjdG9k"
+OPERATOR = "EYN_tfvFwlEJWbHcarKsX1LJTOMF7W4Fn-WSbIpgahk"
+GRANT = digest("grant-1")
+
+
+def every_kind(at: int, anchor_id: str) -> list[Entry]:
+    """One entry of each kind (two for decisions and logins), as the service writes them."""
+    return [
+        audit_entries.Decision(
+            at=at, decision_id="dec-1", result="allowed", reason="allowed", anchor_set_id=SET_ID
+        ),
+        audit_entries.Decision(
+            at=at,
+            decision_id="dec-2",
+            result="denied",
+            reason="limit_exceeded",
+            anchor_set_id=SET_ID,
+        ),
+        audit_entries.Decision(
+            at=at,
+            decision_id="dec-3",
+            result="denied",
+            reason="brand_new_reason",
+            anchor_set_id=None,
+        ),
+        audit_trail.login_failed(at=at, anchor_id=anchor_id, reason="credential_revoked"),
+        audit_trail.login_ok(at=at, anchor_id=anchor_id, holder=HOLDER),
+        audit_entries.LoginInPerson(
+            at=at,
+            anchor_id=anchor_id,
+            outcome="ok",
+            reason=None,
+            holder=HOLDER,
+            branch="tokyo-marunouchi",
+            operator=OPERATOR,
+        ),
+        audit_entries.TokenIssued(
+            at=at,
+            jti="at-1",
+            token_kind="access_token",
+            client_id="bank",
+            sub=HOLDER,
+            scope="openid",
+            authorization_details=digest("details"),
+            anchor_id=anchor_id,
+            anchor_set_id=SET_ID,
+            acr="high",
+            exp=at + 300,
+        ),
+        audit_trail.grant_revoked(at=at, grant_id="grant-1", reason="removed_by_holder"),
+        audit_trail.reuse_detected(at=at, what="code", grant_id="grant-1"),
+        audit_trail.operator_change(at=at, what="anchor", id=anchor_id, action="suspended"),
+        audit_trail.refusal(
+            at=at,
+            endpoint="token",
+            client_id="bank",
+            grant_type="authorization_code",
+            error="invalid_grant",
+            reason="code_reused",
+        ),
+        audit_trail.omitted(
+            at=at,
+            what="login",
+            since=at - 600,
+            until=at,
+            counts={"kb_nonce_mismatch": 3, "wallet_declined": 2},
+        ),
+        audit_entries.IdentityJoin(
+            at=at,
+            action="joined",
+            identity=OPERATOR,
+            anchor_id=anchor_id,
+            holder=HOLDER,
+            new_holder=None,
+            rule="name-and-birthdate",
+            anchor_set_id=SET_ID,
+            matched_anchor_id=anchor_id,
+            claims="birthdate family_name given_name",
+        ),
+    ]
+
+
+# The sentence of each entry above, as text (tags stripped), in each language. The anchor's
+# registered name is the test ecosystem's.
+SENTENCES = {
+    "en": [
+        "Authorization allowed in Japan CBDC pilot — decision dec-1",
+        "Authorization denied in Japan CBDC pilot: amount above the limit — decision dec-2",
+        "Authorization denied before any anchor set applied: brand_new_reason — decision dec-3",
+        "Login at National ID (test) refused: credential revoked",
+        "Login at National ID (test) succeeded — holder sSx3rWIVwl…",
+        "Login with National ID (test) at the counter of branch tokyo-marunouchi succeeded"
+        " — holder sSx3rWIVwl…, operator EYN_tfvFwl…",
+        "Access token issued to bank — scope openid, login at National ID (test),"
+        " anchor set Japan CBDC pilot, authorization details {details}…, subject sSx3rWIVwl…,"
+        " expires {exp}",
+        "Grant {grant}… revoked with its tokens: link removed by the holder",
+        "Authorization code presented twice: grant {grant}… revoked",
+        "Operator change: trust anchor jp-national-id suspended",
+        "Token request from bank refused (invalid_grant): authorization code used twice"
+        " — grant type authorization_code",
+        "5 failed login entries not recorded one by one (the anonymous budget was spent) from"
+        " {since} to {at}: key binding proof for another login attempt × 3, declined in the"
+        " wallet × 2",
+        "Identity EYN_tfvFwl… at National ID (test) joined holder sSx3rWIVwl… by rule"
+        " name-and-birthdate of Japan CBDC pilot: birthdate, family_name, given_name matched the"
+        " holder's identity at National ID (test)",
+    ],
+    "ja": [
+        "日本CBDC実証で認可を許可（判定ID：dec-1）",
+        "日本CBDC実証で認可を拒否：上限を超える金額（判定ID：dec-2）",
+        "アンカーセットの判定前に認可を拒否：brand_new_reason（判定ID：dec-3）",
+        "マイナンバーカード（テスト）でのログインを拒否：クレデンシャルが失効済み",
+        "マイナンバーカード（テスト）でのログインに成功（保有者：sSx3rWIVwl…）",
+        "支店tokyo-marunouchiの窓口でマイナンバーカード（テスト）によるログインに成功"
+        "（保有者：sSx3rWIVwl…、操作者：EYN_tfvFwl…）",
+        "bankにアクセストークンを発行（スコープ：openid、ログイン先：マイナンバーカード（テスト）、"
+        "アンカーセット：日本CBDC実証、認可詳細：{details}…、主体：sSx3rWIVwl…、有効期限：{exp}）",
+        "グラント{grant}…をトークンとともに失効：保有者が連携を解除",
+        "認可コードが2回提示されたため、グラント{grant}…を失効",
+        "運用者による変更：トラストアンカー「jp-national-id」を停止",
+        "bankからのトークンリクエストを拒否（invalid_grant）：認可コードの2回目の使用"
+        "（グラント種別：authorization_code）",
+        "{since}から{at}までの失敗したログイン5件を個別に記録せず（匿名の記録枠を超過）："
+        "別のログイン試行への鍵結合の証明×3、ウォレットで拒否×2",
+        "マイナンバーカード（テスト）のIDEYN_tfvFwl…を、日本CBDC実証の規則name-and-birthdateにより"
+        "保有者sSx3rWIVwl…に統合：マイナンバーカード（テスト）での保有者のIDと"
+        "birthdate、family_name、given_nameが一致",
+    ],
+}
+
+
+def record(stage: Stage, items: list[Entry]) -> None:
+    with stage.server.services.db.transaction() as conn:
+        for item in items:
+            audit_trail.record(conn, item)
+
+
+def add_anchor_set(stage: Stage) -> None:
+    stage.server.services.anchors.upsert_set(AnchorSet(SET_ID, SET_NAMES), stage.clock.now())
+
+
+def designated_console(stage: Stage) -> Console:
+    console = Console(stage, stage.person())
+    designate(stage, reference_on(console.log_in()))
+    return console
+
+
+ROW = re.compile(r'<tr id="entry-(\d+)"(.*?)</tr>', re.DOTALL)
+
+
+def rows_of(page: requests.Response) -> dict[int, str]:
+    """Index → the row's HTML, from the entries table."""
+    assert page.status_code == 200, page.text
+    return {int(index): body for index, body in ROW.findall(page.text)}
+
+
+def sentence_of(row: str) -> str:
+    found = re.search(r'<p class="sentence">(.*?)</p>', row, re.DOTALL)
+    assert found, row
+    return html.unescape(re.sub(r"<[^>]+>", "", found.group(1)))
+
+
+def utc_text(seconds: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
+
+
+def test_every_entry_reads_as_a_sentence_in_both_languages_with_the_raw_entry(
+    stage: Stage,
+) -> None:
+    console = designated_console(stage)
+    add_anchor_set(stage)
+    at = stage.clock.now()
+    items = every_kind(at, stage.ecosystem.anchor_id)
+    assert {item.KIND for item in items} == set(audit_entries.KINDS)  # every kind is shown
+    record(stage, items)
+    size = len(log_entries(stage))
+    first = size - len(items)
+    values = {
+        "grant": GRANT[:10],
+        "details": digest("details")[:10],
+        "exp": utc_text(at + 300),
+        "since": utc_text(at - 600),
+        "at": utc_text(at),
+    }
+    for lang in ("en", "ja"):
+        rows = rows_of(console.get("/auditor/entries", lang=lang))
+        for n, (item, expected) in enumerate(zip(items, SENTENCES[lang], strict=True)):
+            row = rows[first + n]
+            assert sentence_of(row) == expected.format(**values), (lang, item.KIND)
+            # The raw entry is one click away: the canonical text, exactly as hashed.
+            canonical = item.to_canonical().decode("utf-8")
+            assert f'<details class="raw"><summary>{text_of("auditor.entries.raw", lang)}' in row
+            assert f"<pre><code>{escape(canonical)}</code></pre>" in row
+            # The time as UTC text that the page's script rewrites in the viewer's zone.
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at))
+            assert f'<time datetime="{stamp}" data-local>{utc_text(at)}</time>' in row
+        assert text_of(f"auditor.kinds.{items[0].KIND}", lang) in rows[first]
+        # Nothing personal is added: what the sentences show is what the entries hold, plus the
+        # registered names of anchors and anchor sets.
+    script = console.get("/static/local-time.js")
+    assert script.status_code == 200 and "Intl.DateTimeFormat" in script.text
+    assert "javascript" in script.headers["Content-Type"]
+
+
+def test_entry_of_an_unknown_kind_or_damaged_text_is_shown_not_a_500(stage: Stage) -> None:
+    """What a newer version writes, or a damaged row, still lists (the log check names it)."""
+    console = designated_console(stage)
+    size = len(log_entries(stage))
+    services = stage.server.services
+    with services.db.transaction() as conn:
+        conn.execute(
+            audit_leaves.update()
+            .where(audit_leaves.c.tree_index == size - 1)
+            .values(entry='{"at":1,"kind":"future_kind","v":1}')
+        )
+    rows = rows_of(console.get("/auditor/entries"))
+    assert sentence_of(rows[size - 1]) == "Entry of kind future_kind"
+
+
+def test_filters_by_kind_outcome_and_period_alone_and_combined(stage: Stage) -> None:
+    console = designated_console(stage)
+    add_anchor_set(stage)
+    anchor = stage.ecosystem.anchor_id
+    day0 = stage.clock.now() // DAY * DAY + 3600  # 01:00 UTC of today
+    for days_ago in (2, 1, 0):
+        record(stage, every_kind(day0 - days_ago * DAY, anchor))
+    everything = log_entries(stage)
+
+    def listed(**params: str | list[str]) -> dict[int, str]:
+        query = urlencode(params, doseq=True)
+        page = console.person.browser.get(console.server.url(f"/auditor/entries?{query}"))
+        return rows_of(page)
+
+    def expected(keep: Callable[[dict[str, Any]], bool]) -> set[int]:
+        return {i for i, e in enumerate(everything) if keep(e)}
+
+    def day_of(offset: int) -> str:
+        return time.strftime("%Y-%m-%d", time.gmtime(day0 - offset * DAY))
+
+    # Each filter alone.
+    by_kind = listed(kind="decision")
+    assert set(by_kind) == expected(lambda e: e["kind"] == "decision")
+    assert all('data-kind="decision"' in row for row in by_kind.values())
+    for outcome in auditor_console.OUTCOMES:
+        rows = listed(outcome=outcome)
+        assert set(rows) == expected(lambda e, o=outcome: auditor_console.outcome_of(e) == o)
+        assert rows, outcome
+        assert all(f'data-outcome="{outcome}"' in row for row in rows.values())
+    failed = listed(outcome="failed")
+    assert {everything[i]["kind"] for i in failed} == {"login", "omitted"}
+    yesterday = listed(**{"from": day_of(1), "to": day_of(1)})
+    assert set(yesterday) == expected(lambda e: day0 - DAY <= e["at"] < day0 - DAY + 23 * 3600)
+    assert len(yesterday) == len(every_kind(day0, anchor))
+    since = listed(**{"from": day_of(1)})
+    assert set(since) == expected(lambda e: e["at"] >= day0 - DAY - 3600)
+    until = listed(to=day_of(2))
+    assert set(until) == expected(lambda e: e["at"] < day0 - DAY - 3600)
+
+    # Combined: several kinds, several outcomes, a period.
+    combined = listed(
+        kind=["login", "decision"],
+        outcome=["denied", "failed"],
+        **{"from": day_of(2), "to": day_of(1)},
+    )
+    assert set(combined) == expected(
+        lambda e: (
+            e["kind"] in ("login", "decision")
+            and auditor_console.outcome_of(e) in ("denied", "failed")
+            and e["at"] < day0 - 3600
+        )
+    )
+    assert len(combined) == 2 * 3  # two denied decisions and a failed login, on two days
+    # The form shows the filter again; an empty date field is "not set".
+    page = console.get("/auditor/entries", kind="login", outcome="failed", to="")
+    assert page.status_code == 200
+    assert 'name="kind" value="login" checked' in page.text
+    assert 'name="outcome" value="failed" checked' in page.text
+    assert 'name="kind" value="decision">' in page.text
+    # A filter that matches nothing says so.
+    empty = console.get("/auditor/entries", kind="identity_join", outcome="refused")
+    assert empty.status_code == 200
+    assert text_of("auditor.entries.none_matching") in empty.text
+    # The language switch keeps the filter.
+    switch = parse(page.text).links["switch-language"]
+    assert "kind=login" in switch and "outcome=failed" in switch
+
+
+def test_filtered_paging_keeps_the_filter(stage: Stage) -> None:
+    console = designated_console(stage)
+    at = stage.clock.now()
+    record(
+        stage,
+        [
+            audit_trail.login_failed(at=at, anchor_id="jp-national-id", reason="kb_stale")
+            if n % 2
+            else audit_trail.operator_change(at=at, what="anchor", id=f"a-{n}", action="added")
+            for n in range(130)
+        ],
+    )
+    everything = log_entries(stage)
+    failed = [i for i, e in enumerate(everything) if auditor_console.outcome_of(e) == "failed"]
+    assert len(failed) == 65
+    first = console.get("/auditor/entries", outcome="failed", kind="login")
+    rows = rows_of(first)
+    assert sorted(rows, reverse=True) == failed[::-1][:50]
+    links = parse(first.text).links
+    assert "newer" not in links
+    older = links["older"].replace("&amp;", "&")
+    assert older == f"/auditor/entries?kind=login&outcome=failed&before={failed[-50]}"
+    second = console.get(older)
+    assert sorted(rows_of(second), reverse=True) == failed[::-1][50:]
+    links = parse(second.text).links
+    assert "older" not in links
+    assert links["newer"].replace("&amp;", "&") == "/auditor/entries?kind=login&outcome=failed"
+    assert links["latest"].replace("&amp;", "&") == "/auditor/entries?kind=login&outcome=failed"
+
+
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
+        ("kind=nonsense", "unknown_kind"),
+        ("kind=decision&kind=DECISION", "unknown_kind"),
+        ("outcome=maybe", "unknown_outcome"),
+        ("from=2026-13-01", "bad_date"),
+        ("from=2026-02-30", "bad_date"),
+        ("from=1969-12-31", "bad_date"),
+        ("to=1e3", "bad_date"),
+        ("to=2026-1-1", "bad_date"),
+        ("from=%EF%BC%92%EF%BC%90%EF%BC%92%EF%BC%96-01-01", "bad_date"),  # full-width digits
+        ("from=2026-01-01T00:00", "bad_date"),
+        ("from=2026-01-01&from=2026-01-02", "repeated"),
+        ("from=2026-02-01&to=2026-01-31", "empty_period"),
+    ],
+)
+def test_junk_filter_parameters_are_refused_with_a_message(
+    stage: Stage, params: str, reason: str
+) -> None:
+    console = designated_console(stage)
+    for lang in ("en", "ja"):
+        page = console.person.browser.get(
+            console.server.url(f"/auditor/entries?{params}&lang={lang}")
+        )
+        assert page.status_code == 400, page.text
+        parameter = params.split("=", 1)[0]
+        message = text_of(f"auditor.filter.refused.{reason}", lang, parameter=parameter)
+        assert f'id="filter-refused">{message}<' in page.text
+        assert 'id="entries-filter"' in page.text  # the form, to correct it
+        assert 'id="entries-table"' not in page.text
+    # Junk in the paging index keeps its own answer.
+    assert console.get("/auditor/entries", kind="login", before="x").status_code == 400

@@ -20,15 +20,17 @@ import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, redirect, request
+from markupsafe import Markup, escape
 
+from trustanchor.audit.entries import EntryError, parse_reason_counts
 from trustanchor.services import audit_stats, auditor_console, first_party_login
 from trustanchor.services.auditor_access import MAX_DECIMAL_DIGITS
 from trustanchor.services.container import Services
 from trustanchor.services.log_check import LogCheckFailed
 from trustanchor.storage.auditors_repo import SessionAccess
-from trustanchor.strict_json import StrictJSONError, loads
 from trustanchor.web import svg_charts
 from trustanchor.web.blueprints import current_services, no_store
 from trustanchor.web.end_session import end_sso_session
@@ -199,7 +201,7 @@ def overview(access: SessionAccess) -> Any:
         auditor=access.auditor,
         checkpoint=checkpoint,
         root_hex=checkpoint.root_hash.hex(),
-        checkpoint_time=utc(checkpoint.time),
+        checkpoint_time=local_time(checkpoint.time),
         note=signed.note,
         windows=list(audit_stats.WINDOWS),
         stats=stats,
@@ -273,53 +275,179 @@ def _index_param(name: str) -> int | None:
 @blueprint.get("/entries")
 @designated
 def entries(access: SessionAccess) -> Any:
-    """Log entries newest first, ENTRIES_PER_PAGE at a time; ``before`` pages back by index."""
+    """Log entries newest first, ENTRIES_PER_PAGE at a time, as sentences with the canonical
+    entry one click away; ``before`` pages back by index; ``kind``, ``outcome``, ``from`` and
+    ``to`` filter (``services.auditor_console.parse_filter``). A parameter that is not
+    acceptable is answered 400 with the filter form and what was wrong."""
     services = current_services()
     size = services.audit.latest_checkpoint().checkpoint.size
     try:
         before = _index_param("before")
     except ValueError:
         return render_page("auditor/message.html", status=400, message_key="auditor.bad_index")
-    end = size if before is None else min(before, size)
-    start = max(0, end - ENTRIES_PER_PAGE)
+    params = {name: request.args.getlist(name) for name in auditor_console.FILTER_PARAMETERS}
+    try:
+        entry_filter = auditor_console.parse_filter(params)
+    except auditor_console.FilterRefused as exc:
+        return render_page(
+            "auditor/entries.html",
+            status=400,
+            refused=exc,
+            form=_form_state(params),
+            **_entries_context(),
+            **_chrome(services),
+        )
+    page = auditor_console.find_entries(
+        services.db, entry_filter, size=size, before=before, per_page=ENTRIES_PER_PAGE
+    )
+    t = Translator(language())
+    words = _Words(services, t)
     rows = []
-    for entry in reversed(services.audit.entries(start, end)):
-        rows.append(_entry_row(entry.index, entry.entry))
+    for listed in page.rows:
+        described = auditor_console.describe_listed(listed)
+        rows.append(
+            {
+                "index": described.index,
+                "time": local_time(described.at),
+                "kind": described.kind,
+                "kind_label": t(f"auditor.kinds.{described.kind}")
+                if described.kind and t.has(f"auditor.kinds.{described.kind}")
+                else described.kind or "?",
+                "outcome": described.outcome,
+                "sentence": words.sentence(described.sentence),
+                "raw": described.text,
+                "leaf_hash": described.leaf_hash,
+            }
+        )
+    kept = entry_filter.query()
     return render_page(
         "auditor/entries.html",
         rows=rows,
-        size=size,
-        start=start,
-        end=end,
-        older=start if start > 0 else None,
-        newer=min(end + ENTRIES_PER_PAGE, size) if end < size else None,
+        page=page,
+        filtered=entry_filter.active,
+        form=_form_state(params),
+        older_url=_entries_url(kept, page.older) if page.older is not None else None,
+        newer_url=_entries_url(kept, page.newer) if page.end < size else None,
+        latest_url=_entries_url(kept, None),
+        **_entries_context(),
         **_chrome(services),
     )
 
 
-def _entry_row(index: int, raw: bytes) -> dict[str, Any]:
-    """An entry for display: index, time, kind and the other members as (name, value) pairs.
-    Read generically (any kind, known to this version or not); entries hold no personal data
-    by construction (docs/AUDIT-FORMAT.md §1)."""
-    try:
-        data = loads(raw, max_depth=1)
-    except StrictJSONError:
-        data = None
-    if not isinstance(data, dict):
-        text = raw.decode("utf-8", errors="replace")
-        return {"index": index, "time": "—", "kind": "?", "fields": [("entry", text)]}
-    at = data.get("at")
-    fields = [
-        (str(name), "null" if value is None else str(value))
-        for name, value in sorted(data.items())
-        if name not in ("v", "kind", "at")
-    ]
+def _entries_context() -> dict[str, Any]:
+    return {"kinds": auditor_console.ENTRY_KINDS, "outcomes": auditor_console.OUTCOMES}
+
+
+def _form_state(params: dict[str, list[str]]) -> dict[str, Any]:
+    """What the filter form shows again: the values given (as given, escaped by the template)."""
     return {
-        "index": index,
-        "time": utc(at) if isinstance(at, int) and not isinstance(at, bool) else "—",
-        "kind": str(data.get("kind", "?")),
-        "fields": fields,
+        "kind": set(params.get("kind", ())),
+        "outcome": set(params.get("outcome", ())),
+        "from": (params.get("from") or [""])[0][:10],
+        "to": (params.get("to") or [""])[0][:10],
     }
+
+
+def _entries_url(kept: list[tuple[str, str]], before: int | None) -> str:
+    query = [*kept, *([("before", str(before))] if before is not None else [])]
+    return "/auditor/entries" + (f"?{urlencode(query)}" if query else "")
+
+
+def iso_utc(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def local_time(seconds: int | None) -> Markup:
+    """A time for people: UTC text in a ``<time>`` element, which static/local-time.js
+    rewrites in the viewer's own time zone (without script the UTC text stays)."""
+    if seconds is None:
+        return Markup("—")
+    return Markup('<time datetime="{}" data-local>{}</time>').format(iso_utc(seconds), utc(seconds))
+
+
+SHORT = 10  # characters of a pseudonym or digest shown in a sentence (in full in the raw entry)
+
+
+class _Words:
+    """Turns an entry's :class:`Sentence` into text for this viewer's language: codes are
+    translated where the console knows them (else shown as they are), anchors and anchor sets
+    by their registered names, pseudonyms and digests shortened (in full in the raw entry)."""
+
+    def __init__(self, services: Services, t: Translator) -> None:
+        self._t = t
+        self._anchors = {a.id: a.name(t.language) for a in services.anchors.list()}
+        self._sets = {s.id: s.name(t.language) for s in services.anchors.anchor_sets()}
+
+    def sentence(self, sentence: auditor_console.Sentence) -> Markup:
+        main = self._format(sentence)
+        if not sentence.clauses:
+            return main
+        joiner = escape(self._t("auditor.sentence.joiner"))
+        clauses = joiner.join(self._format(clause) for clause in sentence.clauses)
+        return self._text("auditor.sentence.with_clauses").format(sentence=main, clauses=clauses)
+
+    def _text(self, key: str) -> Markup:
+        return escape(self._t(key))  # catalog text is plain text, never markup
+
+    def _format(self, sentence: auditor_console.Sentence) -> Markup:
+        values = {name: self.value(value) for name, value in sentence.values.items()}
+        return self._text(f"auditor.sentence.{sentence.key}").format(**values)
+
+    def value(self, value: auditor_console.Value) -> Markup:
+        raw = value.raw
+        if value.kind == "number":
+            return escape(f"{raw:,}" if isinstance(raw, int) else raw)
+        if value.kind == "time":
+            return local_time(raw) if isinstance(raw, int) else escape(str(raw))
+        text = str(raw)
+        if value.kind == "reason":
+            return self.reason(text)
+        if value.kind == "label":
+            return self._label(value.group, text)
+        if value.kind == "anchor":
+            return self._named(self._anchors.get(text), text)
+        if value.kind == "anchor_set":
+            return self._named(self._sets.get(text), text)
+        if value.kind in ("pseudonym", "digest"):
+            return Markup('<code title="{}">{}…</code>').format(text, text[:SHORT])
+        if value.kind == "reasons":
+            return self._reason_counts(text)
+        if value.kind == "claims":
+            return escape(self._t("auditor.sentence.joiner")).join(
+                Markup("<code>{}</code>").format(name) for name in text.split(" ")
+            )
+        return Markup("<code>{}</code>").format(text)
+
+    def reason(self, code: str) -> Markup:
+        """A reason code in words, or the code itself when the console has no text for it."""
+        key = f"auditor.reason.{code}"
+        if self._t.has(key):
+            return Markup('<span class="reason" title="{}">{}</span>').format(code, self._t(key))
+        return Markup("<code>{}</code>").format(code)
+
+    def _label(self, group: str, code: str) -> Markup:
+        key = f"auditor.{group}.{code}"
+        if self._t.has(key):
+            return escape(self._t(key))
+        return Markup("<code>{}</code>").format(code)
+
+    def _named(self, name: str | None, ident: str) -> Markup:
+        if name is None or name == ident:
+            return Markup("<code>{}</code>").format(ident)
+        return Markup('<span class="named" title="{}">{}</span>').format(ident, name)
+
+    def _reason_counts(self, text: str) -> Markup:
+        try:
+            counts = parse_reason_counts("reasons", text)
+        except EntryError:
+            return Markup("<code>{}</code>").format(text)
+        joiner = escape(self._t("auditor.sentence.joiner"))
+        return joiner.join(
+            self._text("auditor.sentence.reason_count").format(
+                reason=self.reason(code), count=f"{count:,}"
+            )
+            for code, count in counts.items()
+        )
 
 
 @blueprint.get("/health")

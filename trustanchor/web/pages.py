@@ -20,7 +20,7 @@ from trustanchor.web.rendering import language, render_page
 
 blueprint = Blueprint("pages", __name__)
 STATIC = Path(__file__).parent / "static"
-_ALLOWED = {"style.css", "poll.js"}
+_ALLOWED = {"style.css", "poll.js", "local-time.js"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,7 @@ _PLACE_PARAMETERS = ("before", "window", "link")
 _PAGE_PARAMETERS = {
     "oauth.authorization": ("client_id", "request_uri"),
     "wallet.done": ("response_code",),
+    "auditor.entries": ("kind", "outcome", "from", "to"),
 }
 
 
