@@ -1,4 +1,4 @@
-"""The demo ledger's counter (no Flask): one transfer request in, one answer out.
+"""The demo ledger's counter (no Flask): one transfer or funding request in, one answer out.
 
 ``trustanchor.ledger`` checks the request as any ledger would (docs/LEDGER.md): the DPoP-bound
 access token against the service's JWKS (fetched over HTTP, cached), the DPoP proof for exactly
@@ -6,6 +6,11 @@ this URL, the instruction against the token's ``value_transfer`` detail. Then th
 and the transfer booked in one transaction (:meth:`LedgerBook.book` with the replay store's
 ``consume_in``), so a second use of a token is ``token_used`` and a refused booking spends
 nothing. Every refusal is journalled with its reason code.
+
+A funding movement (``POST /ledger/fundings``: deposit ↔ wallet of one holder) is checked the same
+way against the token's ``funding`` detail (:func:`trustanchor.ledger.funding_check.check_funding`:
+the granted entry names its link) and booked on both sides in one transaction
+(:meth:`LedgerBook.book_funding`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import requests
 from sqlalchemy import Connection, Engine
 
 from trustanchor import strict_json
-from trustanchor.demo.ledger_book import Booking, BookingRefused, LedgerBook
+from trustanchor.demo.ledger_book import Booking, BookingRefused, FundingBooking, LedgerBook
 from trustanchor.demo.site import DemoSite
 from trustanchor.ledger import (
     LedgerRefusal,
@@ -27,12 +32,17 @@ from trustanchor.ledger import (
     TransferInstruction,
     check_transfer,
 )
-from trustanchor.ledger.token_check import HeaderValues
+from trustanchor.ledger.funding_check import FundingInstruction, check_funding
+from trustanchor.ledger.token_check import HeaderValues, VerifiedAccessToken
 
 TRANSFERS_PATH = "/ledger/transfers"
+FUNDINGS_PATH = "/ledger/fundings"
 MAX_BODY = 4096
 INSTRUCTION_MEMBERS = frozenset(
     {"amount", "currency", "debtor_account", "creditor_account", "remittance_reference"}
+)
+FUNDING_MEMBERS = frozenset(
+    {"direction", "amount", "currency", "deposit_account", "wallet_account"}
 )
 
 
@@ -58,6 +68,18 @@ def _instruction(body: Any) -> TransferInstruction:
         raise LedgerRefusal("invalid_instruction") from exc
 
 
+def _funding_instruction(body: Any) -> FundingInstruction:
+    if not isinstance(body, dict) or set(body) != FUNDING_MEMBERS:
+        raise LedgerRefusal("invalid_instruction")
+    return FundingInstruction(
+        direction=body["direction"],
+        amount=body["amount"],
+        currency=body["currency"],
+        deposit_account=body["deposit_account"],
+        wallet_account=body["wallet_account"],
+    )
+
+
 class DemoLedger:
     def __init__(
         self, site: DemoSite, engine: Engine, book: LedgerBook, *, audience: str | None = None
@@ -66,6 +88,7 @@ class DemoLedger:
         self.book = book
         self.replay = SqlReplayStore(engine)  # table ledger_consumed_jtis
         self.url = site.party(TRANSFERS_PATH)  # from the configured origin, never from Host
+        self.fundings_url = site.party(FUNDINGS_PATH)
         self.verifier = LedgerTokenVerifier(
             site.service_url,
             # The service issues tokens for its default audience (tokens.default_audience, by
@@ -143,6 +166,83 @@ class DemoLedger:
                 "creditor_account": approved.creditor_account,
                 "anchor_set": approved.anchor_set,
             },
+        )
+
+    def execute_funding(
+        self, *, authorization: HeaderValues, dpop: HeaderValues, body: bytes
+    ) -> LedgerAnswer:
+        """Check and book one ``POST /ledger/fundings``."""
+        fields: dict[str, Any] = {}
+        try:
+            try:
+                parsed = strict_json.loads(body, max_depth=2, max_bytes=MAX_BODY)
+            except strict_json.StrictJSONError as exc:
+                raise LedgerRefusal("invalid_instruction") from exc
+            if isinstance(parsed, dict):
+                fields = {k: v for k, v in parsed.items() if isinstance(v, str)}
+            instruction = _funding_instruction(parsed)
+            at = self.site.clock.now()
+            token: VerifiedAccessToken = self.verifier.verify(
+                authorization, dpop, method="POST", url=self.fundings_url, at=at
+            )
+            fields["client_id"] = token.client_id
+            approved = check_funding(token, instruction, at=at)
+        except LedgerRefusal as refusal:
+            self._journal_funding(refusal.reason, fields)
+            return self._refused(refusal)
+
+        def spend(conn: Connection) -> bool:
+            return self.replay.consume_in(conn, approved.jti, approved.valid_until)
+
+        booking = FundingBooking(
+            direction=approved.direction,
+            amount=approved.amount,
+            deposit_account=approved.deposit_account,
+            wallet_account=approved.wallet_account,
+            link_id=approved.link_id,
+            anchor_set=approved.anchor_set,
+            token_jti=approved.jti,
+            client_id=approved.client_id,
+        )
+        try:
+            booking_id = self.book.book_funding(booking, consume=spend)
+        except BookingRefused as refused:
+            self._journal_funding(refused.reason, fields)
+            if refused.reason == "token_used":
+                return self._refused(LedgerRefusal("token_used"))
+            return LedgerAnswer(
+                409,
+                {
+                    "error": "funding_refused",
+                    "error_description": "the ledger cannot execute this funding movement: "
+                    f"{refused.reason}",
+                    "reason": refused.reason,
+                },
+            )
+        return LedgerAnswer(
+            201,
+            {
+                "booking_id": booking_id,
+                "status": "executed",
+                "direction": approved.direction,
+                "amount": str(approved.amount),
+                "currency": approved.amount.currency,
+                "deposit_account": approved.deposit_account,
+                "wallet_account": approved.wallet_account,
+                "link_id": approved.link_id,
+                "anchor_set": approved.anchor_set,
+            },
+        )
+
+    def _journal_funding(self, reason: str, fields: Mapping[str, Any]) -> None:
+        self.book.record_funding_refusal(
+            reason,
+            direction=fields.get("direction"),
+            amount=fields.get("amount"),
+            currency=fields.get("currency"),
+            deposit_account=fields.get("deposit_account"),
+            wallet_account=fields.get("wallet_account"),
+            client_id=fields.get("client_id"),
         )
 
     def _refused(self, refusal: LedgerRefusal) -> LedgerAnswer:

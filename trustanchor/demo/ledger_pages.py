@@ -1,16 +1,20 @@
 """The demo ledger's HTTP side (``/ledger``): ``POST /ledger/transfers`` executes one transfer
-per service-approved, DPoP-bound token (:class:`trustanchor.demo.ledger_desk.DemoLedger`), and
-``GET /ledger/`` shows the balances of the CBDC wallets and the latest transfers and refusals."""
+per service-approved, DPoP-bound token and ``POST /ledger/fundings`` one movement between a
+holder's deposit account and CBDC wallet (:class:`trustanchor.demo.ledger_desk.DemoLedger`);
+``GET /ledger/`` shows the balances of the CBDC wallets and the latest transfers, movements and
+refusals."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, render_template, request
 
-from trustanchor.demo.ledger_desk import MAX_BODY, DemoLedger
+from trustanchor.demo.ledger_desk import MAX_BODY, DemoLedger, LedgerAnswer
 from trustanchor.demo.page_context import translator
 from trustanchor.demo.people import load_people
+from trustanchor.ledger.token_check import HeaderValues
 
 blueprint = Blueprint("demo_ledger", __name__)
 
@@ -20,8 +24,7 @@ def ledger() -> DemoLedger:
     return value
 
 
-@blueprint.post("/transfers")
-def transfers() -> Any:
+def _answer(execute: Callable[..., LedgerAnswer]) -> Any:
     if request.mimetype != "application/json":
         response = jsonify(
             {"error": "invalid_request", "error_description": "the body must be application/json"}
@@ -34,16 +37,32 @@ def transfers() -> Any:
         )
         response.status_code = 413
         return response
-    answer = ledger().execute(
-        authorization=request.headers.getlist("Authorization") or None,
-        dpop=request.headers.getlist("DPoP") or None,
-        body=request.get_data(cache=False),
-    )
+    authorization: HeaderValues = request.headers.getlist("Authorization") or None
+    dpop: HeaderValues = request.headers.getlist("DPoP") or None
+    answer = execute(authorization=authorization, dpop=dpop, body=request.get_data(cache=False))
     response = jsonify(answer.body)
     response.status_code = answer.status
     response.headers.update(answer.headers)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@blueprint.post("/transfers")
+def transfers() -> Any:
+    return _answer(ledger().execute)
+
+
+@blueprint.post("/fundings")
+def fundings() -> Any:
+    return _answer(ledger().execute_funding)
+
+
+def _reason_text(reason: str | None) -> str | None:
+    if not reason:
+        return None
+    t = translator()
+    key = f"ledger.reasons.{reason}"
+    return t(key) if t.has(key) else t("ledger.reasons.generic")
 
 
 @blueprint.get("/")
@@ -54,12 +73,12 @@ def overview() -> Any:
     names = {
         a.account_id: people[a.owner].display_name if a.owner in people else None for a in accounts
     }
-    t = translator()
-    entries = []
-    for entry in book.journal(limit=50):
-        reason_text = None
-        if entry.reason:
-            key = f"ledger.reasons.{entry.reason}"
-            reason_text = t(key) if t.has(key) else t("ledger.reasons.generic")
-        entries.append((entry, reason_text))
-    return render_template("ledger/overview.html", accounts=accounts, names=names, entries=entries)
+    entries = [(entry, _reason_text(entry.reason)) for entry in book.journal(limit=50)]
+    movements = [(entry, _reason_text(entry.reason)) for entry in book.fundings(limit=50)]
+    return render_template(
+        "ledger/overview.html",
+        accounts=accounts,
+        names=names,
+        entries=entries,
+        movements=movements,
+    )

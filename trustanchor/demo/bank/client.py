@@ -47,6 +47,7 @@ from trustanchor.jose.jwk import keys_from_jwks, public_jwk, thumbprint
 CLIENT_ID = "demo-bank"
 CALLBACK_PATH = "/bank/callback"
 LEDGER_TRANSFERS_PATH = "/ledger/transfers"
+LEDGER_FUNDINGS_PATH = "/ledger/fundings"
 POLICY_PREFIX = "denied by policy: "
 MAX_TOKEN_BYTES = 16384
 TIMEOUT = 10.0
@@ -188,6 +189,7 @@ class BankClient:
         self._oauth: OAuth2Client | None = None
         self._jwks: dict[str, Any] = {}
         self._end_session_endpoint: str | None = None
+        self._detail_types: frozenset[str] = frozenset()
         self._accounts_token: tuple[DPoPToken, int] | None = None
         self._lock = threading.Lock()
 
@@ -226,6 +228,9 @@ class BankClient:
             end_session = discovery.get("end_session_endpoint")
             if isinstance(end_session, str) and end_session.startswith(self.issuer + "/"):
                 self._end_session_endpoint = end_session
+            types = discovery.get("authorization_details_types_supported")
+            if isinstance(types, list):
+                self._detail_types = frozenset(t for t in types if isinstance(t, str))
             return OAuth2Client.from_discovery_document(
                 discovery,
                 issuer=self.issuer,
@@ -406,6 +411,12 @@ class BankClient:
             raise BankClientError("the access token names another issuer or client")
         return claims
 
+    def supports(self, detail_type: str) -> bool:
+        """Whether the service's discovery document lists ``detail_type`` among its
+        ``authorization_details_types_supported`` (read once, at the first use)."""
+        self.oauth()
+        return detail_type in self._detail_types
+
     # -- RP-Initiated Logout -------------------------------------------------------------------
 
     def logout_url(
@@ -507,7 +518,14 @@ class BankClient:
 
     def submit_transfer(self, access_token: str, instruction: Mapping[str, str]) -> LedgerAnswer:
         """Ask the ledger to execute the transfer the token approved."""
-        url = self.site.party(LEDGER_TRANSFERS_PATH)
+        return self._submit(LEDGER_TRANSFERS_PATH, access_token, instruction)
+
+    def submit_funding(self, access_token: str, instruction: Mapping[str, str]) -> LedgerAnswer:
+        """Ask the ledger to execute the funding movement the token approved."""
+        return self._submit(LEDGER_FUNDINGS_PATH, access_token, instruction)
+
+    def _submit(self, path: str, access_token: str, instruction: Mapping[str, str]) -> LedgerAnswer:
+        url = self.site.party(path)
         try:
             response = requests.post(
                 url,

@@ -117,6 +117,15 @@ class BankDesk:
                         messages.append(
                             f"registered {person.id}'s {account.kind} as {answer.account_id}"
                         )
+                    if account.kind == "bank_deposit" and self.book.open_deposit(
+                        answer.account_id,
+                        owner=person.id,
+                        label=account.label.en,
+                        opening_balance=account.opening_amount,
+                    ):
+                        messages.append(
+                            f"opened {person.id}'s deposit {answer.account_id} with its balance"
+                        )
                     if account.kind == "cbdc_wallet" and self.book.open_account(
                         answer.account_id,
                         owner=person.id,
@@ -162,8 +171,8 @@ class BankDesk:
         return matches[0] if len(matches) == 1 else None
 
     def accounts_of(self, person: Person) -> list[AccountView]:
-        """The person's accounts: deposits at the bank's own balance (the opening balance; the
-        demo moves money only between CBDC wallets), wallets at the ledger's."""
+        """The person's accounts with their balances as the book keeps them (deposits and
+        wallets; a deposit not in the book yet shows its opening balance)."""
         registered = self.registered()
         views: list[AccountView] = []
         for account in person.accounts:
@@ -171,10 +180,13 @@ class BankDesk:
             if entry is None:
                 raise NotRegistered(account.reference)
             balance = account.opening_balance
-            if account.kind == "cbdc_wallet":
-                at_ledger = self.book.account(entry.account_id)
-                if at_ledger is not None:
-                    balance = format_minor(at_ledger.balance_minor, at_ledger.currency)
+            booked = (
+                self.book.account(entry.account_id)
+                if account.kind == "cbdc_wallet"
+                else self.book.deposit(entry.account_id)
+            )
+            if booked is not None:
+                balance = format_minor(booked.balance_minor, booked.currency)
             views.append(
                 AccountView(
                     entry.account_id, account.kind, account.label, account.currency, balance
@@ -241,6 +253,25 @@ def link_details(deposit_account: str, wallet_account: str) -> list[dict[str, An
             "wallet_account": wallet_account,
         }
     ]
+
+
+def funding_details(instruction: Mapping[str, str], link_id: str | None) -> list[dict[str, Any]]:
+    """The ``funding`` entry for a movement (``instruction``: direction, amount, currency,
+    deposit_account, wallet_account, as the ledger gets it); ``link_id`` when the bank knows
+    the link (the service fills it in otherwise)."""
+    detail: dict[str, Any] = {
+        "type": "funding",
+        "direction": instruction["direction"],
+        "instructed_amount": {
+            "currency": instruction["currency"],
+            "amount": instruction["amount"],
+        },
+        "deposit_account": instruction["deposit_account"],
+        "wallet_account": instruction["wallet_account"],
+    }
+    if link_id is not None:
+        detail["link_id"] = link_id
+    return [detail]
 
 
 def transfer_details(instruction: Mapping[str, str]) -> list[dict[str, Any]]:

@@ -34,11 +34,13 @@ from trustanchor.demo.bank.desk import (
     SIGN_IN_CLAIMS,
     BankDesk,
     NotRegistered,
+    funding_details,
     link_details,
     transfer_details,
 )
 from trustanchor.demo.bank.form import FormError
-from trustanchor.demo.bank.store import Operation, Pending, Session
+from trustanchor.demo.bank.store import PAYMENTS, Operation, Pending, Session
+from trustanchor.demo.ledger_book import DIRECTIONS
 from trustanchor.demo.page_context import demo_site, language, money, translator
 from trustanchor.demo.people import Person
 
@@ -134,10 +136,12 @@ def _home(
     cookie: str | None = None,
     status: int = 200,
     form_error: str | None = None,
+    funding_error: str | None = None,
     form: Mapping[str, str] | None = None,
 ) -> Any:
     bank = desk()
     accounts = bank.accounts_of(person)
+    link = bank.active_link(person)
     return _page(
         "bank/home.html",
         status,
@@ -146,11 +150,13 @@ def _home(
         person=person,
         accounts=accounts,
         wallet=next((a for a in accounts if a.kind == "cbdc_wallet"), None),
-        link=bank.active_link(person),
+        link=link,
+        funding=_funding_offered(link),
         payees=bank.payees(person),
         operations=bank.store.operations(person.id),
         memo_size=bank_form.MAX_MEMO,
         form_error=form_error,
+        funding_error=funding_error,
         form=form or {},
     )
 
@@ -277,6 +283,47 @@ def start_transfer() -> Any:
     )
 
 
+def _funding_offered(link: Mapping[str, Any] | None) -> bool:
+    """The top-up / move-back form is shown only when it can work: an active link that is not
+    flagged, and a service that lists the ``funding`` type (no dead buttons)."""
+    return link is not None and not link.get("flagged") and desk().client.supports("funding")
+
+
+@blueprint.post("/funding")
+def start_funding() -> Any:
+    """Move money between the customer's own deposit account and CBDC wallet over their link:
+    a ``funding`` authorization_details entry through PAR, like a transfer."""
+    session = _require_post_session()
+    bank = desk()
+    person = bank.person(session.person_id)
+    if person is None:
+        abort(403)
+    t = translator()
+    form = {name: request.form.get(name, "") for name in ("direction", "funding_amount")}
+    if form["direction"] not in DIRECTIONS:
+        abort(400)
+    link = bank.active_link(person)
+    if link is None or not _funding_offered(link):
+        return _home(person, session, status=409, funding_error=t("bank.funding.unavailable"))
+    deposit = person.account("bank_deposit")
+    try:
+        amount = bank_form.amount(form["funding_amount"], deposit.currency)
+    except FormError:
+        error = t("bank.send.bad_amount", currency=deposit.currency)
+        return _home(person, session, status=400, funding_error=error, form=form)
+    instruction = {
+        "direction": form["direction"],
+        "amount": str(amount),
+        "currency": amount.currency,
+        "deposit_account": bank.account_id(person, "bank_deposit"),
+        "wallet_account": bank.account_id(person, "cbdc_wallet"),
+    }
+    link_id = link.get("link_id")
+    details = funding_details(instruction, link_id if isinstance(link_id, str) else None)
+    payload = {"instruction": instruction, "funding": details[0]}
+    return _start(session, "funding", OPERATION_SCOPE, payload=payload, details=details)
+
+
 # -- the redirect back from the service ---------------------------------------------------------
 
 
@@ -364,17 +411,21 @@ def _finish_operation(session: Session, pending: Pending, query: str) -> Any:
         approved=tokens.authorization_details,
         anchor_set=tokens.anchor_set,
     )
-    if pending.purpose == "transfer":
-        _submit_to_ledger(operation_id, tokens, requested)
+    if pending.purpose in PAYMENTS:
+        _submit_to_ledger(operation_id, pending.purpose, tokens, requested)
     return redirect(url_for("demo_bank.operation", operation_id=operation_id), 303)
 
 
-def _submit_to_ledger(operation_id: int, tokens: Tokens, requested: Mapping[str, Any]) -> None:
+def _submit_to_ledger(
+    operation_id: int, purpose: str, tokens: Tokens, requested: Mapping[str, Any]
+) -> None:
     instruction = requested.get("instruction")
     if not isinstance(instruction, dict):
         return
+    client = desk().client
+    submit = client.submit_funding if purpose == "funding" else client.submit_transfer
     try:
-        answer = desk().client.submit_transfer(tokens.access_token, instruction)
+        answer = submit(tokens.access_token, instruction)
     except BankClientError as exc:
         desk().store.record_ledger_answer(operation_id, 0, {"error": str(exc)})
         return
