@@ -1,7 +1,8 @@
 """The ledger module against the real service, over HTTP, on SQLite and PostgreSQL: two people of
 one anchor set link their accounts, Taro approves a transfer to Hanako, the bank redeems the code
 with DPoP, and the ledger (trustanchor.ledger with its own SQLite database) fetches the service's
-/jwks, verifies token and proof, asks /introspect, checks the instruction and spends the token."""
+/jwks, verifies token and proof, asks /introspect, checks the instruction and spends the token.
+The same for a funding movement between Taro's own deposit account and wallet."""
 
 from __future__ import annotations
 
@@ -18,14 +19,17 @@ from support.server import RunningServer
 
 from trustanchor.clock import SystemClock
 from trustanchor.ledger import (
+    FundingInstruction,
     LedgerRefusal,
     LedgerTokenVerifier,
     SqlReplayStore,
     TransferInstruction,
+    authorize_funding,
     authorize_transfer,
 )
 
 LEDGER_ENDPOINT = "https://ledger.example.com/transfers"
+FUNDING_ENDPOINT = "https://ledger.example.com/fundings"
 
 
 @pytest.fixture
@@ -83,6 +87,19 @@ class Ledger:
             dpop=proof,
             method="POST",
             url=LEDGER_ENDPOINT,
+            instruction=instruction,
+            introspect=self.client.introspect,
+        )
+
+    def fund(self, token: str, key: DpopKey, instruction: FundingInstruction) -> Any:
+        proof = key.proof("POST", FUNDING_ENDPOINT, iat=SystemClock().now(), access_token=token)
+        return authorize_funding(
+            self.verifier,
+            self.replay,
+            authorization=f"DPoP {token}",
+            dpop=proof,
+            method="POST",
+            url=FUNDING_ENDPOINT,
             instruction=instruction,
             introspect=self.client.introspect,
         )
@@ -169,3 +186,76 @@ def test_ledger_refuses_a_token_the_service_revoked(
             ),
         )
     assert caught.value.reason == "token_revoked", caught.value.log_detail
+
+
+def linked_accounts(
+    server: RunningServer, payments: Payments, bank: Bank
+) -> tuple[Holder, str, str, str]:
+    """Taro's deposit account and wallet at ``bank``, linked: (Taro, deposit, wallet, link id)."""
+    taro = Holder(server, payments, "taro")
+    deposit = bank.register("taro-deposit", "bank_deposit", "taro savings")
+    wallet = bank.register("taro-wallet", "cbdc_wallet", "taro wallet")
+    pkce = Pkce.generate()
+    consent = taro.log_in(taro.open(bank.authorization_url([link(deposit, wallet)], pkce)), JP_HIGH)
+    bank.redeem(taro.decide(consent, "approve")["code"], pkce)
+    [row] = [x for x in bank.api("GET", "/links").json()["links"] if x["wallet_account"] == wallet]
+    return taro, deposit, wallet, str(row["link_id"])
+
+
+def top_up(deposit: str, wallet: str, amount: str) -> FundingInstruction:
+    return FundingInstruction(
+        direction="deposit_to_wallet",
+        amount=amount,
+        currency="JPY",
+        deposit_account=deposit,
+        wallet_account=wallet,
+    )
+
+
+def funding_token(
+    bank: Bank, person: Holder, deposit: str, wallet: str, amount: str, key: DpopKey
+) -> str:
+    """``person`` approves a top-up of their wallet; ``bank`` redeems the code with DPoP."""
+    entry = {
+        "type": "funding",
+        "direction": "deposit_to_wallet",
+        "instructed_amount": {"currency": "JPY", "amount": amount},
+        "deposit_account": deposit,
+        "wallet_account": wallet,
+    }
+    pkce = Pkce.generate()
+    code = person.decide(person.open(bank.authorization_url([entry], pkce)), "approve")["code"]
+    token: str = bank.rp.redeem(code, pkce.verifier, dpop=bank.rp.proof(key, "/token")).json()[
+        "access_token"
+    ]
+    return token
+
+
+def test_ledger_executes_a_service_approved_funding_exactly_once(
+    server: RunningServer, payments: Payments, bank: Bank, ledger: Ledger
+) -> None:
+    taro, deposit, wallet, link_id = linked_accounts(server, payments, bank)
+    key = DpopKey()
+    token = funding_token(bank, taro, deposit, wallet, "20000", key)
+    instruction = top_up(deposit, wallet, "20000")
+    with pytest.raises(LedgerRefusal) as caught:
+        ledger.fund(token, key, top_up(deposit, wallet, "200000"))
+    assert caught.value.reason == "amount_mismatch"
+    with pytest.raises(LedgerRefusal) as caught:  # the transfer endpoint: not a transfer token
+        ledger.authorize(
+            token,
+            key,
+            TransferInstruction(
+                amount="20000", currency="JPY", debtor_account=deposit, creditor_account=wallet
+            ),
+        )
+    assert caught.value.reason == "not_a_transfer_token"
+
+    approved = ledger.fund(token, key, instruction)
+    assert (approved.debtor_account, approved.creditor_account) == (deposit, wallet)
+    assert approved.link_id == link_id
+    assert approved.anchor_set == JP_SET
+    assert approved.client_id == payments.bank.client_id
+    with pytest.raises(LedgerRefusal) as caught:
+        ledger.fund(token, key, instruction)
+    assert caught.value.reason == "token_used"
