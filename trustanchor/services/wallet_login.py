@@ -21,20 +21,37 @@ interaction does not *need* the code: with one transaction behind both the QR co
 the response code cannot tell the two flows apart. What it does guarantee is that the return URL
 the wallet opens is single-use and useless without the code (a guessed or leaked transaction id
 gets nothing).
+
+Dynamic linking (docs/DYNAMIC-LINKING.md): when the request holds a ``value_transfer`` or
+``funding`` entry and an anchor set the chosen anchor belongs to lists that operation in its
+policy's ``dynamic_linking``, :func:`begin` builds the OpenID4VP ``transaction_data`` element of
+the operation (``openid4vp/transaction_data.py``; the payee in the words of
+``services/payee.py``) and stores the exact base64url string with the operation's digest in the
+transaction's data; the request object carries it. Only then: a wallet that does not know one of
+our types must refuse the whole request, so it is never sent needlessly. At the response the Key
+Binding JWT must hold exactly one matching hash per element sent (``transaction_data.verify``),
+else the login fails with that reason; a presentation that passes records the digests in
+``Authentication.signed_operations``. A wallet that answers ``invalid_transaction_data`` (it
+refuses our type) fails the login as ``wallet_refused_transaction_data``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
+
+from sqlalchemy import Connection
 
 from trustanchor.anchors.base import AnchorFailure, Expectation
 from trustanchor.domain.anchors import Anchor
+from trustanchor.oauth import funding, value_transfer
 from trustanchor.oauth.authorization_request import AuthorizationRequest
 from trustanchor.oauth.claims_release import requested_claim_names
-from trustanchor.openid4vp import dcql
+from trustanchor.oauth.funding import FundingDetail
+from trustanchor.oauth.value_transfer import ValueTransferDetail
+from trustanchor.openid4vp import dcql, transaction_data
 from trustanchor.openid4vp.links import wallet_request_url
 from trustanchor.openid4vp.request_object import VerifierIdentity, build_request_object
 from trustanchor.openid4vp.response import (
@@ -45,10 +62,12 @@ from trustanchor.openid4vp.response import (
 )
 from trustanchor.services import (
     account_kyc,
+    decisions,
     identity_joining,
     interaction,
     login_choice,
     login_completion,
+    payee,
 )
 from trustanchor.services.container import Services
 from trustanchor.services.interaction import AnchorUnavailable, Interaction, InteractionGone
@@ -61,6 +80,11 @@ CREDENTIAL_ID = "identity_credential"
 # person must see whose login it is, whatever an earlier login of theirs disclosed.
 WHO_CLAIMS = ("family_name", "given_name")
 well_formed_id = interaction.well_formed_id
+# The operations whose transaction data a wallet can sign (an anchor set's dynamic_linking).
+LINKED_OPERATIONS = (value_transfer.TYPE, funding.TYPE)
+# The language of the payee's intermediary name in the transaction data: the request's first
+# ui_locales tag we have texts for, else English (the wallet shows the element as it is signed).
+_ELEMENT_LANGUAGES = ("ja", "en")
 
 __all__ = ["AnchorUnavailable", "InteractionGone"]  # raised here, defined by the seam
 
@@ -111,6 +135,7 @@ def begin(services: Services, current: Interaction, anchor_id: str) -> WalletSta
     at = services.clock.now()
     transaction_id = services.randomness.token(24)
     with services.db.transaction() as conn:
+        bindings = transaction_data_for(services, conn, current.request, anchor_id)
         wallet_repo.create(
             conn,
             transaction_id,
@@ -119,8 +144,117 @@ def begin(services: Services, current: Interaction, anchor_id: str) -> WalletSta
             services.randomness.token(24),
             now=at,
             expires_at=at + services.settings.interaction.wallet_transaction_lifetime,
+            data={TRANSACTION_DATA: [b.to_json() for b in bindings]} if bindings else None,
         )
     return WalletStarted(transaction_id)
+
+
+TRANSACTION_DATA = "transaction_data"
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """One transaction data element as sent (``element``, base64url) and the digest of the
+    authorization_details entry it was built from (``operation``)."""
+
+    operation: str
+    element: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"operation": self.operation, "element": self.element}
+
+
+def bindings_of(data: Mapping[str, Any]) -> tuple[Binding, ...]:
+    """The elements a wallet transaction sent (its stored data)."""
+    return tuple(
+        Binding(str(item["operation"]), str(item["element"]))
+        for item in data.get(TRANSACTION_DATA, ())
+    )
+
+
+def linked_operations(services: Services, anchor_id: str) -> frozenset[str]:
+    """The operations an anchor set holding ``anchor_id`` lists in its ``dynamic_linking``."""
+    snapshot = decisions.trust_snapshot(services)
+    view = snapshot.anchors.get(anchor_id)
+    if view is None:
+        return frozenset()
+    linked: set[str] = set()
+    for set_id in view.set_ids:
+        anchor_set = snapshot.sets.get(set_id)
+        if anchor_set is not None:
+            linked |= anchor_set.dynamic_linking
+    return frozenset(linked)
+
+
+def transaction_data_for(
+    services: Services, conn: Connection, request: AuthorizationRequest, anchor_id: str
+) -> tuple[Binding, ...]:
+    """The transaction data to send for ``request`` through ``anchor_id``: one element per
+    transfer or funding operation (``request.operations``, parsed once) whose type an anchor set
+    of the anchor links dynamically; none otherwise. The operation's digest is over
+    ``to_entry()``, as the decision computes it. An operation that cannot be worded (an unknown
+    creditor account) gets no element: nothing is signed for it, and the policy decides as for
+    an unsigned operation."""
+    operations = [
+        op for op in request.operations if isinstance(op, ValueTransferDetail | FundingDetail)
+    ]
+    if not operations:
+        return ()
+    linked = linked_operations(services, anchor_id)
+    language = _element_language(request)
+    bindings: list[Binding] = []
+    for operation in operations:
+        entry = operation.to_entry()
+        if entry["type"] not in linked:
+            continue
+        try:
+            element = _element(services, conn, operation, language)
+        except transaction_data.TransactionDataError as exc:
+            log.warning("no transaction data for a %s operation: %s", entry["type"], exc)
+            continue
+        if element is not None:
+            encoded = transaction_data.encode(element)
+            bindings.append(Binding(transaction_data.operation_digest(entry), encoded))
+    return tuple(bindings)
+
+
+def _element(
+    services: Services,
+    conn: Connection,
+    operation: ValueTransferDetail | FundingDetail,
+    language: str,
+) -> dict[str, Any] | None:
+    if isinstance(operation, ValueTransferDetail):
+        creditor = payee.describe(services, conn, operation.creditor_account, language=language)
+        if creditor is None:
+            return None
+        return transaction_data.value_transfer_element(
+            amount=str(operation.amount),
+            currency=operation.amount.currency,
+            creditor=transaction_data.Creditor(
+                label=creditor.label,
+                intermediary=creditor.intermediary,
+                account_reference=creditor.account_reference,
+            ),
+            remittance_reference=operation.remittance_reference,
+            credential_ids=(CREDENTIAL_ID,),
+        )
+    return transaction_data.funding_element(
+        direction=operation.direction,
+        amount=str(operation.amount),
+        currency=operation.amount.currency,
+        deposit_account_reference=payee.masked_reference(operation.deposit_account),
+        wallet_account_reference=payee.masked_reference(operation.wallet_account),
+        credential_ids=(CREDENTIAL_ID,),
+    )
+
+
+def _element_language(request: AuthorizationRequest) -> str:
+    for tag in request.ui_locales:
+        base = tag.split("-")[0].lower()
+        if base in _ELEMENT_LANGUAGES:
+            return base
+    return "en"
 
 
 def transaction_view(
@@ -204,6 +338,7 @@ def request_object(
         lifetime=max(1, tx.expires_at - at),
         wallet_nonce=wallet_nonce,
         allow_http_loopback=_allow_http(services),
+        transaction_data_items=[b.element for b in bindings_of(tx.data)],
     )
 
 
@@ -237,6 +372,9 @@ def receive(services: Services, form: dict[str, list[str]]) -> dict[str, str]:
     if response.is_error:
         # The person said no in their wallet (OpenID4VP: access_denied), or the wallet failed.
         reason = "wallet_declined" if response.error == "access_denied" else "wallet_error"
+        if response.error == "invalid_transaction_data" and bindings_of(tx.data):
+            # OpenID4VP 1.0 section 8.5: the wallet does not know (or cannot read) our type.
+            reason = "wallet_refused_transaction_data"
         _fail(services, tx.id, reason, response.error or "", anchor_id=tx.anchor_id)
         return response_endpoint_reply()
     assert response.presentation is not None
@@ -254,6 +392,17 @@ def receive(services: Services, form: dict[str, list[str]]) -> dict[str, str]:
         _fail(services, tx.id, failure.reason, failure.detail, anchor_id=tx.anchor_id)
         raise WalletRequestRefused(400, "invalid_request", failure.reason) from failure
     assert anchor is not None
+    bindings = bindings_of(tx.data)
+    try:
+        transaction_data.verify(
+            [b.element for b in bindings],
+            verified.transaction_data_hashes,
+            verified.transaction_data_hashes_alg,
+        )
+    except transaction_data.TransactionDataError as refused:
+        _fail(services, tx.id, refused.reason, refused.detail, anchor_id=tx.anchor_id)
+        raise WalletRequestRefused(400, "invalid_request", refused.reason) from refused
+    verified = replace(verified, signed_operations=tuple(b.operation for b in bindings))
     try:
         response_code = login_completion.finish(
             services,
