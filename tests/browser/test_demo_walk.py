@@ -23,6 +23,8 @@ from browser_harness import OriginGuard, Shots
 from demo_process import RunningDemo
 from page_checks import check_page, decode_qr
 
+from trustanchor.web.i18n import catalog
+
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
@@ -196,6 +198,8 @@ def test_a_newcomer_walks_the_whole_demo(
     check_page(page)
     entries = page.locator("main").inner_text()
     shots(page, "05-auditor-entries")
+    # Entries read as sentences, their kinds in words.
     kinds = {line.strip() for line in entries.splitlines()}
     for kind in ("login", "decision", "token_issued", "operator_change"):
-        assert kind in kinds, (kind, entries[:2000])
+        assert catalog("en")[f"auditor.kinds.{kind}"] in kinds, (kind, entries[:2000])
+    assert "Authorization allowed in " in entries, entries[:2000]

@@ -15,9 +15,11 @@ databases."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
@@ -377,9 +379,60 @@ def test_the_auditor_console_on_a_desktop_screen_and_a_phone(
         shots(desktop, target)
     assert desktop.locator("#health-result.ok").count() == 1
 
+    # Entries as sentences, times in the browser's zone (the page's script rewrote the UTC
+    # text; the browser is put in Tokyo's zone), the raw entry one click away, and the filter
+    # used from the form.
+    cdp = desktop.context.new_cdp_session(desktop)
+    cdp.send("Emulation.setTimezoneOverride", {"timezoneId": "Asia/Tokyo"})
+    desktop.goto(server.url("/auditor/entries"))
+    login = desktop.locator("tr[data-kind=login][data-outcome=succeeded]").first
+    sentence = login.locator("p.sentence").inner_text()
+    assert sentence.startswith("Login at ") and " succeeded — holder " in sentence, sentence
+    stamp = login.locator("time")
+    utc_text = stamp.get_attribute("title") or ""
+    utc_at = datetime.strptime(utc_text, "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=UTC)
+    tokyo = utc_at.astimezone(timezone(timedelta(hours=9)))
+    shown = stamp.inner_text()
+    assert shown == tokyo.strftime("%Y-%m-%d %H:%M:%S GMT+9"), (shown, utc_text)
+    assert stamp.get_attribute("datetime") == utc_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    raw = login.locator("details.raw")
+    assert not raw.locator("pre").is_visible()
+    raw.locator("summary").click()
+    assert '"kind":"login"' in raw.locator("pre").inner_text()
+    shots(desktop, "entries-raw-open")
+    desktop.click("details.filters summary")
+    desktop.check("input[name=kind][value=login]")
+    desktop.check("input[name=outcome][value=succeeded]")
+    desktop.click("#entries-filter button[type=submit]")
+    desktop.wait_for_url("**/auditor/entries?kind=login&outcome=succeeded**")
+    check_page(desktop, lang="en")
+    kinds = desktop.locator("#entries-table tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.kind + '/' + r.dataset.outcome)"
+    )
+    assert kinds and set(kinds) == {"login/succeeded"}, kinds
+    shots(desktop, "entries-filtered")
+    desktop.goto(server.url("/auditor/entries?kind=login&outcome=succeeded&lang=ja"))
+    check_page(desktop, lang="ja")
+    ja_sentence = desktop.locator("p.sentence").first.inner_text()
+    assert "でのログインに成功" in ja_sentence, ja_sentence
+    ja_time = desktop.locator("#entries-table time").first.inner_text()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (JST|GMT\+9)", ja_time), ja_time
+    shots(desktop, "entries-filtered-ja")
+    desktop.goto(server.url("/auditor/entries?from=2026-02-30&lang=en"))
+    assert desktop.locator("#filter-refused").inner_text() == text(
+        "auditor.filter.refused.bad_date", parameter="from"
+    )
+    shots(desktop, "entries-refused-filter")
+
     # The same pages on a phone: one column, nothing wider than the screen.
     desktop.set_viewport_size({"width": 390, "height": 844})
-    for path in ("/auditor/", "/auditor/entries", "/auditor/health", "/auditor/?lang=ja"):
+    for path in (
+        "/auditor/",
+        "/auditor/entries",
+        "/auditor/entries?lang=ja",
+        "/auditor/health",
+        "/auditor/?lang=ja",
+    ):
         desktop.goto(server.url(path))
         check_page(desktop)
         assert_no_horizontal_scroll(desktop)

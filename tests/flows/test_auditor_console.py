@@ -412,8 +412,11 @@ def test_charts_count_the_logged_outcomes_by_reason(stage: Stage) -> None:
         assert f'id="allowed-total">{allowed}<' in page.text
         assert f'id="denied-total">{denied}<' in page.text
         reasons = page.text.split('id="reasons-table"', 1)[1].split("</table>", 1)[0]
-        assert re.search(
-            r"<code>kb_nonce_mismatch</code></th><td><code>login</code></td><td>2</td>", reasons
+        # Reason codes and kinds in words, the code beside them.
+        worded = text_of("auditor.reason.kb_nonce_mismatch")
+        assert (
+            f'<th scope="row">{worded} <code>kb_nonce_mismatch</code></th>'
+            "<td>Login</td><td>2</td>" in reasons
         ), reasons
         charts = SVG.findall(page.text)
         assert len(charts) == 2
@@ -422,7 +425,7 @@ def test_charts_count_the_logged_outcomes_by_reason(stage: Stage) -> None:
         assert decisions.get("role") == "img" and by_reason.get("role") == "img"
         assert f"{allowed} allowed and {denied} denied" in (decisions.findtext(f"{ns}desc") or "")
         bar_titles = [g.findtext(f"{ns}title") for g in by_reason.iter(f"{ns}g")]
-        assert "kb_nonce_mismatch (login): 2" in bar_titles
+        assert f"{html.unescape(worded)} (Login): 2" in bar_titles
 
     # An unknown window falls back to the default rather than failing.
     assert console.get("/auditor/", window="1y").status_code == 200
@@ -593,7 +596,7 @@ SENTENCES = {
         " expires {exp}",
         "Grant {grant}… revoked with its tokens: link removed by the holder",
         "Authorization code presented twice: grant {grant}… revoked",
-        "Operator change: trust anchor jp-national-id suspended",
+        "Operator change: trust anchor National ID (test) suspended",
         "Token request from bank refused (invalid_grant): authorization code used twice"
         " — grant type authorization_code",
         "5 failed login entries not recorded one by one (the anonymous budget was spent) from"
@@ -615,7 +618,7 @@ SENTENCES = {
         "アンカーセット：日本CBDC実証、認可詳細：{details}…、主体：sSx3rWIVwl…、有効期限：{exp}）",
         "グラント{grant}…をトークンとともに失効：保有者が連携を解除",
         "認可コードが2回提示されたため、グラント{grant}…を失効",
-        "運用者による変更：トラストアンカー「jp-national-id」を停止",
+        "運用者による変更：トラストアンカー「マイナンバーカード（テスト）」を停止",
         "bankからのトークンリクエストを拒否（invalid_grant）：認可コードの2回目の使用"
         "（グラント種別：authorization_code）",
         "{since}から{at}までの失敗したログイン5件を個別に記録せず（匿名の記録枠を超過）："

@@ -157,7 +157,23 @@ def check_log(services: Services) -> log_check.LogCheck:
 # only from what the entry holds (plus the operator's public names of anchors and anchor sets,
 # looked up by the web layer), with its canonical text one click away.
 
-ENTRY_KINDS: tuple[str, ...] = KINDS
+_SHOWN_FIRST = (
+    "decision",
+    "login",
+    "login_in_person",
+    "token_issued",
+    "token_revoked",
+    "reuse_detected",
+    "refusal",
+    "operator_change",
+    "identity_join",
+    "omitted",
+)
+ENTRY_KINDS: tuple[str, ...] = (
+    *(kind for kind in _SHOWN_FIRST if kind in KINDS),
+    *(kind for kind in KINDS if kind not in _SHOWN_FIRST),
+)
+"""Every entry kind (docs/AUDIT-FORMAT.md §1.2), in the order the filter form lists them."""
 OUTCOMES: tuple[str, ...] = ("allowed", "denied", "succeeded", "failed", "refused")
 """Outcome of an entry: ``allowed`` / ``denied`` (policy ``decision``), ``succeeded`` /
 ``failed`` (``login``, ``login_in_person``; ``omitted`` summarises failed logins), ``refused``
@@ -609,7 +625,14 @@ def _login_in_person(m: _Members) -> Sentence:
     )
 
 
-_DIGEST_IDS = ("signing_key", "auditor")  # operator changes naming a key or person by digest
+# How an operator change's id is shown: a key or a person by digest, an anchor or anchor set by
+# its registered name; anything else as it is.
+_ID_KINDS: dict[str, ValueKind] = {
+    "signing_key": "digest",
+    "auditor": "digest",
+    "anchor": "anchor",
+    "anchor_set": "anchor_set",
+}
 
 
 def _operator_change(m: _Members) -> Sentence:
@@ -619,7 +642,7 @@ def _operator_change(m: _Members) -> Sentence:
         "operator_change",
         {
             "what": _v("label", what, "what"),
-            "id": _v("digest" if what in _DIGEST_IDS else "id", ident),
+            "id": _v(_ID_KINDS.get(what, "id"), ident),
             "action": _v("label", m.text("action"), "action"),
         },
     )

@@ -214,6 +214,10 @@ def overview(access: SessionAccess) -> Any:
         ],
         decisions_svg=_decisions_chart(t, stats),
         reasons_svg=_reasons_chart(t, stats),
+        denial_rows=[
+            (d.reason, reason_text(t, d.reason), kind_text(t, d.kind), d.count)
+            for d in stats.denials
+        ],
         **_chrome(services),
     )
 
@@ -241,13 +245,24 @@ def _decisions_chart(t: Translator, stats: audit_stats.Statistics) -> str:
     )
 
 
-def reason_label(kind: str, reason: str) -> str:
-    return f"{reason} ({kind})"
+def reason_text(t: Translator, reason: str) -> str:
+    """A reason code in words, or the code itself when the console has no text for it."""
+    key = f"auditor.reason.{reason}"
+    return t(key) if t.has(key) else reason
+
+
+def kind_text(t: Translator, kind: str) -> str:
+    key = f"auditor.kinds.{kind}"
+    return t(key) if t.has(key) else kind
+
+
+def reason_label(t: Translator, kind: str, reason: str) -> str:
+    return f"{reason_text(t, reason)} ({kind_text(t, kind)})"
 
 
 def _reasons_chart(t: Translator, stats: audit_stats.Statistics) -> str:
     shown = list(stats.denials[:TOP_REASONS])
-    bars = [svg_charts.Bar(reason_label(d.kind, d.reason), d.count) for d in shown]
+    bars = [svg_charts.Bar(reason_label(t, d.kind, d.reason), d.count) for d in shown]
     rest = sum(d.count for d in stats.denials[TOP_REASONS:])
     if rest:
         bars.append(svg_charts.Bar(t("auditor.charts.other_reasons"), rest))
@@ -310,9 +325,7 @@ def entries(access: SessionAccess) -> Any:
                 "index": described.index,
                 "time": local_time(described.at),
                 "kind": described.kind,
-                "kind_label": t(f"auditor.kinds.{described.kind}")
-                if described.kind and t.has(f"auditor.kinds.{described.kind}")
-                else described.kind or "?",
+                "kind_label": kind_text(t, described.kind) if described.kind else "?",
                 "outcome": described.outcome,
                 "sentence": words.sentence(described.sentence),
                 "raw": described.text,
