@@ -620,7 +620,7 @@ def test_link_and_transfer_between_holders_of_an_anchor_set_mixing_kinds(
         bank.authorization_url([transfer(taro_wallet, hanako_wallet, "5000")], pkce)
     )
     text = parse(consent.text).text
-    assert "Send 5000 JPY from “Taro wallet”" in text
+    assert "Send JPY 5,000 from “Taro wallet”" in text
     assert f"The recipient was verified by {JP_HIGH} (test) (high)" in text
     tokens = bank.redeem(taro.decide(consent)["code"], pkce)
     access = jwt.decode(tokens["access_token"], options={"verify_signature": False})
@@ -687,7 +687,7 @@ def test_a_step_up_with_the_persons_own_card_joins_their_holder(
     answer = phone.app.answer(request)
     assert answer.status_code == 200, answer.text
     consent = phone.login_page(path)
-    assert "Send 200000 JPY" in parse(consent.text).text
+    assert "Send JPY 200,000" in parse(consent.text).text
     tokens = bank.redeem(hanako.decide(consent, "approve")["code"], pkce)
     access = jwt.decode(tokens["access_token"], options={"verify_signature": False})
     assert access["acr"] == "urn:trustanchor:acr:high"
@@ -708,7 +708,7 @@ def test_a_step_up_with_someone_elses_card_joins_nothing(
     request = phone.app.request(phone.choose(login_page).link)
     assert refusal(phone.app.answer(request)) == "identity_mismatch"
     assert stored_identities(server) == []
-    assert "Send 200000 JPY" not in parse(phone.login_page(path).text).text
+    assert "Send JPY 200,000" not in parse(phone.login_page(path).text).text
 
 
 # ---------------------------------------------------------------------------- words

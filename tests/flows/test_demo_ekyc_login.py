@@ -318,6 +318,6 @@ def test_a_step_up_through_the_ekyc_bank_joins_the_wallet_holder(join_demo: Join
     login_again = hanako.follow(hanako.submit(asked, "/step-up"))
     consent = hanako.log_in_at_the_bank_op(login_again, customer.login_id, customer.password)
     assert "You were verified by Demo eKYC Bank (assurance level: high)." in consent.text
-    assert "Send 150000 JPY" in html.unescape(consent.text), consent.text
+    assert "Send JPY 150,000" in html.unescape(consent.text), consent.text
     result = hanako.decide(consent)
     assert re.search(r'<dd id="decision" class="ok">Allowed</dd>', result.text), result.text

@@ -177,7 +177,7 @@ def test_a_step_up_with_someone_elses_new_credential_is_refused_audited_and_join
     page = hanako.log_in(login, JP_HIGH)
     text = page_text(page)
     assert "it is someone else's credential" in text
-    assert "Send 200000 JPY" not in text
+    assert "Send JPY 200,000" not in text
     assert holder_of(server, JP_HIGH, "mallory") is None  # nothing joined, nothing recorded
     assert (JP_HIGH, "identity_mismatch") in failed_logins(server)
     assert of_kind(server, "identity_join") == []
@@ -212,7 +212,7 @@ def test_a_step_up_with_the_persons_own_second_credential_joins_and_is_audited_b
         "birthdate": "1988-05-14",
     }
     consent = hanako.log_in(login, JP_HIGH)
-    assert "Send 200000 JPY" in page_text(consent)
+    assert "Send JPY 200,000" in page_text(consent)
     tokens = bank.redeem(hanako.decide(consent, "approve")["code"], pkce)
     access = jwt.decode(tokens["access_token"], options={"verify_signature": False})
     assert access["acr"] == "urn:trustanchor:acr:high"
@@ -322,7 +322,7 @@ def test_a_minimal_disclosure_is_completed_in_the_same_interaction_and_then_join
     consent = hanako.log_in(again, JP_SUBSTANTIAL)
     assert "A stronger login is needed" in page_text(consent)  # still, but now comparable
     consent = hanako.log_in(hanako.step_up(consent), JP_HIGH)
-    assert "Send 200000 JPY" in page_text(consent)
+    assert "Send JPY 200,000" in page_text(consent)
     assert "code" in hanako.decide(consent, "approve")
     assert holder_of(server, JP_HIGH, "hanako-at-the-national-id") == holder_of(
         server, JP_SUBSTANTIAL, "hanako"

@@ -115,9 +115,11 @@ def test_a_transfer_between_two_holders_of_one_anchor_set_is_allowed(
         bank.authorization_url([transfer(taro_wallet, hanako_wallet, "5000")], pkce)
     )
     text = parse(consent.text).text
-    assert "Send 5000 JPY from “taro wallet”" in text
+    assert "Send JPY 5,000 from “taro wallet”" in text
     assert f"The recipient was verified by {JP_SUBSTANTIAL} (test) (substantial)" in text
-    assert "hanako" not in text  # nothing personal about the recipient
+    # The recipient as their own bank shows them: the account name it registered, nothing else.
+    assert "<bdi>hanako wallet</bdi>" in text
+    assert "Test hanako" not in text and hanako_wallet not in text
 
     tokens = bank.redeem(taro.decide(consent, "approve")["code"], pkce)
     access = claims(tokens["access_token"])
@@ -182,7 +184,7 @@ def test_a_large_transfer_needs_a_stronger_login_and_gets_it_by_step_up(
     offered = [f.fields.get("anchor") for f in parse(login.text).forms if "anchor" in f.fields]
     assert offered == [JP_HIGH]  # only anchors of the set at the level asked for
     consent = hanako.log_in(login, JP_HIGH)
-    assert "Send 200000 JPY" in parse(consent.text).text
+    assert "Send JPY 200,000" in parse(consent.text).text
     tokens = bank.redeem(hanako.decide(consent, "approve")["code"], pkce)
     access = claims(tokens["access_token"])
     assert access["acr"] == "urn:trustanchor:acr:high"
@@ -326,9 +328,9 @@ def test_the_operation_and_its_refusal_are_worded_in_japanese(
     )
     html = consent.text
     assert '<html lang="ja">' in html
-    assert "から口座" in html and "5000 JPY を送金します" in html
+    assert "「taro wallet」から次の送金先へ5,000円を送金します" in html
     assert "互いに認め合うトラストアンカーで本人確認されていません" in html
-    assert "テスト銀行 に戻る" in html
+    assert "テスト銀行に戻る" in html
 
 
 def test_a_binding_lost_to_a_race_is_a_conflict_and_writes_nothing(

@@ -41,10 +41,10 @@ def test_a_fresh_high_sso_session_does_not_pass_a_step_up(
     consent = hanako.open(url)  # the session from her high login seconds ago
     text = parse(consent.text).text
     assert "still logged in from earlier" in text
-    assert "A stronger login is needed" in text
+    assert "A new login is needed" in text  # her level is enough: only a login from earlier
     login = hanako.step_up(consent)
     consent = hanako.log_in(login, JP_HIGH)
-    assert "Send 200000 JPY" in parse(consent.text).text
+    assert "Send JPY 200,000" in parse(consent.text).text
     assert bank.redeem(hanako.decide(consent, "approve")["code"], pkce)["access_token"]
 
 
@@ -57,5 +57,5 @@ def test_below_the_step_up_threshold_the_sso_session_is_enough(
     consent = hanako.open(
         bank.authorization_url([transfer(hanako_wallet, taro_wallet, "5000")], pkce)
     )
-    assert "A stronger login is needed" not in parse(consent.text).text
+    assert "A new login is needed" not in parse(consent.text).text
     assert bank.redeem(hanako.decide(consent, "approve")["code"], pkce)["access_token"]

@@ -24,6 +24,7 @@ from trustanchor.services import (
 )
 from trustanchor.services.container import Services
 from trustanchor.services.interaction import Interaction, InteractionRefused
+from trustanchor.services.payment_wording import LoginState
 from trustanchor.web import operations
 from trustanchor.web.blueprints import current_services, no_store
 from trustanchor.web.cookies import (
@@ -118,13 +119,11 @@ def show(interaction_id: str) -> Any:
     login = login_choice.login_view(services, current)
     g.lang = language(login.request.ui_locales)
     lang = g.lang
-    t = Translator(lang)
     step_up = login.step_up
     return render_page(
         "login.html",
-        step_up_notice=t("policy.step_up_notice", level=t(f"levels.{step_up.get('assurance')}"))
-        if step_up
-        else None,
+        # Not a refusal: what the new login must be (the consent page said why).
+        step_up_notice=operations.step_up_notice(services, step_up, lang) if step_up else None,
         client_name=login.client.name(lang),
         anchors=login.anchors,
         failure=reason_text(login.failure, lang) if login.failure else None,
@@ -144,19 +143,31 @@ def _consent_page(services: Services, current: Interaction) -> Any:
     lang = g.lang
     outcome = view.outcome
     who = view.logged_in
-    return render_page(
-        "consent.html",
-        operations=operations.describe_all(
-            services,
-            outcome,
-            lang,
-            operations.Viewer(view.authentication.holder_id, current.client_id),
+    authentication = view.authentication
+    login = LoginState(
+        level=level_from_acr(authentication.acr) or "low",
+        auth_time=authentication.auth_time,
+        fresh=current.fresh_login,
+        channel=authentication.channel,
+    )
+    described = (
+        operations.describe_all(
+            services, outcome, lang, operations.Viewer(authentication.holder_id, current.client_id)
         )
         if outcome
-        else [],
+        else []
+    )
+    return render_page(
+        "consent.html",
+        operations=described,
+        # A payment or funding movement leads the page, before who logged in.
+        payment_first=any(op.amount is not None for op in described),
         policy_denied=outcome is not None and not outcome.allowed,
-        step_up_text=operations.step_up_text(services, outcome, lang, here=view.step_up_here)
+        step_up=operations.step_up_view(services, outcome, lang, login, here=view.step_up_here)
         if outcome
+        else None,
+        anchor_set_name=operations.set_name(services, outcome.anchor_set_id, lang)
+        if outcome is not None and outcome.allowed and outcome.anchor_set_id
         else None,
         # No "log in again" button where logging in again cannot help (an in-person step-up
         # through a client that is no counter terminal): the text sends the person to a branch.
