@@ -259,3 +259,15 @@ def test_ledger_executes_a_service_approved_funding_exactly_once(
     with pytest.raises(LedgerRefusal) as caught:
         ledger.fund(token, key, instruction)
     assert caught.value.reason == "token_used"
+
+
+def test_ledger_refuses_a_funding_token_whose_link_was_removed(
+    server: RunningServer, payments: Payments, bank: Bank, ledger: Ledger
+) -> None:
+    taro, deposit, wallet, link_id = linked_accounts(server, payments, bank)
+    key = DpopKey()
+    token = funding_token(bank, taro, deposit, wallet, "20000", key)
+    assert bank.api("DELETE", f"/links/{link_id}").status_code == 204
+    with pytest.raises(LedgerRefusal) as caught:
+        ledger.fund(token, key, top_up(deposit, wallet, "20000"))
+    assert caught.value.reason == "token_revoked", caught.value.log_detail

@@ -229,6 +229,6 @@ def carry_out(
 def _moved_over(outcome: Outcome) -> str | None:
     """The link a funding movement of this grant moves over (its removal ends the grant)."""
     for item in outcome.decisions:
-        if item.link is not None and KINDS[item.entry["type"]].carry_out is None:
+        if item.link is not None and KINDS[item.entry["type"]].moves_over_link:
             return item.link.id
     return None

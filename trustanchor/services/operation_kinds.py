@@ -38,13 +38,15 @@ class OperationKind:
     """``decide(ctx, operation)``; ``count(conn, snapshot, item, at)`` (None: not counted);
     ``carry_out(conn, item, client_id, authentication, at)`` returns the id of a link it
     created (None: nothing to do); ``granted(item)``: the entry as the grant and its tokens
-    carry it."""
+    carry it; ``moves_over_link``: the grant relies on the decision's active link (removing it
+    revokes the grant)."""
 
     type: str
     decide: Decide
     count: Count | None = None
     carry_out: CarryOut | None = None
     granted: Granted = _as_requested
+    moves_over_link: bool = False
 
 
 KINDS: Mapping[str, OperationKind] = MappingProxyType(
@@ -61,6 +63,7 @@ KINDS: Mapping[str, OperationKind] = MappingProxyType(
             count=funding_decision.count,
             carry_out=funding_decision.carry_out,
             granted=funding_decision.granted,
+            moves_over_link=True,
         ),
     }
 )
