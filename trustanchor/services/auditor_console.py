@@ -7,6 +7,9 @@ The console is the built-in OAuth client :data:`CLIENT_ID` with its callback at
 session (id stored as a digest) is created for anyone who logs in; whether they may read anything
 is decided on every request by looking the reference up among the designated auditors
 (``services.auditors``).
+
+The entries page's filters (:func:`parse_filter`, :func:`find_entries`) and sentences
+(:func:`describe`) are here too: docs/AUDIT-FORMAT.md §4.
 """
 
 from __future__ import annotations
@@ -153,9 +156,9 @@ def check_log(services: Services) -> log_check.LogCheck:
 # --- the entries page: filters and sentences -----------------------------------------------
 #
 # The entries page lists log entries newest first, optionally filtered by kind, outcome and
-# period (query parameters, docs/AUDIT-FORMAT.md §4). Each entry is shown as a sentence built
+# period (query parameters, docs/AUDIT-FORMAT.md §4.2). Each entry is shown as a sentence built
 # only from what the entry holds (plus the operator's public names of anchors and anchor sets,
-# looked up by the web layer), with its canonical text one click away.
+# looked up by the web layer), with its canonical text one click away (§4.1).
 
 _SHOWN_FIRST = (
     "decision",

@@ -10,8 +10,13 @@ HttpOnly, SameSite=Lax, limited to /auditor, Secure on https issuers:
 Every page re-checks the session (not expired, not ended, its grant not revoked) and the
 designation, so logout, expiry and removal by the operator take effect on the next request.
 Answers are ``no-store``; charts are inline SVG without script or style (the CSP allows
-neither inline). Pages are GET only, apart
-from starting a login and logging out (POST, the latter with a CSRF token tied to the session).
+neither inline). The only script is the file ``static/local-time.js``, which shows the pages'
+``<time>`` elements in the viewer's time zone (without it they stay in UTC). Pages are GET only,
+apart from starting a login and logging out (POST, the latter with a CSRF token tied to the
+session).
+
+The entries page (docs/AUDIT-FORMAT.md §4) shows each entry as a sentence in the viewer's
+language with its canonical text one click away, and filters by kind, outcome and period.
 """
 
 from __future__ import annotations
