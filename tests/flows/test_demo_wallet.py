@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ import requests
 from flask import Flask
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import KeySet
+from sqlalchemy import select
 from support.ecosystem import BANK_REDIRECT, Ecosystem
 from support.html import parse
 from support.rp import Pkce, RelyingParty
@@ -45,7 +47,10 @@ from trustanchor.demo.issuer import (
 )
 from trustanchor.demo.people import person
 from trustanchor.demo.site import DemoSite
+from trustanchor.domain.identity import Authentication
+from trustanchor.openid4vp.transaction_data import operation_digest
 from trustanchor.randomness import SystemRandomness
+from trustanchor.storage.tables import interactions
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = load_settings(REPO / "config" / "demo.toml", environ={})
@@ -98,8 +103,14 @@ def wallet_app(site: DemoSite) -> Flask:
     return app
 
 
-@pytest.fixture
-def world(tmp_path: Path, database_url: str) -> Iterator[DemoWorld]:
+@contextmanager
+def demo_world(
+    tmp_path: Path,
+    database_url: str,
+    *,
+    anchor_sets: tuple[dict[str, Any], ...] = DEMO.anchor_sets,
+    clients: Callable[[Ecosystem], list[dict[str, Any]]] = Ecosystem.client_declarations,
+) -> Iterator[DemoWorld]:
     keys_dir, state_dir = tmp_path / "demo-keys", tmp_path / "demo-state"
     prepare.prepare(keys_dir)
     service_port, wallet_port = free_port(), free_port()
@@ -111,10 +122,10 @@ def world(tmp_path: Path, database_url: str) -> Iterator[DemoWorld]:
             database_url,
             port=service_port,
             anchors=demo_anchor_declarations(keys_dir),
-            clients=ecosystem.client_declarations(),
+            clients=clients(ecosystem),
             overrides={"interaction": {"wallet_link_base": f"{wallet_url}/wallet/authorize"}},
         ),
-        anchor_sets=DEMO.anchor_sets,
+        anchor_sets=anchor_sets,
     )
     prepare.prepare_wallet(
         settings,
@@ -131,6 +142,12 @@ def world(tmp_path: Path, database_url: str) -> Iterator[DemoWorld]:
     )
     with running_server(settings) as server, serving(wallet_app(site), wallet_port):
         yield DemoWorld(server, site, ecosystem)
+
+
+@pytest.fixture
+def world(tmp_path: Path, database_url: str) -> Iterator[DemoWorld]:
+    with demo_world(tmp_path, database_url) as running:
+        yield running
 
 
 def start_login(world: DemoWorld, browser: requests.Session, *, anchor: str) -> dict[str, Any]:
@@ -398,3 +415,108 @@ def test_demo_site_dataclass_is_what_the_wallet_reads(world: DemoWorld) -> None:
     assert verifier.client_id == "http://127.0.0.1:1"
     assert verifier.jwks_uri == "http://127.0.0.1:1/jwks"
     assert app.extensions[wallet_pages.SITE_EXTENSION].service_url == "http://127.0.0.1:1"
+
+
+# -- dynamic linking: the wallet shows the payment and signs it (docs/DYNAMIC-LINKING.md) ------
+
+LINKING_SETS = tuple(
+    {**s, "policy": {**s["policy"], "dynamic_linking": ["value_transfer"]}}
+    if s["id"] == "jp-cbdc"
+    else s
+    for s in DEMO.anchor_sets
+)
+
+
+def paying_bank(ecosystem: Ecosystem) -> list[dict[str, Any]]:
+    """The ecosystem's bank, allowed to register accounts and ask for transfers."""
+    bank, *others = ecosystem.client_declarations()
+    return [
+        {
+            **bank,
+            "scope": "openid profile accounts",
+            "authorization_details_types": ["account_link", "value_transfer"],
+        },
+        *others,
+    ]
+
+
+@pytest.fixture
+def linking_world(tmp_path: Path, database_url: str) -> Iterator[DemoWorld]:
+    with demo_world(
+        tmp_path, database_url, anchor_sets=LINKING_SETS, clients=paying_bank
+    ) as running:
+        yield running
+
+
+def register(world: DemoWorld, reference: str, label: str) -> str:
+    token = world.bank.post("/token", {"grant_type": "client_credentials", "scope": "accounts"})
+    assert token.status_code == 200, token.text
+    answer = requests.post(
+        world.server.url("/accounts"),
+        json={"reference": reference, "kind": "cbdc_wallet", "label": label},
+        headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+        timeout=10,
+    )
+    assert answer.status_code in (200, 201), answer.text
+    return str(answer.json()["account_id"])
+
+
+def test_the_wallet_shows_the_payment_signs_it_and_can_switch_person(
+    linking_world: DemoWorld,
+) -> None:
+    world = linking_world
+    debtor = register(world, "hanako-wallet", "Hanako's wallet")
+    creditor = register(world, "shop-wallet", "Kissa Sakura")
+    entry = {
+        "type": "value_transfer",
+        "instructed_amount": {"currency": "JPY", "amount": "5000"},
+        "debtor_account": debtor,
+        "creditor_account": creditor,
+        "remittance_reference": "INV-2026-0001",
+    }
+    pkce = Pkce.generate()
+    request_uri = world.bank.request_uri(
+        pkce, scope="openid", authorization_details=json.dumps([entry])
+    )
+    browser = requests.Session()
+    login = browser.get(world.bank.authorization_url(request_uri), timeout=10)
+    form = parse(login.text).form_with("/wallet")
+    started = browser.post(
+        world.server.url(form.action), data={**form.fields, "anchor": "jp-national-id"}, timeout=10
+    )
+    links = parse(started.text).links
+    query = urlsplit(links["same-device"].replace("&amp;", "&")).query
+
+    client = wallet_app(world.site).test_client()
+    token = parse(client.get("/wallet/").text).form_with("/wallet/person").fields["csrf"]
+    client.post("/wallet/person", data={"person": "taro", "csrf": token})
+    as_taro = client.get(f"/wallet/authorize?{query}&lang=en")
+    assert as_taro.status_code == 200, as_taro.text
+    assert parse(as_taro.text).form_with("/wallet/respond").fields["person"] == "taro"
+    # The payment leads the share screen, in words (payee label, its bank, masked account).
+    assert "Approve this payment?" in as_taro.text
+    assert '<p class="payment-amount" id="payment-amount-1"><strong>JPY 5,000</strong></p>' in (
+        as_taro.text
+    )
+    for shown in ("Kissa Sakura", "Test Bank", "…" + creditor[-4:], "INV-2026-0001"):
+        assert f"<dd>{shown}</dd>" in as_taro.text or f">{shown}</dd>" in as_taro.text
+    assert debtor not in as_taro.text and creditor not in as_taro.text  # masked only
+
+    # Not Taro's phone after all: switch person right here; the request is fetched again.
+    switch = parse(as_taro.text).form_with("/wallet/person")
+    assert switch.fields["request_uri"] and ("person", "hanako") in switch.buttons
+    moved = client.post("/wallet/person", data={**switch.fields, "person": "hanako"})
+    assert moved.status_code == 303
+    as_hanako = client.get(moved.headers["Location"] + "&lang=ja")
+    confirm = parse(as_hanako.text).form_with("/wallet/respond")
+    assert confirm.fields["person"] == "hanako"
+    assert "この支払いを承認しますか？" in as_hanako.text and "5,000円" in as_hanako.text
+
+    shared = client.post("/wallet/respond", data={**confirm.fields, "decision": "confirm"})
+    assert shared.status_code == 303, shared.text
+    with world.server.services.db.reader() as conn:
+        rows = conn.execute(
+            select(interactions.c.authentication).where(interactions.c.state == "consent")
+        ).all()
+    [authentication] = [Authentication.from_json(row.authentication) for row in rows]
+    assert authentication.signed_operations == (operation_digest(entry),)

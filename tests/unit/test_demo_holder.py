@@ -9,6 +9,8 @@ Refusals are checked one by one: the wallet must not answer a request it cannot 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -42,7 +44,7 @@ from trustanchor.domain.identity import VerifiedIdentity
 from trustanchor.jose import jws
 from trustanchor.jose.jwk import public_jwk, thumbprint
 from trustanchor.keystore.signing_keys import SigningKey
-from trustanchor.openid4vp import dcql
+from trustanchor.openid4vp import dcql, transaction_data
 from trustanchor.openid4vp.links import wallet_request_url
 from trustanchor.openid4vp.request_object import VerifierIdentity, build_request_object
 from trustanchor.openid4vp.response import parse_direct_post
@@ -753,3 +755,76 @@ def test_a_credential_bound_to_another_key_is_not_held() -> None:
             anchor_id="jp-national-id",
             issuer_name={"en": "x"},
         )
+
+
+# -- transaction data: the payment the wallet shows and signs (docs/DYNAMIC-LINKING.md) --------
+
+
+def _encoded(element: Mapping[str, Any]) -> str:
+    text = json.dumps(element, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return base64.urlsafe_b64encode(text).rstrip(b"=").decode("ascii")
+
+
+def _payment(**changes: Any) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "urn:trustanchor:transaction:value_transfer:1",
+        "credential_ids": [CREDENTIAL_ID],
+        "transaction_data_hashes_alg": ["sha-256"],
+        "amount": "5000",
+        "currency": "JPY",
+        "creditor": {
+            "label": "Kissa Sakura",
+            "intermediary": "Test Bank",
+            "account_reference": "…7U-w",
+        },
+    }
+    element.update(changes)
+    return {k: v for k, v in element.items() if v is not None}
+
+
+def test_a_payment_is_read_and_its_hash_signed_in_the_key_binding_jwt(
+    site: VerifierSite, clock: FixedClock
+) -> None:
+    item = _encoded(_payment())
+    site.token = lambda _nonce: site.request_object(transaction_data=[item])
+    holder = holder_for(site, clock)
+    request = holder.fetch_request(invocation())
+    (read,) = request.transaction_data
+    assert read.encoded == item and read.element["creditor"]["label"] == "Kissa Sakura"
+    holder.present(holder.propose(request, [HANAKO]))
+    (form,) = site.responses
+    (shown,) = json.loads(form["vp_token"][0])[CREDENTIAL_ID]
+    kb_claims = decode_segment(shown.split("~")[-1].split(".")[1])
+    expected = base64.urlsafe_b64encode(hashlib.sha256(item.encode("ascii")).digest())
+    assert kb_claims["transaction_data_hashes"] == [expected.rstrip(b"=").decode("ascii")]
+    assert kb_claims["transaction_data_hashes_alg"] == "sha-256"
+    (identity,) = site.identities  # the service's verifier and its strict check accept it
+    transaction_data.verify(
+        [item], identity.transaction_data_hashes, identity.transaction_data_hashes_alg
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        [_encoded(_payment(type="urn:example:unknown:1"))],
+        [_encoded(_payment(extra="member"))],
+        [_encoded(_payment(creditor=None))],
+        [_encoded(_payment(credential_ids=["another_credential"]))],
+        [_encoded(_payment(transaction_data_hashes_alg=["sha-512"]))],
+        [_encoded(_payment(creditor={"label": "x"}))],
+        ["not base64url JSON!"],
+        [],
+        "a string",
+    ],
+)
+def test_transaction_data_the_wallet_cannot_read_is_answered_invalid_transaction_data(
+    site: VerifierSite, clock: FixedClock, value: Any
+) -> None:
+    """OpenID4VP 1.0 section 8.5: the wallet answers the error, then tells the person."""
+    site.token = lambda _nonce: site.request_object(transaction_data=value)
+    refused = refusal(lambda: holder_for(site, clock).fetch_request(invocation()))
+    assert refused.reason == "invalid_transaction_data"
+    (form,) = site.responses
+    parsed = parse_direct_post(form, credential_id=CREDENTIAL_ID, max_bytes=65536)
+    assert (parsed.error, parsed.state) == ("invalid_transaction_data", STATE)

@@ -22,13 +22,24 @@ Framework-free (no Flask); the HTTP client, the clock and the randomness are inj
    requested claim (claims path pointers, ``values``, ``claim_sets`` in order of preference).
    Exactly the Disclosures needed for the requested claims are chosen — nothing more.
 4. **Consent** — :class:`Proposal` says who asks (the registered name), which credential and which
-   claims; the person confirms or declines.
+   claims, and the payment the request asks the person to sign (``transaction_data``, below);
+   the person confirms or declines.
 5. **Response** — on confirm the presentation ``<issuer JWT>~<chosen Disclosures>~<KB-JWT>``
    (KB-JWT ``typ`` ``kb+jwt`` with ``nonce``, ``aud`` = ``client_id``, ``iat``, ``sd_hash``) is
    POSTed form-encoded to ``response_uri`` as ``vp_token`` = a JSON object keyed by the Credential
    Query id (OpenID4VP 1.0 section 8.1) with ``state``; the ``redirect_uri`` of the JSON answer
    is returned (only when it is on the verifier's origin). Decline POSTs
    ``error=access_denied`` with ``state`` (section 8.5).
+
+**Transaction data** (OpenID4VP 1.0 section 5.1, appendix B.3.3.1; docs/DYNAMIC-LINKING.md).
+The wallet knows the service's two types, written out here (:data:`TRANSACTION_TYPES`, each with
+exactly its members). A request whose ``transaction_data`` holds anything else (an unknown type,
+an unknown or missing member, a ``credential_ids`` naming no Credential Query of the request, a
+hash algorithm list without ``sha-256``) is answered with ``error=invalid_transaction_data``
+(section 8.5) and refused to the person. Otherwise the confirm page shows each element (amount,
+payee, references) and the Key Binding JWT of the credential it names carries
+``transaction_data_hashes`` (SHA-256, base64url, over each string exactly as received) and
+``transaction_data_hashes_alg`` ``sha-256``.
 
 What the wallet fetches (it runs on a server in the demo, so a link must not make it a proxy):
 only the ``request_uri`` of a link naming a pre-registered verifier, and only on that verifier's
@@ -44,6 +55,7 @@ Limitation: only top-level claims may be selectively disclosable in held credent
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -55,7 +67,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from trustanchor.anchors import sd_jwt
 from trustanchor.clock import Clock
-from trustanchor.digests import equal, sha256_b64url
+from trustanchor.digests import b64url_decode, equal, sha256_b64url
 from trustanchor.jose import jws
 from trustanchor.jose.errors import JoseError
 from trustanchor.jose.jwk import PublicKey, keys_from_jwks, public_jwk, thumbprint
@@ -104,7 +116,32 @@ _ELSEWHERE = {
     "redirect_uri": "invalid_redirect_uri",
 }
 
+# The service's transaction data types (docs/DYNAMIC-LINKING.md): required and optional members
+# besides type, credential_ids and transaction_data_hashes_alg.
+TRANSACTION_TYPES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "urn:trustanchor:transaction:value_transfer:1": (
+        frozenset({"amount", "currency", "creditor"}),
+        frozenset({"remittance_reference"}),
+    ),
+    "urn:trustanchor:transaction:funding:1": (
+        frozenset(
+            {
+                "direction",
+                "amount",
+                "currency",
+                "deposit_account_reference",
+                "wallet_account_reference",
+            }
+        ),
+        frozenset(),
+    ),
+}
+TRANSACTION_HASH_ALG = "sha-256"
+MAX_TRANSACTION_DATA = 8
+_CREDITOR_MEMBERS = frozenset({"label", "intermediary", "account_reference"})
+
 REASONS: dict[str, str] = {
+    "invalid_transaction_data": "The request asks to sign a payment this wallet cannot read.",
     "invalid_link": "The link or QR code is not a wallet request.",
     "unknown_verifier": "The requesting service is not one this wallet knows.",
     "request_unavailable": "The request could not be fetched from the service.",
@@ -298,6 +335,24 @@ class VerifiedRequest:
     dcql_query: Mapping[str, Any]
     expires_at: int
     wallet_nonce: str | None
+    transaction_data: tuple[TransactionItem, ...] = ()
+
+
+@dataclass(frozen=True)
+class TransactionItem:
+    """One ``transaction_data`` element: the string as received (what is hashed) and what it
+    says (checked to be one of :data:`TRANSACTION_TYPES`)."""
+
+    encoded: str
+    element: Mapping[str, Any]
+
+    @property
+    def type(self) -> str:
+        return str(self.element["type"])
+
+    @property
+    def credential_ids(self) -> tuple[str, ...]:
+        return tuple(self.element["credential_ids"])
 
 
 @dataclass(frozen=True)
@@ -467,7 +522,7 @@ class Holder:
         except dcql.DCQLError as exc:
             raise HolderError("invalid_dcql_query", exc.reason) from exc
         assert isinstance(query, dict)
-        return VerifiedRequest(
+        verified = VerifiedRequest(
             token=token,
             verifier=verifier,
             client_id=client_id,
@@ -478,6 +533,22 @@ class Holder:
             expires_at=exp,
             wallet_nonce=wallet_nonce,
         )
+        if "transaction_data" not in claims:
+            return verified
+        try:
+            items = read_transaction_data(claims["transaction_data"], dcql.credential_ids(query))
+        except HolderError:
+            # Section 8.5: the wallet answers invalid_transaction_data, then tells the person.
+            self._post(
+                verified,
+                {
+                    "error": "invalid_transaction_data",
+                    "error_description": "The wallet cannot read the transaction data",
+                    "state": state,
+                },
+            )
+            raise
+        return dataclasses.replace(verified, transaction_data=items)
 
     def _verifier(self, client_id: str) -> TrustedVerifier:
         head, sep, _ = client_id.partition(":")
@@ -564,6 +635,11 @@ class Holder:
                     nonce=request.nonce,
                     aud=request.client_id,
                     iat=iat,
+                    transaction_data=[
+                        item.encoded
+                        for item in request.transaction_data
+                        if match.query_id in item.credential_ids
+                    ],
                 )
             ]
             for match in proposal.matches
@@ -618,13 +694,73 @@ def presentation(
     nonce: str,
     aud: str,
     iat: int,
+    transaction_data: Sequence[str] = (),
 ) -> str:
     """``<issuer JWT>~<D…>~<KB-JWT>`` (RFC 9901 section 4.3): the KB-JWT signs ``sd_hash`` over
-    exactly the string before it, so the verifier knows which Disclosures the holder chose."""
+    exactly the string before it, so the verifier knows which Disclosures the holder chose, and
+    (OpenID4VP 1.0 appendix B.3.3.1) the hash of each ``transaction_data`` string as received."""
     sd = "~".join([credential.issuer_jwt, *disclosures]) + "~"
-    kb_claims = {"iat": iat, "aud": aud, "nonce": nonce, "sd_hash": sha256_b64url(sd)}
+    kb_claims: dict[str, Any] = {
+        "iat": iat,
+        "aud": aud,
+        "nonce": nonce,
+        "sd_hash": sha256_b64url(sd),
+    }
+    if transaction_data:
+        kb_claims["transaction_data_hashes"] = [sha256_b64url(item) for item in transaction_data]
+        kb_claims["transaction_data_hashes_alg"] = TRANSACTION_HASH_ALG
     kb_jwt = jws.sign(kb_claims, credential.holder_key, alg=HOLDER_ALG, headers={"typ": KB_JWT_TYP})
     return sd + kb_jwt
+
+
+# -- transaction data (OpenID4VP 1.0 section 5.1, appendix B.3.3.1) ----------------------------
+
+
+def read_transaction_data(value: Any, query_ids: Sequence[str]) -> tuple[TransactionItem, ...]:
+    """The elements of a request's ``transaction_data``, each one of :data:`TRANSACTION_TYPES`
+    with exactly its members, naming only Credential Queries of the request and letting the
+    wallet hash with sha-256; HolderError("invalid_transaction_data") otherwise."""
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_TRANSACTION_DATA:
+        raise HolderError("invalid_transaction_data", "not a non-empty array")
+    return tuple(_transaction_item(item, query_ids) for item in value)
+
+
+def _transaction_item(encoded: Any, query_ids: Sequence[str]) -> TransactionItem:
+    def bad(detail: str) -> HolderError:
+        return HolderError("invalid_transaction_data", detail)
+
+    if not isinstance(encoded, str) or not encoded:
+        raise bad("an element is not a string")
+    try:
+        raw = b64url_decode(encoded)
+        element = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise bad("an element is not base64url JSON") from exc
+    if not isinstance(element, dict):
+        raise bad("an element is not an object")
+    members = TRANSACTION_TYPES.get(str(element.get("type")))
+    if members is None:
+        raise bad(f"unknown type {str(element.get('type'))[:80]!r}")
+    required, optional = members
+    base = {"type", "credential_ids", "transaction_data_hashes_alg"}
+    names = set(element)
+    if not (required | base) <= names or names - required - optional - base:
+        raise bad("members differ from the type's")
+    ids = element["credential_ids"]
+    if not isinstance(ids, list) or not ids or not all(i in query_ids for i in ids):
+        raise bad("credential_ids names no credential of the request")
+    algs = element["transaction_data_hashes_alg"]
+    if not isinstance(algs, list) or TRANSACTION_HASH_ALG not in algs:
+        raise bad("sha-256 is not among the hash algorithms")
+    texts = [v for k, v in element.items() if k in required | optional and k != "creditor"]
+    creditor = element.get("creditor")
+    if "creditor" in required:
+        if not isinstance(creditor, dict) or set(creditor) != _CREDITOR_MEMBERS:
+            raise bad("creditor")
+        texts += list(creditor.values())
+    if not all(isinstance(text, str) and text.isprintable() for text in texts):
+        raise bad("a member is not text")
+    return TransactionItem(encoded, element)
 
 
 # -- DCQL matching (OpenID4VP 1.0 sections 6 and 7) -------------------------------------------

@@ -16,7 +16,10 @@ Pages (all under the blueprint's prefix, ``/wallet``):
 - ``GET /`` — whose phone this is (pick a person), their credentials as cards;
 - ``POST /person`` — pick the person (CSRF); continues a pending request if there is one;
 - ``GET /authorize?client_id=…&request_uri=…`` — the same-device link target: fetches and
-  verifies the Request Object, matches its DCQL query and shows the confirm page;
+  verifies the Request Object, matches its DCQL query and shows the confirm page: the payment
+  the request asks to sign, if any (OpenID4VP ``transaction_data``: amount, payee, references),
+  what is shared, and the other people of this phone, to answer as one of them instead (the
+  request is fetched again for the person chosen);
 - ``GET /scan`` + ``POST /scan`` — paste the URL read from the service's QR code;
 - ``POST /respond`` — Confirm (presentation, then a 303 to the service's ``redirect_uri``) or
   Decline (``error=access_denied`` to the service, then a page saying so).
@@ -48,6 +51,7 @@ from flask import (
 from werkzeug.wrappers import Response
 
 from trustanchor.digests import equal
+from trustanchor.domain.money import MINOR_UNITS, MoneyError, parse_amount
 from trustanchor.openid4vp.links import LinkError, parse_wallet_request_url
 from trustanchor.web.i18n import Translator, choose
 
@@ -58,6 +62,7 @@ from .holder import (
     HolderError,
     HttpClient,
     Proposal,
+    TransactionItem,
     TrustedVerifier,
 )
 from .issuer import IssuerError
@@ -216,7 +221,7 @@ def authorize() -> Response:
         return _error_page(exc, person=current)
     finally:
         _close(http)
-    return _confirm_page(proposal, current)
+    return _confirm_page(proposal, current, pending, state.people)
 
 
 @blueprint.get("/scan")
@@ -315,12 +320,20 @@ def _credentials(state: WalletState, person: Person) -> list[HeldCredential]:
         ) from exc
 
 
-def _confirm_page(proposal: Proposal, person: Person) -> Response:
+def _confirm_page(
+    proposal: Proposal,
+    person: Person,
+    pending: Mapping[str, str],
+    people: tuple[Person, ...],
+) -> Response:
     lang = _language()
     verified = proposal.request
     return _page(
         "wallet/confirm.html",
         person=person,
+        others=[p for p in people if p.id != person.id],
+        pending=pending,
+        payments=[_payment(item, lang) for item in verified.transaction_data],
         verifier_name=verified.verifier.name(lang),
         matches=[
             {
@@ -333,6 +346,38 @@ def _confirm_page(proposal: Proposal, person: Person) -> Response:
         client_id=verified.client_id,
         wallet_nonce=verified.wallet_nonce or "",
     )
+
+
+def _payment(item: TransactionItem, lang: str) -> dict[str, Any]:
+    """What the confirm page shows of one transaction data element (all of it, as text)."""
+    element = item.element
+    shown: dict[str, Any] = {
+        "kind": "funding" if item.type.endswith(":funding:1") else "transfer",
+        "amount": _amount_text(str(element["amount"]), str(element["currency"]), lang),
+    }
+    if shown["kind"] == "transfer":
+        creditor = element["creditor"]
+        shown["payee"] = creditor["label"]
+        shown["intermediary"] = creditor["intermediary"]
+        shown["account"] = creditor["account_reference"]
+        shown["reference"] = element.get("remittance_reference")
+    else:
+        shown["direction"] = element["direction"]
+        shown["deposit"] = element["deposit_account_reference"]
+        shown["wallet"] = element["wallet_account_reference"]
+    return shown
+
+
+def _amount_text(amount: str, currency: str, lang: str) -> str:
+    """``5,000円`` in Japanese for yen, otherwise ``JPY 5,000`` (the consent page's style)."""
+    try:
+        parsed = parse_amount(amount, currency)
+    except MoneyError:
+        return f"{currency} {amount}"
+    decimals = MINOR_UNITS[currency]
+    whole, fraction = divmod(parsed.minor, 10**decimals)
+    number = f"{whole:,}" + (f".{fraction:0{decimals}d}" if decimals else "")
+    return number + "円" if lang == "ja" and currency == "JPY" else f"{currency} {number}"
 
 
 def _card(credential: HeldCredential, lang: str) -> dict[str, Any]:
