@@ -849,3 +849,57 @@ def test_junk_filter_parameters_are_refused_with_a_message(
         assert 'id="entries-table"' not in page.text
     # Junk in the paging index keeps its own answer.
     assert console.get("/auditor/entries", kind="login", before="x").status_code == 400
+
+
+def test_a_filtered_page_reads_a_bounded_range_and_says_where_it_stopped(stage: Stage) -> None:
+    """One page looks at no more than max_scanned indexes; with fewer matches than a page there,
+    it says which range it searched and the older link continues below it."""
+    at = stage.clock.now()
+    record(
+        stage,
+        [
+            audit_trail.login_failed(at=at, anchor_id="jp-national-id", reason="kb_stale")
+            if n % 10 == 0
+            else audit_trail.operator_change(at=at, what="anchor", id=f"a-{n}", action="added")
+            for n in range(40)
+        ],
+    )
+    everything = log_entries(stage)
+    size = len(everything)
+    failed = [i for i, e in enumerate(everything) if auditor_console.outcome_of(e) == "failed"]
+    only_failed = auditor_console.parse_filter({"outcome": ["failed"]})
+    db = stage.server.services.db
+
+    def page(before: int | None) -> auditor_console.EntriesPage:
+        return auditor_console.find_entries(
+            db, only_failed, size=size, before=before, per_page=3, max_scanned=15
+        )
+
+    first = page(None)
+    assert [r.index for r in first.rows] == [i for i in reversed(failed) if i >= size - 15]
+    assert first.scan_limited and first.searched_from == size - 15 == first.older
+    assert first.newer is None
+    # Following "older" goes on from where the search stopped, until the start of the log.
+    seen = [r.index for r in first.rows]
+    current = first
+    while current.older is not None:
+        current = page(current.older)
+        seen += [r.index for r in current.rows]
+        assert all(json.loads(r.text)["outcome"] == "failed" for r in current.rows)
+    assert seen == list(reversed(failed))
+    assert not current.scan_limited and current.searched_from == 0
+    # A full page: older is its oldest row, and the newer page's before is past the last match.
+    full = auditor_console.find_entries(
+        db, only_failed, size=size, before=None, per_page=2, max_scanned=size
+    )
+    assert [r.index for r in full.rows] == list(reversed(failed))[:2]
+    assert full.older == full.rows[-1].index and not full.scan_limited
+    back = auditor_console.find_entries(
+        db, only_failed, size=size, before=full.older, per_page=2, max_scanned=size
+    )
+    assert back.newer is None  # the newer page is the latest
+    older_still = auditor_console.find_entries(
+        db, only_failed, size=size, before=back.rows[-1].index, per_page=1, max_scanned=size
+    )
+    # Its newer page (one entry a page) is the one holding the next match up.
+    assert older_still.newer == back.rows[-1].index + 1
