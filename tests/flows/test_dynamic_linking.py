@@ -375,3 +375,21 @@ def test_a_funding_movement_is_signed_as_well(
     assert authentication.signed_operations == (digest(entry),)
     assert "Review and allow" in words(login.page)
     assert "access_token" in bank.redeem(taro.decide(login.page, "approve")["code"], pkce)
+
+
+def test_a_transfer_to_an_unknown_account_gets_no_transaction_data(
+    server: RunningServer, payments: Payments, bank: Bank
+) -> None:
+    """There are no words for a payee the service does not know: nothing is sent or signed,
+    and the decision refuses the transfer as it would any unsigned one to an unknown account."""
+    _, taro_wallet, _ = linked(server, payments, bank, "taro")
+    unknown = "acc_" + "x" * 20
+    taro = Holder(server, payments, "taro")
+    page = taro.open(
+        bank.authorization_url([transfer(taro_wallet, unknown, "5000")], Pkce.generate())
+    )
+    login = log_in(taro, page, JP_HIGH)
+    assert "transaction_data" not in login.request
+    assert login.answer.status_code == 200, login.answer.text
+    assert [a.signed_operations for a in authentications(server)] == [()]
+    assert "Review and allow" not in words(login.page)

@@ -209,11 +209,11 @@ def transaction_data_for(
             continue
         try:
             element = _element(services, conn, operation, language)
+            encoded = transaction_data.encode(element) if element is not None else None
         except transaction_data.TransactionDataError as exc:
             log.warning("no transaction data for a %s operation: %s", entry["type"], exc)
             continue
-        if element is not None:
-            encoded = transaction_data.encode(element)
+        if encoded is not None:
             bindings.append(Binding(transaction_data.operation_digest(entry), encoded))
     return tuple(bindings)
 
