@@ -13,11 +13,16 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from trustanchor.domain.money import MINOR_UNITS, Amount, MoneyError, parse_amount
 from trustanchor.oauth.errors import InvalidAuthorizationDetails
 
 ACCOUNT_ID = re.compile(r"acc_[A-Za-z0-9_-]{16,60}")
 """Our opaque account ids (assigned when an intermediary registers the account)."""
 
+STANDING_AUTHORIZATION_ID = re.compile(r"sta_[A-Za-z0-9_-]{16,60}")
+"""Our opaque standing authorization ids (assigned when a holder approves a standing_funding)."""
+
+_AMOUNT_MEMBERS = ("currency", "amount")
 _QUOTABLE_NAME = re.compile(r"[A-Za-z0-9_]{1,32}")
 
 
@@ -63,6 +68,40 @@ def string_member(
 
 def account_member(obj: Mapping[str, Any], name: str) -> str:
     return string_member(obj, name, ACCOUNT_ID, "an account id (acc_…)")
+
+
+def amount_member(obj: Mapping[str, Any], name: str) -> Amount:
+    """The member ``name`` as an amount object ``{"currency": …, "amount": "…"}``: exactly those
+    two members, the amount a decimal *string* read by
+    :func:`trustanchor.domain.money.parse_amount`. Descriptions name ``<name>.currency`` and
+    ``<name>.amount``."""
+    where = f"{name}."
+    value = object_member(obj, name)
+    exact_members(value, where=where, required=_AMOUNT_MEMBERS)
+    if not isinstance(value["amount"], str):
+        # A JSON number would have passed through binary floating point already.
+        raise InvalidAuthorizationDetails(f"{name}.amount must be a string")
+    try:
+        return parse_amount(value["amount"], value["currency"])
+    except MoneyError as exc:
+        raise InvalidAuthorizationDetails(_money_problem(exc, name, value["currency"])) from exc
+
+
+def _money_problem(exc: MoneyError, name: str, currency: Any) -> str:
+    """Our own words for each refusal reason of domain/money.py (no client value repeated,
+    except a currency code once it is known to be one of ours)."""
+    if exc.reason == "unknown_currency":
+        return f"{name}.currency must be a supported ISO 4217 code"
+    if exc.reason == "too_many_decimals":
+        return f"{name}.amount has more decimals than {currency} allows ({MINOR_UNITS[currency]})"
+    if exc.reason == "not_positive":
+        return f"{name}.amount must be greater than zero"
+    if exc.reason == "too_large":
+        return f"{name}.amount is out of range"
+    return (
+        f"{name}.amount must be a string of decimal digits with an optional "
+        "fraction (no sign, exponent, spaces or leading zeros)"
+    )
 
 
 def single_entry(details: Sequence[Mapping[str, Any]], type_name: str) -> Mapping[str, Any] | None:

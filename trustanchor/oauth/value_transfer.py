@@ -21,11 +21,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from trustanchor.domain.money import MINOR_UNITS, Amount, MoneyError, parse_amount
+from trustanchor.domain.money import Amount, parse_amount
 from trustanchor.oauth.detail_members import (
     account_member,
+    amount_member,
     exact_members,
-    object_member,
     single_entry,
     string_member,
 )
@@ -35,7 +35,6 @@ TYPE = "value_transfer"
 REMITTANCE_REFERENCE = re.compile(r"[A-Za-z0-9/?:().,'+ -]{1,35}")
 _MEMBERS = ("type", "instructed_amount", "debtor_account", "creditor_account")
 _OPTIONAL = ("remittance_reference",)
-_AMOUNT_MEMBERS = ("currency", "amount")
 
 
 def validate(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -44,7 +43,7 @@ def validate(entry: Mapping[str, Any]) -> dict[str, Any]:
     exact_members(entry, where="", required=_MEMBERS, optional=_OPTIONAL)
     if entry["type"] != TYPE:
         raise InvalidAuthorizationDetails(f"type must be {TYPE!r}")
-    amount = _instructed_amount(entry)
+    amount = amount_member(entry, "instructed_amount")
     debtor = account_member(entry, "debtor_account")
     creditor = account_member(entry, "creditor_account")
     if debtor == creditor:
@@ -63,39 +62,6 @@ def validate(entry: Mapping[str, Any]) -> dict[str, Any]:
             "1 to 35 characters of A-Z a-z 0-9 / ? : ( ) . , ' + - and space",
         )
     return normalised
-
-
-def _instructed_amount(entry: Mapping[str, Any]) -> Amount:
-    where = "instructed_amount."
-    instructed = object_member(entry, "instructed_amount")
-    exact_members(instructed, where=where, required=_AMOUNT_MEMBERS)
-    if not isinstance(instructed["amount"], str):
-        # A JSON number would have passed through binary floating point already.
-        raise InvalidAuthorizationDetails("instructed_amount.amount must be a string")
-    try:
-        return parse_amount(instructed["amount"], instructed["currency"])
-    except MoneyError as exc:
-        raise InvalidAuthorizationDetails(_money_problem(exc, instructed["currency"])) from exc
-
-
-def _money_problem(exc: MoneyError, currency: Any) -> str:
-    """Our own words for each refusal reason of domain/money.py (no client value repeated,
-    except a currency code once it is known to be one of ours)."""
-    if exc.reason == "unknown_currency":
-        return "instructed_amount.currency must be a supported ISO 4217 code"
-    if exc.reason == "too_many_decimals":
-        return (
-            f"instructed_amount.amount has more decimals than {currency} allows "
-            f"({MINOR_UNITS[currency]})"
-        )
-    if exc.reason == "not_positive":
-        return "instructed_amount.amount must be greater than zero"
-    if exc.reason == "too_large":
-        return "instructed_amount.amount is out of range"
-    return (
-        "instructed_amount.amount must be a string of decimal digits with an optional "
-        "fraction (no sign, exponent, spaces or leading zeros)"
-    )
 
 
 @dataclass(frozen=True, slots=True)
