@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trustanchor.audit.entries import KINDS
+from trustanchor.openid4vp import transaction_data
 from trustanchor.policy.decision import REASONS
 from trustanchor.services import auditor_console
 from trustanchor.services.auditor_console import EntryFilter, FilterRefused, parse_filter
@@ -32,6 +33,7 @@ REVOCATION_REASONS = (  # token_revoked reasons the service writes (services/lin
     "identity_unjoined",
     "credential_revoked",
     "credential_suspended",
+    "link_approval_withdrawn",
 )
 
 
@@ -54,6 +56,15 @@ def test_every_policy_reason_code_is_translated(language: str) -> None:
 def test_every_documented_refusal_and_revocation_reason_is_translated(language: str) -> None:
     texts = catalog(language)
     codes = [*refusal_reasons(), *REVOCATION_REASONS]
+    assert [r for r in codes if f"auditor.reason.{r}" not in texts] == []
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_dynamic_linking_login_failure_is_translated(language: str) -> None:
+    """A wallet that did not sign the operation, or refused our transaction data type, fails the
+    login with these reasons (services/wallet_login.py); the console says so in words."""
+    texts = catalog(language)
+    codes = [*transaction_data.REASONS, "wallet_refused_transaction_data"]
     assert [r for r in codes if f"auditor.reason.{r}" not in texts] == []
 
 
