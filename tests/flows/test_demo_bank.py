@@ -14,6 +14,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -92,7 +93,11 @@ class Demo:
         return self.desk.book
 
 
-def bank_client_declaration(keys_dir: Path, parties_url: str) -> dict[str, Any]:
+def bank_client_declaration(
+    keys_dir: Path,
+    parties_url: str,
+    detail_types: tuple[str, ...] = ("account_link", "value_transfer"),
+) -> dict[str, Any]:
     """``demo-bank`` as config/demo.toml declares it, with the public key prepare made."""
     jwks = json.loads((keys_dir / "clients" / "demo-bank.jwks.json").read_text("utf-8"))
     return {
@@ -105,13 +110,50 @@ def bank_client_declaration(keys_dir: Path, parties_url: str) -> dict[str, Any]:
         "post_logout_redirect_uris": [f"{parties_url}/bank/"],
         "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
         "scope": "openid profile address accounts",
-        "authorization_details_types": ["account_link", "value_transfer"],
+        "authorization_details_types": list(detail_types),
         "dpop_bound_access_tokens": True,
     }
 
 
+# The demo's sets with funding allowed in jp-cbdc (whatever the shared sets say about funding):
+# movements up to 300,000 JPY each, no step-up for them.
+FUNDING_SETS: list[dict[str, Any]] = [
+    {
+        **anchor_set,
+        "policy": {
+            **{
+                name: value
+                for name, value in anchor_set["policy"].items()
+                if "funding" not in name and name not in ("cumulative", "cumulative_step_up")
+            },
+            "operations": ["account_link", "value_transfer", "funding"],
+            "funding_limits": {"JPY": "300000"},
+        },
+    }
+    if anchor_set["id"] == JP_SET
+    else anchor_set
+    for anchor_set in ANCHOR_SETS
+]
+
+
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[Demo]:
+    with running_demo(tmp_path, ANCHOR_SETS) as running:
+        yield running
+
+
+@pytest.fixture
+def funding_demo(tmp_path: Path) -> Iterator[Demo]:
+    with running_demo(
+        tmp_path, FUNDING_SETS, ("account_link", "value_transfer", "funding")
+    ) as running:
+        yield running
+
+
+@contextmanager
+def running_demo(
+    tmp_path: Path, anchor_sets: list[dict[str, Any]], *detail_types: tuple[str, ...]
+) -> Iterator[Demo]:
     keys_dir = tmp_path / "demo-keys"
     prepare(keys_dir)  # the demo bank's private_key_jwt key (and the anchors', unused here)
     parties_port = free_port()
@@ -122,9 +164,9 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
         f"sqlite:///{tmp_path / 'service.db'}",
         port=free_port(),
         anchors=anchors.declarations(),
-        clients=[bank_client_declaration(keys_dir, parties_url)],
+        clients=[bank_client_declaration(keys_dir, parties_url, *detail_types)],
     )
-    settings = dataclasses.replace(settings, anchor_sets=tuple(ANCHOR_SETS))
+    settings = dataclasses.replace(settings, anchor_sets=tuple(anchor_sets))
     with running_server(settings) as server:
         site = DemoSite(
             service_url=server.issuer,
@@ -516,3 +558,98 @@ def test_sign_out_everywhere_needs_the_bank_sessions_own_form(demo: Demo) -> Non
     stale = hanako.submit(home, "/bank/logout-everywhere")
     assert stale.status_code == 400
     assert _sso_cookie(hanako) is not None  # the service's session was not touched
+
+
+def deposit_balance(demo: Demo, person_id: str) -> int:
+    account_id = demo.desk.account_id(person(person_id), "bank_deposit")
+    account = demo.book.deposit(account_id)
+    assert account is not None
+    return account.balance_minor
+
+
+def test_the_funding_form_is_offered_only_where_it_can_work(demo: Demo) -> None:
+    """No dead buttons: "Top up my wallet" needs an active link and a service whose discovery
+    lists the funding type; a forged request without a link is refused by the bank itself."""
+    hanako = Customer(demo, "hanako")
+    home = hanako.sign_in()
+    assert 'id="top-up"' not in home.text  # not linked yet
+    csrf = parse(home.text).form_with("/bank/link").fields["csrf"]
+    forged = hanako.session.post(
+        demo.site.party("/bank/funding"),
+        data={"csrf": csrf, "direction": "deposit_to_wallet", "funding_amount": "1000"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert forged.status_code == 409
+    assert "needs an active link" in element_text(forged.text, "funding-error")
+    hanako.link()
+    offered = 'id="top-up"' in hanako.bank_home().text
+    assert offered == demo.desk.client.supports("funding")
+    assert wallet_balance(demo, "hanako") == 50000
+
+
+def test_top_up_and_move_back_over_the_link(funding_demo: Demo) -> None:
+    demo = funding_demo
+    hanako = Customer(demo, "hanako")
+    hanako.sign_in()
+    home = hanako.bank_home()
+    assert 'id="top-up"' not in home.text  # not linked yet: nothing to move over
+    hanako.link()
+    home = hanako.bank_home()
+    assert "Top up my wallet" in home.text and "Move back to my bank account" in home.text
+
+    topped = hanako.operate(
+        home, "/bank/funding", direction="deposit_to_wallet", funding_amount="100,000"
+    )
+    assert element_text(topped.text, "decision") == "Allowed"
+    assert element_text(topped.text, "result") == "Moved: the ledger executed the movement"
+    [granted] = json.loads(element_text(topped.text, "approved"))
+    assert granted["type"] == "funding" and granted["direction"] == "deposit_to_wallet"
+    assert granted["instructed_amount"] == {"currency": "JPY", "amount": "100000"}
+    assert granted["link_id"].startswith("lnk_")  # the service names the link it relied on
+    assert (deposit_balance(demo, "hanako"), wallet_balance(demo, "hanako")) == (
+        1_100_000,
+        150_000,
+    )
+
+    back = hanako.operate(
+        hanako.bank_home(),
+        "/bank/funding",
+        direction="wallet_to_deposit",
+        funding_amount="３０，０００円",
+    )
+    assert element_text(back.text, "result") == "Moved: the ledger executed the movement"
+    assert (deposit_balance(demo, "hanako"), wallet_balance(demo, "hanako")) == (
+        1_130_000,
+        120_000,
+    )
+    home = text_of(hanako.bank_home())
+    assert "1,130,000 JPY" in home and "120,000 JPY" in home
+
+    # Within the policy's limit but more than the wallet holds: the service approves, the
+    # ledger refuses, and the bank says so.
+    refused = hanako.operate(
+        hanako.bank_home(), "/bank/funding", direction="wallet_to_deposit", funding_amount="200000"
+    )
+    assert element_text(refused.text, "decision") == "Allowed"
+    assert element_text(refused.text, "result") == (
+        "Approved by the service, refused by the ledger: "
+        "the balance of the paying wallet is too low."
+    )
+    # Above the policy's per-movement limit: refused by the service, the ledger never asked.
+    over = hanako.operate(
+        hanako.bank_home(), "/bank/funding", direction="deposit_to_wallet", funding_amount="300001"
+    )
+    assert element_text(over.text, "decision") == "Refused"
+    assert "limit_exceeded" in element_text(over.text, "reason")
+    assert "ledger-outcome" not in over.text
+    assert (deposit_balance(demo, "hanako"), wallet_balance(demo, "hanako")) == (
+        1_130_000,
+        120_000,
+    )
+
+    ledger = text_of(hanako.get(demo.site.party("/ledger/")))
+    assert "Deposit account → CBDC wallet" in ledger
+    assert "CBDC wallet → deposit account" in ledger
+    japanese = text_of(hanako.get(demo.site.party("/bank/?lang=ja")))
+    assert "ウォレットに入金" in japanese and "1,130,000円" in japanese
