@@ -722,7 +722,7 @@ def test_every_page_is_self_contained_labelled_and_in_the_persons_language(
     _check_page(server, error, lang)
     _check_page(server, browser.get(server.url("/")), lang)
     if lang == "ja":
-        assert "テスト銀行 が次のことを求めています" in consent.text
+        assert "テスト銀行が次のことを求めています" in consent.text
         assert "許可する" in consent.text
         assert "本人確認に使うトラストアンカーを選んでください" in login.page.text
         assert "マイナンバーカード（テスト）" in login.page.text
@@ -735,7 +735,7 @@ def test_lang_parameter_switches_to_japanese(server: RunningServer, ecosystem: E
     assert '<html lang="en">' in login.page.text
     page = login.browser.get(server.url(login.path + "?lang=ja"))
     assert '<html lang="ja">' in page.text
-    assert "テスト銀行 が本人確認を求めています" in page.text
+    assert "テスト銀行が本人確認を求めています" in page.text
     # The choice sticks (cookie) for the next page of this browser.
     assert '<html lang="ja">' in login.browser.get(server.url(login.path)).text
 

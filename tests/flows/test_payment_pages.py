@@ -174,18 +174,15 @@ def test_a_refused_payment_names_the_trust_schemes_and_offers_nothing_to_allow(
         assert "Review and allow" not in text
         assert "not verified by trust anchors that recognise each other" in text
         assert (
-            "You are verified in the trust schemes (anchor sets) “Japan CBDC pilot”. "
+            "You are verified in “Japan CBDC pilot”. "
             "The recipient is verified only in “EU digital identity wallets”. "
-            "A payment needs one trust scheme that verified both of you."
+            "A payment needs one trust scheme (anchor set) that verified both of you."
         ) in text
         assert "Return to Test Bank" in text
     else:
         assert title(consent) == "許可できません"
         assert "確認と許可" not in text
-        assert (
-            "あなたはトラストスキーム（アンカーセット）「日本 CBDC 実証」で本人確認されています。"
-            in text
-        )
+        assert "あなたは「日本 CBDC 実証」で本人確認されています。" in text
         assert "受取人は「EU デジタル ID ウォレット」でのみ本人確認されています。" in text
         assert "テスト銀行に戻る" in text
 
