@@ -39,6 +39,7 @@ CREDITOR = "acc_" + "HanakoWallet00000002"
 DEPOSIT = "acc_" + "TaroDeposit000000003"
 LINK_ID = "lnk_" + "TaroLink000000000004"
 FUNDING_URL = "https://ledger.example.com/fundings"
+STANDING_ID = "sta_" + "TaroStanding00000005"
 ANCHOR_SET = "jp-banks"
 CLIENT_ID = "intermediary-1"
 TRANSFER_LIFETIME = 60

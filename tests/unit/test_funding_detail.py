@@ -15,7 +15,17 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.details import DEPOSIT, LINK_ID, OMIT, WALLET, funding, link, transfer
+from support.details import (
+    DEPOSIT,
+    LINK_ID,
+    OMIT,
+    STANDING_ID,
+    WALLET,
+    funding,
+    link,
+    standing_funding,
+    transfer,
+)
 
 from trustanchor import strict_json
 from trustanchor.domain.money import MAX_MINOR, MINOR_UNITS, Amount
@@ -29,6 +39,8 @@ BAD_AMOUNT = (
 )
 BAD_DIRECTION = 'direction must be "deposit_to_wallet" or "wallet_to_deposit"'
 BAD_LINK_ID = "link_id must be a link id (lnk_…)"
+STANDING_ID_STRING = "standing_authorization_id must be a string"
+BAD_STANDING_ID = "standing_authorization_id must be a standing authorization id (sta_…)"
 
 
 def refusal(entry: Any) -> str:
@@ -77,6 +89,25 @@ def test_the_link_id_is_optional_in_a_request() -> None:
         "deposit_account",
         "wallet_account",
     ]
+
+
+def test_a_movement_token_entry_names_its_standing_authorization_last() -> None:
+    entry = validate(funding(standing_authorization_id=STANDING_ID))
+    assert entry["standing_authorization_id"] == STANDING_ID
+    assert list(entry) == [
+        "type",
+        "direction",
+        "instructed_amount",
+        "deposit_account",
+        "wallet_account",
+        "link_id",
+        "standing_authorization_id",
+    ]
+    detail = FundingDetail.from_entry(entry)
+    assert detail.standing_authorization_id == STANDING_ID
+    assert detail.to_entry() == entry
+    assert FundingDetail.from_entry(funding()).standing_authorization_id is None
+    assert "standing_authorization_id" not in FundingDetail.from_entry(funding()).to_entry()
 
 
 def test_the_directions_are_exactly_the_two_movements() -> None:
@@ -172,6 +203,32 @@ FUNDING_REFUSALS: list[tuple[str, Any, str]] = [
     ("link_id_too_long", funding(link_id="lnk_" + "A" * 61), BAD_LINK_ID),
     ("link_id_with_padding", funding(link_id="lnk_" + "A" * 16 + "="), BAD_LINK_ID),
     ("link_id_with_newline", funding(link_id=LINK_ID + "\n"), BAD_LINK_ID),
+    ("standing_id_null", funding(standing_authorization_id=None), STANDING_ID_STRING),
+    ("standing_id_number", funding(standing_authorization_id=1), STANDING_ID_STRING),
+    ("standing_id_empty", funding(standing_authorization_id=""), BAD_STANDING_ID),
+    ("standing_id_a_link_id", funding(standing_authorization_id=LINK_ID), BAD_STANDING_ID),
+    (
+        "standing_id_too_short",
+        funding(standing_authorization_id="sta_" + "A" * 15),
+        BAD_STANDING_ID,
+    ),
+    ("standing_id_too_long", funding(standing_authorization_id="sta_" + "A" * 61), BAD_STANDING_ID),
+    (
+        "standing_id_with_newline",
+        funding(standing_authorization_id=STANDING_ID + "\n"),
+        BAD_STANDING_ID,
+    ),
+    (
+        "standing_id_with_a_dot",
+        funding(standing_authorization_id="sta_" + "A" * 16 + "."),
+        BAD_STANDING_ID,
+    ),
+    ("a_standing_member", funding(expires_at=1), "unknown member expires_at is not allowed"),
+    (
+        "a_standing_funding",
+        standing_funding(),
+        "unknown member daily_amount is not allowed",
+    ),
     ("unknown_member", funding(note="x"), "unknown member note is not allowed"),
     (
         "a_transfer_member",
@@ -271,7 +328,9 @@ json_scalars = (
     | st.integers()
     | st.floats()
     | st.text(max_size=40)
-    | st.sampled_from(["10000", "12.50", "0", "1e9", DEPOSIT, WALLET, LINK_ID, *DIRECTIONS])
+    | st.sampled_from(
+        ["10000", "12.50", "0", "1e9", DEPOSIT, WALLET, LINK_ID, STANDING_ID, *DIRECTIONS]
+    )
 )
 json_values = st.recursive(
     json_scalars,
@@ -289,6 +348,7 @@ def maybe(good: Any) -> st.SearchStrategy[Any]:
 
 account_ids = st.from_regex(r"acc_[A-Za-z0-9_-]{16,60}", fullmatch=True)
 link_ids = st.from_regex(r"lnk_[A-Za-z0-9_-]{16,60}", fullmatch=True)
+standing_ids = st.from_regex(r"sta_[A-Za-z0-9_-]{16,60}", fullmatch=True)
 amount_texts = st.from_regex(r"(0|[1-9][0-9]{0,16})(\.[0-9]{1,3})?", fullmatch=True)
 currencies = st.sampled_from(sorted(MINOR_UNITS))
 
@@ -305,7 +365,12 @@ near_fundings = st.fixed_dictionaries(
         "deposit_account": maybe(DEPOSIT) | account_ids,
         "wallet_account": maybe(WALLET) | account_ids,
     },
-    optional={"link_id": maybe(LINK_ID) | link_ids, "locations": json_values, "": json_values},
+    optional={
+        "link_id": maybe(LINK_ID) | link_ids,
+        "standing_authorization_id": maybe(STANDING_ID) | standing_ids,
+        "locations": json_values,
+        "": json_values,
+    },
 )
 
 
@@ -320,6 +385,7 @@ def funding_details(draw: st.DrawFn) -> FundingDetail:
         deposit_account=deposit,
         wallet_account=wallet,
         link_id=draw(st.none() | link_ids),
+        standing_authorization_id=draw(st.none() | standing_ids),
     )
 
 
@@ -379,9 +445,17 @@ MARKER = "Zq9-marker-Zq9"
 @settings(max_examples=300)
 @given(
     member=st.sampled_from(
-        ["direction", "amount", "currency", "deposit_account", "wallet_account", "link_id"]
+        [
+            "direction",
+            "amount",
+            "currency",
+            "deposit_account",
+            "wallet_account",
+            "link_id",
+            "standing_authorization_id",
+        ]
     ),
-    prefix=st.sampled_from(["", "acc_", "lnk_", "1", "deposit_to_wallet"]),
+    prefix=st.sampled_from(["", "acc_", "lnk_", "sta_", "1", "deposit_to_wallet"]),
 )
 def test_no_client_value_is_repeated_in_a_description(member: str, prefix: str) -> None:
     entry = funding(**{member: prefix + MARKER})

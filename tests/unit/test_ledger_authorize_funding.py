@@ -16,6 +16,7 @@ from support.ledger import (
     FUNDING_URL,
     LEDGER_URL,
     LINK_ID,
+    STANDING_ID,
     Intermediary,
     ServiceIssuer,
     funding_entry,
@@ -196,6 +197,20 @@ def test_a_token_whose_link_was_removed_is_token_revoked(ledger: Ledger) -> None
     refusal = ledger.refused("token_revoked", token, introspect=introspect)
     assert introspect.seen == [token]
     assert refusal.status == 401
+
+
+def test_a_movement_token_whose_standing_authorization_was_revoked_is_token_revoked(
+    ledger: Ledger,
+) -> None:
+    # Revoking a standing authorization (on /my, through the links API, or by a cascade) revokes
+    # its grant and the movement tokens minted from it; introspection then answers inactive.
+    token = ledger.token(
+        authorization_details=[funding_entry(standing_authorization_id=STANDING_ID)]
+    )
+    ledger.refused("token_revoked", token, introspect=IssuerIntrospection({"active": False}))
+    approved = ledger.present(token)  # not spent by the refusal; without introspection: usable
+    assert approved.standing_authorization_id == STANDING_ID
+    ledger.refused("token_used", token)
 
 
 def test_active_token_is_approved_with_introspection(ledger: Ledger) -> None:

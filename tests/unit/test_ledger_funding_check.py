@@ -22,6 +22,7 @@ from support.ledger import (
     DEPOSIT,
     FUNDING_URL,
     LINK_ID,
+    STANDING_ID,
     TRANSFER_LIFETIME,
     Intermediary,
     ServiceIssuer,
@@ -105,6 +106,17 @@ def test_instruction_equal_to_the_approved_detail_is_accepted(token: VerifiedAcc
     assert approved.jti == token.jti
     assert (approved.client_id, approved.sub) == (CLIENT_ID, token.sub)
     assert approved.valid_until == token.valid_until
+    assert approved.standing_authorization_id is None  # approved by the holder on its own
+
+
+def test_a_movement_from_a_standing_authorization_names_it(tokens: TokenFactory) -> None:
+    token = tokens(authorization_details=[funding_entry(standing_authorization_id=STANDING_ID)])
+    approved = check_funding(token, matching_funding(), at=AT)
+    assert approved.standing_authorization_id == STANDING_ID
+    assert approved.link_id == LINK_ID
+    # Checked like any funding token: the movement is exact, not "within the standing bounds".
+    refused("amount_mismatch", token, matching_funding(amount="9999"))
+    refused("direction_mismatch", token, matching_funding(direction="wallet_to_deposit"))
 
 
 def test_a_sweep_to_the_deposit_account_is_accepted(tokens: TokenFactory) -> None:
@@ -180,6 +192,22 @@ def test_accounts_swapped_are_refused(token: VerifiedAccessToken) -> None:
         [{**funding_entry(), "direction": "sideways"}],
         [{**funding_entry(), "wallet_account": DEPOSIT}],
         [{**funding_entry(), "link_id": "lnk_short"}],
+        [{**funding_entry(), "standing_authorization_id": "sta_short"}],
+        [{**funding_entry(), "standing_authorization_id": None}],
+        [
+            {
+                "type": "standing_funding",
+                "directions": ["deposit_to_wallet"],
+                "deposit_account": DEPOSIT,
+                "wallet_account": WALLET,
+                "max_amount": {"currency": "JPY", "amount": "10000"},
+                "daily_amount": {"currency": "JPY", "amount": "10000"},
+                "valid_days": 90,
+                "link_id": LINK_ID,
+                "standing_authorization_id": STANDING_ID,
+                "expires_at": AT + 86400,
+            }
+        ],
         [funding_entry(link_id=None)],
         [funding_entry(), "junk"],
     ],
@@ -195,6 +223,9 @@ def test_accounts_swapped_are_refused(token: VerifiedAccessToken) -> None:
         "unknown-direction",
         "deposit-equals-wallet",
         "malformed-link-id",
+        "malformed-standing-authorization-id",
+        "null-standing-authorization-id",
+        "standing-funding-only",
         "no-link-id",
         "junk-entry",
     ],

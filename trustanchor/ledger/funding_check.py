@@ -16,6 +16,11 @@ within its lifetime for callers that verified it earlier. Whether the link still
 something the token can say: a ledger that must know asks the issuer through introspection
 (:func:`trustanchor.ledger.authorize.require_active`), which answers ``active: false`` for a
 token whose grant was revoked because its link was removed.
+
+A movement token minted from a standing authorization is checked the same way; its entry also
+names the standing authorization (``standing_authorization_id``), returned in
+:class:`ApprovedFunding` for the ledger's records. Whether that authorization has been revoked
+since is again the issuer's to say through introspection.
 """
 
 from __future__ import annotations
@@ -53,8 +58,10 @@ class FundingInstruction:
 class ApprovedFunding:
     """A movement the token authorizes, with what the ledger should record beside it:
     ``link_id`` (the link the service relied on), ``anchor_set`` (the anchor set the service's
-    decision relied on), the token's ``jti``, ``client_id`` (the intermediary) and ``sub`` (the
-    holder, as the service identifies them)."""
+    decision relied on), the token's ``jti``, ``client_id`` (the intermediary), ``sub`` (the
+    holder, as the service identifies them) and ``standing_authorization_id`` (the standing
+    authorization the movement token was minted from; ``None`` for a movement the holder
+    approved on its own)."""
 
     direction: Direction
     amount: Amount
@@ -66,6 +73,7 @@ class ApprovedFunding:
     client_id: str
     sub: str
     valid_until: int
+    standing_authorization_id: str | None = None
 
     @property
     def debtor_account(self) -> str:
@@ -116,6 +124,7 @@ def check_funding(
         client_id=token.client_id,
         sub=token.sub,
         valid_until=token.valid_until,
+        standing_authorization_id=detail.standing_authorization_id,
     )
 
 

@@ -5,15 +5,22 @@ deposit account and CBDC wallet, over an existing active link, in either directi
      "direction": "deposit_to_wallet",                          # or "wallet_to_deposit"
      "instructed_amount": {"currency": "JPY", "amount": "10000"},
      "deposit_account": "acc_…", "wallet_account": "acc_…",
-     "link_id": "lnk_…"}                                        # optional in a request
+     "link_id": "lnk_…",                                        # optional in a request
+     "standing_authorization_id": "sta_…"}                      # the service's (see below)
 
 The amount follows the rules of ``value_transfer`` (a decimal *string*, normalised to the
 currency's canonical text) and is read by the same code. The two accounts must differ. The
 ``link_id`` may be left out of a request; a granted entry always carries it, filled in by the
 service from the active link that joins the two accounts, so the token names the concrete
 movement and the link it relies on. Which accounts are whose, and whether the link exists and is
-active, is the policy's business (it needs storage); this module only checks the shape. The JSON
-Schema is ``schemas/funding.schema.json`` (docs/AUTHORIZATION-DETAILS.md).
+active, is the policy's business (it needs storage); this module only checks the shape.
+
+``standing_authorization_id`` is the service's member: it is set only in the entry of a movement
+token minted from a standing authorization (:mod:`trustanchor.oauth.standing_funding`), naming
+that authorization. The validator accepts it wherever it appears (so a token request naming a
+movement may repeat it); whether it names the standing authorization the request is made under
+is the token endpoint's business. The JSON Schema is ``schemas/funding.schema.json``
+(docs/AUTHORIZATION-DETAILS.md).
 """
 
 from __future__ import annotations
@@ -25,22 +32,20 @@ from typing import Any, Literal
 from trustanchor.domain.accounts import LINK_ID
 from trustanchor.domain.money import Amount, parse_amount
 from trustanchor.oauth.detail_members import (
+    STANDING_AUTHORIZATION_ID,
     account_member,
+    amount_member,
     exact_members,
     single_entry,
     string_member,
 )
 from trustanchor.oauth.errors import InvalidAuthorizationDetails
 
-# One reader of instructed_amount for both types, so a funding amount is refused for exactly the
-# reasons (and with exactly the descriptions) a transfer amount is.
-from trustanchor.oauth.value_transfer import _instructed_amount as instructed_amount
-
 TYPE = "funding"
 Direction = Literal["deposit_to_wallet", "wallet_to_deposit"]
 DIRECTIONS: tuple[Direction, ...] = ("deposit_to_wallet", "wallet_to_deposit")
 _MEMBERS = ("type", "direction", "instructed_amount", "deposit_account", "wallet_account")
-_OPTIONAL = ("link_id",)
+_OPTIONAL = ("link_id", "standing_authorization_id")
 
 
 def validate(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -50,7 +55,9 @@ def validate(entry: Mapping[str, Any]) -> dict[str, Any]:
     if entry["type"] != TYPE:
         raise InvalidAuthorizationDetails(f"type must be {TYPE!r}")
     direction = _direction(entry["direction"])
-    amount = instructed_amount(entry)
+    # One reader of amounts for every type, so a funding amount is refused for exactly the
+    # reasons (and with exactly the descriptions) a transfer amount is.
+    amount = amount_member(entry, "instructed_amount")
     deposit = account_member(entry, "deposit_account")
     wallet = account_member(entry, "wallet_account")
     if deposit == wallet:
@@ -64,6 +71,13 @@ def validate(entry: Mapping[str, Any]) -> dict[str, Any]:
     }
     if "link_id" in entry:
         normalised["link_id"] = string_member(entry, "link_id", LINK_ID, "a link id (lnk_…)")
+    if "standing_authorization_id" in entry:
+        normalised["standing_authorization_id"] = string_member(
+            entry,
+            "standing_authorization_id",
+            STANDING_AUTHORIZATION_ID,
+            "a standing authorization id (sta_…)",
+        )
     return normalised
 
 
@@ -88,6 +102,7 @@ class FundingDetail:
     deposit_account: str
     wallet_account: str
     link_id: str | None = None
+    standing_authorization_id: str | None = None
 
     @classmethod
     def from_entry(cls, entry: Mapping[str, Any]) -> FundingDetail:
@@ -100,6 +115,7 @@ class FundingDetail:
             deposit_account=normalised["deposit_account"],
             wallet_account=normalised["wallet_account"],
             link_id=normalised.get("link_id"),
+            standing_authorization_id=normalised.get("standing_authorization_id"),
         )
 
     def to_entry(self) -> dict[str, Any]:
@@ -112,6 +128,8 @@ class FundingDetail:
         }
         if self.link_id is not None:
             entry["link_id"] = self.link_id
+        if self.standing_authorization_id is not None:
+            entry["standing_authorization_id"] = self.standing_authorization_id
         return validate(entry)
 
     @property
