@@ -12,6 +12,8 @@ CREDITOR: Final = "acc_creditorBBBBBBBBBBBB"
 DEPOSIT: Final = "acc_deposit-CCCCCCCCCCCC"
 WALLET: Final = "acc_wallet_DDDDDDDDDDDDD"
 LINK_ID: Final = "lnk_linkEEEEEEEEEEEEEEEE"
+STANDING_ID: Final = "sta_standingFFFFFFFFFFFF"
+EXPIRES_AT: Final = 1_798_761_600
 OMIT: Final = object()
 
 
@@ -58,3 +60,45 @@ def funding(*, currency: Any = "JPY", amount: Any = "10000", **overrides: Any) -
         "link_id": LINK_ID,
     }
     return _apply(entry, overrides)
+
+
+def standing_funding(
+    *,
+    currency: Any = "JPY",
+    max_amount: Any = "50000",
+    daily_amount: Any = "100000",
+    daily_currency: Any = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """A ``standing_funding`` entry as a request carries it (no ``link_id``,
+    ``standing_authorization_id`` or ``expires_at``; see :func:`granted_standing_funding`).
+    ``currency`` sets both amounts' currency unless ``daily_currency`` is given; an amount or a
+    currency may be ``OMIT``."""
+    entry = {
+        "type": "standing_funding",
+        "directions": ["deposit_to_wallet"],
+        "deposit_account": DEPOSIT,
+        "wallet_account": WALLET,
+        "max_amount": _apply({}, {"currency": currency, "amount": max_amount}),
+        "daily_amount": _apply(
+            {},
+            {
+                "currency": currency if daily_currency is None else daily_currency,
+                "amount": daily_amount,
+            },
+        ),
+        "valid_days": 90,
+    }
+    return _apply(entry, overrides)
+
+
+def granted_standing_funding(**overrides: Any) -> dict[str, Any]:
+    """A ``standing_funding`` entry as the service grants it (with ``link_id``,
+    ``standing_authorization_id`` and ``expires_at``)."""
+    granted = {
+        "link_id": LINK_ID,
+        "standing_authorization_id": STANDING_ID,
+        "expires_at": EXPIRES_AT,
+    }
+    granted.update(overrides)
+    return standing_funding(**granted)
