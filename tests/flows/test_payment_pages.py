@@ -8,8 +8,11 @@ as a refusal, and the login page that follows says what the new login must be.""
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +20,10 @@ import requests
 from sqlalchemy import update
 from support.html import parse
 from support.payments import (
+    ANCHOR_SETS,
     EU_HIGH,
     JP_HIGH,
+    JP_SET,
     JP_SUBSTANTIAL,
     Bank,
     Holder,
@@ -27,7 +32,7 @@ from support.payments import (
     transfer,
 )
 from support.rp import Pkce
-from support.server import RunningServer
+from support.server import RunningServer, free_port, running_server, test_settings
 
 from trustanchor.storage.tables import accounts
 
@@ -346,3 +351,51 @@ def test_a_large_funding_movement_says_every_reason_for_the_new_login(
         "For amounts above JPY 200,000, the rules of “Japan CBDC pilot” ask for a login made "
         "within the last 5 minutes."
     ) in text
+
+
+@pytest.fixture
+def linking_server(
+    tmp_path: Path, database_url: str, payments: Payments
+) -> Iterator[RunningServer]:
+    """The same ecosystem, with jp-cbdc asking for every transfer to be signed in the wallet."""
+    sets = tuple(
+        {**s, "policy": {**s["policy"], "dynamic_linking": ["value_transfer"]}}
+        if s["id"] == JP_SET
+        else s
+        for s in ANCHOR_SETS
+    )
+    settings = test_settings(
+        tmp_path,
+        database_url,
+        port=free_port(),
+        anchors=[a.declaration() for a in payments.anchors.values()],
+        clients=payments.clients(),
+    )
+    with running_server(dataclasses.replace(settings, anchor_sets=sets)) as running:
+        yield running
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_a_payment_to_be_signed_in_the_wallet_says_so_without_asking_for_a_stronger_login(
+    linking_server: RunningServer, payments: Payments, lang: str
+) -> None:
+    """Taro logged in at high moments ago; the set asks for every transfer to be confirmed in
+    the wallet, which his login from earlier did not do. The page asks him to confirm it in his
+    wallet: not for a stronger login, not as a refusal."""
+    server = linking_server
+    bank = Bank(server, payments)
+    taro, _, taro_wallet = linked_person(server, payments, bank, "taro", JP_HIGH)
+    _, _, hanako_wallet = linked_person(server, payments, bank, "hanako", JP_HIGH)
+    consent = open_payment(taro, bank, [transfer(taro_wallet, hanako_wallet, "5000")], lang)
+    text = visible(consent)
+    assert 'role="alert"' not in consent.text and '<li class="operation pending">' in consent.text
+    if lang == "en":
+        assert "Confirm this payment in your wallet" in text and "stronger" not in text
+        assert (
+            "The rules of “Japan CBDC pilot” ask for every payment to be confirmed in your "
+            "wallet, which signs the payment itself."
+        ) in text
+        assert "Log in again with your wallet" in text
+    else:
+        assert "この送金をウォレットで確認してください" in text and "より強い" not in text
+        assert "「日本 CBDC 実証」のルールにより、送金ごとにウォレットでの確認が必要です。" in text
