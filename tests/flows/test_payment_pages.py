@@ -34,7 +34,12 @@ from support.payments import (
 from support.rp import Pkce
 from support.server import RunningServer, free_port, running_server, test_settings
 
+from trustanchor.policy.decision import Decision, StepUp
+from trustanchor.services.decisions import DetailDecision, Outcome
+from trustanchor.services.payment_wording import LoginState
+from trustanchor.storage import accounts_repo
 from trustanchor.storage.tables import accounts
+from trustanchor.web import operations
 
 
 @pytest.fixture
@@ -399,3 +404,57 @@ def test_a_payment_to_be_signed_in_the_wallet_says_so_without_asking_for_a_stron
     else:
         assert "この送金をウォレットで確認してください" in text and "より強い" not in text
         assert "「日本 CBDC 実証」のルールにより、送金ごとにウォレットでの確認が必要です。" in text
+
+
+def test_funding_is_worded_from_the_decision_on_its_entry(
+    server: RunningServer, payments: Payments, bank: Bank
+) -> None:
+    """web/operations.py on DetailDecisions built here over real accounts: a granted funding
+    entry (with its link id) in Japanese, the same refused for a reason without a set, and a
+    step-up on it explained from the set's funding_step_up rule."""
+    _, deposit, wallet = linked_person(server, payments, bank, "taro", JP_HIGH)
+    services = server.services
+    with services.db.reader() as conn:
+        found = accounts_repo.get_many(conn, [deposit, wallet])
+    holder = found[deposit].holder_id
+    assert holder is not None
+    viewer = operations.Viewer(holder, payments.bank.client_id)
+    entry = funding("wallet_to_deposit", deposit, wallet, "12345") | {"link_id": "lnk_" + "a" * 22}
+    allowed = DetailDecision(
+        "dec_1", entry, Decision(True, "allowed", JP_SET, 1, (JP_HIGH,)), found, None, ()
+    )
+    view = operations.describe(services, allowed, "ja", viewer)
+    assert (
+        view.text
+        == "CBDC ウォレット「taro wallet」から預金口座「taro savings」へ12,345円を移します"
+    )
+    assert (view.amount, view.payee, view.allowed, view.refusal) == ("12,345円", None, True, None)
+    assert view.notes == ("どちらもご本人の口座です。ほかの方には送られません。",)
+
+    refused = dataclasses.replace(allowed, decision=Decision(False, "link_not_found"))
+    view = operations.describe(services, refused, "en", viewer)
+    assert (view.allowed, view.refusal, view.why) == (
+        False,
+        "These two accounts are not linked.",
+        (),
+    )
+
+    needed = StepUp("high", 300, JP_SET, (JP_HIGH,))
+    large = dataclasses.replace(
+        allowed,
+        entry=funding("deposit_to_wallet", deposit, wallet, "300000"),
+        decision=Decision(False, "step_up_required", JP_SET, 1, (), needed),
+    )
+    view = operations.describe(services, large, "en", viewer)
+    assert view.step_up and view.refusal is None and view.why == ()
+    state = LoginState("substantial", services.clock.now() - 10, fresh=True)
+    explained = operations.step_up_view(
+        services, Outcome((large,), payments.bank.client_id), "en", state
+    )
+    assert explained is not None
+    assert explained.heading == "A stronger login is needed"
+    assert explained.reasons == (
+        "For amounts above JPY 200,000, the rules of “Japan CBDC pilot” ask for a login at "
+        "assurance level “high”.",
+    )
+    assert explained.now == ("You logged in at assurance level “substantial”.",)
