@@ -57,7 +57,7 @@ class Meter:
     """A counter's key without its bucket: whose total, of what, in which set's window."""
 
     anchor_set_id: str
-    operation: str  # value_transfer; funding will be counted under its own
+    operation: str  # value_transfer or funding, each counted apart (services/cumulative.py)
     time_window: str  # calendar_day / calendar_month / rolling_24h
     subject_kind: str  # holder / debtor_account
     subject_id: str
