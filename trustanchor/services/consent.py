@@ -11,7 +11,7 @@ approves. "Not you?" abandons the interaction and ends the SSO session the login
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection
@@ -211,9 +211,7 @@ def _decide_once(
         if policy_denial is not None:
             approve = False  # the policy said no: nothing the person clicked changes that
         elif (
-            approve
-            and outcome is not None
-            and not decisions.count(services, conn, outcome, at=at)
+            approve and outcome is not None and not decisions.count(services, conn, outcome, at=at)
         ):
             # Counted at the moment of approval, before anything else is written: a refusal
             # rolls this transaction back and the decision is made again.
@@ -263,7 +261,9 @@ def _decide_once(
                 new_session,
                 sid=sid,
                 holder_id=authentication.holder_id,
-                authentication=authentication.to_json(),
+                # Without the operations this login's presentation signed: they belong to this
+                # request (docs/DYNAMIC-LINKING.md), never to a later one taken over from SSO.
+                authentication=replace(authentication, signed_operations=()).to_json(),
                 now=at,
                 expires_at=at + settings.interaction.session_lifetime,
             )
@@ -290,7 +290,9 @@ def _decide_once(
             authentication.holder_id,
             details.to_json(),
             now=at,
-            expires_at=at + settings.tokens.refresh_token_lifetime,
+            expires_at=outcome.grant_expires_at(at + settings.tokens.refresh_token_lifetime)
+            if outcome is not None
+            else at + settings.tokens.refresh_token_lifetime,
         )
         if outcome is not None:
             decisions.carry_out(conn, outcome, authentication, grant_id=grant_id, at=at)

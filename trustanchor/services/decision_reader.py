@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from trustanchor.domain.accounts import Account, AccountLink
+from trustanchor.domain.identity import Authentication
 from trustanchor.oauth.authorization_details import Operation, parse_operations
 from trustanchor.policy.decision import Decision
 from trustanchor.policy.facts import AccountFact, AuthenticationFact, IdentityFact, KycState
@@ -39,6 +40,10 @@ class DetailDecision:
     counterparty_anchors: tuple[str, ...]  # transfers: the anchors vouching for the creditor
     kyc_matched: frozenset[str] = frozenset()  # accounts whose registered KYC matched
     operation: Operation = field(default=None)  # type: ignore[assignment]
+    # The entry as it will be granted when it differs from the request's (a funding names the
+    # link it moves over), and an end the grant must not outlive (a standing authorization).
+    granted: Mapping[str, Any] | None = None
+    expires_at: int | None = None
 
     def __post_init__(self) -> None:
         if self.operation is None:
@@ -174,3 +179,14 @@ class Context:
     login: AuthenticationFact
     at: int
     signed_operations: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class CarryingOut:
+    """What an approved decision is carried out for: the requesting intermediary, the login,
+    the grant being created, and the instant."""
+
+    client_id: str
+    authentication: Authentication
+    grant_id: str
+    at: int

@@ -50,7 +50,7 @@ from trustanchor.policy.facts import AuthenticationFact
 from trustanchor.policy.snapshot import TrustSnapshot
 from trustanchor.services import audit_trail
 from trustanchor.services.container import Services
-from trustanchor.services.decision_reader import Context, DetailDecision, Reader
+from trustanchor.services.decision_reader import CarryingOut, Context, DetailDecision, Reader
 from trustanchor.services.interaction import BindingConflict
 from trustanchor.services.operation_kinds import KINDS
 from trustanchor.storage import grants_repo
@@ -93,7 +93,13 @@ class Outcome:
     def granted_details(self) -> tuple[dict[str, Any], ...]:
         """The entries as granted: what the grant stores and its tokens carry (a funding entry
         names the link it moves over)."""
-        return tuple(KINDS[d.entry["type"]].granted(d) for d in self.decisions)
+        return tuple(dict(d.granted if d.granted is not None else d.entry) for d in self.decisions)
+
+    def grant_expires_at(self, default: int) -> int:
+        """When the grant ends: ``default``, or the earliest end an operation sets (a standing
+        authorization's own expiry, which may be later than the default)."""
+        ends = [d.expires_at for d in self.decisions if d.expires_at is not None]
+        return min(ends) if ends else default
 
 
 def needs_decision(operations: Sequence[Operation]) -> bool:
@@ -214,7 +220,9 @@ def carry_out(
         kind = KINDS[item.entry["type"]]
         if kind.carry_out is None:
             continue
-        created = kind.carry_out(conn, item, outcome.client_id, authentication, at)
+        created = kind.carry_out(
+            conn, item, CarryingOut(outcome.client_id, authentication, grant_id, at)
+        )
         link_id = created or link_id
     grants_repo.record_reliance(
         conn,

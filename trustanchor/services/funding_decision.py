@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from trustanchor.domain.identity import Authentication
 from trustanchor.oauth import funding
 from trustanchor.oauth.funding import FundingDetail
 from trustanchor.openid4vp.transaction_data import operation_digest
@@ -26,7 +25,12 @@ from trustanchor.policy.engine import decide_funding
 from trustanchor.policy.facts import FundingRequest
 from trustanchor.policy.snapshot import TrustSnapshot
 from trustanchor.services import cumulative
-from trustanchor.services.decision_reader import Context, DetailDecision, new_decision_id
+from trustanchor.services.decision_reader import (
+    CarryingOut,
+    Context,
+    DetailDecision,
+    new_decision_id,
+)
 from trustanchor.services.interaction import InteractionGone
 from trustanchor.storage import accounts_repo, link_approvals_repo
 
@@ -83,6 +87,7 @@ def decide(ctx: Context, detail: FundingDetail) -> DetailDecision:
         link,
         (),
         operation=detail,
+        granted=_granted(detail, link.id) if link is not None else None,
     )
 
 
@@ -110,31 +115,24 @@ def count(conn: Connection, snapshot: TrustSnapshot, item: DetailDecision, at: i
 def carry_out(
     conn: Connection,
     item: DetailDecision,
-    client_id: str,
-    authentication: Authentication,
-    at: int,
+    carrying: CarryingOut,
 ) -> str | None:
     """Nothing moves here (the ledger moves the money when the token is used), but the link
     must still be active when the grant relying on it is recorded: its row is locked until the
     consent transaction commits, so a removal racing with this approval either comes first
     (and this approval fails) or finds the grant and revokes it."""
-    del client_id, authentication, at
+    del carrying
     if item.link is None or not accounts_repo.lock_active_link(conn, item.link.id):
         raise InteractionGone("the link was removed meanwhile")
     return None
 
 
-def granted(item: DetailDecision) -> dict[str, Any]:
-    """The entry as granted: it names the link the movement goes over (decided allowed only
-    with an active link)."""
-    detail = item.operation
-    assert isinstance(detail, FundingDetail)
-    if item.link is None:
-        return dict(item.entry)  # not allowed: nothing will be granted from it
+def _granted(detail: FundingDetail, link_id: str) -> dict[str, Any]:
+    """The entry as granted: it names the link the movement goes over."""
     return FundingDetail(
         direction=detail.direction,
         amount=detail.amount,
         deposit_account=detail.deposit_account,
         wallet_account=detail.wallet_account,
-        link_id=item.link.id,
+        link_id=link_id,
     ).to_entry()

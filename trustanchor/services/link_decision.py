@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from trustanchor.domain.identity import Authentication
 from trustanchor.oauth.account_link import AccountLinkDetail
 from trustanchor.policy.decision import denied
 from trustanchor.policy.engine import decide_link
 from trustanchor.policy.facts import LinkRequest
 from trustanchor.services import links
 from trustanchor.services.decision_reader import (
+    CarryingOut,
     Context,
     DetailDecision,
     matched,
@@ -59,15 +59,14 @@ def decide(ctx: Context, detail: AccountLinkDetail) -> DetailDecision:
 def carry_out(
     conn: Connection,
     item: DetailDecision,
-    client_id: str,
-    authentication: Authentication,
-    at: int,
+    carrying: CarryingOut,
 ) -> str | None:
     """Bind the accounts of a link to the person (through the identity they logged in with)
     and create the link, or remove it for an unlink. Returns the new link's id. Raises
     BindingConflict when an account was bound to someone else meanwhile."""
     detail = item.operation
     assert isinstance(detail, AccountLinkDetail)
+    client_id, authentication, at = carrying.client_id, carrying.authentication, carrying.at
     if detail.action == "unlink":
         if item.link is not None:
             links.remove_in(conn, item.link.id, reason="unlinked_by_holder", at=at)

@@ -17,35 +17,28 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from trustanchor.domain.identity import Authentication
 from trustanchor.oauth import account_link, funding, value_transfer
 from trustanchor.policy.snapshot import TrustSnapshot
 from trustanchor.services import funding_decision, link_decision, transfer_decision
-from trustanchor.services.decision_reader import Context, DetailDecision
+from trustanchor.services.decision_reader import CarryingOut, Context, DetailDecision
 
 Decide = Callable[[Context, Any], DetailDecision]
 Count = Callable[[Connection, TrustSnapshot, DetailDecision, int], bool]
-CarryOut = Callable[[Connection, DetailDecision, str, Authentication, int], str | None]
-Granted = Callable[[DetailDecision], dict[str, Any]]
-
-
-def _as_requested(item: DetailDecision) -> dict[str, Any]:
-    return dict(item.entry)
+CarryOut = Callable[[Connection, DetailDecision, CarryingOut], str | None]
 
 
 @dataclass(frozen=True, slots=True)
 class OperationKind:
-    """``decide(ctx, operation)``; ``count(conn, snapshot, item, at)`` (None: not counted);
-    ``carry_out(conn, item, client_id, authentication, at)`` returns the id of a link it
-    created (None: nothing to do); ``granted(item)``: the entry as the grant and its tokens
-    carry it; ``moves_over_link``: the grant relies on the decision's active link (removing it
+    """``decide(ctx, operation)`` (its DetailDecision says how the entry is granted and until
+    when, where that differs); ``count(conn, snapshot, item, at)`` (None: not counted);
+    ``carry_out(conn, item, carrying)`` returns the id of a link it created (None: nothing to
+    do); ``moves_over_link``: the grant relies on the decision's active link (removing it
     revokes the grant)."""
 
     type: str
     decide: Decide
     count: Count | None = None
     carry_out: CarryOut | None = None
-    granted: Granted = _as_requested
     moves_over_link: bool = False
 
 
@@ -62,7 +55,6 @@ KINDS: Mapping[str, OperationKind] = MappingProxyType(
             funding_decision.decide,
             count=funding_decision.count,
             carry_out=funding_decision.carry_out,
-            granted=funding_decision.granted,
             moves_over_link=True,
         ),
     }

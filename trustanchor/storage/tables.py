@@ -442,3 +442,34 @@ link_approvals = Table(
     Column("approved_at", Time, nullable=False),
     PrimaryKeyConstraint("link_id", "client_id"),
 )
+
+# Standing authorizations (issue 12): a holder's approval, once, of automatic funding over a link
+# within bounds; its state is its grant's. Each movement token minted from one is listed.
+standing_authorizations = Table(
+    "standing_authorizations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("grant_id", String(64), ForeignKey("grants.id"), nullable=False, unique=True),
+    Column("link_id", String(64), ForeignKey("account_links.id"), nullable=False),
+    Column("client_id", String(128), nullable=False),
+    Column("holder_id", String(64), nullable=False),
+    Column("entry", JSON, nullable=False),  # the granted standing_funding entry
+    Column("created_at", Time, nullable=False),
+    Column("expires_at", Time, nullable=False),
+)
+Index("ix_standing_authorizations_holder_id", standing_authorizations.c.holder_id)
+Index("ix_standing_authorizations_link_id", standing_authorizations.c.link_id)
+
+standing_movements = Table(
+    "standing_movements",
+    metadata,
+    Column("jti", String(64), primary_key=True),  # the movement token's
+    Column("standing_id", String(64), ForeignKey("standing_authorizations.id"), nullable=False),
+    Column("at", Time, nullable=False),
+    Column("direction", String(32), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount", BigInteger, nullable=False),  # minor units
+)
+Index(
+    "ix_standing_movements_standing_id", standing_movements.c.standing_id, standing_movements.c.at
+)
