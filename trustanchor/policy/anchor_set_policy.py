@@ -2,9 +2,12 @@
 
 Declared in TOML under ``[anchor_sets.policy]`` and stored as JSON (the repository bumps the set's
 version whenever the stored JSON changes). :func:`parse_policy` is the one way in, from either
-source; :meth:`AnchorSetPolicy.to_json` is the canonical way out: defaults spelt out, amounts in
-canonical text, operations and step-up rules in a fixed order. So two declarations that mean the
-same policy store the same JSON and do not bump the version, and ``parse_policy(p.to_json()) == p``.
+source; :meth:`AnchorSetPolicy.to_json` is the canonical way out: the original fields spelt out
+with their defaults, the fields added since (joins, KYC, channels, cumulative rules, funding,
+dynamic linking) only when not at their default, so that sets stored before them keep their
+JSON; amounts in canonical text, operations, lists and rules in a fixed order. So two
+declarations that mean the same policy store the same JSON and do not bump the version, and
+``parse_policy(p.to_json()) == p``.
 
 Deny by default: a policy that names no ``operations`` allows nothing, a currency without a limit
 is not allowed, and an unknown field is refused (a misspelt security setting must not be silently
