@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 
 from trustanchor.demo.ledger_desk import MAX_BODY, DemoLedger, LedgerAnswer
 from trustanchor.demo.page_context import translator
-from trustanchor.demo.people import load_people
+from trustanchor.demo.people import LocalText, load_people
 from trustanchor.ledger.token_check import HeaderValues
 
 blueprint = Blueprint("demo_ledger", __name__)
@@ -73,12 +73,21 @@ def overview() -> Any:
     names = {
         a.account_id: people[a.owner].display_name if a.owner in people else None for a in accounts
     }
+    # The wallet's label in the viewer's language, from the demo data the bank opened it with
+    # (the book keeps the English one).
+    labels: dict[str, LocalText] = {}
+    for account in accounts:
+        owner = people.get(account.owner)
+        for held in owner.accounts if owner is not None else ():
+            if held.kind == "cbdc_wallet" and held.label.en == account.label:
+                labels[account.account_id] = held.label
     entries = [(entry, _reason_text(entry.reason)) for entry in book.journal(limit=50)]
     movements = [(entry, _reason_text(entry.reason)) for entry in book.fundings(limit=50)]
     return render_template(
         "ledger/overview.html",
         accounts=accounts,
         names=names,
+        labels=labels,
         entries=entries,
         movements=movements,
     )

@@ -8,6 +8,7 @@ is bound to the browser session that started it and consumed once.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -469,6 +470,8 @@ def operation(operation_id: int) -> Any:
         reason_text=reason_text,
         ledger_text=ledger_text,
         headline=_headline(found, ledger_text),
+        # Readable in both languages (tojson would write a Japanese memo as \u escapes).
+        requested_json=json.dumps(found.requested, indent=2, sort_keys=True, ensure_ascii=False),
         payee=payee,
     )
 
