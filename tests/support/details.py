@@ -65,26 +65,27 @@ def funding(*, currency: Any = "JPY", amount: Any = "10000", **overrides: Any) -
 def standing_funding(
     *,
     currency: Any = "JPY",
-    max_amount: Any = "50000",
-    daily_amount: Any = "100000",
+    max_text: Any = "50000",
+    daily_text: Any = "100000",
     daily_currency: Any = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """A ``standing_funding`` entry as a request carries it (no ``link_id``,
     ``standing_authorization_id`` or ``expires_at``; see :func:`granted_standing_funding`).
-    ``currency`` sets both amounts' currency unless ``daily_currency`` is given; an amount or a
-    currency may be ``OMIT``."""
+    ``currency`` sets both amounts' currency unless ``daily_currency`` is given, ``max_text`` and
+    ``daily_text`` their amount texts (each may be ``OMIT``); ``max_amount=`` and
+    ``daily_amount=`` replace the whole member."""
     entry = {
         "type": "standing_funding",
         "directions": ["deposit_to_wallet"],
         "deposit_account": DEPOSIT,
         "wallet_account": WALLET,
-        "max_amount": _apply({}, {"currency": currency, "amount": max_amount}),
+        "max_amount": _apply({}, {"currency": currency, "amount": max_text}),
         "daily_amount": _apply(
             {},
             {
                 "currency": currency if daily_currency is None else daily_currency,
-                "amount": daily_amount,
+                "amount": daily_text,
             },
         ),
         "valid_days": 90,
