@@ -458,3 +458,16 @@ def test_funding_is_worded_from_the_decision_on_its_entry(
         "assurance level “high”.",
     )
     assert explained.now == ("You logged in at assurance level “substantial”.",)
+
+
+def test_an_account_that_is_no_payee_is_shown_by_its_masked_id_only(
+    server: RunningServer, payments: Payments, bank: Bank
+) -> None:
+    """Naming an account id is no way to read its label: a transfer to an account nobody is
+    bound to (refused, with the reason) shows the masked id alone."""
+    taro, _, taro_wallet = linked_person(server, payments, bank, "taro", JP_HIGH)
+    unbound = bank.register("lone-wallet", "cbdc_wallet", "Yamada Hanako private wallet")
+    consent = open_payment(taro, bank, [transfer(taro_wallet, unbound, "5000")], "en")
+    text = visible(consent)
+    assert "Yamada" not in text and element(consent, "payee-label") == []
+    assert f"Account …{unbound[-4:]}" in text and "not registered to a verified person" in text

@@ -304,14 +304,18 @@ def schemes(services: Services, item: DetailDecision, holder_id: str, *, at: int
 
 
 def payees(services: Services, outcome: Outcome, language: str) -> dict[str, payee.Payee]:
-    """The payee of every transfer in ``outcome``, by creditor account id (accounts we do not
-    know are left out)."""
-    wanted = [
-        str(item.entry["creditor_account"])
-        for item in outcome.decisions
-        if item.entry.get("type") == TRANSFER
-        and isinstance(item.entry.get("creditor_account"), str)
-    ]
+    """The payee of every transfer in ``outcome``, by creditor account id. Only an account that
+    is bound to a person and active is a payee whose registered name is shown: for any other
+    (unknown, unbound, closed or flagged: the transfer cannot go there) the page shows the
+    masked account id alone, so that naming an account id is no way to read its label."""
+    wanted = []
+    for item in outcome.decisions:
+        creditor = item.entry.get("creditor_account")
+        account = item.accounts.get(creditor) if isinstance(creditor, str) else None
+        if item.entry.get("type") != TRANSFER or account is None:
+            continue
+        if account.holder_id is not None and account.status == "active":
+            wanted.append(account.id)
     found: dict[str, payee.Payee] = {}
     if not wanted:
         return found
