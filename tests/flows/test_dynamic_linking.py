@@ -393,3 +393,43 @@ def test_a_transfer_to_an_unknown_account_gets_no_transaction_data(
     assert login.answer.status_code == 200, login.answer.text
     assert [a.signed_operations for a in authentications(server)] == [()]
     assert "Review and allow" not in words(login.page)
+
+
+def test_an_anchor_whose_wallets_sign_our_type_gets_it_where_no_set_requires_it(
+    tmp_path: Path, database_url: str, payments: Payments
+) -> None:
+    """eu-wallets requires nothing, but the eu-pid anchor declares that its wallets sign
+    value_transfer transaction data (``transaction_data`` in its sd_jwt_vc settings): the
+    element is sent, checked, and recorded as signed; a missing hash fails the login as
+    anywhere else."""
+    anchors = []
+    for party in payments.anchors.values():
+        declaration = party.declaration()
+        if party.id == EU_HIGH:
+            declaration["sd_jwt_vc"]["transaction_data"] = ["value_transfer"]
+        anchors.append(declaration)
+    settings = test_settings(
+        tmp_path, database_url, port=free_port(), anchors=anchors, clients=payments.clients()
+    )
+    with running_server(dataclasses.replace(settings, anchor_sets=ANCHOR_SETS)) as server:
+        bank = Bank(server, payments)
+        debtor = bank.register("pierre-wallet", "cbdc_wallet", "Pierre wallet")
+        creditor = bank.register("marie-wallet", "cbdc_wallet", "Marie wallet")
+        details = [transfer(debtor, creditor, "10.00", "EUR")]
+        pierre = Holder(server, payments, "pierre")
+        signed = log_in(
+            pierre, pierre.open(bank.authorization_url(details, Pkce.generate())), EU_HIGH
+        )
+        [element] = signed.request["transaction_data"]
+        assert decoded(element)["type"] == VALUE_TRANSFER
+        assert signed.answer.status_code == 200, signed.answer.text
+        assert [a.signed_operations for a in authentications(server)] == [(digest(details[0]),)]
+
+        marie = Holder(server, payments, "marie")
+        unsigned = log_in(
+            marie,
+            marie.open(bank.authorization_url(details, Pkce.generate())),
+            EU_HIGH,
+            kb_claims=lambda r: {},
+        )
+        assert unsigned.answer.json()["error_description"] == "transaction_data_not_signed"

@@ -894,6 +894,8 @@ def test_mangled_sd_jwt_with_a_fresh_key_binding_only_raises_anchor_failure(
         ({"accept_legacy_typ": "yes"}, "accept_legacy_typ"),
         ({"status_max_bytes": -1}, "status_max_bytes"),
         ({"jwks_uri": "https://x"}, "jwks_uri"),
+        ({"transaction_data": ["account_link"]}, "transaction_data"),
+        ({"transaction_data": "value_transfer"}, "transaction_data"),
     ],
 )
 def test_settings_errors_name_the_field(issuer: Issuer, change: dict[str, Any], field: str) -> None:
@@ -908,6 +910,7 @@ def test_settings_defaults(issuer: Issuer) -> None:
     assert parsed.evidence_type == "electronic_record"
     assert parsed.max_age is None
     assert parsed.accept_legacy_typ is True
+    assert parsed.transaction_data == ()  # nothing sent unless declared or required
     assert set(parsed.keys) == {issuer.kid}
     with pytest.raises(TypeError):
         parsed.claims["x"] = "y"  # type: ignore[index]
@@ -983,3 +986,9 @@ def test_transaction_data_claims_count_only_under_a_valid_key_binding(
     refused(make_verifier(issuer, fetcher), presentation, "kb_signature_invalid")
     presentation = present(wallet, issue(issuer, wallet), claims=claims, nonce="other-nonce-123")
     refused(make_verifier(issuer, fetcher), presentation, "kb_nonce_mismatch")
+
+
+def test_declared_transaction_data_operations_are_kept_in_a_fixed_order(issuer: Issuer) -> None:
+    both = ["funding", "value_transfer", "funding"]
+    parsed = parse_settings(anchor_settings(issuer, transaction_data=both))
+    assert parsed.transaction_data == ("value_transfer", "funding")

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from trustanchor.jose.errors import JoseError
 from trustanchor.jose.jwk import PublicKey, key_fits_alg, keys_from_jwks
@@ -45,6 +45,8 @@ DEFAULT_HOLDER_ALGS = ("ES256", "ES384", "ES512", "EdDSA")
 DEFAULT_EVIDENCE_TYPE = "electronic_record"
 DEFAULT_STATUS_MAX_BYTES = 262144
 
+# The operations with a transaction data type of ours (openid4vp/transaction_data.py).
+TRANSACTION_DATA_OPERATIONS: Final = ("value_transfer", "funding")
 _KNOWN = frozenset(
     {
         "issuer",
@@ -54,6 +56,7 @@ _KNOWN = frozenset(
         "claims",
         "trust_framework",
         "status_check",
+        "transaction_data",
         "evidence_type",
         "algs",
         "holder_algs",
@@ -79,6 +82,10 @@ class SdJwtVcSettings:
     max_age: int | None = None
     accept_legacy_typ: bool = True
     status_max_bytes: int = DEFAULT_STATUS_MAX_BYTES
+    # The operations whose OpenID4VP transaction data this anchor's wallets sign
+    # (docs/DYNAMIC-LINKING.md): sent on every login for such an operation, signed or the login
+    # fails; an anchor set's ``dynamic_linking`` makes it required whatever this says.
+    transaction_data: tuple[str, ...] = ()
 
     def candidate_keys(self, header: Mapping[str, Any]) -> tuple[PublicKey, ...]:
         """The configured keys that may have signed a JWS with this header: the key named by
@@ -117,7 +124,16 @@ def parse_settings(raw: Mapping[str, Any]) -> SdJwtVcSettings:
     status_max_bytes = raw.get("status_max_bytes", DEFAULT_STATUS_MAX_BYTES)
     if not _positive_int(status_max_bytes):
         raise ValueError("status_max_bytes: must be a positive integer")
+    transaction_data = raw.get("transaction_data", [])
+    if not isinstance(transaction_data, list | tuple) or not all(
+        item in TRANSACTION_DATA_OPERATIONS for item in transaction_data
+    ):
+        raise ValueError(
+            "transaction_data: must be a list of operations among "
+            + ", ".join(TRANSACTION_DATA_OPERATIONS)
+        )
     return SdJwtVcSettings(
+        transaction_data=tuple(op for op in TRANSACTION_DATA_OPERATIONS if op in transaction_data),
         issuer=_text(raw, "issuer"),
         keys=MappingProxyType(keys),
         vct=_text_list(raw, "vct"),

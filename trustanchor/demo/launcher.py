@@ -183,6 +183,8 @@ def derive_config(
     for client in raw.get("clients", []):
         if client.get("client_id") == CLIENT_ID:
             client["redirect_uris"] = [redirect_uri]
+            # "Sign out everywhere" returns to the bank's home page on the same origin.
+            client["post_logout_redirect_uris"] = [parties + "/bank/"]
         elif client.get("client_id") == BRANCH_CLIENT_ID:
             client["redirect_uris"] = [parties + BRANCH_CALLBACK_PATH]
     for anchor in raw.get("anchors", []):  # the demo CA's CRLs are on the parties' origin

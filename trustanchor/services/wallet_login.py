@@ -173,12 +173,16 @@ def bindings_of(data: Mapping[str, Any]) -> tuple[Binding, ...]:
 
 
 def linked_operations(services: Services, anchor_id: str) -> frozenset[str]:
-    """The operations an anchor set holding ``anchor_id`` lists in its ``dynamic_linking``."""
+    """The operations whose transaction data goes to ``anchor_id``'s wallets: those an anchor
+    set holding it lists in its ``dynamic_linking`` (required there), and those the anchor
+    declares its wallets sign (``transaction_data``: sent, and then checked, everywhere)."""
     snapshot = decisions.trust_snapshot(services)
     view = snapshot.anchors.get(anchor_id)
     if view is None:
         return frozenset()
-    linked: set[str] = set()
+    anchor = services.anchors.get(anchor_id)
+    declared = anchor.settings.get("transaction_data", ()) if anchor is not None else ()
+    linked: set[str] = {str(operation) for operation in declared}
     for set_id in view.set_ids:
         anchor_set = snapshot.sets.get(set_id)
         if anchor_set is not None:
