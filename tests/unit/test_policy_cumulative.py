@@ -254,9 +254,12 @@ def test_the_demo_gives_jp_cbdc_a_daily_limit_per_person() -> None:
     )
     [jp] = [s for s in config["anchor_sets"] if s["id"] == "jp-cbdc"]
     policy = parse_policy(jp["policy"])
-    [daily] = policy.cumulative
+    [daily] = [r for r in policy.cumulative if r.operation == "value_transfer"]
     assert (daily.currency, daily.window, daily.per) == ("JPY", "calendar_day", "holder")
     assert daily.limit <= policy.limits["JPY"]
+    for rule in policy.cumulative:  # a funding rule, if any, is within reach of funding
+        if rule.operation == "funding":
+            assert rule.currency in policy.funding_limits
 
 
 # -- parser properties --------------------------------------------------------------------------
