@@ -9,7 +9,9 @@ anchor never helps; a stronger login never hurts; a smaller amount never hurts; 
 decision relies only on active anchors of the relied set, including one for every party; and
 following a step-up request leads to an allowed decision. Channels (docs/POLICY.md,
 "Channels"): a login at a branch counter never hurts, and a login taken over from SSO never
-satisfies an in-person requirement.
+satisfies an in-person requirement. Dynamic linking (docs/POLICY.md, "Dynamic linking") is in
+the worlds and the reference too; its own properties, and funding's, are in
+test_policy_funding_properties.py.
 """
 
 from __future__ import annotations
@@ -93,6 +95,11 @@ SET_CHANNEL = st.integers(0, 19).map(lambda n: "in_person" if n == 0 else "any")
 RULE_CHANNEL = st.integers(0, 9).map(lambda n: "in_person" if n < 2 else "any")
 LOGIN_CHANNEL = mostly("remote", "in_person", "in_person", "bogus")
 FRESH = mostly(True, False)
+# Dynamic linking (docs/POLICY.md, "Dynamic linking"), drawn last of all: a set lists
+# value_transfer one time in ten (so that its step-up does not hide the other checks), and the
+# login signed the transfer seven times in ten.
+SET_DYNAMIC = st.integers(0, 9).map(lambda n: ("value_transfer",) if n == 3 else ())
+SIGNED = mostly(True, False)
 IDENTITY = st.builds(
     IdentityFact,
     id=st.just(""),
@@ -204,6 +211,19 @@ def with_channels(world: TrustSnapshot, draw: st.DrawFn) -> TrustSnapshot:
     return TrustSnapshot.build(anchors, sets)
 
 
+def with_dynamic_linking(world: TrustSnapshot, draw: st.DrawFn) -> TrustSnapshot:
+    """``world`` with each set's ``dynamic_linking`` drawn."""
+    anchors = [
+        AnchorFact(a.id, "active" if a.active else "suspended", frozenset(a.set_ids))
+        for a in world.anchors.values()
+    ]
+    sets = [
+        AnchorSetFact(v.id, replace(v.policy, dynamic_linking=draw(SET_DYNAMIC)), v.version)
+        for v in world.sets.values()
+    ]
+    return TrustSnapshot.build(anchors, sets)
+
+
 def with_login_channel(login: AuthenticationFact, draw: st.DrawFn) -> AuthenticationFact:
     return replace(login, channel=draw(LOGIN_CHANNEL), fresh=draw(FRESH))
 
@@ -231,12 +251,15 @@ class Transfer:
     login: AuthenticationFact
     kyc: tuple[KycState, KycState] = ("none", "none")  # the debtor's and creditor's accounts
     already: int = 0  # authorized so far in every window of every set
+    signed: bool = False  # the login is a presentation made now that signed this transfer
 
     @property
     def identities(self) -> list[IdentityFact]:
         return self.debtor + [i for i in self.creditor if i not in self.debtor]
 
-    def request(self, amount: Amount | None = None, already: int | None = None) -> TransferRequest:
+    def request(
+        self, amount: Amount | None = None, already: int | None = None, signed: bool | None = None
+    ) -> TransferRequest:
         total = self.already if already is None else already
         return TransferRequest(
             amount or self.amount,
@@ -248,13 +271,16 @@ class Transfer:
                 for w in ("calendar_day", "calendar_month", "rolling_24h")
                 for p in ("holder", "debtor_account")
             },
+            transaction_signed=self.signed if signed is None else signed,
         )
 
     def decide(self, **changes: Any) -> Decision:
         world = changes.pop("world", self.world)
         login = changes.pop("login", self.login)
         identities = changes.pop("identities", self.identities)
-        request = self.request(changes.pop("amount", None), changes.pop("already", None))
+        request = self.request(
+            changes.pop("amount", None), changes.pop("already", None), changes.pop("signed", None)
+        )
         assert not changes
         return decide_transfer(world, request, login, identities, at=AT)
 
@@ -273,7 +299,8 @@ def transfers(draw: st.DrawFn) -> Transfer:
         kyc=draw(KYC_PAIR),
         already=draw(ALREADY),
     )
-    return replace(t, world=with_channels(t.world, draw), login=with_login_channel(t.login, draw))
+    t = replace(t, world=with_channels(t.world, draw), login=with_login_channel(t.login, draw))
+    return replace(t, world=with_dynamic_linking(t.world, draw), signed=draw(SIGNED))
 
 
 @dataclass(frozen=True)
@@ -350,9 +377,11 @@ def login_enough(
     set_id: str,
     minimum: str,
     requirement: tuple[str, int | None, bool],
+    signed: bool | None = None,
 ) -> bool:
     """A step-up rule's age and an in-person requirement are met only by a fresh login (not
-    taken over from SSO); in person means exactly the channel ``in_person``."""
+    taken over from SSO); in person means exactly the channel ``in_person``. ``signed``: None
+    when the set asks for no dynamic linking, else whether the login signed the operation."""
     level, max_age, in_person = requirement
     through = [i for i in identities if i.id == login.identity_id]
     return (
@@ -364,6 +393,7 @@ def login_enough(
         and rank(login.level) >= rank(level)
         and (max_age is None or (login.fresh and AT - login.auth_time <= max_age))
         and (not in_person or (login.fresh and login.channel == "in_person"))
+        and (signed is None or (login.fresh and signed))
     )
 
 
@@ -411,6 +441,7 @@ def reference(
     amount: Amount | None,
     kyc: tuple[KycState, ...] = (),
     already: int = 0,
+    signed: bool = False,
 ) -> Expected:
     """docs/POLICY.md steps 2 to 4, read literally."""
     candidates = [
@@ -456,7 +487,15 @@ def reference(
             if r.currency == amount.currency
         ):
             failure = "cumulative_limit_exceeded"
-        elif not login_enough(world, login, holder, set_id, minimum, requirement):
+        elif not login_enough(
+            world,
+            login,
+            holder,
+            set_id,
+            minimum,
+            requirement,
+            signed if operation in policy.dynamic_linking else None,
+        ):
             failure = "step_up_required"
         else:
             return Expected("allowed", set_id)
@@ -481,7 +520,14 @@ def reference(
             and identity_failure(world, i, set_id, minimum) is None
             and rank(i.level) >= rank(level)
         }
-        step_up = StepUp(level, max_age, set_id, tuple(sorted(anchors)), in_person)
+        step_up = StepUp(
+            level,
+            max_age,
+            set_id,
+            tuple(sorted(anchors)),
+            in_person,
+            dynamic_linking=operation in policy.dynamic_linking,
+        )
     return Expected(reason, set_id, step_up)
 
 
@@ -495,6 +541,7 @@ def reference_transfer(t: Transfer) -> Expected:
         t.amount,
         t.kyc,
         t.already,
+        t.signed,
     )
 
 
@@ -667,7 +714,8 @@ def test_following_a_step_up_request_is_allowed(t: Transfer) -> None:
             for i in t.debtor
             if i.anchor_id == anchor_id and rank(i.level) >= rank(step_up.assurance)
         ]
-        assert any(t.decide(login=login).allowed for login in fresh)
+        signed = step_up.dynamic_linking or t.signed
+        assert any(t.decide(login=login, signed=signed).allowed for login in fresh)
 
 
 @given(transfers())
@@ -746,6 +794,17 @@ def test_a_step_up_rule_at_the_counter_binds_every_amount_above_it(t: Transfer) 
         assert t.decide(world=world, login=counter).allowed
 
 
+@MANY
+@given(transfers())
+def test_dynamic_linking_is_met_only_by_a_fresh_login_that_signed_the_transfer(
+    t: Transfer,
+) -> None:
+    for decision in (t.decide(login=replace(t.login, fresh=False)), t.decide(signed=False)):
+        if decision.allowed:
+            assert decision.anchor_set_id is not None
+            assert not t.world.sets[decision.anchor_set_id].policy.dynamic_linking
+
+
 @given(transfers(), st.randoms(use_true_random=False))
 def test_the_order_of_identities_does_not_matter(t: Transfer, rng: random.Random) -> None:
     shuffled = list(t.identities)
@@ -774,6 +833,8 @@ def test_the_random_worlds_reach_every_outcome() -> None:
             seen.add("step_up_with_anchors")
             if decision.step_up.in_person:
                 seen.add("step_up_in_person")
+            if decision.step_up.dynamic_linking:
+                seen.add("step_up_dynamic_linking")
         at_counter = replace(t.login, channel="in_person", fresh=True)
         remote = replace(at_counter, channel="remote")
         if t.decide(login=at_counter).allowed and not t.decide(login=remote).allowed:
@@ -787,5 +848,6 @@ def test_the_random_worlds_reach_every_outcome() -> None:
         "step_up_with_anchors",
         "step_up_in_person",
         "allowed_in_person_only",
+        "step_up_dynamic_linking",
     }
     assert wanted <= seen, wanted - seen
