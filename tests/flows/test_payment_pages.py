@@ -34,6 +34,7 @@ from support.payments import (
 from support.rp import Pkce
 from support.server import RunningServer, free_port, running_server, test_settings
 
+from trustanchor.oauth.standing_funding import StandingFundingDetail
 from trustanchor.policy.decision import Decision, StepUp
 from trustanchor.services.decisions import DetailDecision, Outcome
 from trustanchor.services.payment_wording import LoginState
@@ -471,3 +472,53 @@ def test_an_account_that_is_no_payee_is_shown_by_its_masked_id_only(
     text = visible(consent)
     assert "Yamada" not in text and element(consent, "payee-label") == []
     assert f"Account …{unbound[-4:]}" in text and "not registered to a verified person" in text
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_a_standing_authorization_is_worded_with_its_bounds_and_how_to_end_it(
+    server: RunningServer, payments: Payments, bank: Bank, lang: str
+) -> None:
+    """web/operations.py on a standing_funding DetailDecision built over real accounts: who may
+    move what, automatically, within which bounds, for how long, and where to end it; it leads
+    the page like a payment."""
+    _, deposit, wallet = linked_person(server, payments, bank, "taro", JP_HIGH)
+    services = server.services
+    with services.db.reader() as conn:
+        found = accounts_repo.get_many(conn, [deposit, wallet])
+    holder = found[deposit].holder_id
+    assert holder is not None
+    entry = {
+        "type": "standing_funding",
+        "directions": ["deposit_to_wallet"],
+        "deposit_account": deposit,
+        "wallet_account": wallet,
+        "max_amount": {"currency": "JPY", "amount": "50000"},
+        "daily_amount": {"currency": "JPY", "amount": "100000"},
+        "valid_days": 90,
+    }
+    item = DetailDecision(
+        "dec_1",
+        entry,
+        Decision(True, "allowed", JP_SET, 1, (JP_HIGH,)),
+        found,
+        None,
+        (),
+        operation=StandingFundingDetail.from_entry(entry),
+    )
+    view = operations.describe(
+        services, item, lang, operations.Viewer(holder, payments.bank.client_id)
+    )
+    assert view.money and view.allowed and view.payee is None
+    if lang == "en":
+        assert view.text == (
+            "Let Test Bank top up your CBDC wallet “taro wallet” from your deposit account "
+            "“taro savings” automatically, without asking you each time"
+        )
+        assert "At most JPY 50,000 at a time and JPY 100,000 a day, for 90 days." in view.notes
+        assert any("“Your account links” page" in note for note in view.notes)
+    else:
+        assert view.text == (
+            "テスト銀行が、預金口座「taro savings」から CBDC ウォレット「taro wallet」へ、"
+            "その都度の確認なしに自動で入金することを許可します"
+        )
+        assert "1 回50,000円まで、1 日100,000円まで、90日間有効です。" in view.notes

@@ -160,8 +160,9 @@ def _consent_page(services: Services, current: Interaction) -> Any:
     return render_page(
         "consent.html",
         operations=described,
-        # A payment or funding movement leads the page, before who logged in.
-        payment_first=any(op.amount is not None for op in described),
+        # A payment, funding movement or standing authorization leads the page, before who
+        # logged in.
+        payment_first=any(op.money for op in described),
         policy_denied=outcome is not None and not outcome.allowed,
         step_up=operations.step_up_view(services, outcome, lang, login, here=view.step_up_here)
         if outcome

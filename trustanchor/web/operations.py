@@ -22,6 +22,7 @@ from typing import Any
 
 from trustanchor.domain.accounts import Account
 from trustanchor.domain.money import Amount
+from trustanchor.oauth import standing_funding
 from trustanchor.services import payee, payment_wording
 from trustanchor.services.container import Services
 from trustanchor.services.decisions import DetailDecision, Outcome
@@ -31,6 +32,7 @@ from trustanchor.web.i18n import Translator
 TRANSFER = payment_wording.TRANSFER
 FUNDING = payment_wording.FUNDING
 LINK = payment_wording.LINK
+STANDING = standing_funding.TYPE
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,7 @@ class OperationView:
     payee: PayeeView | None = None  # a payment's payee
     why: tuple[str, ...] = ()  # a refusal's explanation: the trust schemes involved, the limit
     step_up: bool = False  # not allowed yet: a new login can allow it
+    money: bool = False  # moves money (now, or later within bounds): it leads the page
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +141,27 @@ def describe(
             wallet=_label(item.accounts.get(_member(entry, "wallet_account")), viewer, t),
         )
         notes.append(t("operation.funding_own"))
-    else:
+    elif kind == STANDING:
+        standing = standing_funding.StandingFundingDetail.from_entry(entry)
+        client = services.clients.get(viewer.client_id)
+        directions = "_".join(standing.directions) if len(standing.directions) == 1 else "both"
+        text = t(
+            f"operation.standing.{directions}",
+            client=client.name(language) if client is not None else viewer.client_id,
+            deposit=_label(item.accounts.get(standing.deposit_account), viewer, t),
+            wallet=_label(item.accounts.get(standing.wallet_account), viewer, t),
+        )
+        notes.append(
+            t(
+                "operation.standing.bounds",
+                max=format_amount(standing.max_amount, t),
+                daily=format_amount(standing.daily_amount, t),
+                days=standing.valid_days,
+            )
+        )
+        notes.append(t("operation.funding_own"))
+        notes.append(t("operation.standing.revocable"))
+    elif kind == TRANSFER:
         creditor = _member(entry, "creditor_account")
         text = t(
             "operation.transfer",
@@ -168,6 +191,8 @@ def describe(
                     anchor_set=set_name(services, decision.anchor_set_id, language),
                 )
             )
+    else:  # a type this page has no words for yet: said so, never worded as another type
+        text = t("operation.unknown_operation", type=str(kind))
     step_up = decision.step_up is not None
     return OperationView(
         text=text,
@@ -180,6 +205,7 @@ def describe(
         if decision.allowed or step_up
         else _why(services, item, t, viewer, at if at is not None else services.clock.now()),
         step_up=step_up,
+        money=kind in (TRANSFER, FUNDING, STANDING),
     )
 
 
