@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -865,3 +866,33 @@ def test_no_client_value_is_repeated_in_a_description(
     description = refusal(entry, granted=granted)
     assert MARKER not in description
     assert "marker" not in description.lower()
+
+
+# -- the documentation -------------------------------------------------------------------------
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "AUTHORIZATION-DETAILS.md"
+
+
+def test_every_standing_funding_description_is_documented() -> None:
+    """docs/AUTHORIZATION-DETAILS.md §6 lists the member rules of this type word for word (the
+    generic ones — required, amount rules — are listed once for every type)."""
+    text = " ".join(DOC.read_text(encoding="utf-8").split())
+    specific = {
+        description
+        for _, _, description in COMMON_REFUSALS + REQUEST_ONLY_REFUSALS + GRANTED_ONLY_REFUSALS
+        if description.startswith(
+            (
+                "directions",
+                "valid_days",
+                "standing_authorization_id",
+                "max_amount must not",
+                "max_amount and",
+            )
+        )
+        and "required" not in description
+    }
+    assert len(specific) >= 10
+    for description in sorted(specific):
+        assert f"`{description}`" in text, description
+    assert f"`{NOT_IN_A_REQUEST.format('standing_authorization_id')}`" in text
+    assert "(and the same for `expires_at`)" in text
