@@ -210,6 +210,14 @@ CASES = [
         ],
         ["level", "not_signed"],
     ),
+    # A standing funding authorization has no amount: the funding minimum, no threshold.
+    (
+        {"type": "standing_funding", "directions": ["deposit_to_wallet"]},
+        step_up("substantial", None),
+        login("low"),
+        [StepUpReason("operation_level", level="substantial")],
+        ["level"],
+    ),
     # Only dynamic linking: a fresh high login that did not sign the movement.
     (
         funding("1000"),

@@ -32,6 +32,7 @@ from trustanchor.storage import identities_repo
 TRANSFER: Final = "value_transfer"
 FUNDING: Final = "funding"
 LINK: Final = "account_link"
+STANDING: Final = "standing_funding"
 
 # ----------------------------------------------------------------------------------- amounts
 
@@ -160,7 +161,7 @@ def _rules(policy: AnchorSetPolicy, operation: str) -> _Rules:
             tuple(policy.step_up),
             tuple(r for r in policy.cumulative_step_up if r.operation == TRANSFER),
         )
-    if operation == FUNDING:
+    if operation in (FUNDING, STANDING):  # a standing authorization: no amount, no amount rule
         return _Rules(
             policy.min_assurance_funding,
             policy.channel_funding,
