@@ -3,6 +3,9 @@ why a step-up asks for a new login, from the decision's StepUp and the set's pol
 
 from __future__ import annotations
 
+import re
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +22,7 @@ from trustanchor.services.payment_wording import (
     format_amount,
     parse_shown_amount,
 )
+from trustanchor.web import i18n
 
 AMOUNTS = st.builds(
     Amount, st.sampled_from(sorted(MINOR_UNITS)), st.integers(min_value=1, max_value=MAX_MINOR)
@@ -257,3 +261,16 @@ def test_a_rule_the_policy_does_not_have_is_never_named() -> None:
         StepUpReason("level", level="high"),
         StepUpReason("age", max_age=45),
     ]
+
+
+def test_japanese_payment_texts_put_no_space_around_inserted_names() -> None:
+    """Japanese is written without spaces between words: an inserted name, amount or level sits
+    against the text around it (a space stays only where it separates two Latin words, as in
+    "CBDC ウォレット")."""
+    path = Path(i18n.__file__).parent / "catalogs" / "ja" / "payments.toml"
+    texts: dict[str, str] = {}
+    i18n._flatten("", tomllib.loads(path.read_text(encoding="utf-8")), texts)
+    stray = [
+        key for key, text in texts.items() if re.search(r"[^\x00-\x7f] \{|\} [^\x00-\x7f]", text)
+    ]
+    assert stray == []
