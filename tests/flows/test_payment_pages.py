@@ -168,6 +168,13 @@ def test_a_hostile_payee_label_is_shown_escaped_bounded_and_as_the_banks_label(
     for character in ("\u202e", "\u200f", "\x07", "\u2066"):
         assert character not in consent.text
 
+    # The longest label the column holds, right-to-left: clipped all the same.
+    with server.services.db.transaction() as conn:
+        conn.execute(update(accounts).where(accounts.c.id == mallory_wallet).values(label="ر" * 64))
+    consent = open_payment(taro, bank, [transfer(taro_wallet, mallory_wallet, "5000")], "en")
+    assert element(consent, "payee-label") == ["<bdi>" + "ر" * 39 + "…</bdi>"]
+    assert "ر" * 40 not in consent.text
+
 
 @pytest.mark.parametrize("lang", ["en", "ja"])
 def test_a_refused_payment_names_the_trust_schemes_and_offers_nothing_to_allow(
