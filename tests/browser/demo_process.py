@@ -4,7 +4,9 @@ credentials, starts the service and the demo parties' app, seeds the demo data, 
 on free ports, with its databases and credentials in a directory of the test run (a person's
 var/demo is left alone). Ready when both answer and the launcher has printed the demo's URLs,
 which it does once the demo data is seeded. Stopped with Ctrl-C (SIGINT) as a person would; its
-output is kept in a log file that a failing start shows."""
+output is kept in a log file that a failing start shows. A second start on the same state directory
+and ports (``running_demo(..., ports=first.ports)``) is the demo started again as a person does
+after Ctrl-C; ``RunningDemo.stops`` says how each stop ended."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -39,6 +41,10 @@ class RunningDemo:
     service_url: str
     parties_url: str
     log: Path
+    ports: tuple[int, int] = (0, 0)  # (service, parties)
+    # Filled when the demo is stopped: the launcher's exit status after Ctrl-C, or None when it
+    # had to be killed.
+    stops: list[int | None] = field(default_factory=list, compare=False)
 
     def service(self, path: str) -> str:
         return self.service_url + path
@@ -58,13 +64,17 @@ def _answers(url: str) -> bool:
 
 
 @contextmanager
-def running_demo(state_dir: Path, log: Path) -> Iterator[RunningDemo]:
-    """Start the demo, wait until it is ready, stop it afterwards."""
-    service_port, parties_port = free_port(), free_port()
+def running_demo(
+    state_dir: Path, log: Path, *, ports: tuple[int, int] | None = None
+) -> Iterator[RunningDemo]:
+    """Start the demo (on ``ports``, service and parties, or free ones), wait until it is
+    ready, stop it afterwards."""
+    service_port, parties_port = ports if ports is not None else (free_port(), free_port())
     demo = RunningDemo(
         service_url=f"http://127.0.0.1:{service_port}",
         parties_url=f"http://127.0.0.1:{parties_port}",
         log=log,
+        ports=(service_port, parties_port),
     )
     command = [
         sys.executable,
@@ -91,7 +101,7 @@ def running_demo(state_dir: Path, log: Path) -> Iterator[RunningDemo]:
         _wait_until_up(process, demo)
         yield demo
     finally:
-        _stop(process)
+        demo.stops.append(_stop(process))
 
 
 def _environment() -> dict[str, str]:
@@ -115,14 +125,19 @@ def _wait_until_up(process: subprocess.Popen[bytes], demo: RunningDemo) -> None:
     raise AssertionError(f"the demo did not answer within {START_TIMEOUT:.0f} s:\n{demo.output()}")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def _stop(process: subprocess.Popen[bytes]) -> int | None:
     """Ctrl-C to the launcher (it stops its children); then its whole process group, which
-    this fixture created, if anything is left."""
+    this fixture created, if anything is left. The launcher's exit status after Ctrl-C, or
+    None when it did not stop in time."""
+    status: int | None = None
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
         with suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=STOP_TIMEOUT)
+            status = process.wait(timeout=STOP_TIMEOUT)
+    else:
+        status = process.returncode
     with suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)  # our own group (start_new_session above)
     if process.poll() is None:
         process.wait(timeout=STOP_TIMEOUT)
+    return status
