@@ -529,3 +529,54 @@ def test_a_standing_authorization_is_worded_with_its_bounds_and_how_to_end_it(
             "その都度の確認なしに自動で入金することを許可します"
         )
         assert "1 回50,000円まで、1 日100,000円まで、90日間有効です。" in view.notes
+
+
+@pytest.fixture
+def limited_server(
+    tmp_path: Path, database_url: str, payments: Payments
+) -> Iterator[RunningServer]:
+    """The same ecosystem, with jp-cbdc allowing 150,000 JPY of transfers per person a day."""
+    daily = {
+        "id": "daily",
+        "currency": "JPY",
+        "window": "calendar_day",
+        "per": "holder",
+        "limit": "150000",
+    }
+    sets = tuple(
+        {**s, "policy": {**s["policy"], "cumulative": [daily]}} if s["id"] == JP_SET else s
+        for s in ANCHOR_SETS
+    )
+    settings = test_settings(
+        tmp_path,
+        database_url,
+        port=free_port(),
+        anchors=[a.declaration() for a in payments.anchors.values()],
+        clients=payments.clients(),
+    )
+    with running_server(dataclasses.replace(settings, anchor_sets=sets)) as running:
+        yield running
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_a_payment_above_a_periods_total_names_the_sets_limits(
+    limited_server: RunningServer, payments: Payments, lang: str
+) -> None:
+    server = limited_server
+    bank = Bank(server, payments)
+    taro, _, taro_wallet = linked_person(server, payments, bank, "taro", JP_HIGH)
+    _, _, hanako_wallet = linked_person(server, payments, bank, "hanako", JP_HIGH)
+    first = open_payment(taro, bank, [transfer(taro_wallet, hanako_wallet, "100000")], lang)
+    assert "code" in taro.decide(first, "approve")
+    second = open_payment(taro, bank, [transfer(taro_wallet, hanako_wallet, "100000")], lang)
+    text = visible(second)
+    assert not any(("decision", "approve") in f.buttons for f in parse(second.text).forms)
+    if lang == "en":
+        assert "Refused under the rules of “Japan CBDC pilot”." in text
+        assert (
+            "The limits there on what you send over a period: JPY 150,000 a calendar day per "
+            "person."
+        ) in text
+    else:
+        assert "「日本 CBDC 実証」のルールにより拒否されました。" in text
+        assert "そこでの一定期間の送金の上限：1人あたり1日（暦日）150,000円。" in text

@@ -22,7 +22,12 @@ from typing import Any, Final, Literal, TypeVar
 
 from trustanchor.domain.assurance import rank
 from trustanchor.domain.money import MINOR_UNITS, Amount, MoneyError, parse_amount
-from trustanchor.policy.anchor_set_policy import AnchorSetPolicy, CumulativeStepUp, StepUpRule
+from trustanchor.policy.anchor_set_policy import (
+    AnchorSetPolicy,
+    CumulativeLimit,
+    CumulativeStepUp,
+    StepUpRule,
+)
 from trustanchor.policy.decision import StepUp
 from trustanchor.services import payee
 from trustanchor.services.container import Services
@@ -264,6 +269,20 @@ def single_limit(policy: AnchorSetPolicy | None, entry: Mapping[str, Any]) -> Am
         return None
     limits = policy.funding_limits if entry.get("type") == FUNDING else policy.limits
     return limits.get(amount.currency)
+
+
+def cumulative_limits(
+    policy: AnchorSetPolicy | None, entry: Mapping[str, Any]
+) -> tuple[CumulativeLimit, ...]:
+    """The set's cumulative limits that count this transfer (or funding movement): its
+    operation, its currency."""
+    amount = entry_amount(entry)
+    operation = entry.get("type")
+    if policy is None or amount is None or operation not in (TRANSFER, FUNDING):
+        return ()
+    return tuple(
+        r for r in policy.cumulative if r.operation == operation and r.currency == amount.currency
+    )
 
 
 # -------------------------------------------------------------------------- refusal schemes

@@ -233,12 +233,27 @@ def _why(
         return ()
     name = set_name(services, decision.anchor_set_id, t.language)
     lines = [t("operation.refused.under_rules", anchor_set=name)]
+    policy = payment_wording.set_policy(services, decision.anchor_set_id)
     if decision.reason == "limit_exceeded":
-        limit = payment_wording.single_limit(
-            payment_wording.set_policy(services, decision.anchor_set_id), item.entry
-        )
+        limit = payment_wording.single_limit(policy, item.entry)
         if limit is not None:
-            lines.append(t("operation.refused.limit", limit=format_amount(limit, t)))
+            key = "limit_funding" if item.entry.get("type") == FUNDING else "limit"
+            lines.append(t(f"operation.refused.{key}", limit=format_amount(limit, t)))
+    elif decision.reason == "cumulative_limit_exceeded":
+        limits = [
+            t(
+                "operation.limit_item",
+                amount=format_amount(rule.limit, t),
+                window=t(f"operation.limit_windows.{rule.window}"),
+                per=t(f"operation.limit_per.{rule.per}"),
+            )
+            for rule in payment_wording.cumulative_limits(policy, item.entry)
+        ]
+        if limits:
+            key = "cumulative_funding" if item.entry.get("type") == FUNDING else "cumulative"
+            lines.append(
+                t(f"operation.refused.{key}", limits=t("operation.list_separator").join(limits))
+            )
     return tuple(lines)
 
 
