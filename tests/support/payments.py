@@ -70,6 +70,7 @@ ANCHOR_SETS: list[dict[str, Any]] = [
             "funding_step_up": [
                 {"currency": "JPY", "above": "200000", "assurance": "high", "max_age": 300}
             ],
+            "standing_funding_max_days": 90,
             "identity_joins": [JOIN_RULE],
         },
     },

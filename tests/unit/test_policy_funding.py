@@ -36,7 +36,7 @@ from trustanchor.policy.anchor_set_policy import (
     parse_policy,
 )
 from trustanchor.policy.decision import REASONS, Decision, StepUp
-from trustanchor.policy.engine import STAGE_REASONS, decide_transfer
+from trustanchor.policy.engine import STAGE_REASONS, STANDING_REASONS, decide_transfer
 from trustanchor.policy.facts import (
     AccountFact,
     AuthenticationFact,
@@ -461,9 +461,10 @@ def test_decision(case: Case) -> None:
 
 
 def test_every_reason_funding_can_give_has_a_case() -> None:
-    """Every reason but the two that only a transfer has."""
-    transfer_only = {"debtor_account_elsewhere"}
-    assert {case.reason for case in CASES} == set(REASONS) - transfer_only
+    """Every reason but the one only a transfer has and those only a standing authorization
+    has."""
+    not_funding = {"debtor_account_elsewhere", *STANDING_REASONS}
+    assert {case.reason for case in CASES} == set(REASONS) - not_funding
 
 
 def test_the_new_reasons_are_account_checks_not_stages() -> None:

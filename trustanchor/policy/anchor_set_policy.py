@@ -4,10 +4,10 @@ Declared in TOML under ``[anchor_sets.policy]`` and stored as JSON (the reposito
 version whenever the stored JSON changes). :func:`parse_policy` is the one way in, from either
 source; :meth:`AnchorSetPolicy.to_json` is the canonical way out: the original fields spelt out
 with their defaults, the fields added since (joins, KYC, channels, cumulative rules, funding,
-dynamic linking) only when not at their default, so that sets stored before them keep their
-JSON; amounts in canonical text, operations, lists and rules in a fixed order. So two
-declarations that mean the same policy store the same JSON and do not bump the version, and
-``parse_policy(p.to_json()) == p``.
+dynamic linking, standing authorizations) only when not at their default, so that sets stored
+before them keep their JSON; amounts in canonical text, operations, lists and rules in a fixed
+order. So two declarations that mean the same policy store the same JSON and do not bump the
+version, and ``parse_policy(p.to_json()) == p``.
 
 Deny by default: a policy that names no ``operations`` allows nothing, a currency without a limit
 is not allowed, and an unknown field is refused (a misspelt security setting must not be silently
@@ -82,8 +82,13 @@ POLICY_FIELDS: Final = frozenset(
         "funding_step_up",
         "channel_funding",
         "dynamic_linking",
+        "standing_funding_max_days",
     }
 )
+# Standing authorizations (docs/POLICY.md, "Standing authorizations"): the most days a holder may
+# approve automatic funding for at once; 0 (the default) allows none.
+MAX_STANDING_FUNDING_DAYS: Final = 366
+DEFAULT_STANDING_FUNDING_MAX_DAYS: Final = 0
 # Cumulative limits and step-up rules (docs/POLICY.md, "Cumulative limits"): what the service
 # authorized in a window, per holder or per debtor account, per currency. Calendar windows are
 # in the set's ``time_zone``; ``rolling_24h`` sums the last 24 hourly buckets.
@@ -241,6 +246,8 @@ class AnchorSetPolicy:
     # the operations approved only with a wallet presentation made for this request whose key
     # binding JWT signed the operation's transaction data (docs/POLICY.md, "Dynamic linking")
     dynamic_linking: tuple[Movement, ...] = ()
+    # the most days a standing authorization of funding may run (0: none may be approved)
+    standing_funding_max_days: int = DEFAULT_STANDING_FUNDING_MAX_DAYS
 
     def allows(self, operation: Operation) -> bool:
         return operation in self.operations
@@ -307,6 +314,12 @@ class AnchorSetPolicy:
                 else {}
             ),
             **({"dynamic_linking": list(self.dynamic_linking)} if self.dynamic_linking else {}),
+            # Standing authorizations, likewise only when allowed.
+            **(
+                {"standing_funding_max_days": self.standing_funding_max_days}
+                if self.standing_funding_max_days != DEFAULT_STANDING_FUNDING_MAX_DAYS
+                else {}
+            ),
         }
 
     def requires_dynamic_linking(self, operation: str) -> bool:
@@ -371,7 +384,18 @@ def parse_policy(mapping: object) -> AnchorSetPolicy:
         mapping.get("cumulative_step_up", []), limited, problems
     )
     dynamic_linking = _dynamic_linking(mapping.get("dynamic_linking", []), problems)
+    standing_days = _standing_days(
+        mapping.get("standing_funding_max_days", DEFAULT_STANDING_FUNDING_MAX_DAYS), problems
+    )
     troubled = _fields_with(problems)
+    if standing_days > 0 and "funding" not in operations and "operations" not in troubled:
+        problems.append(
+            (
+                "standing_funding_max_days",
+                "standing authorizations are of funding, which operations does not list: "
+                "add funding to operations, or set 0",
+            )
+        )
     if "value_transfer" in operations and not limits and "limits" not in troubled:
         problems.append(
             ("limits", "value_transfer is allowed but no currency has a limit; add one")
@@ -406,7 +430,22 @@ def parse_policy(mapping: object) -> AnchorSetPolicy:
         funding_step_up=tuple(sorted(funding_step_up, key=lambda r: (r.currency, r.above.minor))),
         channel_funding=channel_funding,
         dynamic_linking=dynamic_linking,
+        standing_funding_max_days=standing_days,
     )
+
+
+def _standing_days(value: object, problems: list[tuple[str, str]]) -> int:
+    """A whole number of days from 0 to 366 (a JSON integer: a bool, float or string is not)."""
+    if type(value) is not int or not 0 <= value <= MAX_STANDING_FUNDING_DAYS:
+        problems.append(
+            (
+                "standing_funding_max_days",
+                f"must be a whole number of days from 0 to {MAX_STANDING_FUNDING_DAYS} "
+                "(0: standing authorizations not allowed)",
+            )
+        )
+        return DEFAULT_STANDING_FUNDING_MAX_DAYS
+    return value
 
 
 def _time_zone(value: object, problems: list[tuple[str, str]]) -> str:

@@ -36,6 +36,11 @@ REASONS: Final[Mapping[str, str]] = MappingProxyType(
         "no_common_anchor_set": "No anchor set holds an anchor that vouches for every party.",
         # per anchor set, in this order
         "operation_not_allowed": "The anchor set does not allow this operation.",
+        # standing authorizations of funding only
+        "standing_not_allowed": "The anchor set does not allow standing authorizations of "
+        "funding (its standing_funding_max_days is 0).",
+        "standing_too_long": "The standing authorization asks for more days (valid_days) than "
+        "the anchor set's standing_funding_max_days.",
         "anchor_suspended": "The anchor behind a party's identity is suspended or retired.",
         "credential_revoked": "The credential behind a party's identity is revoked or suspended.",
         "credential_status_unknown": "A credential's revocation status could not be checked "
@@ -49,7 +54,7 @@ REASONS: Final[Mapping[str, str]] = MappingProxyType(
         "currency_not_allowed": "The anchor set sets no limit for this currency (for transfers, "
         "or for funding).",
         "limit_exceeded": "The amount is above the anchor set's per-transfer (or per-movement "
-        "funding) limit.",
+        "funding) limit; for a standing authorization, its max_amount is.",
         "cumulative_limit_exceeded": "What the service already authorized in a window of the "
         "set's cumulative limits for this operation (per holder or per debtor account), plus "
         "this amount, is above the limit.",

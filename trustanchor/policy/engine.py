@@ -1,5 +1,5 @@
-"""The policy engine: may this link, transfer or funding movement happen, and on which anchor
-set does it rely?
+"""The policy engine: may this link, transfer, funding movement or standing authorization of
+funding happen, and on which anchor set does it rely?
 
 A pure function of (request, login, identities, snapshot of anchors and sets, ``at``): no I/O,
 no clock, no randomness, so it is cheap to call on every request and can be tested exhaustively.
@@ -16,22 +16,28 @@ Nothing is allowed unless one anchor set passes every check; docs/POLICY.md is t
      kinds (``account_kind_mismatch``), an account of the requester named
      (``account_registered_elsewhere``), a debited account registered elsewhere only with its
      intermediary's approval of debits over the link (``debit_not_approved``), an active link
-     (``link_not_found``) that is not flagged (``link_flagged``), no closed or flagged account.
+     (``link_not_found``) that is not flagged (``link_flagged``), no closed or flagged account;
+   - standing authorization of funding: the funding checks, the debit approval for every
+     direction asked (a movement of ``max_amount`` in each).
 2. **Candidate sets**: the sets that hold, for every *party*, an anchor of one of the party's
-   identities. Link and funding parties are the identity each account was bound through;
-   transfer parties are the debtor's holder and the creditor's holder with all their identities
-   (the anchors that vouch for a holder are the union of their identities). None →
+   identities. Link and funding (and standing authorization) parties are the identity each
+   account was bound through; transfer parties are the debtor's holder and the creditor's
+   holder with all their identities (the anchors that vouch for a holder are the union of
+   their identities). None →
    ``no_common_anchor_set``.
-3. **Per candidate, in order**: ``operation_not_allowed``; then, for every party, whether one of
+3. **Per candidate, in order**: ``operation_not_allowed``; for a standing authorization
+   ``standing_not_allowed`` (the set's ``standing_funding_max_days`` is 0) and
+   ``standing_too_long`` (``valid_days`` above it); then, for every party, whether one of
    its identities in the set passes ``anchor_suspended``, ``credential_revoked``,
    ``credential_status_unknown`` (fail_closed only), ``identity_expired`` and
    ``assurance_too_low`` (against the set's minimum for the operation; a party's best identity
    decides how far the party gets, the party that gets least far decides for the set); then
    ``kyc_not_registered`` and ``kyc_mismatch`` (the set's ``account_kyc`` against the accounts'
-   KYC states; not for unlink); then, for transfer and funding, ``currency_not_allowed``,
-   ``limit_exceeded`` (``limits`` / ``funding_limits``) and ``cumulative_limit_exceeded`` (the
-   window totals the service passes in, plus this amount, against the set's cumulative limits
-   of the operation); then ``step_up_required``: the login must be through an anchor of the
+   KYC states; not for unlink); then, for transfer and funding (for a standing authorization,
+   its ``max_amount`` as the amount), ``currency_not_allowed``, ``limit_exceeded``
+   (``limits`` / ``funding_limits``) and ``cumulative_limit_exceeded`` (the window totals the
+   service passes in, plus this amount, against the set's cumulative limits of the
+   operation); then ``step_up_required``: the login must be through an anchor of the
    set, with an identity that itself passes the identity checks, at the level the set demands
    for this operation and amount, and recent enough if a step-up rule sets a maximum age, and
    made at a branch counter (channel ``in_person``) when the set's ``channel_link`` /
@@ -59,30 +65,35 @@ from trustanchor.policy.facts import (
     FundingRequest,
     IdentityFact,
     LinkRequest,
+    StandingFundingRequest,
     TransferRequest,
 )
 from trustanchor.policy.snapshot import SetView, TrustSnapshot
 
 # How far a candidate set got: the index of the first check it failed, PASSED if none.
 OPERATION_NOT_ALLOWED = 0
-ANCHOR_SUSPENDED = 1
-CREDENTIAL_REVOKED = 2
-CREDENTIAL_STATUS_UNKNOWN = 3
-IDENTITY_EXPIRED = 4
-ASSURANCE_TOO_LOW = 5
-IDENTITY_PASSED = 6  # every identity check passed; the request checks follow
-KYC_NOT_REGISTERED = 6
-KYC_MISMATCH = 7
-CURRENCY_NOT_ALLOWED = 8
-LIMIT_EXCEEDED = 9
-CUMULATIVE_LIMIT_EXCEEDED = 10
-STEP_UP_REQUIRED = 11
-PASSED = 12
+STANDING_NOT_ALLOWED = 1  # standing authorizations only
+STANDING_TOO_LONG = 2  # standing authorizations only
+ANCHOR_SUSPENDED = 3
+CREDENTIAL_REVOKED = 4
+CREDENTIAL_STATUS_UNKNOWN = 5
+IDENTITY_EXPIRED = 6
+ASSURANCE_TOO_LOW = 7
+IDENTITY_PASSED = 8  # every identity check passed; the request checks follow
+KYC_NOT_REGISTERED = 8
+KYC_MISMATCH = 9
+CURRENCY_NOT_ALLOWED = 10
+LIMIT_EXCEEDED = 11
+CUMULATIVE_LIMIT_EXCEEDED = 12
+STEP_UP_REQUIRED = 13
+PASSED = 14
 # domain.assurance.rank as a dictionary: the engine ranks levels many times per decision.
 _NO_TOTALS: Mapping[tuple[str, str, str], int] = MappingProxyType({})
 _RANK: dict[str, int] = {level: index for index, level in enumerate(LEVELS)}
 STAGE_REASONS = (
     "operation_not_allowed",
+    "standing_not_allowed",
+    "standing_too_long",
     "anchor_suspended",
     "credential_revoked",
     "credential_status_unknown",
@@ -95,6 +106,8 @@ STAGE_REASONS = (
     "cumulative_limit_exceeded",
     "step_up_required",
 )
+# The stages only a standing authorization can fail (a link, transfer or funding never does).
+STANDING_REASONS = ("standing_not_allowed", "standing_too_long")
 
 
 @dataclass(slots=True)  # not frozen: private, never changed, and a frozen __init__ costs more
@@ -114,6 +127,7 @@ class _Evaluation:
     at: int
     totals: Mapping[tuple[str, str, str], int]  # (set id, window, per) → authorized so far
     transaction_signed: bool = False  # the login's presentation signed this operation
+    standing_days: int | None = None  # a standing authorization's valid_days (None: not one)
 
 
 def decide_link(
@@ -222,6 +236,57 @@ def decide_funding(
     """Decide a ``funding`` movement between the logged-in holder's deposit account and CBDC
     wallet over their link. ``identities``: the logged-in holder's identities, which include
     the identities the two accounts were bound through (the parties, as for a link)."""
+    return _decide_funding(
+        snapshot,
+        request,
+        (request.debtor_account,),
+        authentication,
+        identities,
+        at=at,
+        standing_days=None,
+    )
+
+
+def decide_standing_funding(
+    snapshot: TrustSnapshot,
+    request: StandingFundingRequest,
+    authentication: AuthenticationFact,
+    identities: Sequence[IdentityFact],
+    *,
+    at: int,
+) -> Decision:
+    """Decide a standing authorization of funding (``standing_funding``): the funding decision
+    for a movement of ``max_amount`` in every direction asked — every funding account check,
+    the debit approval for each debited account, the set's funding limit, cumulative funding
+    rules and step-up rules against ``max_amount``, dynamic linking of ``funding`` — plus the
+    set's ``standing_funding_max_days`` against ``valid_days``. ``identities`` as for
+    :func:`decide_funding`. Allowed exactly when each direction's movement of ``max_amount``
+    would be allowed by :func:`decide_funding` in a set that allows standing authorizations
+    for that long (the set checks do not depend on the direction)."""
+    return _decide_funding(
+        snapshot,
+        request.movement(request.directions[0]),
+        request.debtor_accounts,
+        authentication,
+        identities,
+        at=at,
+        standing_days=request.valid_days,
+    )
+
+
+def _decide_funding(
+    snapshot: TrustSnapshot,
+    request: FundingRequest,
+    debited: Sequence[AccountFact],
+    authentication: AuthenticationFact,
+    identities: Sequence[IdentityFact],
+    *,
+    at: int,
+    standing_days: int | None,
+) -> Decision:
+    """A funding movement (``debited``: its debtor account) or a standing authorization
+    (``debited``: the account each direction asked debits; ``request``: a movement of
+    ``max_amount`` in one of them, the set checks being the same for all)."""
     deposit, wallet = request.deposit_account, request.wallet_account
     if not (_is_bound(deposit) and _is_bound(wallet)):
         return denied("account_not_bound")
@@ -237,7 +302,7 @@ def decide_funding(
         return denied("account_kind_mismatch")
     if deposit.registered_elsewhere and wallet.registered_elsewhere:
         return denied("account_registered_elsewhere")  # neither account is the requester's
-    if request.debtor_account.registered_elsewhere and not request.debit_approved:
+    if any(account.registered_elsewhere for account in debited) and not request.debit_approved:
         return denied("debit_not_approved")  # only its own intermediary lets it be debited
     if not request.linked:
         return denied("link_not_found")
@@ -260,6 +325,7 @@ def decide_funding(
         at=at,
         totals=request.totals,
         transaction_signed=request.transaction_signed,
+        standing_days=standing_days,
     )
     return _decide(evaluation)
 
@@ -384,6 +450,11 @@ def _allows(view: SetView, operation: str) -> bool:
 def _set_stage(evaluation: _Evaluation, view: SetView, identity_stage: int) -> int:
     if not _allows(view, evaluation.operation):
         return OPERATION_NOT_ALLOWED
+    if evaluation.standing_days is not None:
+        if view.standing_funding_max_days <= 0:
+            return STANDING_NOT_ALLOWED
+        if evaluation.standing_days > view.standing_funding_max_days:
+            return STANDING_TOO_LONG
     if identity_stage < IDENTITY_PASSED:
         return identity_stage
     if view.account_kyc == "required" and "none" in evaluation.kyc:

@@ -185,6 +185,66 @@ class FundingRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class StandingFundingRequest:
+    """``standing_funding``: the holder approves, once, automatic funding movements over their
+    link within bounds (docs/POLICY.md, "Standing authorizations"). Decided as a funding
+    movement of ``max_amount`` in every direction of ``directions`` (one or both, each once),
+    plus the set's ``standing_funding_max_days`` against ``valid_days``.
+
+    ``linked``, ``link_flagged`` and ``transaction_signed`` as for :class:`FundingRequest`.
+    ``debit_approved``: for EVERY direction asked whose debited account was registered by
+    another intermediary than the requester, that intermediary approved debits over this link
+    (ignored for a debited account of the requester's). ``totals``: funding window totals as
+    for :class:`FundingRequest`, the same for every direction; the service passes none (the
+    approval itself is not counted: each movement is, when it is minted). ``daily_amount`` is
+    not a policy matter: the service checks it when each movement is minted; it is here so that
+    the request is the whole entry."""
+
+    directions: tuple[FundingDirection, ...]
+    max_amount: Amount
+    daily_amount: Amount
+    valid_days: int
+    deposit_account: AccountFact
+    wallet_account: AccountFact
+    linked: bool
+    link_flagged: bool
+    debit_approved: bool
+    transaction_signed: bool = False
+    totals: Mapping[tuple[str, str, str], int] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        if not self.directions:
+            raise ValueError("a standing authorization needs at least one direction")
+        for direction in self.directions:
+            if direction not in FUNDING_DIRECTIONS:
+                raise ValueError(f"unknown funding direction {direction!r}")
+        if len(set(self.directions)) != len(self.directions):
+            raise ValueError("a direction is given twice")
+        if type(self.valid_days) is not int or self.valid_days < 1:
+            raise ValueError("valid_days must be a whole number of days, at least 1")
+
+    @property
+    def debtor_accounts(self) -> tuple[AccountFact, ...]:
+        """The accounts a movement may debit: one per direction asked, in the same order."""
+        return tuple(self.movement(d).debtor_account for d in self.directions)
+
+    def movement(self, direction: FundingDirection) -> FundingRequest:
+        """The funding request for one movement of ``max_amount`` in ``direction``: what the
+        standing authorization is decided as, direction by direction."""
+        return FundingRequest(
+            direction=direction,
+            amount=self.max_amount,
+            deposit_account=self.deposit_account,
+            wallet_account=self.wallet_account,
+            linked=self.linked,
+            link_flagged=self.link_flagged,
+            debit_approved=self.debit_approved,
+            transaction_signed=self.transaction_signed,
+            totals=self.totals,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class AnchorFact:
     """An anchor's status and the anchor sets it belongs to."""
 

@@ -61,7 +61,8 @@ CumulativeKey = tuple[str, str]
 @dataclass(frozen=True, slots=True)
 class SetView:
     """One anchor set with its policy pre-digested for the engine. The funding fields mirror
-    the transfer fields (``allows_funding`` … ``funding_step_up``)."""
+    the transfer fields (``allows_funding`` … ``funding_step_up``);
+    ``standing_funding_max_days`` is the policy's, for standing authorizations of funding."""
 
     id: str
     version: int
@@ -91,6 +92,8 @@ class SetView:
     funding_step_up: Mapping[str, tuple[StepUpThreshold, ...]] = field(default_factory=dict)
     # the operations (value_transfer, funding) that need a signed presentation made now
     dynamic_linking: frozenset[str] = frozenset()
+    # the most days a standing authorization of funding may run; 0: none may be approved
+    standing_funding_max_days: int = 0
 
     @classmethod
     def of(cls, fact: AnchorSetFact, members: Iterable[str]) -> SetView:
@@ -130,6 +133,7 @@ class SetView:
             funding_limits=MappingProxyType({c: a.minor for c, a in policy.funding_limits.items()}),
             funding_step_up=_thresholds(policy.funding_step_up),
             dynamic_linking=frozenset(policy.dynamic_linking),
+            standing_funding_max_days=policy.standing_funding_max_days,
         )
 
 
