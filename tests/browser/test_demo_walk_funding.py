@@ -17,8 +17,9 @@ started again on the same state and ports (a second start in the same clone):
    bank says "approved by the service, refused by the ledger" with the reason in words; the same
    page in Japanese (``50,000円``, no stray spaces);
 6. 1,200,000 JPY: above the per-transfer limit: the consent page says why and offers no way to
-   allow it; the bank shows the refusal with its reason;
-7. "Sign out everywhere", then Taro signs in in the same browser (the wallet answers as him).
+   allow it, also in Japanese (``1,200,000円``); the bank shows the refusal with its reason;
+7. "Sign out everywhere", then Taro signs in in the same browser (the wallet answers as him; the
+   service's pages in Japanese, as chosen in step 6).
 
 Each step asserts on what the person sees and saves a screenshot (test-artifacts/browser/).
 """
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 EN = Translator("en", CATALOGS)
 JA = Translator("ja", CATALOGS)
 MEMO = "お昼代 11月分"  # not a payment reference: kept by the bank only
-KANA_KANJI = r"[\u3040-\u30ff\u4e00-\u9fff]"
+STRAY_SPACE_AROUND_YEN = r"[^\S\n][0-9][0-9,]*円|円[^\S\n]"  # "に 50,000円", "50,000円 を"
 
 
 def on_phone(page: Page, person: str) -> None:
@@ -225,7 +226,7 @@ def test_fund_the_wallet_pay_above_the_step_up_and_hand_over_the_browser(
         assert headline.startswith("サービスは承認しましたが、台帳が拒否しました"), headline
         summary = page.locator(".summary").inner_text()
         assert summary == "鈴木 太郎さんに50,000円を送金", summary
-        assert not re.search(rf"{KANA_KANJI} [0-9]|[0-9] {KANA_KANJI}", headline + summary)
+        assert not re.search(STRAY_SPACE_AROUND_YEN, headline + summary), headline + summary
         shots(page, "05-bank-ja")
         page.goto(again.party("/bank/"))
         check_page(page, lang="ja")
@@ -243,6 +244,12 @@ def test_fund_the_wallet_pay_above_the_step_up_and_hand_over_the_browser(
         refusal = page.locator("main").inner_text()
         assert "1,000,000" in refusal and "Japan CBDC pilot" in refusal, refusal
         shots(page, "06-refused-consent")
+        page.click("#switch-language")
+        check_page(page, lang="ja")
+        refusal = page.locator("main").inner_text()
+        assert "1,200,000円" in refusal and "1,000,000円" in refusal, refusal
+        assert not re.search(STRAY_SPACE_AROUND_YEN, refusal), refusal
+        shots(page, "06-refused-consent-ja")
         page.click('button[value="deny"]')
         assert bank_result(page, again, shots, "06") == EN("bank.operation.transfer_denied")
         assert "limit_exceeded" in page.locator("#reason").inner_text()
@@ -254,9 +261,9 @@ def test_fund_the_wallet_pay_above_the_step_up_and_hand_over_the_browser(
         check_page(page)
         shots(page, "07-signed-out")
         page.click('form[action$="/bank/login"] button')
-        log_in_with_phone(page, again, "taro", shots, "07")
+        log_in_with_phone(page, again, "taro", shots, "07")  # the service in Japanese now
         page.click("#confirm")
-        approve(page, shots, "07", expect="Demo Bank")
+        approve(page, shots, "07", expect="デモ銀行")
         page.wait_for_selector("#link-heading")
         check_page(page)
         greeting = page.locator("main h1").inner_text()
