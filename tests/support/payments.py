@@ -151,7 +151,12 @@ class Payments:
                 "redirect_uris": [BANK_REDIRECT],
                 "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
                 "scope": "openid accounts",
-                "authorization_details_types": ["account_link", "value_transfer", "funding"],
+                "authorization_details_types": [
+                    "account_link",
+                    "value_transfer",
+                    "funding",
+                    "standing_funding",
+                ],
             },
             {
                 "client_id": self.ledger.client_id,

@@ -22,16 +22,19 @@ from functools import cache
 from importlib.resources import files
 from typing import Any, TypeAlias
 
-from trustanchor.oauth import account_link, funding, value_transfer
+from trustanchor.oauth import account_link, funding, standing_funding, value_transfer
 from trustanchor.oauth.account_link import AccountLinkDetail
 from trustanchor.oauth.funding import FundingDetail
+from trustanchor.oauth.standing_funding import StandingFundingDetail
 from trustanchor.oauth.value_transfer import ValueTransferDetail
 
 TypeValidator = Callable[[Mapping[str, Any]], dict[str, Any]]
 """Validates one entry of a known type; returns its normalised form or raises
 InvalidAuthorizationDetails."""
 
-Operation: TypeAlias = AccountLinkDetail | ValueTransferDetail | FundingDetail
+Operation: TypeAlias = (
+    AccountLinkDetail | ValueTransferDetail | FundingDetail | StandingFundingDetail
+)
 """An authorization_details entry parsed into its type's dataclass (each has ``to_entry()``)."""
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -75,6 +78,15 @@ BUILTIN_TYPES: tuple[DetailType, ...] = (
         FundingDetail.from_entry,
         "funding.schema.json",
         one_time=True,
+    ),
+    # Requests only (the validator refuses the members the service grants); its movements are
+    # ``funding`` tokens minted one at a time (services/standing_movements.py).
+    DetailType(
+        standing_funding.TYPE,
+        standing_funding.validate,
+        StandingFundingDetail.from_entry,
+        "standing_funding.schema.json",
+        one_time=False,
     ),
 )
 

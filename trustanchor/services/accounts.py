@@ -25,9 +25,9 @@ from trustanchor.domain.accounts import (
 )
 from trustanchor.domain.clients import Client
 from trustanchor.oauth.pairwise import pairwise_subject
-from trustanchor.services import account_kyc, links
+from trustanchor.services import account_kyc, links, standing_movements
 from trustanchor.services.container import Services
-from trustanchor.storage import accounts_repo, grants_repo, link_approvals_repo
+from trustanchor.storage import accounts_repo, grants_repo, link_approvals_repo, standing_repo
 
 REFERENCE_CONTEXT = "account-reference"
 MAX_LIST = 1000
@@ -81,8 +81,30 @@ def account_json(services: Services, client: Client, account: Account) -> dict[s
     }
 
 
+def standing_json(row: standing_repo.StandingRow, *, at: int) -> dict[str, Any]:
+    """A standing authorization over a link, as the links API shows it to the intermediaries
+    holding the link's accounts: who holds it, its bounds, and whether it is still active."""
+    entry = row.entry
+    return {
+        "standing_authorization_id": row.id,
+        "client_id": row.client_id,
+        "directions": list(entry.get("directions", ())),
+        "max_amount": entry.get("max_amount"),
+        "daily_amount": entry.get("daily_amount"),
+        "created_at": row.created_at,
+        "expires_at": row.expires_at,
+        "active": row.active(at),
+        "revoked_reason": row.revoked_reason,
+    }
+
+
 def link_json(
-    services: Services, client: Client, link: AccountLink, *, approved: bool = False
+    services: Services,
+    client: Client,
+    link: AccountLink,
+    *,
+    approved: bool = False,
+    standing: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     return {
         "link_id": link.id,
@@ -96,6 +118,9 @@ def link_json(
         # Whether this intermediary approved the link for funding movements that debit its
         # account (docs/POLICY.md "Funding").
         "approved_by_you": approved,
+        # Standing authorizations over the link (docs/AUTHORIZATION-DETAILS.md): any
+        # intermediary holding one of its accounts may end one.
+        "standing_authorizations": standing or [],
     }
 
 
@@ -187,6 +212,7 @@ def close(services: Services, client: Client, account_id: str) -> None:
 
 
 def list_links(services: Services, client: Client) -> dict[str, Any]:
+    at = services.clock.now()
     with services.db.reader() as conn:
         rows = accounts_repo.links_for_client(conn, client.client_id)
         approved = {
@@ -194,9 +220,30 @@ def list_links(services: Services, client: Client) -> dict[str, Any]:
             for link in rows
             if link_approvals_repo.approved_by(conn, link.id, client.client_id)
         }
+        standing: dict[str, list[dict[str, Any]]] = {}
+        for row in standing_repo.for_links(conn, [link.id for link in rows]):
+            standing.setdefault(row.link_id, []).append(standing_json(row, at=at))
     return {
-        "links": [link_json(services, client, link, approved=link.id in approved) for link in rows]
+        "links": [
+            link_json(
+                services,
+                client,
+                link,
+                approved=link.id in approved,
+                standing=standing.get(link.id),
+            )
+            for link in rows
+        ]
     }
+
+
+def end_standing(services: Services, client: Client, link_id: str, standing_id: str) -> None:
+    """End a standing authorization over a link touching one of ``client``'s accounts (its
+    grant is revoked, audited; the movement tokens minted from it stop being active)."""
+    if not standing_movements.revoke_for_intermediary(
+        services, client.client_id, link_id, standing_id
+    ):
+        raise AccountsError(404, "not_found", "no such active standing authorization")
 
 
 def _own_active_link(conn: Connection, client: Client, link_id: str) -> AccountLink:

@@ -1,11 +1,13 @@
 """What follows when trust is withdrawn after the fact (issue 4, "cascading effects"):
 
-- an anchor is suspended: outstanding transfer tokens whose decision relied on it are revoked,
+- an anchor is suspended: outstanding transfer and funding tokens and standing authorizations
+  whose decision relied on it are revoked,
   and accounts bound through an identity it verified are flagged — with the links touching them —
   for re-verification; future decisions relying on it fail in the policy engine
   (``anchor_suspended``), which reads the anchor's status;
 - a credential is found revoked or suspended (a status-list check): the identity records it, the
-  holder's outstanding transfer tokens relying on that anchor are revoked, and accounts bound
+  holder's outstanding movement tokens and standing authorizations relying on that anchor are
+  revoked, and accounts bound
   through the identity (and their links) are flagged; future decisions fail
   (``credential_revoked``).
 
@@ -39,7 +41,10 @@ def _transfer_grants(conn: Connection, grant_ids: list[str]) -> list[str]:
     result = []
     for grant_id in grant_ids:
         grant = grants_repo.get_grant(conn, grant_id)
-        if grant is not None and GrantDetails.from_json(grant.details).is_one_time:
+        details = GrantDetails.from_json(grant.details) if grant is not None else None
+        # Movement grants end; so does a standing authorization (it would go on minting
+        # movements relying on what was withdrawn). A link grant stands: its link is flagged.
+        if details is not None and (details.is_one_time or details.is_standing):
             result.append(grant_id)
     return result
 

@@ -170,6 +170,8 @@ def step_up(services: Services, current: Interaction) -> None:
             "anchor_set_id": needed.anchor_set_id,
             "assurance": needed.assurance,
             "max_age": needed.max_age,
+            # Only when asked, so step-ups stored before dynamic linking keep their shape.
+            **({"dynamic_linking": True} if needed.dynamic_linking else {}),
         }
         if not interaction.step_up_asked(conn, current.id, requirement, at=at):
             raise InteractionGone(current.id)

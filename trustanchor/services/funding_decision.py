@@ -48,7 +48,11 @@ def decide(ctx: Context, detail: FundingDetail) -> DetailDecision:
     deposit_fact = reader.fact(deposit)
     wallet_fact = reader.fact(wallet)
     entry = detail.to_entry()
-    if deposit_fact is None or wallet_fact is None or debited is None:
+    if detail.standing_authorization_id is not None:
+        # Only a movement token minted from a standing authorization names one
+        # (services/standing_movements.py); a request for a one-off funding never does.
+        decision = denied("operation_not_allowed")
+    elif deposit_fact is None or wallet_fact is None or debited is None:
         decision = denied("account_not_bound")
     elif "closed" in (deposit_fact.status, wallet_fact.status):
         decision = denied("account_closed")

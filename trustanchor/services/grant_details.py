@@ -28,6 +28,12 @@ class GrantDetails:
         refresh token (oauth/detail_types.py says which types are)."""
         return is_one_time(self.authorization_details)
 
+    @property
+    def is_standing(self) -> bool:
+        """A standing authorization: each token request names one movement within it, with a
+        DPoP-bound rotating refresh token (services/standing_movements.py)."""
+        return any(e.get("type") == "standing_funding" for e in self.authorization_details)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "scope": list(self.scope),

@@ -70,9 +70,10 @@ def eligible_anchors(
 ) -> list[Anchor]:
     """Active anchors of a kind with a login method whose assurance meets the request's
     acr_values and, during a step-up, belong to the anchor set the decision named at the level it
-    demands — or are one the step-up lets the person present again to prove an identity join
-    (``identity_joining.present_again``). An anchor's declared level is the most it can give (an
-    upstream provider's returned ``acr`` may give less; the policy then asks again)."""
+    demands (a wallet, when it asks for the payment to be signed) — or are one the step-up lets
+    the person present again to prove an identity join (``identity_joining.present_again``). An
+    anchor's declared level is the most it can give (an upstream provider's returned ``acr`` may
+    give less; the policy then asks again)."""
     again = identity_joining.present_again(step_up)
     result = []
     for anchor in services.anchors.active():
@@ -86,6 +87,9 @@ def eligible_anchors(
             and (
                 step_up.get("anchor_set_id") not in anchor.anchor_sets
                 or not at_least(anchor.assurance_level, str(step_up.get("assurance")))
+                # Dynamic linking: only a wallet presentation signs the payment
+                # (docs/DYNAMIC-LINKING.md); a card or an upstream login never can.
+                or (step_up.get("dynamic_linking") is True and method_of(anchor) != "wallet")
             )
         ):
             continue

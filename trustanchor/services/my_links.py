@@ -9,16 +9,19 @@ removing one revokes every grant that relied on it (``services.links.remove_for_
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
 
 from trustanchor.config.settings import Settings
 from trustanchor.domain.accounts import Account, AccountLink, is_link_id
+from trustanchor.domain.money import Amount
+from trustanchor.oauth.standing_funding import StandingFundingDetail
 from trustanchor.secrets_store import ServiceSecrets
-from trustanchor.services import first_party_login, links
+from trustanchor.services import first_party_login, links, standing_movements
 from trustanchor.services.container import Services
-from trustanchor.storage import accounts_repo, holder_sessions_repo
+from trustanchor.storage import accounts_repo, holder_sessions_repo, standing_repo
 from trustanchor.storage.database import Database
 from trustanchor.storage.grants_repo import Grant
 from trustanchor.storage.holder_sessions_repo import HolderSession
@@ -26,6 +29,8 @@ from trustanchor.storage.holder_sessions_repo import HolderSession
 CLIENT_ID = "trustanchor-my-links"
 CALLBACK_PATH = "/my/callback"
 CLIENT_NAME = {"en": "trustanchor: your account links", "ja": "trustanchor: 口座連携の管理"}
+MOVEMENTS_SHOWN = 10
+STANDING_ID = re.compile(r"sta_[A-Za-z0-9_-]{16,60}")
 # Short on purpose: the page can revoke other clients' tokens. Every login is a fresh proof.
 SESSION_LIFETIME = 900
 
@@ -141,6 +146,69 @@ def link_of(services: Services, holder_id: str, link_id: str, *, language: str) 
             return None
         accounts = accounts_repo.get_many(conn, [link.deposit_account_id, link.wallet_account_id])
     return _view(services, link, accounts, language)
+
+
+@dataclass(frozen=True, slots=True)
+class MovementView:
+    at: int
+    direction: str  # deposit_to_wallet / wallet_to_deposit
+    amount: Amount
+
+
+@dataclass(frozen=True, slots=True)
+class StandingView:
+    """One of the holder's active standing authorizations over a link: who may move money
+    automatically, which way, within which bounds, until when, and its latest movements."""
+
+    id: str
+    link_id: str
+    intermediary: str  # the display name of the client holding it
+    directions: tuple[str, ...]
+    max_amount: Amount
+    daily_amount: Amount
+    since: int
+    until: int
+    movements: tuple[MovementView, ...]
+
+
+def standing_of(
+    services: Services, holder_id: str, *, language: str
+) -> dict[str, list[StandingView]]:
+    """The holder's active standing authorizations by link id, each with its latest movements
+    (services/standing_movements.py mints and records them)."""
+    at = services.clock.now()
+    with services.db.reader() as conn:
+        rows = [r for r in standing_repo.for_holder(conn, holder_id) if r.active(at)]
+        moved = standing_repo.movements(conn, [r.id for r in rows], limit=MOVEMENTS_SHOWN)
+    found: dict[str, list[StandingView]] = {}
+    for row in rows:
+        detail = StandingFundingDetail.from_entry(row.entry)
+        client = services.clients.get(row.client_id)
+        found.setdefault(row.link_id, []).append(
+            StandingView(
+                id=row.id,
+                link_id=row.link_id,
+                intermediary=client.name(language) if client is not None else row.client_id,
+                directions=detail.directions,
+                max_amount=detail.max_amount,
+                daily_amount=detail.daily_amount,
+                since=row.created_at,
+                until=row.expires_at,
+                movements=tuple(
+                    MovementView(m.at, m.direction, Amount(m.currency, m.amount))
+                    for m in moved.get(row.id, [])
+                ),
+            )
+        )
+    return found
+
+
+def stop_standing(services: Services, holder_id: str, standing_id: str) -> bool:
+    """End one of the holder's own active standing authorizations (its grant is revoked,
+    audited); False when it is not theirs or has ended."""
+    if not STANDING_ID.fullmatch(standing_id):
+        return False
+    return standing_movements.revoke_for_holder(services, holder_id, standing_id)
 
 
 def remove(services: Services, holder_id: str, link_id: str) -> bool:

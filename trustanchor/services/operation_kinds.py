@@ -17,9 +17,14 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from trustanchor.oauth import account_link, funding, value_transfer
+from trustanchor.oauth import account_link, funding, standing_funding, value_transfer
 from trustanchor.policy.snapshot import TrustSnapshot
-from trustanchor.services import funding_decision, link_decision, transfer_decision
+from trustanchor.services import (
+    funding_decision,
+    link_decision,
+    standing_decision,
+    transfer_decision,
+)
 from trustanchor.services.decision_reader import CarryingOut, Context, DetailDecision
 
 Decide = Callable[[Context, Any], DetailDecision]
@@ -55,6 +60,13 @@ KINDS: Mapping[str, OperationKind] = MappingProxyType(
             funding_decision.decide,
             count=funding_decision.count,
             carry_out=funding_decision.carry_out,
+            moves_over_link=True,
+        ),
+        # Not counted at approval: each movement is, when it is minted.
+        standing_funding.TYPE: OperationKind(
+            standing_funding.TYPE,
+            standing_decision.decide,
+            carry_out=standing_decision.carry_out,
             moves_over_link=True,
         ),
     }

@@ -35,10 +35,16 @@ class Payee:
 
 
 def shown_label(label: str) -> str:
-    """The label as shown: NFC, control and format characters dropped, runs of white space as
-    one space, at most :data:`MAX_SHOWN_LABEL` characters."""
+    """The label as shown: NFC, white space (line breaks and tabs included) as one space,
+    other control and format characters dropped, at most :data:`MAX_SHOWN_LABEL` characters."""
     text = unicodedata.normalize("NFC", label)
-    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C")
+    # Line breaks and tabs separate words ("Refund\nfrom" is two words); other control and
+    # format characters (bidi overrides among them) are dropped.
+    text = "".join(
+        " " if ch.isspace() else ch
+        for ch in text
+        if ch.isspace() or unicodedata.category(ch)[0] != "C"
+    )
     text = " ".join(text.split())
     if len(text) > MAX_SHOWN_LABEL:
         text = text[: MAX_SHOWN_LABEL - 1] + "…"

@@ -15,7 +15,11 @@ from sqlalchemy import Connection
 from trustanchor.digests import equal
 from trustanchor.domain.clients import Client
 from trustanchor.oauth import pkce
-from trustanchor.oauth.authorization_details import is_subset, parse_authorization_details
+from trustanchor.oauth.authorization_details import (
+    is_one_time,
+    is_subset,
+    parse_authorization_details,
+)
 from trustanchor.oauth.claims_release import release
 from trustanchor.oauth.dpop import DpopProof
 from trustanchor.oauth.errors import (
@@ -30,7 +34,7 @@ from trustanchor.oauth.errors import (
 )
 from trustanchor.oauth.params import FormData, single
 from trustanchor.oauth.scopes import OPENID, check_allowed, parse_scope
-from trustanchor.services import audit_trail, refusals
+from trustanchor.services import audit_trail, refusals, standing_movements
 from trustanchor.services.container import Services
 from trustanchor.services.grant_details import GrantDetails
 from trustanchor.services.identity_claims import verification_element
@@ -221,6 +225,37 @@ def _refresh(
                 )
             details = GrantDetails.from_json(grant.details)
             scope = details.scope
+            if details.is_standing:
+                if rotated.bound_jkt is None:  # pragma: no cover - bound at issuance
+                    raise InvalidGrant(
+                        "a standing authorization's refresh token must be DPoP-bound",
+                        reason="dpop_jkt_mismatch",
+                    )
+                minted = standing_movements.movement(
+                    services,
+                    conn,
+                    client,
+                    grant,
+                    details.authorization_details,
+                    details.anchor_set_id,
+                    requested_details_raw,
+                    at=at,
+                )
+                return _issue(
+                    services,
+                    conn,
+                    client,
+                    grant.id,
+                    grant.holder_id,
+                    details,
+                    proof,
+                    at,
+                    scope=scope,
+                    authorization_details=(minted.entry,),
+                    with_id_token=False,
+                    refresh_bound_jkt=rotated.bound_jkt,
+                    minted=minted,
+                )
             if requested_scope:
                 if not set(requested_scope) <= set(details.scope):
                     raise InvalidScope("a refresh cannot add scope", reason="scope_widened")
@@ -336,15 +371,23 @@ def _issue(
     authorization_details: tuple[dict[str, Any], ...],
     with_id_token: bool,
     refresh_bound_jkt: str | None = None,
+    minted: standing_movements.Minted | None = None,
 ) -> TokenResponse:
-    """Record and sign tokens for a user grant (inside the caller's transaction)."""
+    """Record and sign tokens for a user grant (inside the caller's transaction). ``minted``:
+    the movement a standing authorization's token request named, recorded with its token."""
     tokens = services.settings.tokens
+    if details.is_standing and proof is None:
+        # Its refresh token is bound to the client's DPoP key (docs/AUTHORIZATION-DETAILS.md).
+        raise InvalidDpopProof(
+            "a standing authorization needs a DPoP proof to bind its refresh token",
+            reason="dpop_required",
+        )
     jti = services.randomness.token(16)
     auth = details.authentication
-    # A transfer token authorises one transfer, now: short-lived and never refreshed.
-    lifetime = (
-        tokens.transfer_token_lifetime if details.is_one_time else tokens.access_token_lifetime
-    )
+    # A movement token (a transfer, a funding) authorises one movement, now: short-lived and
+    # never refreshed.
+    one_time = details.is_one_time or is_one_time(authorization_details)
+    lifetime = tokens.transfer_token_lifetime if one_time else tokens.access_token_lifetime
     claims: dict[str, Any] = {
         "sub": details.subject,
         "client_id": client.client_id,
@@ -366,6 +409,8 @@ def _issue(
     grants_repo.record_access_token(
         conn, jti, grant_id, client.client_id, now=at, expires_at=at + lifetime
     )
+    if minted is not None:
+        standing_movements.record(conn, minted, jti=jti, at=at)
     audit_trail.record(
         conn,
         audit_trail.token_issued(
@@ -391,8 +436,11 @@ def _issue(
         body["authorization_details"] = list(authorization_details)
     if "refresh_token" in client.grant_types and not details.is_one_time:
         refresh = services.randomness.token(32)
-        # Public clients' refresh tokens stay bound to the DPoP key (RFC 9449 §5).
-        bound = refresh_bound_jkt or (proof.jkt if proof is not None and client.is_public else None)
+        # Public clients' refresh tokens stay bound to the DPoP key (RFC 9449 §5), and so do a
+        # standing authorization's, whoever the client.
+        bound = refresh_bound_jkt or (
+            proof.jkt if proof is not None and (client.is_public or details.is_standing) else None
+        )
         grants_repo.store_refresh_token(
             conn,
             refresh,

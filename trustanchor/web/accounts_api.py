@@ -109,6 +109,12 @@ def withdraw_link_approval(link_id: str) -> Any:
     return make_response("", 204)
 
 
+@blueprint.delete("/links/<link_id>/standing-authorizations/<standing_id>")
+def end_standing(link_id: str, standing_id: str) -> Any:
+    accounts.end_standing(current_services(), _client(), link_id, standing_id)
+    return make_response("", 204)
+
+
 @blueprint.errorhandler(accounts.AccountsError)
 def _accounts_error(exc: accounts.AccountsError) -> Any:
     response = jsonify({"error": exc.error, "error_description": exc.description})

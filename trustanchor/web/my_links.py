@@ -22,6 +22,7 @@ from flask import Blueprint, Response, redirect, request
 
 from trustanchor.services import first_party_login, my_links
 from trustanchor.services.container import Services
+from trustanchor.services.payment_wording import format_amount
 from trustanchor.web.blueprints import current_services, no_store
 from trustanchor.web.end_session import end_sso_session
 from trustanchor.web.first_party_cookies import PageCookies
@@ -140,14 +141,54 @@ def links_page() -> Any:
     holder = my_links.session(services, request.cookies.get(SESSION_COOKIE))
     if holder is None:
         return COOKIES.to_login()
-    views = my_links.links_of(services, holder.holder_id, language=language())
+    lang = language()
+    views = my_links.links_of(services, holder.holder_id, language=lang)
+    standing = my_links.standing_of(services, holder.holder_id, language=lang)
     notice = request.args.get("notice")
     return render_page(
         "my_links/links.html",
-        links=[_row(view) for view in views],
-        notice=notice if notice == "removed" else None,
+        links=[
+            _row(view) | {"standing": [_standing_row(s, lang) for s in standing.get(view.id, [])]}
+            for view in views
+        ],
+        notice=notice if notice in ("removed", "stopped") else None,
         csrf=_csrf(services),
     )
+
+
+def _standing_row(view: my_links.StandingView, lang: str) -> dict[str, Any]:
+    return {
+        "id": view.id,
+        "intermediary": view.intermediary,
+        "directions": list(view.directions),
+        "max_amount": format_amount(view.max_amount, lang),
+        "daily_amount": format_amount(view.daily_amount, lang),
+        "since": utc(view.since),
+        "until": utc(view.until),
+        "movements": [
+            {"at": utc(m.at), "direction": m.direction, "amount": format_amount(m.amount, lang)}
+            for m in view.movements
+        ],
+    }
+
+
+@blueprint.post("/standing/stop")
+def stop_standing() -> Any:
+    """The holder ends a standing authorization: the intermediary can no longer move money
+    automatically over the link (movement tokens already minted stop being active)."""
+    services = current_services()
+    session_id = request.cookies.get(SESSION_COOKIE)
+    holder = my_links.session(services, session_id)
+    if holder is None:
+        return COOKIES.to_login()
+    if not first_party_login.csrf_ok(
+        services, my_links.CLIENT, session_id, request.form.get("csrf")
+    ):
+        return _message("errors.csrf", status=400)
+    ids = request.form.getlist("standing")
+    if len(ids) != 1 or not my_links.stop_standing(services, holder.holder_id, ids[0]):
+        return _message("my_links.standing.not_found", status=404)
+    return redirect("/my/links?notice=stopped", code=303)
 
 
 @blueprint.get("/links/remove")
