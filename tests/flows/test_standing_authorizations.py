@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
 import pytest
 import requests
+from sqlalchemy import func, select
 from support.html import parse
-from support.payments import JP_HIGH, JP_SET, Bank, Holder, Payments, link
+from support.payments import ANCHOR_SETS, JP_HIGH, JP_SET, Bank, Holder, Payments, link
 from support.rp import DpopKey, Pkce, RelyingParty
 from support.server import RunningServer
 
 from trustanchor.clock import SystemClock
-from trustanchor.services import cascades
+from trustanchor.services import anchor_set_admin, cascades
+from trustanchor.storage.tables import cumulative_counters
 
 DAY = 86_400
 
@@ -354,3 +357,59 @@ def test_removing_the_link_or_suspending_the_anchor_ends_it(
         "invalid_grant",
         "revoked",
     )
+
+
+def test_parallel_movements_never_take_the_day_above_the_sets_funding_limit(
+    server: RunningServer, payments: Payments, bank: Bank
+) -> None:
+    """jp-cbdc counts at most 100,000 JPY of funding per person and calendar day (a rule added
+    here). Four standing authorizations of one person each ask for a 40,000 JPY movement at the
+    same moment: exactly two are minted, and the day's total is 80,000. On PostgreSQL the
+    movements meet on the counter's conditional update; on SQLite they wait for the writer."""
+    policy = dict(ANCHOR_SETS[0]["policy"]) | {
+        "time_zone": "Asia/Tokyo",
+        "cumulative": [
+            {
+                "id": "daily-funding",
+                "operation": "funding",
+                "currency": "JPY",
+                "window": "calendar_day",
+                "per": "holder",
+                "limit": "100000",
+            }
+        ],
+    }
+    anchor_set_admin.replace_policy(
+        server.services.anchors, JP_SET, policy, at=server.services.clock.now()
+    )
+    taro = Holder(server, payments, "taro")
+    deposit, wallet, _ = linked(bank, taro, "taro")
+    racers = [approve_standing(bank, taro, standing(deposit, wallet)) for _ in range(4)]
+    top_up = funding("deposit_to_wallet", deposit, wallet, "40000")
+    barrier = threading.Barrier(len(racers))
+    answers: list[Any] = [None] * len(racers)
+
+    def move(index: int) -> None:
+        barrier.wait(timeout=30)
+        try:
+            answers[index] = racers[index].move(top_up)
+        except BaseException as exc:  # surfaced by the assertion below
+            answers[index] = exc
+
+    threads = [threading.Thread(target=move, args=(i,)) for i in range(len(racers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    statuses = sorted(getattr(a, "status_code", repr(a)) for a in answers)
+    assert statuses == [200, 200, 400, 400], answers
+    for answer in answers:
+        if answer.status_code == 400:
+            assert "cumulative" in answer.json()["error_description"], answer.text
+    with server.services.db.reader() as conn:
+        total = conn.execute(
+            select(func.sum(cumulative_counters.c.amount)).where(
+                cumulative_counters.c.operation == "funding"
+            )
+        ).scalar_one()
+    assert total == 80000
