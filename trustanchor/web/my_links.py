@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from flask import Blueprint, Response, redirect, request
+from markupsafe import Markup
 
 from trustanchor.services import first_party_login, my_links
 from trustanchor.services.container import Services
@@ -48,6 +49,13 @@ def _message(key: str, *, status: int, retry: bool = False) -> Response:
 
 def utc(seconds: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(seconds))
+
+
+def local_time(seconds: int) -> Markup:
+    """A ``<time>`` the page's script (static/local-time.js) rewrites in the viewer's time
+    zone; the UTC text stays without script."""
+    iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+    return Markup('<time datetime="{}" data-local>{}</time>').format(iso, utc(seconds))
 
 
 # --- login and logout -------------------------------------------------------------------------
@@ -130,7 +138,7 @@ def _row(view: my_links.LinkView) -> dict[str, Any]:
         "deposit": view.deposit_label,
         "wallet": view.wallet_label,
         "intermediaries": ", ".join(view.intermediaries),
-        "since": utc(view.since),
+        "since": local_time(view.since),
         "flagged": view.needs_reverification,
     }
 
@@ -163,10 +171,14 @@ def _standing_row(view: my_links.StandingView, lang: str) -> dict[str, Any]:
         "directions": list(view.directions),
         "max_amount": format_amount(view.max_amount, lang),
         "daily_amount": format_amount(view.daily_amount, lang),
-        "since": utc(view.since),
-        "until": utc(view.until),
+        "since": local_time(view.since),
+        "until": local_time(view.until),
         "movements": [
-            {"at": utc(m.at), "direction": m.direction, "amount": format_amount(m.amount, lang)}
+            {
+                "at": local_time(m.at),
+                "direction": m.direction,
+                "amount": format_amount(m.amount, lang),
+            }
             for m in view.movements
         ],
     }
