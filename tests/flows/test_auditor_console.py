@@ -504,10 +504,20 @@ GRANT = digest("grant-1")
 
 
 def every_kind(at: int, anchor_id: str) -> list[Entry]:
-    """One entry of each kind (two for decisions and logins), as the service writes them."""
+    """One entry of each kind (two for decisions and logins), as the service writes them. The
+    first decision's operation follows it; the second's comes last, after other entries (as
+    when parallel transactions append between the two): both are joined with their decision."""
     return [
         audit_entries.Decision(
             at=at, decision_id="dec-1", result="allowed", reason="allowed", anchor_set_id=SET_ID
+        ),
+        audit_entries.DecisionOperation(
+            at=at,
+            decision_id="dec-1",
+            operation="value_transfer",
+            currency="JPY",
+            amount=5000,
+            action=None,
         ),
         audit_entries.Decision(
             at=at,
@@ -577,6 +587,14 @@ def every_kind(at: int, anchor_id: str) -> list[Entry]:
             matched_anchor_id=anchor_id,
             claims="birthdate family_name given_name",
         ),
+        audit_entries.DecisionOperation(
+            at=at,
+            decision_id="dec-2",
+            operation="standing_funding",
+            currency="JPY",
+            amount=50_000,
+            action=None,
+        ),
     ]
 
 
@@ -584,8 +602,10 @@ def every_kind(at: int, anchor_id: str) -> list[Entry]:
 # registered name is the test ecosystem's.
 SENTENCES = {
     "en": [
-        "Authorization allowed in Japan CBDC pilot — decision dec-1",
-        "Authorization denied in Japan CBDC pilot: amount above the limit — decision dec-2",
+        "Transfer of JPY 5,000 allowed in Japan CBDC pilot — decision dec-1",
+        "Transfer of JPY 5,000 decided — decision dec-1",
+        "Standing authorization for up to JPY 50,000 denied in Japan CBDC pilot: amount above"
+        " the limit — decision dec-2",
         "Authorization denied before any anchor set applied: brand_new_reason — decision dec-3",
         "Login at National ID (test) refused: credential revoked",
         "Login at National ID (test) succeeded — holder sSx3rWIVwl…",
@@ -605,10 +625,13 @@ SENTENCES = {
         "Identity EYN_tfvFwl… at National ID (test) joined holder sSx3rWIVwl… by rule"
         " name-and-birthdate of Japan CBDC pilot: birthdate, family_name, given_name matched the"
         " holder's identity at National ID (test)",
+        "Standing authorization for up to JPY 50,000 decided — decision dec-2",
     ],
     "ja": [
-        "日本CBDC実証で認可を許可（判定ID：dec-1）",
-        "日本CBDC実証で認可を拒否：上限を超える金額（判定ID：dec-2）",
+        "日本CBDC実証で5,000円の送金を許可（判定ID：dec-1）",
+        "5,000円の送金を判定（判定ID：dec-1）",
+        "日本CBDC実証で1回50,000円までの継続的な資金移動の許可を拒否：上限を超える金額"
+        "（判定ID：dec-2）",
         "アンカーセットの判定前に認可を拒否：brand_new_reason（判定ID：dec-3）",
         "マイナンバーカード（テスト）でのログインを拒否：クレデンシャルが失効済み",
         "マイナンバーカード（テスト）でのログインに成功（保有者：sSx3rWIVwl…）",
@@ -626,6 +649,7 @@ SENTENCES = {
         "マイナンバーカード（テスト）のIDEYN_tfvFwl…を、日本CBDC実証の規則name-and-birthdateにより"
         "保有者sSx3rWIVwl…に統合：マイナンバーカード（テスト）での保有者のIDと"
         "birthdate、family_name、given_nameが一致",
+        "1回50,000円までの継続的な資金移動の許可を判定（判定ID：dec-2）",
     ],
 }
 

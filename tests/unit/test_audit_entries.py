@@ -17,6 +17,7 @@ from trustanchor.audit import merkle
 from trustanchor.audit.entries import (
     KINDS,
     Decision,
+    DecisionOperation,
     Entry,
     EntryError,
     IdentityJoin,
@@ -131,6 +132,23 @@ def examples() -> list[Entry]:
             holder=HOLDER,
             branch="tokyo-marunouchi",
             operator=keyed_digest(b"a" * 32, "audit-operator", "counter-1", "S-0042"),
+        ),
+        # What a decision decided on (after the kinds above, so their indexes hold).
+        DecisionOperation(
+            at=T0,
+            decision_id="d-0001",
+            operation="value_transfer",
+            currency="JPY",
+            amount=5000,
+            action=None,
+        ),
+        DecisionOperation(
+            at=T0,
+            decision_id="d-0002",
+            operation="account_link",
+            currency=None,
+            amount=None,
+            action="unlink",
         ),
     ]
 
@@ -347,6 +365,9 @@ SHAPES: dict[str, str] = {
     "claims": "claim_names",
     "branch": "identifier",
     "operator": "pseudonym",
+    "operation": "enum",
+    "currency": "enum",
+    "amount": "integer",
 }
 
 RAW_SECRET = SystemRandomness().token(32)  # the shape of codes, refresh tokens, request_uris

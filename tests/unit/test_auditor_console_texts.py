@@ -201,6 +201,26 @@ def test_every_sentence_the_console_builds_has_its_text() -> None:
         {"kind": "not_yet_invented"},
         {"kind": "login", "anchor_id": "a"},  # incomplete: the generic sentence
     ]
+    operations = [
+        {
+            "kind": "decision_operation",
+            "decision_id": "x",
+            "operation": operation,
+            "currency": None if action else "JPY",
+            "amount": None if action else 5000,
+            "action": action,
+        }
+        for operation, action in (
+            ("value_transfer", None),
+            ("funding", None),
+            ("standing_funding", None),
+            ("account_link", "link"),
+            ("account_link", "unlink"),
+        )
+    ]
+    samples += operations  # each alone
+    # A decision with its operation: every result, with and without a set, every operation.
+    joined = [(decision, operation) for decision in samples[:4] for operation in operations]
     seen: dict[str, int] = defaultdict(int)
 
     def check(texts: dict[str, str], sentence: auditor_console.Sentence) -> None:
@@ -210,6 +230,9 @@ def test_every_sentence_the_console_builds_has_its_text() -> None:
         seen[sentence.key] += 1
         for clause in sentence.clauses:
             check(texts, clause)
+        for value in sentence.values.values():
+            if value.phrase is not None:
+                check(texts, value.phrase)
 
     for language in LANGUAGES:
         for sample in samples:
@@ -217,6 +240,10 @@ def test_every_sentence_the_console_builds_has_its_text() -> None:
             check(catalog(language), sentence)
             if sample["kind"] in KINDS and len(sample) > 3:
                 assert sentence.key != "other", sample
+        for decision, operation in joined:
+            sentence = auditor_console.describe(decision, operation)
+            assert sentence.key.startswith("operation_"), (decision, operation)
+            check(catalog(language), sentence)
     prefix = "auditor.sentence."
     written = {k.removeprefix(prefix) for k in catalog("en") if k.startswith(prefix)}
     # Every sentence text is used (the others are how sentences are put together).
@@ -273,3 +300,21 @@ def test_any_parameters_give_a_filter_or_a_stated_refusal(params: dict[str, list
     assert set(parsed.outcomes) <= set(auditor_console.OUTCOMES)
     if parsed.start is not None and parsed.end is not None:
         assert parsed.start < parsed.end
+
+
+def test_a_decision_with_an_unreadable_operation_reads_as_a_decision_alone() -> None:
+    decision = {
+        "kind": "decision",
+        "decision_id": "x",
+        "result": "denied",
+        "reason": "limit_exceeded",
+        "anchor_set_id": "s",
+    }
+    for operation in (
+        {"kind": "decision_operation", "operation": "teleport", "action": None},
+        {"kind": "decision_operation", "operation": "value_transfer", "amount": "5000"},
+        {"kind": "decision_operation", "operation": "account_link", "action": "merge"},
+        {},
+    ):
+        assert auditor_console.describe(decision, operation).key == "decision_denied"
+    assert auditor_console.describe(decision).key == "decision_denied"

@@ -368,6 +368,61 @@ class Decision(_Entry):
     anchor_set_id: str | None
 
 
+# The operation types of ``oauth.authorization_details`` and the currencies of
+# ``domain.money.MINOR_UNITS``, written out: this module is the format's reference and depends on
+# nothing of the service, and a value added to either list changes what ``decision_operation``
+# accepts, which is a format decision (docs/AUDIT-FORMAT.md §1.2), not a side effect of adding an
+# operation type or a currency. Tests check that the lists agree.
+OPERATIONS = ("account_link", "funding", "standing_funding", "value_transfer")
+CURRENCIES = ("AUD", "CAD", "CHF", "CNY", "EUR", "GBP", "HKD", "JPY", "KRW", "SEK", "SGD", "USD")
+_AMOUNT_OPERATIONS = frozenset({"funding", "standing_funding", "value_transfer"})
+
+
+def positive(name: str, value: object) -> None:
+    """An integer ``1 … 2^53−1`` (an amount in minor units)."""
+    integer(name, value)
+    if value == 0:
+        raise EntryError("bad_value", name, "must be at least 1")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecisionOperation(_Entry):
+    """What a ``decision`` decided on (added to version 1 as a new kind, docs/AUDIT-FORMAT.md
+    §1.2): written right after the ``decision`` with the same ``decision_id``, in the same
+    transaction. ``operation`` is the authorization_details type; ``currency`` and ``amount``
+    (minor units) the movement's amount (a transfer's or funding's instructed amount, a standing
+    authorization's ``max_amount``), null for an account link; ``action`` ``link`` or
+    ``unlink`` for an account link, null otherwise. No account, link or party: amounts without
+    parties."""
+
+    KIND: ClassVar[str] = "decision_operation"
+    SCHEMA: ClassVar[Mapping[str, Rule]] = {
+        "decision_id": identifier,
+        "operation": one_of(*OPERATIONS),
+        "currency": nullable(one_of(*CURRENCIES)),
+        "amount": nullable(positive),
+        "action": nullable(one_of("link", "unlink")),
+    }
+    at: int
+    decision_id: str
+    operation: str
+    currency: str | None
+    amount: int | None
+    action: str | None
+
+    def _check(self) -> None:
+        if self.operation in _AMOUNT_OPERATIONS:
+            if self.currency is None or self.amount is None:
+                raise EntryError("bad_value", "amount", "a movement names its currency and amount")
+            if self.action is not None:
+                raise EntryError("bad_value", "action", "null except for an account link")
+        else:
+            if self.currency is not None or self.amount is not None:
+                raise EntryError("bad_value", "amount", "null for an account link")
+            if self.action is None:
+                raise EntryError("bad_value", "action", "an account link is link or unlink")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OperatorChange(_Entry):
     """An operator action: ``what`` (e.g. anchor, client, signing_key), its ``id``, ``action``
@@ -543,6 +598,7 @@ Entry = (
     | Login
     | LoginInPerson
     | Decision
+    | DecisionOperation
     | OperatorChange
     | Refusal
     | Omitted
@@ -558,6 +614,7 @@ _KINDS: dict[str, type[Entry]] = {
         Login,
         LoginInPerson,
         Decision,
+        DecisionOperation,
         OperatorChange,
         Refusal,
         Omitted,

@@ -162,6 +162,7 @@ def check_log(services: Services) -> log_check.LogCheck:
 
 _SHOWN_FIRST = (
     "decision",
+    "decision_operation",
     "login",
     "login_in_person",
     "token_issued",
@@ -427,7 +428,8 @@ def _newer(
 # registered name), ``label`` (a code translated under the group named by ``group``),
 # ``pseudonym`` / ``digest`` (shortened, in full in the raw entry), ``time`` (POSIX seconds),
 # ``reasons`` (reason counts), ``claims`` (claim names), ``id`` (an identifier as is),
-# ``number``.
+# ``number``, ``amount`` (minor units of ``currency``, written for the viewer's language),
+# ``phrase`` (a nested :class:`Sentence`, the operation a decision was about).
 ValueKind = Literal[
     "reason",
     "anchor",
@@ -440,6 +442,8 @@ ValueKind = Literal[
     "claims",
     "id",
     "number",
+    "amount",
+    "phrase",
 ]
 
 
@@ -448,6 +452,8 @@ class Value:
     kind: ValueKind
     raw: str | int
     group: str = ""  # for ``label``: the catalog group of the code
+    currency: str = ""  # for ``amount``: the ISO 4217 code of ``raw`` minor units
+    phrase: Sentence | None = None  # for ``phrase``
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,12 +477,21 @@ class DescribedEntry:
     sentence: Sentence
 
 
-def describe_listed(entry: ListedEntry) -> DescribedEntry:
+def _decoded(text: str) -> dict[str, Any] | None:
     try:
-        data = loads(entry.text.encode("utf-8"), max_depth=1)
+        data = loads(text.encode("utf-8"), max_depth=1)
     except StrictJSONError:
-        data = None
-    if not isinstance(data, dict):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def describe_listed(
+    entry: ListedEntry, operation: Mapping[str, object] | None = None
+) -> DescribedEntry:
+    """One listed entry as a sentence; a ``decision`` with its ``decision_operation`` entry
+    (decoded) reads as the operation decided (:func:`describe`)."""
+    data = _decoded(entry.text)
+    if data is None:
         return DescribedEntry(
             entry.index, entry.text, entry.leaf_hash, None, None, None, Sentence("unreadable")
         )
@@ -489,14 +504,72 @@ def describe_listed(entry: ListedEntry) -> DescribedEntry:
         kind=kind if isinstance(kind, str) else None,
         at=at if type(at) is int else None,
         outcome=outcome_of(data),
-        sentence=describe(data),
+        sentence=describe(data, operation),
     )
 
 
-def describe(data: Mapping[str, object]) -> Sentence:
+def describe_page(db: Database, page: EntriesPage) -> tuple[DescribedEntry, ...]:
+    """The page's entries as sentences, each ``decision`` joined with its ``decision_operation``
+    (:func:`operations_of`), which may be on the page, on another or filtered out."""
+    decisions: dict[int, tuple[str, int]] = {}
+    for row in page.rows:
+        data = _decoded(row.text)
+        if data is not None and data.get("kind") == "decision":
+            decision_id, at = data.get("decision_id"), data.get("at")
+            if isinstance(decision_id, str) and type(at) is int:
+                decisions[row.index] = (decision_id, at)
+    operations = operations_of(db, decisions, size=page.size)
+    return tuple(describe_listed(row, operations.get(row.index)) for row in page.rows)
+
+
+def operations_of(
+    db: Database, decisions: Mapping[int, tuple[str, int]], *, size: int
+) -> dict[int, dict[str, Any]]:
+    """The ``decision_operation`` entry of each ``decision`` (tree index → (decision id, at)),
+    by tree index of the decision: the first one under the checkpoint's ``size`` that comes
+    after the decision with the same ``decision_id`` and ``at``. The service writes it right
+    after the decision in the same transaction (docs/AUDIT-FORMAT.md §1.2); it is looked up by
+    the leaves' reference column rather than taken from the next index, because appends of
+    parallel transactions can come between the two. A decision without one (written before the
+    kind existed) is not joined."""
+    if not decisions:
+        return {}
+    with db.reader() as conn:
+        found = conn.execute(
+            select(audit_leaves.c.tree_index, _TEXT)
+            .where(
+                audit_leaves.c.ref.in_(sorted({ref for ref, _ in decisions.values()})),
+                _KIND == "decision_operation",
+                audit_leaves.c.tree_index < size,
+            )
+            .order_by(audit_leaves.c.tree_index)
+        ).all()
+    candidates = [(int(r.tree_index), data) for r in found if (data := _decoded(r.entry))]
+    joined: dict[int, dict[str, Any]] = {}
+    for index, (decision_id, at) in decisions.items():
+        for candidate_index, data in candidates:
+            if (
+                candidate_index > index
+                and data.get("decision_id") == decision_id
+                and data.get("at") == at
+            ):
+                joined[index] = data
+                break
+    return joined
+
+
+def describe(data: Mapping[str, object], operation: Mapping[str, object] | None = None) -> Sentence:
     """The sentence for a decoded entry, from its members only. A kind this version does not
-    know, or an entry missing what its kind needs, gets the generic sentence naming its kind."""
+    know, or an entry missing what its kind needs, gets the generic sentence naming its kind.
+    A ``decision`` given its ``decision_operation`` entry names the operation and its amount
+    ("Transfer of JPY 5,000 allowed in …"); without it, or when that entry is not readable,
+    it reads as a decision alone."""
     kind = data.get("kind")
+    if kind == "decision" and operation is not None:
+        try:
+            return _decision(_Members(data), _operation_phrase(_Members(operation)))
+        except _Missing:
+            pass
     describer = _DESCRIBERS.get(kind) if isinstance(kind, str) else None
     try:
         if describer is not None:
@@ -547,7 +620,9 @@ def _v(kind: ValueKind, raw: str | int, group: str = "") -> Value:
     return Value(kind, raw, group)
 
 
-def _decision(m: _Members) -> Sentence:
+def _decision(m: _Members, operation: Sentence | None = None) -> Sentence:
+    """ "Authorization allowed in *set*", or with the operation decided on: "Transfer of
+    JPY 5,000 allowed in *set*"."""
     result = m.text("result")
     anchor_set = m.optional("anchor_set_id")
     if result not in ("allowed", "denied"):
@@ -556,9 +631,40 @@ def _decision(m: _Members) -> Sentence:
     values = {"reason": _v("reason", reason)} if result == "denied" else {}
     if anchor_set is not None:
         values["anchor_set"] = _v("anchor_set", anchor_set)
-    key = f"decision_{result}" + ("" if anchor_set is not None else "_no_set")
+    if operation is not None:
+        values["operation"] = Value("phrase", "", phrase=operation)
+    key = ("operation" if operation is not None else "decision") + f"_{result}"
+    key += "" if anchor_set is not None else "_no_set"
     return Sentence(
         key, values, (Sentence("decision_id", {"id": _v("id", m.text("decision_id"))}),)
+    )
+
+
+_AMOUNT_OPERATIONS = ("value_transfer", "funding", "standing_funding")
+
+
+def _operation_phrase(m: _Members) -> Sentence:
+    """What a ``decision_operation`` entry says was decided on, as a phrase: "Transfer of
+    JPY 5,000", "Standing authorization for up to JPY 50,000", "Account link"."""
+    operation = m.text("operation")
+    if operation == "account_link":
+        action = m.text("action")
+        if action not in ("link", "unlink"):
+            raise _Missing("action")
+        return Sentence(f"operation_account_link_{action}")
+    if operation in _AMOUNT_OPERATIONS:
+        amount = Value("amount", m.number("amount"), currency=m.text("currency"))
+        return Sentence(f"operation_{operation}", {"amount": amount})
+    raise _Missing("operation")
+
+
+def _decision_operation(m: _Members) -> Sentence:
+    """The entry alone (its decision on another page, or filtered out): the operation, and the
+    decision it belongs to."""
+    return Sentence(
+        "operation_decided",
+        {"operation": Value("phrase", "", phrase=_operation_phrase(m))},
+        (Sentence("decision_id", {"id": _v("id", m.text("decision_id"))}),),
     )
 
 
@@ -705,6 +811,7 @@ def _identity_join(m: _Members) -> Sentence:
 
 _DESCRIBERS: dict[str, Callable[[_Members], Sentence]] = {
     "decision": _decision,
+    "decision_operation": _decision_operation,
     "token_issued": _token_issued,
     "token_revoked": _token_revoked,
     "reuse_detected": _reuse_detected,

@@ -35,16 +35,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 from sqlalchemy import Connection
 
 from trustanchor.audit.entries import Decision as DecisionEntry
+from trustanchor.audit.entries import DecisionOperation
 from trustanchor.domain.anchor_sets import AnchorSet
 from trustanchor.domain.anchors import Anchor
 from trustanchor.domain.assurance import level_from_acr
 from trustanchor.domain.identity import Authentication
+from trustanchor.domain.money import Amount
+from trustanchor.oauth import account_link, funding, standing_funding, value_transfer
+from trustanchor.oauth.account_link import AccountLinkDetail
 from trustanchor.oauth.authorization_details import Operation
+from trustanchor.oauth.funding import FundingDetail
+from trustanchor.oauth.standing_funding import StandingFundingDetail
+from trustanchor.oauth.value_transfer import ValueTransferDetail
 from trustanchor.policy.decision import StepUp, denied
 from trustanchor.policy.facts import AuthenticationFact
 from trustanchor.policy.snapshot import TrustSnapshot
@@ -180,7 +187,9 @@ def decide(
 
 
 def record(conn: Connection, outcome: Outcome, *, at: int) -> None:
-    """Append one audit ``decision`` entry per decision, in the caller's transaction."""
+    """Append, in the caller's transaction, per decision one audit ``decision`` entry and right
+    after it the ``decision_operation`` entry saying what was decided on: the operation type
+    and its amount or link action, never an account or a party (docs/AUDIT-FORMAT.md §1.2)."""
     for item in outcome.decisions:
         audit_trail.record(
             conn,
@@ -192,6 +201,32 @@ def record(conn: Connection, outcome: Outcome, *, at: int) -> None:
                 anchor_set_id=item.decision.anchor_set_id,
             ),
         )
+        audit_trail.record(conn, _operation_entry(item.decision_id, item.operation, at=at))
+
+
+def _operation_entry(decision_id: str, operation: Operation, *, at: int) -> DecisionOperation:
+    """The ``decision_operation`` entry of one typed operation. The operation types are listed
+    here one by one: a new type fails this function (and mypy) until its entry is decided."""
+    action: str | None = None
+    amount: Amount | None = None
+    if isinstance(operation, AccountLinkDetail):
+        kind, action = account_link.TYPE, operation.action
+    elif isinstance(operation, ValueTransferDetail):
+        kind, amount = value_transfer.TYPE, operation.amount
+    elif isinstance(operation, FundingDetail):
+        kind, amount = funding.TYPE, operation.amount
+    elif isinstance(operation, StandingFundingDetail):
+        kind, amount = standing_funding.TYPE, operation.max_amount
+    else:
+        assert_never(operation)
+    return DecisionOperation(
+        at=at,
+        decision_id=decision_id,
+        operation=kind,
+        currency=None if amount is None else amount.currency,
+        amount=None if amount is None else amount.minor,
+        action=action,
+    )
 
 
 def count(services: Services, conn: Connection, outcome: Outcome, *, at: int) -> bool:

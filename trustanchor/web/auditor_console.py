@@ -31,10 +31,12 @@ from flask import Blueprint, redirect, request
 from markupsafe import Markup, escape
 
 from trustanchor.audit.entries import EntryError, parse_reason_counts
+from trustanchor.domain.money import Amount, MoneyError
 from trustanchor.services import audit_stats, auditor_console, first_party_login
 from trustanchor.services.auditor_access import MAX_DECIMAL_DIGITS
 from trustanchor.services.container import Services
 from trustanchor.services.log_check import LogCheckFailed
+from trustanchor.services.payment_wording import format_amount
 from trustanchor.storage.auditors_repo import SessionAccess
 from trustanchor.web import svg_charts
 from trustanchor.web.blueprints import current_services, no_store
@@ -323,8 +325,7 @@ def entries(access: SessionAccess) -> Any:
     t = Translator(language())
     words = _Words(services, t)
     rows = []
-    for listed in page.rows:
-        described = auditor_console.describe_listed(listed)
+    for described in auditor_console.describe_page(services.db, page):
         rows.append(
             {
                 "index": described.index,
@@ -415,6 +416,10 @@ class _Words:
         raw = value.raw
         if value.kind == "number":
             return escape(f"{raw:,}" if isinstance(raw, int) else raw)
+        if value.kind == "phrase":
+            return self._format(value.phrase) if value.phrase is not None else Markup("")
+        if value.kind == "amount":
+            return self._amount(value.currency, raw)
         if value.kind == "time":
             return local_time(raw) if isinstance(raw, int) else escape(str(raw))
         text = str(raw)
@@ -435,6 +440,18 @@ class _Words:
                 Markup("<code>{}</code>").format(name) for name in text.split(" ")
             )
         return Markup("<code>{}</code>").format(text)
+
+    def _amount(self, currency: str, minor: str | int) -> Markup:
+        """Minor units as the consent page writes amounts for this language (``5,000円``,
+        ``JPY 5,000``); a value no supported amount can have is shown as it is, in minor
+        units."""
+        try:
+            if not isinstance(minor, int):
+                raise MoneyError("bad_amount", "not minor units")
+            amount = Amount(currency, minor)
+        except MoneyError:
+            return Markup("<code>{} {}</code>").format(currency, minor)
+        return escape(format_amount(amount, self._t.language))
 
     def reason(self, code: str) -> Markup:
         """A reason code in words, or the code itself when the console has no text for it."""
