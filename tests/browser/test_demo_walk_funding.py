@@ -19,7 +19,10 @@ started again on the same state and ports (a second start in the same clone):
 6. 1,200,000 JPY: above the per-transfer limit: the consent page says why and offers no way to
    allow it, also in Japanese (``1,200,000円``); the bank shows the refusal with its reason;
 7. "Sign out everywhere", then Taro signs in in the same browser (the wallet answers as him; the
-   service's pages in Japanese, as chosen in step 6).
+   service's pages in Japanese, as chosen in step 6);
+8. Taro tops up 350,000 JPY: above the set's 300,000 JPY funding step-up, so a new login in
+   which the wallet shows the movement it signs; then he moves 50,000 JPY back to his deposit
+   account; the ledger lists both movements.
 
 Each step asserts on what the person sees and saves a screenshot (test-artifacts/browser/).
 """
@@ -271,4 +274,32 @@ def test_fund_the_wallet_pay_above_the_step_up_and_hand_over_the_browser(
         assert "Ordinary deposit ****4502" in page.locator("#accounts-heading + ul").inner_text()
         assert wallet.inner_text() == "170,000 JPY"
         shots(page, "07-bank-taro")
+
+        # 8. Taro moves 350,000 JPY into his wallet: above the set's 300,000 JPY funding step-up,
+        #    so a new login, in which the wallet shows the movement it signs; then 50,000 JPY
+        #    back to his deposit account with the login he has.
+        page.fill("#funding-amount", "350,000")
+        page.click("#top-up")
+        page.wait_for_selector("#step-up")
+        check_page(page, lang="ja")
+        assert "300,000円" in page.locator("#step-up-reasons").inner_text()
+        shots(page, "08-step-up-ja")
+        page.click("form[action$='/step-up'] button")
+        log_in_with_phone(page, again, "taro", shots, "08-step-up")
+        assert "350,000" in page.locator("#payment-amount-1").inner_text()
+        heading = page.locator("#payment-1").inner_text()
+        assert heading == EN("wallet.payment.funding_deposit_to_wallet"), heading
+        page.click("#confirm")
+        approve(page, shots, "08", expect="350,000円")
+        assert bank_result(page, again, shots, "08") == EN("bank.result.funding_executed")
+        page.goto(again.party("/bank/"))
+        page.fill("#funding-amount", "50000")
+        page.click("#move-back")
+        approve(page, shots, "08-move-back", expect="50,000円")
+        assert bank_result(page, again, shots, "08-move-back") == EN("bank.result.funding_executed")
+        assert ledger_balance(page, again, "Taro Suzuki") == "470,000 JPY"
+        moves = page.locator("#movements li")
+        assert EN("ledger.directions.wallet_to_deposit") in moves.first.inner_text()
+        assert "350,000 JPY" in moves.nth(1).inner_text()
+        shots(page, "08-ledger")
     assert again.stops == [0], again.output()
