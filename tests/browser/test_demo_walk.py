@@ -202,4 +202,5 @@ def test_a_newcomer_walks_the_whole_demo(
     kinds = {line.strip() for line in entries.splitlines()}
     for kind in ("login", "decision", "token_issued", "operator_change"):
         assert catalog("en")[f"auditor.kinds.{kind}"] in kinds, (kind, entries[:2000])
-    assert "Authorization allowed in " in entries, entries[:2000]
+    # A decision reads with the operation it decided on (its decision_operation entry).
+    assert "Transfer of JPY 5,000 allowed in " in entries, entries[:2000]

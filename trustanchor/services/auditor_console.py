@@ -621,8 +621,8 @@ def _v(kind: ValueKind, raw: str | int, group: str = "") -> Value:
 
 
 def _decision(m: _Members, operation: Sentence | None = None) -> Sentence:
-    """ "Authorization allowed in *set*", or with the operation decided on: "Transfer of
-    JPY 5,000 allowed in *set*"."""
+    """A decision in words: "Authorization allowed in *set*", or with the operation decided
+    on, "Transfer of JPY 5,000 allowed in *set*"."""
     result = m.text("result")
     anchor_set = m.optional("anchor_set_id")
     if result not in ("allowed", "denied"):
