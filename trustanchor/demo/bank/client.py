@@ -35,7 +35,7 @@ from requests_oauth2client import (
     OAuth2Client,
     PrivateKeyJwt,
 )
-from requests_oauth2client.exceptions import InvalidAuthResponse, OAuth2Error
+from requests_oauth2client.exceptions import EndpointError, InvalidAuthResponse, OAuth2Error
 from requests_oauth2client.tokens import IdToken, InvalidIdToken
 
 from trustanchor.demo.site import DemoSite
@@ -51,6 +51,64 @@ LEDGER_FUNDINGS_PATH = "/ledger/fundings"
 POLICY_PREFIX = "denied by policy: "
 MAX_TOKEN_BYTES = 16384
 TIMEOUT = 10.0
+
+
+class MovementRefused(Exception):
+    """The token endpoint refused a movement under a standing authorization. ``error`` and
+    ``description`` are the service's (RFC 6749 §5.2); ``reason`` is the bank's reading of them
+    (:func:`movement_reason`); ``ended`` says the standing authorization is over (its refresh
+    token will never work again)."""
+
+    def __init__(self, error: str, description: str | None) -> None:
+        super().__init__(f"{error}: {description}" if description else error)
+        self.error = error
+        self.description = description
+        self.reason = movement_reason(error, description)
+
+    @property
+    def ended(self) -> bool:
+        return self.error == "invalid_grant" and self.reason in ENDED_REASONS
+
+
+# The token endpoint's error descriptions for a refused movement (services/standing_movements.py,
+# services/token.py) read as reason codes the bank words for the person. Matched on the text: the
+# HTTP answer carries only ``error`` and ``error_description``.
+_MOVEMENT_REASONS: tuple[tuple[str, str], ...] = (
+    ("daily amount", "standing_daily_limit_exceeded"),
+    ("not within the standing authorization", "standing_movement_not_covered"),
+    ("cumulative funding limit", "cumulative_limit_exceeded"),
+    ("funding limit", "limit_exceeded"),
+    ("no longer allows standing", "standing_not_allowed"),
+    ("link is flagged", "link_flagged"),
+    ("does not approve debits", "debit_not_approved"),
+    ("no longer active or the holder", "standing_accounts_changed"),
+    ("standing authorization has ended", "standing_ended"),
+    ("revoked", "standing_ended"),
+    ("refresh token is invalid or expired", "standing_ended"),
+    ("bound to another DPoP key", "standing_key_mismatch"),
+)
+ENDED_REASONS = frozenset({"standing_ended", "standing_key_mismatch"})
+
+
+def movement_reason(error: str, description: str | None) -> str:
+    """The reason code the bank shows for a refused movement (``standing_refused`` when the
+    description is none it knows)."""
+    text = description or ""
+    for fragment, reason in _MOVEMENT_REASONS:
+        if fragment in text:
+            return reason
+    return "standing_ended" if error == "invalid_grant" else "standing_refused"
+
+
+@dataclass(frozen=True, slots=True)
+class Movement:
+    """A movement token minted under a standing authorization, and the refresh token that
+    replaces the one spent."""
+
+    access_token: str  # DPoP-bound to the standing authorization's key
+    refresh_token: str
+    funding: Mapping[str, Any]  # the granted funding entry (link and standing ids filled in)
+    anchor_set: str | None = None
 
 
 class BankClientError(Exception):
@@ -104,6 +162,7 @@ class Tokens:
     id_claims: Mapping[str, Any]
     access_claims: Mapping[str, Any]
     id_token: str = ""  # as received (validated): the bank's id_token_hint at logout
+    refresh_token: str | None = None  # a standing authorization's (DPoP-bound, rotating)
 
     @property
     def sub(self) -> str:
@@ -251,6 +310,30 @@ class BankClient:
         except requests.RequestException as exc:
             raise BankClientError(f"the service at {self.issuer} does not answer") from exc
 
+    def new_dpop_key(self, pem: bytes | None = None) -> tuple[DPoPKey, bytes]:
+        """A DPoP key of its own (for one standing authorization: its refresh token is bound
+        to it and must outlive this process), and its private key as PKCS#8 PEM to keep;
+        ``pem``: such a key kept earlier."""
+        if pem is None:
+            private = ec.generate_private_key(ec.SECP256R1())
+            pem = private.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        else:
+            loaded = serialization.load_pem_private_key(pem, password=None)
+            if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+                raise BankClientError("a kept DPoP key is not an EC private key")
+            private = loaded
+        key = DPoPKey(
+            private,
+            alg="ES256",
+            jti_generator=lambda: self.site.randomness.token(18),
+            iat_generator=self.site.clock.now,
+        )
+        return key, pem
+
     def _known_kid(self, token: str) -> bool:
         try:
             header = jws.unverified_header(token, max_bytes=MAX_TOKEN_BYTES)
@@ -278,9 +361,11 @@ class BankClient:
         claims: Mapping[str, Any] | None = None,
         authorization_details: Sequence[Mapping[str, Any]] | None = None,
         prompt: str | None = None,
+        dpop_key: DPoPKey | None = None,
     ) -> StartedAuthorization:
         """Push an authorization request (PAR); the URL to send the person to. ``prompt``:
-        ``login`` asks for a fresh login whatever the browser's session at the service."""
+        ``login`` asks for a fresh login whatever the browser's session at the service;
+        ``dpop_key``: the key the code is bound to (``dpop_jkt``), the process's by default."""
         client = self.oauth()
         randomness = self.site.randomness
         extra: dict[str, Any] = {}
@@ -297,7 +382,7 @@ class BankClient:
             state=randomness.token(24),
             nonce=randomness.token(24),
             code_verifier=randomness.token(48),
-            dpop_key=self.dpop_key,
+            dpop_key=dpop_key or self.dpop_key,
             **extra,
         )
         try:
@@ -314,10 +399,14 @@ class BankClient:
         )
         return StartedAuthorization(pending, str(pushed.uri))
 
-    def finish(self, pending: PendingAuthorization, query: str) -> Tokens:
+    def finish(
+        self, pending: PendingAuthorization, query: str, *, dpop_key: DPoPKey | None = None
+    ) -> Tokens:
         """Check the authorization response (``iss``, ``state``), redeem the code with DPoP and
         validate the ID token. ``query`` is the callback's query string; the URL it is checked
-        as is built from the configured redirect URI, never from the request's Host."""
+        as is built from the configured redirect URI, never from the request's Host.
+        ``dpop_key``: the key given to :meth:`start`."""
+        key = dpop_key or self.dpop_key
         client = self.oauth()
         request = AuthorizationRequest(
             str(client.authorization_endpoint),
@@ -329,7 +418,7 @@ class BankClient:
             code_verifier=pending.code_verifier,
             issuer=self.issuer,
             authorization_response_iss_parameter_supported=True,
-            dpop_key=self.dpop_key,
+            dpop_key=key,
         )
         callback = f"{self.redirect_uri}?{query}"
         params = parse_qs(query, keep_blank_values=True)
@@ -341,9 +430,11 @@ class BankClient:
             raise AuthorizationRefused(exc.error, exc.description) from exc
         except InvalidAuthResponse as exc:  # missing code, wrong or missing iss, wrong state
             raise BankClientError(f"the authorization response is not valid: {exc}") from exc
-        return self._redeem(client, response)
+        return self._redeem(client, response, key)
 
-    def _redeem(self, client: OAuth2Client, response: AuthorizationResponse) -> Tokens:
+    def _redeem(
+        self, client: OAuth2Client, response: AuthorizationResponse, key: DPoPKey
+    ) -> Tokens:
         try:
             token = client.authorization_code(response, validate=False)
         except OAuth2Error as exc:
@@ -358,7 +449,7 @@ class BankClient:
         access_token = str(token.access_token)
         access_claims = self.verify_access_token(access_token)
         cnf = access_claims.get("cnf")
-        if not isinstance(cnf, dict) or cnf.get("jkt") != self.dpop_key.dpop_jkt:
+        if not isinstance(cnf, dict) or cnf.get("jkt") != key.dpop_jkt:
             raise BankClientError("the access token is not bound to this bank's DPoP key")
         if access_claims.get("sub") != id_claims["sub"]:
             raise BankClientError("the access token and the ID token name different people")
@@ -369,6 +460,7 @@ class BankClient:
             id_claims=id_claims,
             access_claims=access_claims,
             id_token=str(token.id_token),
+            refresh_token=str(token.refresh_token) if token.refresh_token else None,
         )
 
     def _validated_id_token(
@@ -416,6 +508,69 @@ class BankClient:
         ``authorization_details_types_supported`` (read once, at the first use)."""
         self.oauth()
         return detail_type in self._detail_types
+
+    # -- standing authorizations ------------------------------------------------------------
+
+    def movement(
+        self, refresh_token: str, dpop_key: DPoPKey, funding: Mapping[str, Any]
+    ) -> Movement:
+        """One movement token under a standing authorization: a refresh token request with a
+        DPoP proof of the standing authorization's key, naming the one ``funding`` movement in
+        ``authorization_details`` (docs/AUTHORIZATION-DETAILS.md §5). The service rotates the
+        refresh token: the answer's replaces ``refresh_token``, which is spent. Raises
+        :class:`MovementRefused` when the service refuses the movement (nothing spent then)."""
+        client = self.oauth()
+        data = {
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "authorization_details": json.dumps([dict(funding)], separators=(",", ":")),
+        }
+        try:
+            token = client.token_request(data, dpop_key=dpop_key)
+        except EndpointError as exc:
+            raise MovementRefused(exc.error, exc.description) from exc
+        except OAuth2Error as exc:
+            raise BankClientError(f"the token endpoint answered something else: {exc}") from exc
+        except requests.RequestException as exc:
+            raise BankClientError("the service does not answer") from exc
+        if not isinstance(token, DPoPToken) or not token.refresh_token:
+            raise BankClientError(
+                "the movement token is not DPoP-bound or came without a refresh token"
+            )
+        access_token = str(token.access_token)
+        claims = self.verify_access_token(access_token)
+        cnf = claims.get("cnf")
+        if not isinstance(cnf, dict) or cnf.get("jkt") != dpop_key.dpop_jkt:
+            raise BankClientError("the movement token is not bound to the standing key")
+        details = claims.get("authorization_details")
+        granted = details[0] if isinstance(details, list) and len(details) == 1 else None
+        if not isinstance(granted, dict) or granted.get("type") != "funding":
+            raise BankClientError("the movement token does not hold one funding movement")
+        anchor_set = claims.get("anchor_set")
+        return Movement(
+            access_token,
+            str(token.refresh_token),
+            granted,
+            anchor_set if isinstance(anchor_set, str) else None,
+        )
+
+    def end_standing(self, link_id: str, standing_id: str) -> bool:
+        """``DELETE /links/{link_id}/standing-authorizations/{standing_id}``: True when the
+        service ended it now, False when it had ended already (404)."""
+        url = self.site.service(f"/links/{link_id}/standing-authorizations/{standing_id}")
+        try:
+            response = self.oauth().session.delete(
+                url, auth=self._machine_token(), timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            raise BankClientError("the service does not answer") from exc
+        if response.status_code == 204:
+            return True
+        if response.status_code == 404:
+            return False
+        raise BankClientError(
+            f"DELETE standing authorization: HTTP {response.status_code} {_error_text(response)}"
+        )
 
     # -- RP-Initiated Logout -------------------------------------------------------------------
 
@@ -511,26 +666,47 @@ class BankClient:
 
     # -- the ledger ---------------------------------------------------------------------------
 
-    def ledger_headers(self, access_token: str, url: str, method: str = "POST") -> dict[str, str]:
-        """``Authorization: DPoP <token>`` and a fresh proof for exactly this request."""
-        proof = self.dpop_key.proof(htm=method, htu=url, ath=access_token_hash(access_token))
+    def ledger_headers(
+        self,
+        access_token: str,
+        url: str,
+        method: str = "POST",
+        *,
+        dpop_key: DPoPKey | None = None,
+    ) -> dict[str, str]:
+        """``Authorization: DPoP <token>`` and a fresh proof for exactly this request (with
+        ``dpop_key``, the key the token is bound to, the process's by default)."""
+        key = dpop_key or self.dpop_key
+        proof = key.proof(htm=method, htu=url, ath=access_token_hash(access_token))
         return {"Authorization": f"DPoP {access_token}", "DPoP": str(proof)}
 
     def submit_transfer(self, access_token: str, instruction: Mapping[str, str]) -> LedgerAnswer:
         """Ask the ledger to execute the transfer the token approved."""
         return self._submit(LEDGER_TRANSFERS_PATH, access_token, instruction)
 
-    def submit_funding(self, access_token: str, instruction: Mapping[str, str]) -> LedgerAnswer:
+    def submit_funding(
+        self,
+        access_token: str,
+        instruction: Mapping[str, str],
+        *,
+        dpop_key: DPoPKey | None = None,
+    ) -> LedgerAnswer:
         """Ask the ledger to execute the funding movement the token approved."""
-        return self._submit(LEDGER_FUNDINGS_PATH, access_token, instruction)
+        return self._submit(LEDGER_FUNDINGS_PATH, access_token, instruction, dpop_key)
 
-    def _submit(self, path: str, access_token: str, instruction: Mapping[str, str]) -> LedgerAnswer:
+    def _submit(
+        self,
+        path: str,
+        access_token: str,
+        instruction: Mapping[str, str],
+        dpop_key: DPoPKey | None = None,
+    ) -> LedgerAnswer:
         url = self.site.party(path)
         try:
             response = requests.post(
                 url,
                 json=dict(instruction),
-                headers=self.ledger_headers(access_token, url),
+                headers=self.ledger_headers(access_token, url, dpop_key=dpop_key),
                 timeout=self.timeout,
             )
         except requests.RequestException as exc:

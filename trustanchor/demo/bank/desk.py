@@ -15,10 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from trustanchor.demo.bank.client import BankClient, BankClientError, Tokens
-from trustanchor.demo.bank.store import BankStore, RegisteredAccount
+from trustanchor.demo.bank.client import (
+    BankClient,
+    BankClientError,
+    MovementRefused,
+    Tokens,
+)
+from trustanchor.demo.bank.store import BankStore, RegisteredAccount, Standing
 from trustanchor.demo.ledger_book import LedgerBook, format_minor
 from trustanchor.demo.people import Account, LocalText, Person
+from trustanchor.domain.money import Amount
 
 MATCHED_CLAIMS = ("given_name", "family_name", "birthdate")
 SIGN_IN_CLAIMS: dict[str, Any] = {
@@ -31,6 +37,17 @@ SIGN_IN_CLAIMS: dict[str, Any] = {
 }
 """The OpenID Connect ``claims`` request of "Sign in with your smartphone ID": the verified
 name and birthdate in the ID token (OpenID Connect for Identity Assurance), nothing else."""
+
+
+@dataclass(frozen=True, slots=True)
+class AutoTopUp:
+    """What an automatic top-up did: the bank's operation recording it, and whether the ledger
+    executed it (``reason``: the service's refusal, in the bank's reason codes, when it was
+    refused before reaching the ledger)."""
+
+    operation_id: int
+    executed: bool
+    reason: str | None = None
 
 
 class NotRegistered(Exception):
@@ -82,6 +99,9 @@ class BankDesk:
         self.book = book
         self.client = client
         self._registering = threading.Lock()
+        # One movement at a time per bank process: a refresh token presented twice would be a
+        # reuse, which ends the whole standing authorization at the service.
+        self._moving = threading.Lock()
 
     def person(self, person_id: str | None) -> Person | None:
         return next((p for p in self.people if p.id == person_id), None)
@@ -230,6 +250,119 @@ class BankDesk:
         )
         return tokens
 
+    # -- automatic top-ups (a standing authorization) -----------------------------------------
+
+    def standing_for(self, person: Person, link: Mapping[str, Any] | None) -> Standing | None:
+        """The person's active automatic top-up, checked against what the service lists for
+        the link (``GET /links``): one the person stopped on the service's /my page, or that a
+        link removal or anchor suspension ended, is recorded as ended here too."""
+        standing = self.store.active_standing(person.id)
+        if standing is None:
+            return None
+        listed = None
+        if link is not None and link.get("link_id") == standing.link_id:
+            items = link.get("standing_authorizations") or []
+            listed = next(
+                (
+                    item
+                    for item in items
+                    if isinstance(item, dict)
+                    and item.get("standing_authorization_id") == standing.standing_id
+                ),
+                None,
+            )
+        if listed is None or not listed.get("active"):
+            reason = listed.get("revoked_reason") if listed else None
+            self.store.end_standing(
+                standing.id, str(reason) if isinstance(reason, str) else "ended_at_service"
+            )
+            return None
+        return standing
+
+    def auto_top_up(
+        self, person: Person, amount: Amount, *, context: Mapping[str, Any] | None = None
+    ) -> AutoTopUp:
+        """Move ``amount`` from the person's deposit account into their CBDC wallet under
+        their automatic top-up, without asking them: a movement token from the service (which
+        checks the bounds and the day's total), then the ledger. Recorded as a funding
+        operation marked automatic (``context``: why, e.g. the transfer it makes possible).
+        Raises :class:`NotRegistered` or :class:`BankClientError` (the service unreachable)."""
+        deposit = self.account_id(person, "bank_deposit")
+        wallet = self.account_id(person, "cbdc_wallet")
+        instruction = {
+            "direction": "deposit_to_wallet",
+            "amount": str(amount),
+            "currency": amount.currency,
+            "deposit_account": deposit,
+            "wallet_account": wallet,
+        }
+        with self._moving:
+            standing = self.store.active_standing(person.id)
+            requested: dict[str, Any] = {
+                "instruction": instruction,
+                "automatic": True,
+                **(dict(context) if context else {}),
+            }
+            if standing is None or standing.refresh_token is None:
+                operation_id = self.store.record_operation(
+                    person_id=person.id,
+                    purpose="funding",
+                    outcome="denied",
+                    reason="standing_ended",
+                    requested=requested,
+                )
+                return AutoTopUp(operation_id, False, "standing_ended")
+            granted = standing.granted or {}
+            requested["bounds"] = {
+                "max_amount": granted.get("max_amount"),
+                "daily_amount": granted.get("daily_amount"),
+            }
+            entry = funding_details(instruction, standing.link_id)[0]
+            entry["standing_authorization_id"] = standing.standing_id
+            requested["funding"] = entry
+            requested["standing_authorization_id"] = standing.standing_id
+            key, _pem = self.client.new_dpop_key(standing.dpop_key)
+            try:
+                movement = self.client.movement(standing.refresh_token, key, entry)
+            except MovementRefused as refused:
+                if refused.ended:
+                    self.store.end_standing(standing.id, refused.reason)
+                operation_id = self.store.record_operation(
+                    person_id=person.id,
+                    purpose="funding",
+                    outcome="denied",
+                    reason=refused.reason,
+                    requested=requested,
+                )
+                return AutoTopUp(operation_id, False, refused.reason)
+            self.store.rotate_standing(standing.id, standing.refresh_token, movement.refresh_token)
+        operation_id = self.store.record_operation(
+            person_id=person.id,
+            purpose="funding",
+            outcome="allowed",
+            requested=requested,
+            approved=[dict(movement.funding)],
+            anchor_set=movement.anchor_set,
+        )
+        try:
+            answer = self.client.submit_funding(movement.access_token, instruction, dpop_key=key)
+        except BankClientError as exc:
+            self.store.record_ledger_answer(operation_id, 0, {"error": str(exc)})
+            return AutoTopUp(operation_id, False)
+        self.store.record_ledger_answer(operation_id, answer.status, answer.body)
+        return AutoTopUp(operation_id, answer.accepted)
+
+    def stop_standing(self, person: Person) -> bool:
+        """End the person's automatic top-up at the service (the links API) and here; False
+        when there was none active."""
+        standing = self.store.active_standing(person.id)
+        if standing is None:
+            return False
+        if standing.link_id and standing.standing_id:
+            self.client.end_standing(standing.link_id, standing.standing_id)
+        self.store.end_standing(standing.id, "stopped_at_bank")
+        return True
+
     def active_link(self, person: Person) -> dict[str, Any] | None:
         """The service's active link between the person's deposit and wallet, if any."""
         deposit = self.account_id(person, "bank_deposit")
@@ -268,6 +401,31 @@ def funding_details(instruction: Mapping[str, str], link_id: str | None) -> list
         },
         "deposit_account": instruction["deposit_account"],
         "wallet_account": instruction["wallet_account"],
+    }
+    if link_id is not None:
+        detail["link_id"] = link_id
+    return [detail]
+
+
+def standing_details(
+    deposit_account: str,
+    wallet_account: str,
+    link_id: str | None,
+    *,
+    max_amount: Amount,
+    daily_amount: Amount,
+    valid_days: int,
+) -> list[dict[str, Any]]:
+    """The ``standing_funding`` entry of "Automatic top-up": deposit → wallet only, at most
+    ``max_amount`` a time and ``daily_amount`` a day, for ``valid_days`` days."""
+    detail: dict[str, Any] = {
+        "type": "standing_funding",
+        "directions": ["deposit_to_wallet"],
+        "deposit_account": deposit_account,
+        "wallet_account": wallet_account,
+        "max_amount": {"currency": max_amount.currency, "amount": str(max_amount)},
+        "daily_amount": {"currency": daily_amount.currency, "amount": str(daily_amount)},
+        "valid_days": valid_days,
     }
     if link_id is not None:
         detail["link_id"] = link_id

@@ -22,6 +22,7 @@ from flask import (
     request,
     url_for,
 )
+from requests_oauth2client import DPoPKey
 from werkzeug.wrappers import Response
 
 from trustanchor.demo.bank import form as bank_form
@@ -37,19 +38,25 @@ from trustanchor.demo.bank.desk import (
     NotRegistered,
     funding_details,
     link_details,
+    standing_details,
     transfer_details,
 )
 from trustanchor.demo.bank.form import FormError
-from trustanchor.demo.bank.store import PAYMENTS, Operation, Pending, Session
+from trustanchor.demo.bank.store import PAYMENTS, Operation, Pending, Session, Standing
 from trustanchor.demo.ledger_book import DIRECTIONS
 from trustanchor.demo.page_context import demo_site, language, money, translator
 from trustanchor.demo.people import Person
+from trustanchor.domain.money import Amount
 
 blueprint = Blueprint("demo_bank", __name__)
 COOKIE = "demo_bank_session"
 COOKIE_PATH = "/bank"
 SIGN_IN_SCOPE = "openid"
 OPERATION_SCOPE = "openid"
+# What "Automatic top-up" offers: the form's first values, and the durations to choose from.
+STANDING_DEFAULTS = {"standing_max": "30,000", "standing_daily": "100,000", "standing_days": "30"}
+STANDING_DAYS = (7, 30, 90)
+NOTICES = ("standing_stopped", "standing_already_ended")
 
 
 def desk() -> BankDesk:
@@ -138,11 +145,15 @@ def _home(
     status: int = 200,
     form_error: str | None = None,
     funding_error: str | None = None,
+    standing_error: str | None = None,
     form: Mapping[str, str] | None = None,
 ) -> Any:
     bank = desk()
     accounts = bank.accounts_of(person)
     link = bank.active_link(person)
+    standing = bank.standing_for(person, link)
+    funding = _funding_offered(link)
+    notice = request.args.get("notice")
     return _page(
         "bank/home.html",
         status,
@@ -152,14 +163,32 @@ def _home(
         accounts=accounts,
         wallet=next((a for a in accounts if a.kind == "cbdc_wallet"), None),
         link=link,
-        funding=_funding_offered(link),
+        funding=funding,
+        standing=_standing_view(standing),
+        standing_offered=funding and bank.client.supports("standing_funding"),
+        standing_days=STANDING_DAYS,
+        notice=notice if notice in NOTICES else None,
         payees=bank.payees(person),
         operations=bank.store.operations(person.id),
         memo_size=bank_form.MAX_MEMO,
         form_error=form_error,
         funding_error=funding_error,
-        form=form or {},
+        standing_error=standing_error,
+        form={**STANDING_DEFAULTS, **(form or {})},
     )
+
+
+def _standing_view(standing: Standing | None) -> dict[str, Any] | None:
+    """What the home page shows of an active automatic top-up."""
+    if standing is None or standing.granted is None:
+        return None
+    granted = standing.granted
+    return {
+        "max": granted["max_amount"],
+        "daily": granted["daily_amount"],
+        "expires_at": standing.expires_at,
+        "id": standing.standing_id,
+    }
 
 
 # -- sign in / out ------------------------------------------------------------------------------
@@ -275,6 +304,23 @@ def start_transfer() -> Any:
     if memo is not None:
         # The bank's own record of the memo; sent to the service only when it is the reference.
         payload["memo"] = memo.text
+    missing = _missing_in_wallet(person, amount)
+    if missing is not None and desk().standing_for(person, desk().active_link(person)):
+        # The reverse waterfall: the automatic top-up brings exactly what is missing into the
+        # wallet first; if the service or the ledger refuses it, the transfer is not sent.
+        for_transfer = {
+            "amount": str(amount),
+            "currency": amount.currency,
+            "payee": payee.person.id,
+        }
+        topped = desk().auto_top_up(person, missing, context={"for_transfer": for_transfer})
+        if not topped.executed:
+            return redirect(url_for("demo_bank.operation", operation_id=topped.operation_id), 303)
+        payload["top_up"] = {
+            "amount": str(missing),
+            "currency": missing.currency,
+            "operation_id": topped.operation_id,
+        }
     return _start(
         session,
         "transfer",
@@ -325,6 +371,117 @@ def start_funding() -> Any:
     return _start(session, "funding", OPERATION_SCOPE, payload=payload, details=details)
 
 
+def _missing_in_wallet(person: Person, amount: Amount) -> Amount | None:
+    """How much the person's wallet lacks for paying ``amount`` (None when it holds enough)."""
+    bank = desk()
+    booked = bank.book.account(bank.account_id(person, "cbdc_wallet"))
+    if booked is None or booked.currency != amount.currency:
+        return None
+    lacking = amount.minor - booked.balance_minor
+    return Amount(amount.currency, lacking) if lacking > 0 else None
+
+
+def _standing_form(form: Mapping[str, str], currency: str) -> tuple[Amount, Amount, int] | str:
+    """The automatic top-up form read: (per top-up, per day, days), or the error's key."""
+    try:
+        per_top_up = bank_form.amount(form["standing_max"], currency)
+        per_day = bank_form.amount(form["standing_daily"], currency)
+    except FormError:
+        return "bank.send.bad_amount"
+    if per_day < per_top_up:
+        return "bank.standing.daily_below_max"
+    days = form["standing_days"]
+    if not days.isascii() or not days.isdigit() or int(days) not in STANDING_DAYS:
+        return "bank.standing.bad_days"
+    return per_top_up, per_day, int(days)
+
+
+@blueprint.post("/standing")
+def start_standing() -> Any:
+    """Automatic top-up: the person approves once, on the service's consent page, a
+    ``standing_funding`` authorization (deposit → wallet within the bounds they chose). Its
+    refresh token is bound to a DPoP key of its own, kept with it (it outlives this process)."""
+    session = _require_post_session()
+    bank = desk()
+    person = bank.person(session.person_id)
+    if person is None:
+        abort(403)
+    t = translator()
+    form = {n: request.form.get(n, "") for n in ("standing_max", "standing_daily", "standing_days")}
+    link = bank.active_link(person)
+    if (
+        link is None
+        or not _funding_offered(link)
+        or not bank.client.supports("standing_funding")
+        or bank.standing_for(person, link) is not None
+    ):
+        return _home(person, session, status=409, standing_error=t("bank.standing.unavailable"))
+    currency = person.account("bank_deposit").currency
+    read = _standing_form(form, currency)
+    if isinstance(read, str):
+        error = t(read, currency=currency)
+        return _home(person, session, status=400, standing_error=error, form=form)
+    per_top_up, per_day, days = read
+    link_id = link.get("link_id")
+    details = standing_details(
+        bank.account_id(person, "bank_deposit"),
+        bank.account_id(person, "cbdc_wallet"),
+        link_id if isinstance(link_id, str) else None,
+        max_amount=per_top_up,
+        daily_amount=per_day,
+        valid_days=days,
+    )
+    key, pem = bank.client.new_dpop_key()
+    started = bank.client.start(scope=OPERATION_SCOPE, authorization_details=details, dpop_key=key)
+    pending = started.pending
+    bank.store.save_standing_request(person.id, pending.state, pem)
+    bank.store.save_pending(
+        session,
+        purpose="standing",
+        state=pending.state,
+        nonce=pending.nonce,
+        code_verifier=pending.code_verifier,
+        scope=pending.scope,
+        payload={"standing": details[0]},
+    )
+    return redirect(started.url, 303)
+
+
+@blueprint.post("/standing/stop")
+def stop_standing() -> Any:
+    """End the automatic top-up through the links API (``DELETE /links/{id}/standing-
+    authorizations/{sta}``); the refresh token and its key are forgotten."""
+    session = _require_post_session()
+    person = desk().person(session.person_id)
+    if person is None:
+        abort(403)
+    stopped = desk().stop_standing(person)
+    notice = "standing_stopped" if stopped else "standing_already_ended"
+    return redirect(url_for("demo_bank.home", notice=notice) + "#standing-heading", 303)
+
+
+@blueprint.post("/standing/top-up")
+def top_up_now() -> Any:
+    """ "Top up now (automatic)": one movement under the automatic top-up, no consent page."""
+    session = _require_post_session()
+    bank = desk()
+    person = bank.person(session.person_id)
+    if person is None:
+        abort(403)
+    t = translator()
+    form = {"standing_amount": request.form.get("standing_amount", "")}
+    if bank.standing_for(person, bank.active_link(person)) is None:
+        return _home(person, session, status=409, standing_error=t("bank.standing.none"))
+    currency = person.account("cbdc_wallet").currency
+    try:
+        amount = bank_form.amount(form["standing_amount"], currency)
+    except FormError:
+        error = t("bank.send.bad_amount", currency=currency)
+        return _home(person, session, status=400, standing_error=error, form=form)
+    topped = bank.auto_top_up(person, amount)
+    return redirect(url_for("demo_bank.operation", operation_id=topped.operation_id), 303)
+
+
 # -- the redirect back from the service ---------------------------------------------------------
 
 
@@ -339,6 +496,8 @@ def callback() -> Any:
     query = request.query_string.decode("ascii", errors="replace")
     if pending.purpose == "login":
         return _finish_login(session, pending, query)
+    if pending.purpose == "standing":
+        return _finish_standing(session, pending, query)
     return _finish_operation(session, pending, query)
 
 
@@ -366,44 +525,72 @@ def _finish_login(session: Session, pending: Pending, query: str) -> Any:
     return response
 
 
-def _finish_operation(session: Session, pending: Pending, query: str) -> Any:
+def _finish_standing(session: Session, pending: Pending, query: str) -> Any:
+    """The person came back from approving (or not) an automatic top-up: redeem the code with
+    the standing authorization's own DPoP key and keep its refresh token."""
+    bank = desk()
+    person = bank.person(session.person_id)
+    if person is None or session.sub is None:
+        return _error("bank.errors.signed_out", 403)
+    kept = bank.store.standing_request(pending.state, person.id)
+    if kept is None:
+        return _error("bank.errors.unknown_state", 400)
+    key, _ = bank.client.new_dpop_key(kept.dpop_key)
+    return _finish_operation(session, pending, query, dpop_key=key, standing_row=kept.id)
+
+
+def _finish_operation(
+    session: Session,
+    pending: Pending,
+    query: str,
+    *,
+    dpop_key: DPoPKey | None = None,
+    standing_row: int | None = None,
+) -> Any:
+    """The person came back from the service: redeem the code, record what was decided, and
+    for a payment ask the ledger. ``standing_row``: the automatic top-up being approved (its
+    refresh token is kept once everything checks out; anything else drops its key)."""
     bank = desk()
     person = bank.person(session.person_id)
     if person is None or session.sub is None:
         return _error("bank.errors.signed_out", 403)
     requested = dict(pending.payload)
-    try:
-        tokens = bank.client.finish(_as_client_pending(pending), query)
-    except AuthorizationRefused as refused:
+
+    def not_done(outcome: str, **what: Any) -> Any:
+        if standing_row is not None:
+            bank.store.drop_standing_request(standing_row)
         operation_id = bank.store.record_operation(
             person_id=person.id,
             purpose=pending.purpose,
-            outcome="denied",
+            outcome=outcome,
+            requested=requested,
+            **what,
+        )
+        return redirect(url_for("demo_bank.operation", operation_id=operation_id), 303)
+
+    try:
+        tokens = bank.client.finish(_as_client_pending(pending), query, dpop_key=dpop_key)
+    except AuthorizationRefused as refused:
+        return not_done(
+            "denied",
             reason=refused.reason or ("declined" if refused.error == "access_denied" else None),
             message=None if refused.reason else refused.error,
-            requested=requested,
         )
-        return redirect(url_for("demo_bank.operation", operation_id=operation_id), 303)
     except BankClientError as exc:
-        operation_id = bank.store.record_operation(
-            person_id=person.id,
-            purpose=pending.purpose,
-            outcome="failed",
-            message=str(exc),
-            requested=requested,
-        )
-        return redirect(url_for("demo_bank.operation", operation_id=operation_id), 303)
+        return not_done("failed", message=str(exc))
     if tokens.sub != session.sub:
-        operation_id = bank.store.record_operation(
-            person_id=person.id,
-            purpose=pending.purpose,
-            outcome="failed",
-            message="approved by someone other than the signed-in customer",
-            requested=requested,
-        )
-        return redirect(url_for("demo_bank.operation", operation_id=operation_id), 303)
+        return not_done("failed", message="approved by someone other than the signed-in customer")
     if tokens.id_token:
         bank.store.remember_id_token(session, tokens.id_token)
+    if standing_row is not None:
+        granted = _granted_standing(tokens)
+        if granted is None or tokens.refresh_token is None:
+            return not_done(
+                "failed", message="the service did not grant an automatic top-up the bank can use"
+            )
+        bank.store.activate_standing(
+            standing_row, refresh_token=tokens.refresh_token, granted=granted
+        )
     operation_id = bank.store.record_operation(
         person_id=person.id,
         purpose=pending.purpose,
@@ -415,6 +602,19 @@ def _finish_operation(session: Session, pending: Pending, query: str) -> Any:
     if pending.purpose in PAYMENTS:
         _submit_to_ledger(operation_id, pending.purpose, tokens, requested)
     return redirect(url_for("demo_bank.operation", operation_id=operation_id), 303)
+
+
+def _granted_standing(tokens: Tokens) -> dict[str, Any] | None:
+    """The granted ``standing_funding`` entry, with the members the service adds."""
+    for entry in tokens.authorization_details:
+        if (
+            entry.get("type") == "standing_funding"
+            and isinstance(entry.get("standing_authorization_id"), str)
+            and isinstance(entry.get("link_id"), str)
+            and isinstance(entry.get("expires_at"), int)
+        ):
+            return entry
+    return None
 
 
 def _submit_to_ledger(
@@ -456,12 +656,35 @@ def operation(operation_id: int) -> Any:
     if found is None or person is None:
         abort(404)
     t = translator()
+    requested = found.requested
     reason_text = None
     if found.reason:
         key = f"bank.reasons.{found.reason}"
-        reason_text = t(key) if t.has(key) else t("bank.reasons.generic")
+        kept = requested.get("bounds")
+        bounds: Mapping[str, Any] = kept if isinstance(kept, dict) else {}
+        reason_text = (
+            t(
+                key,
+                per_top_up=_entry_amount(bounds, "max_amount"),
+                per_day=_entry_amount(bounds, "daily_amount"),
+            )
+            if t.has(key)
+            else t("bank.reasons.generic")
+        )
     ledger_text = _ledger_text(found)
-    payee = bank.person(str(found.requested.get("payee", "")))
+    payee = bank.person(str(requested.get("payee", "")))
+    for_transfer = requested.get("for_transfer")
+    not_sent = None
+    if isinstance(for_transfer, dict) and found.state != "executed":
+        # An automatic top-up for a transfer that did not happen: the transfer was not sent.
+        other = bank.person(str(for_transfer.get("payee", "")))
+        not_sent = t(
+            "bank.operation.transfer_not_sent",
+            amount=amount_text(
+                str(for_transfer.get("amount", "")), str(for_transfer.get("currency", ""))
+            ),
+            payee=other.display_name.get(language()) if other else "",
+        )
     return _page(
         "bank/operation.html",
         operation=found,
@@ -470,10 +693,20 @@ def operation(operation_id: int) -> Any:
         reason_text=reason_text,
         ledger_text=ledger_text,
         headline=_headline(found, ledger_text),
+        automatic=bool(requested.get("automatic")),
+        not_sent=not_sent,
         # Readable in both languages (tojson would write a Japanese memo as \u escapes).
-        requested_json=json.dumps(found.requested, indent=2, sort_keys=True, ensure_ascii=False),
+        requested_json=json.dumps(requested, indent=2, sort_keys=True, ensure_ascii=False),
         payee=payee,
     )
+
+
+def _entry_amount(entry: Mapping[str, Any], member: str) -> str:
+    """``{"max_amount": {"currency": "JPY", "amount": "30000"}}`` → "30,000 JPY" (30,000円)."""
+    value = entry.get(member)
+    if not isinstance(value, dict):
+        return ""
+    return amount_text(str(value.get("amount", "")), str(value.get("currency", "")))
 
 
 def _ledger_text(found: Operation) -> str | None:
@@ -497,11 +730,21 @@ def _headline(found: Operation, ledger_text: str | None) -> str:
     executed it; a ledger refusal is said as such, with its reason in words."""
     t = translator()
     state = found.state
+    automatic = found.purpose == "funding" and bool(found.requested.get("automatic"))
     if state == "ledger_refused":
-        return t("bank.result.ledger_refused", reason=_run_in(ledger_text or ""))
-    if state in ("executed", "ledger_silent", "ledger_not_asked"):
-        return t(f"bank.result.{found.purpose}_{state}")
-    return t(f"bank.operation.{found.purpose}_{found.outcome}")
+        headline = t("bank.result.ledger_refused", reason=_run_in(ledger_text or ""))
+    elif automatic and state in ("executed", "denied"):
+        headline = t(f"bank.result.auto_funding_{state}")
+    elif state in ("executed", "ledger_silent", "ledger_not_asked"):
+        headline = t(f"bank.result.{found.purpose}_{state}")
+    else:
+        headline = t(f"bank.operation.{found.purpose}_{found.outcome}")
+    top_up = found.requested.get("top_up")
+    if found.purpose == "transfer" and isinstance(top_up, dict):
+        # The reverse waterfall ran first: say so before what happened to the transfer.
+        amount = amount_text(str(top_up.get("amount", "")), str(top_up.get("currency", "")))
+        return t("bank.result.topped_up_then", amount=amount, then=_run_in(headline))
+    return headline
 
 
 def _run_in(sentence: str) -> str:

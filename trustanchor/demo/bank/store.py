@@ -95,7 +95,7 @@ bank_operations = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("person_id", String(64), nullable=False),
     Column("at", BigInteger, nullable=False),
-    Column("purpose", String(16), nullable=False),  # link | transfer | funding
+    Column("purpose", String(16), nullable=False),  # link | transfer | funding | standing
     Column("outcome", String(16), nullable=False),  # allowed | denied | failed
     Column("reason", String(64)),  # denied: the policy's reason code
     Column("message", String(255)),  # failed: what went wrong (no secrets)
@@ -106,7 +106,31 @@ bank_operations = Table(
     Column("ledger_answer", Text),  # JSON
 )
 
-PURPOSES = ("login", "link", "transfer", "funding")
+# A standing authorization of automatic top-ups ("Automatic top-up") the bank holds for a
+# customer: the DPoP key its refresh token is bound to (PKCS#8 PEM: the token must outlive the bank
+# process, so the key does too) and the latest refresh token (rotated at every movement, by one
+# conditional update). Both are secrets a real bank keeps in its key store; the demo bank keeps
+# them here, next to the person's record, and never shows or logs them. ``state``: the pending
+# authorization that asks for it, until the person comes back.
+bank_standing = Table(
+    "bank_standing",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("person_id", String(64), nullable=False),
+    Column("state", String(128), unique=True),  # while pending
+    Column("status", String(16), nullable=False),  # pending | active | ended
+    Column("dpop_key", Text, nullable=False),
+    Column("refresh_token", Text),
+    Column("granted", Text),  # JSON: the granted standing_funding entry
+    Column("standing_id", String(64)),
+    Column("link_id", String(64)),
+    Column("expires_at", BigInteger),
+    Column("created_at", BigInteger, nullable=False),
+    Column("ended_at", BigInteger),
+    Column("ended_reason", String(64)),
+)
+
+PURPOSES = ("login", "link", "transfer", "funding", "standing")
 PAYMENTS = ("transfer", "funding")  # executed at the ledger once the service allowed them
 
 
@@ -186,6 +210,30 @@ class Operation:
         if not isinstance(reason, str) or not 0 < len(reason) <= 64 or not reason.isascii():
             return None
         return reason if reason.replace("_", "").isalnum() else None
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """An automatic top-up the bank holds for a customer (see ``bank_standing``)."""
+
+    id: int
+    person_id: str
+    status: str
+    dpop_key: bytes
+    refresh_token: str | None
+    granted: Mapping[str, Any] | None
+    standing_id: str | None
+    link_id: str | None
+    expires_at: int | None
+    ended_reason: str | None
+
+    def active(self, at: int) -> bool:
+        return (
+            self.status == "active"
+            and self.refresh_token is not None
+            and self.expires_at is not None
+            and at < self.expires_at
+        )
 
 
 def _json(value: Any) -> str:
@@ -469,6 +517,137 @@ class BankStore:
                 .limit(limit)
             ).all()
         return [_operation(row) for row in rows]
+
+    # -- automatic top-ups (standing authorizations) -------------------------------------------
+
+    def save_standing_request(self, person_id: str, state: str, dpop_key: bytes) -> None:
+        """The key of a standing authorization being asked for (``state``: its PAR's)."""
+        now = self.clock.now()
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(bank_standing).where(
+                    bank_standing.c.status == "pending",
+                    bank_standing.c.created_at <= now - self.pending_lifetime,
+                )
+            )
+            conn.execute(
+                bank_standing.insert().values(
+                    person_id=person_id,
+                    state=state,
+                    status="pending",
+                    dpop_key=dpop_key.decode("ascii"),
+                    created_at=now,
+                )
+            )
+
+    def standing_request(self, state: str, person_id: str) -> Standing | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(bank_standing).where(
+                    bank_standing.c.state == state,
+                    bank_standing.c.person_id == person_id,
+                    bank_standing.c.status == "pending",
+                )
+            ).first()
+        return None if row is None else _standing(row)
+
+    def activate_standing(
+        self, standing_row: int, *, refresh_token: str, granted: Mapping[str, Any]
+    ) -> None:
+        """The person approved: keep the refresh token and the granted entry; the person's
+        earlier automatic top-ups are replaced (the bank holds one per person)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                select(bank_standing.c.person_id).where(bank_standing.c.id == standing_row)
+            ).one()
+            conn.execute(
+                update(bank_standing)
+                .where(
+                    bank_standing.c.person_id == row.person_id,
+                    bank_standing.c.status == "active",
+                )
+                .values(status="ended", ended_at=self.clock.now(), ended_reason="replaced")
+            )
+            conn.execute(
+                update(bank_standing)
+                .where(bank_standing.c.id == standing_row)
+                .values(
+                    status="active",
+                    state=None,
+                    refresh_token=refresh_token,
+                    granted=_json(dict(granted)),
+                    standing_id=str(granted["standing_authorization_id"]),
+                    link_id=str(granted["link_id"]),
+                    expires_at=int(granted["expires_at"]),
+                )
+            )
+
+    def drop_standing_request(self, standing_row: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(bank_standing).where(
+                    bank_standing.c.id == standing_row, bank_standing.c.status == "pending"
+                )
+            )
+
+    def active_standing(self, person_id: str) -> Standing | None:
+        """The person's automatic top-up, while it is active (and not past its end)."""
+        now = self.clock.now()
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(bank_standing)
+                .where(bank_standing.c.person_id == person_id, bank_standing.c.status == "active")
+                .order_by(bank_standing.c.id.desc())
+            ).first()
+        if row is None:
+            return None
+        standing = _standing(row)
+        return standing if standing.active(now) else None
+
+    def rotate_standing(self, standing_row: int, spent: str, fresh: str) -> bool:
+        """Replace the spent refresh token by the new one (only if ``spent`` is still the one
+        on file: one conditional update)."""
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(bank_standing)
+                .where(
+                    bank_standing.c.id == standing_row,
+                    bank_standing.c.refresh_token == spent,
+                )
+                .values(refresh_token=fresh)
+            )
+            return done.rowcount == 1
+
+    def end_standing(self, standing_row: int, reason: str) -> None:
+        """The automatic top-up is over (stopped, or the service says it ended): its refresh
+        token is forgotten."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(bank_standing)
+                .where(bank_standing.c.id == standing_row, bank_standing.c.status != "ended")
+                .values(
+                    status="ended",
+                    refresh_token=None,
+                    dpop_key="",
+                    ended_at=self.clock.now(),
+                    ended_reason=reason[:64],
+                )
+            )
+
+
+def _standing(row: Any) -> Standing:
+    return Standing(
+        id=row.id,
+        person_id=row.person_id,
+        status=row.status,
+        dpop_key=str(row.dpop_key).encode("ascii"),
+        refresh_token=row.refresh_token,
+        granted=json.loads(row.granted) if row.granted is not None else None,
+        standing_id=row.standing_id,
+        link_id=row.link_id,
+        expires_at=row.expires_at,
+        ended_reason=row.ended_reason,
+    )
 
 
 def _operation(row: Any) -> Operation:
