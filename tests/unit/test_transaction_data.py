@@ -1,4 +1,4 @@
-"""OpenID4VP 1.0 transaction data (openid4vp/transaction_data.py): our two element types, the
+"""OpenID4VP 1.0 transaction data (openid4vp/transaction_data.py): our three element types, the
 encoding (base64url of compact UTF-8 JSON), the hash over the string as sent (appendix B.3.3.1)
 and the strict check of a Key Binding JWT's ``transaction_data_hashes``."""
 
@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trustanchor import strict_json
+from trustanchor.oauth import standing_funding
 from trustanchor.openid4vp import transaction_data as td
 from trustanchor.openid4vp.transaction_data import TransactionDataError
 
@@ -43,6 +44,21 @@ def funding_element(**overrides: Any) -> dict[str, Any]:
         **overrides,
     }
     return td.funding_element(**values)
+
+
+def standing_element(**overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "directions": ["deposit_to_wallet"],
+        "max_amount": "30000",
+        "daily_amount": "100000",
+        "currency": "JPY",
+        "valid_days": 30,
+        "deposit_account_reference": "…dep1",
+        "wallet_account_reference": "…wal1",
+        "credential_ids": ["identity_credential"],
+        **overrides,
+    }
+    return td.standing_funding_element(**values)
 
 
 def independent_hash(encoded: str) -> str:
@@ -83,6 +99,88 @@ def test_a_funding_element_has_exactly_the_documented_members() -> None:
         "deposit_account_reference": "…dep1",
         "wallet_account_reference": "…wal1",
     }
+
+
+def test_a_standing_funding_element_has_exactly_the_documented_members() -> None:
+    element = standing_element(directions=["deposit_to_wallet", "wallet_to_deposit"])
+    assert element == {
+        "type": "urn:trustanchor:transaction:standing_funding:1",
+        "credential_ids": ["identity_credential"],
+        "transaction_data_hashes_alg": ["sha-256"],
+        "directions": ["deposit_to_wallet", "wallet_to_deposit"],
+        "max_amount": {"amount": "30000", "currency": "JPY"},
+        "daily_amount": {"amount": "100000", "currency": "JPY"},
+        "valid_days": 30,
+        "deposit_account_reference": "…dep1",
+        "wallet_account_reference": "…wal1",
+    }
+    assert list(element) == [  # the members in this order (docs/DYNAMIC-LINKING.md)
+        "type",
+        "credential_ids",
+        "transaction_data_hashes_alg",
+        "directions",
+        "max_amount",
+        "daily_amount",
+        "valid_days",
+        "deposit_account_reference",
+        "wallet_account_reference",
+    ]
+    assert td.STANDING_FUNDING in td.TYPES
+    assert standing_element(max_amount="100000")["max_amount"]["amount"] == "100000"  # = daily
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"directions": []},
+        {"directions": ["deposit_to_wallet", "deposit_to_wallet"]},
+        {"directions": ["wallet_to_deposit", "deposit_to_wallet"]},  # not in canonical order
+        {"directions": ["sideways"]},
+        {"directions": "deposit_to_wallet"},
+        {"max_amount": "30000.0"},
+        {"daily_amount": "0"},
+        {"max_amount": "100001"},  # above the daily bound
+        {"currency": "XXX"},
+        {"valid_days": 0},
+        {"valid_days": 367},
+        {"valid_days": True},
+        {"valid_days": 30.0},
+        {"valid_days": "30"},
+        {"deposit_account_reference": ""},
+        {"wallet_account_reference": "…wal1\n"},
+        {"credential_ids": []},
+    ],
+)
+def test_a_malformed_standing_funding_element_is_refused(overrides: dict[str, Any]) -> None:
+    with pytest.raises(TransactionDataError) as caught:
+        standing_element(**overrides)
+    assert caught.value.reason == "invalid_element"
+
+
+def test_a_standing_funding_element_round_trips_and_bounds_its_days_as_the_entry_does() -> None:
+    element = standing_element(directions=["wallet_to_deposit"], valid_days=366)
+    encoded = td.encode(element)
+    assert td.decode(encoded) == element
+    td.verify([encoded], [independent_hash(encoded)], "sha-256")
+    assert (td.MIN_VALID_DAYS, td.MAX_VALID_DAYS) == (
+        standing_funding.MIN_VALID_DAYS,
+        standing_funding.MAX_VALID_DAYS,
+    )
+
+
+def test_a_standing_funding_bound_is_exactly_amount_and_currency_in_one_currency() -> None:
+    element = standing_element()
+    for broken in (
+        {**element, "max_amount": {"amount": "30000"}},
+        {**element, "max_amount": {"amount": "30000", "currency": "JPY", "extra": "x"}},
+        {**element, "max_amount": "30000"},
+        {**element, "daily_amount": {"amount": "100.00", "currency": "EUR"}},
+        {k: v for k, v in element.items() if k != "valid_days"},
+        {**element, "amount": "30000"},
+    ):
+        with pytest.raises(TransactionDataError) as caught:
+            td.validate_element(broken)
+        assert caught.value.reason == "invalid_element"
 
 
 @pytest.mark.parametrize(
@@ -181,7 +279,11 @@ def sent() -> list[str]:
 
 
 def test_exactly_the_hashes_of_the_elements_sent_verify() -> None:
-    items = [td.encode(transfer_element()), td.encode(funding_element())]
+    items = [
+        td.encode(transfer_element()),
+        td.encode(funding_element()),
+        td.encode(standing_element()),
+    ]
     hashes = [independent_hash(i) for i in items]
     td.verify(items, hashes, "sha-256")
     td.verify(items, list(reversed(hashes)), "sha-256")  # each hash names its element
@@ -247,8 +349,27 @@ amounts = st.integers(min_value=1, max_value=10**12).map(str)
 
 
 @st.composite
+def standing_elements(draw: st.DrawFn) -> dict[str, Any]:
+    directions = draw(st.sets(st.sampled_from(td.DIRECTIONS), min_size=1))
+    daily = draw(st.integers(min_value=1, max_value=10**12))
+    return td.standing_funding_element(
+        directions=[d for d in td.DIRECTIONS if d in directions],
+        max_amount=str(draw(st.integers(min_value=1, max_value=daily))),
+        daily_amount=str(daily),
+        currency="JPY",
+        valid_days=draw(st.integers(min_value=td.MIN_VALID_DAYS, max_value=td.MAX_VALID_DAYS)),
+        deposit_account_reference=draw(texts),
+        wallet_account_reference=draw(texts),
+        credential_ids=["identity_credential"],
+    )
+
+
+@st.composite
 def elements(draw: st.DrawFn) -> dict[str, Any]:
-    if draw(st.booleans()):
+    kind = draw(st.sampled_from(td.TYPES))
+    if kind == td.STANDING_FUNDING:
+        return draw(standing_elements())
+    if kind == td.VALUE_TRANSFER:
         return td.value_transfer_element(
             amount=draw(amounts),
             currency="JPY",

@@ -1,8 +1,9 @@
 """OpenID4VP 1.0 ``transaction_data``: the operation a wallet presentation authorises.
 
-Dynamic linking (docs/DYNAMIC-LINKING.md): for a transfer or a funding movement, the signed
-Request Object carries the operation as transaction data, and the Key Binding JWT of the SD-JWT
-VC presentation signs its hash, so the login is valid for this amount and this payee only.
+Dynamic linking (docs/DYNAMIC-LINKING.md): for a transfer, a funding movement or a standing
+authorization of funding, the signed Request Object carries the operation as transaction data,
+and the Key Binding JWT of the SD-JWT VC presentation signs its hash, so the login is valid for
+this amount and this payee (or these bounds) only.
 
 The protocol, as OpenID4VP 1.0 defines it:
 
@@ -18,7 +19,7 @@ The protocol, as OpenID4VP 1.0 defines it:
   string *received* in ``transaction_data`` (no base64url decoding before hashing), and
   ``transaction_data_hashes_alg`` (a string), required when the request stated the parameter.
 
-Our two types, each element a JSON object with exactly these members (the amount a canonical
+Our three types, each element a JSON object with exactly these members (the amount a canonical
 decimal string as in ``authorization_details``; accounts only as masked references):
 
 ``urn:trustanchor:transaction:value_transfer:1``
@@ -31,6 +32,13 @@ decimal string as in ``authorization_details``; accounts only as masked referenc
 ``urn:trustanchor:transaction:funding:1``
     ``type``, ``credential_ids``, ``transaction_data_hashes_alg``, ``direction``
     (``deposit_to_wallet`` or ``wallet_to_deposit``), ``amount``, ``currency``,
+    ``deposit_account_reference``, ``wallet_account_reference``.
+
+``urn:trustanchor:transaction:standing_funding:1``
+    ``type``, ``credential_ids``, ``transaction_data_hashes_alg``, ``directions`` (one or both
+    directions, in the order of :data:`DIRECTIONS`), ``max_amount`` and ``daily_amount`` (each
+    exactly ``amount`` and ``currency``; one currency, ``max_amount`` not above
+    ``daily_amount``), ``valid_days`` (an integer from 1 to 366),
     ``deposit_account_reference``, ``wallet_account_reference``.
 
 We always state ``transaction_data_hashes_alg`` as ``["sha-256"]`` (so the Key Binding JWT must
@@ -53,16 +61,20 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from trustanchor import digests, strict_json
-from trustanchor.domain.money import MINOR_UNITS, MoneyError, parse_amount
+from trustanchor.domain.money import MINOR_UNITS, Amount, MoneyError, parse_amount
 
 VALUE_TRANSFER: Final = "urn:trustanchor:transaction:value_transfer:1"
 FUNDING: Final = "urn:trustanchor:transaction:funding:1"
-TYPES: Final = (VALUE_TRANSFER, FUNDING)
+STANDING_FUNDING: Final = "urn:trustanchor:transaction:standing_funding:1"
+TYPES: Final = (VALUE_TRANSFER, FUNDING, STANDING_FUNDING)
 SHA_256: Final = "sha-256"
 # IANA "Named Information Hash Algorithm" names we can compute. Only sha-256 is ever stated.
 _HASHES: Final[Mapping[str, Callable[[bytes], Any]]] = {SHA_256: hashlib.sha256}
 STATED_ALGS: Final = (SHA_256,)
 DIRECTIONS: Final = ("deposit_to_wallet", "wallet_to_deposit")
+# valid_days of a standing authorization (oauth/standing_funding.py: MIN/MAX_VALID_DAYS).
+MIN_VALID_DAYS: Final = 1
+MAX_VALID_DAYS: Final = 366
 
 MAX_ELEMENTS = 4
 MAX_ELEMENT_CHARS = 4096
@@ -153,6 +165,34 @@ def funding_element(
     )
 
 
+def standing_funding_element(
+    *,
+    directions: Sequence[str],
+    max_amount: str,
+    daily_amount: str,
+    currency: str,
+    valid_days: int,
+    deposit_account_reference: str,
+    wallet_account_reference: str,
+    credential_ids: Sequence[str],
+) -> dict[str, Any]:
+    """The element for a standing authorization of funding: the bounds the person approves
+    once (per movement, per day, how many days) between their two accounts."""
+    return validate_element(
+        {
+            "type": STANDING_FUNDING,
+            "credential_ids": list(credential_ids),
+            "transaction_data_hashes_alg": list(STATED_ALGS),
+            "directions": list(directions),
+            "max_amount": {"amount": max_amount, "currency": currency},
+            "daily_amount": {"amount": daily_amount, "currency": currency},
+            "valid_days": valid_days,
+            "deposit_account_reference": deposit_account_reference,
+            "wallet_account_reference": wallet_account_reference,
+        }
+    )
+
+
 def encode(element: Mapping[str, Any]) -> str:
     """base64url (no padding) of the compact UTF-8 JSON of a valid element: the exact string
     sent, stored and hashed."""
@@ -237,6 +277,37 @@ def validate_element(element: Any) -> dict[str, Any]:
             raise _invalid("direction")
         _text(element["deposit_account_reference"], "deposit_account_reference")
         _text(element["wallet_account_reference"], "wallet_account_reference")
+    elif kind == STANDING_FUNDING:
+        _members(
+            element,
+            (
+                "directions",
+                "max_amount",
+                "daily_amount",
+                "valid_days",
+                "deposit_account_reference",
+                "wallet_account_reference",
+            ),
+            (),
+        )
+        _common(element)
+        directions = element["directions"]
+        if (
+            not isinstance(directions, list)
+            or not directions
+            or any(not isinstance(d, str) for d in directions)
+            or directions != [d for d in DIRECTIONS if d in directions]
+        ):
+            raise _invalid("directions: one or both directions, each once, in order")
+        max_amount = _bound(element["max_amount"], "max_amount")
+        daily_amount = _bound(element["daily_amount"], "daily_amount")
+        if max_amount.currency != daily_amount.currency or max_amount > daily_amount:
+            raise _invalid("max_amount is in daily_amount's currency and not above it")
+        days = element["valid_days"]
+        if type(days) is not int or not MIN_VALID_DAYS <= days <= MAX_VALID_DAYS:
+            raise _invalid(f"valid_days is an integer from {MIN_VALID_DAYS} to {MAX_VALID_DAYS}")
+        _text(element["deposit_account_reference"], "deposit_account_reference")
+        _text(element["wallet_account_reference"], "wallet_account_reference")
     else:
         raise _invalid("unknown type")
     return dict(element)
@@ -272,7 +343,7 @@ def _common(element: Mapping[str, Any]) -> None:
         raise _invalid("transaction_data_hashes_alg is a non-empty array of names")
 
 
-def _money(element: Mapping[str, Any]) -> None:
+def _money(element: Mapping[str, Any]) -> Amount:
     amount, currency = element["amount"], element["currency"]
     if not isinstance(amount, str) or not isinstance(currency, str) or currency not in MINOR_UNITS:
         raise _invalid("amount and currency")
@@ -282,6 +353,14 @@ def _money(element: Mapping[str, Any]) -> None:
         raise _invalid("amount") from exc
     if str(parsed) != amount:
         raise _invalid("amount is not in canonical form")
+    return parsed
+
+
+def _bound(value: Any, name: str) -> Amount:
+    """A standing authorization's bound: exactly ``amount`` and ``currency``."""
+    if not isinstance(value, Mapping) or set(value) != {"amount", "currency"}:
+        raise _invalid(f"{name} has amount and currency")
+    return _money(value)
 
 
 def _text(value: Any, name: str) -> None:
@@ -348,8 +427,11 @@ def _agreed_alg(elements: Sequence[Mapping[str, Any]], alg: str | None) -> str:
 __all__ = [
     "DIRECTIONS",
     "FUNDING",
+    "MAX_VALID_DAYS",
+    "MIN_VALID_DAYS",
     "REASONS",
     "SHA_256",
+    "STANDING_FUNDING",
     "TYPES",
     "VALUE_TRANSFER",
     "Creditor",
@@ -359,6 +441,7 @@ __all__ = [
     "funding_element",
     "hash_of",
     "operation_digest",
+    "standing_funding_element",
     "validate_element",
     "value_transfer_element",
     "verify",

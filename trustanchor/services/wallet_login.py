@@ -22,10 +22,11 @@ the response code cannot tell the two flows apart. What it does guarantee is tha
 the wallet opens is single-use and useless without the code (a guessed or leaked transaction id
 gets nothing).
 
-Dynamic linking (docs/DYNAMIC-LINKING.md): when the request holds a ``value_transfer`` or
-``funding`` entry and an anchor set the chosen anchor belongs to lists that operation in its
-policy's ``dynamic_linking``, :func:`begin` builds the OpenID4VP ``transaction_data`` element of
-the operation (``openid4vp/transaction_data.py``; the payee in the words of
+Dynamic linking (docs/DYNAMIC-LINKING.md): when the request holds a ``value_transfer``,
+``funding`` or ``standing_funding`` entry and an anchor set the chosen anchor belongs to lists
+that operation in its policy's ``dynamic_linking`` (a standing authorization is a funding
+operation here: ``funding`` links it), :func:`begin` builds the OpenID4VP ``transaction_data``
+element of the operation (``openid4vp/transaction_data.py``; the payee in the words of
 ``services/payee.py``) and stores the exact base64url string with the operation's digest in the
 transaction's data; the request object carries it. Only then: a wallet that does not know one of
 our types must refuse the whole request, so it is never sent needlessly. At the response the Key
@@ -50,6 +51,7 @@ from trustanchor.oauth import funding, value_transfer
 from trustanchor.oauth.authorization_request import AuthorizationRequest
 from trustanchor.oauth.claims_release import requested_claim_names
 from trustanchor.oauth.funding import FundingDetail
+from trustanchor.oauth.standing_funding import StandingFundingDetail
 from trustanchor.oauth.value_transfer import ValueTransferDetail
 from trustanchor.openid4vp import dcql, transaction_data
 from trustanchor.openid4vp.links import wallet_request_url
@@ -194,13 +196,17 @@ def transaction_data_for(
     services: Services, conn: Connection, request: AuthorizationRequest, anchor_id: str
 ) -> tuple[Binding, ...]:
     """The transaction data to send for ``request`` through ``anchor_id``: one element per
-    transfer or funding operation (``request.operations``, parsed once) whose type an anchor set
-    of the anchor links dynamically; none otherwise. The operation's digest is over
-    ``to_entry()``, as the decision computes it. An operation that cannot be worded (an unknown
-    creditor account) gets no element: nothing is signed for it, and the policy decides as for
-    an unsigned operation."""
+    transfer, funding or standing funding operation (``request.operations``, parsed once) whose
+    operation an anchor set of the anchor links dynamically (or the anchor declares); none
+    otherwise. A standing authorization is a funding operation here: ``funding`` links it, as
+    the engine applies the ``funding`` entry of ``dynamic_linking`` to it. The operation's
+    digest is over ``to_entry()``, as the decision computes it. An operation that cannot be
+    worded (an unknown creditor account) gets no element: nothing is signed for it, and the
+    policy decides as for an unsigned operation."""
     operations = [
-        op for op in request.operations if isinstance(op, ValueTransferDetail | FundingDetail)
+        op
+        for op in request.operations
+        if isinstance(op, ValueTransferDetail | FundingDetail | StandingFundingDetail)
     ]
     if not operations:
         return ()
@@ -209,7 +215,7 @@ def transaction_data_for(
     bindings: list[Binding] = []
     for operation in operations:
         entry = operation.to_entry()
-        if entry["type"] not in linked:
+        if _linked_as(operation) not in linked:
             continue
         try:
             element = _element(services, conn, operation, language)
@@ -222,12 +228,31 @@ def transaction_data_for(
     return tuple(bindings)
 
 
+def _linked_as(operation: ValueTransferDetail | FundingDetail | StandingFundingDetail) -> str:
+    """The ``dynamic_linking`` operation that covers ``operation``: a standing authorization
+    of funding is linked by ``funding``."""
+    if isinstance(operation, ValueTransferDetail):
+        return value_transfer.TYPE
+    return funding.TYPE
+
+
 def _element(
     services: Services,
     conn: Connection,
-    operation: ValueTransferDetail | FundingDetail,
+    operation: ValueTransferDetail | FundingDetail | StandingFundingDetail,
     language: str,
 ) -> dict[str, Any] | None:
+    if isinstance(operation, StandingFundingDetail):
+        return transaction_data.standing_funding_element(
+            directions=operation.directions,
+            max_amount=str(operation.max_amount),
+            daily_amount=str(operation.daily_amount),
+            currency=operation.max_amount.currency,
+            valid_days=operation.valid_days,
+            deposit_account_reference=payee.masked_reference(operation.deposit_account),
+            wallet_account_reference=payee.masked_reference(operation.wallet_account),
+            credential_ids=(CREDENTIAL_ID,),
+        )
     if isinstance(operation, ValueTransferDetail):
         creditor = payee.describe(services, conn, operation.creditor_account, language=language)
         if creditor is None:
