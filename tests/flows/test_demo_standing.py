@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
 from support.payments import JP_SET
@@ -45,6 +46,13 @@ DETAIL_TYPES = ("account_link", "value_transfer", "funding", "standing_funding")
 def demo(tmp_path: Path) -> Iterator[Demo]:
     with running_demo(tmp_path, STANDING_SETS, DETAIL_TYPES) as running:
         yield running
+
+
+def link_target(markup: str, element_id: str) -> str:
+    """The href of the link inside the element with ``id``."""
+    inside = markup[markup.index(f'id="{element_id}"') :]
+    start = inside.index('href="') + len('href="')
+    return inside[start : inside.index('"', start)]
 
 
 def test_automatic_top_up_reverse_waterfall_daily_bound_and_stop(demo: Demo) -> None:
@@ -94,6 +102,13 @@ def test_automatic_top_up_reverse_waterfall_daily_bound_and_stop(demo: Demo) -> 
     )
     assert (deposit_balance(demo, "hanako"), wallet_balance(demo, "hanako")) == (1_180_000, 0)
     assert wallet_balance(demo, "taro") == 90_000
+    first = hanako.get(urljoin(sent.url, link_target(sent.text, "top-up-before")))
+    assert element_text(first.text, "result") == (
+        "Topped up automatically: the ledger executed the movement"
+    )
+    assert element_text(first.text, "automatic") == (
+        "Under your automatic top-up: Demo Bank did not ask you again."
+    )
     [movement] = demo.book.fundings()
     assert (movement.outcome, movement.direction, movement.amount) == (
         "executed",
@@ -102,7 +117,7 @@ def test_automatic_top_up_reverse_waterfall_daily_bound_and_stop(demo: Demo) -> 
     )
     assert movement.link_id == granted["link_id"]
     history = text_of(hanako.bank_home())
-    assert "Deposit ↔ wallet · Executed by the ledger" in history
+    assert "Automatic top-up · Executed by the ledger" in history
     assert "Transfer · Executed by the ledger" in history
 
     # 30,000 more with an empty wallet: a top-up of 30,000 would take the day to 50,000, above

@@ -674,12 +674,15 @@ def operation(operation_id: int) -> Any:
     ledger_text = _ledger_text(found)
     payee = bank.person(str(requested.get("payee", "")))
     for_transfer = requested.get("for_transfer")
-    not_sent = None
-    if isinstance(for_transfer, dict) and found.state != "executed":
-        # An automatic top-up for a transfer that did not happen: the transfer was not sent.
+    transfer_note = None
+    if isinstance(for_transfer, dict):
+        # An automatic top-up for a transfer: made for it, or (not executed) the transfer was
+        # not sent.
         other = bank.person(str(for_transfer.get("payee", "")))
-        not_sent = t(
-            "bank.operation.transfer_not_sent",
+        transfer_note = t(
+            "bank.operation.transfer_not_sent"
+            if found.state != "executed"
+            else "bank.operation.made_for",
             amount=amount_text(
                 str(for_transfer.get("amount", "")), str(for_transfer.get("currency", ""))
             ),
@@ -694,7 +697,8 @@ def operation(operation_id: int) -> Any:
         ledger_text=ledger_text,
         headline=_headline(found, ledger_text),
         automatic=bool(requested.get("automatic")),
-        not_sent=not_sent,
+        not_sent=transfer_note if found.state != "executed" else None,
+        made_for=transfer_note if found.state == "executed" else None,
         # Readable in both languages (tojson would write a Japanese memo as \u escapes).
         requested_json=json.dumps(requested, indent=2, sort_keys=True, ensure_ascii=False),
         payee=payee,
