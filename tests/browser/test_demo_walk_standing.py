@@ -81,6 +81,17 @@ def test_a_standing_top_up_reverse_waterfall_daily_bound_and_stop(
         page.locator("#standing-heading").scroll_into_view_if_needed()
         shots(page, "02-standing-form")
         page.click("#standing-start")
+        # The service's consent page says what the bank may do without asking, also in Japanese.
+        page.wait_for_selector('button[value="approve"]')
+        page.click("#switch-language")
+        check_page(page, lang="ja")
+        said = page.locator("main").inner_text()
+        assert "その都度の確認なしに自動で入金" in said, said
+        assert "1 回30,000円まで、1 日50,000円まで、30日間有効です。" in said, said
+        assert not re.search(STRAY_SPACE_AROUND_YEN, said), said
+        shots(page, "02-standing-consent-ja")
+        page.click("#switch-language")
+        check_page(page, lang="en")
         consent = approve(page, shots, "02-standing", expect="automatically")
         assert "30,000" in consent and "50,000" in consent and "30 days" in consent, consent
         assert "Ordinary deposit ****4501" in consent and "CBDC wallet ****7701" in consent
