@@ -1,6 +1,7 @@
 """Dynamic linking over HTTP, on SQLite and PostgreSQL (issue 12, docs/DYNAMIC-LINKING.md).
 
-In ``jp-cbdc`` (support/payments.py) the policy lists ``value_transfer`` in ``dynamic_linking``:
+In ``jp-cbdc`` (support/payments.py) the policy lists ``value_transfer`` and ``funding`` in
+``dynamic_linking`` (``funding`` covers standing authorizations of funding too):
 a wallet login for a transfer request gets the transfer as OpenID4VP ``transaction_data`` in the
 signed request object, and the wallet's Key Binding JWT signs its hash. The wallet side here is
 the independent ``sd-jwt`` package and jwcrypto (tests/support/credentials.py); the hashes are
@@ -36,7 +37,7 @@ from support.payments import (
     link,
     transfer,
 )
-from support.rp import Pkce
+from support.rp import DpopKey, Pkce
 from support.server import RunningServer, free_port, running_server, test_settings
 
 from trustanchor.domain.identity import Authentication
@@ -51,6 +52,7 @@ SETS = tuple(
 )
 VALUE_TRANSFER = "urn:trustanchor:transaction:value_transfer:1"
 FUNDING = "urn:trustanchor:transaction:funding:1"
+STANDING_FUNDING = "urn:trustanchor:transaction:standing_funding:1"
 
 
 @pytest.fixture
@@ -433,3 +435,103 @@ def test_an_anchor_whose_wallets_sign_our_type_gets_it_where_no_set_requires_it(
             kb_claims=lambda r: {},
         )
         assert unsigned.answer.json()["error_description"] == "transaction_data_not_signed"
+
+
+def standing(deposit: str, wallet: str) -> dict[str, Any]:
+    """Automatic top-ups: at most 30,000 JPY each, 100,000 JPY a day, for 30 days."""
+    return {
+        "type": "standing_funding",
+        "directions": ["deposit_to_wallet"],
+        "deposit_account": deposit,
+        "wallet_account": wallet,
+        "max_amount": {"currency": "JPY", "amount": "30000"},
+        "daily_amount": {"currency": "JPY", "amount": "100000"},
+        "valid_days": 30,
+    }
+
+
+def test_a_standing_authorization_is_approved_only_after_a_wallet_signed_its_bounds(
+    server: RunningServer, payments: Payments, bank: Bank
+) -> None:
+    """``dynamic_linking`` lists ``funding``, which the engine applies to a standing
+    authorization: Taro's SSO session (from linking) is not enough, consent asks for a step-up;
+    the wallet login of the step-up gets the standing authorization as transaction data, signs
+    it, and then the authorization can be approved and granted."""
+    taro, wallet, deposit = linked(server, payments, bank, "taro")
+    entry = standing(deposit, wallet)
+    pkce = Pkce.generate()
+    page = taro.open(bank.authorization_url([entry], pkce))
+    assert "Review and allow" not in words(page)
+    assert parse(page.text).form_with("/step-up")  # a step-up, not a refusal
+
+    login = log_in(taro, taro.step_up(page), JP_HIGH)
+    [item] = login.request["transaction_data"]
+    assert decoded(item) == {
+        "type": STANDING_FUNDING,
+        "credential_ids": [CREDENTIAL_ID],
+        "transaction_data_hashes_alg": ["sha-256"],
+        "directions": ["deposit_to_wallet"],
+        "max_amount": {"amount": "30000", "currency": "JPY"},
+        "daily_amount": {"amount": "100000", "currency": "JPY"},
+        "valid_days": 30,
+        "deposit_account_reference": "…" + deposit[-4:],
+        "wallet_account_reference": "…" + wallet[-4:],
+    }
+    assert login.answer.status_code == 200, login.answer.text
+    [authentication] = authentications(server)
+    assert authentication.signed_operations == (digest(entry),)
+    assert "Review and allow" in words(login.page)
+
+    key = DpopKey()
+    code = taro.decide(login.page, "approve")["code"]
+    response = bank.rp.redeem(code, pkce.verifier, dpop=bank.rp.proof(key, "/token"))
+    assert response.status_code == 200, response.text
+    [granted] = response.json()["authorization_details"]
+    assert granted["type"] == "standing_funding"
+    assert granted["standing_authorization_id"].startswith("sta_")
+
+
+def test_a_standing_authorization_whose_bounds_the_wallet_did_not_sign_gets_no_login(
+    server: RunningServer, payments: Payments, bank: Bank
+) -> None:
+    """A fresh login (no SSO session) for the standing authorization: a presentation without
+    the hash of its element fails the login, so nothing reaches consent."""
+    _, wallet, deposit = linked(server, payments, bank, "taro")
+    taro = Holder(server, payments, "taro")  # another browser: a fresh login
+    page = taro.open(bank.authorization_url([standing(deposit, wallet)], Pkce.generate()))
+    login = log_in(taro, page, JP_HIGH, kb_claims=lambda r: {})
+    assert decoded(login.request["transaction_data"][0])["type"] == STANDING_FUNDING
+    assert login.answer.json() == {
+        "error": "invalid_request",
+        "error_description": "transaction_data_not_signed",
+    }
+    assert authentications(server) == []
+    assert failed_logins(server)[-1] == "transaction_data_not_signed"
+
+
+def test_an_anchor_declaring_funding_gets_a_standing_authorization_signed(
+    tmp_path: Path, database_url: str, payments: Payments
+) -> None:
+    """No set requires it (the plain jp-cbdc policy), but jp-high declares that its wallets sign
+    ``funding`` transaction data: a standing authorization, a funding operation for this
+    purpose, is sent, signed and recorded; consent then allows it as without the signature."""
+    anchors = []
+    for party in payments.anchors.values():
+        declaration = party.declaration()
+        if party.id == JP_HIGH:
+            declaration["sd_jwt_vc"]["transaction_data"] = ["funding"]
+        anchors.append(declaration)
+    settings = test_settings(
+        tmp_path, database_url, port=free_port(), anchors=anchors, clients=payments.clients()
+    )
+    with running_server(dataclasses.replace(settings, anchor_sets=ANCHOR_SETS)) as server:
+        bank = Bank(server, payments)
+        _, wallet, deposit = linked(server, payments, bank, "taro")
+        entry = standing(deposit, wallet)
+        taro = Holder(server, payments, "taro")
+        login = log_in(taro, taro.open(bank.authorization_url([entry], Pkce.generate())), JP_HIGH)
+        [item] = login.request["transaction_data"]
+        assert decoded(item)["type"] == STANDING_FUNDING
+        assert login.answer.status_code == 200, login.answer.text
+        assert [a.signed_operations for a in authentications(server)] == [(digest(entry),)]
+        assert "Review and allow" in words(login.page)

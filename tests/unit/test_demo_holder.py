@@ -27,6 +27,7 @@ from trustanchor.anchors.base import Expectation
 from trustanchor.anchors.sd_jwt_vc import SdJwtVcVerifier
 from trustanchor.clock import FixedClock
 from trustanchor.config.settings import LimitSettings
+from trustanchor.demo import wallet_pages
 from trustanchor.demo.holder import (
     MAX_JWKS_BYTES,
     MAX_REQUEST_BYTES,
@@ -34,6 +35,7 @@ from trustanchor.demo.holder import (
     HeldCredential,
     Holder,
     HolderError,
+    TransactionItem,
     TrustedVerifier,
     match_query,
 )
@@ -49,6 +51,7 @@ from trustanchor.openid4vp.links import wallet_request_url
 from trustanchor.openid4vp.request_object import VerifierIdentity, build_request_object
 from trustanchor.openid4vp.response import parse_direct_post
 from trustanchor.randomness import SequenceRandomness
+from trustanchor.web.i18n import Translator
 
 AT = 1_760_000_000
 VERIFIER = "https://verifier.example"
@@ -828,3 +831,118 @@ def test_transaction_data_the_wallet_cannot_read_is_answered_invalid_transaction
     (form,) = site.responses
     parsed = parse_direct_post(form, credential_id=CREDENTIAL_ID, max_bytes=65536)
     assert (parsed.error, parsed.state) == ("invalid_transaction_data", STATE)
+
+
+# -- a standing authorization of funding: its bounds shown in words and signed -----------------
+
+
+def _standing(**changes: Any) -> dict[str, Any]:
+    """The element as the service builds it (openid4vp/transaction_data.py)."""
+    values: dict[str, Any] = {
+        "directions": ["deposit_to_wallet"],
+        "max_amount": "30000",
+        "daily_amount": "100000",
+        "currency": "JPY",
+        "valid_days": 30,
+        "deposit_account_reference": "…dep1",
+        "wallet_account_reference": "…wal1",
+        "credential_ids": [CREDENTIAL_ID],
+    }
+    values.update(changes)
+    return transaction_data.standing_funding_element(**values)
+
+
+def test_a_standing_authorization_is_read_and_its_hash_signed(
+    site: VerifierSite, clock: FixedClock
+) -> None:
+    item = transaction_data.encode(_standing())
+    site.token = lambda _nonce: site.request_object(transaction_data=[item])
+    holder = holder_for(site, clock)
+    request = holder.fetch_request(invocation())
+    (read,) = request.transaction_data
+    assert read.encoded == item and read.type == transaction_data.STANDING_FUNDING
+    assert read.element["max_amount"] == {"amount": "30000", "currency": "JPY"}
+    holder.present(holder.propose(request, [HANAKO]))
+    (form,) = site.responses
+    (shown,) = json.loads(form["vp_token"][0])[CREDENTIAL_ID]
+    kb_claims = decode_segment(shown.split("~")[-1].split(".")[1])
+    expected = base64.urlsafe_b64encode(hashlib.sha256(item.encode("ascii")).digest())
+    assert kb_claims["transaction_data_hashes"] == [expected.rstrip(b"=").decode("ascii")]
+    (identity,) = site.identities
+    transaction_data.verify(
+        [item], identity.transaction_data_hashes, identity.transaction_data_hashes_alg
+    )
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"directions": ["sideways"]},
+        {"directions": []},
+        {"directions": ["deposit_to_wallet", "deposit_to_wallet"]},
+        {"directions": "deposit_to_wallet"},
+        {"max_amount": {"amount": "30000"}},
+        {"daily_amount": "100000"},
+        {"valid_days": True},
+        {"valid_days": "30"},
+        {"valid_days": 0},
+        {"wallet_account_reference": {"masked": "…wal1"}},
+        {"extra": "member"},
+    ],
+)
+def test_a_standing_authorization_the_wallet_cannot_read_is_refused(
+    site: VerifierSite, clock: FixedClock, changes: dict[str, Any]
+) -> None:
+    element = {**_standing(), **changes}
+    site.token = lambda _nonce: site.request_object(transaction_data=[_encoded(element)])
+    refused = refusal(lambda: holder_for(site, clock).fetch_request(invocation()))
+    assert refused.reason == "invalid_transaction_data"
+    (form,) = site.responses
+    parsed = parse_direct_post(form, credential_id=CREDENTIAL_ID, max_bytes=65536)
+    assert parsed.error == "invalid_transaction_data"
+
+
+@pytest.mark.parametrize(
+    ("changes", "lang", "title", "summary"),
+    [
+        (
+            {},
+            "en",
+            "Automatic movements you approve once",
+            "Automatic top-ups: at most JPY 30,000 each, JPY 100,000 a day, for 30 days",
+        ),
+        (
+            {},
+            "ja",
+            "一度の承認で続く自動の資金移動",
+            "自動入金：1回あたり最大30,000円、1日あたり最大100,000円、30日間",
+        ),
+        (
+            {"directions": ["wallet_to_deposit"], "valid_days": 1},
+            "en",
+            "Automatic movements you approve once",
+            "Automatic returns to your bank account: at most JPY 30,000 each, "
+            "JPY 100,000 a day, for 1 day",
+        ),
+        (
+            {"directions": ["deposit_to_wallet", "wallet_to_deposit"], "valid_days": 90},
+            "en",
+            "Automatic movements you approve once",
+            "Automatic movements between your bank account and wallet: at most JPY 30,000 "
+            "each, JPY 100,000 a day, for 90 days",
+        ),
+    ],
+)
+def test_the_confirm_page_says_a_standing_authorization_in_words(
+    changes: dict[str, Any], lang: str, title: str, summary: str
+) -> None:
+    element = _standing(**changes)
+    shown = wallet_pages._payment(TransactionItem(transaction_data.encode(element), element), lang)
+    assert shown == {
+        "kind": "standing",
+        "which": shown["which"],
+        "summary": summary,
+        "deposit": "…dep1",
+        "wallet": "…wal1",
+    }
+    assert Translator(lang, wallet_pages.CATALOGS)("wallet.payment.standing") == title

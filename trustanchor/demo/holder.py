@@ -32,12 +32,14 @@ Framework-free (no Flask); the HTTP client, the clock and the randomness are inj
    ``error=access_denied`` with ``state`` (section 8.5).
 
 **Transaction data** (OpenID4VP 1.0 section 5.1, appendix B.3.3.1; docs/DYNAMIC-LINKING.md).
-The wallet knows the service's two types, written out here (:data:`TRANSACTION_TYPES`, each with
-exactly its members). A request whose ``transaction_data`` holds anything else (an unknown type,
-an unknown or missing member, a ``credential_ids`` naming no Credential Query of the request, a
-hash algorithm list without ``sha-256``) is answered with ``error=invalid_transaction_data``
-(section 8.5) and refused to the person. Otherwise the confirm page shows each element (amount,
-payee, references) and the Key Binding JWT of the credential it names carries
+The wallet knows the service's three types (a transfer, a funding movement, a standing
+authorization of funding), written out here (:data:`TRANSACTION_TYPES`, each with exactly its
+members). A request whose ``transaction_data`` holds anything else (an unknown type, an unknown
+or missing member, a member of the wrong kind, a ``credential_ids`` naming no Credential Query
+of the request, a hash algorithm list without ``sha-256``) is answered with
+``error=invalid_transaction_data`` (section 8.5) and refused to the person. Otherwise the confirm
+page shows each element (amount, payee, references; or a standing authorization's bounds in
+words) and the Key Binding JWT of the credential it names carries
 ``transaction_data_hashes`` (SHA-256, base64url, over each string exactly as received) and
 ``transaction_data_hashes_alg`` ``sha-256``.
 
@@ -135,10 +137,27 @@ TRANSACTION_TYPES: dict[str, tuple[frozenset[str], frozenset[str]]] = {
         ),
         frozenset(),
     ),
+    "urn:trustanchor:transaction:standing_funding:1": (
+        frozenset(
+            {
+                "directions",
+                "max_amount",
+                "daily_amount",
+                "valid_days",
+                "deposit_account_reference",
+                "wallet_account_reference",
+            }
+        ),
+        frozenset(),
+    ),
 }
 TRANSACTION_HASH_ALG = "sha-256"
 MAX_TRANSACTION_DATA = 8
 _CREDITOR_MEMBERS = frozenset({"label", "intermediary", "account_reference"})
+_BOUND_MEMBERS = frozenset({"amount", "currency"})
+_FUNDING_DIRECTIONS = ("deposit_to_wallet", "wallet_to_deposit")
+# Members that are not plain text: checked on their own.
+_STRUCTURED = frozenset({"creditor", "directions", "max_amount", "daily_amount", "valid_days"})
 
 REASONS: dict[str, str] = {
     "invalid_transaction_data": "The request asks to sign a payment this wallet cannot read.",
@@ -752,12 +771,29 @@ def _transaction_item(encoded: Any, query_ids: Sequence[str]) -> TransactionItem
     algs = element["transaction_data_hashes_alg"]
     if not isinstance(algs, list) or TRANSACTION_HASH_ALG not in algs:
         raise bad("sha-256 is not among the hash algorithms")
-    texts = [v for k, v in element.items() if k in required | optional and k != "creditor"]
+    texts = [v for k, v in element.items() if k in required | optional and k not in _STRUCTURED]
     creditor = element.get("creditor")
     if "creditor" in required:
         if not isinstance(creditor, dict) or set(creditor) != _CREDITOR_MEMBERS:
             raise bad("creditor")
         texts += list(creditor.values())
+    if "directions" in required:
+        directions = element["directions"]
+        if (
+            not isinstance(directions, list)
+            or not directions
+            or not all(isinstance(d, str) and d in _FUNDING_DIRECTIONS for d in directions)
+            or len(set(directions)) != len(directions)
+        ):
+            raise bad("directions")
+        for name in ("max_amount", "daily_amount"):
+            bound = element[name]
+            if not isinstance(bound, dict) or set(bound) != _BOUND_MEMBERS:
+                raise bad(name)
+            texts += list(bound.values())
+        days = element["valid_days"]
+        if not _is_int(days) or not 0 < days <= 366:
+            raise bad("valid_days")
     if not all(isinstance(text, str) and text.isprintable() for text in texts):
         raise bad("a member is not text")
     return TransactionItem(encoded, element)

@@ -328,12 +328,14 @@ def _confirm_page(
 ) -> Response:
     lang = _language()
     verified = proposal.request
+    payments = [_payment(item, lang) for item in verified.transaction_data]
     return _page(
         "wallet/confirm.html",
         person=person,
         others=[p for p in people if p.id != person.id],
         pending=pending,
-        payments=[_payment(item, lang) for item in verified.transaction_data],
+        payments=payments,
+        only_standing=bool(payments) and all(p["kind"] == "standing" for p in payments),
         verifier_name=verified.verifier.name(lang),
         matches=[
             {
@@ -351,6 +353,8 @@ def _confirm_page(
 def _payment(item: TransactionItem, lang: str) -> dict[str, Any]:
     """What the confirm page shows of one transaction data element (all of it, as text)."""
     element = item.element
+    if item.type.endswith(":standing_funding:1"):
+        return _standing(element, lang)
     shown: dict[str, Any] = {
         "kind": "funding" if item.type.endswith(":funding:1") else "transfer",
         "amount": _amount_text(str(element["amount"]), str(element["currency"]), lang),
@@ -366,6 +370,36 @@ def _payment(item: TransactionItem, lang: str) -> dict[str, Any]:
         shown["deposit"] = element["deposit_account_reference"]
         shown["wallet"] = element["wallet_account_reference"]
     return shown
+
+
+def _standing(element: Mapping[str, Any], lang: str) -> dict[str, Any]:
+    """A standing authorization of funding in words: which way, at most how much each time and
+    a day, for how many days ("Automatic top-ups: at most JPY 30,000 each, JPY 100,000 a day,
+    for 30 days"), and the two masked accounts."""
+    directions = list(element["directions"])
+    which = directions[0] if len(directions) == 1 else "both"
+    t = Translator(lang, CATALOGS)
+    days = int(element["valid_days"])
+    summary = t(
+        "wallet.payment.standing_summary_one_day"
+        if days == 1
+        else "wallet.payment.standing_summary",
+        what=t(f"wallet.payment.standing_{which}"),
+        max=_bound_text(element["max_amount"], lang),
+        daily=_bound_text(element["daily_amount"], lang),
+        days=str(days),
+    )
+    return {
+        "kind": "standing",
+        "which": which,
+        "summary": summary,
+        "deposit": element["deposit_account_reference"],
+        "wallet": element["wallet_account_reference"],
+    }
+
+
+def _bound_text(bound: Mapping[str, Any], lang: str) -> str:
+    return _amount_text(str(bound["amount"]), str(bound["currency"]), lang)
 
 
 def _amount_text(amount: str, currency: str, lang: str) -> str:
