@@ -217,3 +217,60 @@ def test_a_declined_automatic_top_up_keeps_nothing(demo: Demo) -> None:
         answer = hanako.submit(hanako.bank_home(), "/bank/standing", **(form | bounds))
         assert answer.status_code == 400
         assert problem in element_text(answer.text, "standing-error")
+
+
+def test_stopped_by_the_holder_at_the_service_the_bank_tops_up_no_more(demo: Demo) -> None:
+    """Hanako ends the automatic top-up on the service's "Your account links" page (/my): the
+    bank learns it from the links API's listing, says nothing is active, and a transfer above
+    the wallet's balance is not topped up (the ledger refuses it, as without a top-up)."""
+    taro = Customer(demo, "taro")
+    taro.sign_in()
+    taro.link()
+    hanako = Customer(demo, "hanako")
+    hanako.sign_in()
+    hanako.link()
+    started = hanako.submit(
+        hanako.bank_home(),
+        "/bank/standing",
+        standing_max="30,000",
+        standing_daily="40,000",
+        standing_days="7",
+    )
+    result = hanako.follow(hanako.decide(hanako.consent(hanako.follow(started))))
+    assert element_text(result.text, "result") == "Automatic top-up is set up"
+    [granted] = json.loads(element_text(result.text, "approved"))
+    sta = granted["standing_authorization_id"]
+    assert 'id="standing-status"' in hanako.bank_home().text
+
+    # Above what one top-up may move: refused by the service, in words, nothing counted.
+    over = hanako.follow(
+        hanako.submit(hanako.bank_home(), "/bank/standing/top-up", standing_amount="35,000")
+    )
+    assert element_text(over.text, "result") == "The automatic top-up was refused"
+    reason = element_text(over.text, "reason")
+    assert reason.startswith(
+        "The amount is more than your automatic top-up may move at a time (30,000 JPY)."
+    ), reason
+
+    # At the service: /my/login, consent, /my/links, Stop.
+    login = hanako.get(demo.server.url("/my/login?lang=en"))
+    consent = hanako.consent(hanako.follow(hanako.submit(login, "/my/login")))
+    links = hanako.follow(hanako.submit(consent, "/consent", decision="approve"))
+    assert links.url == demo.server.url("/my/links"), links.url
+    assert "Demo Bank may move money automatically" in text_of(links)
+    stopped = hanako.submit(links, "/my/standing/stop", standing=sta)
+    assert stopped.status_code == 303, stopped.text
+
+    home = hanako.bank_home()
+    assert 'id="standing-status"' not in home.text
+    assert 'id="standing-start"' in home.text  # offered again
+    assert demo.desk.store.active_standing("hanako") is None
+    later = hanako.send("taro", "60,000")
+    assert element_text(later.text, "result").startswith(
+        "Approved by the service, refused by the ledger"
+    )
+    assert "top-up-before" not in later.text
+    assert (deposit_balance(demo, "hanako"), wallet_balance(demo, "hanako")) == (
+        1_200_000,
+        50_000,
+    )
