@@ -115,7 +115,7 @@ def test_a_newcomer_walks_the_whole_demo(
     # 2. Link the deposit account and the CBDC wallet (already signed in at the service: no
     #    second login; the consent page names both accounts).
     page.click('form[action$="/bank/link"] button')
-    approve(page, shots, "02", expect="CBDC wallet ****7701")
+    approve(page, shots, "02", expect="ヤマダ ハナコ（CBDC ウォレット ****7701）")
     outcome = bank_operation(page, demo, shots, "02")
     assert page.locator("#decision").inner_text() == "Allowed", outcome
     approved = page.locator("#approved").inner_text()
@@ -133,7 +133,9 @@ def test_a_newcomer_walks_the_whole_demo(
     page.fill("#reference", "Lunch 2026-11")
     shots(page, "03-send-form")
     page.click('form[action$="/bank/transfer"] button[type="submit"]')
-    approve(page, shots, "03", expect="My Number Card (demo)")
+    said = approve(page, shots, "03", expect="My Number Card (demo)")
+    # The payee as Taro's bank registered him: his name in katakana, as on a Japanese transfer.
+    assert "スズキ タロウ（CBDC ウォレット ****7702）" in said, said
     outcome = bank_operation(page, demo, shots, "03")
     assert page.locator("#decision").inner_text() == "Allowed", outcome
     assert '"value_transfer"' in page.locator("#approved").inner_text()

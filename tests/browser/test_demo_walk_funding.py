@@ -143,7 +143,8 @@ def test_fund_the_wallet_pay_above_the_step_up_and_hand_over_the_browser(
         page.wait_for_selector("#link-heading")
         assert page.locator("#funding-amount").count() == 0  # no dead buttons before the link
         page.click('form[action$="/bank/link"] button')
-        approve(page, shots, "01-link", expect="CBDC wallet ****7701")
+        # The accounts as the bank registered them at the service: the holder's name in katakana.
+        approve(page, shots, "01-link", expect="ヤマダ ハナコ（CBDC ウォレット ****7701）")
         assert bank_result(page, demo, shots, "01-link") == EN("bank.operation.link_allowed")
 
         # 2. Top up the wallet from the deposit account, the amount typed as people write it.
@@ -156,7 +157,8 @@ def test_fund_the_wallet_pay_above_the_step_up_and_hand_over_the_browser(
         shots(page, "02-top-up-form")
         page.click("#top-up")
         consent = approve(page, shots, "02", expect="120,000")
-        assert "Ordinary deposit ****4501" in consent and "CBDC wallet ****7701" in consent
+        assert "ヤマダ ハナコ（普通預金 ****4501）" in consent, consent
+        assert "ヤマダ ハナコ（CBDC ウォレット ****7701）" in consent, consent
         assert bank_result(page, demo, shots, "02") == EN("bank.result.funding_executed")
         assert page.locator("#ledger-outcome").get_attribute("class") == "ok"
         assert '"type": "funding"' in page.locator("#approved").inner_text()

@@ -6,12 +6,24 @@ amount not written in its currency's precision is a :class:`PeopleError` naming 
 typo in the data file stops the demo at start instead of producing a credential nobody matches.
 
 The wallet uses the identity part (the credential's claims), the demo bank the accounts part.
+
+**Account labels at the service.** The bank registers one ``label`` per account at the service's
+``/accounts`` (the consent page shows it to a payer beside the bank's name). A person with an
+``account_name`` (the holder name as their bank shows it on a transfer: katakana for a Japanese
+customer, ``{ ja = "スズキ タロウ" }``; the Latin name otherwise, ``{ en = "Erika Mustermann" }``)
+gets labels in that language: ``スズキ タロウ（CBDC ウォレット ****7702）``,
+``Erika Mustermann (CBDC wallet ****7703)``: what a payee's bank shows a payer, nothing more
+(no full account number, no address or birth date). Without one, the English account label.
+:attr:`Account.earlier_labels` are what earlier demo versions registered: the service keeps a
+reference's first label (the same reference with another label is a conflict), so a demo state
+made before keeps working with them.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -42,6 +54,7 @@ _PERSON_KEYS = frozenset(
         "linked_at_start",
         "auditor",
         "accounts",
+        "account_name",
         "smartphone",
         "card",
     }
@@ -52,6 +65,7 @@ GENDER_CODES = ("1", "2", "3")
 _ADDRESS_KEYS = ("street_address", "locality", "region", "postal_code", "country")
 _ACCOUNT_KEYS = frozenset({"kind", "label", "reference", "currency", "opening_balance"})
 _MAX_TEXT = 200
+MAX_REGISTERED_LABEL = 64  # the service's accounts API (trustanchor/domain/accounts.py MAX_LABEL)
 
 
 class PeopleError(ValueError):
@@ -100,6 +114,16 @@ class Account:
     reference: str  # the bank's own reference; the service only ever sees a keyed digest of it
     currency: str
     opening_balance: str  # canonical decimal text in the currency's precision
+    # The label the bank registers at the service (see the module's docstring), and the labels
+    # earlier demo versions registered for the same reference (tried after it, on a conflict).
+    registered_label: str = ""
+    earlier_labels: tuple[str, ...] = ()
+
+    @property
+    def labels_to_register(self) -> tuple[str, ...]:
+        """The registered label first, then the earlier ones (each once)."""
+        labels = (self.registered_label or self.label.en, *self.earlier_labels)
+        return tuple(dict.fromkeys(labels))
 
     @property
     def opening_amount(self) -> Amount:
@@ -194,7 +218,15 @@ def _person(entry: Any, index: int) -> Person:
         entry,
         where,
         _PERSON_KEYS,
-        optional={"address", "linked_at_start", "auditor", "accounts", "smartphone", "card"},
+        optional={
+            "address",
+            "linked_at_start",
+            "auditor",
+            "accounts",
+            "account_name",
+            "smartphone",
+            "card",
+        },
     )
     person_id = _text(table["id"], f"{where}.id")
     if not _ID.fullmatch(person_id):
@@ -221,6 +253,11 @@ def _person(entry: Any, index: int) -> Person:
     if not isinstance(accounts, list) or not (accounts or auditor):
         # Everyone but an auditor is a customer of the demo bank.
         raise PeopleError(f"{where}.accounts: a non-empty array of tables is required")
+    account_name = (
+        _account_name(table["account_name"], f"{where}.account_name")
+        if "account_name" in table
+        else None
+    )
     return Person(
         id=person_id,
         display_name=_local_text(table["display_name"], f"{where}.display_name"),
@@ -230,7 +267,9 @@ def _person(entry: Any, index: int) -> Person:
         family_name=_text(table["family_name"], f"{where}.family_name"),
         birthdate=birthdate,
         address=address,
-        accounts=tuple(_account(a, f"{where}.accounts[{i}]") for i, a in enumerate(accounts)),
+        accounts=tuple(
+            _account(a, f"{where}.accounts[{i}]", account_name) for i, a in enumerate(accounts)
+        ),
         linked_at_start=_flag(table.get("linked_at_start", False), f"{where}.linked_at_start"),
         auditor=auditor,
         smartphone=_flag(table.get("smartphone", True), f"{where}.smartphone"),
@@ -254,7 +293,42 @@ def _flag(value: Any, where: str) -> bool:
     return value
 
 
-def _account(entry: Any, where: str) -> Account:
+def _account_name(value: Any, where: str) -> tuple[str, str]:
+    """``(language, name)`` of an ``account_name`` table: exactly one of ``en`` / ``ja``."""
+    if not isinstance(value, dict) or len(value) != 1 or not set(value) <= set(LANGUAGES):
+        raise PeopleError(f"{where}: a table with exactly one of {', '.join(LANGUAGES)}")
+    ((language, name),) = value.items()
+    return language, _text(name, f"{where}.{language}")
+
+
+def registered_label(account_name: tuple[str, str] | None, label: LocalText) -> str:
+    """The label the bank registers for an account: ``スズキ タロウ（CBDC ウォレット ****7702）``,
+    ``Erika Mustermann (CBDC wallet ****7703)``; without an account name, the English label."""
+    if account_name is None:
+        return label.en
+    language, name = account_name
+    if language == "ja":
+        return f"{name}（{label.ja}）"
+    return f"{name} ({label.en})"
+
+
+def _check_registered_label(value: str, where: str) -> str:
+    """What the service's accounts API accepts for a label: at most 64 characters, NFC, no
+    outer spaces, no control or format characters."""
+    if (
+        not 0 < len(value) <= MAX_REGISTERED_LABEL
+        or value != value.strip()
+        or not unicodedata.is_normalized("NFC", value)
+        or any(unicodedata.category(ch)[0] == "C" for ch in value)
+    ):
+        raise PeopleError(
+            f"{where}: the registered label {value!r} is not a label the service accepts "
+            f"(at most {MAX_REGISTERED_LABEL} characters, NFC, no control characters)"
+        )
+    return value
+
+
+def _account(entry: Any, where: str, account_name: tuple[str, str] | None = None) -> Account:
     table = _table(entry, where, _ACCOUNT_KEYS)
     kind = table["kind"]
     if kind not in ACCOUNT_KINDS:
@@ -269,12 +343,18 @@ def _account(entry: Any, where: str) -> Account:
         raise PeopleError(
             f"{where}.opening_balance: write {str(amount)!r} (the currency's precision)"
         )
+    label = _local_text(table["label"], f"{where}.label")
     return Account(
         kind=cast(AccountKind, kind),
-        label=_local_text(table["label"], f"{where}.label"),
+        label=label,
         reference=_text(table["reference"], f"{where}.reference"),
         currency=currency,
         opening_balance=balance,
+        registered_label=_check_registered_label(
+            registered_label(account_name, label), f"{where}.label"
+        ),
+        # Until this version the bank registered the English label (a demo state made then).
+        earlier_labels=(_check_registered_label(label.en, f"{where}.label.en"),),
     )
 
 
@@ -307,6 +387,7 @@ __all__ = [
     "ACCOUNT_KINDS",
     "DATA_FILE",
     "GENDER_CODES",
+    "MAX_REGISTERED_LABEL",
     "Account",
     "AccountKind",
     "Address",
@@ -317,4 +398,5 @@ __all__ = [
     "load_people",
     "parse_people",
     "person",
+    "registered_label",
 ]

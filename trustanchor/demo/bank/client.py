@@ -116,6 +116,11 @@ class BankClientError(Exception):
     is for the bank's own log and page; it never contains a token or a key."""
 
 
+class AccountConflict(BankClientError):
+    """``POST /accounts`` answered 409: the reference is registered with another label (or kind,
+    or KYC attributes)."""
+
+
 class AuthorizationRefused(Exception):
     """The authorization response carried an error (the person declined, or the policy denied).
     ``reason`` is the policy's reason code when the service said ``denied by policy: <reason>``."""
@@ -641,9 +646,8 @@ class BankClient:
         except requests.RequestException as exc:
             raise BankClientError("the service does not answer") from exc
         if response.status_code not in (200, 201):
-            raise BankClientError(
-                f"POST /accounts: HTTP {response.status_code} {_error_text(response)}"
-            )
+            error = AccountConflict if response.status_code == 409 else BankClientError
+            raise error(f"POST /accounts: HTTP {response.status_code} {_error_text(response)}")
         body = response.json()
         account_id = body.get("account_id") if isinstance(body, dict) else None
         if not isinstance(account_id, str) or not account_id.startswith("acc_"):

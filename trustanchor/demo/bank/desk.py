@@ -16,11 +16,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from trustanchor.demo.bank.client import (
+    AccountConflict,
     BankClient,
     BankClientError,
     MovementRefused,
     Tokens,
 )
+from trustanchor.demo.bank.client import RegisteredAccount as ServiceAccount
 from trustanchor.demo.bank.store import BankStore, RegisteredAccount, Standing
 from trustanchor.demo.ledger_book import LedgerBook, format_minor
 from trustanchor.demo.people import Account, LocalText, Person
@@ -125,9 +127,7 @@ class BankDesk:
                         if self.register_kyc
                         else None
                     )
-                    answer = self.client.register_account(
-                        account.reference, account.kind, account.label.en, kyc
-                    )
+                    answer = self._register(account, kyc)
                     if self.store.record_account(
                         account.reference,
                         owner=person.id,
@@ -156,6 +156,19 @@ class BankDesk:
                             f"opened {person.id}'s wallet {answer.account_id} at the ledger"
                         )
         return messages
+
+    def _register(self, account: Account, kyc: Mapping[str, str] | None) -> ServiceAccount:
+        """``POST /accounts`` with the account's label (people.py: the holder's name as the
+        bank shows it); where the service keeps a label an earlier demo registered for the
+        reference (a state made before: the same reference with another label is a conflict),
+        with that one."""
+        *labels, last = account.labels_to_register
+        for label in labels:
+            try:
+                return self.client.register_account(account.reference, account.kind, label, kyc)
+            except AccountConflict:
+                continue
+        return self.client.register_account(account.reference, account.kind, last, kyc)
 
     def registered(self) -> dict[str, RegisteredAccount]:
         """The bank's accounts by reference, registering them first if some are missing."""
