@@ -621,7 +621,7 @@ def test_link_and_transfer_between_holders_of_an_anchor_set_mixing_kinds(
     )
     text = parse(consent.text).text
     assert "Send JPY 5,000 from “Taro wallet”" in text
-    assert f"The recipient was verified by {JP_HIGH} (test) (high)" in text
+    assert f"The recipient was verified by {JP_HIGH} (test) at assurance level “high”" in text
     tokens = bank.redeem(taro.decide(consent)["code"], pkce)
     access = jwt.decode(tokens["access_token"], options={"verify_signature": False})
     assert access["authorization_details"] == [transfer(taro_wallet, hanako_wallet, "5000")]
@@ -633,7 +633,7 @@ def test_link_and_transfer_between_holders_of_an_anchor_set_mixing_kinds(
         bank.authorization_url([transfer(hanako_wallet, taro_wallet, "3000")], pkce)
     )
     text = parse(consent.text).text
-    assert "The recipient was verified by My Number Card (test) (high)" in text
+    assert "The recipient was verified by My Number Card (test) at assurance level “high”" in text
     tokens = bank.redeem(hanako.decide(consent, "approve")["code"], pkce)
     access = jwt.decode(tokens["access_token"], options={"verify_signature": False})
     assert access["authorization_details"] == [transfer(hanako_wallet, taro_wallet, "3000")]

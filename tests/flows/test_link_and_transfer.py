@@ -116,7 +116,10 @@ def test_a_transfer_between_two_holders_of_one_anchor_set_is_allowed(
     )
     text = parse(consent.text).text
     assert "Send JPY 5,000 from “taro wallet”" in text
-    assert f"The recipient was verified by {JP_SUBSTANTIAL} (test) (substantial)" in text
+    assert (
+        f"The recipient was verified by {JP_SUBSTANTIAL} (test) at assurance level “substantial”"
+        in text
+    )
     # The recipient as their own bank shows them: the account name it registered, nothing else.
     assert "<bdi>hanako wallet</bdi>" in text
     assert "Test hanako" not in text and hanako_wallet not in text

@@ -117,14 +117,20 @@ def test_a_payment_leads_with_the_amount_and_the_payee_as_their_bank_registered_
         payment, who = text.index("JPY 5,000"), text.index("Logged in as")
         rules = text.index("Checked under the rules")
         assert payment < who < rules  # the payment first, then who, then whose rules
-        assert "The recipient was verified by jp-bank-ekyc (test) (substantial)" in text
+        assert (
+            "The recipient was verified by jp-bank-ekyc (test) at assurance level “substantial”, "
+            "under the rules of “Japan CBDC pilot”."
+        ) in text
     else:
         assert title(consent) == "確認と許可"
         assert element(consent, "payment-amount") == ["5,000円"]
         assert "「taro wallet」から次の送金先へ5,000円を送金します：" in text
         assert f"テスト銀行が口座{reference}に登録した口座名義" in text
         assert "「日本 CBDC 実証」のルールで確認しました。" in text
-        assert "受取人はjp-bank-ekyc（テスト）（中）により本人確認されています" in text
+        assert (
+            "受取人は「日本 CBDC 実証」のルールのもとで、保証レベル「中」のjp-bank-ekyc（テスト）"
+            "により本人確認されています。"
+        ) in text
         assert text.index("5,000円") < text.index("ログイン中の方") < text.index("のルールで確認")
         assert "テスト銀行が次のことを求めています" in text  # no stray space after the name
         for node in text_nodes(consent):  # no stray spaces around inserted names
@@ -176,6 +182,17 @@ def test_a_hostile_payee_label_is_shown_escaped_bounded_and_as_the_banks_label(
     assert "ر" * 40 not in consent.text
 
 
+# What a consent page says will be shared: the scopes and the claims (en, ja).
+SHARED_HEADINGS = (
+    "also asks to",
+    "Information that will be shared",
+    "No personal information beyond a pseudonymous identifier.",
+    "あわせて次のことも求めています",
+    "共有される情報",
+    "仮名の識別子以外の個人情報は共有されません。",
+)
+
+
 @pytest.mark.parametrize("lang", ["en", "ja"])
 def test_a_refused_payment_names_the_trust_schemes_and_offers_nothing_to_allow(
     server: RunningServer, payments: Payments, bank: Bank, lang: str
@@ -203,6 +220,10 @@ def test_a_refused_payment_names_the_trust_schemes_and_offers_nothing_to_allow(
         assert "あなたは「日本 CBDC 実証」で本人確認されています。" in text
         assert "受取人は「EU デジタル ID ウォレット」でのみ本人確認されています。" in text
         assert "テスト銀行に戻る" in text
+    # Nothing will be shared: the page does not list what a consent would share.
+    assert 'class="scopes"' not in consent.text and 'class="claims"' not in consent.text
+    for shared in SHARED_HEADINGS:
+        assert shared not in text, shared
 
 
 @pytest.mark.parametrize("lang", ["en", "ja"])
@@ -221,7 +242,30 @@ def test_a_payment_above_the_limit_names_the_set_and_its_limit(
     else:
         assert element(consent, "payment-amount") == ["2,000,000円"]
         assert "「日本 CBDC 実証」のルールにより拒否されました。" in text
-        assert "そこでの 1 回の送金の上限額は1,000,000円です。" in text
+        assert "このルールでの1回の送金の上限額は1,000,000円です。" in text
+    assert not any(shared in text for shared in SHARED_HEADINGS), text
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_a_refused_link_lists_the_operation_asked_for_and_nothing_that_would_be_shared(
+    server: RunningServer, payments: Payments, bank: Bank, lang: str
+) -> None:
+    """Linking one's deposit account with another person's wallet: refused. The page names the
+    operation as asked for (not as one "you authorise") and leaves out the scopes and claims."""
+    taro, taro_deposit, _ = linked_person(server, payments, bank, "taro", JP_HIGH)
+    _, _, hanako_wallet = linked_person(server, payments, bank, "hanako", JP_HIGH)
+    consent = open_payment(taro, bank, [link(taro_deposit, hanako_wallet)], lang)
+    text = visible(consent)
+    assert '<li class="operation refused">' in consent.text
+    assert not any(("decision", "approve") in f.buttons for f in parse(consent.text).forms)
+    assert 'class="scopes"' not in consent.text and 'class="claims"' not in consent.text
+    assert not any(shared in text for shared in SHARED_HEADINGS), text
+    if lang == "en":
+        assert "Operations asked for" in text and "Operations you authorise" not in text
+        assert "This cannot be allowed" in text
+    else:
+        assert "求められている操作" in text and "許可する操作" not in text
+        assert "この操作は許可できません" in text
 
 
 @pytest.mark.parametrize("lang", ["en", "ja"])
@@ -235,6 +279,8 @@ def test_a_payment_above_the_threshold_says_why_a_stronger_login_is_needed(
     # Not a refusal: no alert, no refused styling, no "cannot be allowed".
     assert 'role="alert"' not in consent.text and "refused" not in consent.text
     assert '<li class="operation pending">' in consent.text
+    assert 'class="scopes"' in consent.text  # shared once the new login is made
+    assert ("Information that will be shared" if lang == "en" else "共有される情報") in text
     if lang == "en":
         assert title(consent) == "Log in again to continue"
         assert "cannot be allowed" not in text.lower()
@@ -266,7 +312,8 @@ def test_a_payment_above_the_threshold_says_why_a_stronger_login_is_needed(
         )
     else:
         assert html.unescape(notice[0]).startswith(
-            "続けるには、「日本 CBDC 実証」の証明書で保証レベル「高」以上のログインをもう一度"
+            "続けるには、「日本 CBDC 実証」で認められた本人確認手段で、"
+            "保証レベル「高」以上のログインを"
         )
     consent = hanako.log_in(login, JP_HIGH)
     assert title(consent) in ("Review and allow", "確認と許可")
@@ -291,9 +338,7 @@ def test_a_login_from_earlier_at_the_right_level_asks_for_a_new_login_not_a_stro
         "For amounts above JPY 100,000, the rules of “Japan CBDC pilot” ask for a login made "
         "within the last 5 minutes."
     ) in text
-    assert (
-        "You are still logged in from earlier on this device: that login does not count for this."
-    ) in text
+    assert ("Your login from earlier on this device does not count for this.") in text
     assert "You logged in at assurance level" not in text  # her level is not the problem
 
 
@@ -354,7 +399,7 @@ def test_a_large_funding_movement_says_every_reason_for_the_new_login(
     assert "A stronger login is needed" in text and 'role="alert"' not in consent.text
     assert [html.unescape(re.sub(r"<[^>]+>", "", x)) for x in element(consent, "step-up-now")] == [
         "You logged in at assurance level “substantial”.",
-        "You are still logged in from earlier on this device: that login does not count for this.",
+        "Your login from earlier on this device does not count for this.",
     ]
     assert (
         "For amounts above JPY 200,000, the rules of “Japan CBDC pilot” ask for a login at "
@@ -528,7 +573,7 @@ def test_a_standing_authorization_is_worded_with_its_bounds_and_how_to_end_it(
             "テスト銀行が、預金口座「taro savings」から CBDC ウォレット「taro wallet」へ、"
             "その都度の確認なしに自動で入金することを許可します"
         )
-        assert "1 回50,000円まで、1 日100,000円まで、90日間有効です。" in view.notes
+        assert "1回50,000円まで、1日100,000円まで、90日間有効です。" in view.notes
 
 
 @pytest.fixture
@@ -579,4 +624,4 @@ def test_a_payment_above_a_periods_total_names_the_sets_limits(
         ) in text
     else:
         assert "「日本 CBDC 実証」のルールにより拒否されました。" in text
-        assert "そこでの一定期間の送金の上限：1人あたり1日（暦日）150,000円。" in text
+        assert "このルールでの一定期間の送金の上限：1人あたり1日（暦日）に150,000円まで。" in text

@@ -263,14 +263,42 @@ def test_a_rule_the_policy_does_not_have_is_never_named() -> None:
     ]
 
 
-def test_japanese_payment_texts_put_no_space_around_inserted_names() -> None:
-    """Japanese is written without spaces between words: an inserted name, amount or level sits
-    against the text around it (a space stays only where it separates two Latin words, as in
-    "CBDC ウォレット")."""
-    path = Path(i18n.__file__).parent / "catalogs" / "ja" / "payments.toml"
+# A CJK character: CJK punctuation (、。「」), hiragana, katakana, kanji, full-width forms (（）：).
+_CJK = "\u3001-\u303f\u3040-\u309f\u30a0-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uffef"
+# An ASCII space between a CJK character and a digit or an inserted value, either way round.
+_STRAY_SPACE = re.compile(rf"[{_CJK}] +[0-9{{]|[0-9}}] +[{_CJK}]")
+
+
+def _service_ja_texts() -> dict[str, str]:
+    """Every Japanese text of the service (``ja.toml`` and ``ja/*.toml``), by file and key."""
+    directory = Path(i18n.__file__).parent / "catalogs"
     texts: dict[str, str] = {}
-    i18n._flatten("", tomllib.loads(path.read_text(encoding="utf-8")), texts)
-    stray = [
-        key for key, text in texts.items() if re.search(r"[^\x00-\x7f] \{|\} [^\x00-\x7f]", text)
-    ]
-    assert stray == []
+    for path in [directory / "ja.toml", *sorted((directory / "ja").glob("*.toml"))]:
+        part: dict[str, str] = {}
+        i18n._flatten("", tomllib.loads(path.read_text(encoding="utf-8")), part)
+        texts.update({f"{path.name}:{key}": text for key, text in part.items()})
+    return texts
+
+
+def test_the_stray_space_rule_finds_what_it_is_meant_to_find() -> None:
+    for bad in ("1 回", "上限額は {limit}", "{client} に戻る", "そこでの 1", "2 つ"):
+        assert _STRAY_SPACE.search(bad), bad
+    for good in (
+        "1回",
+        "上限額は{limit}",
+        "{client}に戻る",
+        "と CBDC ウォレット",
+        "trustanchor から",
+    ):
+        assert not _STRAY_SPACE.search(good), good
+
+
+def test_japanese_texts_put_no_space_between_words_and_numbers_or_inserted_values() -> None:
+    """Japanese is written without spaces between words: a number (``1回``) or an inserted name,
+    amount or level (``上限額は{limit}です``) sits against the text around it, in every Japanese
+    catalog of the service. A space stays only beside a Latin word written in the text itself,
+    as in ``CBDC ウォレット`` or ``trustanchor からの``, which this rule does not look at."""
+    texts = _service_ja_texts()
+    assert "payments.toml:operation.refused.limit" in texts  # the files were found
+    stray = {key: text for key, text in texts.items() if _STRAY_SPACE.search(text)}
+    assert stray == {}

@@ -85,11 +85,18 @@ def set_name(services: Services, set_id: str | None, language: str) -> str:
     return anchor_set.name(language) if anchor_set is not None else set_id
 
 
+def listed(items: list[str], t: Translator) -> str:
+    """Items listed as the language writes them: ``A, B and C``; ``A、B、C``."""
+    if len(items) < 2:
+        return "".join(items)
+    head = t("operation.list_separator").join(items[:-1])
+    return f"{head}{t('operation.list_last_separator')}{items[-1]}"
+
+
 def _set_names(services: Services, set_ids: tuple[str, ...], t: Translator) -> str:
     """Set names quoted and listed as the language writes them."""
     opening, closing = ("「", "」") if t.language == "ja" else ("“", "”")
-    names = [f"{opening}{set_name(services, s, t.language)}{closing}" for s in set_ids]
-    return t("operation.list_separator").join(names)
+    return listed([f"{opening}{set_name(services, s, t.language)}{closing}" for s in set_ids], t)
 
 
 def refusal_text(reason: str, t: Translator) -> str:
@@ -181,15 +188,19 @@ def describe(
             names = []
             for anchor_id in item.counterparty_anchors:
                 anchor = services.anchors.get(anchor_id)
-                name = anchor.name(language) if anchor else anchor_id
-                level = t(f"levels.{anchor.assurance_level}") if anchor else ""
-                names.append(t("operation.anchor_level", anchor=name, level=level))
+                if anchor is None:
+                    names.append(anchor_id)
+                    continue
+                level = t(f"levels.{anchor.assurance_level}")
+                names.append(t("operation.anchor_level", anchor=anchor.name(language), level=level))
             notes.append(
                 t(
                     "operation.recipient_verified",
-                    anchors=t("operation.list_separator").join(names),
+                    anchors=listed(names, t),
                     anchor_set=set_name(services, decision.anchor_set_id, language),
                 )
+                if decision.anchor_set_id
+                else t("operation.recipient_verified_by", anchors=listed(names, t))
             )
     else:  # a type this page has no words for yet: said so, never worded as another type
         text = t("operation.unknown_operation", type=str(kind))
@@ -251,9 +262,7 @@ def _why(
         ]
         if limits:
             key = "cumulative_funding" if item.entry.get("type") == FUNDING else "cumulative"
-            lines.append(
-                t(f"operation.refused.{key}", limits=t("operation.list_separator").join(limits))
-            )
+            lines.append(t(f"operation.refused.{key}", limits=listed(limits, t)))
     return tuple(lines)
 
 
