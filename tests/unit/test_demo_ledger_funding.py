@@ -18,10 +18,12 @@ from support.ledger import (
     DEBTOR,
     DEPOSIT,
     LINK_ID,
+    CREDITOR,
     Intermediary,
     ServiceIssuer,
     funding_entry,
     make_verifier,
+    transfer_entry,
 )
 
 from trustanchor.clock import FixedClock
@@ -210,6 +212,10 @@ def test_the_counter_refuses_what_the_token_does_not_say(
     assert refused.body.get("reason") == reason, refused.body
     assert balances(book) == (300000, 20000)
     assert [(e.outcome, e.reason) for e in book.fundings()] == [("refused", reason)]
+    # The anchor set the service relied on, once the token was read (an instruction that is
+    # not one is refused before).
+    [entry] = book.fundings()
+    assert entry.anchor_set == (None if reason == "invalid_instruction" else ANCHOR_SET)
     assert counter.post(token).status == 201  # a refusal did not spend the token
 
 
@@ -224,4 +230,51 @@ def test_the_book_refusing_is_a_409_with_its_reason(counter: Counter, book: Ledg
     token = counter.token(instructed_amount={"currency": "JPY", "amount": "300001"})
     refused = counter.post(token, amount="300001")
     assert (refused.status, refused.body["reason"]) == (409, "insufficient_funds")
-    assert [(e.outcome, e.reason) for e in book.fundings()] == [("refused", "insufficient_funds")]
+    assert [(e.outcome, e.reason, e.anchor_set) for e in book.fundings()] == [
+        ("refused", "insufficient_funds", ANCHOR_SET)
+    ]
+
+
+def test_an_instruction_cannot_name_the_anchor_set_it_is_journalled_under(
+    counter: Counter, book: LedgerBook
+) -> None:
+    refused = counter.post(counter.token(), anchor_set="someone-elses-set")
+    assert refused.body.get("reason") == "invalid_instruction"
+    assert [(e.reason, e.anchor_set) for e in book.fundings()] == [("invalid_instruction", None)]
+
+
+def post_transfer(counter: Counter, token: str, **body: str) -> Any:
+    instruction = {
+        "amount": "5000",
+        "currency": "JPY",
+        "debtor_account": WALLET,
+        "creditor_account": CREDITOR,
+        "remittance_reference": "INV-2026-0001",
+    }
+    instruction.update(body)
+    return counter.ledger.execute(
+        authorization=f"DPoP {token}",
+        dpop=counter.client.proof(token, url=counter.ledger.url),
+        body=json.dumps(instruction).encode(),
+    )
+
+
+def test_a_refused_transfer_is_journalled_with_the_anchor_set_of_its_token(
+    counter: Counter, book: LedgerBook
+) -> None:
+    book.open_account(CREDITOR, owner="hanako", label="wallet", opening_balance=jpy("1"))
+    # Above the wallet's 20,000 JPY: the ledger refuses what the service approved.
+    amount = {"currency": "JPY", "amount": "30000"}
+    token = counter.issuer.transfer_token(
+        jkt=counter.client.jkt, authorization_details=[transfer_entry(instructed_amount=amount)]
+    )
+    refused = post_transfer(counter, token, amount="30000")
+    assert (refused.status, refused.body["reason"]) == (409, "insufficient_funds")
+    # Not what the token says: refused by the token check, the anchor set known all the same.
+    assert post_transfer(counter, token, amount="29999").body["reason"] == "amount_mismatch"
+    assert post_transfer(counter, token, anchor_set="x").body["reason"] == "invalid_instruction"
+    assert [(e.reason, e.anchor_set) for e in book.journal()] == [
+        ("invalid_instruction", None),
+        ("amount_mismatch", ANCHOR_SET),
+        ("insufficient_funds", ANCHOR_SET),
+    ]

@@ -417,8 +417,10 @@ class LedgerBook:
         deposit_account: str | None = None,
         wallet_account: str | None = None,
         client_id: str | None = None,
+        anchor_set: str | None = None,
     ) -> None:
-        """Journal a refused funding request (text members cut to their column sizes)."""
+        """Journal a refused funding request (text members cut to their column sizes;
+        ``anchor_set``: the set the service's decision relied on, when the token was read)."""
         with self.engine.begin() as conn:
             conn.execute(
                 ledger_fundings.insert().values(
@@ -431,6 +433,7 @@ class LedgerBook:
                     deposit_account=_cut(deposit_account, 64),
                     wallet_account=_cut(wallet_account, 64),
                     client_id=_cut(client_id, 128),
+                    anchor_set=_cut(anchor_set, 128),
                 )
             )
 
@@ -466,8 +469,10 @@ class LedgerBook:
         debtor_account: str | None = None,
         creditor_account: str | None = None,
         client_id: str | None = None,
+        anchor_set: str | None = None,
     ) -> None:
-        """Journal a refused request (text members cut to their column sizes)."""
+        """Journal a refused request (text members cut to their column sizes; ``anchor_set``:
+        the set the service's decision relied on, when the token was read)."""
         with self.engine.begin() as conn:
             conn.execute(
                 ledger_transfers.insert().values(
@@ -479,6 +484,7 @@ class LedgerBook:
                     debtor_account=_cut(debtor_account, 64),
                     creditor_account=_cut(creditor_account, 64),
                     client_id=_cut(client_id, 128),
+                    anchor_set=_cut(anchor_set, 128),
                 )
             )
 

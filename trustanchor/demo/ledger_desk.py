@@ -5,7 +5,8 @@ access token against the service's JWKS (fetched over HTTP, cached), the DPoP pr
 this URL, the instruction against the token's ``value_transfer`` detail. Then the token is spent
 and the transfer booked in one transaction (:meth:`LedgerBook.book` with the replay store's
 ``consume_in``), so a second use of a token is ``token_used`` and a refused booking spends
-nothing. Every refusal is journalled with its reason code.
+nothing. Every refusal is journalled with its reason code (and, once the token is read, the
+anchor set the service's decision relied on).
 
 A funding movement (``POST /ledger/fundings``: deposit ↔ wallet of one holder) is checked the same
 way against the token's ``funding`` detail (:func:`trustanchor.ledger.funding_check.check_funding`:
@@ -68,6 +69,11 @@ def _instruction(body: Any) -> TransferInstruction:
         raise LedgerRefusal("invalid_instruction") from exc
 
 
+def _strings(body: dict[str, Any], members: frozenset[str]) -> dict[str, Any]:
+    """The text members of ``body`` that an instruction has (what a refusal journals)."""
+    return {k: v for k, v in body.items() if k in members and isinstance(v, str)}
+
+
 def _funding_instruction(body: Any) -> FundingInstruction:
     if not isinstance(body, dict) or set(body) != FUNDING_MEMBERS:
         raise LedgerRefusal("invalid_instruction")
@@ -118,11 +124,13 @@ class DemoLedger:
             except strict_json.StrictJSONError as exc:
                 raise LedgerRefusal("invalid_instruction") from exc
             if isinstance(parsed, dict):
-                fields = {k: v for k, v in parsed.items() if isinstance(v, str)}
+                # Only the instruction's own members: the anchor set comes from the token alone.
+                fields = _strings(parsed, INSTRUCTION_MEMBERS)
             instruction = _instruction(parsed)
             at = self.site.clock.now()
             token = self.verifier.verify(authorization, dpop, method="POST", url=self.url, at=at)
             fields["client_id"] = token.client_id
+            fields["anchor_set"] = token.anchor_set
             approved = check_transfer(token, instruction, at=at)
         except LedgerRefusal as refusal:
             self._journal(refusal.reason, fields)
@@ -179,13 +187,14 @@ class DemoLedger:
             except strict_json.StrictJSONError as exc:
                 raise LedgerRefusal("invalid_instruction") from exc
             if isinstance(parsed, dict):
-                fields = {k: v for k, v in parsed.items() if isinstance(v, str)}
+                fields = _strings(parsed, FUNDING_MEMBERS)
             instruction = _funding_instruction(parsed)
             at = self.site.clock.now()
             token: VerifiedAccessToken = self.verifier.verify(
                 authorization, dpop, method="POST", url=self.fundings_url, at=at
             )
             fields["client_id"] = token.client_id
+            fields["anchor_set"] = token.anchor_set
             approved = check_funding(token, instruction, at=at)
         except LedgerRefusal as refusal:
             self._journal_funding(refusal.reason, fields)
@@ -243,6 +252,7 @@ class DemoLedger:
             deposit_account=fields.get("deposit_account"),
             wallet_account=fields.get("wallet_account"),
             client_id=fields.get("client_id"),
+            anchor_set=fields.get("anchor_set"),
         )
 
     def _refused(self, refusal: LedgerRefusal) -> LedgerAnswer:
@@ -257,4 +267,5 @@ class DemoLedger:
             debtor_account=fields.get("debtor_account"),
             creditor_account=fields.get("creditor_account"),
             client_id=fields.get("client_id"),
+            anchor_set=fields.get("anchor_set"),
         )
