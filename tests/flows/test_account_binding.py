@@ -124,7 +124,7 @@ def test_bank_b_naming_bank_a_unbound_accounts_binds_nothing(
     # Bank A's labels for accounts that are not Mallory's are not shown to her: ids only.
     text = parse(consent.text).text
     assert "Taro savings" not in text and "Taro wallet" not in text
-    assert "…" + deposit[-6:] in text
+    assert "…" + deposit[-4:] in text  # the masked reference (services/payee.py)
     answer = mallory.decide(consent, "approve")  # a forged approval changes nothing
     assert (answer["error"], answer["error_description"]) == (
         "access_denied",
@@ -203,16 +203,30 @@ def test_a_transfer_debiting_another_intermediarys_account_is_refused(
         ("denied", "debtor_account_elsewhere")
     ]
 
-    # Linked to a wallet of bank B, Taro's bank A deposit account becomes debitable by bank B;
-    # his bank A wallet, linked to nothing of bank B's, still is not.
+    # Linked to a wallet of bank B (by bank B's request), Taro's bank A deposit account becomes
+    # debitable by bank B only once bank A approves debits over that link; his bank A wallet,
+    # linked to nothing of bank B's, still is not.
     b_wallet = bank_b.register("taro-b-wallet", "cbdc_wallet", "Taro B wallet")
     taro.decide(link_at(bank_b, taro, a_deposit, b_wallet), "approve")
-    pkce = Pkce.generate()
-    consent = at_consent(
-        taro, bank_b.authorization_url([transfer(a_deposit, h_wallet, "5000")], pkce)
+    [link_row] = [
+        x for x in bank.api("GET", "/links").json()["links"] if x["wallet_account"] == b_wallet
+    ]
+    debit_a = [transfer(a_deposit, h_wallet, "5000")]
+    answer = taro.decide(
+        at_consent(taro, bank_b.authorization_url(debit_a, Pkce.generate())), "approve"
     )
+    assert answer["error_description"] == "denied by policy: debtor_account_elsewhere"
+    assert bank.api("PUT", f"/links/{link_row['link_id']}/approval").status_code == 204
+    pkce = Pkce.generate()
+    consent = at_consent(taro, bank_b.authorization_url(debit_a, pkce))
     tokens = bank_b.redeem(taro.decide(consent, "approve")["code"], pkce)
-    assert tokens["authorization_details"] == [transfer(a_deposit, h_wallet, "5000")]
+    assert tokens["authorization_details"] == debit_a
+    # Bank A withdraws its approval: bank B's transfers from it are refused again.
+    assert bank.api("DELETE", f"/links/{link_row['link_id']}/approval").status_code == 204
+    answer = taro.decide(
+        at_consent(taro, bank_b.authorization_url(debit_a, Pkce.generate())), "approve"
+    )
+    assert answer["error_description"] == "denied by policy: debtor_account_elsewhere"
     consent = at_consent(
         taro, bank_b.authorization_url([transfer(a_wallet, h_wallet, "5000")], Pkce.generate())
     )

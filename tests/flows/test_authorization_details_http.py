@@ -228,7 +228,7 @@ def discovery(server: RunningServer) -> dict[str, Any]:
 
 def test_discovery_lists_every_type_with_its_schema_url(server: RunningServer) -> None:
     doc = discovery(server)
-    types = ["account_link", "funding", "value_transfer"]
+    types = ["account_link", "funding", "standing_funding", "value_transfer"]
     assert doc["authorization_details_types_supported"] == types
     assert doc["authorization_details_schemas"] == {
         name: server.url(f"/schemas/{name}.json") for name in types

@@ -295,7 +295,7 @@ def test_the_holder_sees_and_stops_a_standing_authorization_on_my_links(
     text = parse(page.text).text
     assert "Test Bank may move money automatically" in text
     assert "at most JPY 50,000 at a time, JPY 100,000 a day" in text
-    assert "Wallet topped up" in text and "JPY 12,000" in text
+    assert "Top-up authorized" in text and "JPY 12,000" in text
     stopped = taro.browser.submit(page.text, "/my/standing/stop", standing=sta)
     assert stopped.status_code == 303 and stopped.headers["Location"].endswith("notice=stopped")
     # Ended: the minted token is no longer active and no new movement is minted.

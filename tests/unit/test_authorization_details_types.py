@@ -426,7 +426,7 @@ def test_an_amount_with_a_huge_json_exponent_is_refused_as_not_a_string() -> Non
 
 
 def test_every_builtin_type_is_registered_from_the_start() -> None:
-    assert supported_types() == ("account_link", "funding", "value_transfer")
+    assert supported_types() == ("account_link", "funding", "standing_funding", "value_transfer")
 
 
 def test_every_type_has_its_decision_in_the_service_registry() -> None:
@@ -626,3 +626,23 @@ def test_an_accepted_amount_text_means_the_same_amount_after_normalisation(
     canonical = result[0]["instructed_amount"]["amount"]
     assert parse_amount(canonical, currency) == parse_amount(text, currency)
     assert canonical == str(parse_amount(text, currency))
+
+
+def test_a_standing_authorization_must_be_alone_in_its_request() -> None:
+    """Beside a one-time movement it would get no refresh token, yet be recorded as active."""
+    standing = {
+        "type": "standing_funding",
+        "directions": ["deposit_to_wallet"],
+        "deposit_account": DEPOSIT,
+        "wallet_account": WALLET,
+        "max_amount": {"currency": "JPY", "amount": "30000"},
+        "daily_amount": {"currency": "JPY", "amount": "100000"},
+        "valid_days": 30,
+    }
+    allowed = ("account_link", "standing_funding")
+    assert validate([standing], allowed)[0]["type"] == "standing_funding"
+    with pytest.raises(InvalidAuthorizationDetails) as caught:
+        validate([standing, link()], allowed)
+    assert caught.value.description == (
+        "entry 0: standing_funding must be the only entry of its request"
+    )

@@ -132,6 +132,10 @@ def validate_authorization_details(
             raise InvalidAuthorizationDetails(
                 f"entry {index}: type {type_name} is not allowed for this client"
             )
+        if detail_type.alone and len(value) > 1:
+            raise InvalidAuthorizationDetails(
+                f"entry {index}: {type_name} must be the only entry of its request"
+            )
         if detail_type.at_most_one and type_name in seen:
             raise InvalidAuthorizationDetails(
                 f"entry {index}: at most one {type_name} entry is allowed per request"

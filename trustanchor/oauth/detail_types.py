@@ -47,7 +47,9 @@ class DetailType:
     blindly). ``one_time``: a token for it authorises one movement now (the transfer token
     lifetime, no refresh token). ``at_most_one``: a request may carry at most one entry of this
     type (true for all of ours: two movements in one request would need an order and a
-    partial-failure story)."""
+    partial-failure story). ``alone``: the only entry of its request (a standing authorization
+    lives with its own grant and refresh token; beside a one-time movement it would get
+    neither)."""
 
     name: str
     validator: TypeValidator
@@ -55,6 +57,7 @@ class DetailType:
     schema_file: str
     one_time: bool
     at_most_one: bool = True
+    alone: bool = False  # must be the only entry of its request
 
 
 BUILTIN_TYPES: tuple[DetailType, ...] = (
@@ -87,6 +90,7 @@ BUILTIN_TYPES: tuple[DetailType, ...] = (
         StandingFundingDetail.from_entry,
         "standing_funding.schema.json",
         one_time=False,
+        alone=True,
     ),
 )
 

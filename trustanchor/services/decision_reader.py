@@ -24,7 +24,7 @@ from trustanchor.policy.facts import AccountFact, AuthenticationFact, IdentityFa
 from trustanchor.policy.snapshot import TrustSnapshot
 from trustanchor.services import account_kyc
 from trustanchor.services.container import Services
-from trustanchor.storage import accounts_repo, identities_repo
+from trustanchor.storage import accounts_repo, identities_repo, link_approvals_repo
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +118,9 @@ class Reader:
 
     def linked_here(self, debtor: Account, holder_id: str) -> bool:
         """Whether an active, unflagged link of ``holder_id`` joins ``debtor`` to an active
-        account of the same holder that this intermediary registered."""
+        account of the same holder that this intermediary registered, and the intermediary
+        holding ``debtor`` approves debits over that link (``storage/link_approvals_repo.py``:
+        the same rule as for funding; withdrawing the approval stops transfers too)."""
         if debtor.holder_id != holder_id:
             return False
         others = [
@@ -126,7 +128,9 @@ class Reader:
             if link.deposit_account_id == debtor.id
             else link.deposit_account_id
             for link in accounts_repo.links_of_account(self.conn, debtor.id)
-            if link.holder_id == holder_id and link.flagged_at is None
+            if link.holder_id == holder_id
+            and link.flagged_at is None
+            and link_approvals_repo.approved_by(self.conn, link.id, debtor.client_id)
         ]
         return any(
             other.client_id == self.client_id

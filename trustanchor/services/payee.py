@@ -10,6 +10,7 @@ what the page showed.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -20,6 +21,18 @@ from trustanchor.storage import accounts_repo
 
 MAX_SHOWN_LABEL = 40
 MASK_VISIBLE = 4
+MAX_COMBINING = 2  # marks kept after one base character ("stacked" marks hide what is under)
+# Letters that show as nothing (Unicode Default_Ignorable_Code_Point letters and fillers outside
+# the C categories, and the Braille blank): a label must not hide text in them.
+_INVISIBLE = frozenset(
+    {0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x2800, 0x3164, 0xFFA0}
+    | set(range(0x180B, 0x1810))
+    | set(range(0xFE00, 0xFE10))
+    | set(range(0xE0100, 0xE01F0))
+)
+_COMBINING_RUN = re.compile(
+    r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]{3,}"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,15 +49,18 @@ class Payee:
 
 def shown_label(label: str) -> str:
     """The label as shown: NFC, white space (line breaks and tabs included) as one space,
-    other control and format characters dropped, at most :data:`MAX_SHOWN_LABEL` characters."""
+    other control and format characters and invisible letters dropped, runs of combining marks
+    cut to :data:`MAX_COMBINING`, at most :data:`MAX_SHOWN_LABEL` characters. (Look-alike
+    letters of other scripts stay: the page says whose bank registered the label.)"""
     text = unicodedata.normalize("NFC", label)
     # Line breaks and tabs separate words ("Refund\nfrom" is two words); other control and
     # format characters (bidi overrides among them) are dropped.
     text = "".join(
         " " if ch.isspace() else ch
         for ch in text
-        if ch.isspace() or unicodedata.category(ch)[0] != "C"
+        if ch.isspace() or (unicodedata.category(ch)[0] != "C" and ord(ch) not in _INVISIBLE)
     )
+    text = _COMBINING_RUN.sub(lambda m: m.group(0)[:MAX_COMBINING], text)
     text = " ".join(text.split())
     if len(text) > MAX_SHOWN_LABEL:
         text = text[: MAX_SHOWN_LABEL - 1] + "…"

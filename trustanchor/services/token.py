@@ -191,6 +191,12 @@ def _refresh(
         try:
             rotated = grants_repo.rotate_refresh_token(conn, token_value, client.client_id, now=at)
         except grants_repo.Reused as exc:
+            ended = grants_repo.get_grant(conn, exc.grant_id)
+            if ended is not None and ended.revoked_at is not None:
+                # Revoking a grant consumes its refresh tokens: presenting one afterwards is a
+                # client that has not learnt of the revocation yet (a link removed, a standing
+                # authorization stopped), not a stolen token to sound the alarm for.
+                raise InvalidGrant("the grant has been revoked", reason="grant_revoked") from None
             grants_repo.revoke_grant(conn, exc.grant_id, now=at, reason="refresh_token_reuse")
             audit_trail.record(
                 conn,
