@@ -68,7 +68,7 @@ def test_a_standing_top_up_reverse_waterfall_daily_bound_and_stop(
         page.wait_for_selector("#link-heading")
         assert page.locator("#standing-heading").count() == 0  # not before the link
         page.click('form[action$="/bank/link"] button')
-        approve(page, shots, "01-link", expect="CBDC wallet ****7701")
+        approve(page, shots, "01-link", expect="ヤマダ ハナコ（CBDC ウォレット ****7701）")
         assert bank_result(page, demo, shots, "01-link") == EN("bank.operation.link_allowed")
 
         # 2. Set up automatic top-up; approve it once at the service.
@@ -87,14 +87,16 @@ def test_a_standing_top_up_reverse_waterfall_daily_bound_and_stop(
         check_page(page, lang="ja")
         said = page.locator("main").inner_text()
         assert "その都度の確認なしに自動で入金" in said, said
-        assert "1 回30,000円まで、1 日50,000円まで、30日間有効です。" in said, said
+        assert "1回30,000円まで、1日50,000円まで、30日間有効です。" in said, said
         assert not re.search(STRAY_SPACE_AROUND_YEN, said), said
         shots(page, "02-standing-consent-ja")
         page.click("#switch-language")
         check_page(page, lang="en")
         consent = approve(page, shots, "02-standing", expect="automatically")
         assert "30,000" in consent and "50,000" in consent and "30 days" in consent, consent
-        assert "Ordinary deposit ****4501" in consent and "CBDC wallet ****7701" in consent
+        # The accounts as the bank registered them at the service: the holder's name in katakana.
+        assert "ヤマダ ハナコ（普通預金 ****4501）" in consent, consent
+        assert "ヤマダ ハナコ（CBDC ウォレット ****7701）" in consent, consent
         assert bank_result(page, demo, shots, "02-standing") == EN(
             "bank.operation.standing_allowed"
         )
@@ -178,13 +180,13 @@ def test_a_standing_top_up_reverse_waterfall_daily_bound_and_stop(
         check_page(page, lang="ja")
         said = page.locator("main").inner_text()
         assert "自動入金は拒否されました" in said, said
-        assert "承認した 1 日の上限（50,000円）を超えます" in said, said
+        assert "承認した1日の上限（50,000円）を超えます" in said, said
         assert "鈴木 太郎さんへの40,000円の送金は行っていません" in said, said
         assert not re.search(STRAY_SPACE_AROUND_YEN, said), said
         shots(page, "05-refused-ja")
         home(page, demo, "ja")
         status = page.locator("#standing-status").inner_text()
-        assert status.startswith("自動入金が有効です：1 回30,000円まで、1 日50,000円まで、"), status
+        assert status.startswith("自動入金が有効です：1回30,000円まで、1日50,000円まで、"), status
         assert not re.search(STRAY_SPACE_AROUND_YEN, status), status
         assert wallet.inner_text() == "30,000円"
         page.locator("#standing-heading").scroll_into_view_if_needed()

@@ -136,7 +136,7 @@ def test_automatic_top_up_reverse_waterfall_daily_bound_and_stop(demo: Demo) -> 
     )
     assert "ledger-outcome" not in refused.text
     japanese = text_of(hanako.get(refused.url + "?lang=ja"))
-    assert "承認した 1 日の上限（40,000円）を超えます" in japanese, japanese
+    assert "承認した1日の上限（40,000円）を超えます" in japanese, japanese
     assert "鈴木 太郎さんへの30,000円の送金は行っていません" in japanese, japanese
     hanako.get(refused.url + "?lang=en")  # back to English (the choice is kept in a cookie)
     assert (deposit_balance(demo, "hanako"), wallet_balance(demo, "hanako")) == (1_180_000, 0)
