@@ -32,8 +32,9 @@ from test_demo_bank import (
     wallet_balance,
 )
 
-from trustanchor.demo.bank.client import MovementRefused
-from trustanchor.demo.bank.desk import funding_details
+from trustanchor.demo.bank.client import BankClient, MovementRefused
+from trustanchor.demo.bank.desk import BankDesk, funding_details
+from trustanchor.domain.money import Amount
 
 STANDING_SETS: list[dict[str, Any]] = [
     {**s, "policy": {**s["policy"], "standing_funding_max_days": 90}} if s["id"] == JP_SET else s
@@ -252,6 +253,20 @@ def test_stopped_by_the_holder_at_the_service_the_bank_tops_up_no_more(demo: Dem
         "The amount is more than your automatic top-up may move at a time (30,000 JPY)."
     ), reason
 
+    # A bank process started anew (a new client with a new DPoP key of its own, the same
+    # store): the automatic top-up works with the key kept beside the refresh token.
+    restarted = BankDesk(
+        demo.desk.people,
+        demo.desk.store,
+        demo.desk.book,
+        BankClient.from_site(demo.site),
+        register_kyc=demo.desk.register_kyc,
+    )
+    assert restarted.client.dpop_key.dpop_jkt != demo.desk.client.dpop_key.dpop_jkt
+    topped = restarted.auto_top_up(hanako.person, Amount("JPY", 5_000))
+    assert topped.executed, topped
+    assert wallet_balance(demo, "hanako") == 55_000
+
     # At the service: /my/login, consent, /my/links, Stop.
     login = hanako.get(demo.server.url("/my/login?lang=en"))
     consent = hanako.consent(hanako.follow(hanako.submit(login, "/my/login")))
@@ -265,12 +280,12 @@ def test_stopped_by_the_holder_at_the_service_the_bank_tops_up_no_more(demo: Dem
     assert 'id="standing-status"' not in home.text
     assert 'id="standing-start"' in home.text  # offered again
     assert demo.desk.store.active_standing("hanako") is None
-    later = hanako.send("taro", "60,000")
+    later = hanako.send("taro", "70,000")
     assert element_text(later.text, "result").startswith(
         "Approved by the service, refused by the ledger"
     )
     assert "top-up-before" not in later.text
     assert (deposit_balance(demo, "hanako"), wallet_balance(demo, "hanako")) == (
-        1_200_000,
-        50_000,
+        1_195_000,
+        55_000,
     )
