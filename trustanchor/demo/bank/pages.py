@@ -1,5 +1,9 @@
 """The demo bank's pages (``/bank``): sign in with a smartphone ID, the customer's accounts,
-link deposit ↔ CBDC wallet, send money, and what the service decided each time.
+link deposit ↔ CBDC wallet, move money between them, send money, and what the service decided
+each time. "Automatic top-up" is a standing authorization (docs/AUTHORIZATION-DETAILS.md §5): the
+person approves it once; then a transfer above the wallet's balance is first covered by a top-up
+of exactly the missing amount (the reverse waterfall, :meth:`BankDesk.auto_top_up`), and "Stop"
+ends it through the links API.
 
 Sessions: a random cookie (HttpOnly, SameSite=Lax, path /bank), stored as a digest; a new
 cookie at sign-in. Every POST carries the session's CSRF token. Each authorization's ``state``
