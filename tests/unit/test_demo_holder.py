@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import threading
+import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -946,3 +947,79 @@ def test_the_confirm_page_says_a_standing_authorization_in_words(
         "wallet": "…wal1",
     }
     assert Translator(lang, wallet_pages.CATALOGS)("wallet.payment.standing") == title
+
+
+# -- a movement between the person's own accounts: not worded as a payment to someone ---------
+
+
+def _funding(direction: str) -> TransactionItem:
+    element = transaction_data.funding_element(
+        direction=direction,
+        amount="120000",
+        currency="JPY",
+        deposit_account_reference="…dep1",
+        wallet_account_reference="…wal1",
+        credential_ids=[CREDENTIAL_ID],
+    )
+    return TransactionItem(transaction_data.encode(element), element)
+
+
+@pytest.mark.parametrize(
+    ("direction", "lang", "moved_from", "moved_to"),
+    [
+        ("deposit_to_wallet", "en", "Your bank account …dep1", "Your wallet …wal1"),
+        ("wallet_to_deposit", "en", "Your wallet …wal1", "Your bank account …dep1"),
+        ("deposit_to_wallet", "ja", "ご本人の銀行口座（…dep1）", "ご本人のウォレット（…wal1）"),
+    ],
+)
+def test_a_funding_movement_names_both_accounts_in_the_order_the_money_moves(
+    direction: str, lang: str, moved_from: str, moved_to: str
+) -> None:
+    shown = wallet_pages._payment(_funding(direction), lang)
+    assert (shown["kind"], shown["from"], shown["to"]) == ("funding", moved_from, moved_to)
+    assert shown["amount"] == ("120,000円" if lang == "ja" else "JPY 120,000")
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_the_heading_says_what_is_signed(lang: str) -> None:
+    t = Translator(lang, wallet_pages.CATALOGS)
+    funding = wallet_pages._payment(_funding("deposit_to_wallet"), lang)
+    standing = wallet_pages._payment(
+        TransactionItem(transaction_data.encode(_standing()), _standing()), lang
+    )
+    transfer = {"kind": "transfer"}
+
+    def texts(*payments: dict[str, Any]) -> tuple[str, str]:
+        keys = wallet_pages.payment_texts(payments)
+        return t(keys["heading"]), t(keys["signing"])
+
+    own = texts(funding)
+    assert own == texts(funding, standing)
+    assert (
+        own[0]
+        == {
+            "en": "Approve this movement between your own accounts?",
+            "ja": "ご本人の口座の間の資金移動を承認しますか？",
+        }[lang]
+    )
+    # Nothing about a payee or a payment: the money stays with the person.
+    assert not any(word in text for text in own for word in ("payee", "payment", "支払"))
+    assert texts(standing)[0] == t("wallet.payment.heading_standing")
+    assert texts(transfer) == texts(transfer, funding)
+    assert texts(transfer) == (t("wallet.payment.heading"), t("wallet.payment.signing"))
+
+
+def test_the_wallet_catalogs_have_the_same_texts() -> None:
+    def keys(language: str) -> set[str]:
+        table = tomllib.loads((wallet_pages.CATALOGS / language / "wallet.toml").read_text("utf-8"))
+        return set(_flat(table))
+
+    assert keys("en") == keys("ja")
+
+
+def _flat(table: dict[str, Any], prefix: str = "") -> Iterator[str]:
+    for name, value in table.items():
+        if isinstance(value, dict):
+            yield from _flat(value, f"{prefix}{name}.")
+        else:
+            yield prefix + name

@@ -31,7 +31,7 @@ No JavaScript; every control is a labelled form control or button; texts in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -335,7 +335,7 @@ def _confirm_page(
         others=[p for p in people if p.id != person.id],
         pending=pending,
         payments=payments,
-        only_standing=bool(payments) and all(p["kind"] == "standing" for p in payments),
+        payment_texts=payment_texts(payments),
         verifier_name=verified.verifier.name(lang),
         matches=[
             {
@@ -348,6 +348,25 @@ def _confirm_page(
         client_id=verified.client_id,
         wallet_nonce=verified.wallet_nonce or "",
     )
+
+
+def payment_texts(payments: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """The confirm page's heading and signing note (catalog keys) for what it signs: a payment
+    to someone ("Approve this payment?") as soon as one element is a transfer; a movement
+    between the person's own accounts ("Approve this movement between your own accounts?")
+    when every element is a funding movement or a standing authorization of them; standing
+    authorizations only: "Approve these automatic movements?"."""
+    kinds = {payment["kind"] for payment in payments}
+    if not kinds or "transfer" in kinds:
+        which = ""
+    elif kinds == {"standing"}:
+        which = "_standing"
+    else:
+        which = "_funding"
+    return {
+        "heading": f"wallet.payment.heading{which}",
+        "signing": f"wallet.payment.signing{which}",
+    }
 
 
 def _payment(item: TransactionItem, lang: str) -> dict[str, Any]:
@@ -366,9 +385,16 @@ def _payment(item: TransactionItem, lang: str) -> dict[str, Any]:
         shown["account"] = creditor["account_reference"]
         shown["reference"] = element.get("remittance_reference")
     else:
+        # Both accounts named by the masked references the element carries, in the order the
+        # money moves: from the bank account to the wallet, or back.
         shown["direction"] = element["direction"]
         shown["deposit"] = element["deposit_account_reference"]
         shown["wallet"] = element["wallet_account_reference"]
+        t = Translator(lang, CATALOGS)
+        deposit = t("wallet.payment.your_deposit", reference=shown["deposit"])
+        wallet = t("wallet.payment.your_wallet", reference=shown["wallet"])
+        into_wallet = shown["direction"] == "deposit_to_wallet"
+        shown["from"], shown["to"] = (deposit, wallet) if into_wallet else (wallet, deposit)
     return shown
 
 
