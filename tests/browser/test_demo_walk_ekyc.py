@@ -60,7 +60,7 @@ def test_log_in_with_the_banks_ekyc_and_link(
     page.wait_for_selector('form[action$="/consent"] button[value="approve"]')
     check_page(page)
     who = page.locator("#who").inner_text()
-    assert "verified by Demo eKYC Bank (assurance level: high)" in who, who
+    assert "verified by Demo eKYC Bank at assurance level “high”" in who, who
     shots(page, "04-service-consent")
     page.click('button[value="approve"]')
     page.wait_for_url(demo.party("/bank/**"))

@@ -165,7 +165,7 @@ def test_hanako_logs_in_through_the_demo_ekyc_bank_and_links_her_accounts(demo: 
     welcome = browser.get(demo.site.party("/bank/"))
     service_login = browser.follow(browser.submit(welcome, "/bank/login"))
     consent = browser.log_in_at_the_bank_op(service_login, customer.login_id, customer.password)
-    assert "You were verified by Demo eKYC Bank (assurance level: high)." in consent.text
+    assert "You were verified by Demo eKYC Bank at assurance level “high”." in consent.text
     assert "山田 花" in consent.text  # the name the bank verified
     home = browser.decide(consent)
     assert home.url == demo.site.party("/bank/")
@@ -318,7 +318,7 @@ def test_a_step_up_through_the_ekyc_bank_joins_the_wallet_holder(join_demo: Join
     assert "For amounts above JPY 100,000, the rules of " in shown, shown  # why: the threshold
     login_again = hanako.follow(hanako.submit(asked, "/step-up"))
     consent = hanako.log_in_at_the_bank_op(login_again, customer.login_id, customer.password)
-    assert "You were verified by Demo eKYC Bank (assurance level: high)." in consent.text
+    assert "You were verified by Demo eKYC Bank at assurance level “high”." in consent.text
     assert "Send JPY 150,000" in html.unescape(consent.text), consent.text
     result = hanako.decide(consent)
     assert re.search(r'<dd id="decision" class="ok">Allowed</dd>', result.text), result.text
