@@ -54,10 +54,6 @@ DAILY_WINDOW = "calendar_day"
 SUBJECT = "standing"
 
 
-def is_standing(details: tuple[Mapping[str, Any], ...]) -> bool:
-    return any(entry.get("type") == standing_funding.TYPE for entry in details)
-
-
 @dataclass(frozen=True, slots=True)
 class Minted:
     """The movement to put in the access token, and its standing authorization's id."""
