@@ -64,13 +64,16 @@ def log_in_with_phone(
     share_from_wallet(page, demo, person, shots, step)
 
 
-def approve(page: Page, shots: Shots, step: str, *, expect: str) -> None:
-    """The service's consent page shows the operation (``expect``); Allow."""
+def approve(page: Page, shots: Shots, step: str, *, expect: str) -> str:
+    """The service's consent page shows the operation (``expect``); Allow. Returns what the
+    page said."""
     page.wait_for_selector('button[value="approve"]')
     check_page(page)
-    assert expect in page.locator("main").inner_text(), page.locator("main").inner_text()
+    said = page.locator("main").inner_text()
+    assert expect in said, said
     shots(page, f"{step}-consent")
     page.click('button[value="approve"]')
+    return said
 
 
 def bank_operation(page: Page, demo: RunningDemo, shots: Shots, step: str) -> str:

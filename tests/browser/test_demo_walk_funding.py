@@ -200,6 +200,14 @@ def test_fund_the_wallet_pay_above_the_step_up_and_hand_over_the_browser(
         payment = page.locator("#payment-amount-1").inner_text()
         assert "150,000" in payment, payment
         assert page.locator("#payment-signing").is_visible()
+        assert page.locator("#confirm-heading").inner_text() == EN("wallet.payment.heading")
+        assert "スズキ タロウ" in page.locator("#payment-payee-1").inner_text()
+        # "Not Hanako Yamada? Answer as someone else on this phone": inside its box, below the
+        # border, not across it.
+        legend = page.locator("#switch-person legend").bounding_box()
+        box = page.locator("#switch-person fieldset").bounding_box()
+        assert legend is not None and box is not None
+        assert legend["y"] > box["y"], (legend, box)
         page.click("#confirm")
         approve(page, shots, "04", expect="150,000")
         assert bank_result(page, again, shots, "04") == EN("bank.result.transfer_executed")
@@ -291,6 +299,13 @@ def test_fund_the_wallet_pay_above_the_step_up_and_hand_over_the_browser(
         assert "350,000" in page.locator("#payment-amount-1").inner_text()
         heading = page.locator("#payment-1").inner_text()
         assert heading == EN("wallet.payment.funding_deposit_to_wallet"), heading
+        # A movement between his own accounts, not a payment to someone: both named.
+        said = page.locator("#confirm-heading").inner_text()
+        assert said == EN("wallet.payment.heading_funding"), said
+        assert page.locator("#payment-from-1").inner_text().startswith("Your bank account …")
+        assert page.locator("#payment-to-1").inner_text().startswith("Your wallet …")
+        signing = page.locator("#payment-signing").inner_text()
+        assert signing == EN("wallet.payment.signing_funding"), signing
         page.click("#confirm")
         approve(page, shots, "08", expect="350,000円")
         assert bank_result(page, again, shots, "08") == EN("bank.result.funding_executed")
@@ -304,4 +319,21 @@ def test_fund_the_wallet_pay_above_the_step_up_and_hand_over_the_browser(
         assert EN("ledger.directions.wallet_to_deposit") in moves.first.inner_text()
         assert "350,000 JPY" in moves.nth(1).inner_text()
         shots(page, "08-ledger")
+
+        # The ledger in Japanese: amounts as the bank writes them, times in the viewer's zone
+        # (the script from the parties' own origin ran), the language link beside the brand.
+        page.goto(again.party("/ledger/?lang=ja"))
+        check_page(page, lang="ja")
+        taro = page.locator("#balances tr", has_text="鈴木 太郎").locator("td.amount")
+        assert taro.inner_text() == "470,000円"
+        assert "350,000円" in moves.nth(1).inner_text()
+        assert "JPY" not in page.locator("main").inner_text()
+        stamp = page.locator("#movements time").first
+        assert (stamp.get_attribute("title") or "").endswith(" UTC"), stamp.inner_text()
+        brand = page.locator("a.brand").bounding_box()
+        switch = page.locator("a.lang").bounding_box()
+        assert brand is not None and switch is not None
+        assert abs(switch["y"] - brand["y"]) < brand["height"], (brand, switch)  # one row
+        assert switch["height"] < 2 * brand["height"], switch  # one line
+        shots(page, "08-ledger-ja")
     assert again.stops == [0], again.output()
