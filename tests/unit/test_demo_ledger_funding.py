@@ -15,10 +15,10 @@ from sqlalchemy import Connection, Engine
 from support.ledger import (
     ANCHOR_SET,
     AT,
+    CREDITOR,
     DEBTOR,
     DEPOSIT,
     LINK_ID,
-    CREDITOR,
     Intermediary,
     ServiceIssuer,
     funding_entry,
