@@ -150,7 +150,7 @@ def test_a_hostile_payee_label_is_shown_escaped_bounded_and_as_the_banks_label(
     text around it, and always introduced as the account name the payee's bank registered."""
     hostile = "<img src=x onerror=alert(1)>Refund from your bank: שלום עליכם ok"
     assert len(hostile) <= 64
-    taro, _, taro_wallet = linked_person(server, payments, bank, "taro", JP_HIGH)
+    taro, taro_deposit, taro_wallet = linked_person(server, payments, bank, "taro", JP_HIGH)
     _, _, mallory_wallet = linked_person(
         server, payments, bank, "mallory", JP_SUBSTANTIAL, wallet_label=hostile
     )
@@ -173,6 +173,21 @@ def test_a_hostile_payee_label_is_shown_escaped_bounded_and_as_the_banks_label(
     assert element(consent, "payee-label") == ["<bdi>gnp.exe Refund from bank</bdi>"]
     for character in ("\u202e", "\u200f", "\x07", "\u2066"):
         assert character not in consent.text
+
+    # A label posing as the payer's own account: the page says whose it is from what the
+    # service knows, not from the label.
+    with server.services.db.transaction() as conn:
+        conn.execute(
+            update(accounts)
+            .where(accounts.c.id == mallory_wallet)
+            .values(label="Your own CBDC wallet ****7702")
+        )
+    consent = open_payment(taro, bank, [transfer(taro_wallet, mallory_wallet, "5000")], "en")
+    assert element(consent, "payee-whose") == [
+        "This money goes to another person&#39;s account: check the name above."
+    ]
+    own = open_payment(taro, bank, [transfer(taro_wallet, taro_deposit, "5000")], "en")
+    assert element(own, "payee-whose") == ["This account is one of yours."]
 
     # The longest label the column holds, right-to-left: clipped all the same.
     with server.services.db.transaction() as conn:

@@ -43,6 +43,9 @@ class PayeeView:
     label: str | None
     intermediary: str | None
     reference: str
+    # Whose account it is, as this service knows (never from the label, which another party
+    # wrote and which could say "your own wallet"): someone else's, or the payer's own.
+    own: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,10 +179,12 @@ def describe(
             debtor=_label(item.accounts.get(_member(entry, "debtor_account")), viewer, t),
         )
         found = (payees or {}).get(creditor)
+        creditor_account = item.accounts.get(creditor)
+        own = creditor_account is not None and creditor_account.holder_id == viewer.holder_id
         payee_view = (
-            PayeeView(found.label, found.intermediary, found.account_reference)
+            PayeeView(found.label, found.intermediary, found.account_reference, own=own)
             if found is not None
-            else PayeeView(None, None, _short(creditor))
+            else PayeeView(None, None, _short(creditor), own=own)
         )
         reference = entry.get("remittance_reference")
         if isinstance(reference, str) and reference:
