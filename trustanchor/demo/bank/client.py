@@ -367,15 +367,19 @@ class BankClient:
         authorization_details: Sequence[Mapping[str, Any]] | None = None,
         prompt: str | None = None,
         dpop_key: DPoPKey | None = None,
+        ui_locales: str | None = None,
     ) -> StartedAuthorization:
         """Push an authorization request (PAR); the URL to send the person to. ``prompt``:
         ``login`` asks for a fresh login whatever the browser's session at the service;
-        ``dpop_key``: the key the code is bound to (``dpop_jkt``), the process's by default."""
+        ``dpop_key``: the key the code is bound to (``dpop_jkt``), the process's by default;
+        ``ui_locales``: the language the bank's page was in, so the service's pages match."""
         client = self.oauth()
         randomness = self.site.randomness
         extra: dict[str, Any] = {}
         if prompt is not None:
             extra["prompt"] = prompt
+        if ui_locales is not None:
+            extra["ui_locales"] = ui_locales
         if claims is not None:
             extra["claims"] = json.dumps(claims, separators=(",", ":"))
         if authorization_details is not None:

@@ -243,7 +243,9 @@ def _start(
     claims: Mapping[str, Any] | None = None,
     details: list[dict[str, Any]] | None = None,
 ) -> Any:
-    started = desk().client.start(scope=scope, claims=claims, authorization_details=details)
+    started = desk().client.start(
+        scope=scope, claims=claims, authorization_details=details, ui_locales=language()
+    )
     pending = started.pending
     desk().store.save_pending(
         session,
@@ -436,7 +438,9 @@ def start_standing() -> Any:
         valid_days=days,
     )
     key, pem = bank.client.new_dpop_key()
-    started = bank.client.start(scope=OPERATION_SCOPE, authorization_details=details, dpop_key=key)
+    started = bank.client.start(
+        scope=OPERATION_SCOPE, authorization_details=details, dpop_key=key, ui_locales=language()
+    )
     pending = started.pending
     bank.store.save_standing_request(person.id, pending.state, pem)
     bank.store.save_pending(
