@@ -1,8 +1,9 @@
 """The demo bank and the demo ledger against the real service, over HTTP.
 
 The service runs with the demo's anchor sets, two anchors like the demo's (credentials issued by
-the test-side issuer of tests/support) and the ``demo-bank`` client declared with the key
-``trustanchor.demo.prepare`` makes. The demo parties' app (bank, ledger, wallet) runs on its own
+the test-side issuer of tests/support) and the ``demo-bank`` and ``demo-ledger`` clients declared
+with the keys ``trustanchor.demo.prepare`` makes (the ledger introspects every token it is about
+to execute). The demo parties' app (bank, ledger, wallet) runs on its own
 origin. People use a browser (requests) and a test-side phone wallet: they sign in at the bank
 with their smartphone ID, link their accounts, and Hanako sends money — to Taro (same anchor set:
 the ledger executes it once) and to Erika (another anchor set: refused, and the bank says why).
@@ -115,6 +116,21 @@ def bank_client_declaration(
     }
 
 
+def ledger_client_declaration(keys_dir: Path) -> dict[str, Any]:
+    """``demo-ledger`` as config/demo.toml declares it: the demo ledger asks the service's
+    introspection endpoint about every token it is about to execute."""
+    jwks = json.loads((keys_dir / "clients" / "demo-ledger.jwks.json").read_text("utf-8"))
+    return {
+        "client_id": "demo-ledger",
+        "client_name": {"en": "Demo CBDC ledger", "ja": "デモ CBDC 台帳"},
+        "client_type": "confidential",
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": jwks,
+        "grant_types": ["client_credentials"],
+        "introspection": True,
+    }
+
+
 # The demo's sets with funding allowed in jp-cbdc (whatever the shared sets say about funding):
 # movements up to 300,000 JPY each, no step-up for them.
 FUNDING_SETS: list[dict[str, Any]] = [
@@ -164,7 +180,10 @@ def running_demo(
         f"sqlite:///{tmp_path / 'service.db'}",
         port=free_port(),
         anchors=anchors.declarations(),
-        clients=[bank_client_declaration(keys_dir, parties_url, *detail_types)],
+        clients=[
+            bank_client_declaration(keys_dir, parties_url, *detail_types),
+            ledger_client_declaration(keys_dir),
+        ],
     )
     settings = dataclasses.replace(settings, anchor_sets=tuple(anchor_sets))
     with running_server(settings) as server:

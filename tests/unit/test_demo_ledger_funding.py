@@ -5,8 +5,9 @@ tests/support/ledger.py) member by member, executes it once and journals every r
 
 from __future__ import annotations
 
+import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,31 @@ def test_a_spent_token_moves_nothing(book: LedgerBook) -> None:
 # -- the ledger's counter: POST /ledger/fundings -------------------------------------------------
 
 
+class ServiceAnswers:
+    """The service's introspection endpoint as the ledger's injected callable sees it: every
+    token active (with its ``jti``, as the service answers) unless its ``jti`` was revoked, or
+    ``failure`` raised when set (the service unreachable). Records the tokens it was asked about.
+    The real endpoint, over HTTP: tests/flows/test_demo_ledger_introspection.py."""
+
+    def __init__(self) -> None:
+        self.revoked: set[str] = set()
+        self.failure: Exception | None = None
+        self.asked: list[str] = []
+
+    def __call__(self, token: str) -> Mapping[str, Any]:
+        jti = jti_of(token)
+        self.asked.append(jti)
+        if self.failure is not None:
+            raise self.failure
+        return {"active": False} if jti in self.revoked else {"active": True, "jti": jti}
+
+
+def jti_of(token: str) -> str:
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return str(claims["jti"])
+
+
 class Counter:
     def __init__(self, tmp_path: Path, engine: Engine, book: LedgerBook) -> None:
         site = DemoSite(
@@ -150,7 +176,8 @@ class Counter:
             state_dir=tmp_path,
             clock=FixedClock(AT),
         )
-        self.ledger = DemoLedger(site, engine, book)
+        self.service = ServiceAnswers()
+        self.ledger = DemoLedger(site, engine, book, introspect=self.service)
         self.ledger.create_tables()
         # The service's signing side, whose keys the ledger's verifier trusts (instead of
         # fetching the service's JWKS over HTTP).

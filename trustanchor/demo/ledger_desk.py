@@ -12,26 +12,41 @@ A funding movement (``POST /ledger/fundings``: deposit ↔ wallet of one holder)
 way against the token's ``funding`` detail (:func:`trustanchor.ledger.funding_check.check_funding`:
 the granted entry names its link) and booked on both sides in one transaction
 (:meth:`LedgerBook.book_funding`).
+
+Before booking, the ledger asks the service whether the token is still active (RFC 7662
+introspection, :class:`ServiceIntrospection`, through ``trustanchor.ledger``'s
+:func:`~trustanchor.ledger.require_active`): a token whose grant was revoked since it was issued
+(a link removed or its approval withdrawn, a standing authorization stopped, a grant revoked) is
+``token_revoked``, and when the service cannot say, ``revocation_check_failed``; both spend
+nothing. The ledger authenticates as its own confidential client ``demo-ledger``
+(``private_key_jwt`` with ``keys/demo/clients/demo-ledger.key.pem``, made by
+``trustanchor.demo.prepare``; registered with ``introspection = true`` in config/demo.toml).
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+from requests_oauth2client import PrivateKeyJwt
 from sqlalchemy import Connection, Engine
 
 from trustanchor import strict_json
+from trustanchor.demo.bank.client import BankClientError, load_signing_key, private_jwk
 from trustanchor.demo.ledger_book import Booking, BookingRefused, FundingBooking, LedgerBook
 from trustanchor.demo.site import DemoSite
 from trustanchor.ledger import (
+    Introspector,
     LedgerRefusal,
     LedgerTokenVerifier,
     SqlReplayStore,
     TransferInstruction,
     check_transfer,
+    require_active,
 )
 from trustanchor.ledger.funding_check import FundingInstruction, check_funding
 from trustanchor.ledger.token_check import HeaderValues, VerifiedAccessToken
@@ -45,6 +60,98 @@ INSTRUCTION_MEMBERS = frozenset(
 FUNDING_MEMBERS = frozenset(
     {"direction", "amount", "currency", "deposit_account", "wallet_account"}
 )
+LEDGER_CLIENT_ID = "demo-ledger"  # config/demo.toml: confidential, private_key_jwt, introspection
+DISCOVERY_PATH = "/.well-known/openid-configuration"
+INTROSPECTION_TIMEOUT = 5.0
+MAX_INTROSPECTION_BYTES = 65536
+
+log = logging.getLogger(__name__)
+
+
+class IntrospectionUnavailable(Exception):
+    """The service could not say whether a token is active (the message is for the log: never
+    a token or a key)."""
+
+
+class ServiceIntrospection:
+    """The demo ledger as a client of the service's introspection endpoint (RFC 7662): the
+    endpoint from the service's discovery document (on the issuer's origin only), the client
+    authenticated with ``private_key_jwt`` (RFC 7523; ``aud`` the issuer identifier). Called with
+    a token, it returns the service's JSON answer; anything else raises, which
+    :func:`~trustanchor.ledger.require_active` turns into ``revocation_check_failed``.
+
+    The key and the endpoint are read at the first call (and again after a failure), so a
+    ledger whose key or service is missing refuses every token instead of failing to start."""
+
+    def __init__(
+        self,
+        site: DemoSite,
+        *,
+        client_id: str = LEDGER_CLIENT_ID,
+        timeout: float = INTROSPECTION_TIMEOUT,
+    ) -> None:
+        self.site = site
+        self.client_id = client_id
+        self.timeout = timeout
+        self._prepared: tuple[str, PrivateKeyJwt] | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, token: str) -> Mapping[str, Any]:
+        try:
+            endpoint, auth = self._endpoint_and_auth()
+            response = requests.post(
+                endpoint,
+                data={"token": token, "token_type_hint": "access_token"},
+                auth=auth,
+                headers={"Accept": "application/json"},
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+            if response.status_code != 200:
+                raise IntrospectionUnavailable(f"introspection: HTTP {response.status_code}")
+            answer = strict_json.loads(
+                response.content, max_depth=8, max_bytes=MAX_INTROSPECTION_BYTES
+            )
+            if not isinstance(answer, dict):
+                raise IntrospectionUnavailable("introspection: the answer is not a JSON object")
+        except Exception as exc:
+            log.warning("demo ledger: cannot introspect at the service: %s", _why(exc))
+            raise
+        return answer
+
+    def _endpoint_and_auth(self) -> tuple[str, PrivateKeyJwt]:
+        with self._lock:
+            if self._prepared is None:
+                key = load_signing_key(self.site.keys_dir, self.client_id)
+                issuer = self.site.service_url
+                response = requests.get(
+                    self.site.service(DISCOVERY_PATH), timeout=self.timeout, allow_redirects=False
+                )
+                if response.status_code != 200:
+                    raise IntrospectionUnavailable(f"discovery: HTTP {response.status_code}")
+                discovery = strict_json.loads(response.content, max_bytes=MAX_INTROSPECTION_BYTES)
+                if not isinstance(discovery, dict) or discovery.get("issuer") != issuer:
+                    raise IntrospectionUnavailable("discovery: not the service's document")
+                endpoint = discovery.get("introspection_endpoint")
+                if not isinstance(endpoint, str) or not endpoint.startswith(issuer + "/"):
+                    raise IntrospectionUnavailable(
+                        "discovery: no introspection endpoint on the issuer's origin"
+                    )
+                auth = PrivateKeyJwt(
+                    self.client_id,
+                    private_jwk(key),
+                    alg="ES256",
+                    aud=issuer,  # the issuer identifier only (FAPI 2.0)
+                )
+                self._prepared = (endpoint, auth)
+            return self._prepared
+
+
+def _why(exc: Exception) -> str:
+    """What the log says about a failed introspection: our own messages (which name neither a
+    token nor a key) and the class of anything else."""
+    own = (IntrospectionUnavailable, BankClientError, strict_json.StrictJSONError)
+    return str(exc) if isinstance(exc, own) else exc.__class__.__name__
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +195,18 @@ def _funding_instruction(body: Any) -> FundingInstruction:
 
 class DemoLedger:
     def __init__(
-        self, site: DemoSite, engine: Engine, book: LedgerBook, *, audience: str | None = None
+        self,
+        site: DemoSite,
+        engine: Engine,
+        book: LedgerBook,
+        *,
+        audience: str | None = None,
+        introspect: Introspector | None = None,
     ) -> None:
         self.site = site
         self.book = book
+        # Asked about every token before it is spent (fail closed: no answer, no booking).
+        self.introspect: Introspector = introspect or ServiceIntrospection(site)
         self.replay = SqlReplayStore(engine)  # table ledger_consumed_jtis
         self.url = site.party(TRANSFERS_PATH)  # from the configured origin, never from Host
         self.fundings_url = site.party(FUNDINGS_PATH)
@@ -132,6 +247,7 @@ class DemoLedger:
             fields["client_id"] = token.client_id
             fields["anchor_set"] = token.anchor_set
             approved = check_transfer(token, instruction, at=at)
+            require_active(self.introspect, token)
         except LedgerRefusal as refusal:
             self._journal(refusal.reason, fields)
             return self._refused(refusal)
@@ -196,6 +312,7 @@ class DemoLedger:
             fields["client_id"] = token.client_id
             fields["anchor_set"] = token.anchor_set
             approved = check_funding(token, instruction, at=at)
+            require_active(self.introspect, token)
         except LedgerRefusal as refusal:
             self._journal_funding(refusal.reason, fields)
             return self._refused(refusal)

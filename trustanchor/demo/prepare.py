@@ -1,6 +1,8 @@
 """Generate the demo ecosystem's keys once: for each demo trust anchor an issuer key (the
 private half stays under keys/demo for the demo wallet issuer; the public JWKS is what the anchor
-declaration in config/demo.toml points to), and a private_key_jwt key for the demo intermediary.
+declaration in config/demo.toml points to), a private_key_jwt key for the demo intermediary (and
+its branch counter), and one for the demo ledger, which authenticates with it to the service's
+introspection endpoint.
 Then the demo wallet's part: a holder key per demo person (keys/demo/holders/<person>.key.pem)
 and each person's SD-JWT VC, issued by their anchor's key into
 var/demo/credentials/<person>.json.
@@ -50,6 +52,9 @@ DEMO_KEYS = (
     ("anchors", "eu-pid"),
     ("clients", "demo-bank"),
     ("clients", "demo-bank-branch"),  # the branch's counter terminal (branch.py)
+    # The demo ledger's introspection client (ledger_desk.py). Made at the next start of a demo
+    # prepared before the ledger introspected: every key missing here is created, none replaced.
+    ("clients", "demo-ledger"),
     ("ekyc-bank", "op-signing"),  # the demo eKYC bank's ID token key (ekyc_op.py)
 )
 
