@@ -146,7 +146,8 @@ class ServiceAnswers:
     """The service's introspection endpoint as the ledger's injected callable sees it: every
     token active (with its ``jti``, as the service answers) unless its ``jti`` was revoked, or
     ``failure`` raised when set (the service unreachable). Records the tokens it was asked about.
-    The real endpoint, over HTTP: tests/flows/test_demo_ledger_introspection.py."""
+    Used by tests/unit/test_demo_ledger_revocation.py; the real endpoint, over HTTP:
+    tests/flows/test_demo_ledger_introspection.py."""
 
     def __init__(self) -> None:
         self.revoked: set[str] = set()
