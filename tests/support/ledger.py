@@ -115,7 +115,7 @@ class ServiceIssuer:
         return self.store.jwks(AT)
 
     def claims(self, *, jkt: str | None, at: int = AT, **overrides: Any) -> dict[str, Any]:
-        """What services/token.py puts in a transfer token (plus ``anchor_set``)."""
+        """What services/grants/issuing.py puts in a transfer token (plus ``anchor_set``)."""
         claims: dict[str, Any] = {
             "sub": "pairwise-subject-of-taro",
             "client_id": CLIENT_ID,
