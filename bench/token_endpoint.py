@@ -15,6 +15,11 @@ What is measured (see /work/shared/design/PERFORMANCE.md for the method):
 * trustanchor as it is: every issued token recorded in its SQLite database (WAL,
   ``synchronous=FULL``) before it is returned; node-oidc-provider with its in-memory adapter, which
   stores nothing for JWT-format access tokens;
+* ``--postgres [URL]``: trustanchor on PostgreSQL instead (default
+  ``postgresql+psycopg://postgres@127.0.0.1:5432/test``), each trustanchor server in a fresh schema
+  of its own (as the test suite does: ``options=-csearch_path``), dropped at the end; the notes give
+  the server's commit settings read with ``SHOW``, and the table adds the CPU of the PostgreSQL
+  backends serving each server (they are not pinned and not in the server's process tree);
 * trustanchor under several WSGI servers (granian, gunicorn sync, gunicorn gthread), one worker
   each, so the server can be chosen by measurement.
 
@@ -31,6 +36,7 @@ Run by hand from the repository root, with the project's virtualenv::
     (cd bench/peer/node-oidc-provider && npm ci)   # once
     .venv/bin/python bench/token_endpoint.py
     .venv/bin/python bench/token_endpoint.py --grant transfer_code --servers node,granian
+    .venv/bin/python bench/token_endpoint.py --postgres --servers node,serve
 
 Only 127.0.0.1 is ever contacted; every subprocess runs under a deadline.
 """
@@ -42,6 +48,7 @@ import base64
 import json
 import os
 import platform
+import secrets
 import shutil
 import signal
 import socket
@@ -55,8 +62,9 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +97,34 @@ STARTUP_DEADLINE = 30.0
 STOP_DEADLINE = 10.0
 NODE_SERVER = "node-oidc-provider"
 GUNICORN_THREADS = 4
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+# Read with SHOW and printed with every PostgreSQL run: what a commit waits for.
+POSTGRES_SETTINGS = (
+    "server_version",
+    "synchronous_commit",
+    "commit_delay",
+    "commit_siblings",
+    "fsync",
+    "wal_sync_method",
+    "full_page_writes",
+    "shared_buffers",
+    "max_connections",
+)
+# Creating and dropping a schema leaves dead rows in these catalogs; the shared server runs
+# without autovacuum, so the run vacuums them at the end, as tests/conftest.py does.
+POSTGRES_CATALOGS = (
+    "pg_class",
+    "pg_attribute",
+    "pg_attrdef",
+    "pg_constraint",
+    "pg_depend",
+    "pg_type",
+    "pg_index",
+    "pg_trigger",
+    "pg_sequence",
+    "pg_namespace",
+    "pg_statistic",
+)
 TRANSFER_TTL = 60  # trustanchor's tokens.transfer_token_lifetime default
 FIRST_RATE_GUESS = 3000.0  # req/s, to size the warm-up's codes; then what the server achieved
 CODE_MARGIN = 2.0  # codes minted per run: CODE_MARGIN x expected rate x seconds
@@ -218,6 +254,7 @@ class RunResult:
     errors: dict[str, int]
     codes_taken: int = 0  # transfer codes wrk handed out (answered or in flight at the end)
     server_cpu: float = 0.0  # share of one core used by the server's processes
+    database_cpu: float = 0.0  # share of one core used by its PostgreSQL backends (0 on SQLite)
     core_busy: dict[str, float] = field(default_factory=dict)  # CPU -> busy share, all processes
 
     @property
@@ -228,6 +265,12 @@ class RunResult:
     def cpu_us_per_request(self) -> float:
         """Server CPU time per answered request: less sensitive to a busy machine than req/s."""
         return 1e6 * self.server_cpu / self.rps if self.requests else 0.0
+
+    @property
+    def database_cpu_us_per_request(self) -> float:
+        """PostgreSQL backend CPU time per answered request (the backends run outside the
+        server's process tree and are not pinned)."""
+        return 1e6 * self.database_cpu / self.rps if self.requests else 0.0
 
 
 @dataclass
@@ -246,6 +289,20 @@ class ServerResult:
     @property
     def errors(self) -> int:
         return sum(sum(run.errors.values()) for run in self.runs)
+
+
+def _for_database(spec: ServerSpec, postgres: str | None) -> ServerSpec:
+    """``trustanchor serve`` picks its thread count by database: say so in its label."""
+    if spec.key != "serve" or postgres is None:
+        return spec
+    from trustanchor.web.serving import threads_per_worker
+
+    threads = threads_per_worker("postgresql")
+    return replace(
+        spec,
+        label="trustanchor · trustanchor serve: granian ASGI + serving.py "
+        f"(1 worker, {threads} threads)",
+    )
 
 
 # -- preflight ---------------------------------------------------------------------------------
@@ -347,6 +404,19 @@ def cpu_seconds(pid: int) -> float:
         fields = stat[stat.rindex(")") + 2 :].split()
         ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _pid_cpu(pids: Sequence[int]) -> dict[int, float]:
+    """User + system CPU seconds of each of ``pids`` (gone ones are left out)."""
+    found: dict[int, float] = {}
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        found[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return found
 
 
 def core_ticks() -> dict[str, tuple[int, int]]:
@@ -512,9 +582,12 @@ def run_wrk(
     body: str,
     authorization: str,
     codes_file: Path | None = None,
+    database_pids: Callable[[], list[int]] | None = None,
 ) -> RunResult:
     """One wrk run. With ``codes_file`` each request redeems the next code from it (``body`` is
-    then the form up to "&code="); wrk runs one thread, so every code is handed out once."""
+    then the form up to "&code="); wrk runs one thread, so every code is handed out once.
+    ``database_pids`` lists the PostgreSQL backends serving this server, whose CPU is counted
+    apart from the server's."""
     url = f"http://{HOST}:{port}/token"
     assert urllib.parse.urlsplit(url).hostname == HOST
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "BENCH_AUTHORIZATION": authorization}
@@ -529,6 +602,7 @@ def run_wrk(
         "wrk", "--threads", "1", "--connections", str(connections),
         "--duration", f"{seconds}s", "--timeout", "5s", "--script", str(script), url,
     ]  # fmt: skip
+    db_before = _pid_cpu(database_pids() if database_pids else [])
     cpu_before, cores_before, wall_before = cpu_seconds(server_pid), core_ticks(), time.monotonic()
     try:
         done = subprocess.run(
@@ -541,6 +615,10 @@ def run_wrk(
     wall = time.monotonic() - wall_before
     server_cpu = (cpu_seconds(server_pid) - cpu_before) / wall
     cores_after = core_ticks()
+    db_after = _pid_cpu(database_pids() if database_pids else [])
+    # A backend that started during the run counts from zero; one that ended is lost (the
+    # service's pool keeps its connections, so that is rare).
+    database_cpu = sum(cpu - db_before.get(pid, 0.0) for pid, cpu in db_after.items()) / wall
     core_busy = {
         cpu: (cores_after[cpu][0] - busy) / max(1, cores_after[cpu][1] - total)
         for cpu, (busy, total) in cores_before.items()
@@ -556,6 +634,7 @@ def run_wrk(
                 errors=data["errors"],
                 codes_taken=data.get("codes_taken", 0),
                 server_cpu=server_cpu,
+                database_cpu=database_cpu,
                 core_busy=core_busy,
             )
     raise BenchError(f"no BENCH_RESULT line in wrk output:\n{done.stdout[-1000:]}")
@@ -575,9 +654,133 @@ def _client_lines(grant: str) -> list[str]:
     return ['grant_types = ["client_credentials"]', f"scope = {json.dumps(SCOPE)}"]
 
 
-def prepare_trustanchor(workdir: Path, port: int, secret: str, grant: str) -> Path:
-    """A demo-mode configuration, fresh keys and a fresh SQLite database, made by trustanchor's
-    own bootstrap (the same code `trustanchor init` runs). Returns the configuration file."""
+class Postgres:
+    """The PostgreSQL of ``--postgres``: one fresh schema per trustanchor server (a URL whose
+    ``search_path`` is that schema and whose ``application_name`` names it, so its backends can
+    be found), all dropped by :meth:`close`; nothing outside those schemas is touched."""
+
+    def __init__(self, url: str) -> None:
+        from sqlalchemy import create_engine
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+        if parsed.get_backend_name() != "postgresql":
+            raise BenchError(f"--postgres needs a postgresql:// URL, not {parsed.drivername}://")
+        if parsed.host != HOST:
+            raise BenchError(f"--postgres: only {HOST} is contacted, not {parsed.host!r}")
+        if "options" in parsed.query or "application_name" in parsed.query:
+            raise BenchError("--postgres: the URL must not set options or application_name")
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        self.url = parsed.render_as_string(hide_password=False)
+        self.shown = parsed.render_as_string(hide_password=True)
+        self.schemas: list[str] = []
+        self._admin = create_engine(self.url, connect_args={"connect_timeout": 3})
+        try:
+            self.settings = self._show()
+        except Exception as exc:  # any failure means "cannot run on it"
+            self._admin.dispose()
+            raise BenchError(
+                f"PostgreSQL not reachable at {self.shown}: {exc.__class__.__name__}"
+            ) from exc
+
+    def _show(self) -> dict[str, str]:
+        from sqlalchemy import text
+
+        with self._admin.connect() as conn:
+            return {
+                name: str(conn.execute(text(f"SHOW {name}")).scalar_one())
+                for name in POSTGRES_SETTINGS
+            }
+
+    def new_database(self) -> str:
+        """A fresh schema; the URL trustanchor is configured with."""
+        from sqlalchemy import text
+
+        schema = f"ta_bench_{os.getpid()}_{secrets.token_hex(4)}"
+        with self._admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        self.schemas.append(schema)
+        sep = "&" if "?" in self.url else "?"
+        return f"{self.url}{sep}options=-csearch_path%3D{schema}&application_name={schema}"
+
+    def backend_pids(self, url: str) -> list[int]:
+        """The server processes of PostgreSQL connected with ``url``'s application_name."""
+        from sqlalchemy import text
+
+        name = url.rsplit("application_name=", 1)[1]
+        with self._admin.connect() as conn:
+            rows = conn.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
+                {"name": name},
+            )
+            return [int(pid) for (pid,) in rows]
+
+    def close(self) -> None:
+        """Drop every schema made (the servers have stopped), then vacuum the catalogs."""
+        from sqlalchemy import create_engine, text
+
+        try:
+            with self._admin.begin() as conn:
+                for schema in self.schemas:
+                    conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        finally:
+            self._admin.dispose()
+        if not self.schemas:
+            return
+        tables = ", ".join(f"pg_catalog.{name}" for name in POSTGRES_CATALOGS)
+        engine = create_engine(self.url, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:  # SKIP_LOCKED: never wait for another session's
+                conn.execute(text(f"VACUUM (SKIP_LOCKED, ANALYZE) {tables}"))
+        except Exception as exc:  # upkeep only: the results do not depend on it
+            print(f"could not vacuum PostgreSQL's catalogs: {exc}", file=sys.stderr)
+        finally:
+            engine.dispose()
+
+    def note(self) -> str:
+        settings = ", ".join(
+            f"{name}={value}" for name, value in self.settings.items() if name != "server_version"
+        )
+        return (
+            f"database: PostgreSQL {self.settings['server_version']} at {self.shown}, one fresh "
+            f"schema per trustanchor server (dropped at the end); server settings (SHOW): "
+            f"{settings}; PostgreSQL's processes are not pinned (they share both cores with the "
+            "server and wrk); database CPU: the CPU of the backends connected for that server "
+            "(found by application_name), per second of wall time, not counted in server CPU; "
+            "the WAL writer's and checkpointer's CPU is in neither"
+        )
+
+
+def sqlite_note(config: Path) -> str:
+    """What the service's own SQLite connections run with (read through its Database)."""
+    from sqlalchemy import text
+
+    from trustanchor.config import load_settings
+    from trustanchor.storage.database import Database
+
+    db = Database(load_settings(config, environ={}).service.database_url)
+    try:
+        with db.reader() as conn:
+            version = conn.execute(text("SELECT sqlite_version()")).scalar_one()
+            journal = conn.execute(text("PRAGMA journal_mode")).scalar_one()
+            synchronous = conn.execute(text("PRAGMA synchronous")).scalar_one()
+    finally:
+        db.dispose()
+    names = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+    return (
+        f"database: SQLite {version}, one file per trustanchor server in the temporary directory, "
+        f"journal_mode={journal}, synchronous={names.get(int(synchronous), synchronous)} (as the "
+        "service's connections set them)"
+    )
+
+
+def prepare_trustanchor(
+    workdir: Path, port: int, secret: str, grant: str, database_url: str | None = None
+) -> Path:
+    """A demo-mode configuration, fresh keys and a fresh database (a SQLite file in ``workdir``
+    unless ``database_url`` is given), made by trustanchor's own bootstrap (the same code
+    `trustanchor init` runs). Returns the configuration file."""
     from trustanchor.bootstrap import initialise
     from trustanchor.config import load_settings
     from trustanchor.storage.database import Database
@@ -585,13 +788,15 @@ def prepare_trustanchor(workdir: Path, port: int, secret: str, grant: str) -> Pa
     workdir.mkdir(parents=True)
     shutil.copy(DEFAULTS_TOML, workdir / "defaults.toml")
     config = workdir / "bench.toml"
+    if database_url is None:
+        database_url = "sqlite:///" + str(workdir / "trustanchor.db")
     config.write_text(
         "\n".join(
             [
                 "[service]",
                 'mode = "demo"',
                 f"issuer = {json.dumps(f'http://{HOST}:{port}')}",
-                f"database_url = {json.dumps('sqlite:///' + str(workdir / 'trustanchor.db'))}",
+                f"database_url = {json.dumps(database_url)}",
                 f"keys_dir = {json.dumps(str(workdir / 'keys'))}",
                 f"host = {json.dumps(HOST)}",
                 f"port = {port}",
@@ -659,6 +864,7 @@ class Target:
     expected_rps: float = FIRST_RATE_GUESS
     token_info: dict[str, Any] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
+    database_pids: Callable[[], list[int]] | None = None  # its PostgreSQL backends
 
     def codes_for(self, seconds: int) -> Path:
         """Mint enough codes for a run of ``seconds`` (the server is idle) into a file."""
@@ -670,7 +876,13 @@ class Target:
 
 
 def plan(
-    spec: ServerSpec, workdir: Path, secret: str, grant: str, verifier: str, challenge: str
+    spec: ServerSpec,
+    workdir: Path,
+    secret: str,
+    grant: str,
+    verifier: str,
+    challenge: str,
+    postgres: Postgres | None = None,
 ) -> Target:
     port = free_port()
     if grant == "transfer_code":
@@ -685,8 +897,13 @@ def plan(
     }
     config: Path | None = None
     codes: TrustanchorCodes | NodeCodes | None = None
+    database_pids: Callable[[], list[int]] | None = None
     if spec.trustanchor:
-        config = prepare_trustanchor(workdir / spec.key, port, secret, grant)
+        database_url = None
+        if postgres is not None:
+            database_url = postgres.new_database()
+            database_pids = partial(postgres.backend_pids, database_url)
+        config = prepare_trustanchor(workdir / spec.key, port, secret, grant, database_url)
         env["TRUSTANCHOR_CONFIG"] = str(config)
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         cwd = REPO_ROOT
@@ -727,6 +944,7 @@ def plan(
         result=ServerResult(spec),
         grant=grant,
         codes=codes,
+        database_pids=database_pids,
     )
 
 
@@ -756,6 +974,7 @@ def load(target: Target, seconds: int, connections: int, label: str) -> RunResul
         body=target.body,
         authorization=target.authorization,
         codes_file=codes_file,
+        database_pids=target.database_pids,
     )
     if codes_file is not None:
         minted = len(codes_file.read_text(encoding="ascii").split())
@@ -771,7 +990,8 @@ def load(target: Target, seconds: int, connections: int, label: str) -> RunResul
         f"  {label:>7} {target.spec.label}: {run.rps:6.0f} req/s  p50 {run.p50_us / 1000:6.2f} ms  "
         f"p99 {run.p99_us / 1000:6.2f} ms  errors {sum(run.errors.values())}  "
         f"server CPU {run.server_cpu:4.0%}  "
-        f"core {SERVER_CPU} busy {run.core_busy.get(SERVER_CPU, 0):4.0%}  "
+        + (f"database CPU {run.database_cpu:4.0%}  " if target.database_pids else "")
+        + f"core {SERVER_CPU} busy {run.core_busy.get(SERVER_CPU, 0):4.0%}  "
         f"core {LOADGEN_CPU} busy {run.core_busy.get(LOADGEN_CPU, 0):4.0%}",
         file=sys.stderr,
         flush=True,
@@ -821,14 +1041,18 @@ def measure(targets: Sequence[Target], args: argparse.Namespace) -> None:
 # -- report ------------------------------------------------------------------------------------
 
 
-def table(results: Sequence[ServerResult]) -> str:
+def table(results: Sequence[ServerResult], *, database_cpu: bool = False) -> str:
+    """``database_cpu`` (PostgreSQL): two more columns, the backends' CPU share and per request."""
     node = next((r for r in results if r.spec.key == "node"), None)
     node_rps = node.median("rps") if node else None
+    db_head, db_rule = (
+        ("database CPU | database CPU µs/req | ", "---:|---:|") if database_cpu else ("", "")
+    )
     lines = [
         "| server | req/s (median) | runs (req/s) | p50 ms | p99 ms | peak RSS MiB (all / largest) "
-        f"| vs node-oidc-provider | server CPU | CPU µs/req | core {SERVER_CPU} busy "
+        f"| vs node-oidc-provider | server CPU | CPU µs/req | {db_head}core {SERVER_CPU} busy "
         f"| core {LOADGEN_CPU} busy | errors |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"|---|---:|---|---:|---:|---:|---:|---:|---:|{db_rule}---:|---:|---:|",
     ]
     for r in results:
         rps = r.median("rps")
@@ -838,18 +1062,26 @@ def table(results: Sequence[ServerResult]) -> str:
             cpu: statistics.median(run.core_busy.get(cpu, 0.0) for run in r.runs)
             for cpu in (SERVER_CPU, LOADGEN_CPU)
         }
+        db_cells = ""
+        if database_cpu:
+            db_cells = (
+                f"{r.median('database_cpu'):.0%} | {r.median('database_cpu_us_per_request'):.0f} | "
+                if r.spec.trustanchor
+                else "— | — | "
+            )
         lines.append(
             f"| {r.spec.label} | {rps:,.0f} | {runs} | {r.median('p50_us') / 1000:.2f} "
             f"| {r.median('p99_us') / 1000:.2f} "
             f"| {r.peak_rss_kib / 1024:.0f} / {r.largest_rss_kib / 1024:.0f} | {ratio} "
             f"| {r.median('server_cpu'):.0%} | {r.median('cpu_us_per_request'):.0f} "
-            f"| {busy[SERVER_CPU]:.0%} | {busy[LOADGEN_CPU]:.0%} "
+            f"| {db_cells}{busy[SERVER_CPU]:.0%} | {busy[LOADGEN_CPU]:.0%} "
             f"| {r.errors} |"
         )
     return "\n".join(lines)
 
 
-def _grant_notes(grant: str) -> list[str]:
+def _grant_notes(grant: str, database: str) -> list[str]:
+    """``database``: how trustanchor stores, e.g. "SQLite (WAL, synchronous=FULL)"."""
     auth = (
         "client authentication: client_secret_basic on both sides (demo-mode method in "
         "trustanchor, refused in production)"
@@ -864,16 +1096,16 @@ def _grant_notes(grant: str) -> list[str]:
             "refresh token; no DPoP on either side (a proof per request would have to be made "
             "during the run)",
             "trustanchor consumes the code (conditional UPDATE), reads the grant, records the "
-            "access token and two audit leaves (access and ID token) in SQLite (WAL, "
-            "synchronous=FULL) before answering; node-oidc-provider keeps codes in a Map "
+            f"access token and two audit leaves (access and ID token) in {database} before "
+            "answering; node-oidc-provider keeps codes in a Map "
             "adapter (consumed codes stay, marked, to detect reuse), stores nothing for JWT "
             "access tokens; its RSS includes every minted code",
         ]
     return [
         f"{auth}; grant: client_credentials, scope {SCOPE}, audience {RESOURCE}; answer: "
         "ES256 JWT access token (typ at+jwt)",
-        "trustanchor records every issued token in SQLite (WAL, synchronous=FULL) before "
-        "answering; node-oidc-provider's in-memory adapter stores nothing for JWT access tokens",
+        f"trustanchor records every issued token in {database} before answering; "
+        "node-oidc-provider's in-memory adapter stores nothing for JWT access tokens",
     ]
 
 
@@ -889,9 +1121,10 @@ def _peer_versions() -> str:
     return f"Node.js {node_version}, oidc-provider {json.loads(package.read_text())['version']}"
 
 
-def serving_model_note(results: Sequence[ServerResult]) -> str | None:
+def serving_model_note(results: Sequence[ServerResult], postgres: bool = False) -> str | None:
     """``trustanchor serve`` (ASGI + serving.py) next to granian's WSGI interface, both with one
-    Python thread: the cost of the serving model alone (same app, database and core)."""
+    Python thread on SQLite: the cost of the serving model alone (same app, database and core).
+    On PostgreSQL ``serve`` runs more threads than the granian row, and the note says so."""
     by_key = {r.spec.key: r for r in results}
     asgi, wsgi = by_key.get("serve"), by_key.get("granian")
     if asgi is None or wsgi is None or not asgi.runs or not wsgi.runs:
@@ -902,10 +1135,16 @@ def serving_model_note(results: Sequence[ServerResult]) -> str | None:
         f"{asgi.median('rps') / wsgi.median('rps'):.3f}× req/s (run by run: {per_run}), "
         f"{asgi.median('cpu_us_per_request') / wsgi.median('cpu_us_per_request'):.3f}× "
         "CPU µs/req"
+        + (
+            " (on PostgreSQL serve runs more Python threads than the granian row's one, so this "
+            "is not the serving model alone)"
+            if postgres
+            else ""
+        )
     )
 
 
-def environment_notes(args: argparse.Namespace) -> list[str]:
+def environment_notes(args: argparse.Namespace, database_note: str | None) -> list[str]:
     wrk_version = subprocess.run(
         ["wrk", "--version"], capture_output=True, text=True, timeout=10
     ).stdout.splitlines()
@@ -920,7 +1159,11 @@ def environment_notes(args: argparse.Namespace) -> list[str]:
         f"{args.runs} runs × {args.duration} s per server, "
         + ("one server after the other" if args.sequential else "runs interleaved across servers")
         + "; p50/p99 are medians over the runs",
-        *_grant_notes(args.grant),
+        *_grant_notes(
+            args.grant,
+            "PostgreSQL" if args.postgres else "SQLite (WAL, synchronous=FULL)",
+        ),
+        *([database_note] if database_note else []),
         "server CPU: CPU time of the server's process tree per second of wall time (100 % = one "
         "core); CPU µs/req: that CPU time per answered request; core busy: all processes on "
         f"that CPU, from /proc/stat (core {SERVER_CPU} minus server CPU is mostly kernel network "
@@ -952,6 +1195,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="run each server alone, one after the other (default: interleave the runs)",
     )
+    parser.add_argument(
+        "--postgres",
+        nargs="?",
+        const=POSTGRES_URL,
+        default=None,
+        metavar="URL",
+        help="run trustanchor on PostgreSQL instead of SQLite (URL default: "
+        f"{POSTGRES_URL}; host {HOST} only): each trustanchor server gets a fresh schema "
+        "there, dropped at the end",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
     if not (1 <= args.warmup <= 60 and 1 <= args.duration <= 60 and 1 <= args.runs <= 9):
@@ -963,32 +1216,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown servers {unknown}; choose from {', '.join(SERVERS)}")
     try:
-        specs = preflight([SERVERS[k] for k in keys])
+        specs = [
+            _for_database(spec, args.postgres) for spec in preflight([SERVERS[k] for k in keys])
+        ]
+        postgres = Postgres(args.postgres) if args.postgres else None
         workdir = Path(tempfile.mkdtemp(prefix="trustanchor-bench-"))
         secret = base64.urlsafe_b64encode(os.urandom(24)).decode().rstrip("=")
         try:
             print(f"working directory {workdir}", file=sys.stderr)
             verifier, challenge = pkce_pair()
             targets = [
-                plan(spec, workdir, secret, args.grant, verifier, challenge) for spec in specs
+                plan(spec, workdir, secret, args.grant, verifier, challenge, postgres)
+                for spec in specs
             ]
             measure(targets, args)
             results = [target.result for target in targets]
             tokens = {target.spec.label: target.token_info for target in targets}
+            if postgres is not None:
+                database_note = postgres.note()
+            else:
+                config = next(t.config for t in targets if t.config is not None)
+                database_note = sqlite_note(config)
         finally:
             if args.keep:
                 print(f"kept {workdir}", file=sys.stderr)
             else:
                 shutil.rmtree(workdir, ignore_errors=True)
+            if postgres is not None:
+                postgres.close()
     except BenchError as exc:
         print(f"token_endpoint benchmark: {exc}", file=sys.stderr)
         return 2
     print()
-    print(table(results))
+    print(table(results, database_cpu=postgres is not None))
     print()
-    for note in environment_notes(args):
+    for note in environment_notes(args, database_note):
         print(f"- {note}")
-    model = serving_model_note(results)
+    model = serving_model_note(results, postgres is not None)
     if model is not None:
         print(f"- {model}")
     print(
