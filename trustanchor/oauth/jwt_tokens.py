@@ -9,7 +9,8 @@ from typing import Any
 
 from trustanchor.jose import jws
 from trustanchor.jose.errors import JoseError
-from trustanchor.keystore.signing_keys import SigningKeyStore
+from trustanchor.jose.jws_encoder import CompactSigner
+from trustanchor.keystore.signing_keys import SigningKey, SigningKeyStore
 from trustanchor.oauth.errors import InvalidToken
 
 ACCESS_TOKEN_TYP = "at+jwt"  # noqa: S105 - a media type, not a secret
@@ -31,29 +32,34 @@ class AccessTokenClaims:
 
 
 class TokenSigner:
+    """Signs with the keystore's current key through the direct encoder
+    (``trustanchor.jose.jws_encoder``): the key's signer, with its encoded headers, is made once
+    and kept until another key becomes current. Headers are exactly ``alg``, ``kid``, ``typ``."""
+
     def __init__(self, keys: SigningKeyStore, *, issuer: str) -> None:
         self._keys = keys
         self._issuer = issuer
+        self._cached: tuple[SigningKey, CompactSigner] | None = None
+
+    def _signer(self) -> CompactSigner:
+        key = self._keys.current()
+        cached = self._cached
+        if cached is not None and cached[0] is key:
+            return cached[1]
+        signer = CompactSigner(key.private_key, alg=key.alg, kid=key.kid)
+        self._cached = (key, signer)
+        return signer
 
     def access_token(self, claims: Mapping[str, Any]) -> str:
-        key = self._keys.current()
         body = {**claims, "iss": self._issuer}  # nothing overrides our iss
-        return jws.sign(
-            body, key.private_key, alg=key.alg, headers={"typ": ACCESS_TOKEN_TYP, "kid": key.kid}
-        )
+        return self._signer().sign(body, typ=ACCESS_TOKEN_TYP)
 
     def id_token(self, claims: Mapping[str, Any]) -> str:
-        key = self._keys.current()
         body = {**claims, "iss": self._issuer}  # nothing overrides our iss
-        return jws.sign(
-            body, key.private_key, alg=key.alg, headers={"typ": ID_TOKEN_TYP, "kid": key.kid}
-        )
+        return self._signer().sign(body, typ=ID_TOKEN_TYP)
 
     def sign(self, claims: Mapping[str, Any], *, typ: str) -> str:
-        key = self._keys.current()
-        return jws.sign(
-            dict(claims), key.private_key, alg=key.alg, headers={"typ": typ, "kid": key.kid}
-        )
+        return self._signer().sign(claims, typ=typ)
 
 
 class AccessTokenVerifier:
