@@ -178,7 +178,10 @@ class SdJwtVcVerifier:
         if typ not in accepted:
             raise AnchorFailure("wrong_credential_typ", f"typ {typ!r}")
         try:
-            parsed = jws.parse(token, max_bytes=max_bytes, allowed_algs=settings.algs)
+            # The header read above is not decoded again; every other check of jws.parse runs.
+            parsed = jws.parse(
+                token, max_bytes=max_bytes, allowed_algs=settings.algs, header=header
+            )
         except JoseError as exc:
             raise AnchorFailure("malformed_credential", f"{exc.reason}: {exc.detail}") from exc
         candidates = settings.candidate_keys(parsed.header)
