@@ -1,0 +1,419 @@
+"""SD-JWT VC credential verifications per second (anchors/sd_jwt_vc.py), next to the bare
+cryptographic bound for the same signatures and hashes, measured in the same run.
+
+What is timed, in interleaved rounds on one pinned CPU (the garbage collector stays on):
+
+* **verify, status off**: ``SdJwtVcVerifier.verify`` of one presentation as a wallet sends it
+  (issued and presented by the independent sd-jwt package of tests/support/credentials.py:
+  ES256 issuer JWT with ``kid``, 7 Disclosures of which one nested, decoys, an ES256 Key
+  Binding JWT), with ``status_check = "off"``;
+* **verify, status required**: the same with the Token Status List checked through an
+  in-memory fetcher (the fetched token verified each time: a third ES256 signature);
+* **bare bound**: what no verifier of this presentation can do without, with pyca directly:
+  the issuer's ES256 signature (the issuer key object built beforehand, the raw ``r || s``
+  turned into DER), the holder key built from the point in ``cnf.jwk`` (x and y bytes decoded
+  beforehand), the Key Binding JWT's ES256 signature, SHA-256 of every Disclosure and of the
+  SD-JWT for ``sd_hash``. With status required, plus the status list token's signature and
+  the ZLIB inflation of its list. Nothing is parsed: the signing inputs and signatures are
+  sliced and decoded beforehand;
+* parts, each alone on inputs prepared beforehand, to show where the difference goes
+  (``--parts``): split, the issuer JWT's parse (base64url + strict JSON of the header), its
+  signature check, its payload JSON, the holder key import, the KB-JWT parse, its signature,
+  its claims, the Disclosures' decoding and hashing, the reconstruction, the status check, and
+  the identity built from the result.
+
+The ratio printed is verify / bare bound (per-second rates, medians over the rounds).
+
+Run by hand from the repository root (about 40 s with the defaults)::
+
+    .venv/bin/python bench/credential_verification.py
+    .venv/bin/python bench/credential_verification.py --rounds 5 --seconds 2 --no-parts
+
+Progress goes to stderr; the Markdown table and notes go to stdout. The process pins itself to
+one CPU (``--cpu``, default the last one) when the platform allows it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+from _environment import cpu_model, git_state, pin_cpu
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# --tree DIR (the workers of --compare): import trustanchor from another source tree.
+_TREE = sys.argv[sys.argv.index("--tree") + 1] if "--tree" in sys.argv else str(REPO_ROOT)
+sys.path.insert(0, str(REPO_ROOT / "tests"))
+sys.path.insert(0, _TREE)
+
+import cryptography  # noqa: E402
+from cryptography.hazmat.primitives import hashes  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature  # noqa: E402
+from support.credentials import InMemoryFetcher, Issuer, Wallet  # noqa: E402
+
+from trustanchor import digests  # noqa: E402
+from trustanchor.anchors import sd_jwt  # noqa: E402
+from trustanchor.anchors.base import Expectation  # noqa: E402
+from trustanchor.anchors.sd_jwt_vc import SdJwtVcVerifier  # noqa: E402
+from trustanchor.config.settings import LimitSettings  # noqa: E402
+from trustanchor.domain.anchors import Anchor  # noqa: E402
+from trustanchor.jose import jws  # noqa: E402
+from trustanchor.jose.jwk import public_key_from_jwk  # noqa: E402
+
+AT = 1_760_000_000
+NONCE = "wallet-nonce-8f3b2c5d9e0a"
+AUD = "x509_san_dns:trustanchor.example"
+STATUS_URI = "https://pid-issuer.example/status/1"
+LIMITS = LimitSettings(
+    max_body_bytes=65536,
+    max_jws_bytes=16384,
+    max_json_depth=8,
+    max_authorization_details=16,
+    max_disclosures=128,
+)
+PERSON = {
+    "sub": "jp-person-0001",
+    "given_name": "Taro",
+    "family_name": "Yamada",
+    "birthdate": "1990-04-01",
+    "address": {"street_address": "1-1 Chiyoda", "locality": "Tokyo", "country": "JP"},
+}
+CLAIM_MAP = {k: k for k in ("given_name", "family_name", "birthdate", "address")}
+EXPECTED = Expectation(nonce=NONCE, audience=AUD, required_claims=("given_name", "family_name"))
+VERIFY_OFF = "verify, status off"
+VERIFY_REQUIRED = "verify, status required"
+BOUND_OFF = "bare bound, status off"
+BOUND_REQUIRED = "bare bound, status required"
+
+
+def progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _b64(segment: str) -> bytes:
+    return digests.b64url_decode(segment)
+
+
+def _es256_input(token: str) -> tuple[bytes, bytes]:
+    """(signing input, DER signature) of a compact ES256 JWS, sliced beforehand."""
+    head, body, signature = token.split(".")
+    raw = _b64(signature)
+    der = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    return f"{head}.{body}".encode("ascii"), der
+
+
+def build(with_parts: bool) -> dict[str, Callable[[], object]]:
+    issuer, wallet = Issuer.generate(), Wallet.generate()
+    fetcher = InMemoryFetcher()
+    status_token = issuer.status_list_token(STATUS_URI, [0] * 1024, iat=AT - 60)
+    fetcher.serve(STATUS_URI, status_token)
+    issuance = issuer.issue(
+        wallet,
+        claims=PERSON,
+        disclosable=set(PERSON),
+        nested={"address": {"street_address", "locality"}},
+        iat=AT - 3600,
+        exp=AT + 365 * 86400,
+        status=(STATUS_URI, 5),
+        decoys=True,
+    )
+    presentation = wallet.bind(issuance, nonce=NONCE, aud=AUD, iat=AT - 5)
+
+    def verifier(status_check: str) -> SdJwtVcVerifier:
+        settings = {
+            "issuer": issuer.issuer,
+            "jwks": issuer.jwks(),
+            "vct": [issuer.vct],
+            "subject_claim": "sub",
+            "claims": CLAIM_MAP,
+            "trust_framework": "jp_my_number_card",
+            "status_check": status_check,
+        }
+        anchor = Anchor("jp-pid", "sd_jwt_vc", {"en": "PID"}, "high", "active", settings)
+        return SdJwtVcVerifier(anchor, fetcher=fetcher, limits=LIMITS, kb_max_age=300)
+
+    off, required = verifier("off"), verifier("required")
+
+    def verify_off() -> object:
+        return off.verify(presentation, expected=EXPECTED, at=AT)
+
+    def verify_required() -> object:
+        return required.verify(presentation, expected=EXPECTED, at=AT)
+
+    # The bare bound: the same signatures and hashes, straight to pyca.
+    parts = sd_jwt.split(presentation, max_bytes=65536, max_disclosures=128)
+    assert parts.kb_jwt is not None
+    issuer_key = issuer.private_key.public_key()
+    issuer_input, issuer_sig = _es256_input(parts.issuer_jwt)
+    kb_input, kb_sig = _es256_input(parts.kb_jwt)
+    holder_jwk = wallet.public_jwk
+    point = b"\x04" + _b64(holder_jwk["x"]) + _b64(holder_jwk["y"])
+    disclosure_bytes = [d.encode("ascii") for d in parts.disclosures]
+    sd_bytes = parts.sd_jwt.encode("ascii")
+    status_input, status_sig = _es256_input(status_token)
+    status_lst = _b64(jws.parse(status_token, max_bytes=1 << 20, allowed_algs=("ES256",))
+                      .claims()["status_list"]["lst"])  # fmt: skip
+    sha256, ecdsa = hashlib.sha256, ec.ECDSA(hashes.SHA256())
+    curve = ec.SECP256R1()
+
+    def bound_off() -> object:
+        issuer_key.verify(issuer_sig, issuer_input, ecdsa)
+        holder = ec.EllipticCurvePublicKey.from_encoded_point(curve, point)
+        holder.verify(kb_sig, kb_input, ecdsa)
+        for item in disclosure_bytes:
+            sha256(item).digest()
+        return sha256(sd_bytes).digest()
+
+    def bound_required() -> object:
+        bound_off()
+        issuer_key.verify(status_sig, status_input, ecdsa)
+        return zlib.decompress(status_lst)
+
+    calls: dict[str, Callable[[], object]] = {
+        VERIFY_OFF: verify_off,
+        VERIFY_REQUIRED: verify_required,
+        BOUND_OFF: bound_off,
+        BOUND_REQUIRED: bound_required,
+    }
+    if with_parts:
+        calls.update(_parts(off, required, presentation, parts))
+    for call in calls.values():  # each succeeds first
+        call()
+    return calls
+
+
+def _parts(
+    off: SdJwtVcVerifier, required: SdJwtVcVerifier, presentation: str, parts: sd_jwt.SdJwtParts
+) -> dict[str, Callable[[], object]]:
+    """Each layer of ``verify`` alone, on inputs prepared beforehand (private methods on
+    purpose: this is a profile of the verifier, not a use of it)."""
+    algs, max_bytes, depth = off.settings.algs, LIMITS.max_jws_bytes, LIMITS.max_json_depth
+    assert parts.kb_jwt is not None
+    kb_jwt = parts.kb_jwt
+    parsed = jws.parse(parts.issuer_jwt, max_bytes=max_bytes, allowed_algs=algs)
+    (issuer_key,) = off.settings.candidate_keys(parsed.header)
+    payload = off._issuer_payload(parts.issuer_jwt, AT)
+    holder_key = off._holder_key(payload)
+    kb_parsed = jws.parse(kb_jwt, max_bytes=max_bytes, allowed_algs=off.settings.holder_algs)
+    disclosures = sd_jwt.decode_disclosures(parts.disclosures, max_depth=depth)
+    processed = sd_jwt.reconstruct(payload, disclosures)
+    reference = required._check_status(processed, AT)
+
+    def split() -> object:
+        return sd_jwt.split(presentation, max_bytes=65536, max_disclosures=128)
+
+    def issuer_parse() -> object:
+        jws.unverified_header(parts.issuer_jwt, max_bytes=max_bytes)
+        return jws.parse(parts.issuer_jwt, max_bytes=max_bytes, allowed_algs=algs)
+
+    def issuer_signature() -> object:
+        jws.verify_signature(parsed, issuer_key)
+        return None
+
+    def issuer_claims() -> object:
+        return parsed.claims(max_depth=depth)
+
+    def holder() -> object:
+        return public_key_from_jwk(payload["cnf"]["jwk"])
+
+    def kb_parse() -> object:
+        return jws.parse(kb_jwt, max_bytes=max_bytes, allowed_algs=off.settings.holder_algs)
+
+    def kb_signature() -> object:
+        jws.verify_signature(kb_parsed, holder_key)
+        return None
+
+    def kb_whole() -> object:
+        return off._check_key_binding(parts, holder_key, EXPECTED, AT)
+
+    def decode() -> object:
+        return sd_jwt.decode_disclosures(parts.disclosures, max_depth=depth)
+
+    def rebuild() -> object:
+        return sd_jwt.reconstruct(payload, disclosures)
+
+    def status() -> object:
+        return required._check_status(processed, AT)
+
+    def identity() -> object:
+        return off._identity(presentation, payload, processed, reference, EXPECTED, AT)
+
+    return {
+        "part: split": split,
+        "part: issuer JWT parse (header twice, base64, JSON header)": issuer_parse,
+        "part: issuer signature (jws.verify_signature)": issuer_signature,
+        "part: issuer payload JSON": issuer_claims,
+        "part: holder key from cnf.jwk": holder,
+        "part: KB-JWT parse": kb_parse,
+        "part: KB-JWT signature (jws.verify_signature)": kb_signature,
+        "part: KB-JWT all checks (parse, signature, claims, sd_hash)": kb_whole,
+        "part: Disclosures decode + hash": decode,
+        "part: reconstruct": rebuild,
+        "part: status check (in-memory fetch, verify, inflate)": status,
+        "part: identity": identity,
+    }
+
+
+def rate(call: Callable[[], object], seconds: float) -> float:
+    clock = time.perf_counter
+    count, start = 0, clock()
+    deadline = start + seconds
+    while True:
+        for _ in range(20):
+            call()
+        count += 20
+        now = clock()
+        if now >= deadline:
+            return count / (now - start)
+
+
+def worker(with_parts: bool) -> None:
+    """--worker: build the series, then answer "<series>\t<seconds>" lines with a rate."""
+    calls = build(with_parts)
+    for call in calls.values():  # warm-up
+        rate(call, 0.2)
+    print("\t".join(calls), flush=True)
+    for line in sys.stdin:
+        name, seconds = line.rstrip("\n").split("\t")
+        print(f"{rate(calls[name], float(seconds))!r}", flush=True)
+
+
+def compare(args: argparse.Namespace, pinned: str) -> None:
+    """--compare REF: the tree at REF (git archive) and the working tree, each in a worker
+    process on the same CPU, their series interleaved round by round."""
+    with tempfile.TemporaryDirectory(prefix="credential-bench-") as tmp:
+        archive = subprocess.run(
+            ["git", "archive", args.compare, "trustanchor"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True, timeout=60)
+        trees = {f"before ({args.compare})": tmp, "after (working tree)": str(REPO_ROOT)}
+        command = [sys.executable, __file__, "--worker", "--cpu", str(args.cpu)]
+        if args.no_parts:
+            command.append("--no-parts")
+        workers: dict[str, subprocess.Popen[str]] = {
+            label: subprocess.Popen(
+                [*command, "--tree", tree], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            )
+            for label, tree in trees.items()
+        }
+        pipes = {label: (w.stdin, w.stdout) for label, w in workers.items()}
+        try:
+            names: dict[str, list[str]] = {}
+            for label, (_, out) in pipes.items():
+                assert out is not None
+                names[label] = out.readline().rstrip("\n").split("\t")
+            labels = list(workers)
+            series = [n for n in names[labels[0]] if all(n in v for v in names.values())]
+            rates: dict[tuple[str, str], list[float]] = {
+                (label, n): [] for label in labels for n in series
+            }
+            for round_ in range(args.rounds):
+                progress(f"round {round_ + 1}/{args.rounds}")
+                shift = round_ % len(series)
+                for name in series[shift:] + series[:shift]:
+                    for label in labels if round_ % 2 == 0 else labels[::-1]:
+                        into, out = pipes[label]
+                        assert into is not None and out is not None
+                        into.write(f"{name}\t{args.seconds}\n")
+                        into.flush()
+                        rates[(label, name)].append(float(out.readline()))
+        finally:
+            for w in workers.values():
+                if w.stdin is not None:
+                    w.stdin.close()
+                w.wait(timeout=30)
+    medians = {key: statistics.median(values) for key, values in rates.items()}
+    before, after = labels
+    print(
+        f"| series | {before} µs | {after} µs | time after / before "
+        f"| {before} per s | {after} per s |"
+    )
+    print("|---|---:|---:|---:|---|---|")
+    for name in series:
+        b, a = medians[(before, name)], medians[(after, name)]
+        runs_b = ", ".join(f"{v:,.0f}" for v in rates[(before, name)])
+        runs_a = ", ".join(f"{v:,.0f}" for v in rates[(after, name)])
+        print(f"| {name} | {1e6 / b:,.1f} | {1e6 / a:,.1f} | {b / a:.2f} | {runs_b} | {runs_a} |")
+    print()
+    for label in labels:
+        off = medians[(label, VERIFY_OFF)] / medians[(label, BOUND_OFF)]
+        req = medians[(label, VERIFY_REQUIRED)] / medians[(label, BOUND_REQUIRED)]
+        print(
+            f"Ratio verify / bare bound, {label}: status off **{off:.2f}**, "
+            f"status required **{req:.2f}**."
+        )
+    print()
+    print(
+        f"Python {platform.python_version()}, cryptography {cryptography.__version__}, "
+        f"{cpu_model()}, {pinned}; {args.rounds} rounds × {args.seconds} s per series and tree, "
+        f"interleaved; {git_state()}; load average {os.getloadavg()[0]:.1f}."
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=1.0, help="per series and round")
+    parser.add_argument("--cpu", type=int, default=(os.cpu_count() or 1) - 1)
+    parser.add_argument("--no-parts", action="store_true", help="only verify and the bounds")
+    parser.add_argument("--compare", metavar="REF", help="also measure the tree at this commit")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--tree", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    pinned = pin_cpu(args.cpu)
+    if args.worker:
+        worker(not args.no_parts)
+        return
+    if args.compare:
+        compare(args, pinned)
+        return
+    progress("issuing a credential and building the verifiers")
+    calls = build(not args.no_parts)
+    rates: dict[str, list[float]] = {name: [] for name in calls}
+    for call in calls.values():  # warm-up
+        rate(call, 0.2)
+    for round_ in range(args.rounds):
+        progress(f"round {round_ + 1}/{args.rounds}")
+        names = list(calls)
+        shift = round_ % len(names)  # rotate who goes first
+        for name in names[shift:] + names[:shift]:
+            rates[name].append(rate(calls[name], args.seconds))
+    medians = {name: statistics.median(values) for name, values in rates.items()}
+    print("| series | per second (median) | µs per call | vs bound (status off) | runs |")
+    print("|---|---:|---:|---:|---|")
+    bound_off = medians[BOUND_OFF]
+    for name, median in medians.items():
+        runs = ", ".join(f"{value:,.0f}" for value in rates[name])
+        print(
+            f"| {name} | {median:,.0f} | {1e6 / median:,.1f} | {median / bound_off:.2f} | {runs} |"
+        )
+    print()
+    print(
+        f"Ratio verify / bare bound: status off **{medians[VERIFY_OFF] / bound_off:.2f}**, "
+        f"status required **{medians[VERIFY_REQUIRED] / medians[BOUND_REQUIRED]:.2f}**."
+    )
+    print()
+    print(
+        f"Python {platform.python_version()}, cryptography {cryptography.__version__}, "
+        f"{cpu_model()}, {pinned}; {args.rounds} rounds × {args.seconds} s per series, "
+        f"interleaved; {git_state()}; load average {os.getloadavg()[0]:.1f}."
+    )
+
+
+if __name__ == "__main__":
+    main()
