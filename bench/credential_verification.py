@@ -357,6 +357,19 @@ def compare(args: argparse.Namespace, pinned: str) -> None:
             f"Ratio verify / bare bound, {label}: status off **{off:.2f}**, "
             f"status required **{req:.2f}**."
         )
+        for verify_name, bound_name in ((VERIFY_OFF, BOUND_OFF), (VERIFY_REQUIRED, BOUND_REQUIRED)):
+            # Within one round both series ran close together: less exposed to a slow spell.
+            per_round = [
+                v / b
+                for v, b in zip(
+                    rates[(label, verify_name)], rates[(label, bound_name)], strict=True
+                )
+            ]
+            print(
+                f"  {verify_name} / {bound_name}, round by round: "
+                + ", ".join(f"{r:.2f}" for r in per_round)
+                + f" (median {statistics.median(per_round):.2f})"
+            )
     print()
     print(
         f"Python {platform.python_version()}, cryptography {cryptography.__version__}, "
