@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import inspect
 import os
 import platform
 import statistics
@@ -47,6 +48,7 @@ import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from _environment import cpu_model, git_state, pin_cpu
 
@@ -144,6 +146,7 @@ def build(with_parts: bool) -> dict[str, Callable[[], object]]:
         return SdJwtVcVerifier(anchor, fetcher=fetcher, limits=LIMITS, kb_max_age=300)
 
     off, required = verifier("off"), verifier("required")
+    _CONTEXT.update(off=off, required=required, presentation=presentation)
 
     def verify_off() -> object:
         return off.verify(presentation, expected=EXPECTED, at=AT)
@@ -263,6 +266,95 @@ def _parts(
         "part: status check (in-memory fetch, verify, inflate)": status,
         "part: identity": identity,
     }
+
+
+_CONTEXT: dict[str, Any] = {}
+
+
+def layers(status_check: str, iterations: int) -> dict[str, float]:
+    """The steps of ``SdJwtVcVerifier.verify``, in its order and with its functions, each
+    timed inside one pass (so every layer of a pass sees the same machine); µs per pass."""
+    verifier: SdJwtVcVerifier = _CONTEXT["off" if status_check == "off" else "required"]
+    presentation: str = _CONTEXT["presentation"]
+    settings, limits = verifier.settings, LIMITS
+    takes_header = "header" in inspect.signature(jws.parse).parameters
+    totals: dict[str, int] = {}
+    clock = time.perf_counter_ns
+
+    def lap(name: str, started: int) -> int:
+        now = clock()
+        totals[name] = totals.get(name, 0) + now - started
+        return now
+
+    for _ in range(iterations):
+        t = clock()
+        parts = sd_jwt.split(
+            presentation, max_bytes=limits.max_body_bytes, max_disclosures=limits.max_disclosures
+        )
+        assert not any(len(d) > limits.max_jws_bytes for d in parts.disclosures)
+        t = lap("split, sizes", t)
+        header = jws.unverified_header(parts.issuer_jwt, max_bytes=limits.max_jws_bytes)
+        assert header.get("alg") in settings.algs and header.get("typ") == "dc+sd-jwt"
+        t = lap("issuer JWT: header (base64url, strict JSON), alg, typ", t)
+        extra = {"header": header} if takes_header else {}
+        parsed = jws.parse(
+            parts.issuer_jwt, max_bytes=limits.max_jws_bytes, allowed_algs=settings.algs, **extra
+        )
+        t = lap("issuer JWT: parse (payload and signature base64url, header checks)", t)
+        (key,) = settings.candidate_keys(parsed.header)
+        t = lap("issuer key lookup (kid)", t)
+        jws.verify_signature(parsed, key)
+        t = lap("issuer JWT: ES256 signature (jws.verify_signature)", t)
+        payload = parsed.claims(max_depth=limits.max_json_depth)
+        t = lap("issuer JWT: payload strict JSON", t)
+        verifier._check_issuer_claims(payload, AT)
+        t = lap("issuer claims (iss, vct, _sd_alg, times are integers)", t)
+        holder_key = verifier._holder_key(payload)
+        t = lap("holder key from cnf.jwk (import, point on curve)", t)
+        kb = parts.kb_jwt
+        kb_parsed = jws.parse(kb, max_bytes=limits.max_jws_bytes, allowed_algs=settings.holder_algs)
+        jws.check_typ(kb_parsed.header, "kb+jwt")
+        t = lap("KB-JWT: parse, typ", t)
+        jws.verify_signature(kb_parsed, holder_key)
+        t = lap("KB-JWT: ES256 signature (jws.verify_signature)", t)
+        kb_claims = kb_parsed.claims(max_depth=limits.max_json_depth)
+        t = lap("KB-JWT: claims strict JSON", t)
+        assert digests.equal(kb_claims["nonce"], NONCE) and kb_claims["aud"] == AUD
+        assert digests.equal(kb_claims["sd_hash"], digests.sha256_b64url(parts.sd_jwt))
+        t = lap("KB-JWT: nonce, aud, iat, sd_hash (SHA-256 of the SD-JWT)", t)
+        verifier._check_validity(payload, AT)
+        t = lap("validity in time", t)
+        disclosures = sd_jwt.decode_disclosures(parts.disclosures, max_depth=limits.max_json_depth)
+        t = lap("Disclosures: base64url, strict JSON, SHA-256 each", t)
+        processed = sd_jwt.reconstruct(payload, disclosures)
+        assert not sd_jwt.top_level_disclosed_names(payload, disclosures) & {"iss", "cnf"}
+        t = lap("reconstruct, forbidden disclosures", t)
+        reference = verifier._check_status(processed, AT)
+        t = lap("status (off: reference read; required: fetch, verify, inflate)", t)
+        verifier._identity(presentation, payload, processed, reference, EXPECTED, AT)
+        lap("identity (claims, evidence, digest of the presentation)", t)
+    return {name: total / iterations / 1000 for name, total in totals.items()}
+
+
+def print_layers(iterations: int, rounds: int) -> None:
+    """Median over rounds of each layer's µs per pass, for both status modes."""
+    for status_check in ("off", "required"):
+        samples: dict[str, list[float]] = {}
+        for _ in range(rounds):
+            for name, value in layers(status_check, iterations).items():
+                samples.setdefault(name, []).append(value)
+        medians = {name: statistics.median(values) for name, values in samples.items()}
+        total = sum(medians.values())
+        crypto = sum(v for name, v in medians.items() if "signature" in name)
+        print(f"\n| layer (status {status_check}) | µs per verification | share |")
+        print("|---|---:|---:|")
+        for name, value in medians.items():
+            print(f"| {name} | {value:,.1f} | {value / total:.0%} |")
+        print(f"| **sum** | **{total:,.1f}** | 100% |")
+        print(
+            f"\nThe two signatures: {crypto:,.1f} µs ({crypto / total:.0%}); "
+            f"everything else: {total - crypto:,.1f} µs."
+        )
 
 
 def rate(call: Callable[[], object], seconds: float) -> float:
@@ -385,6 +477,9 @@ def main() -> None:
     parser.add_argument("--cpu", type=int, default=(os.cpu_count() or 1) - 1)
     parser.add_argument("--no-parts", action="store_true", help="only verify and the bounds")
     parser.add_argument("--compare", metavar="REF", help="also measure the tree at this commit")
+    parser.add_argument(
+        "--layers", type=int, metavar="N", help="only the split by layer, N passes per round"
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--tree", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -394,6 +489,13 @@ def main() -> None:
         return
     if args.compare:
         compare(args, pinned)
+        return
+    if args.layers:
+        build(False)
+        progress("timing the layers of one verification, pass by pass")
+        layers("off", 300)  # warm-up
+        print_layers(args.layers, args.rounds)
+        print(f"\n{_TREE}: {git_state()}; {pinned}; load average {os.getloadavg()[0]:.1f}.")
         return
     progress("issuing a credential and building the verifiers")
     calls = build(not args.no_parts)
