@@ -518,7 +518,7 @@ def ms(values: Sequence[float]) -> str:
     return f"{statistics.median(values) * 1000:.2f} / {percentile(values, 99) * 1000:.2f}"
 
 
-def report(backend: str, steps: list[Step], args: argparse.Namespace, pinned: str) -> None:
+def report(backend: str, steps: list[Step], args: argparse.Namespace) -> None:
     print(f"## Growth: {backend}\n")
     print(
         "| issued tokens | access_tokens rows | audit leaves | DB MB | bytes / token | "
@@ -651,7 +651,7 @@ def main() -> None:
         f"{args.retention} s" + (" (purge disabled)" if args.no_purge else "")
     )
     print(f"- latencies: {args.iterations} samples each\n")
-    report(backend, steps, args, pinned)
+    report(backend, steps, args)
 
 
 def run(services: Services, sizes: list[int], args: argparse.Namespace) -> list[Step]:
