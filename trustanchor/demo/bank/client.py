@@ -71,8 +71,8 @@ class MovementRefused(Exception):
 
 
 # The token endpoint's error descriptions for a refused movement (services/standing_movements.py,
-# services/grants/refresh_token.py) read as reason codes the bank words for the person. Matched on the text: the
-# HTTP answer carries only ``error`` and ``error_description``.
+# services/grants/refresh_token.py) read as reason codes the bank words for the person. Matched
+# on the text: the HTTP answer carries only ``error`` and ``error_description``.
 _MOVEMENT_REASONS: tuple[tuple[str, str], ...] = (
     ("daily amount", "standing_daily_limit_exceeded"),
     ("not within the standing authorization", "standing_movement_not_covered"),
