@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from requests_oauth2client import PrivateKeyJwt
@@ -50,6 +50,9 @@ from trustanchor.ledger import (
 )
 from trustanchor.ledger.funding_check import FundingInstruction, check_funding
 from trustanchor.ledger.token_check import HeaderValues, VerifiedAccessToken
+
+Instr = TypeVar("Instr")  # an instruction as the ledger received it
+A = TypeVar("A")  # the approved movement the token authorizes
 
 TRANSFERS_PATH = "/ledger/transfers"
 FUNDINGS_PATH = "/ledger/fundings"
@@ -228,10 +231,22 @@ class DemoLedger:
         response.raise_for_status()
         return response.content
 
-    def execute(
-        self, *, authorization: HeaderValues, dpop: HeaderValues, body: bytes
-    ) -> LedgerAnswer:
-        """Check and book one ``POST /ledger/transfers``."""
+    def _checked(
+        self,
+        body: bytes,
+        *,
+        members: frozenset[str],
+        instruction_of: Callable[[Any], Instr],
+        url: str,
+        authorization: HeaderValues,
+        dpop: HeaderValues,
+        check: Callable[[VerifiedAccessToken, Instr, int], A],
+        journal: Callable[[str, Mapping[str, Any]], None],
+    ) -> tuple[A, dict[str, Any]] | LedgerAnswer:
+        """The steps both endpoints share, in the library's order: the instruction read, the
+        token verified (DPoP, audience, lifetime), the instruction matched against it, and the
+        service asked whether the token is still active. A refusal is journaled with the
+        instruction's own members and answered; nothing is spent."""
         fields: dict[str, Any] = {}
         try:
             try:
@@ -240,21 +255,54 @@ class DemoLedger:
                 raise LedgerRefusal("invalid_instruction") from exc
             if isinstance(parsed, dict):
                 # Only the instruction's own members: the anchor set comes from the token alone.
-                fields = _strings(parsed, INSTRUCTION_MEMBERS)
-            instruction = _instruction(parsed)
+                fields = _strings(parsed, members)
+            instruction = instruction_of(parsed)
             at = self.site.clock.now()
-            token = self.verifier.verify(authorization, dpop, method="POST", url=self.url, at=at)
+            token = self.verifier.verify(authorization, dpop, method="POST", url=url, at=at)
             fields["client_id"] = token.client_id
             fields["anchor_set"] = token.anchor_set
-            approved = check_transfer(token, instruction, at=at)
+            approved = check(token, instruction, at)
             require_active(self.introspect, token)
         except LedgerRefusal as refusal:
-            self._journal(refusal.reason, fields)
+            journal(refusal.reason, fields)
             return self._refused(refusal)
+        return approved, fields
 
+    def _spender(self, jti: str, valid_until: int) -> Callable[[Connection], bool]:
         def spend(conn: Connection) -> bool:
-            return self.replay.consume_in(conn, approved.jti, approved.valid_until)
+            return self.replay.consume_in(conn, jti, valid_until)
 
+        return spend
+
+    def _booking_refused(self, refused: BookingRefused, error: str, what: str) -> LedgerAnswer:
+        if refused.reason == "token_used":
+            return self._refused(LedgerRefusal("token_used"))
+        return LedgerAnswer(
+            409,
+            {
+                "error": error,
+                "error_description": f"the ledger cannot execute this {what}: {refused.reason}",
+                "reason": refused.reason,
+            },
+        )
+
+    def execute(
+        self, *, authorization: HeaderValues, dpop: HeaderValues, body: bytes
+    ) -> LedgerAnswer:
+        """Check and book one ``POST /ledger/transfers``."""
+        checked = self._checked(
+            body,
+            members=INSTRUCTION_MEMBERS,
+            instruction_of=_instruction,
+            url=self.url,
+            authorization=authorization,
+            dpop=dpop,
+            check=lambda token, instruction, at: check_transfer(token, instruction, at=at),
+            journal=self._journal,
+        )
+        if isinstance(checked, LedgerAnswer):
+            return checked
+        approved, fields = checked
         booking = Booking(
             amount=approved.amount,
             debtor_account=approved.debtor_account,
@@ -265,20 +313,12 @@ class DemoLedger:
             client_id=approved.client_id,
         )
         try:
-            booking_id = self.book.book(booking, consume=spend)
+            booking_id = self.book.book(
+                booking, consume=self._spender(approved.jti, approved.valid_until)
+            )
         except BookingRefused as refused:
             self._journal(refused.reason, fields)
-            if refused.reason == "token_used":
-                return self._refused(LedgerRefusal("token_used"))
-            return LedgerAnswer(
-                409,
-                {
-                    "error": "transfer_refused",
-                    "error_description": f"the ledger cannot execute this transfer: "
-                    f"{refused.reason}",
-                    "reason": refused.reason,
-                },
-            )
+            return self._booking_refused(refused, "transfer_refused", "transfer")
         return LedgerAnswer(
             201,
             {
@@ -296,30 +336,19 @@ class DemoLedger:
         self, *, authorization: HeaderValues, dpop: HeaderValues, body: bytes
     ) -> LedgerAnswer:
         """Check and book one ``POST /ledger/fundings``."""
-        fields: dict[str, Any] = {}
-        try:
-            try:
-                parsed = strict_json.loads(body, max_depth=2, max_bytes=MAX_BODY)
-            except strict_json.StrictJSONError as exc:
-                raise LedgerRefusal("invalid_instruction") from exc
-            if isinstance(parsed, dict):
-                fields = _strings(parsed, FUNDING_MEMBERS)
-            instruction = _funding_instruction(parsed)
-            at = self.site.clock.now()
-            token: VerifiedAccessToken = self.verifier.verify(
-                authorization, dpop, method="POST", url=self.fundings_url, at=at
-            )
-            fields["client_id"] = token.client_id
-            fields["anchor_set"] = token.anchor_set
-            approved = check_funding(token, instruction, at=at)
-            require_active(self.introspect, token)
-        except LedgerRefusal as refusal:
-            self._journal_funding(refusal.reason, fields)
-            return self._refused(refusal)
-
-        def spend(conn: Connection) -> bool:
-            return self.replay.consume_in(conn, approved.jti, approved.valid_until)
-
+        checked = self._checked(
+            body,
+            members=FUNDING_MEMBERS,
+            instruction_of=_funding_instruction,
+            url=self.fundings_url,
+            authorization=authorization,
+            dpop=dpop,
+            check=lambda token, instruction, at: check_funding(token, instruction, at=at),
+            journal=self._journal_funding,
+        )
+        if isinstance(checked, LedgerAnswer):
+            return checked
+        approved, fields = checked
         booking = FundingBooking(
             direction=approved.direction,
             amount=approved.amount,
@@ -331,20 +360,12 @@ class DemoLedger:
             client_id=approved.client_id,
         )
         try:
-            booking_id = self.book.book_funding(booking, consume=spend)
+            booking_id = self.book.book_funding(
+                booking, consume=self._spender(approved.jti, approved.valid_until)
+            )
         except BookingRefused as refused:
             self._journal_funding(refused.reason, fields)
-            if refused.reason == "token_used":
-                return self._refused(LedgerRefusal("token_used"))
-            return LedgerAnswer(
-                409,
-                {
-                    "error": "funding_refused",
-                    "error_description": "the ledger cannot execute this funding movement: "
-                    f"{refused.reason}",
-                    "reason": refused.reason,
-                },
-            )
+            return self._booking_refused(refused, "funding_refused", "funding movement")
         return LedgerAnswer(
             201,
             {

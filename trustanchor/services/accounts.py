@@ -215,11 +215,9 @@ def list_links(services: Services, client: Client) -> dict[str, Any]:
     at = services.clock.now()
     with services.db.reader() as conn:
         rows = accounts_repo.links_for_client(conn, client.client_id)
-        approved = {
-            link.id
-            for link in rows
-            if link_approvals_repo.approved_by(conn, link.id, client.client_id)
-        }
+        approved = link_approvals_repo.approved_among(
+            conn, [link.id for link in rows], client.client_id
+        )
         standing: dict[str, list[dict[str, Any]]] = {}
         for row in standing_repo.for_links(conn, [link.id for link in rows]):
             standing.setdefault(row.link_id, []).append(standing_json(row, at=at))

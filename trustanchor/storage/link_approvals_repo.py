@@ -4,6 +4,8 @@ approving is an insert that a second approval leaves alone, withdrawing is one d
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import Connection, delete, select
 
 from trustanchor.storage.database import insert_once
@@ -34,3 +36,15 @@ def approved_by(conn: Connection, link_id: str, client_id: str) -> bool:
         )
     ).first()
     return row is not None
+
+
+def approved_among(conn: Connection, link_ids: Sequence[str], client_id: str) -> set[str]:
+    """Which of ``link_ids`` ``client_id`` approved (one statement for a whole listing)."""
+    if not link_ids:
+        return set()
+    rows = conn.execute(
+        select(link_approvals.c.link_id).where(
+            link_approvals.c.link_id.in_(list(link_ids)), link_approvals.c.client_id == client_id
+        )
+    ).all()
+    return {row.link_id for row in rows}
