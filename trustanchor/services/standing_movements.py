@@ -37,6 +37,7 @@ from trustanchor.oauth.authorization_details import parse_authorization_details
 from trustanchor.oauth.errors import InvalidAuthorizationDetails, InvalidGrant
 from trustanchor.oauth.funding import FundingDetail
 from trustanchor.oauth.standing_funding import StandingFundingDetail
+from trustanchor.policy.snapshot import SetView, TrustSnapshot
 from trustanchor.policy.windows import bucket_start, earliest_bucket
 from trustanchor.services import cumulative, decisions, links
 from trustanchor.services.container import Services
@@ -106,8 +107,9 @@ def movement(
     if row is None or row.id != standing_id or not row.active(at):
         raise InvalidGrant("the standing authorization has ended", reason="standing_ended")
     _check_link_and_accounts(conn, client, grant, standing, wanted)
-    set_id = _check_policy(services, anchor_set_id, wanted)
-    _count(services, conn, grant, standing, wanted, set_id, at=at)
+    snapshot = decisions.trust_snapshot(services)
+    view = _check_policy(snapshot, anchor_set_id, wanted)
+    _count(conn, snapshot, view, grant, standing, wanted, at=at)
     minted = FundingDetail(
         direction=wanted.direction,
         amount=wanted.amount,
@@ -152,8 +154,10 @@ def _check_link_and_accounts(
         )
 
 
-def _check_policy(services: Services, anchor_set_id: str | None, wanted: FundingDetail) -> str:
-    view = decisions.trust_snapshot(services).sets.get(anchor_set_id or "")
+def _check_policy(
+    snapshot: TrustSnapshot, anchor_set_id: str | None, wanted: FundingDetail
+) -> SetView:
+    view = snapshot.sets.get(anchor_set_id or "")
     if view is None or not view.allows_funding or view.policy.standing_funding_max_days <= 0:
         raise InvalidGrant(
             "the anchor set no longer allows standing authorizations",
@@ -164,21 +168,21 @@ def _check_policy(services: Services, anchor_set_id: str | None, wanted: Funding
         raise InvalidAuthorizationDetails(
             "the amount is above the anchor set's funding limit", reason="limit_exceeded"
         )
-    return view.id
+    return view
 
 
 def _count(
-    services: Services,
     conn: Connection,
+    snapshot: TrustSnapshot,
+    view: SetView,
     grant: Grant,
     standing: StandingFundingDetail,
     wanted: FundingDetail,
-    set_id: str,
     *,
     at: int,
 ) -> None:
-    snapshot = decisions.trust_snapshot(services)
-    zone = snapshot.sets[set_id].policy.time_zone
+    set_id = view.id
+    zone = view.policy.time_zone
     assert standing.standing_authorization_id is not None
     meter = Meter(
         set_id,
