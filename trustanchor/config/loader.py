@@ -249,6 +249,8 @@ def _validate(settings: Settings, problems: list[str]) -> None:
         problems.append("service.issuer: must be an absolute https URL")
     if issuer.query or issuer.fragment or svc.issuer.endswith("/"):
         problems.append("service.issuer: must have no query, fragment or trailing slash")
+    if not 0 <= svc.threads <= 64:
+        problems.append("service.threads: must be between 0 (chosen by database) and 64")
     tokens = settings.tokens
     if not 1 <= tokens.authorization_code_lifetime <= 60:
         problems.append("tokens.authorization_code_lifetime: must be between 1 and 60 seconds")

@@ -19,6 +19,9 @@ class ServiceSettings:
     host: str
     port: int
     workers: int
+    threads: int  # request threads per worker; 0: by database (serving.threads_per_worker)
+    group_commit: bool  # SQLite: concurrent write transactions share one commit
+    lean_token_endpoint: bool  # /token without Flask (web/token_route.py)
     # Secrets. In demo/test mode an empty value is replaced by a value generated into keys_dir.
     pairwise_secret: str
     cookie_secret: str
