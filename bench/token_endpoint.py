@@ -48,6 +48,7 @@ import base64
 import json
 import os
 import platform
+import re
 import secrets
 import shutil
 import signal
@@ -88,6 +89,8 @@ DEFAULTS_TOML = REPO_ROOT / "config" / "defaults.toml"
 
 HOST = "127.0.0.1"  # the only address this script ever talks to
 SERVER_CPU = "1"
+# Where the servers run (taskset -c): SERVER_CPU unless --server-cpus says otherwise.
+SERVER_CPUS = {"list": SERVER_CPU}
 LOADGEN_CPU = "0"
 CLIENT_ID = "bench-client"
 SCOPE = "api:read"
@@ -146,6 +149,10 @@ class ServerSpec:
     command: Callable[[int], list[str]]
     trustanchor: bool
     available: Callable[[], str | None] = lambda: None  # reason it cannot run, or None
+    # ``trustanchor serve`` variants (--workers, --two-processes, --serve-variant):
+    processes: int = 1  # separate server processes on one database, each with its own wrk
+    env: tuple[tuple[str, str], ...] = ()  # extra environment (TRUSTANCHOR_* settings)
+    pg_settings: tuple[tuple[str, str], ...] = ()  # PostgreSQL session settings (libpq options)
 
 
 def _node_command(port: int) -> list[str]:
@@ -170,13 +177,70 @@ def _granian_command(threads: int | None) -> Callable[[int], list[str]]:
     return command
 
 
-def _serve_command(port: int) -> list[str]:
+def _serve_command(port: int, workers: int = 1) -> list[str]:
     """``trustanchor serve`` itself (settings from $TRUSTANCHOR_CONFIG, which holds this port):
     granian's ASGI interface with ``trustanchor.web.asgi:app``, bodies read in the event loop,
     the Flask app in a pool of ``threads_per_worker`` threads (1 on SQLite)."""
     return [
-        sys.executable, "-m", "trustanchor", "serve", "--port", str(port), "--workers", "1",
+        sys.executable, "-m", "trustanchor", "serve", "--port", str(port),
+        "--workers", str(workers),
     ]  # fmt: skip
+
+
+SETTING_NAME = re.compile(r"[a-z_]{1,63}")
+SETTING_VALUE = re.compile(r"[A-Za-z0-9_.]{1,32}")
+ENV_NAME = re.compile(r"TRUSTANCHOR_[A-Z0-9_]{1,64}")
+VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
+
+
+def serve_variant(text: str) -> ServerSpec:
+    """A row of ``trustanchor serve`` from ``NAME:KEY=VALUE,KEY=VALUE`` (--serve-variant):
+    ``workers=N`` (granian worker processes), ``processes=N`` (separate ``trustanchor serve``
+    processes on one database, each loaded by its own wrk with its share of the connections),
+    ``pg.SETTING=VALUE`` (a PostgreSQL session setting on every connection of the service,
+    through libpq's ``options``: e.g. ``pg.commit_delay=100``) and ``TRUSTANCHOR_...=VALUE``
+    (an environment setting, e.g. ``TRUSTANCHOR_SERVICE_LEAN_TOKEN_ENDPOINT=false``)."""
+    name, _, rest = text.partition(":")
+    if not VARIANT_NAME.fullmatch(name):
+        raise ValueError(f"variant name {name!r}: letters, digits, _ . - (at most 40)")
+    workers = processes = 1
+    env: list[tuple[str, str]] = []
+    pg: list[tuple[str, str]] = []
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"{item!r}: expected KEY=VALUE")
+        if key in ("workers", "processes"):
+            if not value.isdigit() or not 1 <= int(value) <= 8:
+                raise ValueError(f"{key}={value}: 1..8")
+            workers, processes = (
+                (int(value), processes) if key == "workers" else (workers, int(value))
+            )
+        elif key.startswith("pg."):
+            setting = key.removeprefix("pg.")
+            if not SETTING_NAME.fullmatch(setting) or not SETTING_VALUE.fullmatch(value):
+                raise ValueError(f"{item!r}: pg.<name>=<value> with plain names and values")
+            pg.append((setting, value))
+        elif ENV_NAME.fullmatch(key):
+            env.append((key, value))
+        else:
+            raise ValueError(f"{item!r}: keys are workers, processes, pg.<setting>, TRUSTANCHOR_*")
+    shown = [f"{workers} worker{'s' if workers > 1 else ''}"]
+    if processes > 1:
+        shown.insert(0, f"{processes} processes ×")
+    shown += [f"{k}={v}" for k, v in pg] + [
+        f"{k.removeprefix('TRUSTANCHOR_').lower()}={v}" for k, v in env
+    ]
+    return ServerSpec(
+        name,
+        f"trustanchor · serve {name} ({' '.join(shown)})",
+        partial(_serve_command, workers=workers),
+        trustanchor=True,
+        available=_module_missing("granian", "it is a project dependency"),
+        processes=processes,
+        env=tuple(env),
+        pg_settings=tuple(pg),
+    )
 
 
 def _gunicorn_command(worker: str) -> Callable[[int], list[str]]:
@@ -256,6 +320,7 @@ class RunResult:
     server_cpu: float = 0.0  # share of one core used by the server's processes
     database_cpu: float = 0.0  # share of one core used by its PostgreSQL backends (0 on SQLite)
     core_busy: dict[str, float] = field(default_factory=dict)  # CPU -> busy share, all processes
+    process_cpu: list[float] = field(default_factory=list)  # per server process (processes > 1)
 
     @property
     def rps(self) -> float:
@@ -455,7 +520,7 @@ def running(
     """Start ``command`` pinned to the server core in its own process group; always stop it."""
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            ["taskset", "-c", SERVER_CPU, *command],
+            ["taskset", "-c", SERVER_CPUS["list"], *command],
             env=env,
             cwd=cwd,
             stdout=out,
@@ -574,46 +639,76 @@ def tail(path: Path, lines: int = 20) -> str:
 
 
 def run_wrk(
-    server_pid: int,
-    port: int,
+    server_pids: Sequence[int],
+    ports: Sequence[int],
     *,
     seconds: int,
     connections: int,
     body: str,
     authorization: str,
-    codes_file: Path | None = None,
+    codes_files: Sequence[Path] | None = None,
     database_pids: Callable[[], list[int]] | None = None,
 ) -> RunResult:
-    """One wrk run. With ``codes_file`` each request redeems the next code from it (``body`` is
-    then the form up to "&code="); wrk runs one thread, so every code is handed out once.
-    ``database_pids`` lists the PostgreSQL backends serving this server, whose CPU is counted
-    apart from the server's."""
-    url = f"http://{HOST}:{port}/token"
-    assert urllib.parse.urlsplit(url).hostname == HOST
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "BENCH_AUTHORIZATION": authorization}
-    if codes_file is None:
-        env["BENCH_FORM_BODY"] = body
-        script = LUA_SCRIPT
-    else:
-        env.update(BENCH_FORM_PREFIX=body, BENCH_CODES_FILE=str(codes_file))
-        script = CODES_LUA_SCRIPT
-    command = [
-        "taskset", "-c", LOADGEN_CPU,
-        "wrk", "--threads", "1", "--connections", str(connections),
-        "--duration", f"{seconds}s", "--timeout", "5s", "--script", str(script), url,
-    ]  # fmt: skip
+    """One wrk run per port, all at once, each with its share of ``connections`` (one port: one
+    wrk, as always). With ``codes_files`` (one per port) each request redeems the next code
+    from its file (``body`` is then the form up to "&code="); each wrk runs one thread, so
+    every code is handed out once. ``database_pids`` lists the PostgreSQL backends serving this
+    server, whose CPU is counted apart from the server's. With several ports the requests and
+    errors are summed, p50 is the mean of the wrk instances' p50 weighted by their requests and
+    p99 the largest of their p99 (percentiles cannot be merged exactly)."""
+    if len(ports) != len(server_pids) or (
+        codes_files is not None and len(codes_files) != len(ports)
+    ):
+        raise BenchError("one wrk per server process")
+    shares = [connections // len(ports) + (i < connections % len(ports)) for i in range(len(ports))]
+    commands: list[tuple[list[str], dict[str, str]]] = []
+    for index, port in enumerate(ports):
+        url = f"http://{HOST}:{port}/token"
+        assert urllib.parse.urlsplit(url).hostname == HOST
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "BENCH_AUTHORIZATION": authorization,
+        }
+        if codes_files is None:
+            env["BENCH_FORM_BODY"] = body
+            script = LUA_SCRIPT
+        else:
+            env.update(BENCH_FORM_PREFIX=body, BENCH_CODES_FILE=str(codes_files[index]))
+            script = CODES_LUA_SCRIPT
+        command = [
+            "taskset", "-c", LOADGEN_CPU,
+            "wrk", "--threads", "1", "--connections", str(shares[index]),
+            "--duration", f"{seconds}s", "--timeout", "5s", "--script", str(script), url,
+        ]  # fmt: skip
+        commands.append((command, env))
     db_before = _pid_cpu(database_pids() if database_pids else [])
-    cpu_before, cores_before, wall_before = cpu_seconds(server_pid), core_ticks(), time.monotonic()
-    try:
-        done = subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=seconds + 30
+    cpu_before = [cpu_seconds(pid) for pid in server_pids]
+    cores_before, wall_before = core_ticks(), time.monotonic()
+    procs = [
+        subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
+        for command, env in commands
+    ]
+    outputs: list[tuple[int, str, str]] = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(
+                timeout=max(1.0, wall_before + seconds + 30 - time.monotonic())
+            )
+            outputs.append((proc.returncode, out, err))
     except subprocess.TimeoutExpired as exc:
         raise BenchError(f"wrk did not finish within {seconds + 30} s") from exc
-    if done.returncode != 0:
-        raise BenchError(f"wrk failed ({done.returncode}): {done.stderr.strip()[:500]}")
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=STOP_DEADLINE)
     wall = time.monotonic() - wall_before
-    server_cpu = (cpu_seconds(server_pid) - cpu_before) / wall
+    process_cpu = [
+        (cpu_seconds(pid) - before) / wall
+        for pid, before in zip(server_pids, cpu_before, strict=True)
+    ]
     cores_after = core_ticks()
     db_after = _pid_cpu(database_pids() if database_pids else [])
     # A backend that started during the run counts from zero; one that ended is lost (the
@@ -623,21 +718,36 @@ def run_wrk(
         cpu: (cores_after[cpu][0] - busy) / max(1, cores_after[cpu][1] - total)
         for cpu, (busy, total) in cores_before.items()
     }
-    for line in done.stdout.splitlines():
-        if line.startswith("BENCH_RESULT "):
-            data = json.loads(line.removeprefix("BENCH_RESULT "))
-            return RunResult(
-                requests=data["requests"],
-                seconds=data["duration_us"] / 1e6,
-                p50_us=data["latency_us"]["p50"],
-                p99_us=data["latency_us"]["p99"],
-                errors=data["errors"],
-                codes_taken=data.get("codes_taken", 0),
-                server_cpu=server_cpu,
-                database_cpu=database_cpu,
-                core_busy=core_busy,
-            )
-    raise BenchError(f"no BENCH_RESULT line in wrk output:\n{done.stdout[-1000:]}")
+    parts: list[dict[str, Any]] = []
+    for returncode, out, err in outputs:
+        if returncode != 0:
+            raise BenchError(f"wrk failed ({returncode}): {err.strip()[:500]}")
+        found = [line for line in out.splitlines() if line.startswith("BENCH_RESULT ")]
+        if not found:
+            raise BenchError(f"no BENCH_RESULT line in wrk output:\n{out[-1000:]}")
+        parts.append(json.loads(found[-1].removeprefix("BENCH_RESULT ")))
+    requests = sum(int(part["requests"]) for part in parts)
+    errors: dict[str, int] = {}
+    for part in parts:
+        for kind, number in part["errors"].items():
+            errors[kind] = errors.get(kind, 0) + int(number)
+    p50 = (
+        sum(part["latency_us"]["p50"] * part["requests"] for part in parts) / requests
+        if requests
+        else 0
+    )
+    return RunResult(
+        requests=requests,
+        seconds=max(part["duration_us"] for part in parts) / 1e6,
+        p50_us=int(p50),
+        p99_us=max(int(part["latency_us"]["p99"]) for part in parts),
+        errors=errors,
+        codes_taken=sum(int(part.get("codes_taken", 0)) for part in parts),
+        server_cpu=sum(process_cpu),
+        database_cpu=database_cpu,
+        core_busy=core_busy,
+        process_cpu=process_cpu,
+    )
 
 
 # -- trustanchor set-up ------------------------------------------------------------------------
@@ -693,8 +803,11 @@ class Postgres:
                 for name in POSTGRES_SETTINGS
             }
 
-    def new_database(self) -> str:
-        """A fresh schema; the URL trustanchor is configured with."""
+    def new_database(self, settings: Sequence[tuple[str, str]] = ()) -> str:
+        """A fresh schema; the URL trustanchor is configured with. ``settings``: PostgreSQL
+        session settings for every connection made with that URL (libpq ``options``, ``-c
+        name=value`` each; ``commit_delay`` needs a superuser connection). Nothing is changed
+        server-wide: each setting lives and dies with the service's own sessions."""
         from sqlalchemy import text
 
         schema = f"ta_bench_{os.getpid()}_{secrets.token_hex(4)}"
@@ -702,7 +815,24 @@ class Postgres:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         self.schemas.append(schema)
         sep = "&" if "?" in self.url else "?"
-        return f"{self.url}{sep}options=-csearch_path%3D{schema}&application_name={schema}"
+        options = "%20".join(
+            f"-c{name}%3D{value}" for name, value in (("search_path", schema), *settings)
+        )
+        return f"{self.url}{sep}options={options}&application_name={schema}"
+
+    def session_settings(self, url: str, names: Sequence[str]) -> dict[str, str]:
+        """What a connection made with ``url`` sees for ``names`` (SHOW): checks that the
+        session settings of a variant took effect."""
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                return {
+                    name: str(conn.execute(text(f"SHOW {name}")).scalar_one()) for name in names
+                }
+        finally:
+            engine.dispose()
 
     def backend_pids(self, url: str) -> list[int]:
         """The server processes of PostgreSQL connected with ``url``'s application_name."""
@@ -863,16 +993,30 @@ class Target:
     codes: TrustanchorCodes | NodeCodes | None = None  # transfer codes: who mints them
     expected_rps: float = FIRST_RATE_GUESS
     token_info: dict[str, Any] = field(default_factory=dict)
-    proc: subprocess.Popen[bytes] | None = None
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     database_pids: Callable[[], list[int]] | None = None  # its PostgreSQL backends
+    ports: list[int] = field(default_factory=list)  # one per process; ports[0] == port
 
-    def codes_for(self, seconds: int) -> Path:
-        """Mint enough codes for a run of ``seconds`` (the server is idle) into a file."""
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self.procs[0] if self.procs else None
+
+    def log_of(self, index: int) -> Path:
+        return self.log if index == 0 else self.log.with_name(f"{self.log.stem}-{index}.log")
+
+    def codes_for(self, seconds: int) -> list[Path]:
+        """Mint enough codes for a run of ``seconds`` (the server is idle) into a file per
+        process (all in the one database: any process could redeem any of them)."""
         assert self.codes is not None
         count = int(CODE_MARGIN * self.expected_rps * seconds) + 100
-        path = self.log.with_suffix(".codes")
-        path.write_text("\n".join(self.codes.mint(count)) + "\n", encoding="ascii")
-        return path
+        codes = self.codes.mint(count)
+        paths = []
+        for index in range(len(self.ports)):
+            path = self.log.with_suffix(f".{index}.codes")
+            share = codes[index :: len(self.ports)]
+            path.write_text("\n".join(share) + "\n", encoding="ascii")
+            paths.append(path)
+        return paths
 
 
 def plan(
@@ -884,7 +1028,10 @@ def plan(
     challenge: str,
     postgres: Postgres | None = None,
 ) -> Target:
-    port = free_port()
+    ports = [free_port() for _ in range(spec.processes)]
+    while len(set(ports)) < len(ports):
+        ports = [free_port() for _ in range(spec.processes)]
+    port = ports[0]
     if grant == "transfer_code":
         body = form_prefix(verifier)
     else:
@@ -901,10 +1048,16 @@ def plan(
     if spec.trustanchor:
         database_url = None
         if postgres is not None:
-            database_url = postgres.new_database()
+            database_url = postgres.new_database(spec.pg_settings)
             database_pids = partial(postgres.backend_pids, database_url)
+            if spec.pg_settings:
+                seen = postgres.session_settings(database_url, [n for n, _ in spec.pg_settings])
+                print(f"  {spec.label}: session settings {seen}", file=sys.stderr)
+        elif spec.pg_settings:
+            raise BenchError(f"{spec.label}: pg.* settings need --postgres")
         config = prepare_trustanchor(workdir / spec.key, port, secret, grant, database_url)
         env["TRUSTANCHOR_CONFIG"] = str(config)
+        env.update(spec.env)
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         cwd = REPO_ROOT
         if grant == "transfer_code":
@@ -945,39 +1098,47 @@ def plan(
         grant=grant,
         codes=codes,
         database_pids=database_pids,
+        ports=ports,
     )
 
 
 def start(target: Target, stack: ExitStack) -> None:
-    print(f"  {target.spec.label}: starting on {HOST}:{target.port}", file=sys.stderr, flush=True)
-    target.proc = stack.enter_context(
-        running(target.spec.command(target.port), env=target.env, cwd=target.cwd, log=target.log)
-    )
-    wait_until_up(target.proc, target.port, target.log)
-    body = target.body
-    if target.codes is not None:
-        body += target.codes.mint(1)[0]
-    target.token_info = sanity_check(target.port, body, target.authorization, target.grant)
-    target.result.issued_requests += 1
+    """Start every process of ``target`` (one after the other: each runs the start-up's
+    migrations and declarations on the one database), then one token from each."""
+    for index, port in enumerate(target.ports):
+        print(f"  {target.spec.label}: starting on {HOST}:{port}", file=sys.stderr, flush=True)
+        proc = stack.enter_context(
+            running(
+                target.spec.command(port), env=target.env, cwd=target.cwd, log=target.log_of(index)
+            )
+        )
+        target.procs.append(proc)
+        wait_until_up(proc, port, target.log_of(index))
+    for port in target.ports:
+        body = target.body
+        if target.codes is not None:
+            body += target.codes.mint(1)[0]
+        target.token_info = sanity_check(port, body, target.authorization, target.grant)
+        target.result.issued_requests += 1
 
 
 def load(target: Target, seconds: int, connections: int, label: str) -> RunResult:
-    assert target.proc is not None
-    if target.proc.poll() is not None:
-        raise BenchError(f"{target.spec.label} has exited:\n{tail(target.log)}")
-    codes_file = target.codes_for(seconds) if target.codes is not None else None
+    for index, proc in enumerate(target.procs):
+        if proc.poll() is not None:
+            raise BenchError(f"{target.spec.label} has exited:\n{tail(target.log_of(index))}")
+    codes_files = target.codes_for(seconds) if target.codes is not None else None
     run = run_wrk(
-        target.proc.pid,
-        target.port,
+        [proc.pid for proc in target.procs],
+        target.ports,
         seconds=seconds,
         connections=connections,
         body=target.body,
         authorization=target.authorization,
-        codes_file=codes_file,
+        codes_files=codes_files,
         database_pids=target.database_pids,
     )
-    if codes_file is not None:
-        minted = len(codes_file.read_text(encoding="ascii").split())
+    if codes_files is not None:
+        minted = sum(len(path.read_text(encoding="ascii").split()) for path in codes_files)
         if run.codes_taken > minted:
             raise BenchError(
                 f"{target.spec.label} took {run.codes_taken} codes, {minted} were minted: "
@@ -985,11 +1146,18 @@ def load(target: Target, seconds: int, connections: int, label: str) -> RunResul
             )
         target.expected_rps = max(run.rps, 100.0)
     target.result.issued_requests += run.requests
-    target.result.threads = max(target.result.threads, thread_count(target.proc.pid))
+    target.result.threads = max(
+        target.result.threads, sum(thread_count(proc.pid) for proc in target.procs)
+    )
     print(
         f"  {label:>7} {target.spec.label}: {run.rps:6.0f} req/s  p50 {run.p50_us / 1000:6.2f} ms  "
         f"p99 {run.p99_us / 1000:6.2f} ms  errors {sum(run.errors.values())}  "
         f"server CPU {run.server_cpu:4.0%}  "
+        + (
+            "(" + " + ".join(f"{cpu:.0%}" for cpu in run.process_cpu) + ")  "
+            if len(run.process_cpu) > 1
+            else ""
+        )
         + (f"database CPU {run.database_cpu:4.0%}  " if target.database_pids else "")
         + f"core {SERVER_CPU} busy {run.core_busy.get(SERVER_CPU, 0):4.0%}  "
         f"core {LOADGEN_CPU} busy {run.core_busy.get(LOADGEN_CPU, 0):4.0%}",
@@ -1001,10 +1169,15 @@ def load(target: Target, seconds: int, connections: int, label: str) -> RunResul
 
 def finish(target: Target) -> None:
     """Peak memory while the server still runs; then (after it stopped) the recorded rows."""
-    assert target.proc is not None
-    if target.proc.poll() is not None:
-        raise BenchError(f"{target.spec.label} exited during the run:\n{tail(target.log)}")
-    target.result.peak_rss_kib, target.result.largest_rss_kib = peak_rss_kib(target.proc.pid)
+    total = largest = 0
+    for index, proc in enumerate(target.procs):
+        if proc.poll() is not None:
+            raise BenchError(
+                f"{target.spec.label} exited during the run:\n{tail(target.log_of(index))}"
+            )
+        each_total, each_largest = peak_rss_kib(proc.pid)
+        total, largest = total + each_total, max(largest, each_largest)
+    target.result.peak_rss_kib, target.result.largest_rss_kib = total, largest
 
 
 def measure(targets: Sequence[Target], args: argparse.Namespace) -> None:
@@ -1205,8 +1378,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{POSTGRES_URL}; host {HOST} only): each trustanchor server gets a fresh schema "
         "there, dropped at the end",
     )
+    parser.add_argument(
+        "--workers",
+        default="",
+        metavar="N,N,...",
+        help="add a row of `trustanchor serve --workers N` for each N (e.g. 1,2,4)",
+    )
+    parser.add_argument(
+        "--two-processes",
+        action="store_true",
+        help="add a row of two separate `trustanchor serve` processes (1 worker each) on one "
+        "database, each loaded by its own wrk with half the connections (req/s summed)",
+    )
+    parser.add_argument(
+        "--serve-variant",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE,...",
+        help="add a row of `trustanchor serve` (repeatable); keys: workers=N, processes=N, "
+        "pg.<setting>=<value> (PostgreSQL session setting, e.g. pg.commit_delay=100), "
+        "TRUSTANCHOR_<SECTION>_<KEY>=<value> (environment setting)",
+    )
+    parser.add_argument(
+        "--server-cpus",
+        default=SERVER_CPU,
+        metavar="LIST",
+        help=f"taskset CPU list for the servers (default {SERVER_CPU}; wrk stays on "
+        f"{LOADGEN_CPU}): e.g. 0,1 to let several workers use both cores",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
+    if not all(part in ("0", "1") for part in args.server_cpus.split(",")):
+        parser.error("--server-cpus: a comma-separated list of 0 and 1")
+    SERVER_CPUS["list"] = args.server_cpus
     if not (1 <= args.warmup <= 60 and 1 <= args.duration <= 60 and 1 <= args.runs <= 9):
         parser.error("warm-up and duration are 1..60 s, runs 1..9 (the whole run stays short)")
     if not 1 <= args.connections <= 1024:
@@ -1215,9 +1419,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = [k for k in keys if k not in SERVERS]
     if unknown:
         parser.error(f"unknown servers {unknown}; choose from {', '.join(SERVERS)}")
+    variant_texts = [
+        f"serve-w{n.strip()}:workers={n.strip()}" for n in args.workers.split(",") if n.strip()
+    ]
+    if args.two_processes:
+        variant_texts.append("serve-2p:processes=2")
+    variant_texts += args.serve_variant
+    try:
+        variants = [serve_variant(text) for text in variant_texts]
+    except ValueError as exc:
+        parser.error(f"--workers / --serve-variant: {exc}")
+    names = keys + [v.key for v in variants]
+    if len(set(names)) != len(names):
+        parser.error(f"row names must differ: {names}")
     try:
         specs = [
-            _for_database(spec, args.postgres) for spec in preflight([SERVERS[k] for k in keys])
+            _for_database(spec, args.postgres)
+            for spec in preflight([*(SERVERS[k] for k in keys), *variants])
         ]
         postgres = Postgres(args.postgres) if args.postgres else None
         workdir = Path(tempfile.mkdtemp(prefix="trustanchor-bench-"))
@@ -1255,6 +1473,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = serving_model_note(results, postgres is not None)
     if model is not None:
         print(f"- {model}")
+    if SERVER_CPUS["list"] != SERVER_CPU:
+        print(
+            f"- servers ran on CPUs {SERVER_CPUS['list']} (taskset), not on CPU {SERVER_CPU} alone"
+        )
+    for r in results:
+        if r.spec.processes > 1:
+            per_process = [
+                statistics.median(run.process_cpu[i] for run in r.runs)
+                for i in range(r.spec.processes)
+            ]
+            print(
+                f"- {r.spec.label}: {r.spec.processes} `trustanchor serve` processes on one "
+                "database, one wrk each with its share of the connections; req/s and errors "
+                "summed, p50 the request-weighted mean of their p50, p99 the largest p99; "
+                "server CPU per process (median): "
+                + " / ".join(f"{cpu:.0%}" for cpu in per_process)
+            )
+        if r.spec.env or r.spec.pg_settings:
+            print(
+                f"- {r.spec.label}: environment {dict(r.spec.env)}, PostgreSQL session "
+                f"settings {dict(r.spec.pg_settings)} (libpq options on the service's URL)"
+            )
     print(
         "- most OS threads in the server's process tree, seen right after a run: "
         + ", ".join(f"{r.spec.label}: {r.threads}" for r in results)
