@@ -111,6 +111,7 @@ par_requests = Table(
     Column("expires_at", Time, nullable=False),
     Column("consumed_at", Time, nullable=True),
 )
+Index("ix_par_requests_expires", par_requests.c.expires_at)  # purge (0011)
 
 interactions = Table(
     "interactions",
@@ -132,6 +133,7 @@ interactions = Table(
     # interaction) or "sso" (the browser's session); an SSO login never satisfies a step-up.
     Column("login_via", String(16), nullable=True),
 )
+Index("ix_interactions_expires", interactions.c.expires_at)  # purge (0011)
 
 wallet_transactions = Table(
     "wallet_transactions",
@@ -184,6 +186,9 @@ grants = Table(
 )
 Index("ix_grants_holder", grants.c.holder_id)
 Index("ix_grants_link", grants.c.link_id)
+# Purge (migration 0011): expired or revoked grants, once nothing refers to them.
+Index("ix_grants_expires", grants.c.expires_at)
+Index("ix_grants_revoked", grants.c.revoked_at)
 
 grant_anchors = Table(
     "grant_anchors",
@@ -260,6 +265,9 @@ authorization_codes = Table(
     Column("expires_at", Time, nullable=False),
     Column("consumed_at", Time, nullable=True),
 )
+# Purge (migration 0011): expired codes, and whether a grant still has any.
+Index("ix_authorization_codes_expires", authorization_codes.c.expires_at)
+Index("ix_authorization_codes_grant", authorization_codes.c.grant_id)
 
 refresh_tokens = Table(
     "refresh_tokens",
@@ -273,6 +281,7 @@ refresh_tokens = Table(
     Column("consumed_at", Time, nullable=True),
 )
 Index("ix_refresh_tokens_grant", refresh_tokens.c.grant_id)
+Index("ix_refresh_tokens_expires", refresh_tokens.c.expires_at)  # purge (0011)
 
 access_tokens = Table(
     "access_tokens",
@@ -285,6 +294,7 @@ access_tokens = Table(
     Column("revoked_at", Time, nullable=True),
 )
 Index("ix_access_tokens_grant", access_tokens.c.grant_id)
+Index("ix_access_tokens_expires", access_tokens.c.expires_at)  # purge (0011)
 
 used_jtis = Table(
     "used_jtis",
@@ -386,6 +396,7 @@ auditor_sessions = Table(
     Column("ended_at", Time, nullable=True),
 )
 Index("ix_auditor_sessions_holder", auditor_sessions.c.holder_ref)
+Index("ix_auditor_sessions_grant", auditor_sessions.c.grant_id)  # purge (0011)
 
 # --- holders' self-service page (issue 4) ------------------------------------------------------
 # Sessions of the page where holders list and remove their account links (/my/links): the session
@@ -402,6 +413,7 @@ holder_sessions = Table(
     Column("ended_at", Time, nullable=True),
 )
 Index("ix_holder_sessions_holder", holder_sessions.c.holder_id)
+Index("ix_holder_sessions_grant", holder_sessions.c.grant_id)  # purge (0011)
 
 # --- cumulative limits (issue 12) --------------------------------------------------------------
 # What the service authorized, per anchor set, operation (value_transfer; funding will have its
