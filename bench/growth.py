@@ -27,11 +27,16 @@ tokens per grant (a code exchange, then refreshes). Per token, the rows the serv
   ``refresh_rotation`` audit leaf; per grant one ``grants`` row, one ``grant_anchors`` row and a
   consumed ``authorization_codes`` row.
 
-Rows go in by ``executemany`` in batches of ``--batch``; audit leaves are exactly the rows
-``audit_repo.append`` writes (canonical JSON, leaf hash, kind, ref). Then the service's own
-integrator (``audit_tree.integrate_once``, with a batch of ``--integrate-batch`` leaves instead
-of the configured 2,000: fewer checkpoints, the same ``audit_nodes`` and leaf indexes) builds the
-Merkle tree, so proofs come from a real stored tree.
+Rows go in by the driver's ``executemany`` of plain tuples, ``--batch`` tokens per transaction,
+into the migrated schema with every index in place. Audit leaves are the rows ``audit_repo.append``
+writes (canonical JSON, leaf hash, kind, ref), made from a template of each kind of entry with the
+token's values put in (the first tokens of every fill are compared with the real entry, byte for
+byte). The fill goes one simulated day at a time and runs ``trustanchor purge``'s function
+(``storage.expiry.purge``, ``--retention``, default one day) after each day, as a daily cron job
+would (``--no-purge``: never). Then the service's own integrator (``audit_tree.integrate_once``,
+with a batch of ``--integrate-batch`` leaves instead of the configured 2,000: fewer checkpoints,
+the same ``audit_nodes`` and leaf indexes) builds the Merkle tree, so proofs come from a real
+stored tree.
 
 **Measured at each size**, on the simulated clock of the last token:
 
@@ -46,12 +51,12 @@ Merkle tree, so proofs come from a real stored tree.
   in the table, median and p99;
 - **proof**: ``AuditLog.inclusion_proof`` of a random leaf at the latest checkpoint (each call a
   fresh ``StoredTree``, no cache), checked with ``merkle.verify_inclusion`` (not timed);
-- **purge**: ``trustanchor.storage.expiry.purge`` (what ``trustanchor purge`` runs, default
-  retention one day) at the simulated now: seconds, rows deleted per table, size afterwards.
-  Purging happens at every size (``--no-purge``: never), so the token tables stay bounded by the
-  retention while the audit log and ``grants`` (never purged) keep growing. Neither SQLite nor
-  PostgreSQL gives freed space back to the file system without ``VACUUM`` (FULL): freed pages are
-  reused by later rows, which the "free" column shows for SQLite.
+- **integrator batch**: one ``audit_tree.integrate_batch`` of the configured batch size
+  (``[audit] batch_size``) with that many leaves pending;
+- **purge**: the last daily purge before the size (seconds, rows per rule), and the duration of
+  every purge batch's transaction while filling up to it (how long each held SQLite's write lock,
+  max and p99). Neither SQLite nor PostgreSQL gives freed space back to the file system without
+  ``VACUUM`` (FULL): freed pages are reused by later rows ("free pages", SQLite).
 
 The process pins itself to one CPU (``--cpu``). Progress goes to stderr, the Markdown tables and
 notes to stdout.
@@ -62,6 +67,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import json
 import os
 import platform
 import random
@@ -84,7 +90,7 @@ from audit_log import CLIENT_ID, SCOPE, make_services, percentile, progress
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from sqlalchemy import create_engine, insert, text  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from trustanchor.audit.merkle import leaf_hash, verify_inclusion  # noqa: E402
@@ -93,15 +99,6 @@ from trustanchor.domain.identity import Authentication  # noqa: E402
 from trustanchor.services import audit_trail  # noqa: E402
 from trustanchor.services.container import Services  # noqa: E402
 from trustanchor.storage import audit_repo, audit_tree, expiry, grants_repo  # noqa: E402
-from trustanchor.storage.tables import (  # noqa: E402
-    access_tokens,
-    audit_leaves,
-    authorization_codes,
-    grant_anchors,
-    grants,
-    refresh_tokens,
-    used_jtis,
-)
 
 TABLES = (
     "access_tokens",
@@ -169,152 +166,169 @@ def leaf_row(entry: Any) -> dict[str, Any]:
     }
 
 
+# Sentinel values for the leaf templates: real-looking (same lengths and shapes as the values
+# they stand for) and each present once in the canonical entry, so a template becomes a token's
+# entry by replacing them.
+S_AT, S_EXP = 1_111_111_111, 1_999_999_999
+S_JTI = ident("jti", -1)
+S_CLIENT = "client-sentinel-0000"
+S_REFRESH_DIGEST = secret_digest("refresh-sentinel")
+
+
+@dataclass(frozen=True)
+class LeafTemplate:
+    """The canonical entry of one kind of leaf with sentinels in place of the values that differ
+    from token to token. ``row`` gives the row ``audit_repo.append`` would write for the real
+    entry (checked against the real one for the first tokens of every fill)."""
+
+    entry: str
+    kind: str
+
+    @classmethod
+    def of(cls, entry: Any) -> LeafTemplate:
+        text = entry.to_canonical().decode("utf-8")
+        for sentinel in (str(S_AT), str(S_EXP), S_JTI, S_CLIENT, S_REFRESH_DIGEST):
+            if text.count(sentinel) > 1:
+                raise SystemExit(f"leaf template: {sentinel!r} occurs twice")
+        return cls(text, entry.KIND)
+
+    def row(
+        self, *, at: int, exp: int, ref: str, client: str, sub: str | None, sub_sentinel: str
+    ) -> tuple[Any, ...]:
+        text = (
+            self.entry.replace(str(S_AT), str(at), 1)
+            .replace(str(S_EXP), str(exp), 1)
+            .replace(S_JTI, ref, 1)
+            .replace(S_REFRESH_DIGEST, ref, 1)
+            .replace(S_CLIENT, client, 1)
+        )
+        if sub is not None:
+            text = text.replace(sub_sentinel, sub, 1)
+        raw = text.encode("utf-8")
+        return (text, leaf_hash(raw).hex(), self.kind, ref, at)
+
+
+def leaf_templates(sub_sentinel: str) -> tuple[LeafTemplate, LeafTemplate, LeafTemplate]:
+    """(client_credentials access token, a person's access token, refresh rotation)."""
+    cc = audit_trail.token_issued(at=S_AT, kind="access_token", jti=S_JTI, client_id=S_CLIENT,
+                                  sub=None, scope=[SCOPE], exp=S_EXP)  # fmt: skip
+    person = person_access_entry(S_AT, S_EXP, S_JTI, S_CLIENT, sub_sentinel)
+    refresh = audit_trail.token_issued(
+        at=S_AT, kind="refresh_rotation", jti=S_REFRESH_DIGEST, client_id=S_CLIENT,
+        sub=sub_sentinel, scope=PERSON_SCOPE, authentication=AUTH, anchor_set_id="eu-retail",
+        exp=S_EXP,
+    )  # fmt: skip
+    return LeafTemplate.of(cc), LeafTemplate.of(person), LeafTemplate.of(refresh)
+
+
+PERSON_SCOPE = ["openid", "payments"]
+
+
+def person_access_entry(at: int, exp: int, jti: str, client: str, sub: str) -> Any:
+    return audit_trail.token_issued(
+        at=at, kind="access_token", jti=jti, client_id=client, sub=sub, scope=PERSON_SCOPE,
+        authentication=AUTH, anchor_set_id="eu-retail", exp=exp,
+    )  # fmt: skip
+
+
+# The columns of each filled table, in the order of the tuples ``fill`` builds.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "grants": ("id", "client_id", "holder_id", "details", "created_at", "expires_at",
+               "anchor_set_id"),
+    "grant_anchors": ("grant_id", "anchor_id"),
+    "authorization_codes": ("code_digest", "grant_id", "client_id", "binding", "created_at",
+                            "expires_at", "consumed_at"),
+    "refresh_tokens": ("token_digest", "grant_id", "client_id", "bound_jkt", "created_at",
+                       "expires_at", "consumed_at"),
+    "access_tokens": ("jti", "grant_id", "client_id", "created_at", "expires_at"),
+    "used_jtis": ("namespace", "jti_digest", "expires_at"),
+    "audit_leaves": ("entry", "leaf_hash", "kind", "ref", "created_at"),
+}  # fmt: skip
+DETAILS = json.dumps({"scope": PERSON_SCOPE, "anchor_set": "eu-retail"})
+BINDING = json.dumps({"redirect_uri": "https://merchant.invalid/cb"})
+
+
+def insert_rows(conn: Any, table: str, rows: list[tuple[Any, ...]]) -> None:
+    """One ``executemany`` of plain tuples through the driver (JSON columns already encoded):
+    the same rows the service's inserts write, without SQLAlchemy's per-row processing."""
+    columns = COLUMNS[table]
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+    conn.exec_driver_sql(sql, rows)
+
+
 def fill(services: Services, plan: Plan, first: int, last: int, batch: int) -> float:
-    """Rows of tokens ``first`` … ``last - 1``; seconds taken."""
+    """Rows of tokens ``first`` … ``last - 1``; seconds taken. Leaves come from templates of the
+    real entries (the first tokens of each call are checked against ``leaf_row`` of the real
+    entry, byte for byte)."""
     started = time.perf_counter()
+    sub_sentinel = keyed_digest(plan.sub_key, "sub", "sentinel")
+    cc_leaf, person_leaf, refresh_leaf = leaf_templates(sub_sentinel)
+    check_until = first + 30
     k = first
     while k < last:
         end = min(last, k + batch)
-        rows: dict[str, list[dict[str, Any]]] = {
-            "grants": [],
-            "grant_anchors": [],
-            "codes": [],
-            "refresh": [],
-            "access": [],
-            "jtis": [],
-            "leaves": [],
-        }
+        rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in COLUMNS}
         for i in range(k, end):
             at = plan.created(i)
             jti = ident("jti", i)
+            exp = at + plan.access_lifetime
             p = plan.person(i)
-            rows["jtis"].append(
-                {
-                    "namespace": "dpop",
-                    "jti_digest": secret_digest(ident("dpop", i)),
-                    "expires_at": at + JTI_WINDOW,
-                }
-            )
+            rows["used_jtis"].append(("dpop", secret_digest(ident("dpop", i)), at + JTI_WINDOW))
             if p is None:
-                rows["access"].append(
-                    {
-                        "jti": jti,
-                        "grant_id": None,
-                        "client_id": CLIENT_ID,
-                        "created_at": at,
-                        "expires_at": at + plan.access_lifetime,
-                    }
-                )
-                rows["leaves"].append(
-                    leaf_row(
-                        audit_trail.token_issued(
-                            at=at,
-                            kind="access_token",
-                            jti=jti,
-                            client_id=CLIENT_ID,
-                            sub=None,
-                            scope=[SCOPE],
-                            exp=at + plan.access_lifetime,
-                        )
-                    )
-                )
+                rows["access_tokens"].append((jti, None, CLIENT_ID, at, exp))
+                leaf = cc_leaf.row(at=at, exp=exp, ref=jti, client=CLIENT_ID, sub=None,
+                                   sub_sentinel=sub_sentinel)  # fmt: skip
+                if i < check_until:
+                    check_leaf(leaf, audit_trail.token_issued(
+                        at=at, kind="access_token", jti=jti, client_id=CLIENT_ID, sub=None,
+                        scope=[SCOPE], exp=exp))  # fmt: skip
+                rows["audit_leaves"].append(leaf)
                 continue
             g, nth = divmod(p, plan.tokens_per_grant)
             grant_id = ident("grant", g)
             client = f"merchant-{g % PERSON_CLIENTS}"
             sub = keyed_digest(plan.sub_key, "sub", str(g % 100_000))
             if nth == 0:
-                rows["grants"].append(
-                    {
-                        "id": grant_id,
-                        "client_id": client,
-                        "holder_id": ident("holder", g % 100_000),
-                        "details": {"scope": ["openid", "payments"], "anchor_set": "eu-retail"},
-                        "created_at": at,
-                        "expires_at": at + plan.refresh_lifetime,
-                        "anchor_set_id": "eu-retail",
-                    }
-                )
-                rows["grant_anchors"].append({"grant_id": grant_id, "anchor_id": "wallet-pid-eu"})
-                rows["codes"].append(
-                    {
-                        "code_digest": secret_digest(ident("code", g)),
-                        "grant_id": grant_id,
-                        "client_id": client,
-                        "binding": {"redirect_uri": "https://merchant.invalid/cb"},
-                        "created_at": at - 5,
-                        "expires_at": at - 5 + plan.code_lifetime,
-                        "consumed_at": at,
-                    }
-                )
+                rows["grants"].append((grant_id, client, ident("holder", g % 100_000), DETAILS, at,
+                                       at + plan.refresh_lifetime, "eu-retail"))  # fmt: skip
+                rows["grant_anchors"].append((grant_id, "wallet-pid-eu"))
+                rows["authorization_codes"].append((secret_digest(ident("code", g)), grant_id,
+                    client, BINDING, at - 5, at - 5 + plan.code_lifetime, at))  # fmt: skip
             last_of_grant = nth == plan.tokens_per_grant - 1
             refresh = ident("refresh", p)
-            rows["refresh"].append(
-                {
-                    "token_digest": secret_digest(refresh),
-                    "grant_id": grant_id,
-                    "client_id": client,
-                    "bound_jkt": None,
-                    "created_at": at,
-                    "expires_at": at + plan.refresh_lifetime,
-                    # rotated at the grant's next token; the grant's last one stays unused
-                    "consumed_at": None if last_of_grant else plan.created(i + 2),
-                }
-            )
-            rows["access"].append(
-                {
-                    "jti": jti,
-                    "grant_id": grant_id,
-                    "client_id": client,
-                    "created_at": at,
-                    "expires_at": at + plan.access_lifetime,
-                }
-            )
-            scope = ["openid", "payments"]
-            rows["leaves"].append(
-                leaf_row(
-                    audit_trail.token_issued(
-                        at=at,
-                        kind="access_token",
-                        jti=jti,
-                        client_id=client,
-                        sub=sub,
-                        scope=scope,
-                        authentication=AUTH,
-                        anchor_set_id="eu-retail",
-                        exp=at + plan.access_lifetime,
-                    )
-                )
-            )
-            rows["leaves"].append(
-                leaf_row(
-                    audit_trail.refresh_token_issued(
-                        at=at,
-                        refresh_token=refresh,
-                        client_id=client,
-                        sub=sub,
-                        scope=scope,
-                        authorization_details=[],
-                        authentication=AUTH,
-                        anchor_set_id="eu-retail",
-                        exp=at + plan.refresh_lifetime,
-                    )
-                )
-            )
+            refresh_digest = secret_digest(refresh)
+            refresh_exp = at + plan.refresh_lifetime
+            # rotated at the grant's next token; the grant's last one stays unused
+            rows["refresh_tokens"].append((refresh_digest, grant_id, client, None, at,
+                refresh_exp, None if last_of_grant else plan.created(i + 2)))  # fmt: skip
+            rows["access_tokens"].append((jti, grant_id, client, at, exp))
+            access_leaf = person_leaf.row(at=at, exp=exp, ref=jti, client=client, sub=sub,
+                                          sub_sentinel=sub_sentinel)  # fmt: skip
+            rotation_leaf = refresh_leaf.row(
+                at=at, exp=refresh_exp, ref=refresh_digest, client=client, sub=sub,
+                sub_sentinel=sub_sentinel,
+            )  # fmt: skip
+            if i < check_until:
+                check_leaf(access_leaf, person_access_entry(at, exp, jti, client, sub))
+                check_leaf(rotation_leaf, audit_trail.refresh_token_issued(
+                    at=at, refresh_token=refresh, client_id=client, sub=sub, scope=PERSON_SCOPE,
+                    authorization_details=[], authentication=AUTH, anchor_set_id="eu-retail",
+                    exp=refresh_exp))  # fmt: skip
+            rows["audit_leaves"].append(access_leaf)
+            rows["audit_leaves"].append(rotation_leaf)
         with services.db.transaction() as conn:
-            for table, key in (
-                (grants, "grants"),
-                (grant_anchors, "grant_anchors"),
-                (authorization_codes, "codes"),
-                (refresh_tokens, "refresh"),
-                (access_tokens, "access"),
-                (used_jtis, "jtis"),
-                (audit_leaves, "leaves"),
-            ):
-                if rows[key]:
-                    conn.execute(insert(table), rows[key])
+            for table, table_rows in rows.items():
+                if table_rows:
+                    insert_rows(conn, table, table_rows)
         k = end
     return time.perf_counter() - started
+
+
+def check_leaf(row: tuple[Any, ...], entry: Any) -> None:
+    real = leaf_row(entry)
+    if row != (real["entry"], real["leaf_hash"], real["kind"], real["ref"], real["created_at"]):
+        raise SystemExit(f"leaf template differs from the real entry:\n{row}\n{real}")
 
 
 def integrate_all(services: Services, now: int, batch: int) -> tuple[int, float]:
@@ -418,6 +432,27 @@ def row_counts(services: Services) -> dict[str, int]:
 
 
 @dataclass
+class Purges:
+    """The daily purges run while filling up to one size."""
+
+    count: int = 0
+    seconds: float = 0.0
+    batches: list[float] = field(default_factory=list)  # each batch's transaction, s
+    last_s: float = 0.0  # the last day's purge
+    last: dict[str, int] = field(default_factory=dict)  # rows it deleted per rule
+
+    def run(self, services: Services, now: int, retention: int) -> None:
+        t0 = time.perf_counter()
+        self.last = expiry.purge(
+            services.db, now=now, retention=retention,
+            timing=lambda _rule, seconds: self.batches.append(seconds),
+        )  # fmt: skip
+        self.last_s = time.perf_counter() - t0
+        self.seconds += self.last_s
+        self.count += 1
+
+
+@dataclass
 class Step:
     size: int
     fill_s: float
@@ -431,21 +466,18 @@ class Step:
     introspect: list[float]
     proof: list[float]
     proof_hashes: int
-    purge_s: float | None = None
-    purged: dict[str, int] = field(default_factory=dict)
-    rows_after: dict[str, int] = field(default_factory=dict)
-    bytes_after: int | None = None
-    free_after: float | None = None
+    integrate_batch: tuple[int, float]  # (leaves, seconds) of one integrator batch
+    purges: Purges
 
 
 def measure(
     services: Services, plan: Plan, n: int, kept_from: int, args: argparse.Namespace
-) -> tuple[list[float], list[float], list[float], int]:
+) -> tuple[list[float], list[float], list[float], int, tuple[int, float]]:
     now = plan.created(n - 1)
     rng = random.Random(args.seed + n)
     lifetime = plan.access_lifetime
     issue = timed(args.iterations, lambda _i: issue_once(services, now, lifetime))
-    # Tokens still in the table (a purge at an earlier size removed those before kept_from).
+    # Tokens still in the table (purges removed those before kept_from).
     lookups = [ident("jti", rng.randrange(kept_from, n)) for _ in range(args.iterations)]
 
     def introspect(i: int) -> None:
@@ -453,7 +485,18 @@ def measure(
             grants_repo.access_token_active(conn, lookups[i], now=now)
 
     intro = timed(args.iterations, introspect)
+    # One batch of the background integrator at its configured size: top the pending leaves
+    # (the issuances above) up to it with more issuances, untimed.
+    batch_size = services.settings.audit.batch_size
+    for _ in range(max(0, batch_size - args.iterations)):
+        issue_once(services, now, lifetime)
+    t0 = time.perf_counter()
+    done = audit_tree.integrate_batch(services.db, services.audit_key, now=now,
+                                      batch_size=batch_size)  # fmt: skip
+    integrate_batch = (done.integrated if done is not None else 0, time.perf_counter() - t0)
     size, _ = integrate_all(services, now, args.integrate_batch)
+    if not size and done is not None:  # that batch integrated everything pending
+        size = done.checkpoint.size
     audit = services.audit
     root = audit.checkpoint(size).checkpoint.root_hash
     indexes = [rng.randrange(size) for _ in range(args.iterations)]
@@ -470,7 +513,7 @@ def measure(
     for index, proof in zip(indexes[:50], proofs[:50], strict=True):
         [entry] = audit.entries(index, index + 1)
         verify_inclusion(entry.leaf_hash, index, size, proof, root)  # raises ProofError
-    return issue, intro, proof_times, hashes
+    return issue, intro, proof_times, hashes, integrate_batch
 
 
 def live_from(plan: Plan, n: int, now: int, retention: int) -> int:
@@ -518,26 +561,32 @@ def ms(values: Sequence[float]) -> str:
     return f"{statistics.median(values) * 1000:.2f} / {percentile(values, 99) * 1000:.2f}"
 
 
+def batch_ms(values: Sequence[float]) -> str:
+    if not values:
+        return "—"
+    return f"{max(values) * 1000:.0f} / {percentile(values, 99) * 1000:.0f}"
+
+
 def report(backend: str, steps: list[Step], args: argparse.Namespace) -> None:
     print(f"## Growth: {backend}\n")
     print(
         "| issued tokens | access_tokens rows | audit leaves | DB MB | bytes / token | "
-        "issue ms (p50 / p99) | introspect ms (p50 / p99) | inclusion proof ms (p50 / p99) | "
-        "proof hashes | purge s | purged rows | access_tokens rows after | DB MB after |"
+        "issue ms (p50 / p99) | introspect ms (p50 / p99) | integrator batch ms (leaves) | "
+        "inclusion proof ms (p50 / p99) | proof hashes | last day's purge s (rows) | "
+        "purge batch ms (max / p99) |"
     )
-    print("|" + "---|" * 13)
+    print("|" + "---|" * 12)
     for s in steps:
-        purged = sum(s.purged.values()) if s.purge_s is not None else None
+        leaves, seconds = s.integrate_batch
+        pg = s.purges
+        day = f"{pg.last_s:.2f} ({sum(pg.last.values()):,})" if pg.count else "—"
         print(
             f"| {s.size:,} | {s.rows['access_tokens']:,} | {s.rows['audit_leaves']:,} | "
             f"{mb(s.bytes_total)} | {s.bytes_total / s.size:,.0f} | {ms(s.issue)} | "
-            f"{ms(s.introspect)} | {ms(s.proof)} | {s.proof_hashes} | "
-            + ("—" if s.purge_s is None else f"{s.purge_s:.2f}")
-            + f" | {'—' if purged is None else f'{purged:,}'} | "
-            + (f"{s.rows_after['access_tokens']:,}" if s.rows_after else "—")
-            + f" | {mb(s.bytes_after)} |"
+            f"{ms(s.introspect)} | {seconds * 1000:.1f} ({leaves:,}) | {ms(s.proof)} | "
+            f"{s.proof_hashes} | {day} | {batch_ms(pg.batches)} |"
         )
-    print("\n### Rows and bytes per table (before purge)\n")
+    print("\n### Rows and bytes per table\n")
     groups = {
         "access_tokens": ["access_tokens"],
         "refresh_tokens": ["refresh_tokens"],
@@ -556,27 +605,31 @@ def report(backend: str, steps: list[Step], args: argparse.Namespace) -> None:
             size = table_bytes(s.per_table, prefixes)
             cells.append(f"{rows:,} rows, {mb(size)} MB" if size is not None else f"{rows:,}")
         print(f"| {s.size:,} | " + " | ".join(cells) + " |")
-    print("\n### What purge deleted, per table\n")
-    rules = [r.name for r in expiry.RULES if any(s.purged.get(r.name) for s in steps)]
+    print("\n### The last day's purge before each size, rows per rule\n")
+    names = [r.name for r in expiry.RULES]
+    rules = [r for r in names if any(s.purges.last.get(r) for s in steps)]
     if rules:
         print("| issued tokens | simulated days | " + " | ".join(rules) + " |")
         print("|---|---|" + "---|" * len(rules))
         for s in steps:
             days = s.size / args.per_day
-            cells = [f"{s.purged.get(r, 0):,}" for r in rules]
+            cells = [f"{s.purges.last.get(r, 0):,}" for r in rules]
             print(f"| {s.size:,} | {days:,.1f} | " + " | ".join(cells) + " |")
     else:
         print("Nothing was purged.")
-    print("\n### Filling (not issuance: bulk inserts) and building the tree\n")
-    print("| issued tokens | fill s | integrate s | tree size | free pages before / after purge |")
-    print("|---|---|---|---|---|")
+    print("\n### Filling (not issuance: bulk inserts), the daily purges, building the tree\n")
+    print(
+        "| issued tokens | fill s | daily purges (count, s in all) | purge batches | "
+        "integrate s | tree size | free pages |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for s in steps:
-        free = (
-            "—"
-            if s.free_share is None
-            else f"{s.free_share:.0%} / " + ("—" if s.free_after is None else f"{s.free_after:.0%}")
+        free = "—" if s.free_share is None else f"{s.free_share:.0%}"
+        pg = s.purges
+        print(
+            f"| {s.size:,} | {s.fill_s:.1f} | {pg.count}, {pg.seconds:.1f} | {len(pg.batches):,} "
+            f"| {s.integrate_s:.1f} | {s.tree_size:,} | {free} |"
         )
-        print(f"| {s.size:,} | {s.fill_s:.1f} | {s.integrate_s:.1f} | {s.tree_size:,} | {free} |")
     print()
 
 
@@ -650,7 +703,10 @@ def main() -> None:
         f"client_credentials, {args.tokens_per_grant} per person's grant; purge retention "
         f"{args.retention} s" + (" (purge disabled)" if args.no_purge else "")
     )
-    print(f"- latencies: {args.iterations} samples each\n")
+    print(
+        f"- latencies: {args.iterations} samples each; load average at the end "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}\n"
+    )
     report(backend, steps, args)
 
 
@@ -669,27 +725,29 @@ def run(services: Services, sizes: list[int], args: argparse.Namespace) -> list[
     filled = kept_from = 0
     for n in sizes:
         now = plan.created(n - 1)
-        progress(f"filling to {n:,} issued tokens")
-        fill_s = fill(services, plan, filled, n, args.batch)
-        filled = n
-        progress(f"  {fill_s:.1f} s; integrating")
+        progress(f"filling to {n:,} issued tokens" + ("" if args.no_purge else ", purging daily"))
+        purges = Purges()
+        fill_s = 0.0
+        while filled < n:
+            # One simulated day (or what is left of it), then that day's purge, as a daily cron.
+            day_end = min(n, (filled // args.per_day + 1) * args.per_day)
+            fill_s += fill(services, plan, filled, day_end, args.batch)
+            filled = day_end
+            if not args.no_purge:
+                purges.run(services, plan.created(day_end - 1), args.retention)
+            if purges.count and purges.count % 50 == 0:
+                progress(f"  {filled:,} tokens, {purges.count} purges, {purges.seconds:.0f} s")
+        progress(f"  fill {fill_s:.1f} s, purges {purges.seconds:.1f} s; integrating")
         tree, integrate_s = integrate_all(services, now, args.integrate_batch)
         progress(f"  {integrate_s:.1f} s, tree size {tree:,}; measuring")
         total, free, per_table = storage_size(services)
         rows = row_counts(services)
-        issue, intro, proof, hashes = measure(services, plan, n, kept_from, args)
-        step = Step(n, fill_s, integrate_s, tree, rows, total, free, per_table, issue, intro,
-                    proof, hashes)  # fmt: skip
         if not args.no_purge:
-            progress("  purge")
-            t0 = time.perf_counter()
-            step.purged = expiry.purge(services.db, now=now, retention=args.retention)
-            step.purge_s = time.perf_counter() - t0
-            step.rows_after = row_counts(services)
-            step.bytes_after, step.free_after, _ = storage_size(services)
-            progress(f"  purged {sum(step.purged.values()):,} rows in {step.purge_s:.2f} s")
             kept_from = live_from(plan, n, now, args.retention)
-        steps.append(step)
+        issue, intro, proof, hashes, batch = measure(services, plan, n, kept_from, args)
+        steps.append(Step(n, fill_s, integrate_s, tree, rows, total, free, per_table, issue,
+                          intro, proof, hashes, batch, purges))  # fmt: skip
+        progress(f"  done {n:,}")
     return steps
 
 
