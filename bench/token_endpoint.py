@@ -321,6 +321,12 @@ class RunResult:
     database_cpu: float = 0.0  # share of one core used by its PostgreSQL backends (0 on SQLite)
     core_busy: dict[str, float] = field(default_factory=dict)  # CPU -> busy share, all processes
     process_cpu: list[float] = field(default_factory=list)  # per server process (processes > 1)
+    wal_syncs: int | None = None  # PostgreSQL: WAL fsyncs during the run, whole server
+
+    @property
+    def wal_syncs_per_request(self) -> float:
+        """WAL fsyncs per answered request (server-wide counter: includes other sessions)."""
+        return (self.wal_syncs or 0) / self.requests if self.requests else 0.0
 
     @property
     def rps(self) -> float:
@@ -648,6 +654,7 @@ def run_wrk(
     authorization: str,
     codes_files: Sequence[Path] | None = None,
     database_pids: Callable[[], list[int]] | None = None,
+    wal_syncs: Callable[[], int] | None = None,
 ) -> RunResult:
     """One wrk run per port, all at once, each with its share of ``connections`` (one port: one
     wrk, as always). With ``codes_files`` (one per port) each request redeems the next code
@@ -682,6 +689,7 @@ def run_wrk(
         ]  # fmt: skip
         commands.append((command, env))
     db_before = _pid_cpu(database_pids() if database_pids else [])
+    wal_before = wal_syncs() if wal_syncs else None
     cpu_before = [cpu_seconds(pid) for pid in server_pids]
     cores_before, wall_before = core_ticks(), time.monotonic()
     procs = [
@@ -711,6 +719,7 @@ def run_wrk(
     ]
     cores_after = core_ticks()
     db_after = _pid_cpu(database_pids() if database_pids else [])
+    wal_after = wal_syncs() if wal_syncs else None
     # A backend that started during the run counts from zero; one that ended is lost (the
     # service's pool keeps its connections, so that is rare).
     database_cpu = sum(cpu - db_before.get(pid, 0.0) for pid, cpu in db_after.items()) / wall
@@ -747,6 +756,7 @@ def run_wrk(
         database_cpu=database_cpu,
         core_busy=core_busy,
         process_cpu=process_cpu,
+        wal_syncs=None if wal_before is None or wal_after is None else wal_after - wal_before,
     )
 
 
@@ -834,6 +844,14 @@ class Postgres:
         finally:
             engine.dispose()
 
+    def wal_syncs(self) -> int:
+        """``pg_stat_wal.wal_sync``: WAL fsyncs so far, by every session of the server (this
+        shared server has other clients, which the count includes)."""
+        from sqlalchemy import text
+
+        with self._admin.connect() as conn:
+            return int(conn.execute(text("SELECT wal_sync FROM pg_stat_wal")).scalar_one())
+
     def backend_pids(self, url: str) -> list[int]:
         """The server processes of PostgreSQL connected with ``url``'s application_name."""
         from sqlalchemy import text
@@ -878,7 +896,10 @@ class Postgres:
             f"{settings}; PostgreSQL's processes are not pinned (they share both cores with the "
             "server and wrk); database CPU: the CPU of the backends connected for that server "
             "(found by application_name), per second of wall time, not counted in server CPU; "
-            "the WAL writer's and checkpointer's CPU is in neither"
+            "the WAL writer's and checkpointer's CPU is in neither; WAL fsyncs/req: the growth "
+            "of pg_stat_wal.wal_sync during the run over the requests answered, a server-wide "
+            "counter, so it includes the commits of anything else using this server (the "
+            "node-oidc-provider row, which stores nothing, shows that background per request)"
         )
 
 
@@ -995,6 +1016,7 @@ class Target:
     token_info: dict[str, Any] = field(default_factory=dict)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     database_pids: Callable[[], list[int]] | None = None  # its PostgreSQL backends
+    wal_syncs: Callable[[], int] | None = None  # PostgreSQL's WAL fsync counter
     ports: list[int] = field(default_factory=list)  # one per process; ports[0] == port
 
     @property
@@ -1045,6 +1067,7 @@ def plan(
     config: Path | None = None
     codes: TrustanchorCodes | NodeCodes | None = None
     database_pids: Callable[[], list[int]] | None = None
+    wal_syncs: Callable[[], int] | None = postgres.wal_syncs if postgres is not None else None
     if spec.trustanchor:
         database_url = None
         if postgres is not None:
@@ -1098,6 +1121,7 @@ def plan(
         grant=grant,
         codes=codes,
         database_pids=database_pids,
+        wal_syncs=wal_syncs,
         ports=ports,
     )
 
@@ -1136,6 +1160,7 @@ def load(target: Target, seconds: int, connections: int, label: str) -> RunResul
         authorization=target.authorization,
         codes_files=codes_files,
         database_pids=target.database_pids,
+        wal_syncs=target.wal_syncs,
     )
     if codes_files is not None:
         minted = sum(len(path.read_text(encoding="ascii").split()) for path in codes_files)
@@ -1159,6 +1184,11 @@ def load(target: Target, seconds: int, connections: int, label: str) -> RunResul
             else ""
         )
         + (f"database CPU {run.database_cpu:4.0%}  " if target.database_pids else "")
+        + (
+            f"WAL fsyncs/req {run.wal_syncs_per_request:4.2f}  "
+            if run.wal_syncs is not None
+            else ""
+        )
         + f"core {SERVER_CPU} busy {run.core_busy.get(SERVER_CPU, 0):4.0%}  "
         f"core {LOADGEN_CPU} busy {run.core_busy.get(LOADGEN_CPU, 0):4.0%}",
         file=sys.stderr,
@@ -1219,7 +1249,9 @@ def table(results: Sequence[ServerResult], *, database_cpu: bool = False) -> str
     node = next((r for r in results if r.spec.key == "node"), None)
     node_rps = node.median("rps") if node else None
     db_head, db_rule = (
-        ("database CPU | database CPU µs/req | ", "---:|---:|") if database_cpu else ("", "")
+        ("database CPU | database CPU µs/req | WAL fsyncs/req | ", "---:|---:|---:|")
+        if database_cpu
+        else ("", "")
     )
     lines = [
         "| server | req/s (median) | runs (req/s) | p50 ms | p99 ms | peak RSS MiB (all / largest) "
@@ -1239,8 +1271,9 @@ def table(results: Sequence[ServerResult], *, database_cpu: bool = False) -> str
         if database_cpu:
             db_cells = (
                 f"{r.median('database_cpu'):.0%} | {r.median('database_cpu_us_per_request'):.0f} | "
+                f"{r.median('wal_syncs_per_request'):.2f} | "
                 if r.spec.trustanchor
-                else "— | — | "
+                else f"— | — | {r.median('wal_syncs_per_request'):.2f} | "
             )
         lines.append(
             f"| {r.spec.label} | {rps:,.0f} | {runs} | {r.median('p50_us') / 1000:.2f} "
