@@ -165,7 +165,7 @@ def database(database_url: str) -> Iterator[Database]:
     """A migrated database: a copy of the session's migrated template (support/templates.py),
     which is the migrations' own result at head; migrated here only if it was not empty."""
     filled = templates.migrated(database_url)
-    db = Database(database_url)
+    db = Database(database_url, group_commit=True)  # as the service runs it
     if not filled:
         upgrade(db)
     yield db

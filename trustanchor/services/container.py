@@ -97,7 +97,9 @@ def build_services(
     clock = clock or SystemClock()
     randomness = randomness or SystemRandomness()
     db = db or Database(
-        settings.service.database_url, pool_size=max(5, settings.service.workers * 4)
+        settings.service.database_url,
+        pool_size=max(5, settings.service.workers * 4),
+        group_commit=settings.service.group_commit,
     )
     secrets = load_secrets(settings, create=False)
     keys = SigningKeyStore.open(

@@ -19,19 +19,28 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from trustanchor.storage.group_commit import GroupCommit
+from trustanchor.storage.unavailable import StorageUnavailable
+
+__all__ = ["Database", "Row", "StorageUnavailable", "insert_once"]
+
 Row = Mapping[str, Any]
-
-
-class StorageUnavailable(Exception):
-    """The database could not be reached or the statement failed for infrastructure reasons."""
 
 
 class Database:
     """``pool_size`` and ``pool_timeout`` (seconds to wait for a free connection) size the
-    PostgreSQL pool; SQLite keeps SQLAlchemy's default pool."""
+    PostgreSQL pool; SQLite keeps SQLAlchemy's default pool. ``group_commit``: on a SQLite file,
+    the write transactions of this process's threads share commits
+    (:mod:`trustanchor.storage.group_commit`); elsewhere it changes nothing."""
 
     def __init__(
-        self, url: str, *, echo: bool = False, pool_size: int = 10, pool_timeout: float = 30.0
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        pool_size: int = 10,
+        pool_timeout: float = 30.0,
+        group_commit: bool = False,
     ) -> None:
         self.url = url
         parsed = make_url(url)
@@ -58,10 +67,19 @@ class Database:
         else:
             raise ValueError(f"unsupported database: {self.dialect}")
         self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.group: GroupCommit | None = None
+        if group_commit and self.dialect == "sqlite" and _is_file(parsed.database):
+            self.group = GroupCommit(self.engine)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """A read-write transaction: committed on success, rolled back on any exception."""
+        """A read-write transaction: committed on success, rolled back on any exception. Under
+        group commit, the commit may be shared with other threads' transactions; either way
+        this returns only once the work is durably committed."""
+        if self.group is not None:
+            with _unavailable_on_infrastructure_errors(), self.group.transaction() as conn:
+                yield conn
+            return
         with _unavailable_on_infrastructure_errors(), self.engine.begin() as conn:
             yield conn
 
@@ -72,7 +90,13 @@ class Database:
             yield conn
 
     def dispose(self) -> None:
+        if self.group is not None:
+            self.group.close()
         self.engine.dispose()
+
+
+def _is_file(database: str | None) -> bool:
+    return bool(database) and database != ":memory:" and "mode=memory" not in (database or "")
 
 
 @contextmanager

@@ -1,0 +1,217 @@
+"""Group commit (storage/group_commit.py) on a SQLite file: many threads' transactions share one
+COMMIT, each in its own savepoint; a member's failure undoes only that member; later members
+see earlier ones (one winner per one-time artefact inside a batch); a failed COMMIT fails every
+member of its batch and the next batch works; nobody returns before its batch is durable.
+
+Batches are formed deterministically: a *holder* transaction keeps the writer while the other
+threads queue for it (``GroupCommit.waiting``), so they all land in the holder's batch."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, create_engine, event, func, select, text
+
+from trustanchor.storage import grants_repo
+from trustanchor.storage.database import Database, StorageUnavailable, insert_once
+from trustanchor.storage.migrate import upgrade
+from trustanchor.storage.tables import access_tokens, used_jtis
+
+NOW = 1_800_000_000
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'group.db'}", group_commit=True)
+    upgrade(database)
+    assert database.group is not None
+    yield database
+    database.dispose()
+
+
+def committed_rows(db: Database, table: Any) -> int:
+    """Counted on a connection of its own: only what is committed."""
+    engine = create_engine(db.url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def record_token(jti: str) -> Callable[[Connection], object]:
+    def work(conn: Connection) -> object:
+        grants_repo.record_access_token(conn, jti, None, "bank", now=NOW, expires_at=NOW + 60)
+        return jti
+
+    return work
+
+
+def in_one_batch(db: Database, works: list[Callable[[Connection], object]]) -> list[object]:
+    """Run ``works`` in threads that all queue behind a holder transaction, so that they and
+    the holder share one batch. Each result is what the work returned or the exception raised
+    (by the work, or by the transaction when its batch failed)."""
+    group = db.group
+    assert group is not None
+    results: list[object] = [None] * len(works)
+    release = threading.Event()
+
+    def member(i: int) -> None:
+        try:
+            with db.transaction() as conn:
+                results[i] = works[i](conn)
+        except BaseException as exc:
+            results[i] = exc
+
+    def holder() -> None:
+        try:
+            with db.transaction():
+                release.wait(10)
+        except StorageUnavailable:
+            pass  # its batch failed: the members' results say so
+
+    holding = threading.Thread(target=holder)
+    holding.start()
+    while group.waiting:  # the holder has the writer once nobody is queued before it
+        time.sleep(0.001)
+    time.sleep(0.01)
+    threads = [threading.Thread(target=member, args=(i,)) for i in range(len(works))]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while group.waiting < len(works):
+        assert time.monotonic() < deadline, "members never queued"
+        time.sleep(0.001)
+    release.set()
+    holding.join(10)
+    for thread in threads:
+        thread.join(10)
+    return results
+
+
+def test_queued_transactions_share_one_commit_and_all_are_durable(db: Database) -> None:
+    group = db.group
+    assert group is not None
+    before = group.batches
+    results = in_one_batch(db, [record_token(f"jti-{i}") for i in range(20)])
+    assert results == [f"jti-{i}" for i in range(20)]
+    assert group.batches == before + 1  # holder and twenty members: one COMMIT
+    assert committed_rows(db, access_tokens) == 20
+
+
+def test_a_failing_member_rolls_back_only_itself(db: Database) -> None:
+    def fails(conn: Connection) -> object:
+        record_token("doomed")(conn)
+        raise ValueError("refused after writing")
+
+    results = in_one_batch(db, [record_token("a"), fails, record_token("b")])
+    assert results[0] == "a" and results[2] == "b"
+    assert isinstance(results[1], ValueError)
+    engine = create_engine(db.url)
+    with engine.connect() as conn:
+        kept = set(conn.execute(select(access_tokens.c.jti)).scalars())
+    engine.dispose()
+    assert kept == {"a", "b"}
+
+
+def test_two_redemptions_of_one_code_in_one_batch_have_exactly_one_winner(db: Database) -> None:
+    with db.transaction() as conn:
+        grants_repo.create_grant(conn, "g1", "bank", None, {}, now=NOW, expires_at=NOW + 3600)
+        grants_repo.store_code(
+            conn, "the-code", "g1", "bank", {"redirect_uri": "x"}, now=NOW, expires_at=NOW + 60
+        )
+
+    def redeem(conn: Connection) -> object:
+        try:
+            return grants_repo.consume_code(conn, "the-code", "bank", now=NOW)
+        except grants_repo.Reused:
+            return "reused"
+
+    results = in_one_batch(db, [redeem, redeem, redeem])
+    winners = [r for r in results if isinstance(r, grants_repo.ConsumedCode)]
+    assert len(winners) == 1
+    assert sorted(r for r in results if isinstance(r, str)) == ["reused", "reused"]
+
+
+def test_a_replayed_jti_in_the_same_batch_is_refused(db: Database) -> None:
+    def spend(conn: Connection) -> object:
+        return insert_once(
+            conn, used_jtis, {"namespace": "dpop", "jti_digest": "d" * 64, "expires_at": NOW + 60}
+        )
+
+    results = in_one_batch(db, [spend, spend])
+    assert sorted(map(bool, results)) == [False, True]
+
+
+def test_a_failed_commit_fails_every_member_and_the_next_batch_works(db: Database) -> None:
+    failing = {"on": True}
+
+    @event.listens_for(db.engine, "commit")
+    def _refuse(_conn: Any) -> None:
+        if failing["on"]:
+            failing["on"] = False
+            raise OSError("disk full (simulated)")
+
+    results = in_one_batch(db, [record_token(f"lost-{i}") for i in range(5)])
+    assert all(isinstance(r, StorageUnavailable) for r in results), results
+    assert committed_rows(db, access_tokens) == 0
+
+    with db.transaction() as conn:
+        record_token("after")(conn)
+    assert committed_rows(db, access_tokens) == 1
+
+
+def test_a_transaction_inside_another_on_one_thread_is_refused_not_deadlocked(
+    db: Database,
+) -> None:
+    with (
+        db.transaction(),
+        pytest.raises(RuntimeError, match="inside another"),
+        db.transaction(),
+    ):
+        pass  # pragma: no cover
+    with db.transaction() as conn:  # the writer is free again
+        conn.execute(text("SELECT 1"))
+
+
+def test_nothing_returns_before_its_batch_is_committed(db: Database) -> None:
+    """A member that finished its work still waits while its batch is open."""
+    group = db.group
+    assert group is not None
+    returned = threading.Event()
+    release = threading.Event()
+
+    def holder() -> None:
+        with db.transaction():
+            release.wait(10)
+
+    holding = threading.Thread(target=holder)
+
+    def member() -> None:
+        with db.transaction() as conn:
+            record_token("early")(conn)
+            holding.start()  # queued when this member leaves: the batch stays open
+            while group.waiting < 1:
+                time.sleep(0.001)
+        returned.set()
+
+    first = threading.Thread(target=member)
+    first.start()
+    time.sleep(0.1)  # the member is done with its work; the holder holds the batch open
+    assert not returned.is_set()
+    assert committed_rows(db, access_tokens) == 0
+    release.set()
+    holding.join(10)
+    first.join(10)
+    assert returned.is_set()
+    assert committed_rows(db, access_tokens) == 1
+
+
+def test_without_a_file_or_on_postgresql_nothing_is_batched(tmp_path: Path) -> None:
+    assert Database("sqlite://", group_commit=True).group is None
+    assert Database(f"sqlite:///{tmp_path / 'x.db'}").group is None
