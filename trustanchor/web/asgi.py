@@ -1,10 +1,14 @@
 """ASGI entry point of ``trustanchor serve``: ``trustanchor.web.asgi:app`` (settings from
 $TRUSTANCHOR_CONFIG). The Flask app behind :class:`~trustanchor.web.serving.WsgiOverAsgi`, so
-that request bodies are read under a deadline without holding a thread (see serving.py)."""
+that request bodies are read under a deadline without holding a thread (see serving.py); with
+``service.lean_token_endpoint``, ``POST /token`` is answered without Flask
+(:mod:`trustanchor.web.token_route`)."""
 
 from trustanchor.log_setup import configure_logging
-from trustanchor.web.app import create_app
+from trustanchor.web.app import SECURITY_HEADERS, create_app
+from trustanchor.web.app import _form_action as form_action
 from trustanchor.web.serving import BodyDeadline, WsgiOverAsgi, threads_per_worker
+from trustanchor.web.token_route import lean_routes
 
 configure_logging()
 _flask = create_app()
@@ -18,5 +22,14 @@ app = WsgiOverAsgi(
         maximum=_limits.body_read_timeout_max,
         min_rate=_limits.min_body_rate,
         max_bytes=_limits.max_body_bytes,
+    ),
+    lean_routes=lean_routes(
+        _services,
+        # the values trustanchor.web.app sets on every answer
+        security_headers={
+            name: value.format(form_action=form_action(_services))
+            for name, value in SECURITY_HEADERS.items()
+        },
+        integrator=_flask.extensions.get("trustanchor.audit_integrator"),
     ),
 )

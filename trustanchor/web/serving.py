@@ -24,6 +24,12 @@ Here granian's ASGI interface hands the request to :class:`WsgiOverAsgi`, which
    while they are handled (an anchor's CRL, an upstream provider: :func:`reaches_out`) run in a
    separate pool of ``OUTBOUND_THREADS``, so they never hold or queue behind those threads.
 
+Lean routes: ``lean_routes`` maps ``(method, PATH_INFO)`` to a handler that answers the complete
+request without Flask (``trustanchor.web.token_route`` for ``POST /token``). It runs in the
+same pool, after the same body read; a handler may decline a request (return None), which then
+goes to the WSGI app as usual. Everything the Flask stack does for such a request is listed in
+``trustanchor.web.cross_cutting`` and tested on both stacks.
+
 The hop costs CPU on every request (bench/results/2026-12-06-serving-model.md: granian's ASGI
 interface plus the thread hand-off, about 1.2-1.35x the CPU per token of granian's WSGI
 interface on this machine), so the body read is kept lean: one ``asyncio.timeout_at`` per body,
@@ -42,7 +48,7 @@ import io
 import logging
 import re
 import sys
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
@@ -109,6 +115,27 @@ class BodyDeadline:
         return min(self.maximum, self.initial + received / self.min_rate)
 
 
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class LeanRequest:
+    """A complete request for a lean route: ``path`` is the ``PATH_INFO`` the WSGI app would
+    see (:func:`environ_path`), ``headers`` the ASGI header lines as received."""
+
+    method: str
+    path: str
+    query_string: bytes
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    client: tuple[str, int] | None
+
+
+# A lean route's handler: the answer (status, lower-case header lines, body), or None to leave
+# the request to the WSGI app.
+LeanHandler = Callable[[LeanRequest], Answer | None]
+
+
 class _Disconnected(Exception):
     """The client went away before its body was complete."""
 
@@ -124,8 +151,10 @@ class WsgiOverAsgi:
         threads: int,
         deadline: BodyDeadline,
         outbound_threads: int = OUTBOUND_THREADS,
+        lean_routes: Mapping[tuple[str, str], LeanHandler] | None = None,
     ) -> None:
         self._app = wsgi_app
+        self._lean = dict(lean_routes or {})
         self._deadline = deadline
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="trustanchor")
         # Requests that wait on other servers (:func:`reaches_out`) never queue behind, or
@@ -159,10 +188,17 @@ class WsgiOverAsgi:
             )
             await send({"type": "http.response.body", "body": TIMEOUT_BODY})
             return
-        environ = wsgi_environ(scope, body)
         loop = asyncio.get_running_loop()
         pool = self._outbound if reaches_out(scope["method"], scope["path"]) else self._pool
-        status, headers, content = await loop.run_in_executor(pool, self._call, environ)
+        path = environ_path(scope)[1] if self._lean else ""
+        lean = self._lean.get((scope["method"], path)) if self._lean else None
+        if lean is None:
+            environ = wsgi_environ(scope, body)
+            status, headers, content = await loop.run_in_executor(pool, self._call, environ)
+        else:
+            status, headers, content = await loop.run_in_executor(
+                pool, self._call_lean, lean, scope, path, body
+            )
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
 
@@ -230,6 +266,26 @@ class WsgiOverAsgi:
         encoded = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
         return int(status.split(" ", 1)[0]), encoded, b"".join(written)
 
+    def _call_lean(self, handler: LeanHandler, scope: Scope, path: str, body: bytes) -> Answer:
+        """Run a lean route (in a pool thread); the WSGI app when it declines the request."""
+        client = scope.get("client")
+        request = LeanRequest(
+            method=scope["method"],
+            path=path,
+            query_string=bytes(scope.get("query_string", b"")),
+            headers=scope["headers"],
+            body=body,
+            client=(str(client[0]), int(client[1])) if client else None,
+        )
+        try:
+            answer = handler(request)
+        except Exception:  # the handler answers its own failures; this is the last resort
+            log.exception("the application failed")
+            return 500, list(_PLAIN_HEADERS), b"internal server error\n"
+        if answer is None:
+            return self._call(wsgi_environ(scope, body))
+        return answer
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
@@ -252,13 +308,9 @@ def _declared_length(scope: Scope) -> int | None:
     return None
 
 
-def wsgi_environ(scope: Scope, body: bytes) -> dict[str, Any]:
-    """The PEP 3333 environ of an ASGI HTTP scope with a complete body.
-
-    Repeated header lines are joined with commas (RFC 9110 §5.3), as WSGI servers do, so the
-    app still sees every Authorization or DPoP line (``trustanchor.web.forms``). Header names
-    with an underscore are dropped: in the environ ``X_Foo`` and ``X-Foo`` would be the same
-    key, so one could pose as the other (gunicorn and nginx drop them too)."""
+def environ_path(scope: Scope) -> tuple[str, str]:
+    """``SCRIPT_NAME`` and ``PATH_INFO`` of an ASGI HTTP scope (PEP 3333: the decoded bytes as
+    latin-1 text): the path without the root path it is served under."""
     raw_path = scope.get("raw_path")
     if raw_path:
         path = unquote_to_bytes(bytes(raw_path).split(b"?", 1)[0]).decode("latin-1")
@@ -267,6 +319,17 @@ def wsgi_environ(scope: Scope, body: bytes) -> dict[str, Any]:
     root_path = str(scope.get("root_path", "")).encode("utf-8").decode("latin-1")
     if root_path and path.startswith(root_path):
         path = path[len(root_path) :]
+    return root_path, path
+
+
+def wsgi_environ(scope: Scope, body: bytes) -> dict[str, Any]:
+    """The PEP 3333 environ of an ASGI HTTP scope with a complete body.
+
+    Repeated header lines are joined with commas (RFC 9110 §5.3), as WSGI servers do, so the
+    app still sees every Authorization or DPoP line (``trustanchor.web.forms``). Header names
+    with an underscore are dropped: in the environ ``X_Foo`` and ``X-Foo`` would be the same
+    key, so one could pose as the other (gunicorn and nginx drop them too)."""
+    root_path, path = environ_path(scope)
     server = scope.get("server") or ("localhost", 80)
     client = scope.get("client")
     environ: dict[str, Any] = {
