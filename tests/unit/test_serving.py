@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 
 from trustanchor.config.loader import ConfigError, load_settings
-from trustanchor.web.serving import BodyDeadline, threads_per_worker, wsgi_environ
+from trustanchor.web.serving import (
+    BodyDeadline,
+    LeanRequest,
+    WsgiOverAsgi,
+    threads_per_worker,
+    wsgi_environ,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -107,3 +113,52 @@ def test_the_loader_refuses_read_deadlines_out_of_bounds() -> None:
         settings.limits.body_read_timeout_max,
         settings.limits.min_body_rate,
     ) == (10, 10, 30, 500)
+
+
+# -- lean routes (trustanchor.web.token_route is tested on both stacks in
+# tests/flows/test_token_stacks.py) ------------------------------------------------------------
+
+
+def _run(app: WsgiOverAsgi, scope: dict[str, Any], body: bytes = b"") -> tuple[int, bytes]:
+    import asyncio
+
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    return int(sent[0]["status"]), bytes(sent[1]["body"])
+
+
+def test_a_lean_route_answers_its_method_and_path_and_may_leave_a_request_to_the_app() -> None:
+    seen: list[LeanRequest] = []
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"wsgi " + environ["PATH_INFO"].encode("latin-1")]
+
+    def lean(request: LeanRequest) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
+        seen.append(request)
+        if request.body == b"decline":
+            return None
+        if request.body == b"fail":
+            raise RuntimeError("a bug")
+        return 201, [], b"lean"
+
+    deadline = BodyDeadline(initial=1, maximum=2, min_rate=500, max_bytes=100)
+    app = WsgiOverAsgi(wsgi, threads=1, deadline=deadline, lean_routes={("POST", "/token"): lean})
+    assert _run(app, _scope(), b"a=1") == (201, b"lean")
+    assert seen[-1].path == "/token" and seen[-1].query_string == b"a=1&b=%C3%A9"
+    assert seen[-1].body == b"a=1" and seen[-1].client == ("127.0.0.1", 50000)
+    # the path as PATH_INFO: percent-decoded, under the root path
+    assert _run(app, _scope(raw_path=b"/base/tok%65n", root_path="/base")) == (201, b"lean")
+    assert _run(app, _scope(), b"decline") == (200, b"wsgi /token")
+    assert _run(app, _scope(), b"fail") == (500, b"internal server error\n")
+    count = len(seen)
+    assert _run(app, _scope(method="GET")) == (200, b"wsgi /token")
+    assert _run(app, _scope(raw_path=b"/token/", path="/token/")) == (200, b"wsgi /token/")
+    assert len(seen) == count
