@@ -193,6 +193,12 @@ ENV_NAME = re.compile(r"TRUSTANCHOR_[A-Z0-9_]{1,64}")
 VARIANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
 
 
+def _workers_of(spec: ServerSpec) -> int:
+    """Worker processes of one server process of ``spec`` (1 unless --workers N is given)."""
+    command = spec.command(0)
+    return int(command[command.index("--workers") + 1]) if "--workers" in command else 1
+
+
 def serve_variant(text: str) -> ServerSpec:
     """A row of ``trustanchor serve`` from ``NAME:KEY=VALUE,KEY=VALUE`` (--serve-variant):
     ``workers=N`` (granian worker processes), ``processes=N`` (separate ``trustanchor serve``
@@ -844,6 +850,25 @@ class Postgres:
         finally:
             engine.dispose()
 
+    def check_connections(self, specs: Sequence[ServerSpec]) -> None:
+        """Every server stays up for the whole interleaved run and its pools keep their
+        connections: refuse a plan that would pass max_connections (the service would answer
+        503 for want of a connection, which measures the plan, not the service). Estimate:
+        per worker, the request threads (4 on PostgreSQL) plus the audit integrator and one
+        spare."""
+        from sqlalchemy import text
+
+        with self._admin.connect() as conn:
+            in_use = int(conn.execute(text("SELECT count(*) FROM pg_stat_activity")).scalar_one())
+        budget = int(self.settings["max_connections"]) - in_use - 3  # superuser reserve
+        need = sum(6 * spec.processes * _workers_of(spec) for spec in specs if spec.trustanchor)
+        if need > budget:
+            raise BenchError(
+                f"this plan may open about {need} PostgreSQL connections and the server has "
+                f"about {budget} free (max_connections {self.settings['max_connections']}, "
+                f"{in_use} in use): run fewer rows at a time, or --sequential"
+            )
+
     def wal_syncs(self) -> int:
         """``pg_stat_wal.wal_sync``: WAL fsyncs so far, by every session of the server (this
         shared server has other clients, which the count includes)."""
@@ -1476,6 +1501,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             print(f"working directory {workdir}", file=sys.stderr)
             verifier, challenge = pkce_pair()
+            if postgres is not None and not args.sequential:
+                postgres.check_connections(specs)
             targets = [
                 plan(spec, workdir, secret, args.grant, verifier, challenge, postgres)
                 for spec in specs
@@ -1511,6 +1538,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"- servers ran on CPUs {SERVER_CPUS['list']} (taskset), not on CPU {SERVER_CPU} alone"
         )
     for r in results:
+        if r.errors:
+            kinds: dict[str, int] = {}
+            for run in r.runs:
+                for kind, number in run.errors.items():
+                    kinds[kind] = kinds.get(kind, 0) + number
+            print(
+                f"- {r.spec.label}: errors over the measured runs by kind (wrk): "
+                + ", ".join(f"{kind} {number}" for kind, number in kinds.items() if number)
+            )
         if r.spec.processes > 1:
             per_process = [
                 statistics.median(run.process_cpu[i] for run in r.runs)
