@@ -440,6 +440,7 @@ class Purges:
     batches: list[float] = field(default_factory=list)  # each batch's transaction, s
     last_s: float = 0.0  # the last day's purge
     last: dict[str, int] = field(default_factory=dict)  # rows it deleted per rule
+    vacuum_s: float = 0.0  # --vacuum (PostgreSQL): the daily VACUUMs
 
     def run(self, services: Services, now: int, retention: int) -> None:
         t0 = time.perf_counter()
@@ -514,6 +515,33 @@ def measure(
         [entry] = audit.entries(index, index + 1)
         verify_inclusion(entry.leaf_hash, index, size, proof, root)  # raises ProofError
     return issue, intro, proof_times, hashes, integrate_batch
+
+
+VACUUMED = ("access_tokens", "refresh_tokens", "authorization_codes", "used_jtis", "grants",
+            "grant_anchors", "audit_leaves")  # fmt: skip
+
+
+def vacuum(services: Services) -> float:
+    """Plain ``VACUUM`` of the tables purge and the integrator change (PostgreSQL): what
+    autovacuum does in production, off on the test server. Seconds taken."""
+    t0 = time.perf_counter()
+    with services.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for name in VACUUMED:
+            conn.exec_driver_sql(f"VACUUM {name}")
+    return time.perf_counter() - t0
+
+
+def dead_share(services: Services) -> float | None:
+    """PostgreSQL: the share of dead row versions in audit_leaves (statistics, approximate)."""
+    if services.db.dialect == "sqlite":
+        return None
+    with services.db.reader() as conn:
+        row = conn.exec_driver_sql(
+            "SELECT n_live_tup, n_dead_tup FROM pg_stat_user_tables WHERE relname = 'audit_leaves'"
+        ).first()
+    if row is None or not (row[0] + row[1]):
+        return None
+    return float(row[1]) / float(row[0] + row[1])
 
 
 def live_from(plan: Plan, n: int, now: int, retention: int) -> int:
@@ -620,15 +648,17 @@ def report(backend: str, steps: list[Step], args: argparse.Namespace) -> None:
     print("\n### Filling (not issuance: bulk inserts), the daily purges, building the tree\n")
     print(
         "| issued tokens | fill s | daily purges (count, s in all) | purge batches | "
-        "integrate s | tree size | free pages |"
+        "integrate s | tree size | free pages (SQLite) or audit_leaves dead versions (PostgreSQL) "
+        "| VACUUM s |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for s in steps:
         free = "—" if s.free_share is None else f"{s.free_share:.0%}"
         pg = s.purges
         print(
             f"| {s.size:,} | {s.fill_s:.1f} | {pg.count}, {pg.seconds:.1f} | {len(pg.batches):,} "
-            f"| {s.integrate_s:.1f} | {s.tree_size:,} | {free} |"
+            f"| {s.integrate_s:.1f} | {s.tree_size:,} | {free} | "
+            + (f"{pg.vacuum_s:.1f} |" if args.vacuum else "— |")
         )
     print()
 
@@ -660,6 +690,17 @@ def main() -> None:
         "--retention", type=int, default=expiry.DEFAULT_RETENTION, help="purge retention (s)"
     )
     parser.add_argument("--no-purge", action="store_true", help="never purge")
+    parser.add_argument(
+        "--integrate-daily",
+        action="store_true",
+        help="run the integrator after each simulated day too (not only at each size)",
+    )
+    parser.add_argument(
+        "--vacuum",
+        action="store_true",
+        help="PostgreSQL: plain VACUUM of the token tables and audit_leaves after each day "
+        "(standing in for autovacuum)",
+    )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--cpu", type=int, default=(os.cpu_count() or 1) - 1)
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
@@ -671,6 +712,8 @@ def main() -> None:
         parser.error("--sizes needs positive sizes")
     if args.database and make_url(args.database).get_backend_name() != "postgresql":
         parser.error("--database takes a postgresql:// URL (SQLite is the default)")
+    if args.vacuum and not args.database:
+        parser.error("--vacuum is for PostgreSQL (SQLite's VACUUM rewrites the whole file)")
 
     pinned = pin_cpu(args.cpu)
     workdir = Path(tempfile.mkdtemp(prefix="ta-growth-"))
@@ -701,7 +744,10 @@ def main() -> None:
     print(
         f"- simulated issuance: {args.per_day:,} access tokens a day, one in three "
         f"client_credentials, {args.tokens_per_grant} per person's grant; purge retention "
-        f"{args.retention} s" + (" (purge disabled)" if args.no_purge else "")
+        f"{args.retention} s"
+        + (" (purge disabled)" if args.no_purge else ", daily")
+        + (", integrator daily" if args.integrate_daily else "")
+        + (", VACUUM daily" if args.vacuum else "")
     )
     print(
         f"- latencies: {args.iterations} samples each; load average at the end "
@@ -727,7 +773,7 @@ def run(services: Services, sizes: list[int], args: argparse.Namespace) -> list[
         now = plan.created(n - 1)
         progress(f"filling to {n:,} issued tokens" + ("" if args.no_purge else ", purging daily"))
         purges = Purges()
-        fill_s = 0.0
+        fill_s = daily_integrate_s = 0.0
         while filled < n:
             # One simulated day (or what is left of it), then that day's purge, as a daily cron.
             day_end = min(n, (filled // args.per_day + 1) * args.per_day)
@@ -735,12 +781,25 @@ def run(services: Services, sizes: list[int], args: argparse.Namespace) -> list[
             filled = day_end
             if not args.no_purge:
                 purges.run(services, plan.created(day_end - 1), args.retention)
+            if args.integrate_daily:
+                daily_integrate_s += integrate_all(
+                    services, plan.created(day_end - 1), args.integrate_batch
+                )[1]
+            if args.vacuum:
+                purges.vacuum_s += vacuum(services)
             if purges.count and purges.count % 50 == 0:
                 progress(f"  {filled:,} tokens, {purges.count} purges, {purges.seconds:.0f} s")
         progress(f"  fill {fill_s:.1f} s, purges {purges.seconds:.1f} s; integrating")
         tree, integrate_s = integrate_all(services, now, args.integrate_batch)
+        integrate_s += daily_integrate_s
+        if not tree:  # the daily integration left nothing pending
+            with services.db.reader() as conn:
+                latest = audit_tree.latest_checkpoint(conn)
+            tree = 0 if latest is None else latest.size
         progress(f"  {integrate_s:.1f} s, tree size {tree:,}; measuring")
         total, free, per_table = storage_size(services)
+        if free is None:
+            free = dead_share(services)
         rows = row_counts(services)
         if not args.no_purge:
             kept_from = live_from(plan, n, now, args.retention)
