@@ -1,7 +1,7 @@
-"""``trustanchor purge``: forget one-time artefacts and sessions that can no longer matter
-(trustanchor/storage/expiry.py says which, and why each is safe). Run it periodically (daily from
-cron or a systemd timer); the audit log, grants, identities, accounts and links are never
-touched."""
+"""``trustanchor purge``: forget one-time artefacts, sessions and ended grants that can no longer
+matter (trustanchor/storage/expiry.py says which, and why each is safe). Run it periodically
+(daily from cron or a systemd timer): it keeps every table that grows with issuance bounded. The
+audit log, identities, accounts, links and standing authorizations are never touched."""
 
 from __future__ import annotations
 
@@ -28,10 +28,12 @@ from trustanchor.storage.database import StorageUnavailable
 def purge(ctx: CliContext, retention: int) -> None:
     """Delete expired one-time artefacts and ended sessions: used DPoP/assertion jtis, request
     URIs, logins and their wallet transactions, login/console/self-service sessions, and codes,
-    refresh tokens and access-token records expired more than --retention ago. Also writes the
-    audit summaries ('omitted' entries) of closed windows of failed logins that were counted
-    instead of recorded. Prints how many rows each rule deleted; safe to run again (an
-    interrupted run is finished by the next)."""
+    refresh tokens and access-token records expired more than --retention ago; then grants
+    expired or revoked more than --retention ago that nothing names any more (no code, refresh
+    token, access-token record, standing authorization or session). Also writes the audit
+    summaries ('omitted' entries) of closed windows of failed logins that were counted instead
+    of recorded. Prints how many rows each rule deleted; safe to run again (an interrupted run is
+    finished by the next). Each batch of at most 5,000 rows is its own short transaction."""
     settings = ctx.settings
 
     def progress(rule: str, deleted: int) -> None:
