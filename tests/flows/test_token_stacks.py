@@ -15,33 +15,46 @@ layer (the storage behaviours are covered by the storage and flow suites on both
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import base64
+import dataclasses
 import inspect
+import io
 import json
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 from support.clock import ShiftableClock
 from support.ecosystem import BANK_REDIRECT, Ecosystem, Party
 from support.rp import JWT_BEARER, DpopKey, Pkce, RelyingParty
 from support.server import free_port, running_server, test_settings
 from support.stage import DPOP_BANK_REDIRECT, SHOP_AUDIENCE, SHOP_REDIRECT, Stage, _client
+from werkzeug.formparser import FormDataParser
+from werkzeug.http import parse_options_header
 
+from trustanchor.audit.entries import Refusal, parse_entry
 from trustanchor.services import token as token_service
+from trustanchor.services.refusals import RefusalBudget
 from trustanchor.storage.database import StorageUnavailable
-from trustanchor.web import cross_cutting
+from trustanchor.storage.tables import audit_leaves
+from trustanchor.web import cross_cutting, token_route
 from trustanchor.web.app import SECURITY_HEADERS, create_app
 from trustanchor.web.app import _form_action as form_action
 from trustanchor.web.errors import json_bytes
+from trustanchor.web.forms import mimetype, urlencoded_form
 from trustanchor.web.serving import BodyDeadline, WsgiOverAsgi
 from trustanchor.web.token_route import TokenRoute, lean_routes
 
@@ -283,12 +296,9 @@ def running_stacks(
 def database_url(tmp_path: Path) -> Iterator[str]:
     """SQLite only (see the module docstring), on /dev/shm when it can be written."""
     shm = Path("/dev/shm")  # noqa: S108 - only as mkdtemp's parent
-    if not (shm.is_dir() and __import__("os").access(shm, 3)):
+    if not (shm.is_dir() and os.access(shm, os.W_OK | os.X_OK)):
         yield f"sqlite:///{tmp_path / 'trustanchor.db'}"
         return
-    import shutil
-    import tempfile
-
     directory = Path(tempfile.mkdtemp(prefix="trustanchor-test-", dir=shm))
     try:
         yield f"sqlite:///{directory / 'trustanchor.db'}"
@@ -314,18 +324,11 @@ def stack(request: pytest.FixtureRequest) -> str:
 
 
 def basic(client_id: str, secret: str) -> str:
-    from urllib.parse import quote
-
     raw = f"{quote(client_id, safe='')}:{quote(secret, safe='')}".encode()
     return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
 def refusals(stacks: Stacks) -> list[tuple[str | None, str]]:
-    from sqlalchemy import select
-
-    from trustanchor.audit.entries import Refusal, parse_entry
-    from trustanchor.storage.tables import audit_leaves
-
     services = stacks.stage.server.services
     with services.db.reader() as conn:
         rows = conn.execute(select(audit_leaves.c.entry).order_by(audit_leaves.c.id)).all()
@@ -479,8 +482,6 @@ def test_grants_and_refusals_are_not_stored_and_carry_the_security_headers(
 
 @covers("refusal_audit")
 def test_refusals_are_recorded_within_the_budget(stacks: Stacks, stack: str) -> None:
-    from trustanchor.services.refusals import RefusalBudget
-
     stage = stacks.stage
     stage.server.services.refusal_budget = RefusalBudget(burst=1, per_second=0)
     for _ in range(2):
@@ -535,8 +536,6 @@ def test_the_lean_stack_answers_token_itself_and_leaves_the_rest_to_flask(
 
 
 def test_lean_routes_follow_the_setting(stacks: Stacks) -> None:
-    import dataclasses
-
     services = stacks.stage.server.services
     assert list(lean_routes(services, security_headers={}, integrator=None)) == [("POST", "/token")]
     off = dataclasses.replace(
@@ -768,12 +767,6 @@ _URLENCODED = st.one_of(
 @settings(max_examples=300, deadline=None)
 @given(body=_URLENCODED)
 def test_the_form_reader_reads_what_werkzeug_reads(body: bytes) -> None:
-    import io
-
-    from werkzeug.formparser import FormDataParser
-
-    from trustanchor.web.forms import urlencoded_form
-
     _, parsed, _ = FormDataParser().parse(io.BytesIO(body), FORM, len(body))
     assert urlencoded_form(body) == {key: parsed.getlist(key) for key in parsed}
 
@@ -783,9 +776,21 @@ def test_the_form_reader_reads_what_werkzeug_reads(body: bytes) -> None:
     value=st.text(alphabet=st.sampled_from(" \t\xa0\x85;,=\"'aA/-xX" + FORM.upper()), max_size=30)
 )
 def test_the_media_type_is_werkzeugs_mimetype(value: str) -> None:
-    from werkzeug.http import parse_options_header
-
-    from trustanchor.web.forms import mimetype
-
     assert mimetype(value) == parse_options_header(value)[0].lower()
     assert mimetype(None) == parse_options_header(None)[0].lower()
+
+
+def test_the_lean_route_imports_neither_flask_nor_werkzeug() -> None:
+    tree = ast.parse(Path(token_route.__file__).read_text(encoding="utf-8"))
+    imported = {
+        name.split(".")[0]
+        for node in ast.walk(tree)
+        for name in (
+            [alias.name for alias in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+            if isinstance(node, ast.ImportFrom)
+            else []
+        )
+    }
+    assert not imported & {"flask", "werkzeug"}
