@@ -19,7 +19,10 @@ The checks, in order (each refusal an :class:`AnchorFailure` with a code from :d
 4. Disclosures: each referenced exactly once, no repeated digest, no reserved or colliding names,
    none of the claims SD-JWT VC forbids disclosing (``iss``, ``exp``, ``cnf``, ...);
 5. status: the Token Status List entry, fetched only through the injected Fetcher and verified
-   with the same anchor keys; unreachable or unverifiable means failure (fail closed);
+   with the same anchor keys; unreachable or unverifiable means failure (fail closed). With an
+   injected ``status_lists`` cache (:class:`status_list.StatusListCache`; none by default), a
+   list this verifier's keys verified is read again until its ``ttl``/``exp`` or the cache's
+   ``max_age``, whichever comes first (its entries are scoped to these exact keys);
 6. the subject claim and the claims the request requires are present.
 
 ``typ`` decision: the SD-JWT VC draft (section "JOSE Header") RECOMMENDS that Verifiers accept
@@ -36,9 +39,9 @@ from a wallet credential is carried by the anchor, the trust framework and the e
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
@@ -48,6 +51,7 @@ from trustanchor.anchors.base import AnchorFailure, Expectation
 from trustanchor.anchors.fetcher import Fetcher
 from trustanchor.anchors.sd_jwt_vc_settings import SdJwtVcSettings, parse_settings
 from trustanchor.config.settings import LimitSettings
+from trustanchor.digests import b64url_encode
 from trustanchor.domain.anchors import Anchor
 from trustanchor.domain.identity import VerifiedIdentity
 from trustanchor.jose import jws
@@ -113,6 +117,7 @@ class SdJwtVcVerifier:
         limits: LimitSettings,
         kb_max_age: int,
         clock_skew: int = 30,
+        status_lists: status_list.StatusListCache | None = None,
     ) -> None:
         if anchor.kind != "sd_jwt_vc":
             raise ValueError(f"anchor {anchor.id}: kind {anchor.kind!r} is not sd_jwt_vc")
@@ -122,6 +127,14 @@ class SdJwtVcVerifier:
         self._limits = limits
         self._kb_max_age = kb_max_age
         self._skew = clock_skew
+        self._status_lists = status_lists
+        self._status_scope = (
+            status_list.verification_scope(
+                self.settings.keys, self.settings.algs, self.settings.status_max_bytes
+            )
+            if status_lists is not None
+            else ""
+        )
 
     def verify(self, evidence: str, *, expected: Expectation, at: int) -> VerifiedIdentity:
         try:
@@ -130,11 +143,19 @@ class SdJwtVcVerifier:
                 max_bytes=self._limits.max_body_bytes,
                 max_disclosures=self._limits.max_disclosures,
             )
-            if any(len(d) > self._limits.max_jws_bytes for d in parts.disclosures):
+            if max(map(len, parts.disclosures), default=0) > self._limits.max_jws_bytes:
                 raise AnchorFailure("presentation_too_large", "a disclosure exceeds the limit")
             payload = self._issuer_payload(parts.issuer_jwt, at)
             holder_key = self._holder_key(payload)
-            transaction_data = self._check_key_binding(parts, holder_key, expected, at)
+            # One SHA-256 pass over the SD-JWT serves both sd_hash (the SD-JWT alone) and the
+            # evidence digest (the whole presentation: the SD-JWT followed by the KB-JWT).
+            hasher = hashlib.sha256(parts.sd_jwt.encode("ascii"))
+            sd_jwt_digest = hasher.digest()
+            transaction_data = self._check_key_binding(
+                parts, holder_key, expected, at, sd_jwt_digest=sd_jwt_digest
+            )
+            if parts.kb_jwt is not None:  # always, past the key binding check
+                hasher.update(parts.kb_jwt.encode("ascii"))
             # Validity in time only after the holder proved possession of the key for our
             # nonce: someone replaying a leaked expired credential without the key gets a
             # key-binding failure (budgeted in the audit log), not "credential_expired" (always
@@ -152,11 +173,16 @@ class SdJwtVcVerifier:
             raise AnchorFailure(exc.reason, exc.detail) from exc
         except status_list.StatusListError as exc:
             raise AnchorFailure(exc.reason, exc.detail) from exc
-        identity = self._identity(evidence, payload, processed, reference, expected, at)
-        if transaction_data is None:
-            return identity
-        hashes, alg = transaction_data
-        return replace(identity, transaction_data_hashes=hashes, transaction_data_hashes_alg=alg)
+        return self._identity(
+            evidence,
+            payload,
+            processed,
+            reference,
+            expected,
+            at,
+            evidence_digest=hasher.hexdigest(),  # evidence is ASCII: its UTF-8 bytes hashed
+            transaction_data=transaction_data,
+        )
 
     # -- Issuer-signed JWT ---------------------------------------------------------------------
 
@@ -235,10 +261,17 @@ class SdJwtVcVerifier:
     # -- Key Binding JWT -----------------------------------------------------------------------
 
     def _check_key_binding(
-        self, parts: sd_jwt.SdJwtParts, holder_key: PublicKey, expected: Expectation, at: int
+        self,
+        parts: sd_jwt.SdJwtParts,
+        holder_key: PublicKey,
+        expected: Expectation,
+        at: int,
+        *,
+        sd_jwt_digest: bytes | None = None,
     ) -> tuple[tuple[str, ...], str | None] | None:
         """Every check of the Key Binding JWT; returns its transaction data claims (hashes,
-        algorithm), None when it has none."""
+        algorithm), None when it has none. ``sd_jwt_digest``: SHA-256 of ``parts.sd_jwt``
+        when the caller has it (computed here otherwise)."""
         if parts.kb_jwt is None:
             raise AnchorFailure("key_binding_missing")
         try:
@@ -270,7 +303,9 @@ class SdJwtVcVerifier:
             raise AnchorFailure("kb_iat_in_future")
         if at - iat > self._kb_max_age:
             raise AnchorFailure("kb_stale", f"issued {at - iat}s ago")
-        if not isinstance(sd_hash, str) or not _equal(sd_hash, digests.sha256_b64url(parts.sd_jwt)):
+        if sd_jwt_digest is None:
+            sd_jwt_digest = hashlib.sha256(parts.sd_jwt.encode("ascii")).digest()
+        if not isinstance(sd_hash, str) or not _equal(sd_hash, b64url_encode(sd_jwt_digest)):
             raise AnchorFailure("kb_sd_hash_mismatch")
         return _transaction_data_claims(claims)
 
@@ -300,6 +335,8 @@ class SdJwtVcVerifier:
             max_bytes=self.settings.status_max_bytes,
             at=at,
             clock_skew=self._skew,
+            cache=self._status_lists,
+            scope=self._status_scope,
         )
         if value == status_list.INVALID:
             raise AnchorFailure("credential_revoked", reference.uri)
@@ -319,7 +356,11 @@ class SdJwtVcVerifier:
         reference: status_list.StatusReference | None,
         expected: Expectation,
         at: int,
+        *,
+        evidence_digest: str | None = None,
+        transaction_data: tuple[tuple[str, ...], str | None] | None = None,
     ) -> VerifiedIdentity:
+        """``evidence_digest``: SHA-256 of ``evidence``, hex, when the caller has it."""
         settings = self.settings
         subject = processed.get(settings.subject_claim)
         if not isinstance(subject, str) or not subject or not _encodable(subject):
@@ -331,6 +372,7 @@ class SdJwtVcVerifier:
         if missing:
             raise AnchorFailure("missing_claims", ", ".join(missing))
         exp = payload.get("exp")
+        hashes, hashes_alg = transaction_data if transaction_data is not None else (None, None)
         return VerifiedIdentity(
             anchor_id=self.anchor.id,
             subject=subject,
@@ -338,11 +380,15 @@ class SdJwtVcVerifier:
             assurance_level=self.anchor.assurance_level,
             verified_at=at,
             expires_at=exp if _is_int(exp) else None,
-            evidence_digest=digests.sha256_hex(evidence),
+            evidence_digest=(
+                evidence_digest if evidence_digest is not None else digests.sha256_hex(evidence)
+            ),
             trust_framework=settings.trust_framework,
             evidence=self._evidence(payload),
             status_reference=reference.to_json() if reference is not None else None,
             amr=AMR,
+            transaction_data_hashes=hashes,
+            transaction_data_hashes_alg=hashes_alg,
         )
 
     def _evidence(self, payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -417,7 +463,10 @@ def _is_int(value: Any) -> TypeGuard[int]:
 
 def _iso8601(epoch: int) -> str:
     try:
-        return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        moment = datetime.fromtimestamp(epoch, tz=UTC)
+        if moment.year >= 1000:  # isoformat's first 19 characters are strftime's below
+            return moment.isoformat()[:19] + "Z"
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")  # the year without leading zeros
     except (OverflowError, OSError, ValueError) as exc:
         raise AnchorFailure("malformed_credential", "iat out of range") from exc
 

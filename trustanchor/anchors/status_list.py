@@ -11,11 +11,26 @@ we can act on and is treated as "not valid" by the caller.
 Decompression is bounded (a few hundred compressed bytes can inflate to gigabytes), and the token
 is verified only with keys the caller provides (the anchor's configured keys), never with keys
 found in the token. Refusals are :class:`StatusListError` with a ``reason`` from :data:`REASONS`.
+
+Caching (:class:`StatusListCache`, opt-in: :func:`fetch_status` caches only when given one).
+A *verified* list is kept for at most ``max_age`` seconds after it was fetched, never past the
+token's ``ttl`` (the draft's "maximum amount of time ... that the Status List Token can be
+cached by a consumer before a fresh copy SHOULD be retrieved") nor past its ``exp``; a token
+whose ``ttl`` is present but not a positive number is not cached. Time is the ``at`` each
+check is given (no clock of its own). Entries are keyed by a *scope* and the URI: the scope
+names everything the verification depended on (the exact keys with their kids, the algorithm
+allow-list, the size limit; :func:`verification_scope`), so a list verified with one anchor's
+keys never answers for another anchor, and a key rotation (new keys, new scope) starts cold.
+Bounded in entries and in decoded bytes (oldest first out). Fail closed: a miss fetches and
+verifies as without a cache, and any failure raises; nothing stale is ever served.
 """
 
 from __future__ import annotations
 
+import math
+import threading
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeGuard
@@ -24,7 +39,7 @@ from trustanchor.anchors.fetcher import Fetcher, FetchError
 from trustanchor.digests import b64url_decode
 from trustanchor.jose import jws
 from trustanchor.jose.errors import JoseError
-from trustanchor.jose.jwk import PublicKey
+from trustanchor.jose.jwk import PublicKey, public_jwk, thumbprint
 
 STATUS_LIST_TYP = "statuslist+jwt"
 STATUS_LIST_MEDIA_TYPE = "application/statuslist+jwt"
@@ -121,6 +136,17 @@ def decode_status_list(
     return StatusList(int(bits), data)
 
 
+@dataclass(frozen=True, slots=True)
+class VerifiedStatusList:
+    """A verified Status List Token's list and what says how long it may be kept: ``exp``
+    (None: absent) and ``ttl`` in whole seconds (None: absent; 0: present but not a positive
+    number, so not to be cached)."""
+
+    status_list: StatusList
+    exp: int | None
+    ttl: int | None
+
+
 def verify_status_list_token(
     token: str,
     *,
@@ -134,6 +160,31 @@ def verify_status_list_token(
 ) -> StatusList:
     """Verify a Status List Token (typ, signature with the caller's keys, ``sub``, ``iat``,
     ``exp``) and return its decoded list."""
+    return read_status_list_token(
+        token,
+        expected_uri=expected_uri,
+        keys=keys,
+        allowed_algs=allowed_algs,
+        max_bytes=max_bytes,
+        at=at,
+        clock_skew=clock_skew,
+        max_decompressed=max_decompressed,
+    ).status_list
+
+
+def read_status_list_token(
+    token: str,
+    *,
+    expected_uri: str,
+    keys: KeyCandidates,
+    allowed_algs: Sequence[str],
+    max_bytes: int,
+    at: int,
+    clock_skew: int,
+    max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
+) -> VerifiedStatusList:
+    """:func:`verify_status_list_token` (every check, the same refusals), also returning the
+    token's ``exp`` and ``ttl`` for a cache."""
     try:
         parsed = jws.parse(token.strip(), max_bytes=max_bytes, allowed_algs=tuple(allowed_algs))
         jws.check_typ(parsed.header, STATUS_LIST_TYP)
@@ -148,7 +199,92 @@ def verify_status_list_token(
         raise StatusListError("status_list_invalid", "iat missing or in the future")
     if exp is not None and (not _is_int(exp) or exp <= at - clock_skew):
         raise StatusListError("status_list_invalid", "status list token expired")
-    return decode_status_list(claims.get("status_list"), max_decompressed=max_decompressed)
+    decoded = decode_status_list(claims.get("status_list"), max_decompressed=max_decompressed)
+    return VerifiedStatusList(decoded, exp, _ttl(claims))
+
+
+def _ttl(claims: Mapping[str, Any]) -> int | None:
+    """``ttl`` in whole seconds: None when absent, 0 when not a positive finite number."""
+    if "ttl" not in claims:
+        return None
+    ttl = claims["ttl"]
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not math.isfinite(ttl):
+        return 0
+    return max(int(ttl), 0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    status_list: StatusList
+    stored_at: int
+    fresh_until: int  # exclusive
+
+
+class StatusListCache:
+    """Verified Status Lists by (scope, URI), each until the earliest of ``max_age`` seconds
+    after it was fetched, its ``ttl`` and its ``exp``; at most ``max_entries`` lists and
+    ``max_bytes`` decoded bytes (the oldest go first). Thread-safe. See the module docstring."""
+
+    def __init__(
+        self, *, max_age: int = 300, max_entries: int = 64, max_bytes: int = 16 * 1024 * 1024
+    ) -> None:
+        if max_age <= 0 or max_entries <= 0 or max_bytes <= 0:
+            raise ValueError("max_age, max_entries and max_bytes must be positive")
+        self.max_age, self.max_entries, self.max_bytes = max_age, max_entries, max_bytes
+        self._entries: OrderedDict[tuple[str, str], _Cached] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, scope: str, uri: str, at: int) -> StatusList | None:
+        """The list stored for ``uri`` in ``scope`` if it is fresh at ``at``, else None. An
+        instant before the list was fetched is a miss too (the list may not exist yet then)."""
+        with self._lock:
+            entry = self._entries.get((scope, uri))
+            if entry is None:
+                return None
+            if at >= entry.fresh_until:
+                self._remove((scope, uri))
+                return None
+            return entry.status_list if at >= entry.stored_at else None
+
+    def put(self, scope: str, uri: str, verified: VerifiedStatusList, *, at: int) -> None:
+        """Keep a list verified at ``at`` (not at all when it may not be kept, or is larger
+        than the whole budget)."""
+        fresh_until = at + self.max_age
+        if verified.ttl is not None:
+            fresh_until = min(fresh_until, at + verified.ttl)
+        if verified.exp is not None:
+            fresh_until = min(fresh_until, verified.exp)
+        size = len(verified.status_list.data)
+        key = (scope, uri)
+        with self._lock:
+            self._remove(key)
+            if fresh_until <= at or size > self.max_bytes:
+                return
+            while self._entries and (
+                len(self._entries) >= self.max_entries or self._bytes + size > self.max_bytes
+            ):
+                self._remove(next(iter(self._entries)))
+            self._entries[key] = _Cached(verified.status_list, at, fresh_until)
+            self._bytes += size
+
+    def _remove(self, key: tuple[str, str]) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= len(entry.status_list.data)
+
+
+def verification_scope(
+    keys: Mapping[str, PublicKey], allowed_algs: Sequence[str], max_bytes: int
+) -> str:
+    """What a Status List Token's verification depends on besides the token and the instant:
+    every configured key by its kid and RFC 7638 thumbprint (the exact key material), the
+    algorithm allow-list and the size limit. Cache entries are kept per scope."""
+    named = sorted(f"{kid}={thumbprint(public_jwk(key))}" for kid, key in keys.items())
+    return " ".join(named) + "|" + ",".join(allowed_algs) + f"|{max_bytes}"
 
 
 def fetch_status(
@@ -160,11 +296,23 @@ def fetch_status(
     max_bytes: int,
     at: int,
     clock_skew: int,
+    cache: StatusListCache | None = None,
+    scope: str = "",
 ) -> int:
     """Fetch, verify and read the status of ``reference``. Any failure to obtain a verified
-    answer raises (fail closed): the caller never sees "unknown" as "valid"."""
+    answer raises (fail closed): the caller never sees "unknown" as "valid".
+
+    With a ``cache``, a list verified within ``scope`` (:func:`verification_scope` of the same
+    ``keys``, ``allowed_algs`` and ``max_bytes``) and still fresh at ``at`` is read instead of
+    fetched again; a list fetched here is kept in it."""
+    if cache is not None:
+        if not scope:
+            raise ValueError("a status list cache needs the verification scope")
+        cached = cache.get(scope, reference.uri, at)
+        if cached is not None:
+            return cached.status(reference.idx)
     token = fetch_status_list_token(reference.uri, fetcher=fetcher, max_bytes=max_bytes)
-    status_list = verify_status_list_token(
+    verified = read_status_list_token(
         token,
         expected_uri=reference.uri,
         keys=keys,
@@ -173,7 +321,9 @@ def fetch_status(
         at=at,
         clock_skew=clock_skew,
     )
-    return status_list.status(reference.idx)
+    if cache is not None:
+        cache.put(scope, reference.uri, verified, at=at)
+    return verified.status_list.status(reference.idx)
 
 
 def fetch_status_list_token(uri: str, *, fetcher: Fetcher, max_bytes: int) -> str:

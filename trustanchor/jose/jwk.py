@@ -71,19 +71,44 @@ def _member(jwk: dict[str, Any], name: str) -> bytes:
         raise JoseError("invalid_jwk", f"member {name} is not base64url") from exc
 
 
+# Imported EC public keys by their exact (crv, x, y) text: a wallet's holder key (SD-JWT VC
+# ``cnf.jwk``) or DPoP key is imported on every proof it signs, and the import (base64url,
+# the point-on-curve check) is a pure function of those three strings. Only keys that passed
+# every check are stored, so a hit is the verdict the import would give again; a key object
+# is immutable and knows nothing of where it came from (which anchor, which request), so
+# nothing but the key material decides what it verifies. Bounded: emptied when full (a flood
+# of new keys only makes imports uncached). dict get/set/clear are atomic under the GIL.
+EC_KEY_CACHE_SIZE = 1024
+_ec_keys: dict[tuple[str, str, str], ec.EllipticCurvePublicKey] = {}
+
+
 def _ec_key(jwk: dict[str, Any]) -> ec.EllipticCurvePublicKey:
     crv = jwk.get("crv")
     if not isinstance(crv, str) or crv not in _CURVES:
         raise JoseError("invalid_jwk", "unsupported curve")
+    x_text, y_text = jwk.get("x"), jwk.get("y")
+    if isinstance(x_text, str) and isinstance(y_text, str):
+        cached = _ec_keys.get((crv, x_text, y_text))
+        if cached is not None:
+            return cached
     curve, size = _CURVES[crv]
     x = _member(jwk, "x")
     y = _member(jwk, "y")
     if len(x) != size or len(y) != size:
         raise JoseError("invalid_jwk", "bad coordinate length")
     # Raises ValueError for points that are not on the curve.
-    return ec.EllipticCurvePublicNumbers(
+    key = ec.EllipticCurvePublicNumbers(
         int.from_bytes(x, "big"), int.from_bytes(y, "big"), curve
     ).public_key()
+    if len(_ec_keys) >= EC_KEY_CACHE_SIZE:
+        _ec_keys.clear()
+    _ec_keys[(crv, jwk["x"], jwk["y"])] = key
+    return key
+
+
+def clear_key_cache() -> None:
+    """Forget every imported EC key (tests; benchmarks of the uncached import)."""
+    _ec_keys.clear()
 
 
 def public_jwk(key: PublicKey | PrivateKey) -> dict[str, str]:

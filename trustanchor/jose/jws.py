@@ -11,7 +11,6 @@ import jwt
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from trustanchor import strict_json
 from trustanchor.digests import b64url_decode, b64url_encode
@@ -23,10 +22,11 @@ ASYMMETRIC_ALGS = frozenset(
 )
 # The verification parameters of each algorithm, built once: the byte size of r and of s and
 # the ECDSA object; the RSA padding and hash (PSS: MGF1 with the same hash, salt = digest size).
-_ECDSA: dict[str, tuple[int, ec.ECDSA]] = {
-    "ES256": (32, ec.ECDSA(hashes.SHA256())),
-    "ES384": (48, ec.ECDSA(hashes.SHA384())),
-    "ES512": (66, ec.ECDSA(hashes.SHA512())),
+# The curve's name is the one key_fits_alg requires of an EC key for the algorithm.
+_ECDSA: dict[str, tuple[int, ec.ECDSA, str]] = {
+    "ES256": (32, ec.ECDSA(hashes.SHA256()), "secp256r1"),
+    "ES384": (48, ec.ECDSA(hashes.SHA384()), "secp384r1"),
+    "ES512": (66, ec.ECDSA(hashes.SHA512()), "secp521r1"),
 }
 
 
@@ -128,19 +128,23 @@ def verify_signature(parsed: ParsedJWS, key: PublicKey) -> None:
     curve's byte size and is turned into DER; EdDSA, RSASSA-PKCS1-v1_5 and RSASSA-PSS (MGF1
     with the same hash, salt length = digest size) verify the same bytes."""
     alg = parsed.alg
+    signature, message = parsed.signature, parsed.signing_input
+    ecdsa = _ECDSA.get(alg)
+    if ecdsa is not None and isinstance(key, ec.EllipticCurvePublicKey):
+        size, algorithm, curve_name = ecdsa
+        if key.curve.name != curve_name:  # key_fits_alg for an EC key
+            raise JoseError("bad_signature", "algorithm does not match the key")
+        if len(signature) != 2 * size:
+            raise JoseError("bad_signature", "signature check failed")
+        try:
+            key.verify(der_signature(signature, size), message, algorithm)
+        except (InvalidSignature, ValueError, TypeError) as exc:
+            raise JoseError("bad_signature", "signature check failed") from exc
+        return
     if not key_fits_alg(key, alg):
         raise JoseError("bad_signature", "algorithm does not match the key")
-    signature, message = parsed.signature, parsed.signing_input
     try:
-        ecdsa = _ECDSA.get(alg)
-        if ecdsa is not None and isinstance(key, ec.EllipticCurvePublicKey):
-            size, algorithm = ecdsa
-            if len(signature) != 2 * size:
-                raise JoseError("bad_signature", "signature check failed")
-            r = int.from_bytes(signature[:size], "big")
-            s = int.from_bytes(signature[size:], "big")
-            key.verify(encode_dss_signature(r, s), message, algorithm)
-        elif alg == "EdDSA" and isinstance(key, ed25519.Ed25519PublicKey):
+        if alg == "EdDSA" and isinstance(key, ed25519.Ed25519PublicKey):
             key.verify(signature, message)
         elif alg in _RSA and isinstance(key, rsa.RSAPublicKey):
             rsa_padding, hash_algorithm = _RSA[alg]
@@ -149,6 +153,22 @@ def verify_signature(parsed: ParsedJWS, key: PublicKey) -> None:
             raise JoseError("bad_signature", f"alg {alg!r} is not supported")
     except (InvalidSignature, ValueError, TypeError) as exc:
         raise JoseError("bad_signature", "signature check failed") from exc
+
+
+def der_signature(raw: bytes, size: int) -> bytes:
+    """The DER ``ECDSA-Sig-Value`` of a JWS ``r || s`` of ``size`` bytes each: what
+    ``encode_dss_signature(int(r), int(s))`` returns (DER is unique: each INTEGER minimal,
+    with a 0x00 before a high bit; tests/unit/test_jws_der_signature.py compares the two), by
+    byte operations instead of two integer conversions and an ASN.1 encoder call."""
+    r = raw[:size].lstrip(b"\0") or b"\0"
+    s = raw[size:].lstrip(b"\0") or b"\0"
+    if r[0] & 0x80:
+        r = b"\0" + r
+    if s[0] & 0x80:
+        s = b"\0" + s
+    body = b"\x02" + bytes((len(r),)) + r + b"\x02" + bytes((len(s),)) + s
+    length = len(body)  # at most 2 * (2 + 67) = 138 (P-521): one length byte after 0x81
+    return (b"\x30" + bytes((length,)) if length < 0x80 else b"\x30\x81" + bytes((length,))) + body
 
 
 def verify(
@@ -189,7 +209,7 @@ def unverified_header(token: str, *, max_bytes: int) -> dict[str, Any]:
     if not isinstance(token, str) or len(token) > max_bytes or token.count(".") != 2:
         raise JoseError("malformed", "not a compact JWS")
     try:
-        header = strict_json.loads(b64url_decode(token.split(".", 1)[0]), max_depth=4)
+        header = strict_json.loads(b64url_decode(token[: token.index(".")]), max_depth=4)
     except (ValueError, strict_json.StrictJSONError) as exc:
         raise JoseError("malformed", "bad header") from exc
     if not isinstance(header, dict):
@@ -202,6 +222,7 @@ __all__ = [
     "ParsedJWS",
     "b64url_encode",
     "check_typ",
+    "der_signature",
     "parse",
     "sign",
     "unverified_header",
