@@ -9,6 +9,13 @@ What is timed, in interleaved rounds on one pinned CPU (the garbage collector st
   Binding JWT), with ``status_check = "off"``;
 * **verify, status required**: the same with the Token Status List checked through an
   in-memory fetcher (the fetched token verified each time: a third ES256 signature);
+* **verify, status required, cached list** (trees with ``status_list.StatusListCache``): the
+  same with a cache injected into the verifier, so the verified list is read again (the token
+  says nothing of ``ttl``/``exp``; the cache's ``max_age`` outlasts the run since ``at`` is
+  fixed): what a status-required login costs when the cache is wired in;
+* **verify, status off, key cache emptied** (trees with ``jwk.clear_key_cache``): verify with
+  the EC key import cache emptied before each call, so the holder key is imported as on a
+  wallet's first login (the plain series present one credential again and again: a hit);
 * **bare bound**: what no verifier of this presentation can do without, with pyca directly:
   the issuer's ES256 signature (the issuer key object built beforehand, the raw ``r || s``
   turned into DER), the holder key built from the point in ``cnf.jwk`` (x and y bytes decoded
@@ -65,12 +72,12 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from support.credentials import InMemoryFetcher, Issuer, Wallet  # noqa: E402
 
 from trustanchor import digests  # noqa: E402
-from trustanchor.anchors import sd_jwt  # noqa: E402
+from trustanchor.anchors import sd_jwt, status_list  # noqa: E402
 from trustanchor.anchors.base import Expectation  # noqa: E402
 from trustanchor.anchors.sd_jwt_vc import SdJwtVcVerifier  # noqa: E402
 from trustanchor.config.settings import LimitSettings  # noqa: E402
 from trustanchor.domain.anchors import Anchor  # noqa: E402
-from trustanchor.jose import jws  # noqa: E402
+from trustanchor.jose import jwk, jws  # noqa: E402
 from trustanchor.jose.jwk import public_key_from_jwk  # noqa: E402
 
 AT = 1_760_000_000
@@ -95,6 +102,8 @@ CLAIM_MAP = {k: k for k in ("given_name", "family_name", "birthdate", "address")
 EXPECTED = Expectation(nonce=NONCE, audience=AUD, required_claims=("given_name", "family_name"))
 VERIFY_OFF = "verify, status off"
 VERIFY_REQUIRED = "verify, status required"
+VERIFY_CACHED = "verify, status required, cached list"
+VERIFY_COLD_KEY = "verify, status off, key cache emptied"
 BOUND_OFF = "bare bound, status off"
 BOUND_REQUIRED = "bare bound, status required"
 
@@ -132,7 +141,7 @@ def build(with_parts: bool) -> dict[str, Callable[[], object]]:
     )
     presentation = wallet.bind(issuance, nonce=NONCE, aud=AUD, iat=AT - 5)
 
-    def verifier(status_check: str) -> SdJwtVcVerifier:
+    def verifier(status_check: str, **options: Any) -> SdJwtVcVerifier:
         settings = {
             "issuer": issuer.issuer,
             "jwks": issuer.jwks(),
@@ -143,10 +152,16 @@ def build(with_parts: bool) -> dict[str, Callable[[], object]]:
             "status_check": status_check,
         }
         anchor = Anchor("jp-pid", "sd_jwt_vc", {"en": "PID"}, "high", "active", settings)
-        return SdJwtVcVerifier(anchor, fetcher=fetcher, limits=LIMITS, kb_max_age=300)
+        return SdJwtVcVerifier(anchor, fetcher=fetcher, limits=LIMITS, kb_max_age=300, **options)
 
     off, required = verifier("off"), verifier("required")
     _CONTEXT.update(off=off, required=required, presentation=presentation)
+    status_cache = getattr(status_list, "StatusListCache", None)
+    cached = None
+    if status_cache is not None:  # trees with the cache (opt-in: injected)
+        cached = verifier("required", status_lists=status_cache(max_age=10**9))
+        _CONTEXT.update(cached=cached)
+    clear_key_cache = getattr(jwk, "clear_key_cache", None)
 
     def verify_off() -> object:
         return off.verify(presentation, expected=EXPECTED, at=AT)
@@ -189,6 +204,21 @@ def build(with_parts: bool) -> dict[str, Callable[[], object]]:
         BOUND_OFF: bound_off,
         BOUND_REQUIRED: bound_required,
     }
+    if cached is not None:
+        verifier_cached = cached
+
+        def verify_cached() -> object:
+            return verifier_cached.verify(presentation, expected=EXPECTED, at=AT)
+
+        calls[VERIFY_CACHED] = verify_cached
+    if clear_key_cache is not None:
+        empty = clear_key_cache
+
+        def verify_cold_key() -> object:
+            empty()
+            return off.verify(presentation, expected=EXPECTED, at=AT)
+
+        calls[VERIFY_COLD_KEY] = verify_cold_key
     if with_parts:
         calls.update(_parts(off, required, presentation, parts))
     for call in calls.values():  # each succeeds first
@@ -274,10 +304,11 @@ _CONTEXT: dict[str, Any] = {}
 def layers(status_check: str, iterations: int) -> dict[str, float]:
     """The steps of ``SdJwtVcVerifier.verify``, in its order and with its functions, each
     timed inside one pass (so every layer of a pass sees the same machine); µs per pass."""
-    verifier: SdJwtVcVerifier = _CONTEXT["off" if status_check == "off" else "required"]
+    verifier: SdJwtVcVerifier = _CONTEXT[status_check]
     presentation: str = _CONTEXT["presentation"]
     settings, limits = verifier.settings, LIMITS
     takes_header = "header" in inspect.signature(jws.parse).parameters
+    one_hash = "evidence_digest" in inspect.signature(verifier._identity).parameters
     totals: dict[str, int] = {}
     clock = time.perf_counter_ns
 
@@ -312,6 +343,7 @@ def layers(status_check: str, iterations: int) -> dict[str, float]:
         holder_key = verifier._holder_key(payload)
         t = lap("holder key from cnf.jwk (import, point on curve)", t)
         kb = parts.kb_jwt
+        assert kb is not None
         kb_parsed = jws.parse(kb, max_bytes=limits.max_jws_bytes, allowed_algs=settings.holder_algs)
         jws.check_typ(kb_parsed.header, "kb+jwt")
         t = lap("KB-JWT: parse, typ", t)
@@ -320,7 +352,13 @@ def layers(status_check: str, iterations: int) -> dict[str, float]:
         kb_claims = kb_parsed.claims(max_depth=limits.max_json_depth)
         t = lap("KB-JWT: claims strict JSON", t)
         assert digests.equal(kb_claims["nonce"], NONCE) and kb_claims["aud"] == AUD
-        assert digests.equal(kb_claims["sd_hash"], digests.sha256_b64url(parts.sd_jwt))
+        if one_hash:  # one SHA-256 pass for sd_hash and the evidence digest
+            hasher = hashlib.sha256(parts.sd_jwt.encode("ascii"))
+            sd_hash = digests.b64url_encode(hasher.digest())
+            hasher.update(kb.encode("ascii"))
+        else:
+            sd_hash = digests.sha256_b64url(parts.sd_jwt)
+        assert digests.equal(kb_claims["sd_hash"], sd_hash)
         t = lap("KB-JWT: nonce, aud, iat, sd_hash (SHA-256 of the SD-JWT)", t)
         verifier._check_validity(payload, AT)
         t = lap("validity in time", t)
@@ -331,14 +369,27 @@ def layers(status_check: str, iterations: int) -> dict[str, float]:
         t = lap("reconstruct, forbidden disclosures", t)
         reference = verifier._check_status(processed, AT)
         t = lap("status (off: reference read; required: fetch, verify, inflate)", t)
-        verifier._identity(presentation, payload, processed, reference, EXPECTED, AT)
+        if one_hash:
+            verifier._identity(
+                presentation,
+                payload,
+                processed,
+                reference,
+                EXPECTED,
+                AT,
+                evidence_digest=hasher.hexdigest(),
+            )
+        else:
+            verifier._identity(presentation, payload, processed, reference, EXPECTED, AT)
         lap("identity (claims, evidence, digest of the presentation)", t)
     return {name: total / iterations / 1000 for name, total in totals.items()}
 
 
 def print_layers(iterations: int, rounds: int) -> None:
     """Median over rounds of each layer's µs per pass, for both status modes."""
-    for status_check in ("off", "required"):
+    for status_check in ("off", "required", "cached"):
+        if status_check not in _CONTEXT:
+            continue
         samples: dict[str, list[float]] = {}
         for _ in range(rounds):
             for name, value in layers(status_check, iterations).items():
@@ -346,7 +397,8 @@ def print_layers(iterations: int, rounds: int) -> None:
         medians = {name: statistics.median(values) for name, values in samples.items()}
         total = sum(medians.values())
         crypto = sum(v for name, v in medians.items() if "signature" in name)
-        print(f"\n| layer (status {status_check}) | µs per verification | share |")
+        mode = "required, cached list" if status_check == "cached" else status_check
+        print(f"\n| layer (status {mode}) | µs per verification | share |")
         print("|---|---:|---:|")
         for name, value in medians.items():
             print(f"| {name} | {value:,.1f} | {value / total:.0%} |")
@@ -410,7 +462,8 @@ def compare(args: argparse.Namespace, pinned: str) -> None:
                 assert out is not None
                 names[label] = out.readline().rstrip("\n").split("\t")
             labels = list(workers)
-            series = [n for n in names[labels[0]] if all(n in v for v in names.values())]
+            # Every series either tree has (a newer tree may time more); "—" where absent.
+            series = list(dict.fromkeys(n for label in labels for n in names[label]))
             rates: dict[tuple[str, str], list[float]] = {
                 (label, n): [] for label in labels for n in series
             }
@@ -419,6 +472,8 @@ def compare(args: argparse.Namespace, pinned: str) -> None:
                 shift = round_ % len(series)
                 for name in series[shift:] + series[:shift]:
                     for label in labels if round_ % 2 == 0 else labels[::-1]:
+                        if name not in names[label]:
+                            continue
                         into, out = pipes[label]
                         assert into is not None and out is not None
                         into.write(f"{name}\t{args.seconds}\n")
@@ -429,7 +484,7 @@ def compare(args: argparse.Namespace, pinned: str) -> None:
                 if w.stdin is not None:
                     w.stdin.close()
                 w.wait(timeout=30)
-    medians = {key: statistics.median(values) for key, values in rates.items()}
+    medians = {key: statistics.median(values) for key, values in rates.items() if values}
     before, after = labels
     print(
         f"| series | {before} µs | {after} µs | time after / before "
@@ -437,10 +492,13 @@ def compare(args: argparse.Namespace, pinned: str) -> None:
     )
     print("|---|---:|---:|---:|---|---|")
     for name in series:
-        b, a = medians[(before, name)], medians[(after, name)]
-        runs_b = ", ".join(f"{v:,.0f}" for v in rates[(before, name)])
-        runs_a = ", ".join(f"{v:,.0f}" for v in rates[(after, name)])
-        print(f"| {name} | {1e6 / b:,.1f} | {1e6 / a:,.1f} | {b / a:.2f} | {runs_b} | {runs_a} |")
+        b, a = medians.get((before, name)), medians.get((after, name))
+        runs_b = ", ".join(f"{v:,.0f}" for v in rates[(before, name)]) or "—"
+        runs_a = ", ".join(f"{v:,.0f}" for v in rates[(after, name)]) or "—"
+        us_b = f"{1e6 / b:,.1f}" if b else "—"
+        us_a = f"{1e6 / a:,.1f}" if a else "—"
+        change = f"{b / a:.2f}" if a and b else "—"
+        print(f"| {name} | {us_b} | {us_a} | {change} | {runs_b} | {runs_a} |")
     print()
     for label in labels:
         off = medians[(label, VERIFY_OFF)] / medians[(label, BOUND_OFF)]
@@ -449,7 +507,16 @@ def compare(args: argparse.Namespace, pinned: str) -> None:
             f"Ratio verify / bare bound, {label}: status off **{off:.2f}**, "
             f"status required **{req:.2f}**."
         )
-        for verify_name, bound_name in ((VERIFY_OFF, BOUND_OFF), (VERIFY_REQUIRED, BOUND_REQUIRED)):
+        pairs = [
+            (VERIFY_OFF, BOUND_OFF),
+            (VERIFY_REQUIRED, BOUND_REQUIRED),
+            (VERIFY_COLD_KEY, BOUND_OFF),
+            (VERIFY_CACHED, BOUND_REQUIRED),
+            (VERIFY_CACHED, BOUND_OFF),
+        ]
+        for verify_name, bound_name in pairs:
+            if not rates[(label, verify_name)]:
+                continue
             # Within one round both series ran close together: less exposed to a slow spell.
             per_round = [
                 v / b
@@ -522,6 +589,14 @@ def main() -> None:
         f"Ratio verify / bare bound: status off **{medians[VERIFY_OFF] / bound_off:.2f}**, "
         f"status required **{medians[VERIFY_REQUIRED] / medians[BOUND_REQUIRED]:.2f}**."
     )
+    if VERIFY_COLD_KEY in medians:
+        print(f"Status off, key cache emptied: **{medians[VERIFY_COLD_KEY] / bound_off:.2f}**.")
+    if VERIFY_CACHED in medians:
+        print(
+            "Status required, cached list: "
+            f"**{medians[VERIFY_CACHED] / medians[BOUND_REQUIRED]:.2f}** of the status-required "
+            f"bound, {medians[VERIFY_CACHED] / bound_off:.2f} of the status-off bound."
+        )
     print()
     print(
         f"Python {platform.python_version()}, cryptography {cryptography.__version__}, "
