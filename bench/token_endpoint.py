@@ -374,7 +374,7 @@ def _for_database(spec: ServerSpec, postgres: str | None) -> ServerSpec:
         return spec
     from trustanchor.web.serving import threads_per_worker
 
-    threads = threads_per_worker("postgresql")
+    threads = threads_per_worker("postgresql", group_commit=False)
     return replace(
         spec,
         label="trustanchor · trustanchor serve: granian ASGI + serving.py "

@@ -51,8 +51,8 @@ from trustanchor.services.refusals import RefusalBudget
 from trustanchor.storage.database import StorageUnavailable
 from trustanchor.storage.tables import audit_leaves
 from trustanchor.web import cross_cutting, token_route
-from trustanchor.web.app import SECURITY_HEADERS, create_app
-from trustanchor.web.app import _form_action as form_action
+from trustanchor.web.app import create_app
+from trustanchor.web.app import security_headers as app_security_headers
 from trustanchor.web.errors import json_bytes
 from trustanchor.web.forms import mimetype, urlencoded_form
 from trustanchor.web.serving import BodyDeadline, WsgiOverAsgi
@@ -198,11 +198,7 @@ class Stacks:
 
 
 def security_headers(stage: Stage) -> dict[str, str]:
-    services = stage.server.services
-    return {
-        name: value.format(form_action=form_action(services))
-        for name, value in SECURITY_HEADERS.items()
-    }
+    return app_security_headers(stage.server.services)
 
 
 async def _shutdown(app: WsgiOverAsgi) -> None:

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, create_engine, event, func, select, text
+from sqlalchemy import Connection, create_engine, func, insert, select, text
 
 from trustanchor.storage import grants_repo
 from trustanchor.storage.database import Database, StorageUnavailable, insert_once
 from trustanchor.storage.migrate import upgrade
-from trustanchor.storage.tables import access_tokens, used_jtis
+from trustanchor.storage.tables import access_tokens, anchor_set_members, used_jtis
 
 NOW = 1_800_000_000
 
@@ -149,17 +149,21 @@ def test_a_replayed_jti_in_the_same_batch_is_refused(db: Database) -> None:
 
 
 def test_a_failed_commit_fails_every_member_and_the_next_batch_works(db: Database) -> None:
-    failing = {"on": True}
+    """A real failing COMMIT: one member defers foreign-key checks to the COMMIT and inserts a
+    row that breaks one, so SQLite refuses the COMMIT of the whole batch."""
 
-    @event.listens_for(db.engine, "commit")
-    def _refuse(_conn: Any) -> None:
-        if failing["on"]:
-            failing["on"] = False
-            raise OSError("disk full (simulated)")
+    def breaks_the_commit(conn: Connection) -> object:
+        conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
+        conn.execute(
+            insert(anchor_set_members).values(anchor_set_id="no-such-set", anchor_id="none")
+        )
+        return "accepted"
 
-    results = in_one_batch(db, [record_token(f"lost-{i}") for i in range(5)])
+    works = [record_token(f"lost-{i}") for i in range(4)]
+    results = in_one_batch(db, [*works[:2], breaks_the_commit, *works[2:]])
     assert all(isinstance(r, StorageUnavailable) for r in results), results
     assert committed_rows(db, access_tokens) == 0
+    assert committed_rows(db, anchor_set_members) == 0
 
     with db.transaction() as conn:
         record_token("after")(conn)

@@ -87,8 +87,9 @@ def test_body_length_type_path_and_query_follow_pep_3333() -> None:
 
 
 def test_threads_per_worker_are_the_production_counts() -> None:
-    assert threads_per_worker("sqlite") == 1
-    assert threads_per_worker("postgresql") == 4
+    assert threads_per_worker("sqlite", group_commit=True) == 16
+    assert threads_per_worker("sqlite", group_commit=False) == 1
+    assert threads_per_worker("postgresql", group_commit=False) == 4
 
 
 def test_the_loader_refuses_read_deadlines_out_of_bounds() -> None:

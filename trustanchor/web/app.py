@@ -105,10 +105,7 @@ def create_app(
         _refuse_nul()
 
     nonces = services.settings.dpop.require_nonce
-    headers = {
-        name: value.format(form_action=_form_action(services))
-        for name, value in SECURITY_HEADERS.items()
-    }
+    headers = security_headers(services)
 
     @app.after_request
     def _headers(response: Response) -> Response:
@@ -132,6 +129,14 @@ def create_app(
         return errors.http_error(exc)
 
     return app
+
+
+def security_headers(services: Services) -> dict[str, str]:
+    """The headers every answer carries (the lean /token route sets the same ones)."""
+    return {
+        name: value.format(form_action=_form_action(services))
+        for name, value in SECURITY_HEADERS.items()
+    }
 
 
 def _start_audit_integrator(app: Flask, services: Services) -> AuditIntegrator:

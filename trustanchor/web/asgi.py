@@ -5,8 +5,7 @@ that request bodies are read under a deadline without holding a thread (see serv
 (:mod:`trustanchor.web.token_route`)."""
 
 from trustanchor.log_setup import configure_logging
-from trustanchor.web.app import SECURITY_HEADERS, create_app
-from trustanchor.web.app import _form_action as form_action
+from trustanchor.web.app import create_app, security_headers
 from trustanchor.web.serving import BodyDeadline, WsgiOverAsgi, threads_per_worker
 from trustanchor.web.token_route import lean_routes
 
@@ -16,7 +15,8 @@ _services = _flask.extensions["trustanchor"]
 _limits = _services.settings.limits
 app = WsgiOverAsgi(
     _flask,
-    threads=threads_per_worker(_services.db.dialect),
+    threads=_services.settings.service.threads
+    or threads_per_worker(_services.db.dialect, group_commit=_services.db.group is not None),
     deadline=BodyDeadline(
         initial=_limits.body_read_timeout,
         maximum=_limits.body_read_timeout_max,
@@ -25,11 +25,7 @@ app = WsgiOverAsgi(
     ),
     lean_routes=lean_routes(
         _services,
-        # the values trustanchor.web.app sets on every answer
-        security_headers={
-            name: value.format(form_action=form_action(_services))
-            for name, value in SECURITY_HEADERS.items()
-        },
+        security_headers=security_headers(_services),
         integrator=_flask.extensions.get("trustanchor.audit_integrator"),
     ),
 )

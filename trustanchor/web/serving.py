@@ -93,11 +93,19 @@ def reaches_out(method: str, path: str) -> bool:
     return _OUTBOUND.fullmatch(f"{method} {path}") is not None
 
 
-def threads_per_worker(dialect: str) -> int:
-    """Python threads per worker, chosen by measurement (bench/results): SQLite serialises every
-    write transaction, so extra threads only wait on its lock (p99 rose from 80 ms to 1.1 s with
-    granian's default); PostgreSQL lets a few requests overlap their database round trips."""
-    return 1 if dialect == "sqlite" else 4
+def threads_per_worker(dialect: str, *, group_commit: bool) -> int:
+    """Request threads per worker (``service.threads = 0``), chosen by measurement
+    (bench/results/2026-12-06-group-commit.md). SQLite serialises write transactions: with
+    group commit (storage/group_commit.py) the threads queue on the process's one writer and
+    many requests share one COMMIT, so 16 threads keep batches forming; without it every thread
+    is a separate SQLite writer that only waits on the lock (p99 rose from 80 ms to 1.1 s), so
+    one thread. PostgreSQL lets a few requests overlap their database round trips."""
+    if dialect == "sqlite":
+        return SQLITE_GROUP_THREADS if group_commit else 1
+    return 4
+
+
+SQLITE_GROUP_THREADS = 16
 
 
 @dataclass(frozen=True, slots=True)
