@@ -115,7 +115,7 @@ def parse(
         or not all(isinstance(name, str) and name in _UNDERSTOOD_CRIT for name in crit)
     ):
         raise JoseError("unsupported", "unknown critical header")
-    signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
+    signing_input = token[: len(parts[0]) + 1 + len(parts[1])].encode("ascii")  # "head.body"
     return ParsedJWS(header, payload, signing_input, signature)
 
 
