@@ -7,13 +7,14 @@ appending is one INSERT and never waits for a global lock.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
 
 from trustanchor.audit.entries import Entry
 from trustanchor.audit.merkle import leaf_hash
+from trustanchor.storage.prepared import PreparedInsert
 from trustanchor.storage.tables import audit_leaves
 
-_INSERT = insert(audit_leaves)
+_INSERT = PreparedInsert(audit_leaves, ("entry", "leaf_hash", "kind", "ref", "created_at"))
 
 
 def reference(entry: Entry) -> str | None:
@@ -27,8 +28,8 @@ def reference(entry: Entry) -> str | None:
 
 def append(conn: Connection, entry: Entry) -> None:
     canonical = entry.to_canonical()
-    conn.execute(
-        _INSERT,
+    _INSERT.run(
+        conn,
         {
             "entry": canonical.decode("utf-8"),
             "leaf_hash": leaf_hash(canonical).hex(),

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from trustanchor.digests import secret_digest
+from trustanchor.storage.prepared import PreparedInsert
 from trustanchor.storage.tables import (
     access_tokens,
     authorization_codes,
@@ -215,14 +216,17 @@ def find_refresh_token(conn: Connection, token: str) -> tuple[str, str] | None:
     return None if row is None else (row.grant_id, row.client_id)
 
 
-_INSERT_ACCESS_TOKEN = insert(access_tokens)  # built once: this runs for every issued token
+# Compiled once and run on the driver cursor: this runs for every issued token.
+_INSERT_ACCESS_TOKEN = PreparedInsert(
+    access_tokens, ("jti", "grant_id", "client_id", "created_at", "expires_at")
+)
 
 
 def record_access_token(
     conn: Connection, jti: str, grant_id: str | None, client_id: str, *, now: int, expires_at: int
 ) -> None:
-    conn.execute(
-        _INSERT_ACCESS_TOKEN,
+    _INSERT_ACCESS_TOKEN.run(
+        conn,
         {
             "jti": jti,
             "grant_id": grant_id,
