@@ -130,7 +130,8 @@ POSTGRES_CATALOGS = (
 )
 TRANSFER_TTL = 60  # trustanchor's tokens.transfer_token_lifetime default
 FIRST_RATE_GUESS = 3000.0  # req/s, to size the warm-up's codes; then what the server achieved
-CODE_MARGIN = 2.0  # codes minted per run: CODE_MARGIN x expected rate x seconds
+CODE_MARGIN = 4.0  # codes minted per run: CODE_MARGIN x expected rate x seconds (a shared machine
+# swings 2x between the warm-up and a run)
 
 
 class BenchError(Exception):
