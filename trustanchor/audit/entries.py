@@ -92,13 +92,14 @@ _B64URL_256 = re.compile(r"[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]")
 _SECRET_SHAPE = re.compile(r"[A-Za-z0-9_-]{43,}")
 _JWS_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_ASCII_IDENTIFIER = re.compile(r"[\x21-\x3f\x41-\x7e]+")
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3 scope-token
 
 
 def _string(name: str, value: object) -> str:
     if not isinstance(value, str):
         raise EntryError("bad_type", name, "expected a string")
-    if not unicodedata.is_normalized("NFC", value):
+    if not value.isascii() and not unicodedata.is_normalized("NFC", value):  # ASCII is NFC
         raise EntryError("not_nfc", name)
     return value
 
@@ -133,9 +134,12 @@ def identifier(name: str, value: object) -> None:
     text = _string(name, value)
     if not 1 <= len(text) <= MAX_IDENTIFIER:
         raise EntryError("bad_value", name, "identifier length must be 1..255")
-    for ch in text:
-        if ch == "@" or unicodedata.category(ch)[0] in "CZ":
-            raise EntryError("bad_value", name, f"character U+{ord(ch):04X} not allowed")
+    # ASCII (the usual case) in one match: U+0021..U+007E but "@" are the ASCII characters
+    # outside the categories C and Z; any other text is checked character by character.
+    if not (text.isascii() and _ASCII_IDENTIFIER.fullmatch(text)):
+        for ch in text:
+            if ch == "@" or unicodedata.category(ch)[0] in "CZ":
+                raise EntryError("bad_value", name, f"character U+{ord(ch):04X} not allowed")
     if _HEX_DIGEST.fullmatch(text):
         return  # a digest standing in for an opaque secret (refresh_rotation's jti)
     if _SECRET_SHAPE.fullmatch(text) or _JWS_SHAPE.fullmatch(text):

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from trustanchor.digests import secret_digest
 from trustanchor.storage.prepared import PreparedInsert
@@ -78,8 +78,13 @@ def create_grant(
     )
 
 
+# Statements of the token endpoint's path, built once (their compiled form is cached by
+# SQLAlchemy; building them per call cost more than running them).
+_GET_GRANT = select(grants).where(grants.c.id == bindparam("b_id"))
+
+
 def get_grant(conn: Connection, grant_id: str) -> Grant | None:
-    row = conn.execute(select(grants).where(grants.c.id == grant_id)).first()
+    row = conn.execute(_GET_GRANT, {"b_id": grant_id}).first()
     if row is None:
         return None
     return Grant(
@@ -114,38 +119,48 @@ def store_code(
     )
 
 
+_CONSUME_CODE = (
+    update(authorization_codes)
+    .where(
+        authorization_codes.c.code_digest == bindparam("b_digest"),
+        authorization_codes.c.client_id == bindparam("b_client"),
+        authorization_codes.c.consumed_at.is_(None),
+    )
+    .values(consumed_at=bindparam("b_now"))
+    .returning(
+        authorization_codes.c.grant_id,
+        authorization_codes.c.client_id,
+        authorization_codes.c.binding,
+        authorization_codes.c.expires_at,
+    )
+)
+_CODE_OWNER = select(authorization_codes.c.grant_id, authorization_codes.c.client_id).where(
+    authorization_codes.c.code_digest == bindparam("b_digest")
+)
+
+
 def consume_code(conn: Connection, code: str, client_id: str, *, now: int) -> ConsumedCode | None:
     """Mark the client's code used (one conditional UPDATE). None if unknown;
     IssuedToAnotherClient (left untouched) if another client's; Reused if this client's code
     was already used."""
     digest = secret_digest(code)
     row = conn.execute(
-        update(authorization_codes)
-        .where(
-            authorization_codes.c.code_digest == digest,
-            authorization_codes.c.client_id == client_id,
-            authorization_codes.c.consumed_at.is_(None),
-        )
-        .values(consumed_at=now)
-        .returning(
-            authorization_codes.c.grant_id,
-            authorization_codes.c.client_id,
-            authorization_codes.c.binding,
-            authorization_codes.c.expires_at,
-        )
+        _CONSUME_CODE, {"b_digest": digest, "b_client": client_id, "b_now": now}
     ).first()
     if row is not None:
         return ConsumedCode(row.grant_id, row.client_id, dict(row.binding), row.expires_at)
-    previous = conn.execute(
-        select(authorization_codes.c.grant_id, authorization_codes.c.client_id).where(
-            authorization_codes.c.code_digest == digest
-        )
-    ).first()
+    previous = conn.execute(_CODE_OWNER, {"b_digest": digest}).first()
     if previous is None:
         return None
     if previous.client_id != client_id:
         raise IssuedToAnotherClient()
     raise Reused(previous.grant_id)
+
+
+_INSERT_REFRESH_TOKEN = PreparedInsert(
+    refresh_tokens,
+    ("token_digest", "grant_id", "client_id", "bound_jkt", "created_at", "expires_at"),
+)
 
 
 def store_refresh_token(
@@ -158,15 +173,16 @@ def store_refresh_token(
     now: int,
     expires_at: int,
 ) -> None:
-    conn.execute(
-        insert(refresh_tokens).values(
-            token_digest=secret_digest(token),
-            grant_id=grant_id,
-            client_id=client_id,
-            bound_jkt=bound_jkt,
-            created_at=now,
-            expires_at=expires_at,
-        )
+    _INSERT_REFRESH_TOKEN.run(
+        conn,
+        {
+            "token_digest": secret_digest(token),
+            "grant_id": grant_id,
+            "client_id": client_id,
+            "bound_jkt": bound_jkt,
+            "created_at": now,
+            "expires_at": expires_at,
+        },
     )
 
 
@@ -177,6 +193,22 @@ class RotatedRefreshToken:
     bound_jkt: str | None
 
 
+_ROTATE_REFRESH_TOKEN = (
+    update(refresh_tokens)
+    .where(
+        refresh_tokens.c.token_digest == bindparam("b_digest"),
+        refresh_tokens.c.client_id == bindparam("b_client"),
+        refresh_tokens.c.consumed_at.is_(None),
+    )
+    .values(consumed_at=bindparam("b_now"))
+    .returning(refresh_tokens.c.grant_id, refresh_tokens.c.expires_at, refresh_tokens.c.bound_jkt)
+)
+_REFRESH_OWNER = select(refresh_tokens.c.grant_id).where(
+    refresh_tokens.c.token_digest == bindparam("b_digest"),
+    refresh_tokens.c.client_id == bindparam("b_client"),
+)
+
+
 def rotate_refresh_token(
     conn: Connection, token: str, client_id: str, *, now: int
 ) -> RotatedRefreshToken | None:
@@ -184,24 +216,11 @@ def rotate_refresh_token(
     client's (left untouched); Reused if it was already rotated."""
     digest = secret_digest(token)
     row = conn.execute(
-        update(refresh_tokens)
-        .where(
-            refresh_tokens.c.token_digest == digest,
-            refresh_tokens.c.client_id == client_id,
-            refresh_tokens.c.consumed_at.is_(None),
-        )
-        .values(consumed_at=now)
-        .returning(
-            refresh_tokens.c.grant_id, refresh_tokens.c.expires_at, refresh_tokens.c.bound_jkt
-        )
+        _ROTATE_REFRESH_TOKEN, {"b_digest": digest, "b_client": client_id, "b_now": now}
     ).first()
     if row is not None:
         return RotatedRefreshToken(row.grant_id, row.expires_at, row.bound_jkt)
-    previous = conn.execute(
-        select(refresh_tokens.c.grant_id).where(
-            refresh_tokens.c.token_digest == digest, refresh_tokens.c.client_id == client_id
-        )
-    ).first()
+    previous = conn.execute(_REFRESH_OWNER, {"b_digest": digest, "b_client": client_id}).first()
     if previous is None:
         return None
     raise Reused(previous.grant_id)
