@@ -43,5 +43,5 @@ def test_a_duplicate_key_is_sqlalchemys_integrity_error_and_rolls_back(
 
 
 def test_only_plain_column_types_are_prepared() -> None:
-    with pytest.raises(TypeError, match="clients.metadata"):
+    with pytest.raises(TypeError, match=r"clients\.metadata"):
         PreparedInsert(clients, ("client_id", "metadata"))
