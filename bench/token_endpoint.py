@@ -57,6 +57,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -329,6 +330,7 @@ class RunResult:
     core_busy: dict[str, float] = field(default_factory=dict)  # CPU -> busy share, all processes
     process_cpu: list[float] = field(default_factory=list)  # per server process (processes > 1)
     wal_syncs: int | None = None  # PostgreSQL: WAL fsyncs during the run, whole server
+    audit_lag_ms: float | None = None  # trustanchor: most the signed checkpoint fell behind
 
     @property
     def wal_syncs_per_request(self) -> float:
@@ -1173,22 +1175,70 @@ def start(target: Target, stack: ExitStack) -> None:
         target.result.issued_requests += 1
 
 
+class AuditLag:
+    """How far the signed audit checkpoint falls behind issuance while a run goes on (issue 13:
+    at most 1 s). Every ``interval`` seconds it reads the newest leaf id and the latest
+    checkpoint's size from the server's database; a checkpoint of size S is behind by the time
+    since the first sample that saw more than S leaves (resolution: ``interval``)."""
+
+    def __init__(self, config: Path, interval: float = 0.1) -> None:
+        from sqlalchemy import func, select
+
+        from trustanchor.config import load_settings
+        from trustanchor.storage.database import Database
+        from trustanchor.storage.tables import audit_checkpoints, audit_leaves
+
+        self._db = Database(load_settings(config, environ={}).service.database_url)
+        self._leaves = select(func.coalesce(func.max(audit_leaves.c.id), 0))
+        self._size = select(func.coalesce(func.max(audit_checkpoints.c.size), 0))
+        self._interval = interval
+        self._stop = threading.Event()
+        self._seen: list[tuple[float, int]] = []  # (time, leaves) in time order
+        self.worst = 0.0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> AuditLag:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._db.dispose()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            with self._db.reader() as conn:
+                leaves = int(conn.execute(self._leaves).scalar_one())
+                size = int(conn.execute(self._size).scalar_one())
+            now = time.monotonic()
+            self._seen.append((now, leaves))
+            if size >= leaves:
+                continue
+            first = next(t for t, count in self._seen if count > size)
+            self.worst = max(self.worst, now - first)
+
+
 def load(target: Target, seconds: int, connections: int, label: str) -> RunResult:
     for index, proc in enumerate(target.procs):
         if proc.poll() is not None:
             raise BenchError(f"{target.spec.label} has exited:\n{tail(target.log_of(index))}")
     codes_files = target.codes_for(seconds) if target.codes is not None else None
-    run = run_wrk(
-        [proc.pid for proc in target.procs],
-        target.ports,
-        seconds=seconds,
-        connections=connections,
-        body=target.body,
-        authorization=target.authorization,
-        codes_files=codes_files,
-        database_pids=target.database_pids,
-        wal_syncs=target.wal_syncs,
-    )
+    with ExitStack() as lag_stack:
+        lag = lag_stack.enter_context(AuditLag(target.config)) if target.config else None
+        run = run_wrk(
+            [proc.pid for proc in target.procs],
+            target.ports,
+            seconds=seconds,
+            connections=connections,
+            body=target.body,
+            authorization=target.authorization,
+            codes_files=codes_files,
+            database_pids=target.database_pids,
+            wal_syncs=target.wal_syncs,
+        )
+    if lag is not None:
+        run.audit_lag_ms = lag.worst * 1000
     if codes_files is not None:
         minted = sum(len(path.read_text(encoding="ascii").split()) for path in codes_files)
         if run.codes_taken > minted:
@@ -1216,6 +1266,7 @@ def load(target: Target, seconds: int, connections: int, label: str) -> RunResul
             if run.wal_syncs is not None
             else ""
         )
+        + (f"audit lag {run.audit_lag_ms:4.0f} ms  " if run.audit_lag_ms is not None else "")
         + f"core {SERVER_CPU} busy {run.core_busy.get(SERVER_CPU, 0):4.0%}  "
         f"core {LOADGEN_CPU} busy {run.core_busy.get(LOADGEN_CPU, 0):4.0%}",
         file=sys.stderr,
@@ -1571,6 +1622,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(
                 f"- {r.spec.label}: {r.recorded_tokens:,} access_tokens rows for "
                 f"{r.issued_requests:,} requests sent"
+            )
+        lags = [run.audit_lag_ms for run in r.runs if run.audit_lag_ms is not None]
+        if lags:
+            print(
+                f"- {r.spec.label}: signed audit checkpoint behind issuance, most per run "
+                f"(sampled every 0.1 s): {' / '.join(f'{lag:.0f} ms' for lag in lags)}"
             )
     for label, info in tokens.items():
         print(
