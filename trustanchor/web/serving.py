@@ -321,7 +321,8 @@ def environ_path(scope: Scope) -> tuple[str, str]:
     latin-1 text): the path without the root path it is served under."""
     raw_path = scope.get("raw_path")
     if raw_path:
-        path = unquote_to_bytes(bytes(raw_path).split(b"?", 1)[0]).decode("latin-1")
+        raw = bytes(raw_path).split(b"?", 1)[0]
+        path = (unquote_to_bytes(raw) if b"%" in raw else raw).decode("latin-1")
     else:
         path = str(scope["path"]).encode("utf-8").decode("latin-1")
     root_path = str(scope.get("root_path", "")).encode("utf-8").decode("latin-1")
