@@ -59,6 +59,43 @@ def test_token_endpoint_asks_for_a_nonce_then_accepts_it(
     assert second.headers["DPoP-Nonce"]  # the next nonce comes with every answer
 
 
+def test_the_same_client_assertion_is_retried_with_the_nonce(
+    server: RunningServer, ecosystem: Ecosystem
+) -> None:
+    """RFC 9449 §8: the client repeats its request with the nonce. The proof is checked before
+    the client, so the use_dpop_nonce refusal left the assertion (and its jti) unspent."""
+    rp = RelyingParty(server, ecosystem.bank, SystemClock(), redirect_uri=BANK_REDIRECT)
+    key = DpopKey()
+    url = server.url("/token")
+    form = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": rp.assertion(),
+    }
+    first = rp.post(
+        "/token", form, authenticate=False, dpop=key.proof("POST", url, iat=int(time.time()))
+    )
+    assert first.json()["error"] == "use_dpop_nonce"
+    nonce = first.headers["DPoP-Nonce"]
+    retried = rp.post(
+        "/token",
+        form,
+        authenticate=False,
+        dpop=key.proof("POST", url, iat=int(time.time()), claims={"nonce": nonce}),
+    )
+    assert retried.status_code == 200, retried.text
+    again = rp.post(  # the assertion is one-time once it was accepted
+        "/token",
+        form,
+        authenticate=False,
+        dpop=key.proof(
+            "POST", url, iat=int(time.time()), claims={"nonce": retried.headers["DPoP-Nonce"]}
+        ),
+    )
+    assert again.status_code == 401
+    assert again.json()["error"] == "invalid_client"
+
+
 def test_userinfo_asks_for_a_nonce_with_401(server: RunningServer, ecosystem: Ecosystem) -> None:
     rp = RelyingParty(server, ecosystem.bank, SystemClock(), redirect_uri=BANK_REDIRECT)
     key = DpopKey()

@@ -80,6 +80,20 @@ def test_unknown_code_is_invalid_grant(stage: Stage) -> None:
     assert_oauth_error(response, 400, "invalid_grant")
 
 
+def test_an_unsupported_grant_type_is_repeated_only_in_the_characters_rfc_6749_allows(
+    stage: Stage,
+) -> None:
+    plain = stage.bank.post("/token", {"grant_type": "password"})
+    assert_oauth_error(plain, 400, "unsupported_grant_type")
+    assert "password" in plain.json()["error_description"]
+    for odd in ('x"y', "a\\b", "caf\u00e9"):
+        response = stage.bank.post("/token", {"grant_type": odd})
+        assert_oauth_error(response, 400, "unsupported_grant_type")
+        description = response.json()["error_description"]
+        assert odd not in description
+        assert all(0x20 <= ord(ch) <= 0x7E for ch in description)
+
+
 # -- refresh tokens -----------------------------------------------------------------------------
 
 

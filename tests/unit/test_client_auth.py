@@ -472,5 +472,7 @@ def test_client_secret_basic_failures_are_invalid_client(auth: ClientAuthenticat
     _refused(auth, {}, _basic("bank", "anything"))
     _refused(auth, {"client_id": ["bank"]}, _basic("demo:rp", "demo secret/+:1"))
     _refused(auth, {}, "Basic !!!notbase64")
+    _refused(auth, {}, "Basic \xe9\xe9")  # non-ASCII: was a 500 (ValueError) before
+    _refused(auth, {}, "Basic YQ==\xff")
     _refused(auth, {}, "Basic " + base64.b64encode(b"no-colon").decode())
     _refused(auth, {}, "Bearer abc")

@@ -18,7 +18,6 @@ failure is 401 ``invalid_client`` with a generic description; the precise reason
 from __future__ import annotations
 
 import base64
-import binascii
 import math
 import re
 from collections.abc import Mapping
@@ -278,7 +277,7 @@ def _parse_basic(authorization: str) -> tuple[str, str]:
         )
     try:
         decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, and non-ASCII text
         raise InvalidClient("malformed Basic credentials", reason="basic_malformed") from None
     raw_id, sep, raw_secret = decoded.partition(":")
     if not sep or not raw_id:

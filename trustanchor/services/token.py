@@ -61,21 +61,31 @@ def _token(
     attempt: refusals.Attempt,
 ) -> TokenResponse:
     at = attempt.at
-    client = services.client_auth.authenticate(form, authorization, at=at)
-    attempt.client = client
-    grant_type = single(form, "grant_type", required=True, max_len=64)
-    grant = GRANTS.get(grant_type or "")
-    if grant is None:
-        raise UnsupportedGrantType(f"grant_type {grant_type} is not supported")
-    if grant_type not in client.grant_types:
-        raise UnauthorizedClient(
-            f"client is not registered for {grant_type}", reason="grant_type_not_registered"
-        )
+    # The DPoP proof before the client: a proof refused for its nonce (use_dpop_nonce, RFC 9449
+    # §8) must leave the client's assertion unspent, so that the client can simply retry it.
     proof = None
     if dpop_headers:
         proof = services.dpop.verify(
             dpop_headers, method="POST", url=services.endpoints.token, at=at
         )
-    elif client.require_dpop:
+    client = services.client_auth.authenticate(form, authorization, at=at)
+    attempt.client = client
+    grant_type = single(form, "grant_type", required=True, max_len=64)
+    grant = GRANTS.get(grant_type or "")
+    if grant is None:
+        raise UnsupportedGrantType(f"grant_type {_quoted(grant_type)} is not supported")
+    if grant_type not in client.grant_types:
+        raise UnauthorizedClient(
+            f"client is not registered for {grant_type}", reason="grant_type_not_registered"
+        )
+    if proof is None and client.require_dpop:
         raise InvalidDpopProof("this client must present a DPoP proof", reason="dpop_required")
     return grant(services, client, form, proof, at)
+
+
+def _quoted(value: str | None) -> str:
+    """The caller's value in an error_description only when it is of the characters RFC 6749
+    §5.2 allows there (and no quote or backslash); otherwise it is not repeated."""
+    if value and all(0x20 <= ord(ch) <= 0x7E and ch not in '"\\' for ch in value):
+        return value
+    return "(as sent)"
