@@ -438,15 +438,20 @@ class Purges:
     count: int = 0
     seconds: float = 0.0
     batches: list[float] = field(default_factory=list)  # each batch's transaction, s
+    by_rule: dict[str, list[float]] = field(default_factory=dict)  # the same, per rule
     last_s: float = 0.0  # the last day's purge
     last: dict[str, int] = field(default_factory=dict)  # rows it deleted per rule
     vacuum_s: float = 0.0  # --vacuum (PostgreSQL): the daily VACUUMs
+
+    def batch(self, rule: str, seconds: float) -> None:
+        self.batches.append(seconds)
+        self.by_rule.setdefault(rule, []).append(seconds)
 
     def run(self, services: Services, now: int, retention: int) -> None:
         t0 = time.perf_counter()
         self.last = expiry.purge(
             services.db, now=now, retention=retention,
-            timing=lambda _rule, seconds: self.batches.append(seconds),
+            timing=self.batch,
         )  # fmt: skip
         self.last_s = time.perf_counter() - t0
         self.seconds += self.last_s
@@ -645,6 +650,21 @@ def report(backend: str, steps: list[Step], args: argparse.Namespace) -> None:
             print(f"| {s.size:,} | {days:,.1f} | " + " | ".join(cells) + " |")
     else:
         print("Nothing was purged.")
+    print("\n### Purge batches while filling up to each size, per rule: ms max / p99 / median\n")
+    timed_rules = [r for r in names if any(s.purges.by_rule.get(r) for s in steps)]
+    print("| issued tokens | " + " | ".join(timed_rules) + " |")
+    print("|---|" + "---|" * len(timed_rules))
+    for s in steps:
+        cells = []
+        for r in timed_rules:
+            v = s.purges.by_rule.get(r, [])
+            cells.append(
+                f"{max(v) * 1000:.0f} / {percentile(v, 99) * 1000:.0f} / "
+                f"{statistics.median(v) * 1000:.1f}"
+                if v
+                else "—"
+            )
+        print(f"| {s.size:,} | " + " | ".join(cells) + " |")
     print("\n### Filling (not issuance: bulk inserts), the daily purges, building the tree\n")
     print(
         "| issued tokens | fill s | daily purges (count, s in all) | purge batches | "
