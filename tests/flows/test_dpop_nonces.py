@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 import requests
 from requests_oauth2client import DPoPKey, OAuth2Client, PrivateKeyJwt
+from sqlalchemy import func, select
 from support.ecosystem import BANK_REDIRECT, Ecosystem
 from support.person import Person
 from support.rp import DpopKey, RelyingParty
 from support.server import RunningServer, free_port, running_server, test_settings
 
 from trustanchor.clock import SystemClock
+from trustanchor.storage.tables import used_jtis
 
 
 @pytest.fixture
@@ -94,6 +96,32 @@ def test_the_same_client_assertion_is_retried_with_the_nonce(
     )
     assert again.status_code == 401
     assert again.json()["error"] == "invalid_client"
+
+
+def test_no_proof_is_recorded_for_a_client_that_did_not_authenticate(
+    server: RunningServer, ecosystem: Ecosystem
+) -> None:
+    """The proof's jti is recorded only after the client is authenticated: nobody writes to the
+    replay registry without credentials, and the proof is then still good for its client."""
+    rp = RelyingParty(server, ecosystem.bank, SystemClock(), redirect_uri=BANK_REDIRECT)
+    key = DpopKey()
+    url = server.url("/token")
+    grant = {"grant_type": "client_credentials"}
+    nonce = rp.post("/token", grant, dpop=key.proof("POST", url, iat=int(time.time()))).headers[
+        "DPoP-Nonce"
+    ]
+    proof = key.proof("POST", url, iat=int(time.time()), claims={"nonce": nonce})
+    with server.services.db.reader() as conn:
+        before = conn.execute(select(func.count()).select_from(used_jtis)).scalar_one()
+    stranger = rp.post("/token", {**grant, "client_id": "bank"}, authenticate=False, dpop=proof)
+    assert stranger.status_code == 401
+    with server.services.db.reader() as conn:
+        after = conn.execute(select(func.count()).select_from(used_jtis)).scalar_one()
+    assert after == before
+    assert rp.post("/token", grant, dpop=proof).status_code == 200
+    replayed = rp.post("/token", grant, dpop=proof)
+    assert replayed.status_code == 400
+    assert replayed.json()["error"] == "invalid_dpop_proof"
 
 
 def test_userinfo_asks_for_a_nonce_with_401(server: RunningServer, ecosystem: Ecosystem) -> None:

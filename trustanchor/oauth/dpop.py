@@ -122,7 +122,8 @@ class DpopVerifier:
         expected_jkt: str | None = None,
         nonce_required: bool | None = None,
     ) -> DpopProof:
-        """Validate the request's DPoP header values and record the proof's jti.
+        """Validate the request's DPoP header values and record the proof's jti: :meth:`check`,
+        then :meth:`spend`.
 
         ``headers``: every ``DPoP`` header value of the request (exactly one is accepted).
         ``url``: the endpoint's URL built from the configured issuer, never from the request's
@@ -130,6 +131,32 @@ class DpopVerifier:
         ``access_token``: given at resource servers, the proof must carry its ``ath``.
         ``expected_jkt``: the thumbprint the token or the PAR ``dpop_jkt`` is bound to.
         """
+        proof = self.check(
+            headers,
+            method=method,
+            url=url,
+            at=at,
+            access_token=access_token,
+            expected_jkt=expected_jkt,
+            nonce_required=nonce_required,
+        )
+        self.spend(proof, at=at)
+        return proof
+
+    def check(
+        self,
+        headers: Sequence[str],
+        *,
+        method: str,
+        url: str,
+        at: int,
+        access_token: str | None = None,
+        expected_jkt: str | None = None,
+        nonce_required: bool | None = None,
+    ) -> DpopProof:
+        """Everything :meth:`verify` checks but the replay: nothing is recorded, so that an
+        endpoint can check the proof (and answer ``use_dpop_nonce``) before it authenticates
+        the client, and record the proof only for an authenticated client (:meth:`spend`)."""
         token = _single_header(headers)
         parsed = _parse(token, max_bytes=self._max_bytes, allowed_algs=self._allowed_algs)
         header_jwk = parsed.header.get("jwk")
@@ -189,12 +216,15 @@ class DpopVerifier:
             if not self._nonce_is_valid(nonce, at):
                 raise UseDpopNonce(self.issue_nonce(at), "the DPoP nonce is invalid or expired")
 
-        # Last, so that a refused proof does not burn its jti. The proof stays acceptable until
-        # iat + leeway <= at + 2 * leeway; the registry must remember it at least that long.
-        expires_at = at + 2 * self._settings.iat_leeway
-        if not self._replay.first_use(REPLAY_NAMESPACE, f"{jkt}:{jti}", expires_at):
-            raise InvalidDpopProof("DPoP proof jti reused", reason="dpop_jti_replay")
         return DpopProof(jkt=jkt, jti=jti, htm=htm, htu=htu, iat=iat, jwk=dict(header_jwk))
+
+    def spend(self, proof: DpopProof, *, at: int) -> None:
+        """Record a checked proof's jti (once: a replay is refused). Last, so that a refused
+        proof does not burn its jti. The proof stays acceptable until iat + leeway <= at +
+        2 * leeway; the registry must remember it at least that long."""
+        expires_at = at + 2 * self._settings.iat_leeway
+        if not self._replay.first_use(REPLAY_NAMESPACE, f"{proof.jkt}:{proof.jti}", expires_at):
+            raise InvalidDpopProof("DPoP proof jti reused", reason="dpop_jti_replay")
 
 
 def _single_header(headers: Sequence[str]) -> str:

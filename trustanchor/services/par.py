@@ -42,14 +42,17 @@ def _push(
     attempt: refusals.Attempt,
 ) -> PushedRequest:
     at = attempt.at
-    # The DPoP proof before the client, as at the token endpoint: a use_dpop_nonce refusal
-    # leaves the client's assertion unspent for the retry (RFC 9449 §8).
-    proof_jkt = None
+    # The DPoP proof is checked before the client and recorded after it, as at the token
+    # endpoint (services/token.py).
+    proof = None
     if dpop_headers:
-        proof = services.dpop.verify(dpop_headers, method="POST", url=services.endpoints.par, at=at)
-        proof_jkt = proof.jkt
+        proof = services.dpop.check(dpop_headers, method="POST", url=services.endpoints.par, at=at)
     client = services.client_auth.authenticate(form, authorization, at=at)
     attempt.client = client
+    proof_jkt = None
+    if proof is not None:
+        services.dpop.spend(proof, at=at)
+        proof_jkt = proof.jkt
     request = parse_authorization_request(
         form, client, limits=services.settings.limits, dpop_jkt_from_proof=proof_jkt
     )

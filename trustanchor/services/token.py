@@ -61,15 +61,19 @@ def _token(
     attempt: refusals.Attempt,
 ) -> TokenResponse:
     at = attempt.at
-    # The DPoP proof before the client: a proof refused for its nonce (use_dpop_nonce, RFC 9449
-    # §8) must leave the client's assertion unspent, so that the client can simply retry it.
+    # The DPoP proof is checked before the client: a proof refused for its nonce
+    # (use_dpop_nonce, RFC 9449 §8) must leave the client's assertion unspent, so that the client
+    # can simply retry it. Its jti is recorded only once the client is authenticated, so that
+    # nobody writes to the replay registry without credentials.
     proof = None
     if dpop_headers:
-        proof = services.dpop.verify(
+        proof = services.dpop.check(
             dpop_headers, method="POST", url=services.endpoints.token, at=at
         )
     client = services.client_auth.authenticate(form, authorization, at=at)
     attempt.client = client
+    if proof is not None:
+        services.dpop.spend(proof, at=at)
     grant_type = single(form, "grant_type", required=True, max_len=64)
     grant = GRANTS.get(grant_type or "")
     if grant is None:
