@@ -362,6 +362,7 @@ class ServerResult:
     threads: int = 0  # most OS threads seen in the process tree right after a run
     recorded_tokens: int | None = None  # rows in trustanchor's access_tokens table
     issued_requests: int = 0  # every request wrk sent, warm-up and the sanity check included
+    open_loop: dict[str, Any] | None = None  # --rate-fraction: bench/open_loop.py's answer
 
     def median(self, attr: str) -> float:
         return statistics.median(float(getattr(run, attr)) for run in self.runs)
@@ -1312,11 +1313,72 @@ def measure(targets: Sequence[Target], args: argparse.Namespace) -> None:
                 for target in [*targets[shift:], *targets[:shift]]:
                     run = load(target, args.duration, args.connections, f"run {index + 1}")
                     target.result.runs.append(run)
+            if args.rate_fraction:
+                open_loop(targets, args)
             for target in targets:
                 finish(target)
     for target in targets:
         if target.config is not None:
             target.result.recorded_tokens = count_recorded_tokens(target.config)
+
+
+def open_loop(targets: Sequence[Target], args: argparse.Namespace) -> None:
+    """Each server in turn under the same fixed request rate: ``args.rate_fraction`` of
+    node-oidc-provider's median peak rate of this run (bench/open_loop.py, on the load core)."""
+    node = next((t for t in targets if t.spec.key == "node"), None)
+    if node is None or not node.result.runs or args.grant != "client_credentials":
+        print("  open loop: needs the node row and client_credentials; skipped", file=sys.stderr)
+        return
+    rate = args.rate_fraction * node.result.median("rps")
+    for target in targets:
+        script = str(Path(__file__).with_name("open_loop.py"))
+        command = [
+            "taskset", "-c", LOADGEN_CPU, sys.executable, script,
+            "--port", str(target.ports[0]), "--rate", f"{rate:.1f}",
+            "--seconds", str(args.duration),
+            "--body", target.body, "--authorization", target.authorization,
+        ]  # fmt: skip
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=args.duration * 4 + 60
+        )
+        if done.returncode != 0:
+            raise BenchError(f"open loop against {target.spec.label} failed:\n{done.stderr}")
+        target.result.open_loop = json.loads(done.stdout)
+        answer = target.result.open_loop
+        print(
+            f"  open loop {target.spec.label}: offered {rate:.0f} req/s, answered "
+            f"{answer['achieved_rate']:.0f} req/s, p50 {answer['p50_us'] / 1000:.2f} ms, "
+            f"p99 {answer['p99_us'] / 1000:.2f} ms, statuses {answer['statuses']}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def open_loop_table(results: Sequence[ServerResult], fraction: float) -> str | None:
+    rows = [r for r in results if r.open_loop is not None]
+    if not rows:
+        return None
+    node = next((r for r in rows if r.spec.key == "node"), None)
+    node_p99 = node.open_loop["p99_us"] if node and node.open_loop else None
+    lines = [
+        f"Open loop at {fraction:.0%} of node-oidc-provider's median peak rate "
+        "(latency from each request's scheduled time; bench/open_loop.py):",
+        "",
+        "| server | offered req/s | answered req/s | p50 ms | p90 ms | p99 ms | max ms "
+        "| p99 vs node-oidc-provider | statuses |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        o = r.open_loop
+        assert o is not None
+        ratio = f"{o['p99_us'] / node_p99:.2f}×" if node_p99 else "—"
+        statuses = ", ".join(f"{k}: {v}" for k, v in sorted(o["statuses"].items()))
+        lines.append(
+            f"| {r.spec.label} | {o['offered_rate']:.0f} | {o['achieved_rate']:.0f} "
+            f"| {o['p50_us'] / 1000:.2f} | {o['p90_us'] / 1000:.2f} | {o['p99_us'] / 1000:.2f} "
+            f"| {o['max_us'] / 1000:.2f} | {ratio} | {statuses} |"
+        )
+    return "\n".join(lines)
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -1513,6 +1575,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"taskset CPU list for the servers (default {SERVER_CPU}; wrk stays on "
         f"{LOADGEN_CPU}): e.g. 0,1 to let several workers use both cores",
     )
+    parser.add_argument(
+        "--rate-fraction",
+        type=float,
+        default=0.0,
+        help="after the runs, load every server open-loop at this fraction of "
+        "node-oidc-provider's median peak rate for --duration seconds and report its latency "
+        "(client_credentials only; e.g. 0.8)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)
     if not all(part in ("0", "1") for part in args.server_cpus.split(",")):
@@ -1576,6 +1646,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print()
     print(table(results, database_cpu=postgres is not None))
+    latency = open_loop_table(results, args.rate_fraction)
+    if latency is not None:
+        print()
+        print(latency)
     print()
     for note in environment_notes(args, database_note):
         print(f"- {note}")
