@@ -131,6 +131,8 @@ def test_the_purge_deletes_exactly_what_can_no_longer_matter(db: Database) -> No
         "refresh_tokens": 1,
         "access_tokens": 1,
         "cumulative_counters": 1,
+        "grants": 0,
+        "revoked_grants": 0,
     }
     assert keys(db, par_requests) == {"live"}
     assert keys(db, interactions) == {"int_live"}

@@ -33,11 +33,11 @@ def purge(ctx: CliContext, retention: int) -> None:
     token, access-token record, standing authorization or session). Also writes the audit
     summaries ('omitted' entries) of closed windows of failed logins that were counted instead
     of recorded. Prints how many rows each rule deleted; safe to run again (an interrupted run is
-    finished by the next). Each batch of at most 5,000 rows is its own short transaction."""
+    finished by the next). Each batch of at most 1,000 rows is its own short transaction."""
     settings = ctx.settings
 
     def progress(rule: str, deleted: int) -> None:
-        if deleted % (expiry.BATCH * 10) == 0:  # a line per 50,000 rows of a large backlog
+        if deleted % (expiry.BATCH * 10) == 0:  # a line per 10,000 rows of a large backlog
             click.echo(f"{rule}: {deleted} deleted so far", err=True)
 
     now = ctx.clock.now()

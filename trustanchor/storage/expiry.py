@@ -55,7 +55,10 @@ from trustanchor.storage.tables import (
 # month, spans at most 31 days plus a time zone's offset).
 COUNTER_AGE = 40 * 86400
 DEFAULT_RETENTION = 86400  # one day of reuse detection after a code or refresh token expired
-BATCH = 5000
+# Rows per purge transaction. A purge runs beside the service and, on SQLite, holds the write
+# lock for the whole transaction: 5,000 rows held it up to 1.5 s under load (p99 0.43 s;
+# bench/results/2026-12-06-growth-1e7.md), which every issuance of that moment waited out.
+BATCH = 1000
 
 
 @dataclass(frozen=True)
