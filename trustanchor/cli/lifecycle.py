@@ -49,7 +49,9 @@ def serve(
     workers: int | None,
     respawn_failed_workers: bool,
 ) -> None:
-    """Apply migrations and declarations, then serve HTTP with granian (WSGI). Outside production
+    """Apply migrations and declarations, then serve HTTP with granian (ASGI; per worker, 16
+    request threads on SQLite whose write transactions share commits, 4 on PostgreSQL: see
+    service.threads and service.group_commit). Outside production
     a missing signing key is generated; in production it must exist already. A worker that dies
     (killed, out of memory) stops the server unless --respawn-failed-workers is given;
     either way its open transactions roll back, so nothing it was issuing is half-done."""
@@ -69,7 +71,7 @@ def serve(
     click.echo(f"serving {settings.issuer} on http://{address}:{listen_port}")
     # ASGI, not WSGI: granian's WSGI body read blocks a Python thread for as long as a client
     # trickles its body; trustanchor.web.serving reads it in the event loop under a deadline
-    # and runs the Flask app in its own pool (1 thread per worker on SQLite, 4 on PostgreSQL).
+    # and runs the app in its own pool (serving.threads_per_worker, or service.threads).
     Granian(
         "trustanchor.web.asgi:app",
         address=address,
