@@ -39,6 +39,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from support.clock import ShiftableClock
 from support.ecosystem import BANK_REDIRECT, Ecosystem, Party
+from support.own_loop import run_in_own_loop
 from support.rp import JWT_BEARER, DpopKey, Pkce, RelyingParty
 from support.server import free_port, running_server, test_settings
 from support.stage import DPOP_BANK_REDIRECT, SHOP_AUDIENCE, SHOP_REDIRECT, Stage, _client
@@ -143,7 +144,7 @@ def asgi_request(
     async def send(message: Mapping[str, Any]) -> None:
         sent.append(message)
 
-    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    run_in_own_loop(app(scope, receive, send))  # type: ignore[arg-type]
     start, end = sent
     return Reply(
         start["status"],
@@ -285,7 +286,7 @@ def running_stacks(
         finally:
             integrator.stop()
             for app in (flask_stack, lean_stack):
-                asyncio.run(_shutdown(app))
+                run_in_own_loop(_shutdown(app))
 
 
 @pytest.fixture

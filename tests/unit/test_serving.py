@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.own_loop import run_in_own_loop
 
 from trustanchor.config.loader import ConfigError, load_settings
 from trustanchor.web.serving import (
@@ -121,7 +122,6 @@ def test_the_loader_refuses_read_deadlines_out_of_bounds() -> None:
 
 
 def _run(app: WsgiOverAsgi, scope: dict[str, Any], body: bytes = b"") -> tuple[int, bytes]:
-    import asyncio
 
     sent: list[dict[str, Any]] = []
 
@@ -131,7 +131,7 @@ def _run(app: WsgiOverAsgi, scope: dict[str, Any], body: bytes = b"") -> tuple[i
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    run_in_own_loop(app(scope, receive, send))  # type: ignore[arg-type]
     return int(sent[0]["status"]), bytes(sent[1]["body"])
 
 
