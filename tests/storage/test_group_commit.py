@@ -219,3 +219,50 @@ def test_nothing_returns_before_its_batch_is_committed(db: Database) -> None:
 def test_without_a_file_or_on_postgresql_nothing_is_batched(tmp_path: Path) -> None:
     assert Database("sqlite://", group_commit=True).group is None
     assert Database(f"sqlite:///{tmp_path / 'x.db'}").group is None
+
+
+def test_with_linger_a_batch_waits_for_a_request_in_flight(tmp_path: Path) -> None:
+    """Nobody queues when the first member leaves, but the server says another request is on
+    its way: the batch waits for it, and both share one COMMIT."""
+    database = Database(f"sqlite:///{tmp_path / 'linger.db'}", group_commit=True)
+    upgrade(database)
+    group = database.group
+    assert group is not None
+    group._linger = 2.0  # long enough that only the second member can end the wait
+    in_flight = {"n": 2}
+    group.in_flight = lambda: in_flight["n"]
+    before = group.batches
+    first = threading.Thread(target=lambda: _record(database, "first"))
+    first.start()
+    while group.waiting or database_blocked(group) < 1:  # the first member lingers
+        time.sleep(0.001)
+    assert committed_rows(database, access_tokens) == 0
+    _record(database, "second")  # in flight - blocked - itself = 0: commits for both
+    first.join(5)
+    assert group.batches == before + 1
+    assert committed_rows(database, access_tokens) == 2
+    database.dispose()
+
+
+def test_with_linger_a_batch_commits_alone_when_nobody_comes(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'alone.db'}", group_commit=True)
+    upgrade(database)
+    group = database.group
+    assert group is not None
+    group._linger = 0.05
+    group.in_flight = lambda: 5  # the server thinks others are coming; none does
+    started = time.monotonic()
+    _record(database, "alone")
+    assert 0.05 <= time.monotonic() - started < 2
+    assert committed_rows(database, access_tokens) == 1
+    database.dispose()
+
+
+def _record(database: Database, jti: str) -> None:
+    with database.transaction() as conn:
+        record_token(jti)(conn)
+
+
+def database_blocked(group: Any) -> int:
+    with group._queue:
+        return int(group._blocked)

@@ -251,6 +251,8 @@ def _validate(settings: Settings, problems: list[str]) -> None:
         problems.append("service.issuer: must have no query, fragment or trailing slash")
     if not 0 <= svc.threads <= 64:
         problems.append("service.threads: must be between 0 (chosen by database) and 64")
+    if not 0 <= svc.group_commit_linger_us <= 10_000:
+        problems.append("service.group_commit_linger_us: must be between 0 and 10000")
     tokens = settings.tokens
     if not 1 <= tokens.authorization_code_lifetime <= 60:
         problems.append("tokens.authorization_code_lifetime: must be between 1 and 60 seconds")

@@ -21,6 +21,7 @@ class ServiceSettings:
     workers: int
     threads: int  # request threads per worker; 0: by database (serving.threads_per_worker)
     group_commit: bool  # SQLite: concurrent write transactions share one commit
+    group_commit_linger_us: int  # how long a batch may wait for requests in flight
     lean_token_endpoint: bool  # /token without Flask (web/token_route.py)
     # Secrets. In demo/test mode an empty value is replaced by a value generated into keys_dir.
     pairwise_secret: str

@@ -100,6 +100,7 @@ def build_services(
         settings.service.database_url,
         pool_size=max(5, settings.service.workers * 4),
         group_commit=settings.service.group_commit,
+        group_commit_linger=settings.service.group_commit_linger_us / 1e6,
     )
     secrets = load_secrets(settings, create=False)
     keys = SigningKeyStore.open(

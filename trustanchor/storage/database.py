@@ -41,6 +41,7 @@ class Database:
         pool_size: int = 10,
         pool_timeout: float = 30.0,
         group_commit: bool = False,
+        group_commit_linger: float = 0.0,
     ) -> None:
         self.url = url
         parsed = make_url(url)
@@ -69,7 +70,7 @@ class Database:
         self._reader = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.group: GroupCommit | None = None
         if group_commit and self.dialect == "sqlite" and _is_file(parsed.database):
-            self.group = GroupCommit(self.engine)
+            self.group = GroupCommit(self.engine, linger=group_commit_linger)
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -67,11 +67,21 @@ class GroupCommit:
     """The writer of one process over ``engine`` (a SQLite engine whose ``begin`` event issues
     ``BEGIN IMMEDIATE``). Thread-safe; see the module documentation."""
 
-    def __init__(self, engine: Engine, *, max_members: int = MAX_MEMBERS) -> None:
+    def __init__(
+        self, engine: Engine, *, max_members: int = MAX_MEMBERS, linger: float = 0.0
+    ) -> None:
         if max_members < 1:
             raise ValueError("max_members must be at least 1")
+        if linger < 0:
+            raise ValueError("linger must not be negative")
         self._engine = engine
         self._max_members = max_members
+        self._linger = linger
+        # How many requests the process is working on (set by the server, web/serving.py); with
+        # ``linger``, a batch nobody queues for waits up to ``linger`` seconds for those still
+        # on their way to the writer, instead of committing a batch of one or two.
+        self.in_flight: Callable[[], int] | None = None
+        self._blocked = 0  # members done with their work, waiting for their batch's COMMIT
         self._writer = threading.Lock()  # held while a member uses the connection
         self._queue = threading.Lock()  # guards _waiting
         self._waiting = 0  # members blocked on _writer
@@ -118,17 +128,31 @@ class GroupCommit:
             batch.members += 1
         finally:
             self._inside.active = False
+            linger = False
             try:
-                if batch is not None and self._batch is batch and self._should_commit(batch):
-                    committed_here = True
-                    self._commit(batch)
+                if batch is not None and self._batch is batch:
+                    decision = self._decide(batch)
+                    if decision == "commit":
+                        committed_here = True
+                        self._commit(batch)
+                    linger = decision == "linger"
             finally:
                 self._writer.release()
         if committed_here or batch is None:
             if batch is not None and batch.error is not None:
                 raise StorageUnavailable("the batch's commit failed") from batch.error
             return
-        batch.done.wait()
+        with self._queue:
+            self._blocked += 1
+        try:
+            if linger and not batch.done.wait(self._linger):
+                with self._writer:
+                    if self._batch is batch:  # nobody came in time: commit what there is
+                        self._commit(batch)
+            batch.done.wait()
+        finally:
+            with self._queue:
+                self._blocked -= 1
         if batch.error is not None:
             raise StorageUnavailable("the batch's commit failed") from batch.error
 
@@ -155,10 +179,21 @@ class GroupCommit:
         except Exception as exc:
             raise StorageUnavailable(f"{statement} failed: {exc.__class__.__name__}") from exc
 
-    def _should_commit(self, batch: _Batch) -> bool:
+    def _decide(self, batch: _Batch) -> str:
+        """After a member: ``commit`` (nobody queues, or the batch is full), ``leave`` (a
+        queued member decides next) or ``linger`` (nobody queues, but requests in flight that
+        are not yet members may come: wait for them, at most ``linger`` seconds)."""
+        if batch.members >= self._max_members:
+            return "commit"
         with self._queue:
-            waiting = self._waiting
-        return waiting == 0 or batch.members >= self._max_members
+            waiting, blocked = self._waiting, self._blocked
+        if waiting > 0:
+            return "leave"
+        # In flight: the requests the server is working on; of those, the blocked members and
+        # this one are done with the writer.
+        if self._linger > 0 and self.in_flight is not None and self.in_flight() - blocked > 1:
+            return "linger"
+        return "commit"
 
     def _roll_back_member(self, batch: _Batch) -> None:
         try:

@@ -29,3 +29,5 @@ app = WsgiOverAsgi(
         integrator=_flask.extensions.get("trustanchor.audit_integrator"),
     ),
 )
+if _services.db.group is not None:
+    _services.db.group.in_flight = lambda: app.in_flight

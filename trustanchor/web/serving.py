@@ -165,6 +165,9 @@ class WsgiOverAsgi:
         self._lean = dict(lean_routes or {})
         self._deadline = deadline
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="trustanchor")
+        # Requests handed to the app threads and not yet answered (changed in the event loop
+        # only; read by storage/group_commit.py to know whether a batch should wait for more).
+        self.in_flight = 0
         # Requests that wait on other servers (:func:`reaches_out`) never queue behind, or
         # hold, the app threads above.
         self._outbound = ThreadPoolExecutor(
@@ -200,13 +203,20 @@ class WsgiOverAsgi:
         pool = self._outbound if reaches_out(scope["method"], scope["path"]) else self._pool
         path = environ_path(scope)[1] if self._lean else ""
         lean = self._lean.get((scope["method"], path)) if self._lean else None
-        if lean is None:
-            environ = wsgi_environ(scope, body)
-            status, headers, content = await loop.run_in_executor(pool, self._call, environ)
-        else:
-            status, headers, content = await loop.run_in_executor(
-                pool, self._call_lean, lean, scope, path, body
-            )
+        counted = pool is self._pool
+        if counted:
+            self.in_flight += 1
+        try:
+            if lean is None:
+                environ = wsgi_environ(scope, body)
+                status, headers, content = await loop.run_in_executor(pool, self._call, environ)
+            else:
+                status, headers, content = await loop.run_in_executor(
+                    pool, self._call_lean, lean, scope, path, body
+                )
+        finally:
+            if counted:
+                self.in_flight -= 1
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
 
