@@ -266,3 +266,42 @@ def _record(database: Database, jti: str) -> None:
 def database_blocked(group: Any) -> int:
     with group._queue:
         return int(group._blocked)
+
+
+def test_with_linger_a_failing_last_member_still_commits_the_batch(tmp_path: Path) -> None:
+    """The failing member leaves with its exception and cannot stay to end a wait: it commits
+    the batch itself, or the members before it would wait for ever (and hold SQLite's lock)."""
+    database = Database(f"sqlite:///{tmp_path / 'fail.db'}", group_commit=True)
+    upgrade(database)
+    group = database.group
+    assert group is not None
+    group._linger = 30.0  # a wait nobody would end
+    group.in_flight = lambda: 10
+    gate = threading.Event()
+    release = threading.Event()
+
+    def holder() -> None:
+        with database.transaction() as conn:
+            record_token("kept")(conn)
+            gate.set()
+            release.wait(5)
+
+    first = threading.Thread(target=holder)
+    first.start()
+    gate.wait(5)
+
+    def failing() -> None:
+        with pytest.raises(ValueError), database.transaction() as conn:
+            record_token("dropped")(conn)
+            raise ValueError("refused")
+
+    second = threading.Thread(target=failing)
+    second.start()
+    while group.waiting < 1:
+        time.sleep(0.001)
+    release.set()  # the holder leaves while the failing member queues: it lingers
+    second.join(5)
+    first.join(5)
+    assert not first.is_alive() and not second.is_alive()
+    assert committed_rows(database, access_tokens) == 1
+    database.dispose()

@@ -112,12 +112,14 @@ class GroupCommit:
         self._inside.active = True
         batch: _Batch | None = None
         committed_here = False
+        failed = False
         try:
             batch, conn = self._join()
             self._control("SAVEPOINT member")
             try:
                 yield conn
             except BaseException:
+                failed = True
                 self._roll_back_member(batch)
                 raise
             try:
@@ -132,6 +134,10 @@ class GroupCommit:
             try:
                 if batch is not None and self._batch is batch:
                     decision = self._decide(batch)
+                    if decision == "linger" and failed:
+                        # A failed member leaves with its exception and waits for nobody: it
+                        # cannot stay to end the wait, so it commits the others' work now.
+                        decision = "commit"
                     if decision == "commit":
                         committed_here = True
                         self._commit(batch)
