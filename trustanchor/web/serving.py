@@ -371,16 +371,26 @@ def wsgi_environ(scope: Scope, body: bytes) -> dict[str, Any]:
     if client:
         environ["REMOTE_ADDR"] = str(client[0])
         environ["REMOTE_PORT"] = str(client[1])
-    for raw_name, raw_value in scope["headers"]:
+    environ.update(environ_headers(scope["headers"]))
+    return environ
+
+
+def environ_headers(lines: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The request headers under their WSGI environ keys (``HTTP_*``, ``CONTENT_TYPE``,
+    ``CONTENT_LENGTH``): latin-1 text, names with an underscore dropped, repeated lines joined
+    by commas. Used by :func:`wsgi_environ` and by the lean routes, so both read alike."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in lines:
         name = bytes(raw_name).decode("latin-1").lower()
         if "_" in name:
             continue
-        value = bytes(raw_value).decode("latin-1")
         if name == "content-type":
             key = "CONTENT_TYPE"
         elif name == "content-length":
             key = "CONTENT_LENGTH"
         else:
             key = "HTTP_" + name.upper().replace("-", "_")
-        environ[key] = f"{environ[key]},{value}" if key in environ else value
-    return environ
+        value = bytes(raw_value).decode("latin-1")
+        previous = headers.get(key)
+        headers[key] = value if previous is None else f"{previous},{value}"
+    return headers

@@ -53,7 +53,7 @@ from trustanchor.web.forms import (
     require_form_type,
     urlencoded_form,
 )
-from trustanchor.web.serving import Answer, LeanHandler, LeanRequest
+from trustanchor.web.serving import Answer, LeanHandler, LeanRequest, environ_headers
 
 log = logging.getLogger("trustanchor.web")
 
@@ -94,7 +94,7 @@ class TokenRoute:
         ]
 
     def __call__(self, request: LeanRequest) -> Answer | None:
-        headers = _environ_headers(request.headers)
+        headers = environ_headers(request.headers)
         try:
             return self._handle(request, headers)
         except OAuthError as exc:
@@ -190,26 +190,6 @@ def lean_routes(
         return {}
     route = TokenRoute(services, security_headers=security_headers, integrator=integrator)
     return {("POST", PATH): route}
-
-
-def _environ_headers(lines: list[tuple[bytes, bytes]]) -> dict[str, str]:
-    """The request headers under their WSGI environ keys, as ``serving.wsgi_environ`` makes
-    them: latin-1 text, names with an underscore dropped, repeated lines joined by commas."""
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in lines:
-        name = bytes(raw_name).decode("latin-1").lower()
-        if "_" in name:
-            continue
-        if name == "content-type":
-            key = "CONTENT_TYPE"
-        elif name == "content-length":
-            key = "CONTENT_LENGTH"
-        else:
-            key = "HTTP_" + name.upper().replace("-", "_")
-        value = bytes(raw_value).decode("latin-1")
-        previous = headers.get(key)
-        headers[key] = value if previous is None else f"{previous},{value}"
-    return headers
 
 
 def _content_length(value: str | None) -> int | None:
