@@ -286,6 +286,7 @@ class Issuer:
         typ: str = "statuslist+jwt",
         key: JWK | None = None,
         sub: str | None = None,
+        ttl: int | None = None,
     ) -> str:
         """A Status List Token for ``uri`` signed with this issuer's key (or ``key``)."""
         payload: dict[str, Any] = {
@@ -295,6 +296,8 @@ class Issuer:
         }
         if exp is not None:
             payload["exp"] = exp
+        if ttl is not None:
+            payload["ttl"] = ttl
         protected = {"alg": "ES256", "typ": typ, "kid": self.kid}
         return _sign_compact(key or self.jwk, protected, payload)
 

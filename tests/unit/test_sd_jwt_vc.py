@@ -689,6 +689,62 @@ def test_status_check_off_fetches_nothing(issuer: Issuer, wallet: Wallet) -> Non
     assert identity.status_reference == {"uri": STATUS_URI, "idx": STATUS_IDX}
 
 
+def test_a_verified_status_list_is_reused_for_status_cache_seconds_then_fetched_again(
+    issuer: Issuer, wallet: Wallet
+) -> None:
+    """The anchor's ``status_cache`` (default 300 s): later logins read the verified list
+    again; a revocation published meanwhile refuses the first login after the list went stale."""
+    fetcher = InMemoryFetcher()
+    serve_status(fetcher, issuer, 0)
+    verifier = make_verifier(issuer, fetcher)
+    presentation = present(wallet, issue(issuer, wallet))
+    verifier.verify(presentation, expected=EXPECTED, at=AT)
+    serve_status(fetcher, issuer, 1, bits=1)  # revoked at the issuer from now on
+    verifier.verify(
+        present(wallet, issue(issuer, wallet), iat=AT + 294), expected=EXPECTED, at=AT + 299
+    )
+    assert len(fetcher.requests) == 1
+    late = present(wallet, issue(issuer, wallet), iat=AT + 295)
+    with pytest.raises(AnchorFailure) as caught:
+        verifier.verify(late, expected=EXPECTED, at=AT + 300)
+    assert caught.value.reason == "credential_revoked"
+    assert len(fetcher.requests) == 2
+
+
+def test_status_cache_zero_fetches_the_list_on_every_login(issuer: Issuer, wallet: Wallet) -> None:
+    fetcher = InMemoryFetcher()
+    serve_status(fetcher, issuer, 0)
+    verifier = make_verifier(issuer, fetcher, status_cache=0)
+    verifier.verify(present(wallet, issue(issuer, wallet)), expected=EXPECTED, at=AT)
+    serve_status(fetcher, issuer, 1, bits=1)
+    refused(verifier, present(wallet, issue(issuer, wallet)), "credential_revoked")
+    assert len(fetcher.requests) == 2
+
+
+def test_a_status_list_is_not_reused_past_its_own_ttl(issuer: Issuer, wallet: Wallet) -> None:
+    fetcher = InMemoryFetcher()
+    serve_status(fetcher, issuer, 0, ttl=30)
+    verifier = make_verifier(issuer, fetcher)
+    verifier.verify(present(wallet, issue(issuer, wallet)), expected=EXPECTED, at=AT)
+    verifier.verify(
+        present(wallet, issue(issuer, wallet), iat=AT + 24), expected=EXPECTED, at=AT + 29
+    )
+    assert len(fetcher.requests) == 1
+    late = present(wallet, issue(issuer, wallet), iat=AT + 25)
+    verifier.verify(late, expected=EXPECTED, at=AT + 30)
+    assert len(fetcher.requests) == 2
+
+
+def test_a_status_list_failure_is_not_cached(issuer: Issuer, wallet: Wallet) -> None:
+    fetcher = InMemoryFetcher()
+    verifier = make_verifier(issuer, fetcher)
+    presentation = present(wallet, issue(issuer, wallet))
+    refused(verifier, presentation, "status_unavailable")
+    serve_status(fetcher, issuer, 0)
+    verifier.verify(present(wallet, issue(issuer, wallet)), expected=EXPECTED, at=AT)
+    assert len(fetcher.requests) == 2
+
+
 def test_status_list_signed_by_another_key(
     issuer: Issuer, wallet: Wallet, fetcher: InMemoryFetcher
 ) -> None:
@@ -893,6 +949,10 @@ def test_mangled_sd_jwt_with_a_fresh_key_binding_only_raises_anchor_failure(
         ({"max_age": True}, "max_age"),
         ({"accept_legacy_typ": "yes"}, "accept_legacy_typ"),
         ({"status_max_bytes": -1}, "status_max_bytes"),
+        ({"status_cache": -1}, "status_cache"),
+        ({"status_cache": 3601}, "status_cache"),
+        ({"status_cache": True}, "status_cache"),
+        ({"status_cache": 1.5}, "status_cache"),
         ({"jwks_uri": "https://x"}, "jwks_uri"),
         ({"transaction_data": ["account_link"]}, "transaction_data"),
         ({"transaction_data": "value_transfer"}, "transaction_data"),

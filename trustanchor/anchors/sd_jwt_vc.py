@@ -19,10 +19,11 @@ The checks, in order (each refusal an :class:`AnchorFailure` with a code from :d
 4. Disclosures: each referenced exactly once, no repeated digest, no reserved or colliding names,
    none of the claims SD-JWT VC forbids disclosing (``iss``, ``exp``, ``cnf``, ...);
 5. status: the Token Status List entry, fetched only through the injected Fetcher and verified
-   with the same anchor keys; unreachable or unverifiable means failure (fail closed). With an
-   injected ``status_lists`` cache (:class:`status_list.StatusListCache`; none by default), a
-   list this verifier's keys verified is read again until its ``ttl``/``exp`` or the cache's
-   ``max_age``, whichever comes first (its entries are scoped to these exact keys);
+   with the same anchor keys; unreachable or unverifiable means failure (fail closed). A list
+   this verifier's keys verified is read again from a :class:`status_list.StatusListCache`
+   until its ``ttl``/``exp`` or the anchor's ``status_cache`` seconds, whichever comes first
+   (the anchor's own cache unless one is injected; its entries are scoped to these exact keys;
+   ``status_cache = 0``: fetched on every login);
 6. the subject claim and the claims the request requires are present.
 
 ``typ`` decision: the SD-JWT VC draft (section "JOSE Header") RECOMMENDS that Verifiers accept
@@ -127,6 +128,12 @@ class SdJwtVcVerifier:
         self._limits = limits
         self._kb_max_age = kb_max_age
         self._skew = clock_skew
+        if (
+            status_lists is None
+            and self.settings.status_cache > 0
+            and self.settings.status_check != "off"
+        ):
+            status_lists = status_list.StatusListCache(max_age=self.settings.status_cache)
         self._status_lists = status_lists
         self._status_scope = (
             status_list.verification_scope(

@@ -24,7 +24,17 @@ holder_algs         no        key-binding JWT algorithms (default ES256, ES384, 
 max_age             no        seconds after ``iat`` a credential stops being accepted
 accept_legacy_typ   no        also accept ``typ`` ``vc+sd-jwt`` (default true; see sd_jwt_vc.py)
 status_max_bytes    no        size limit of a fetched Status List Token (default 262144)
+status_cache        no        seconds a verified Status List is reused for later logins, capped
+                              by its own ``ttl`` and ``exp`` (default 300; 0 fetches it on every
+                              login); at most ``MAX_STATUS_CACHE`` (3600)
 ==================  ========  ==================================================================
+
+``status_cache``: a Status List Token says how long it may be reused (its ``ttl``, draft-ietf-
+oauth-status-list "Caching"), and one list answers for every credential it covers, so fetching
+and verifying it again on every login only adds the issuer's latency and a signature check to
+each login. A credential revoked meanwhile is refused once the cached list is no longer fresh,
+at most ``status_cache`` seconds later (the certificate anchors' CRLs are kept the same way,
+until their nextUpdate); ``trustanchor identities check-status`` re-checks logins already made.
 """
 
 from __future__ import annotations
@@ -44,6 +54,8 @@ DEFAULT_ALGS = ("ES256",)
 DEFAULT_HOLDER_ALGS = ("ES256", "ES384", "ES512", "EdDSA")
 DEFAULT_EVIDENCE_TYPE = "electronic_record"
 DEFAULT_STATUS_MAX_BYTES = 262144
+DEFAULT_STATUS_CACHE = 300
+MAX_STATUS_CACHE = 3600
 
 # The operations with a transaction data type of ours (openid4vp/transaction_data.py).
 TRANSACTION_DATA_OPERATIONS: Final = ("value_transfer", "funding")
@@ -63,6 +75,7 @@ _KNOWN = frozenset(
         "max_age",
         "accept_legacy_typ",
         "status_max_bytes",
+        "status_cache",
     }
 )
 
@@ -82,6 +95,7 @@ class SdJwtVcSettings:
     max_age: int | None = None
     accept_legacy_typ: bool = True
     status_max_bytes: int = DEFAULT_STATUS_MAX_BYTES
+    status_cache: int = DEFAULT_STATUS_CACHE  # seconds; 0: fetch the list on every login
     # The operations whose OpenID4VP transaction data this anchor's wallets sign
     # (docs/DYNAMIC-LINKING.md): sent on every login for such an operation, signed or the login
     # fails; an anchor set's ``dynamic_linking`` makes it required whatever this says.
@@ -124,6 +138,13 @@ def parse_settings(raw: Mapping[str, Any]) -> SdJwtVcSettings:
     status_max_bytes = raw.get("status_max_bytes", DEFAULT_STATUS_MAX_BYTES)
     if not _positive_int(status_max_bytes):
         raise ValueError("status_max_bytes: must be a positive integer")
+    status_cache = raw.get("status_cache", DEFAULT_STATUS_CACHE)
+    if not (
+        isinstance(status_cache, int)
+        and not isinstance(status_cache, bool)
+        and 0 <= status_cache <= MAX_STATUS_CACHE
+    ):
+        raise ValueError(f"status_cache: must be an integer from 0 to {MAX_STATUS_CACHE} (seconds)")
     transaction_data = raw.get("transaction_data", [])
     if not isinstance(transaction_data, list | tuple) or not all(
         item in TRANSACTION_DATA_OPERATIONS for item in transaction_data
@@ -147,6 +168,7 @@ def parse_settings(raw: Mapping[str, Any]) -> SdJwtVcSettings:
         max_age=max_age,
         accept_legacy_typ=legacy,
         status_max_bytes=status_max_bytes,
+        status_cache=status_cache,
     )
 
 

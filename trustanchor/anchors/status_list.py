@@ -12,7 +12,8 @@ Decompression is bounded (a few hundred compressed bytes can inflate to gigabyte
 is verified only with keys the caller provides (the anchor's configured keys), never with keys
 found in the token. Refusals are :class:`StatusListError` with a ``reason`` from :data:`REASONS`.
 
-Caching (:class:`StatusListCache`, opt-in: :func:`fetch_status` caches only when given one).
+Caching (:class:`StatusListCache`: :func:`fetch_status` caches only when given one; every
+``sd_jwt_vc`` anchor's verifier has one, for its ``status_cache`` seconds, unless that is 0).
 A *verified* list is kept for at most ``max_age`` seconds after it was fetched, never past the
 token's ``ttl`` (the draft's "maximum amount of time ... that the Status List Token can be
 cached by a consumer before a fresh copy SHOULD be retrieved") nor past its ``exp``; a token
