@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from trustanchor.audit.entries import EntryError, OperatorChange
+from trustanchor.clock import FixedClock
 from trustanchor.config.settings import Settings
 from trustanchor.keystore.audit_key import list_audit_keys
 from trustanchor.keystore.signing_keys import KeyStoreError, SigningKeyStore
@@ -50,7 +51,9 @@ def initialise(settings: Settings, db: Database, *, now: int, generate_keys: boo
     messages: list[str] = []
     secrets = load_secrets(settings, create=not settings.is_production)
     keys_dir = Path(settings.service.keys_dir)
-    store = SigningKeyStore.open(keys_dir, retention=settings.tokens.key_retention)
+    store = SigningKeyStore.open(
+        keys_dir, retention=settings.tokens.key_retention, clock=FixedClock(now)
+    )
     needs_signing_key = not store.published_or_active()
     if needs_signing_key and not generate_keys:
         raise StartupRefused(
@@ -58,8 +61,9 @@ def initialise(settings: Settings, db: Database, *, now: int, generate_keys: boo
         )
     if settings.is_production and store.has_demo_keys:
         raise StartupRefused(
-            f"{keys_dir} holds demo signing keys; production needs keys generated in production "
-            'mode (`trustanchor keys rotate` with mode = "production")'
+            f"{keys_dir} holds demo signing keys that sign now or later; production needs keys "
+            "generated in production mode (`trustanchor keys rotate --immediately` with mode = "
+            '"production")'
         )
     needs_audit_key = _needs_audit_key(settings, keys_dir, generate_keys=generate_keys)
     _upgrade(settings, db)

@@ -72,8 +72,10 @@ def run(config: Path, clock: FixedClock, *args: str) -> Result:
     return CliRunner().invoke(keys, list(args), obj=CliContext(config_path=config, clock=clock))
 
 
-def store(tmp_path: Path) -> SigningKeyStore:
-    return SigningKeyStore.open(tmp_path / "keys", retention=RETENTION)
+def store(tmp_path: Path, clock: FixedClock | None = None) -> SigningKeyStore:
+    return SigningKeyStore.open(
+        tmp_path / "keys", retention=RETENTION, clock=clock or FixedClock(T0)
+    )
 
 
 def assert_no_private_material(output: str, tmp_path: Path) -> None:
@@ -113,10 +115,14 @@ def test_generate_with_force_adds_a_second_active_key(
 ) -> None:
     run(config, clock, "generate")
     clock.advance(1)
-    assert run(config, clock, "generate", "--force").exit_code == 0
+    result = run(config, clock, "generate", "--force")
+    assert result.exit_code == 0
+    assert "published now; signs from 2023-11-14T22:23:21Z (in 600 s)" in result.output
     keys_ = store(tmp_path).all()
     assert len(keys_) == 2 and all(k.retired_at is None for k in keys_)
-    assert store(tmp_path).current().kid == keys_[-1].kid
+    assert store(tmp_path, clock).current().kid == keys_[0].kid  # published ahead
+    clock.advance(600)
+    assert store(tmp_path, clock).current().kid == keys_[-1].kid
 
 
 def test_production_keys_are_not_marked_demo(tmp_path: Path, clock: FixedClock) -> None:
@@ -135,19 +141,62 @@ def test_production_keys_are_not_marked_demo(tmp_path: Path, clock: FixedClock) 
 def test_rotate_retires_the_old_key_but_keeps_it_published(
     tmp_path: Path, config: Path, clock: FixedClock
 ) -> None:
+    """The new key is published at once and signs after tokens.key_activation_delay (600 s),
+    the instant the old key retires; the old key stays published for key_retention after."""
     run(config, clock, "generate")
     old = store(tmp_path).current().kid
     clock.advance(3600)
     result = run(config, clock, "rotate")
     assert result.exit_code == 0, result.output
-    ks = store(tmp_path)
-    new = ks.current().kid
-    assert new != old and ks.get(old).retired_at == T0 + 3600  # type: ignore[union-attr]
-    assert f"new current signing key {new}" in result.output
-    assert f"retired {old}: still published until 2023-11-15T23:13:20Z" in result.output
-    assert {k.kid for k in ks.published(T0 + 3600 + RETENTION - 1)} == {old, new}
-    assert {k.kid for k in ks.published(T0 + 3600 + RETENTION)} == {new}
+    switch = T0 + 3600 + 600
+    ks = store(tmp_path, clock)
+    new = ks.all()[-1].kid
+    assert new != old and ks.get(old).retired_at == switch  # type: ignore[union-attr]
+    assert ks.get(new).signs_from == switch  # type: ignore[union-attr]
+    assert {k.kid for k in ks.published(T0 + 3600)} == {old, new}
+    assert ks.current().kid == old
+    clock.set(switch - 1)
+    assert ks.current().kid == old
+    clock.set(switch)
+    assert ks.current().kid == new
+    assert f"new signing key {new} (ES256): published now" in result.output
+    assert "signs from 2023-11-14T23:23:20Z (in 600 s)" in result.output
+    assert (
+        f"retired {old}: signs until 2023-11-14T23:23:20Z, published until "
+        "2023-11-15T23:23:20Z" in result.output
+    )
+    assert "running workers pick the change up within a second (no restart)" in result.output
+    assert {k.kid for k in ks.published(switch + RETENTION - 1)} == {old, new}
+    assert {k.kid for k in ks.published(switch + RETENTION)} == {new}
     assert_no_private_material(result.output, tmp_path)
+
+
+def test_rotate_immediately_switches_at_once(
+    tmp_path: Path, config: Path, clock: FixedClock
+) -> None:
+    run(config, clock, "generate")
+    old = store(tmp_path).current().kid
+    clock.advance(10)
+    result = run(config, clock, "rotate", "--immediately")
+    assert result.exit_code == 0, result.output
+    assert "signs now (--immediately)" in result.output
+    ks = store(tmp_path, clock)
+    assert ks.current().kid != old and ks.get(old).retired_at == T0 + 10  # type: ignore[union-attr]
+
+
+def test_rotate_activate_after_is_at_least_the_ledger_cache_lifetime(
+    tmp_path: Path, config: Path, clock: FixedClock
+) -> None:
+    run(config, clock, "generate")
+    refused = run(config, clock, "rotate", "--activate-after", "299")
+    assert refused.exit_code == 2 and "299 is not in the range x>=300" in refused.output
+    both = run(config, clock, "rotate", "--activate-after", "900", "--immediately")
+    assert both.exit_code == 2 and "exclude each other" in both.output
+    assert len(store(tmp_path).all()) == 1
+    result = run(config, clock, "rotate", "--activate-after", "900")
+    assert result.exit_code == 0, result.output
+    [new] = [k for k in store(tmp_path).all() if k.retired_at is None]
+    assert new.signs_from == T0 + 900
 
 
 def test_rotate_without_a_key_creates_the_first(
@@ -165,24 +214,24 @@ def test_list_shows_retired_key_as_published_until_retention_ends(
     run(config, clock, "generate")
     old = store(tmp_path).current().kid
     run(config, clock, "rotate")
-    new = store(tmp_path).current().kid
+    [new] = [k.kid for k in store(tmp_path).all() if k.retired_at is None]
 
-    listing = run(config, clock, "list")
-    assert listing.exit_code == 0
-    lines = {line.split()[0]: line for line in listing.output.splitlines()[1:]}
-    assert lines[new].split()[2:] == ["2023-11-14T22:13:20Z", "-", "-", "current,", "demo"]
-    assert lines[old].split()[2:] == [
-        "2023-11-14T22:13:20Z",
-        "2023-11-14T22:13:20Z",
-        "2023-11-15T22:13:20Z",
-        "retired,",
-        "demo",
-    ]
-    assert_no_private_material(listing.output, tmp_path)
+    def rows() -> dict[str, list[str]]:
+        listing = run(config, clock, "list")
+        assert listing.exit_code == 0
+        assert_no_private_material(listing.output, tmp_path)
+        return {line.split()[0]: line.split()[2:] for line in listing.output.splitlines()[1:]}
 
+    t0, switch, gone = "2023-11-14T22:13:20Z", "2023-11-14T22:23:20Z", "2023-11-15T22:23:20Z"
+    lines = rows()
+    assert lines[new] == [t0, switch, "-", "-", "next,", "demo"]
+    assert lines[old] == [t0, t0, switch, gone, "current,", "retiring,", "demo"]
+    clock.advance(600)
+    lines = rows()
+    assert lines[new] == [t0, switch, "-", "-", "current,", "demo"]
+    assert lines[old] == [t0, t0, switch, gone, "retired,", "demo"]
     clock.advance(RETENTION)
-    lines = {line.split()[0]: line for line in run(config, clock, "list").output.splitlines()[1:]}
-    assert lines[old].split()[-2:] == ["expired,", "demo"]
+    assert rows()[old][-2:] == ["expired,", "demo"]
 
 
 def test_list_without_keys_says_what_to_do(config: Path, clock: FixedClock) -> None:
@@ -233,7 +282,7 @@ def test_rotate_records_the_new_key_and_every_key_it_retires(
     clock.advance(60)
     result = run(config, clock, "rotate")
     assert result.exit_code == 0, result.output
-    new = store(tmp_path).current().kid
+    new = store(tmp_path).all()[-1].kid
     assert key_entries(tmp_path)[2:] == [
         ("signing_key", digest(new), "generated"),
         ("signing_key", digest(first), "retired"),

@@ -159,6 +159,17 @@ def test_retired_keys_stay_published_while_their_tokens_live(config_dir: Path) -
         load_settings(path, environ={})
 
 
+def test_a_new_key_is_published_at_least_as_long_as_the_ledger_caches_the_jwks(
+    config_dir: Path,
+) -> None:
+    """Issue 14: tokens.key_activation_delay >= trustanchor.ledger's JWKS cache lifetime."""
+    path = write(config_dir, '[service]\nmode = "test"\n[tokens]\nkey_activation_delay = 299\n')
+    with pytest.raises(ConfigError, match=r"key_activation_delay: must be between 300 seconds"):
+        load_settings(path, environ={})
+    path = write(config_dir, '[service]\nmode = "test"\n[tokens]\nkey_activation_delay = 300\n')
+    assert load_settings(path, environ={}).tokens.key_activation_delay == 300
+
+
 # -- production bounds (issue 10, item 8c): one named test per rule ------------------------------
 
 PRODUCTION = '[service]\nmode = "production"\nissuer = "https://as.example"\n'

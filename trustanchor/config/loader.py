@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from trustanchor.audit.note import valid_key_name
 from trustanchor.config.settings import DECLARATIONS, SECTIONS, Settings
 from trustanchor.digests import equal
+from trustanchor.ledger.keys import JWKS_MAX_AGE
 from trustanchor.openid4vp.links import LinkError, wallet_request_url
 
 ENV_PREFIX = "TRUSTANCHOR_"
@@ -270,6 +271,11 @@ def _validate(settings: Settings, problems: list[str]) -> None:
         problems.append(
             f"tokens.key_retention: must be at least {longest} seconds, so tokens signed with a "
             "retired key still verify until they expire"
+        )
+    if not JWKS_MAX_AGE <= tokens.key_activation_delay <= 30 * 86400:
+        problems.append(
+            f"tokens.key_activation_delay: must be between {JWKS_MAX_AGE} seconds (how long "
+            "relying parties such as the ledger module cache the JWKS) and 30 days"
         )
     if tokens.signing_alg not in ("ES256", "EdDSA"):
         problems.append("tokens.signing_alg: must be ES256 or EdDSA")

@@ -39,6 +39,9 @@ class TokenSettings:
     request_uri_lifetime: int
     default_audience: str
     key_retention: int  # seconds a retired signing key stays in the JWKS after retirement
+    # seconds `keys rotate` publishes the next key in the JWKS before it signs (and the old
+    # keys stop): at least the relying parties' JWKS cache lifetime (ledger.JWKS_MAX_AGE)
+    key_activation_delay: int = 600
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,11 @@ JwksDocument = Mapping[str, Any] | bytes | str
 
 _MAX_JWKS_BYTES = 65536
 
+JWKS_MAX_AGE = 300
+"""How long :class:`JwksCache` keeps a fetched JWKS by default (seconds). The issuer publishes a
+new signing key at least this long before it signs with it (``tokens.key_activation_delay`` is
+validated against it), so a cache filled just before a rotation already holds the new key."""
+
 
 class KeySource(Protocol):
     def key(self, kid: str, at: int) -> PublicKey | None:
@@ -58,7 +63,7 @@ class JwksCache:
         self,
         fetch: Callable[[], JwksDocument],
         *,
-        max_age: int = 300,
+        max_age: int = JWKS_MAX_AGE,
         refresh_interval: int = 30,
         max_stale: int = 3600,
     ) -> None:
@@ -105,4 +110,4 @@ class JwksCache:
         self.last_failure = None
 
 
-__all__ = ["JwksCache", "JwksDocument", "KeySource", "StaticJwks"]
+__all__ = ["JWKS_MAX_AGE", "JwksCache", "JwksDocument", "KeySource", "StaticJwks"]

@@ -1,6 +1,8 @@
 """The composition root: builds every long-lived object once from the settings.
 
 Keys are parsed, clients and anchors cached, verifiers constructed here — never per request.
+The signing key store re-reads its key directory when it changes (checked once a second, see
+keystore/signing_keys.py), so a key rotation reaches running workers without a restart.
 """
 
 from __future__ import annotations
@@ -104,9 +106,9 @@ def build_services(
     )
     secrets = load_secrets(settings, create=False)
     keys = SigningKeyStore.open(
-        Path(settings.service.keys_dir), retention=settings.tokens.key_retention
+        Path(settings.service.keys_dir), retention=settings.tokens.key_retention, clock=clock
     )
-    keys.current()  # fail at start-up, not on the first request
+    keys.current()  # fail at start-up, not on the first request; later key changes: reloaded
     endpoints = Endpoints(settings.issuer)
     audit_key = load_audit_key(settings.service.keys_dir)
     if audit_key.name != settings.audit_origin:

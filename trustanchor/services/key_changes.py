@@ -43,22 +43,41 @@ class KeyChangeIncomplete(Exception):
 
 
 def generate_signing_key(
-    db: Database, keys_dir: str | Path, *, alg: str, now: int, demo: bool
+    db: Database,
+    keys_dir: str | Path,
+    *,
+    alg: str,
+    now: int,
+    demo: bool,
+    active_from: int | None = None,
 ) -> str:
-    """Record, then create a signing key (it becomes current). Returns its kid."""
+    """Record, then create a signing key, published at once, signing from ``active_from``
+    (default: at once). Returns its kid."""
     private = signing_keys.new_private_key(alg)
     kid = signing_keys.key_id(private)
     _record(db, now, [(SIGNING_KEY, audit_trail.signing_key_ref(kid), "generated")])
     try:
-        return signing_keys.generate_key(keys_dir, alg=alg, now=now, demo=demo, private=private)
+        return signing_keys.generate_key(
+            keys_dir, alg=alg, now=now, demo=demo, private=private, active_from=active_from
+        )
     except (signing_keys.KeyStoreError, OSError) as exc:
         raise _incomplete(f"signing key {kid}", exc) from exc
 
 
 def rotate_signing_keys(
-    db: Database, keys_dir: str | Path, *, alg: str, now: int, demo: bool
+    db: Database,
+    keys_dir: str | Path,
+    *,
+    alg: str,
+    now: int,
+    demo: bool,
+    activate_at: int | None = None,
 ) -> tuple[str, list[str]]:
-    """Record, then make a new current key and retire the active ones. Returns (new, retired)."""
+    """Record, then publish a new key that signs from ``activate_at`` (default: at once) and
+    retire the active ones at that instant. Returns (new, retired).
+
+    The entries are recorded at ``now``, when the change is made: the new key ``generated``
+    (published from then on), the old ones ``retired`` (they sign until ``activate_at``)."""
     private = signing_keys.new_private_key(alg)
     kid = signing_keys.key_id(private)
     retire = signing_keys.active_kids(keys_dir)
@@ -67,7 +86,13 @@ def rotate_signing_keys(
     _record(db, now, changes)
     try:
         return signing_keys.rotate(
-            keys_dir, alg=alg, now=now, demo=demo, private=private, retire=retire
+            keys_dir,
+            alg=alg,
+            now=now,
+            demo=demo,
+            private=private,
+            retire=retire,
+            activate_at=activate_at,
         )
     except (signing_keys.KeyStoreError, OSError) as exc:
         raise _incomplete(f"the rotation to signing key {kid}", exc) from exc
