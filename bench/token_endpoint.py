@@ -1,6 +1,6 @@
 """Token endpoint benchmark: trustanchor against node-oidc-provider, side by side in one run.
 
-What is measured (see /work/shared/design/PERFORMANCE.md for the method):
+What is measured (see docs/PERFORMANCE.md for the method):
 
 * ``--grant client_credentials`` (default): the client_credentials grant at ``POST /token``, one
   confidential client authenticating with
