@@ -47,7 +47,6 @@ import os
 import platform
 import random
 import secrets
-import shutil
 import statistics
 import sys
 import tempfile
@@ -80,7 +79,6 @@ from trustanchor.storage import audit_repo, audit_tree  # noqa: E402
 from trustanchor.storage.database import Database  # noqa: E402
 from trustanchor.storage.tables import audit_checkpoints, audit_leaves  # noqa: E402
 
-DEFAULTS_TOML = REPO_ROOT / "config" / "defaults.toml"
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CLIENT_ID = "bench-client"
 SCOPE = "api:read"
@@ -124,7 +122,6 @@ def postgres_reachable(base: str) -> str | None:
 def make_services(workdir: Path, database_url: str, secret: str) -> Services:
     """A demo-mode configuration made by trustanchor's own bootstrap, then the services."""
     workdir.mkdir(parents=True)
-    shutil.copy(DEFAULTS_TOML, workdir / "defaults.toml")
     config = workdir / "bench.toml"
     config.write_text(
         "\n".join(

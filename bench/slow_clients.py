@@ -75,10 +75,9 @@ def free_port() -> int:
 
 
 def write_config(workdir: Path, port: int, key: ec.EllipticCurvePrivateKey) -> Path:
-    """Test mode, SQLite, one private_key_jwt client; defaults.toml beside it."""
+    """Test mode, SQLite, one private_key_jwt client (over the packaged defaults)."""
     config_dir = workdir / "config"
     config_dir.mkdir(parents=True)
-    shutil.copyfile(REPO_ROOT / "config" / "defaults.toml", config_dir / "defaults.toml")
     jwk = {**public_jwk(key), "kid": "probe", "alg": "ES256", "use": "sig"}
     key_table = ", ".join(f"{name} = {json.dumps(value)}" for name, value in jwk.items())
     text = "\n".join(

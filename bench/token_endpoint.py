@@ -86,7 +86,6 @@ REPO_ROOT = BENCH_DIR.parent
 PEER_DIR = BENCH_DIR / "peer" / "node-oidc-provider"
 LUA_SCRIPT = BENCH_DIR / "wrk" / "post_form.lua"
 CODES_LUA_SCRIPT = BENCH_DIR / "wrk" / "post_codes.lua"
-DEFAULTS_TOML = REPO_ROOT / "config" / "defaults.toml"
 
 HOST = "127.0.0.1"  # the only address this script ever talks to
 SERVER_CPU = "1"
@@ -967,7 +966,6 @@ def prepare_trustanchor(
     from trustanchor.storage.database import Database
 
     workdir.mkdir(parents=True)
-    shutil.copy(DEFAULTS_TOML, workdir / "defaults.toml")
     config = workdir / "bench.toml"
     if database_url is None:
         database_url = "sqlite:///" + str(workdir / "trustanchor.db")

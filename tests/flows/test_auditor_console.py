@@ -156,9 +156,11 @@ def test_designation_decides_access_and_removal_takes_effect_at_the_next_request
     assert added.exit_code == 0, added.output
     assert "designated" in added.output
     listed = run_cli(stage, "list")
-    assert (
-        listed.exit_code == 0 and reference in listed.output and "Internal audit" in listed.output
-    )
+    assert listed.exit_code == 0, listed.output
+    header, row = listed.output.splitlines()  # a table like the other list commands
+    assert header.split() == ["reference", "designated", "(UTC)", "label"]
+    assert row.startswith(reference + "  ") and row.endswith("  Internal audit")
+    assert row.index("Internal audit") == header.index("label")
 
     # The overview shows exactly the latest signed checkpoint.
     entries = log_entries(stage)  # integrates the designation's entry

@@ -57,12 +57,9 @@ def demo_config(tmp_path: Path) -> Path:
     directory.mkdir()
     keys = tmp_path / "keys"
     text = (REPO / "config" / "demo.toml").read_text("utf-8")
-    text = text.replace('keys_dir = "keys/demo"', f'keys_dir = "{keys}"')
+    text = text.replace('keys_dir = "../keys/demo"', f'keys_dir = "{keys}"')
     text = text.replace('"../keys/demo/', f'"{keys}/')
     (directory / "demo.toml").write_text(text, "utf-8")
-    (directory / "defaults.toml").write_text(
-        (REPO / "config" / "defaults.toml").read_text("utf-8"), "utf-8"
-    )
     return directory / "demo.toml"
 
 

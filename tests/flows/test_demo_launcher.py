@@ -17,6 +17,7 @@ from support.server import REPO, free_port
 
 from trustanchor.demo.autopilot import ServiceVisitor
 from trustanchor.demo.branch import open_branch
+from trustanchor.demo.launcher import DERIVED_CONFIG
 from trustanchor.demo.parties_state import open_bank, parties_engine
 from trustanchor.demo.people import load_people
 from trustanchor.demo.site import DemoSite
@@ -28,12 +29,9 @@ def demo_config(tmp_path: Path) -> Path:
     directory.mkdir()
     keys = tmp_path / "keys"
     text = (REPO / "config" / "demo.toml").read_text("utf-8")
-    text = text.replace('keys_dir = "keys/demo"', f'keys_dir = "{keys}"')
+    text = text.replace('keys_dir = "../keys/demo"', f'keys_dir = "{keys}"')
     text = text.replace('"../keys/demo/', f'"{keys}/')
     (directory / "demo.toml").write_text(text, "utf-8")
-    (directory / "defaults.toml").write_text(
-        (REPO / "config" / "defaults.toml").read_text("utf-8"), "utf-8"
-    )
     return directory / "demo.toml"
 
 
@@ -46,6 +44,7 @@ def listening(port: int) -> bool:
 def test_the_launcher_starts_seeds_and_stops_the_demo(tmp_path: Path) -> None:
     service_port, parties_port = free_port(), free_port()
     state = tmp_path / "state"
+    demo_config_path = demo_config(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRUSTANCHOR_")}
     launcher = subprocess.Popen(
         [
@@ -53,7 +52,7 @@ def test_the_launcher_starts_seeds_and_stops_the_demo(tmp_path: Path) -> None:
             "-m",
             "trustanchor.demo",
             "--config",
-            str(demo_config(tmp_path)),
+            str(demo_config_path),
             "--service-port",
             str(service_port),
             "--parties-port",
@@ -78,6 +77,16 @@ def test_the_launcher_starts_seeds_and_stops_the_demo(tmp_path: Path) -> None:
             if line.startswith("The demo is running") or time.monotonic() > deadline:
                 break
         assert "The demo is running" in output, output
+        # The addresses, then how to reach the operator's command (README "Running it"), all
+        # printed at once: read up to the command line (communicate() would miss what the
+        # line iterator has buffered).
+        for line in launcher.stdout:
+            output += line
+            if " --help" in line:
+                break
+        assert "The trustanchor command" in output, output
+        # (other ports than the configuration's: the derived copy, which says them all)
+        assert f"trustanchor --config {state / DERIVED_CONFIG} --help" in output, output
         landing = requests.get(service + "/", timeout=5)
         assert landing.status_code == 200, output
         assert parties + "/bank/" in landing.text  # the service's root page lists the parts

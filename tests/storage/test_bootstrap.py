@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import socket
 from pathlib import Path
 
@@ -70,7 +69,6 @@ def test_production_refuses_demo_keys(tmp_path: Path, database_url: str) -> None
 
 
 def test_cli_init_reports_what_it_did(tmp_path: Path) -> None:
-    shutil.copy(REPO / "config" / "defaults.toml", tmp_path / "defaults.toml")
     config = tmp_path / "service.toml"
     config.write_text(
         '[service]\nmode = "test"\nissuer = "http://127.0.0.1:8000"\n'
@@ -88,7 +86,6 @@ def test_cli_init_reports_what_it_did(tmp_path: Path) -> None:
 
 
 def test_cli_refuses_an_invalid_configuration_with_reasons(tmp_path: Path) -> None:
-    shutil.copy(REPO / "config" / "defaults.toml", tmp_path / "defaults.toml")
     config = tmp_path / "service.toml"
     config.write_text(
         '[service]\nmode = "production"\nissuer = "http://as.example"\n', encoding="utf-8"
@@ -107,7 +104,6 @@ def test_help_lists_every_command() -> None:
 
 def test_serve_refuses_a_port_in_use_and_says_what_to_do(tmp_path: Path) -> None:
     """Before anything is changed (no migration, no key), not a traceback from granian."""
-    shutil.copy(REPO / "config" / "defaults.toml", tmp_path / "defaults.toml")
     config = tmp_path / "service.toml"
     database = tmp_path / "trustanchor.db"
     config.write_text(

@@ -5,7 +5,6 @@ start). Runs the real CLI against a SQLite database made by ``init``."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -36,7 +35,6 @@ limits = {{ JPY = "1000000" }}
 
 
 def _setup(tmp_path: Path) -> tuple[Path, Path]:
-    shutil.copy(REPO / "config" / "defaults.toml", tmp_path / "defaults.toml")
     config = tmp_path / "service.toml"
     db = tmp_path / "db.sqlite"
     config.write_text(CONFIG.format(db=db, keys=tmp_path / "keys"), encoding="utf-8")

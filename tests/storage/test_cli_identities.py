@@ -5,7 +5,6 @@ HttpFetcher (loopback allowed through ``[fetcher]`` settings, as an operator wou
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -103,7 +102,6 @@ class Installed:
 def installed(tmp_path: Path, status_server: str) -> Installed:
     """``init`` run with the anchor declared; its issuer's status list served (all valid)."""
     issuer = Issuer.generate()
-    shutil.copy(REPO / "config" / "defaults.toml", tmp_path / "defaults.toml")
     (tmp_path / "issuer.jwks.json").write_text(json.dumps(issuer.jwks()))
     config = tmp_path / "service.toml"
     config.write_text(
@@ -180,7 +178,6 @@ def test_check_status_reports_an_unreachable_list_as_unknown(installed: Installe
 
 
 def test_check_status_fails_when_the_database_is_not_usable(tmp_path: Path) -> None:
-    shutil.copy(REPO / "config" / "defaults.toml", tmp_path / "defaults.toml")
     config = tmp_path / "service.toml"
     config.write_text(
         CONFIG.split("[[anchors]]")[0].format(db=tmp_path / "never-initialised.sqlite", keys="k")

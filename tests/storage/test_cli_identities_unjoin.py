@@ -7,7 +7,6 @@ known identity is never re-attached by a join."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -75,7 +74,6 @@ def verified(subject: str) -> VerifiedIdentity:
 
 @pytest.fixture
 def installed(tmp_path: Path) -> Path:
-    shutil.copy(REPO / "config" / "defaults.toml", tmp_path / "defaults.toml")
     config = tmp_path / "service.toml"
     config.write_text(CONFIG.format(db=tmp_path / "db.sqlite", keys=tmp_path / "keys"))
     initialised = run(config, "init")

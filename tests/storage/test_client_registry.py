@@ -22,7 +22,6 @@ from trustanchor.services.client_registry import ClientRegistry, apply_client_de
 from trustanchor.storage.database import Database
 
 NOW = 1_750_000_000
-DEFAULTS = Path(__file__).resolve().parents[2] / "config" / "defaults.toml"
 
 
 def _jwk(kid: str) -> dict[str, Any]:
@@ -199,8 +198,7 @@ def _fields(client: Client) -> dict[str, Any]:
 
 @pytest.fixture
 def cli_config(database: Database, tmp_path: Path) -> Path:
-    """A config directory like an operator's: defaults.toml beside the settings file."""
-    (tmp_path / "defaults.toml").write_text(DEFAULTS.read_text(encoding="utf-8"), encoding="utf-8")
+    """A config directory like an operator's: one settings file over the packaged defaults."""
     config = tmp_path / "test.toml"
     config.write_text(
         "[service]\n"
@@ -257,7 +255,10 @@ def test_cli_add_show_list_remove(cli_config: Path, tmp_path: Path) -> None:
 
     listed = _run(cli_config, "list")
     assert listed.exit_code == 0
-    assert listed.output.splitlines() == ["bank\tconfidential\tprivate_key_jwt\tBank"]
+    assert listed.output.splitlines() == [  # a table like the other list commands
+        "client_id  type          auth method      branch  name",
+        "bank       confidential  private_key_jwt  -       Bank",
+    ]
 
     removed = _run(cli_config, "remove", "bank")
     assert removed.exit_code == 0 and "Client bank removed." in removed.output
@@ -318,7 +319,6 @@ def test_cli_warns_when_the_client_is_declared_in_config(cli_config: Path, tmp_p
 
 
 def test_cli_explains_an_uninitialised_database(tmp_path: Path) -> None:
-    (tmp_path / "defaults.toml").write_text(DEFAULTS.read_text(encoding="utf-8"), encoding="utf-8")
     config = tmp_path / "test.toml"
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     config.write_text(

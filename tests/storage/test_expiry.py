@@ -174,13 +174,8 @@ def test_a_large_backlog_goes_in_batches(db: Database) -> None:
 
 
 def test_the_purge_command_reports_each_rule(tmp_path: Any) -> None:
-    import shutil
-
-    from support.server import REPO
-
     from trustanchor.cli.main import cli
 
-    shutil.copy(REPO / "config" / "defaults.toml", tmp_path / "defaults.toml")
     config = tmp_path / "service.toml"
     config.write_text(
         '[service]\nmode = "test"\nissuer = "http://127.0.0.1:8000"\n'

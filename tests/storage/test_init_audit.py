@@ -6,7 +6,6 @@ Runs on SQLite and PostgreSQL (the ``database_url`` fixture)."""
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -187,7 +186,6 @@ def test_production_start_without_a_key_is_refused_before_the_database_is_touche
 
 
 def test_cli_init_with_an_unusable_database_says_so_and_generates_no_key(tmp_path: Path) -> None:
-    shutil.copy(REPO / "config" / "defaults.toml", tmp_path / "defaults.toml")
     (tmp_path / "db.sqlite").mkdir()  # a directory where the database file should be
     config = tmp_path / "service.toml"
     config.write_text(

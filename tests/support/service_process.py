@@ -1,8 +1,8 @@
 """The real service as operators run it: ``trustanchor serve`` (granian, several worker processes)
 in a process group of its own, with a configuration file written for the test.
 
-- :func:`write_config` writes ``defaults.toml`` (a copy of the repository's) and a settings file
-  beside it: ``config/test.toml`` plus the test's overrides and client declarations;
+- :func:`write_config` writes a settings file (read over the packaged defaults):
+  ``config/test.toml`` plus the test's overrides and client declarations;
 - :func:`running_service` starts the process tree, waits until every worker has started and the
   service answers, and always kills the whole process group on the way out;
 - :class:`ServiceProcess` reads granian's log to know each worker's index and PID, the only way to
@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -79,11 +78,9 @@ def write_config(
     clients: Sequence[Mapping[str, Any]],
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
-    """``directory/service.toml`` (with ``defaults.toml`` beside it, as the loader requires):
-    the test settings of config/test.toml, this issuer, database and key directory, the
-    overrides and the clients."""
+    """``directory/service.toml``: the test settings of config/test.toml, this issuer,
+    database and key directory, the overrides and the clients."""
     directory.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(REPO / "config" / "defaults.toml", directory / "defaults.toml")
     with (REPO / "config" / "test.toml").open("rb") as fh:
         sections: dict[str, dict[str, Any]] = tomllib.load(fh)
     sections.setdefault("service", {}).update(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,6 @@ from trustanchor.storage.anchors_repo import AnchorRepository
 from trustanchor.storage.database import Database
 from trustanchor.storage.migrate import upgrade
 
-DEFAULTS = Path(__file__).resolve().parents[2] / "config" / "defaults.toml"
 T0 = 1_700_000_000
 ISSUER_JWK = {**public_jwk(ec.generate_private_key(ec.SECP256R1())), "kid": "issuer-2024"}
 
@@ -61,7 +59,6 @@ class Env:
 
 
 def write_config(tmp_path: Path, extra: str = "") -> tuple[Path, str]:
-    shutil.copy(DEFAULTS, tmp_path / "defaults.toml")
     url = f"sqlite:///{tmp_path / 'trustanchor.db'}"
     config = tmp_path / "test.toml"
     config.write_text(

@@ -4,7 +4,6 @@ validated, stored and shown (docs/CERTIFICATE-LOGIN.md, "At a bank branch")."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,6 @@ from trustanchor.oauth.client_metadata import (
 from trustanchor.storage.database import Database
 from trustanchor.storage.migrate import upgrade
 
-DEFAULTS = Path(__file__).resolve().parents[2] / "config" / "defaults.toml"
 KEY = {
     **ECAlgorithm.to_jwk(ec.generate_private_key(ec.SECP256R1()).public_key(), as_dict=True),
     "kid": "k1",
@@ -138,7 +136,6 @@ def test_a_stored_row_with_a_tampered_role_is_refused() -> None:
 
 
 def test_clients_show_and_list_print_the_role(tmp_path: Path) -> None:
-    shutil.copy(DEFAULTS, tmp_path / "defaults.toml")
     url = f"sqlite:///{tmp_path / 'trustanchor.db'}"
     config = tmp_path / "test.toml"
     config.write_text(
@@ -166,5 +163,12 @@ def test_clients_show_and_list_print_the_role(tmp_path: Path) -> None:
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.output)["trustanchor_branch"] == BRANCH
     listed = run("list")
-    assert "counter-marunouchi\tconfidential\tprivate_key_jwt" in listed.output
-    assert listed.output.rstrip().endswith("\tbranch=tokyo-marunouchi")
+    header, row = listed.output.splitlines()
+    assert header.split() == ["client_id", "type", "auth", "method", "branch", "name"]
+    assert row.split()[:4] == [
+        "counter-marunouchi",
+        "confidential",
+        "private_key_jwt",
+        "tokyo-marunouchi",
+    ]
+    assert row.index("tokyo-marunouchi") == header.index("branch")  # under its heading

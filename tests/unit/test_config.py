@@ -4,7 +4,6 @@ production settings refuse to start and say exactly which."""
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,6 @@ OTHER_STRONG = "Zt5r-Hy7uJ2k-Pq9wE3rT6yU1iO4pA7sD0fG3hJ"  # pairwise and cookie 
 
 @pytest.fixture
 def config_dir(tmp_path: Path) -> Path:
-    shutil.copy(REPO / "config" / "defaults.toml", tmp_path / "defaults.toml")
     return tmp_path
 
 
@@ -384,3 +382,119 @@ def test_production_accepts_an_https_certificate_link_or_an_app_scheme(
     config_dir: Path, link: str
 ) -> None:
     assert loads_in_production(config_dir, f'[interaction]\ncertificate_link_base = "{link}"\n')
+
+
+# -- defaults in the package, one file or the environment alone (issue 14) -----------------------
+
+SECRETS = {
+    "TRUSTANCHOR_SERVICE_PAIRWISE_SECRET": STRONG,
+    "TRUSTANCHOR_SERVICE_COOKIE_SECRET": OTHER_STRONG,
+}
+
+
+def test_the_defaults_ship_inside_the_package_and_declare_every_setting() -> None:
+    import tomllib
+    from dataclasses import fields
+
+    from trustanchor.config.loader import defaults_text
+    from trustanchor.config.settings import SECTIONS
+
+    defaults = tomllib.loads(defaults_text())
+    for section, cls in SECTIONS.items():
+        assert set(defaults[section]) == {f.name for f in fields(cls)}, section
+    assert not (REPO / "config" / "defaults.toml").exists()  # one copy, the packaged one
+
+
+def test_a_file_alone_is_enough_with_no_defaults_beside_it(config_dir: Path) -> None:
+    path = write(config_dir, '[service]\nmode = "test"\nissuer = "http://127.0.0.1:9"\n')
+    assert sorted(p.name for p in config_dir.iterdir()) == ["service.toml"]
+    settings = load_settings(path, environ={})
+    assert settings.tokens.access_token_lifetime == 300  # from the packaged defaults
+    assert settings.sources[1:] == (str(path),)
+
+
+def test_the_environment_alone_is_enough(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(
+        environ={**SECRETS, "TRUSTANCHOR_SERVICE_ISSUER": "https://as.example.com"}
+    )
+    assert settings.is_production and settings.issuer == "https://as.example.com"
+    # Relative defaults land in the working directory when no file is given.
+    assert settings.service.keys_dir == str(tmp_path / "keys")
+    assert settings.service.database_url == f"sqlite:///{tmp_path / 'var' / 'trustanchor.db'}"
+    assert settings.config_dir == tmp_path
+
+
+def test_without_a_file_production_is_refused_until_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No file and no $TRUSTANCHOR_CONFIG is production with the defaults: never a demo."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        load_settings(environ={})
+    assert "service.pairwise_secret: missing" in str(err.value)
+
+
+def test_relative_paths_in_a_file_are_relative_to_its_directory(
+    config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    path = write(
+        config_dir,
+        '[service]\nmode = "test"\nissuer = "http://127.0.0.1:9"\n'
+        'keys_dir = "state/keys"\ndatabase_url = "sqlite+pysqlite:///state/ta.db?timeout=5"\n',
+    )
+    settings = load_settings(path, environ={})
+    assert settings.service.keys_dir == str(config_dir / "state" / "keys")
+    assert settings.service.database_url == (
+        f"sqlite+pysqlite:///{config_dir / 'state' / 'ta.db'}?timeout=5"
+    )
+    assert settings.config_dir == config_dir
+    # The environment's values are taken as they are: relative to the working directory.
+    from_env = load_settings(path, environ={"TRUSTANCHOR_SERVICE_KEYS_DIR": "k"})
+    assert from_env.service.keys_dir == "k"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite://",
+        "sqlite:///:memory:",
+        "sqlite:////var/lib/ta.db",
+        "postgresql+psycopg://ta@db.example:5432/ta",
+        "sqlite:///file:ta?mode=memory&uri=true",
+    ],
+)
+def test_other_database_urls_are_left_alone(url: str) -> None:
+    from trustanchor.config.loader import sqlite_url_against
+
+    assert sqlite_url_against(url, Path("/etc/trustanchor")) == url
+
+
+def test_a_defaults_file_beside_the_config_is_refused_not_ignored(config_dir: Path) -> None:
+    """Before issue 14 the loader read it; an operator's changes there must not silently
+    stop applying."""
+    (config_dir / "defaults.toml").write_text("[dpop]\nrequire_nonce = true\n", encoding="utf-8")
+    path = write(config_dir, '[service]\nmode = "test"\nissuer = "http://127.0.0.1:9"\n')
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, environ={})
+    assert "defaults.toml: no longer read (the defaults ship inside the package)" in str(err.value)
+    included = write(
+        config_dir, 'include = ["defaults.toml"]\n[service]\nmode = "test"\nissuer = "http://x.x"\n'
+    )
+    assert load_settings(included, environ={}).dpop.require_nonce is True
+
+
+def test_the_example_production_configuration_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(REPO / "config" / "example.toml", environ=SECRETS)
+    assert settings.is_production
+    assert settings.service.database_url.startswith("postgresql+psycopg://")
+    assert Path(settings.service.keys_dir).is_absolute()
+    with pytest.raises(ConfigError) as err:  # the secrets never come from the file
+        load_settings(REPO / "config" / "example.toml", environ={})
+    assert "TRUSTANCHOR_SERVICE_PAIRWISE_SECRET" in str(err.value)

@@ -403,8 +403,7 @@ def test_prepare_command_makes_keys_and_credentials_for_config_demo_toml(
     """``python -m trustanchor.demo.prepare`` with the real config/demo.toml (copied, so the
     relative keys_dir and jwks_file paths land in a temporary directory)."""
     (tmp_path / "config").mkdir()
-    for name in ("defaults.toml", "demo.toml"):
-        (tmp_path / "config" / name).write_bytes((REPO / "config" / name).read_bytes())
+    (tmp_path / "config" / "demo.toml").write_bytes((REPO / "config" / "demo.toml").read_bytes())
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("TRUSTANCHOR_CONFIG", raising=False)
     assert prepare.main(["--config", "config/demo.toml", "--state-dir", "var/demo"]) == 0

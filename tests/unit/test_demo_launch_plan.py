@@ -5,13 +5,21 @@ configuration outside demo mode is refused before anything starts."""
 from __future__ import annotations
 
 import os
+import shlex
+import subprocess
 import tomllib
 from pathlib import Path
 
 import pytest
 
 from trustanchor.config import load_settings
-from trustanchor.demo.launcher import DERIVED_CONFIG, LaunchError, dump_toml, make_plan
+from trustanchor.demo.launcher import (
+    DERIVED_CONFIG,
+    LaunchError,
+    command_line,
+    dump_toml,
+    make_plan,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "config" / "demo.toml"
@@ -75,6 +83,25 @@ def test_other_ports_get_a_derived_configuration(tmp_path: Path) -> None:
     assert branch["redirect_uris"] == ["http://127.0.0.1:18001/branch/callback"]
     assert plan.parties_env["DEMO_PARTIES_SERVICE_URL"] == "http://127.0.0.1:18000"
     assert plan.parties_env["DEMO_PARTIES_URL"] == "http://127.0.0.1:18001"
+    # The copy lives under the state directory: its key directory and database are the ones
+    # the original names (relative to config/), written as absolute paths.
+    assert derived.service.keys_dir == original.service.keys_dir == str(REPO / "keys" / "demo")
+    assert written["service"]["keys_dir"] == str(REPO / "keys" / "demo")
+    assert written["service"]["database_url"] == f"sqlite:///{tmp_path / 'trustanchor.db'}"
+
+
+def test_the_printed_command_line_runs_the_trustanchor_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the demo prints once it is up, as a person would paste it in the checkout."""
+    monkeypatch.chdir(REPO)
+    line = command_line(DEMO)
+    assert line.endswith(" --config config/demo.toml --help"), line
+    result = subprocess.run(
+        shlex.split(line), cwd=REPO, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Usage: trustanchor"), result.stdout
 
 
 def test_a_configuration_outside_demo_mode_is_refused(tmp_path: Path) -> None:

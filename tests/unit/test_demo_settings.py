@@ -3,7 +3,6 @@ wallet, bank and ledger. Allowed only in demo mode, and only as a plain http(s) 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,6 @@ PROBLEM = (
 
 @pytest.fixture
 def config_dir(tmp_path: Path) -> Path:
-    shutil.copy(REPO / "config" / "defaults.toml", tmp_path / "defaults.toml")
     return tmp_path
 
 

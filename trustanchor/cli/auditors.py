@@ -14,6 +14,7 @@ import time
 import click
 
 from trustanchor.cli.context import CliContext, database_errors, pass_context
+from trustanchor.cli.table import echo_table
 from trustanchor.services import auditors as designations
 
 
@@ -33,9 +34,17 @@ def list_auditors(ctx: CliContext) -> None:
             "No auditors designated. Add one with: trustanchor auditors add REFERENCE --label TEXT"
         )
         return
-    for auditor in designated:
-        added = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(auditor.added_at))
-        click.echo(f"{auditor.holder_ref}\t{added}\t{auditor.label}")
+    echo_table(
+        ("reference", "designated (UTC)", "label"),
+        [
+            (
+                auditor.holder_ref,
+                time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(auditor.added_at)),
+                auditor.label,
+            )
+            for auditor in designated
+        ],
+    )
 
 
 # A reference is 43 base64url characters and may start with "-": such an argument is taken as

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from trustanchor.cli.context import CliContext, database_errors, pass_context
+from trustanchor.cli.table import echo_table
 from trustanchor.oauth.client_metadata import client_from_declaration, client_to_metadata
 from trustanchor.services.audit_trail import operator_change, record, record_operator_change
 from trustanchor.services.client_registry import ClientRegistry, upsert_row
@@ -36,14 +37,21 @@ def list_clients(ctx: CliContext) -> None:
     if not registered:
         click.echo("No clients registered. Add one with: trustanchor clients add --file FILE")
         return
-    for client in registered:
-        # A counter terminal's branch role is security-relevant: shown in the list, not only
-        # in ``clients show`` (where ``trustanchor_branch`` is part of the metadata).
-        branch = f"\tbranch={client.branch.branch_id}" if client.branch is not None else ""
-        click.echo(
-            f"{client.client_id}\t{client.client_type}\t{client.auth_method}"
-            f"\t{client.name('en')}{branch}"
-        )
+    # A counter terminal's branch role is security-relevant: shown in the list, not only in
+    # ``clients show`` (where ``trustanchor_branch`` is part of the metadata).
+    echo_table(
+        ("client_id", "type", "auth method", "branch", "name"),
+        [
+            (
+                client.client_id,
+                client.client_type,
+                client.auth_method,
+                client.branch.branch_id if client.branch is not None else "",
+                client.name("en"),
+            )
+            for client in registered
+        ],
+    )
 
 
 @clients.command("show")

@@ -27,8 +27,9 @@ from trustanchor.cli.context import CliContext
     "config_path",
     type=click.Path(path_type=Path, dir_okay=False),
     envvar="TRUSTANCHOR_CONFIG",
-    help="Settings file (defaults.toml beside it is read first). "
-    "Default: $TRUSTANCHOR_CONFIG, else config/demo.toml.",
+    help="Settings file, read over the defaults shipped in the package; relative paths in it "
+    "are relative to its directory. Default: $TRUSTANCHOR_CONFIG; without either, the "
+    "defaults and TRUSTANCHOR_<SECTION>_<KEY> environment variables alone.",
 )
 @click.version_option(__version__, prog_name="trustanchor")
 @click.pass_context

@@ -1,5 +1,11 @@
-"""Load and validate settings: ``defaults.toml`` beside the chosen file, the file itself (and the
-files it includes), then ``TRUSTANCHOR_<SECTION>_<KEY>`` environment overrides.
+"""Load and validate settings: the defaults shipped in the package (``trustanchor/config/
+defaults.toml``), the chosen file if any (and the files it includes), then
+``TRUSTANCHOR_<SECTION>_<KEY>`` environment overrides.
+
+Relative paths written in the files (``service.keys_dir``, a SQLite ``service.database_url``,
+declarations' ``*_file``) are relative to the directory of the chosen file, the working directory
+when there is none; values from the environment are taken as they are (relative to the working
+directory).
 
 Every problem is collected and reported at once, naming the exact setting, so an operator can fix a
 configuration in one pass. Unknown settings are refused in every mode.
@@ -15,6 +21,7 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import fields
+from importlib import resources
 from pathlib import Path
 from typing import Any, get_args, get_origin
 from urllib.parse import urlsplit
@@ -46,11 +53,20 @@ class ConfigError(Exception):
         super().__init__("invalid configuration:\n  - " + "\n  - ".join(problems))
 
 
-def default_config_file() -> Path:
-    env = os.environ.get(ENV_CONFIG_FILE)
-    if env:
-        return Path(env)
-    return Path("config") / "demo.toml"
+DEFAULTS_RESOURCE = "defaults.toml"  # in this package: every setting with its default
+_OLD_DEFAULTS_NAME = "defaults.toml"  # read from beside the chosen file before issue 14
+
+
+def default_config_file(environ: Mapping[str, str] | None = None) -> Path | None:
+    """$TRUSTANCHOR_CONFIG, or None: the defaults and the environment alone."""
+    env = os.environ if environ is None else environ
+    value = env.get(ENV_CONFIG_FILE)
+    return Path(value) if value else None
+
+
+def defaults_text() -> str:
+    """The defaults shipped with the package (every setting, with its meaning)."""
+    return resources.files(__package__).joinpath(DEFAULTS_RESOURCE).read_text(encoding="utf-8")
 
 
 def load_settings(
@@ -59,27 +75,73 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Settings:
-    """Read ``path`` (default: $TRUSTANCHOR_CONFIG or config/demo.toml) and validate it."""
+    """The packaged defaults, then ``path`` (default: $TRUSTANCHOR_CONFIG; none: the defaults
+    and the environment alone), then the environment, validated."""
     env = os.environ if environ is None else environ
-    config_file = Path(path) if path is not None else default_config_file()
+    config_file = Path(path) if path is not None else default_config_file(env)
     problems: list[str] = []
-    defaults_file = config_file.parent / "defaults.toml"
-    if not defaults_file.is_file():
-        raise ConfigError([f"{defaults_file}: defaults file not found beside {config_file}"])
-    raw = _read_toml(defaults_file, problems)
-    sources = [str(defaults_file)]
-    if config_file.resolve() != defaults_file.resolve():
+    try:
+        raw = tomllib.loads(defaults_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:  # pragma: no cover - a broken install
+        raise ConfigError([f"the packaged defaults cannot be read: {exc}"]) from exc
+    sources = [f"{__package__}/{DEFAULTS_RESOURCE} (packaged defaults)"]
+    base_dir = Path.cwd()
+    if config_file is not None:
+        base_dir = Path(os.path.abspath(config_file)).parent
         _merge_file(raw, config_file, problems, sources, depth=0)
+        _refuse_old_defaults(config_file, sources, problems)
+    _resolve_paths(raw, base_dir)
     for section, values in (overrides or {}).items():
         raw.setdefault(section, {}).update(values)
     _apply_environment(raw, env, problems)
-    settings = _build(raw, problems, tuple(sources))
+    settings = _build(raw, problems, tuple(sources), base_dir)
     if problems or settings is None:
         raise ConfigError(problems)
     _validate(settings, problems)
     if problems:
         raise ConfigError(problems)
     return settings
+
+
+def _refuse_old_defaults(config_file: Path, sources: list[str], problems: list[str]) -> None:
+    """A ``defaults.toml`` beside the file that nothing includes was read before the defaults
+    moved into the package: refused rather than silently ignored, since an operator may have
+    changed settings in it."""
+    beside = config_file.parent / _OLD_DEFAULTS_NAME
+    if not beside.is_file():
+        return
+    read = {os.path.realpath(source) for source in sources[1:]}
+    if os.path.realpath(beside) not in read:
+        problems.append(
+            f"{beside}: no longer read (the defaults ship inside the package); move the "
+            f"settings you changed in it into {config_file} (or include it), then delete it"
+        )
+
+
+def _resolve_paths(raw: dict[str, Any], base_dir: Path) -> None:
+    """Relative ``service.keys_dir`` and SQLite database paths from the files (or the
+    defaults), made absolute against ``base_dir``."""
+    service = raw.get("service")
+    if not isinstance(service, dict):
+        return
+    keys_dir = service.get("keys_dir")
+    if isinstance(keys_dir, str) and keys_dir and not os.path.isabs(keys_dir):
+        service["keys_dir"] = os.path.normpath(base_dir / keys_dir)
+    url = service.get("database_url")
+    if isinstance(url, str):
+        service["database_url"] = sqlite_url_against(url, base_dir)
+
+
+def sqlite_url_against(url: str, base_dir: Path) -> str:
+    """``sqlite:///relative/file.db`` (any sqlite driver) with its file made absolute against
+    ``base_dir``; other URLs, in-memory databases and absolute paths unchanged."""
+    scheme, sep, rest = url.partition(":///")
+    if not sep or scheme.split("+", 1)[0] != "sqlite":
+        return url
+    file, query_sep, query = rest.partition("?")
+    if not file or file == ":memory:" or file.startswith("file:") or os.path.isabs(file):
+        return url
+    return f"{scheme}:///{os.path.normpath(base_dir / file)}{query_sep}{query}"
 
 
 def _read_toml(path: Path, problems: list[str]) -> dict[str, Any]:
@@ -135,13 +197,18 @@ def _apply_environment(raw: dict[str, Any], env: Mapping[str, str], problems: li
                     break
         else:
             problems.append(f"environment variable {name}: unknown setting")
+    # the older name of logging.level (before issue 14), still honoured
+    if "TRUSTANCHOR_LOG_LEVEL" in env and "TRUSTANCHOR_LOGGING_LEVEL" not in env:
+        raw.setdefault("logging", {})["level"] = _EnvValue(env["TRUSTANCHOR_LOG_LEVEL"].lower())
 
 
 class _EnvValue(str):
     """A string from the environment, converted to the field's type during the build."""
 
 
-def _build(raw: dict[str, Any], problems: list[str], sources: tuple[str, ...]) -> Settings | None:
+def _build(
+    raw: dict[str, Any], problems: list[str], sources: tuple[str, ...], base_dir: Path
+) -> Settings | None:
     built: dict[str, Any] = {}
     for key in raw:
         if key not in SECTIONS and key not in DECLARATIONS:
@@ -185,10 +252,13 @@ def _build(raw: dict[str, Any], problems: list[str], sources: tuple[str, ...]) -
         audit=built["audit"],
         auditor_console=built["auditor_console"],
         demo=built["demo"],
+        logging=built["logging"],
+        metrics=built["metrics"],
         anchors=declarations.get("anchors", ()),
         anchor_sets=declarations.get("anchor_sets", ()),
         clients=declarations.get("clients", ()),
         sources=sources,
+        base_dir=str(base_dir),
     )
 
 
@@ -289,6 +359,12 @@ def _validate(settings: Settings, problems: list[str]) -> None:
         problems.append("audit.checkpoint_interval_ms: must be between 10 and 60000")
     if not 1 <= audit.batch_size <= 1_000_000:
         problems.append("audit.batch_size: must be between 1 and 1000000")
+    if not max(5, audit.checkpoint_interval_ms // 1000 * 2) <= audit.stall_after <= 86_400:
+        problems.append(
+            "audit.stall_after: must be between 5 seconds (and twice the checkpoint interval) "
+            "and 86400"
+        )
+    _validate_metrics(settings, problems)
     if not valid_key_name(settings.audit_origin):
         problems.append(
             "audit.origin: must be non-empty, without spaces, '+' or control characters"
@@ -326,6 +402,20 @@ def _validate(settings: Settings, problems: list[str]) -> None:
                 "client_secret_basic is only allowed in demo mode"
             )
     _validate_production_bounds(settings, problems)
+
+
+def _validate_metrics(settings: Settings, problems: list[str]) -> None:
+    """A metrics token, when set, is a secret: long, and in production random-looking."""
+    token = settings.metrics.token
+    if not token:
+        return
+    if len(token) < 32 or any(ch.isspace() or not ch.isprintable() for ch in token):
+        problems.append(
+            "metrics.token: at least 32 printable characters without spaces "
+            "(openssl rand -hex 32), or empty to serve no metrics"
+        )
+    elif settings.is_production and (weakness := _secret_weakness(token)):
+        problems.append(f"metrics.token: {weakness}; use openssl rand -hex 32")
 
 
 def _validate_slow_clients(settings: Settings, problems: list[str]) -> None:

@@ -69,8 +69,8 @@ class LimitSettings:
     # Slow clients (trustanchor serve, trustanchor.web.serving): seconds for the whole header
     # block; seconds for the body, plus one per min_body_rate bytes received, at most
     # body_read_timeout_max. Slower: 408 (body) or the connection is closed (headers). The
-    # loader always sets them (defaults.toml); these defaults serve code that builds limits
-    # for parsing only.
+    # loader always sets them (the packaged defaults.toml); these defaults serve code that
+    # builds limits for parsing only.
     header_read_timeout: int = 10
     body_read_timeout: int = 10
     body_read_timeout_max: int = 30
@@ -114,6 +114,9 @@ class AuditSettings:
     checkpoint_interval_ms: int
     batch_size: int
     origin: str
+    # /readyz fails once a committed entry has waited longer than this many seconds for a
+    # signed checkpoint (the integrators stalled; issue 14)
+    stall_after: int = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +137,25 @@ class DemoSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """Prometheus metrics at /metrics (issue 14, trustanchor.web.metrics). ``token``: the
+    bearer token a scraper sends (``Authorization: Bearer <token>``, compared in constant
+    time); empty, the default: nothing is counted and /metrics answers 404."""
+
+    token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingSettings:
+    """Operator logs (issue 14, trustanchor.log_setup): ``format`` "text" (one readable line
+    per event) or "json" (one JSON object per line); ``level`` debug, info, warning or error.
+    Every line carries the request's id; nothing secret or personal is logged."""
+
+    format: Literal["text", "json"] = "text"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     service: ServiceSettings
     tokens: TokenSettings
@@ -145,11 +167,15 @@ class Settings:
     audit: AuditSettings
     auditor_console: AuditorConsoleSettings
     demo: DemoSettings
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     # Declarations applied idempotently at init/start; validated by their own modules.
     anchors: tuple[dict[str, Any], ...] = field(default=())
     anchor_sets: tuple[dict[str, Any], ...] = field(default=())
     clients: tuple[dict[str, Any], ...] = field(default=())
     sources: tuple[str, ...] = field(default=())
+    # The directory of the chosen configuration file (the working directory without one).
+    base_dir: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -170,9 +196,9 @@ class Settings:
 
     @property
     def config_dir(self) -> Path:
-        """The directory of the configuration (defaults.toml sits beside the chosen file);
-        relative paths in declarations (jwks_file) are resolved against it."""
-        return Path(self.sources[0]).parent if self.sources else Path("config")
+        """The directory of the chosen configuration file (the working directory when there
+        is none); relative paths in declarations (jwks_file) are resolved against it."""
+        return Path(self.base_dir) if self.base_dir else Path.cwd()
 
 
 SECTIONS: dict[str, type] = {
@@ -186,5 +212,7 @@ SECTIONS: dict[str, type] = {
     "audit": AuditSettings,
     "auditor_console": AuditorConsoleSettings,
     "demo": DemoSettings,
+    "logging": LoggingSettings,
+    "metrics": MetricsSettings,
 }
 DECLARATIONS = ("anchors", "anchor_sets", "clients")

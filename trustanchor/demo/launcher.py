@@ -25,7 +25,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -40,6 +39,7 @@ from typing import Any
 import requests
 
 from trustanchor.config import ConfigError, Settings, load_settings
+from trustanchor.config.loader import defaults_text, sqlite_url_against
 from trustanchor.demo import parties_app
 from trustanchor.demo.bank.client import (
     CALLBACK_PATH,
@@ -53,6 +53,7 @@ from trustanchor.demo.ekyc_op import ANCHOR_ID as EKYC_ANCHOR_ID
 from trustanchor.demo.ekyc_op import ISSUER_PATH as EKYC_ISSUER_PATH
 from trustanchor.demo.people import Person
 from trustanchor.demo.site import DemoSite
+from trustanchor.log_setup import dictconfig
 
 DEFAULT_CONFIG = "config/demo.toml"
 DEFAULT_STATE_DIR = Path("var/demo")
@@ -165,14 +166,21 @@ def derive_config(
 ) -> Path:
     """A copy of ``config`` under ``state_dir`` with the demo bank's redirect URI replaced, the
     settings of ``environment`` (``TRUSTANCHOR_<SECTION>_<KEY>``, also passed to the service)
-    written in, and relative file references made absolute; ``defaults.toml`` is copied beside
-    it (the loader reads the defaults from the directory of the file it is given)."""
+    written in, and relative file references (``*_file``, ``service.keys_dir``, a SQLite
+    ``service.database_url``) made absolute against the original's directory, as the loader
+    resolves them, since the copy lives elsewhere."""
     with config.open("rb") as fh:
         raw = tomllib.load(fh)
     for name, value in environment.items():
         section, key = ENV_SETTINGS[name]
         raw.setdefault(section, {})[key] = int(value) if key == "port" else value
     base = config.parent.resolve()
+    service = raw.setdefault("service", {})
+    defaults = tomllib.loads(defaults_text())["service"]
+    service["keys_dir"] = os.path.normpath(base / service.get("keys_dir", defaults["keys_dir"]))
+    service["database_url"] = sqlite_url_against(
+        service.get("database_url", defaults["database_url"]), base
+    )
     raw["include"] = [str((base / name).resolve()) for name in raw.get("include", [])]
     if not raw["include"]:
         del raw["include"]
@@ -201,7 +209,6 @@ def derive_config(
         "# it is written again at every start.\n"
     )
     target.write_text(header + dump_toml(raw), encoding="utf-8")
-    shutil.copyfile(config.parent / "defaults.toml", state_dir / "defaults.toml")
     return target
 
 
@@ -444,7 +451,21 @@ def seed_auditors(demo: Plan) -> None:
 # -- main -----------------------------------------------------------------------------------------
 
 
-def print_urls(site: DemoSite) -> None:
+def command_line(config: Path) -> str:
+    """How to reach the ``trustanchor`` command for this demo: the console script beside the
+    interpreter running the demo (``.venv/bin/trustanchor``, relative to the working directory
+    when it is below it), else ``python -m trustanchor``."""
+    script = Path(sys.executable).parent / "trustanchor"
+    command = str(script) if script.is_file() else f"{sys.executable} -m trustanchor"
+    if script.is_file() and script.is_relative_to(Path.cwd()):
+        command = str(script.relative_to(Path.cwd()))
+    target = config
+    if config.is_absolute() and config.is_relative_to(Path.cwd()):
+        target = config.relative_to(Path.cwd())
+    return f"{command} --config {target} --help"
+
+
+def print_urls(site: DemoSite, config: Path | None = None) -> None:
     lines = [
         "",
         "The demo is running (Ctrl-C stops it):",
@@ -459,6 +480,12 @@ def print_urls(site: DemoSite) -> None:
         f"  auditor console         {site.service('/auditor/')}",
         "",
     ]
+    if config is not None:
+        lines += [
+            "The trustanchor command (every operator command; or source .venv/bin/activate):",
+            f"  {command_line(config)}",
+            "",
+        ]
     print("\n".join(lines), flush=True)
 
 
@@ -530,7 +557,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stop(children)
             return 0
         seed(demo)
-        print_urls(demo.site)
+        print_urls(demo.site, demo.config)
         return supervise(children, lambda: stop_requested)
     except LaunchError as exc:
         print(f"[demo] cannot start: {exc}", file=sys.stderr, flush=True)
@@ -564,6 +591,10 @@ def service_command(demo: Plan) -> list[str]:
 
 
 def parties_command(demo: Plan) -> list[str]:
+    # granian's own lines and the parties' in the service's log format (trustanchor.log_setup)
+    log_config = demo.site.state_dir / "parties-logging.json"
+    log_config.parent.mkdir(parents=True, exist_ok=True)
+    log_config.write_text(json.dumps(dictconfig()), encoding="utf-8")
     return [
         sys.executable,
         "-m",
@@ -579,6 +610,8 @@ def parties_command(demo: Plan) -> list[str]:
         "--blocking-threads",
         str(PARTIES_THREADS),
         "--no-access-log",
+        "--log-config",
+        str(log_config),
         "--factory",
         "trustanchor.demo.parties_app:app_from_environment",
     ]

@@ -193,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     if settings.service.mode != "demo":
         print("refusing: the demo keys are only for a configuration in demo mode", file=sys.stderr)
         return 2
-    keys_dir = Path(settings.service.keys_dir)
+    keys_dir = Path(settings.service.keys_dir)  # absolute: shown relative to here if below
+    if keys_dir.is_relative_to(Path.cwd()):
+        keys_dir = keys_dir.relative_to(Path.cwd())
     for message in prepare(keys_dir):
         print(message)
     try:
