@@ -4,7 +4,6 @@ database (key changes are recorded in the audit log before they are made)."""
 from __future__ import annotations
 
 import json
-import shutil
 import stat
 from pathlib import Path
 
@@ -21,7 +20,6 @@ from trustanchor.storage.database import Database
 from trustanchor.storage.migrate import upgrade
 from trustanchor.storage.tables import audit_leaves
 
-DEFAULTS = Path(__file__).resolve().parents[2] / "config" / "defaults.toml"
 T0 = 1_700_000_000  # 2023-11-14T22:13:20Z
 RETENTION = 86400
 
@@ -31,7 +29,6 @@ def db_url(tmp_path: Path) -> str:
 
 
 def write_config(tmp_path: Path, service: str, *, migrate: bool = True) -> Path:
-    shutil.copy(DEFAULTS, tmp_path / "defaults.toml")
     config = tmp_path / "test.toml"
     config.write_text(
         f"""
