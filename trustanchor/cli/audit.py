@@ -34,7 +34,7 @@ import requests
 
 from trustanchor import strict_json
 from trustanchor.audit.checkpoint import Checkpoint, verify_checkpoint
-from trustanchor.audit.entries import EntryError, TokenIssued, parse_entry
+from trustanchor.audit.entries import EntryError, OperatorChange, TokenIssued, parse_entry
 from trustanchor.audit.merkle import (
     MerkleAccumulator,
     ProofError,
@@ -191,7 +191,7 @@ def _hashes(data: dict[str, Any], where: str) -> list[bytes]:
     return [bytes.fromhex(v) for v in values]
 
 
-def parse_keys(text: str, where: str = "keys file") -> PublishedKeys:
+def parse_keys(text: str, where: str = "keys file", pins: tuple[str, ...] = ()) -> PublishedKeys:
     data = _json(text, where)
     fix = "Download the keys again (GET /audit/keys, or `trustanchor audit fetch`)."
     if not isinstance(data, dict):
@@ -209,6 +209,8 @@ def parse_keys(text: str, where: str = "keys file") -> PublishedKeys:
             verifiers.append(Ed25519Verifier.from_vkey(str(vkey)))
         except NoteError as exc:
             raise AuditFailure(f"{where}: audit key {vkey!r}: {exc}. {fix}") from exc
+    if pins:
+        verifiers = follow_audit_keys(audit_keys, origin, pins, where)
     tokens: dict[str, TokenKey] = {}
     jwks = token_keys.get("keys")
     if not isinstance(jwks, list):
@@ -230,6 +232,71 @@ def parse_keys(text: str, where: str = "keys file") -> PublishedKeys:
             retired if type(retired) is int else None,
         )
     return PublishedKeys(issuer, origin, tuple(verifiers), tokens)
+
+
+def follow_audit_keys(
+    audit_keys: list[Any], origin: str, pins: tuple[str, ...], where: str
+) -> list[Ed25519Verifier]:
+    """The audit keys an auditor holding ``pins`` (vkeys kept from earlier) can trust: the pins,
+    and each published key whose ``introduced`` transition checks out against a key already
+    trusted — a checkpoint signed by it, and the inclusion under that checkpoint of the entry
+    ``operator_change audit_vkey <SHA-256 of the new vkey> generated`` (docs/AUDIT-FORMAT.md
+    §2.3). Keys without such a transition are not trusted (reported on stderr)."""
+    trusted: list[Ed25519Verifier] = []
+    for pin in pins:
+        try:
+            trusted.append(Ed25519Verifier.from_vkey(pin))
+        except NoteError as exc:
+            raise AuditFailure(
+                f"--pin {pin!r}: {exc}. Give a vkey you kept (name+id+key)."
+            ) from exc
+    if not any(v.name == origin for v in trusted):
+        raise AuditFailure(
+            f"no pinned audit key is named {origin!r} (the log origin of {where}). Pin a vkey of "
+            "this log."
+        )
+    trusted_vkeys = {v.vkey for v in trusted}
+    pending = [e for e in audit_keys if isinstance(e, dict) and e.get("vkey") not in trusted_vkeys]
+    progress = True
+    while pending and progress:
+        progress = False
+        for entry in list(pending):
+            vkey = str(entry.get("vkey"))
+            if _introduced_by(entry.get("introduced"), vkey, trusted, origin):
+                verifier = Ed25519Verifier.from_vkey(vkey)
+                trusted.append(verifier)
+                pending.remove(entry)
+                progress = True
+                _ok(f"audit key {verifier.key_id:08x} followed from a pinned key's checkpoint")
+    for entry in pending:
+        click.echo(
+            f"not trusted: audit key {entry.get('key_id')!r} of {where} (no transition signed "
+            "by a pinned or followed key)",
+            err=True,
+        )
+    return trusted
+
+
+def _introduced_by(introduced: Any, vkey: str, trusted: list[Ed25519Verifier], origin: str) -> bool:
+    if not isinstance(introduced, dict):
+        return False
+    try:
+        checkpoint = verify_checkpoint(str(introduced["checkpoint"]), trusted, origin=origin)
+        index, size = introduced["index"], introduced["size"]
+        if type(index) is not int or type(size) is not int or size != checkpoint.size:
+            return False
+        text = str(introduced["entry"]).encode("utf-8")
+        hashes = [bytes.fromhex(str(h)) for h in introduced["hashes"]]
+        verify_inclusion(leaf_hash(text), index, size, hashes, checkpoint.root_hash)
+        entry = parse_entry(text)
+    except (KeyError, TypeError, ValueError, NoteError, ProofError, EntryError):
+        return False
+    return (
+        isinstance(entry, OperatorChange)
+        and entry.what == "audit_vkey"
+        and entry.action == "generated"
+        and entry.id == hashlib.sha256(vkey.encode("utf-8")).hexdigest()
+    )
 
 
 def verify_signed_checkpoint(note: str, keys: PublishedKeys, where: str) -> Checkpoint:
@@ -277,16 +344,27 @@ _token = click.option(
 _keys = click.option(
     "--keys", "keys_path", type=click.Path(path_type=Path, dir_okay=False), help="keys.json"
 )
+_pin = click.option(
+    "--pin",
+    "pins",
+    multiple=True,
+    metavar="VKEY",
+    help="An audit verifier key you kept (repeatable). Then only it, and keys the log "
+    "introduced under a checkpoint a trusted key signed, verify checkpoints (key rotation).",
+)
 
 
-def _load_keys(keys_path: Path | None, remote: Remote | None) -> PublishedKeys:
+def _load_keys(
+    keys_path: Path | None, remote: Remote | None, pins: tuple[str, ...] = ()
+) -> PublishedKeys:
     text = _material(keys_path, remote, "--keys", lambda r: r.get("/audit/keys"))
-    return parse_keys(text, str(keys_path or "GET /audit/keys"))
+    return parse_keys(text, str(keys_path or "GET /audit/keys"), pins)
 
 
 @audit.command()
 @click.argument("token")
 @_keys
+@_pin
 @click.option("--checkpoint", "checkpoint_path", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--proof", "proof_path", type=click.Path(path_type=Path, dir_okay=False))
 @_url
@@ -294,6 +372,7 @@ def _load_keys(keys_path: Path | None, remote: Remote | None) -> PublishedKeys:
 def verify(
     token: str,
     keys_path: Path | None,
+    pins: tuple[str, ...],
     checkpoint_path: Path | None,
     proof_path: Path | None,
     url: str | None,
@@ -303,7 +382,7 @@ def verify(
     if token.startswith("@"):
         token = _read(Path(token[1:])).strip()
     remote = _remote(url, auditor_token)
-    keys = _load_keys(keys_path, remote)
+    keys = _load_keys(keys_path, remote, pins)
     # 1. signature, by a published token key (retired keys included)
     try:
         parsed = jws.parse(token, max_bytes=MAX_TOKEN_BYTES, allowed_algs=jws.ASYMMETRIC_ALGS)
@@ -476,6 +555,7 @@ def _download_inclusion(remote: Remote, ref: str, size: int) -> dict[str, Any]:
 @click.option("--checkpoint", "checkpoint_path", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--proof", "proof_path", type=click.Path(path_type=Path, dir_okay=False))
 @_keys
+@_pin
 @_url
 @_token
 def check(
@@ -483,12 +563,13 @@ def check(
     checkpoint_path: Path | None,
     proof_path: Path | None,
     keys_path: Path | None,
+    pins: tuple[str, ...],
     url: str | None,
     auditor_token: str | None,
 ) -> None:
     """The log grew append-only from the checkpoint you kept (--since) to a newer one."""
     remote = _remote(url, auditor_token)
-    keys = _load_keys(keys_path, remote)
+    keys = _load_keys(keys_path, remote, pins)
     old = verify_signed_checkpoint(_read(since_path), keys, str(since_path))
     _ok(f"old checkpoint: {_describe(old)}")
     note = _material(
@@ -553,18 +634,20 @@ def check(
 @click.option("--entries", "entries_path", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--checkpoint", "checkpoint_path", type=click.Path(path_type=Path, dir_okay=False))
 @_keys
+@_pin
 @_url
 @_token
 def replay(
     entries_path: Path | None,
     checkpoint_path: Path | None,
     keys_path: Path | None,
+    pins: tuple[str, ...],
     url: str | None,
     auditor_token: str | None,
 ) -> None:
     """Recompute the whole tree from the entries and compare it with the signed checkpoint."""
     remote = _remote(url, auditor_token)
-    keys = _load_keys(keys_path, remote)
+    keys = _load_keys(keys_path, remote, pins)
     note = _material(
         checkpoint_path,
         remote,

@@ -23,6 +23,7 @@ from pathlib import Path
 import click
 from sqlalchemy.engine import make_url
 
+from trustanchor.audit.entries import digest
 from trustanchor.cli.context import CliContext, pass_context
 from trustanchor.keystore.signing_keys import (
     SIGNING_DIR,
@@ -33,9 +34,11 @@ from trustanchor.keystore.signing_keys import (
 from trustanchor.ledger.keys import JWKS_MAX_AGE
 from trustanchor.services.audit_trail import signing_key_ref
 from trustanchor.services.key_changes import (
+    AuditKeyTransitionFailed,
     KeyChangeIncomplete,
     KeyChangeNotRecorded,
     generate_signing_key,
+    rotate_audit_key,
     rotate_signing_keys,
 )
 
@@ -156,6 +159,43 @@ def rotate_command(ctx: CliContext, activate_after: int | None, immediately: boo
     if not retired:
         click.echo("no previous key was active")
     click.echo("running workers pick the change up within a second (no restart)")
+
+
+@keys.command("rotate-audit")
+@pass_context
+def rotate_audit_command(ctx: CliContext) -> None:
+    """Replace the audit log's checkpoint key; auditors holding the old key can follow.
+
+    Records the new key (operator_change audit_key / audit_vkey entries), has a checkpoint
+    signed by the old key cover those entries, then writes the new key: running workers sign
+    every later checkpoint with it, without a restart. The old verifier key stays published
+    (GET /audit/keys) with the transition: `trustanchor audit ... --pin <old vkey>` follows it.
+    """
+    settings = ctx.settings
+    now = ctx.clock.now()
+    try:
+        info = rotate_audit_key(
+            ctx.db,
+            settings.service.keys_dir,
+            name=settings.audit_origin,
+            now=now,
+            clock=ctx.clock,
+        )
+    except KeyChangeNotRecorded as exc:
+        raise _not_recorded(ctx, exc) from exc
+    except (KeyChangeIncomplete, AuditKeyTransitionFailed) as exc:
+        raise click.ClickException(str(exc)) from exc
+    except (KeyStoreError, OSError) as exc:
+        raise click.ClickException(f"cannot rotate the audit key: {exc}") from exc
+    click.echo(f"new audit key {info.name}+{info.key_id_hex}")
+    click.echo(f"  vkey: {info.vkey}")
+    click.echo(
+        f"  introduced by log entry {info.introduced_index} under the checkpoint of size "
+        f"{info.introduced_size}, signed by the previous key"
+    )
+    click.echo(f"  audit log: operator_change audit_key {info.key_id_hex} generated")
+    click.echo(f"  audit log: operator_change audit_vkey {digest(info.vkey)} generated")
+    click.echo("running workers sign the next checkpoints with it (no restart)")
 
 
 @keys.command("list")

@@ -9,6 +9,12 @@ The key *name* is the log's origin (C2SP tlog-checkpoint: the log's key name SHO
 origin line), so every key of one log carries the same name; a rotation adds a key with a new
 key ID and retires the previous one. Old vkeys stay in the index so auditors can verify old
 checkpoints. Private material is never put in an exception, a repr or a log line.
+
+A key added by a rotation (``services/key_changes.rotate_audit_key``) records where the log
+introduced it: ``introduced_index``, the leaf index of the ``operator_change audit_vkey
+<digest(vkey)> generated`` entry, and ``introduced_size``, the size of a checkpoint signed by
+the previous key that covers it. ``GET /audit/keys`` serves that checkpoint with the entry's
+inclusion proof, so an auditor who holds only the previous key can follow to the new one.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ class AuditKeyInfo:
     vkey: str
     created_at: int
     retired_at: int | None
+    introduced_index: int | None = None  # the audit_vkey entry introducing this key
+    introduced_size: int | None = None  # a checkpoint by the previous key covering it
 
     @property
     def key_id_hex(self) -> str:
@@ -95,6 +103,8 @@ def _info(entry: dict[str, Any], directory: Path) -> AuditKeyInfo:
             vkey=str(entry["vkey"]),
             created_at=int(entry["created_at"]),
             retired_at=None if entry.get("retired_at") is None else int(entry["retired_at"]),
+            introduced_index=_optional_int(entry.get("introduced_index")),
+            introduced_size=_optional_int(entry.get("introduced_size")),
         )
         verifier = info.verifier()
     except (KeyError, ValueError, TypeError, NoteError) as exc:
@@ -102,6 +112,20 @@ def _info(entry: dict[str, Any], directory: Path) -> AuditKeyInfo:
     if verifier.name != info.name or verifier.key_id != info.key_id:
         raise KeyStoreError(f"{directory / INDEX}: vkey does not match name and key ID")
     return info
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def index_fingerprint(keys_dir: str | Path) -> tuple[int, int, int] | None:
+    """(inode, size, mtime ns) of the audit key index, None without one: what a running log
+    compares to notice a rotation (the index is replaced atomically)."""
+    try:
+        st = os.stat(_directory(keys_dir) / INDEX)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def list_audit_keys(keys_dir: str | Path) -> list[AuditKeyInfo]:
@@ -132,10 +156,13 @@ def generate_audit_key(
     name: str,
     now: int,
     private: ed25519.Ed25519PrivateKey | None = None,
+    introduced: tuple[int, int] | None = None,
 ) -> AuditKeyInfo:
     """Store a new audit key named ``name`` (the log origin) and make it current; a previous
     current key is retired at ``now``. All keys of one directory share the name. ``private``:
-    a key from :func:`new_audit_key`; by default one is generated here."""
+    a key from :func:`new_audit_key`; by default one is generated here. ``introduced``: the
+    (leaf index, checkpoint size) of the log's entry introducing it (see the module docstring).
+    """
     if not valid_key_name(name):
         raise KeyStoreError(f"invalid audit key name {name!r} (no spaces, no '+', non-empty)")
     directory = _directory(keys_dir)
@@ -163,11 +190,18 @@ def generate_audit_key(
         if entry.get("retired_at") is None:
             entry["retired_at"] = now
     vkey = signer.verifier().vkey
-    entries.append(
-        {"name": name, "key_id": key_id_hex, "vkey": vkey, "created_at": now, "retired_at": None}
-    )
+    added: dict[str, Any] = {
+        "name": name,
+        "key_id": key_id_hex,
+        "vkey": vkey,
+        "created_at": now,
+        "retired_at": None,
+    }
+    if introduced is not None:
+        added["introduced_index"], added["introduced_size"] = introduced
+    entries.append(added)
     _write_index(directory, entries)
-    return AuditKeyInfo(name, signer.key_id, vkey, now, None)
+    return _info(added, directory)
 
 
 def load_audit_key(keys_dir: str | Path) -> AuditKey:

@@ -13,6 +13,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy import select
@@ -29,6 +30,8 @@ from trustanchor.audit.merkle import (
 )
 from trustanchor.audit.note import NoteError, Signer, Verifier
 from trustanchor.clock import Clock
+from trustanchor.keystore.audit_key import index_fingerprint, list_audit_keys, load_audit_key
+from trustanchor.keystore.signing_keys import KeyStoreError
 from trustanchor.storage import audit_tree
 from trustanchor.storage.database import Database
 from trustanchor.storage.tables import audit_leaves
@@ -101,7 +104,15 @@ class AuditSigner(Signer, Protocol):
 
 class AuditLog:
     """The audit log service over storage. ``key`` signs checkpoints (its name is the origin);
-    ``verifiers`` are every audit key the log ever used (default: ``key``'s), for self-checks."""
+    ``verifiers`` are every audit key the log ever used (default: ``key``'s), for self-checks.
+
+    With ``keys_dir`` the log follows an audit key rotation without a restart: before each
+    integration (the integrator thread, never a request) it compares the audit key index's
+    ``stat`` with the one it loaded (one ``stat`` per batch), and on a change loads
+    the new current key (same name: the origin never changes) and every verifier. A rotation
+    writes the new key only after a checkpoint signed by the old key covers the entries that
+    introduce it (``key_changes.rotate_audit_key``), so every checkpoint the new key signs comes
+    after that transition. A failed reload keeps the key in use and is logged."""
 
     def __init__(
         self,
@@ -111,12 +122,45 @@ class AuditLog:
         *,
         batch_size: int = 2_000,
         verifiers: Sequence[Verifier] = (),
+        keys_dir: str | Path | None = None,
     ) -> None:
         self._db = db
         self._key = key
         self._clock = clock
         self.batch_size = batch_size
         self._verifiers = tuple(verifiers)
+        self._keys_dir = keys_dir
+        self._key_index = index_fingerprint(keys_dir) if keys_dir is not None else None
+
+    @property
+    def key(self) -> AuditSigner:
+        """The key that signs the next checkpoint."""
+        return self._key
+
+    def follow_key(self) -> bool:
+        """Load a rotated audit key (see the class docstring); True when the key changed."""
+        if self._keys_dir is None:
+            return False
+        fingerprint = index_fingerprint(self._keys_dir)
+        if fingerprint == self._key_index:
+            return False
+        try:
+            key = load_audit_key(self._keys_dir)
+            verifiers = [info.verifier() for info in list_audit_keys(self._keys_dir)]
+        except (KeyStoreError, OSError, ValueError) as exc:
+            log.warning("audit key reload failed, keeping key %08x: %s", self._key_id(), exc)
+            return False
+        if key.name != self.origin:
+            log.warning("audit key reload refused: the new key is not named %s", self.origin)
+            return False
+        changed = key.key_id != self._key_id()
+        self._key, self._verifiers, self._key_index = key, tuple(verifiers), fingerprint
+        if changed:
+            log.info("audit key rotated: checkpoints are now signed by key %08x", key.key_id)
+        return changed
+
+    def _key_id(self) -> int:
+        return self._key.verifier().key_id
 
     @property
     def origin(self) -> str:
@@ -126,6 +170,7 @@ class AuditLog:
 
     def integrate(self) -> audit_tree.Integration | None:
         """Integrate one batch of pending leaves and sign a checkpoint (None: nothing pending)."""
+        self.follow_key()
         return audit_tree.integrate_batch(
             self._db, self._key, now=self._clock.now(), batch_size=self.batch_size
         )

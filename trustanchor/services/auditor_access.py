@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from trustanchor.keystore.audit_key import list_audit_keys
+from trustanchor.keystore.audit_key import AuditKeyInfo, list_audit_keys
 from trustanchor.oauth.errors import InvalidRequest
 from trustanchor.oauth.jwt_tokens import AccessTokenClaims
 from trustanchor.oauth.scopes import AUDIT
-from trustanchor.services.audit_log import LogEntry, SignedCheckpoint
+from trustanchor.services.audit_log import AuditLogError, LogEntry, SignedCheckpoint
 from trustanchor.services.container import Services
 from trustanchor.services.machine_access import authenticate_machine_client
 
@@ -100,6 +100,7 @@ def published_keys(services: Services) -> dict[str, Any]:
             "key_id": info.key_id_hex,
             "created_at": info.created_at,
             "retired_at": info.retired_at,
+            **_introduction(services, info),
         }
         for info in list_audit_keys(services.settings.service.keys_dir)
     ]
@@ -112,4 +113,30 @@ def published_keys(services: Services) -> dict[str, Any]:
         "origin": services.audit.origin,
         "audit_keys": audit_keys,
         "token_keys": {"keys": token_keys},
+    }
+
+
+def _introduction(services: Services, info: AuditKeyInfo) -> dict[str, Any]:
+    """For a key added by a rotation: ``{"introduced": {"checkpoint", "index", "size", "entry",
+    "leaf_hash", "hashes"}}``, the checkpoint signed by the previous key, the ``audit_vkey``
+    entry naming this key and its inclusion proof (docs/AUDIT-FORMAT.md §2.3). Empty for the
+    first key, and when the log cannot give it (an auditor pinning keys then refuses the key)."""
+    index, size = info.introduced_index, info.introduced_size
+    if index is None or size is None:
+        return {}
+    try:
+        checkpoint = services.audit.checkpoint(size)
+        [entry] = services.audit.entries(index, index + 1)
+        hashes = services.audit.inclusion_proof(index, size)
+    except (AuditLogError, ValueError):
+        return {}
+    return {
+        "introduced": {
+            "checkpoint": checkpoint.note,
+            "index": index,
+            "size": size,
+            "entry": entry.entry.decode("utf-8"),
+            "leaf_hash": entry.leaf_hash.hex(),
+            "hashes": [h.hex() for h in hashes],
+        }
     }

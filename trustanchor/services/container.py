@@ -154,5 +154,6 @@ def build_services(
             clock,
             batch_size=settings.audit.batch_size,
             verifiers=[info.verifier() for info in list_audit_keys(settings.service.keys_dir)],
+            keys_dir=settings.service.keys_dir,  # follows an audit key rotation
         ),
     )

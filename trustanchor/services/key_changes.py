@@ -24,9 +24,13 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from trustanchor.audit.entries import OperatorChange, digest
+from trustanchor.audit.note import Ed25519Signer
+from trustanchor.clock import Clock
 from trustanchor.keystore import audit_key, signing_keys
 from trustanchor.keystore.audit_key import AuditKeyInfo
 from trustanchor.services import audit_trail
+from trustanchor.services.audit_log import MAX_PAGE, AuditLog, AuditLogError
 from trustanchor.storage.database import Database, StorageUnavailable
 
 SIGNING_KEY = "signing_key"
@@ -110,6 +114,80 @@ def generate_audit_key(db: Database, keys_dir: str | Path, *, name: str, now: in
         return audit_key.generate_audit_key(keys_dir, name=name, now=now, private=private)
     except (signing_keys.KeyStoreError, OSError) as exc:
         raise _incomplete(f"audit key {name}+{key_id:08x}", exc) from exc
+
+
+AUDIT_VKEY = "audit_vkey"
+
+
+class AuditKeyTransitionFailed(Exception):
+    """The entries introducing the new audit key were recorded but no checkpoint signed by the
+    old key covers them yet, so the new key was not written (run the command again)."""
+
+
+def rotate_audit_key(
+    db: Database, keys_dir: str | Path, *, name: str, now: int, clock: Clock
+) -> AuditKeyInfo:
+    """Replace the audit (checkpoint) key so that auditors holding the old key can follow.
+
+    1. The new key is made in memory; three ``operator_change`` entries commit in one
+       transaction: ``audit_key <new key ID> generated``, ``audit_key <old key ID> retired`` and
+       ``audit_vkey <digest(new vkey)> generated`` (the key ID is 32 bits; the vkey's digest
+       binds the whole public key).
+    2. The pending leaves are integrated under a checkpoint signed by the **old** key (here, or
+       by a running worker meanwhile: the new key does not exist yet), so a checkpoint the old
+       key signed covers the introduction.
+    3. Only then is the new key written, with the leaf index of the ``audit_vkey`` entry and
+       that checkpoint's size; running workers load it within a second and sign every later
+       checkpoint with it. ``GET /audit/keys`` serves the transition (checkpoint, entry,
+       inclusion proof) so ``trustanchor audit … --pin <old vkey>`` follows to the new key.
+    """
+    old = audit_key.load_audit_key(keys_dir)
+    private, key_id = audit_key.new_audit_key(keys_dir, name=name)
+    vkey = Ed25519Signer(name, private).verifier().vkey
+    vkey_ref = digest(vkey)
+    _record(
+        db,
+        now,
+        [
+            (AUDIT_KEY, f"{key_id:08x}", "generated"),
+            (AUDIT_KEY, f"{old.key_id:08x}", "retired"),
+            (AUDIT_VKEY, vkey_ref, "generated"),
+        ],
+    )
+    log = AuditLog(db, old, clock)
+    try:
+        log.integrate_pending()
+        size = log.latest_checkpoint().checkpoint.size
+        index = _find_introduction(log, vkey_ref, size)
+    except (StorageUnavailable, SQLAlchemyError, AuditLogError) as exc:
+        raise AuditKeyTransitionFailed(
+            f"the audit log records the new audit key {name}+{key_id:08x}, but no checkpoint "
+            f"signed by the old key covers it yet ({exc}); nothing else changed: run the "
+            "command again"
+        ) from exc
+    try:
+        return audit_key.generate_audit_key(
+            keys_dir, name=name, now=now, private=private, introduced=(index, size)
+        )
+    except (signing_keys.KeyStoreError, OSError) as exc:
+        raise _incomplete(f"audit key {name}+{key_id:08x}", exc) from exc
+
+
+def _find_introduction(log: AuditLog, vkey_ref: str, size: int) -> int:
+    """The leaf index of the newest ``audit_vkey <vkey_ref> generated`` entry below ``size``."""
+    end = size
+    while end > 0:
+        start = max(0, end - MAX_PAGE)
+        for entry in reversed(log.entries(start, end)):
+            parsed = entry.parsed()
+            if (
+                isinstance(parsed, OperatorChange)
+                and parsed.what == AUDIT_VKEY
+                and parsed.id == vkey_ref
+            ):
+                return entry.index
+        end = start
+    raise AuditLogError("not_found", "the entry introducing the new audit key")
 
 
 def _record(db: Database, at: int, changes: Sequence[tuple[str, str, str]]) -> None:
