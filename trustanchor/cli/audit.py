@@ -12,6 +12,10 @@ option leaves out.
   a rollback or a split view is reported loudly (exit 2).
 - ``replay``: the whole tree recomputed from the entries equals the signed checkpoint.
 
+``--pin VKEY`` (verify, check, replay): trust only the audit keys the auditor kept and those the
+log introduced from them (an audit key rotation, :func:`follow_audit_keys`), not every key the
+service publishes.
+
 Exit codes: 0 verified; 1 the material is unusable (a file missing or malformed, a signature
 that does not verify); 2 the log contradicts itself (rollback, split view, rewritten entries).
 Every failure says what to do next.

@@ -10,6 +10,9 @@ seconds later (the previous keys sign until that instant, then stay published fo
 token it signed. Running workers re-read the key directory within a second: no restart.
 ``rotate --immediately`` is for a compromised key.
 
+``rotate-audit`` replaces the audit log's checkpoint key through the log's own entries
+(services/key_changes.rotate_audit_key), so auditors holding the old key can follow.
+
 ``generate`` and ``rotate`` record ``operator_change`` entries in the audit log first and change
 the key directory only once they are committed (services/key_changes.py), so they need the
 database: ``trustanchor init`` creates it, and the first key with it.
@@ -45,7 +48,7 @@ from trustanchor.services.key_changes import (
 
 @click.group()
 def keys() -> None:
-    """The service's signing keys (tokens, ID tokens, request objects).
+    """The service's signing keys (tokens, ID tokens, request objects) and audit key.
 
     Changes reach running workers within a second, without a restart."""
 

@@ -25,6 +25,10 @@ second of the injected clock: the token path's cost is one comparison of two int
 ``stat`` per second per worker. Keys already parsed are kept (a PEM file is parsed once) and a
 PEM file whose key does not have its kid is refused. A reload that fails (a half-copied key
 directory) keeps the keys in use, logs the reason and is tried again a second later.
+
+Several nodes: the key directory is copied to every node; a copy that arrives before the
+activation instant changes nothing for clients (each node publishes the new key as soon as it has
+it, and all switch by their clocks at the same instant).
 """
 
 from __future__ import annotations
