@@ -371,7 +371,8 @@ def test_every_runnable_block_of_deploying_md_succeeds(deployment: Deployment) -
             deployment.session.append(deployment.sub(block.body))
             deployment.run_block(block)
         else:
-            deployment.run_block(block)
+            for _ in range(2 if "scheduled" in block.words else 1):
+                deployment.run_block(block)
         if ".backup" in block.body:
             auditors_checkpoint = deployment.auditor_keeps_a_newer_checkpoint()
     if deployment.dialect == "sqlite":
