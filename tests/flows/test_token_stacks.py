@@ -39,6 +39,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from support.clock import ShiftableClock
 from support.ecosystem import BANK_REDIRECT, Ecosystem, Party
+from support.logs import json_log_lines
 from support.own_loop import run_in_own_loop
 from support.rp import JWT_BEARER, DpopKey, Pkce, RelyingParty
 from support.server import free_port, running_server, test_settings
@@ -46,6 +47,7 @@ from support.stage import DPOP_BANK_REDIRECT, SHOP_AUDIENCE, SHOP_REDIRECT, Stag
 from werkzeug.formparser import FormDataParser
 from werkzeug.http import parse_options_header
 
+from trustanchor import log_setup
 from trustanchor.audit.entries import Refusal, parse_entry
 from trustanchor.services import token as token_service
 from trustanchor.services.refusals import RefusalBudget
@@ -56,6 +58,7 @@ from trustanchor.web.app import create_app
 from trustanchor.web.app import security_headers as app_security_headers
 from trustanchor.web.errors import json_bytes
 from trustanchor.web.forms import mimetype, urlencoded_form
+from trustanchor.web.metrics import metrics_for
 from trustanchor.web.serving import BodyDeadline, WsgiOverAsgi
 from trustanchor.web.token_route import TokenRoute, lean_routes
 
@@ -315,6 +318,15 @@ def nonce_stacks(tmp_path: Path, database_url: str) -> Iterator[Stacks]:
         yield running
 
 
+METRICS_TOKEN = "metrics-token-0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture
+def metrics_stacks(tmp_path: Path, database_url: str) -> Iterator[Stacks]:
+    with running_stacks(tmp_path, database_url, {"metrics": {"token": METRICS_TOKEN}}) as running:
+        yield running
+
+
 @pytest.fixture(params=STACKS)
 def stack(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -488,6 +500,90 @@ def test_refusals_are_recorded_within_the_budget(stacks: Stacks, stack: str) -> 
     assert refusals(stacks) == [(None, "unknown_client"), ("bank", "parameter_missing")]
 
 
+@covers("request_id")
+def test_every_answer_and_its_log_lines_carry_the_request_id(
+    stacks: Stacks, stack: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    grant = [("grant_type", "client_credentials"), *stacks.stage.bank.credentials()]
+    with json_log_lines() as lines:
+        mine = stacks.post(stack, grant, headers=[("X-Request-Id", "rp-4711.a_B")])
+        refused = stacks.post(
+            stack,
+            {"grant_type": "client_credentials", "client_id": "nobody"},
+            headers=[("X-Request-Id", "refused-1")],
+        )
+    assert mine.status == 200 and mine.header("x-request-id") == "rp-4711.a_B"
+    assert refused.status == 401 and refused.header("x-request-id") == "refused-1"
+    [line] = [line for line in lines if line["message"].startswith("refused POST /token")]
+    assert line["request_id"] == "refused-1" and line["logger"] == "trustanchor.web"
+    # an id that is not short and safe is replaced by a new one; none given: a new one
+    generated = set()
+    for sent in ("x" * 65, "a b", "r\u00e9", "a\nb", "", None):
+        headers = [("X-Request-Id", sent)] if sent is not None else []
+        reply = stacks.post(stack, grant, headers=headers)
+        rid = reply.header("x-request-id")
+        assert rid and rid != sent and log_setup.acceptable_request_id(rid) == rid
+        generated.add(rid)
+    assert len(generated) == 6
+    # a refusal before any app code (408), and a failure (500) with its logged traceback
+    late = stacks.post(stack, body=b"grant_type=x", stall=True, headers=[("X-Request-Id", "l")])
+    assert late.status == 408 and late.header("x-request-id") == "l"
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(token_service, "_token", broken)
+    with json_log_lines() as lines:
+        failed = stacks.post(stack, grant, headers=[("X-Request-Id", "bug-1")])
+    assert failed.status == 500 and failed.header("x-request-id") == "bug-1"
+    [line] = [line for line in lines if "a bug" in line.get("exception", "")]
+    assert line["request_id"] == "bug-1" and line["level"] == "ERROR"
+    assert log_setup.request_id.get() is None  # nothing left behind on this thread
+
+
+@covers("metrics")
+def test_every_request_is_counted_and_timed_by_route_and_status(
+    metrics_stacks: Stacks, stack: str
+) -> None:
+    prometheus = metrics_for(metrics_stacks.stage.server.services)
+    assert prometheus is not None  # one registry for the Flask app and the lean route
+
+    def counts() -> dict[str, float]:
+        registry = prometheus.registry
+        token = {"method": "POST", "route": "/token"}
+        found = {
+            status: registry.get_sample_value(
+                "trustanchor_http_requests_total", {**token, "status": status}
+            )
+            for status in ("200", "400", "401", "413")
+        }
+        found["timed"] = registry.get_sample_value(
+            "trustanchor_http_request_duration_seconds_count", token
+        )
+        found["issued"] = registry.get_sample_value(
+            "trustanchor_tokens_issued_total", {"grant_type": "client_credentials"}
+        )
+        return {name: value or 0.0 for name, value in found.items()}
+
+    before = counts()
+    stage = metrics_stacks.stage
+    granted = metrics_stacks.post(stack, [CC, *stage.bank.credentials()])
+    assert granted.status == 200
+    assert metrics_stacks.post(stack, {"grant_type": "client_credentials"}).status == 401
+    assert metrics_stacks.post(stack, body=b"{}", content_type="application/json").status == 400
+    limit = stage.server.settings.limits.max_body_bytes
+    assert metrics_stacks.post(stack, [CC, ("pad", "x" * limit)]).status == 413
+    after = counts()
+    assert {name: after[name] - before[name] for name in after} == {
+        "200": 1,
+        "400": 1,
+        "401": 1,
+        "413": 1,
+        "timed": 4,
+        "issued": 1,
+    }
+
+
 @covers("audit_integrator")
 def test_every_request_keeps_the_audit_integrator_running(stacks: Stacks, stack: str) -> None:
     before = len(stacks.ensured)
@@ -612,6 +708,24 @@ CASES: dict[str, Case] = {
         [CC, ("client_assertion_type", JWT_BEARER), ("client_assertion", "a.b.c")]
     ),
     "assertion_replayed_shape": lambda s: Sent([CC, *s.bank.credentials(), *s.bank.credentials()]),
+    # issue 14: descriptions that say what to change, and never who is registered
+    "assertion_aud_token_url": lambda s: Sent(
+        [CC, *s.bank.credentials(s.bank.assertion(claims={"aud": s.server.url("/token")}))]
+    ),
+    "assertion_expired": lambda s: Sent(
+        [CC, *s.bank.credentials(s.bank.assertion(claims={"iat": 1, "exp": 61}))]
+    ),
+    "assertion_unknown_client": lambda s: Sent(
+        [CC, *s.bank.credentials(s.bank.assertion(claims={"iss": "ghost", "sub": "ghost"}))]
+    ),
+    "assertion_wrong_key": lambda s: Sent(
+        [CC, *RelyingParty(s.server, Party("bank"), s.bank.clock, redirect_uri="").credentials()]
+    ),
+    "basic_wrong_secret": lambda s: Sent([CC], [("Authorization", basic(SECRET_CLIENT, "x"))]),
+    "basic_unknown_client": lambda s: Sent([CC], [("Authorization", basic("ghost", SECRET))]),
+    "dpop_htu_mismatch": lambda s: Sent(
+        [CC, *s.bank.credentials()], [("DPoP", s.bank.proof(DpopKey(), "/par"))]
+    ),
     "bad_dpop_proof": lambda s: Sent([CC, *s.bank.credentials()], [("DPoP", "not-a-jws")]),
     "two_dpop_proofs": lambda s: Sent(
         [CC, *s.bank.credentials()],
@@ -647,7 +761,7 @@ CASES: dict[str, Case] = {
 def normalised(reply: Reply) -> tuple[int, list[tuple[str, str]], Any]:
     """What must be equal across stacks: token values, nonces and hence lengths may differ."""
     headers = [
-        (name, "<varies>" if name in ("content-length", "dpop-nonce") else value)
+        (name, "<varies>" if name in ("content-length", "dpop-nonce", "x-request-id") else value)
         for name, value in reply.headers
     ]
     assert dict(reply.headers)["content-length"] == str(len(reply.body))
@@ -659,6 +773,23 @@ def normalised(reply: Reply) -> tuple[int, list[tuple[str, str]], Any]:
         if name in body:
             body[name] = "<token>"
     return reply.status, headers, body
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_neither_stack_tells_who_is_registered(stacks: Stacks, stack: str) -> None:
+    """Issue 14: an unknown client and a wrong key (or secret) get byte-identical answers."""
+    for group in (
+        ("assertion_unknown_client", "assertion_wrong_key"),
+        ("basic_unknown_client", "basic_wrong_secret"),
+    ):
+        answers = set()
+        for case in group:
+            sent = CASES[case](stacks.stage)
+            reply = stacks.post(stack, sent.params, headers=sent.headers)
+            assert reply.status == 401
+            status, headers, body = normalised(reply)
+            answers.add((status, tuple(headers), body))
+        assert len(answers) == 1, answers
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import socket
+import tempfile
 
 import click
 
 from trustanchor.bootstrap import StartupRefused, initialise
 from trustanchor.cli.context import CliContext, pass_context
+from trustanchor.log_setup import dictconfig
 from trustanchor.services.anchor_declarations import DeclarationError
+
+log = logging.getLogger("trustanchor.cli")
 
 
 def _initialise(ctx: CliContext, *, generate_keys: bool) -> list[str]:
@@ -54,25 +60,29 @@ def serve(
     service.threads and service.group_commit). Outside production
     a missing signing key is generated; in production it must exist already. A worker that dies
     (killed, out of memory) stops the server unless --respawn-failed-workers is given;
-    either way its open transactions roll back, so nothing it was issuing is half-done."""
+    either way its open transactions roll back, so nothing it was issuing is half-done.
+    Its log lines, granian's included, go to standard error in logging.format (text, or JSON
+    lines) at logging.level; each line written while a request is handled carries the
+    request's id, which its answer carries as X-Request-Id."""
     settings = ctx.settings
     address = host or settings.service.host
     listen_port = port or settings.service.port
     _check_listen(address, listen_port)
     for message in _initialise(ctx, generate_keys=not settings.is_production):
-        click.echo(message)
+        log.info("%s", message)
     ctx.db.dispose()
     if ctx.config_path is not None:
         os.environ["TRUSTANCHOR_CONFIG"] = str(ctx.config_path)
     from granian import Granian
     from granian.constants import Interfaces
     from granian.http import HTTP1Settings
+    from granian.log import LogLevels
 
-    click.echo(f"serving {settings.issuer} on http://{address}:{listen_port}")
+    log.info("serving %s on http://%s:%s", settings.issuer, address, listen_port)
     # ASGI, not WSGI: granian's WSGI body read blocks a Python thread for as long as a client
     # trickles its body; trustanchor.web.serving reads it in the event loop under a deadline
     # and runs the app in its own pool (serving.threads_per_worker, or service.threads).
-    Granian(
+    server = Granian(
         "trustanchor.web.asgi:app",
         address=address,
         port=listen_port,
@@ -83,8 +93,27 @@ def serve(
             header_read_timeout=settings.limits.header_read_timeout * 1000
         ),
         log_access=False,
+        # one format for granian's main process and workers too (trustanchor.log_setup)
+        log_dictconfig=dictconfig(settings.logging.format, settings.logging.level),
+        log_level=LogLevels(settings.logging.level),
         respawn_failed_workers=respawn_failed_workers,
-    ).serve()
+    )
+    metrics_dir = _metrics_directory() if settings.metrics.token else None
+    try:
+        server.serve()
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _metrics_directory() -> str:
+    """A fresh directory for this run's metrics, in $PROMETHEUS_MULTIPROC_DIR for the workers
+    (set before any of them starts, so before they import prometheus_client): each worker
+    counts in files of its own there and /metrics adds them up (trustanchor.web.metrics).
+    Removed when the server stops, so that a new run never adds an old run's counts."""
+    directory = tempfile.mkdtemp(prefix="trustanchor-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    return directory
 
 
 def _check_listen(address: str, port: int) -> None:

@@ -13,6 +13,14 @@ from trustanchor.anchors.x509_verifier import X509Verifier
 from trustanchor.clock import Clock, SystemClock
 from trustanchor.config.settings import Settings
 from trustanchor.domain.anchors import Anchor
+from trustanchor.metrics import (
+    OIDC_PROVIDER,
+    STATUS_LIST,
+    X509_REVOCATION,
+    MeteredFetcher,
+    Metrics,
+    NoMetrics,
+)
 from trustanchor.randomness import Randomness
 
 
@@ -24,11 +32,16 @@ class AnchorVerifiers:
         clock: Clock | None = None,
         *,
         randomness: Randomness | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._settings = settings
+        # One fetcher per kind of source, each counting its outcomes (trustanchor/metrics.py).
+        counted = metrics if metrics is not None else NoMetrics()
+        self._status_lists = _metered(fetcher, counted, STATUS_LIST)
+        self._revocation = _metered(fetcher, counted, X509_REVOCATION)
+        self._providers_fetcher = _metered(fetcher, counted, OIDC_PROVIDER)
         self._randomness = randomness  # OCSP nonces of x509 anchors' revocation checkers
         self._certificates: dict[str, tuple[int, X509Verifier]] = {}
-        self._fetcher = fetcher
         self._clock: Clock = clock or SystemClock()
         self._cache: dict[str, tuple[int, AnchorVerifier]] = {}
         self._providers: dict[str, tuple[int, UpstreamProvider]] = {}
@@ -37,7 +50,7 @@ class AnchorVerifiers:
     def fetcher(self) -> Fetcher | None:
         """The service's one Fetcher (services/upstream_login.py posts to an upstream
         provider's PAR and token endpoints and reads its UserInfo with it; added by H4b)."""
-        return self._fetcher
+        return self._providers_fetcher
 
     def for_anchor(self, anchor: Anchor) -> AnchorVerifier:
         """The verifier for an *active* anchor; suspended or retired anchors fail closed."""
@@ -50,7 +63,7 @@ class AnchorVerifiers:
         if anchor.kind == "sd_jwt_vc":
             verifier = SdJwtVcVerifier(
                 anchor,
-                fetcher=self._fetcher,
+                fetcher=self._status_lists,
                 limits=self._settings.limits,
                 kb_max_age=self._settings.interaction.kb_jwt_max_age,
                 clock_skew=self._settings.client_auth.clock_skew,
@@ -70,14 +83,16 @@ class AnchorVerifiers:
         cached = self._providers.get(anchor.id)
         if cached is not None and cached[0] == anchor.updated_at:
             return cached[1]
-        if self._fetcher is None:
+        if self._providers_fetcher is None:
             raise AnchorFailure("provider_unreachable", "no fetcher configured")
         settings = parse_oidc_settings(
             anchor.settings,
             anchor_level=anchor.assurance_level,
             allow_http=not self._settings.is_production,
         )
-        provider = UpstreamProvider(anchor, settings, fetcher=self._fetcher, clock=self._clock)
+        provider = UpstreamProvider(
+            anchor, settings, fetcher=self._providers_fetcher, clock=self._clock
+        )
         self._providers[anchor.id] = (anchor.updated_at, provider)
         return provider
 
@@ -93,11 +108,11 @@ class AnchorVerifiers:
         cached = self._certificates.get(anchor.id)
         if cached is not None and cached[0] == anchor.updated_at:
             return cached[1]
-        if self._fetcher is None:
+        if self._revocation is None:
             raise AnchorFailure("revocation_unavailable", "no fetcher configured")
         checker = build_checker(
             parse_x509_settings(anchor.settings).revocation,
-            fetcher=self._fetcher,
+            fetcher=self._revocation,
             randomness=self._randomness,
         )
         verifier = X509Verifier(
@@ -108,3 +123,7 @@ class AnchorVerifiers:
         )
         self._certificates[anchor.id] = (anchor.updated_at, verifier)
         return verifier
+
+
+def _metered(fetcher: Fetcher | None, metrics: Metrics, source: str) -> Fetcher | None:
+    return None if fetcher is None else MeteredFetcher(fetcher, metrics, source)

@@ -233,6 +233,8 @@ def _decide_once(
         request = finished.request
         if outcome is not None and (approve or policy_denial is not None):
             decisions.record(conn, outcome, at=at)  # the decision that took effect, audited
+            for item in outcome.decisions:  # reason: the engine's closed list of codes
+                services.metrics.decision(item.decision.result, item.decision.reason)
         if not approve:
             return Decision(
                 authorization_response.error(

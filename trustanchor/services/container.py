@@ -17,6 +17,7 @@ from trustanchor.digests import keyed_digest
 from trustanchor.endpoints import Endpoints
 from trustanchor.keystore.audit_key import AuditKey, list_audit_keys, load_audit_key
 from trustanchor.keystore.signing_keys import KeyStoreError, SigningKeyStore
+from trustanchor.metrics import MetricsRelay
 from trustanchor.oauth.client_auth import ClientAuthenticator
 from trustanchor.oauth.dpop import DpopVerifier
 from trustanchor.oauth.jwt_tokens import AccessTokenVerifier, TokenSigner
@@ -60,6 +61,9 @@ class Services:
     login_start_budget: RefusalBudget = field(
         default_factory=lambda: RefusalBudget(LOGIN_START_BURST, LOGIN_START_PER_SECOND)
     )
+    # What operators count (trustanchor/metrics.py): counts nothing until the web layer
+    # attaches its Prometheus registry (metrics.token set).
+    metrics: MetricsRelay = field(default_factory=MetricsRelay)
 
     @property
     def default_audience(self) -> str:
@@ -120,6 +124,7 @@ def build_services(
     clients = ClientRegistry(db, clock=clock)
     if fetcher is None:
         fetcher = http_fetcher(settings, clock)
+    metrics = MetricsRelay()
     return Services(
         settings=settings,
         db=db,
@@ -146,7 +151,7 @@ def build_services(
             issuer=settings.issuer,
             max_jws_bytes=settings.limits.max_jws_bytes,
         ),
-        verifiers=AnchorVerifiers(settings, fetcher, clock, randomness=randomness),
+        verifiers=AnchorVerifiers(settings, fetcher, clock, randomness=randomness, metrics=metrics),
         audit_key=audit_key,
         audit=AuditLog(
             db,
@@ -156,4 +161,5 @@ def build_services(
             verifiers=[info.verifier() for info in list_audit_keys(settings.service.keys_dir)],
             keys_dir=settings.service.keys_dir,  # follows an audit key rotation
         ),
+        metrics=metrics,
     )

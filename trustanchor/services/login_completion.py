@@ -141,6 +141,7 @@ def finish(
             entry = audit_trail.login_ok(at=at, anchor_id=anchor.id, holder=holder)
         audit_trail.record(conn, entry)
     log.info("login through anchor %s: %s", anchor.id, "ok" if moved else "interaction gone")
+    services.metrics.login(anchor.kind, anchor.id, "ok" if moved else "interaction_gone")
     if not moved:
         raise LoginRefused("interaction_gone")
     return response_code
@@ -183,6 +184,17 @@ def fail(
                 reason=reason,
                 at=services.clock.now(),
             )
+    _count_failure(services, anchor_id, reason)
+
+
+def _count_failure(services: Services, anchor_id: str | None, reason: str) -> None:
+    """A failed login in the metrics: by the anchor's kind and id when the service knows the
+    anchor (never an id it does not know: labels stay bounded), and the stable reason code."""
+    anchor = services.anchors.get(anchor_id) if anchor_id is not None else None
+    if anchor is None:
+        services.metrics.login("unknown", "unknown", reason)
+    else:
+        services.metrics.login(anchor.kind, anchor.id, reason)
 
 
 def consume_malformed(

@@ -84,7 +84,9 @@ def _token(
         )
     if proof is None and client.require_dpop:
         raise InvalidDpopProof("this client must present a DPoP proof", reason="dpop_required")
-    return grant(services, client, form, proof, at)
+    response = grant(services, client, form, proof, at)
+    services.metrics.token_issued(grant_type)  # one of GRANTS: a bounded label
+    return response
 
 
 def _quoted(value: str | None) -> str:

@@ -114,6 +114,19 @@ def has_pending(conn: Connection) -> bool:
     return conn.execute(query).first() is not None
 
 
+def oldest_pending_at(conn: Connection) -> int | None:
+    """When the oldest committed leaf still awaiting integration was appended (None: none
+    waits); ``ix_audit_leaves_pending`` answers it without a scan."""
+    query = (
+        select(audit_leaves.c.created_at)
+        .where(audit_leaves.c.tree_index.is_(None))
+        .order_by(audit_leaves.c.tree_index, audit_leaves.c.id)
+        .limit(1)
+    )
+    row = conn.execute(query).first()
+    return None if row is None else int(row.created_at)
+
+
 def _lock(conn: Connection) -> None:
     if conn.dialect.name == "postgresql":
         conn.execute(text("LOCK TABLE audit_checkpoints IN SHARE ROW EXCLUSIVE MODE"))

@@ -14,6 +14,12 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from trustanchor.anchors.fetcher import Fetcher
 from trustanchor.clock import Clock
 from trustanchor.config import Settings, load_settings
+from trustanchor.log_setup import (
+    REQUEST_ID_BYTES,
+    REQUEST_ID_HEADER,
+    acceptable_request_id,
+    request_id,
+)
 from trustanchor.oauth.errors import InvalidRequest
 from trustanchor.randomness import Randomness
 from trustanchor.services.audit_log import AuditIntegrator
@@ -28,14 +34,17 @@ from trustanchor.web import (
     counter,
     end_session,
     errors,
+    health,
     interaction,
     my_links,
     oauth_endpoints,
+    openapi,
     pages,
     upstream,
     wallet,
     wellknown,
 )
+from trustanchor.web.serving import REQUEST_ID_ENVIRON
 
 log = logging.getLogger("trustanchor.web")
 
@@ -88,16 +97,20 @@ def create_app(
         auditor_console.blueprint,
         accounts_api.blueprint,
         admin_api.blueprint,
+        openapi.blueprint,  # /openapi.json: the APIs above, described
         my_links.blueprint,
         end_session.blueprint,
+        health.blueprint,  # /healthz, /readyz, /metrics
     ):
         app.register_blueprint(blueprint)
     errors.install(app)
 
     integrator = _start_audit_integrator(app, services) if audit_integrator else None
+    health.install(app, services)  # request metrics, when metrics.token is set
 
     @app.before_request
     def _bind() -> None:
+        _bind_request_id(services)
         g.services = services
         if integrator is not None:
             integrator.ensure_running()  # after a fork (pre-loading servers), in the worker
@@ -117,7 +130,19 @@ def create_app(
             if nonces and "DPoP-Nonce" not in response.headers and request.path in _DPOP_PATHS:
                 # RFC 9449 §8.2: hand out the next nonce with every answer.
                 response.headers["DPoP-Nonce"] = services.dpop.issue_nonce(services.clock.now())
+        elif nonces and "DPoP-Nonce" not in response.headers and _dpop_protected(request.path):
+            # The DPoP-protected APIs too, success included (issue 14): a client keeps a nonce
+            # that is still fresh and never pays a use_dpop_nonce round trip for an old one.
+            response.headers["DPoP-Nonce"] = services.dpop.issue_nonce(services.clock.now())
+        if "request_id" in g:
+            response.headers[REQUEST_ID_HEADER] = g.request_id
         return response
+
+    @app.teardown_request
+    def _unbind(exc: BaseException | None) -> None:
+        token = g.pop("request_id_token", None)
+        if token is not None:
+            request_id.reset(token)
 
     @app.errorhandler(StorageUnavailable)
     def _storage(exc: StorageUnavailable) -> Any:
@@ -153,6 +178,28 @@ def _start_audit_integrator(app: Flask, services: Services) -> AuditIntegrator:
 
 
 _DPOP_PATHS = frozenset({"/token", "/par", "/userinfo"})
+# The DPoP-protected resource APIs (machine clients: accounts, links, audit log, admin); every
+# answer under them hands out the next nonce when dpop.require_nonce is on.
+DPOP_PROTECTED_PREFIXES = ("/accounts", "/links", "/audit", "/admin")
+
+
+def _dpop_protected(path: str) -> bool:
+    return any(
+        path == prefix or path.startswith(prefix + "/") for prefix in DPOP_PROTECTED_PREFIXES
+    )
+
+
+def _bind_request_id(services: Services) -> None:
+    """The request's id (trustanchor.log_setup): the one trustanchor.web.serving gave it, else
+    (another WSGI server) its own acceptable X-Request-Id or a new one, set for its log lines
+    until the request ends."""
+    rid = request.environ.get(REQUEST_ID_ENVIRON)
+    if rid is None:
+        rid = acceptable_request_id(request.headers.get(REQUEST_ID_HEADER))
+        if rid is None:
+            rid = services.randomness.token(REQUEST_ID_BYTES)
+        g.request_id_token = request_id.set(rid)
+    g.request_id = rid
 
 
 def _limit_body(limit: int) -> None:

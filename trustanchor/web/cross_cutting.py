@@ -54,9 +54,15 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
         "audit_integrator", "the audit integrator is kept running (ensure_running per request)"
     ),
     Behaviour(
-        "request_id", "every answer carries the request's id, also in its log lines", "issue 14"
+        "request_id",
+        "every answer carries X-Request-Id: the request's own when short and safe, else a new "
+        "random one; every log line written while handling it carries the same id",
     ),
-    Behaviour("metrics", "every request is counted and timed by route and status", "issue 14"),
+    Behaviour(
+        "metrics",
+        "with metrics.token set, every answered request is counted and timed by method, route "
+        "template and status (trustanchor.web.metrics)",
+    ),
 )
 
 

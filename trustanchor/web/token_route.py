@@ -13,8 +13,12 @@ It does what the Flask stack does for this one route, in the same order, and not
 3. the error handlers (``trustanchor.web.errors``): an ``OAuthError`` answered by the same
    builder, ``StorageUnavailable`` as 503 ``temporarily_unavailable``, anything unexpected as
    500 ``server_error``;
-4. ``after_request``: the security headers, ``Cache-Control: no-store``, ``Pragma: no-cache`` and,
-   with ``dpop.require_nonce``, a fresh ``DPoP-Nonce``.
+4. ``after_request``: the security headers, ``Cache-Control: no-store``, ``Pragma: no-cache``,
+   with ``dpop.require_nonce``, a fresh ``DPoP-Nonce``, and ``X-Request-Id`` (the id
+   :class:`~trustanchor.web.serving.WsgiOverAsgi` gave the request and set for its log lines);
+5. the request metrics (``trustanchor.web.health.install`` on the Flask side): counted and
+   timed as ``POST /token`` with its status, through children bound once
+   (:class:`~trustanchor.web.metrics.RouteMeter`).
 
 The request is read as the WSGI app would see it through ``serving.wsgi_environ``: header
 names with an underscore dropped, repeated lines joined with commas. Two request shapes are left
@@ -31,6 +35,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
+from time import perf_counter
 from typing import Protocol
 
 from trustanchor.oauth.errors import InvalidRequest, OAuthError
@@ -53,6 +58,7 @@ from trustanchor.web.forms import (
     require_form_type,
     urlencoded_form,
 )
+from trustanchor.web.metrics import route_meter
 from trustanchor.web.serving import Answer, LeanHandler, LeanRequest, environ_headers
 
 log = logging.getLogger("trustanchor.web")
@@ -85,6 +91,8 @@ class TokenRoute:
     ) -> None:
         self._services = services
         self._integrator = integrator
+        # the request counter and latency histogram of POST /token, bound once (None: off)
+        self._meter = route_meter(services, "POST", PATH)
         self._limit = services.settings.limits.max_body_bytes
         self._nonces = services.settings.dpop.require_nonce
         self._algs = " ".join(services.settings.dpop.allowed_algs)
@@ -94,6 +102,16 @@ class TokenRoute:
         ]
 
     def __call__(self, request: LeanRequest) -> Answer | None:
+        meter = self._meter
+        if meter is None:  # metrics off
+            return self._answer(request)
+        started = perf_counter()
+        answer = self._answer(request)
+        if answer is not None:  # a request left to Flask is counted there
+            meter.observe(answer[0], perf_counter() - started)
+        return answer
+
+    def _answer(self, request: LeanRequest) -> Answer | None:
         headers = environ_headers(request.headers)
         try:
             return self._handle(request, headers)
@@ -113,7 +131,7 @@ class TokenRoute:
         except Exception:
             log.exception("Exception on %s [%s]", request.path, request.method)
             answer = api_error_answer(500)
-        return self._respond(answer.status, json_bytes(answer.body), answer)
+        return self._respond(request, answer.status, json_bytes(answer.body), answer)
 
     def _dpop_algs(self) -> str:
         return self._algs
@@ -157,11 +175,13 @@ class TokenRoute:
             ),
             dpop_headers=header_fields([dpop]) if dpop is not None else [],
         )
-        return self._respond(200, json_bytes(result.body), None)
+        return self._respond(request, 200, json_bytes(result.body), None)
 
-    def _respond(self, status: int, body: bytes, error: ErrorAnswer | None) -> Answer:
+    def _respond(
+        self, request: LeanRequest, status: int, body: bytes, error: ErrorAnswer | None
+    ) -> Answer:
         """The answer with the headers Flask would send: jsonify's, the error's own, then
-        ``after_request``'s."""
+        ``after_request``'s (the last one the request's id, which serving gave it)."""
         lines = [(b"content-type", _JSON), (b"content-length", str(len(body)).encode("ascii"))]
         names = {"content-type", "content-length"}
         if error is not None:
@@ -176,6 +196,7 @@ class TokenRoute:
         if self._nonces and "dpop-nonce" not in names:
             nonce = self._services.dpop.issue_nonce(self._services.clock.now())
             lines.append((b"dpop-nonce", nonce.encode("latin-1")))
+        lines.append((b"x-request-id", request.request_id.encode("ascii")))
         return status, lines, body
 
 
