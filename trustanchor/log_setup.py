@@ -1,17 +1,234 @@
 """Operator logging: one line per event, never secrets (the code logs reason codes, ids and
-digests only). Configured once per process, unless the host application configured logging."""
+digests only), in one format for every logger of the process: ours, granian's (``serve`` hands
+:func:`dictconfig` to granian for its main process and workers), Alembic's at migration time and
+Flask's.
+
+- ``logging.format = "text"`` (default): ``time level logger [request id]: message key=value``;
+- ``logging.format = "json"``: one JSON object per line with ``time`` (UTC, ISO 8601),
+  ``level``, ``logger``, ``message``, ``request_id`` (null outside a request), the record's
+  structured extra fields (``log.info(..., extra={"reason": ...})``) and ``exception`` (the
+  traceback) when there is one.
+
+The request id (:data:`request_id`) is set per request by the serving layer
+(``trustanchor.web.serving``) and by the Flask app under any other WSGI server, and read by
+:class:`RequestIdFilter` on every record. An incoming ``X-Request-Id`` is kept only when it is
+short and safe (:func:`acceptable_request_id`): it ends up in every log line of the request.
+
+SQLAlchemy's loggers stay at WARNING whatever the level: at INFO and below they write every
+statement with its parameters (token digests, personal claims). Its errors name no parameters
+(``hide_parameters``, trustanchor.storage.database), and the ``DETAIL:`` lines PostgreSQL adds
+to them ("Key (jti)=(...) already exists", "Failing row contains (...)") are redacted from
+logged tracebacks (:func:`redacted`).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import logging.config
 import os
+import re
+import sys
+import time
+import traceback
+from contextvars import ContextVar
+from typing import Any, Literal, TextIO
 
-FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+from trustanchor.randomness import Randomness
+
+Format = Literal["text", "json"]
+Level = Literal["debug", "info", "warning", "error"]
+FORMATS: tuple[Format, ...] = ("text", "json")
+LEVELS: tuple[Level, ...] = ("debug", "info", "warning", "error")
+
+REQUEST_ID_HEADER = "X-Request-Id"
+# The request's id while it is handled (None outside a request). Set and reset by whoever runs
+# the request on its thread: run_in_executor does not copy context variables.
+request_id: ContextVar[str | None] = ContextVar("trustanchor_request_id", default=None)
+
+_SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}", re.ASCII)
+_SAFE_ID_BYTES = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+REQUEST_ID_BYTES = 12  # a generated id: 16 URL-safe characters
+
+# Loggers that must not follow the root level down (see the module docstring).
+_QUIET = {"sqlalchemy": "WARNING"}
+
+# The attributes every LogRecord has: anything else on a record is a structured extra field.
+_STANDARD = frozenset(
+    {
+        *logging.LogRecord("", 0, "", 0, "", None, None).__dict__,
+        "message",
+        "asctime",
+        "request_id",
+        "taskName",
+    }
+)
 
 
-def configure_logging() -> None:
-    root = logging.getLogger()
-    if root.handlers:
+def acceptable_request_id(value: str | None) -> str | None:
+    """``value`` when it can be logged as it is (1 to 64 of ``A-Z a-z 0-9 . _ -``), else None."""
+    if value is not None and _SAFE_ID.fullmatch(value):
+        return value
+    return None
+
+
+def request_id_for(headers: list[tuple[bytes, bytes]], randomness: Randomness) -> str:
+    """The id of a request with these ASGI header lines (lower-case names): its own
+    ``X-Request-Id`` when acceptable (the first line, if repeated), else a new random one."""
+    for name, value in headers:
+        if name == b"x-request-id":
+            if _SAFE_ID_BYTES.fullmatch(value):
+                return value.decode("ascii")
+            break
+    return randomness.token(REQUEST_ID_BYTES)
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the current request's id on every record (a record that already carries one,
+    logged with ``extra={"request_id": ...}``, keeps it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id.get()
+        return True
+
+
+_DETAIL = re.compile(r"^(\s*)DETAIL:.*$", re.MULTILINE)
+
+
+def redacted(text: str) -> str:
+    """``text`` (a traceback) without PostgreSQL's ``DETAIL:`` lines, which quote values."""
+    return _DETAIL.sub(r"\1DETAIL: (redacted: it quotes database values)", text)
+
+
+def _exception(record: logging.LogRecord) -> str | None:
+    if record.exc_info:
+        return redacted("".join(traceback.format_exception(*record.exc_info)).rstrip())
+    if record.exc_text:
+        return redacted(record.exc_text)
+    return None
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in record.__dict__.items() if k not in _STANDARD and k[0] != "_"}
+
+
+def _utc(created: float) -> str:
+    seconds = int(created)
+    millis = int((created - seconds) * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line (see the module docstring)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": _utc(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None),
+        }
+        for key, value in _extras(record).items():
+            line.setdefault(key, value)
+        exception = _exception(record)
+        if exception is not None:
+            line["exception"] = exception
+        if record.stack_info:
+            line["stack"] = record.stack_info
+        return json.dumps(line, ensure_ascii=False, default=str, separators=(",", ":"))
+
+
+class TextFormatter(logging.Formatter):
+    """``2026-12-06T23:50:00.123Z INFO trustanchor.web [request id]: message key=value``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        rid = getattr(record, "request_id", None)
+        text = f"{_utc(record.created)} {record.levelname} {record.name} [{rid or '-'}]: "
+        text += record.getMessage()
+        extras = _extras(record)
+        if extras:
+            text += " " + " ".join(
+                f"{k}={json.dumps(v, ensure_ascii=False, default=str)}" for k, v in extras.items()
+            )
+        exception = _exception(record)
+        if exception is not None:
+            text += "\n" + exception
+        if record.stack_info:
+            text += "\n" + record.stack_info
+        return text
+
+
+class StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever ``sys.stderr`` is when a record is emitted (like logging's last
+    resort handler), so a replaced stderr never leaves the handler writing to a closed file."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
+def dictconfig(format: Format = "text", level: Level = "info") -> dict[str, Any]:
+    """The ``logging.config.dictConfig`` of a trustanchor process: one handler on the root
+    logger, granian's loggers (``_granian``, ``granian.access``) propagating to it. Handed to
+    granian as ``log_dictconfig`` so its main process and workers log alike."""
+    formatter = (
+        "trustanchor.log_setup.JsonFormatter"
+        if format == "json"
+        else ("trustanchor.log_setup.TextFormatter")
+    )
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": "trustanchor.log_setup.RequestIdFilter"}},
+        "formatters": {"trustanchor": {"()": formatter}},
+        "handlers": {
+            "trustanchor": {
+                "()": "trustanchor.log_setup.StderrHandler",
+                "formatter": "trustanchor",
+                "filters": ["request_id"],
+            }
+        },
+        "root": {"level": level.upper(), "handlers": ["trustanchor"]},
+        "loggers": {
+            "_granian": {"level": level.upper(), "handlers": [], "propagate": True},
+            "granian.access": {"level": "INFO", "handlers": [], "propagate": True},
+            **{name: {"level": quiet} for name, quiet in _QUIET.items()},
+        },
+    }
+
+
+def configure_logging(
+    format: Format | None = None, level: Level | None = None, *, force: bool = False
+) -> None:
+    """Configure this process's logging (once: unless ``force``, nothing changes when the root
+    logger already has a handler, as when granian configured a worker or a host application
+    configured its own). Without arguments: ``$TRUSTANCHOR_LOGGING_FORMAT`` and
+    ``$TRUSTANCHOR_LOGGING_LEVEL`` (or the older ``$TRUSTANCHOR_LOG_LEVEL``) when valid, else
+    text at INFO."""
+    if logging.getLogger().handlers and not force:
         return
-    level = os.environ.get("TRUSTANCHOR_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(level=getattr(logging, level, logging.INFO), format=FORMAT)
+    logging.config.dictConfig(dictconfig(format or env_format(), level or env_level()))
+
+
+def env_format() -> Format:
+    value = os.environ.get("TRUSTANCHOR_LOGGING_FORMAT", "").lower()
+    return "json" if value == "json" else "text"
+
+
+def env_level() -> Level:
+    value = (
+        os.environ.get("TRUSTANCHOR_LOGGING_LEVEL") or os.environ.get("TRUSTANCHOR_LOG_LEVEL", "")
+    ).lower()
+    for level in LEVELS:
+        if value == level:
+            return level
+    return "info"

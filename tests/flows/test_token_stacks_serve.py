@@ -23,7 +23,7 @@ CLIENTS = [
         "grant_types": ["client_credentials"],
     }
 ]
-VARYING = {"date", "server", "content-length", "dpop-nonce"}
+VARYING = {"date", "server", "content-length", "dpop-nonce", "x-request-id"}
 
 
 def _request(port: int, head: bytes, body: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -62,6 +62,7 @@ def _requests(port: int) -> list[tuple[int, dict[str, str], bytes]]:
         if b"Content-Length" not in head:
             head += b"Content-Length: %d\r\n" % len(body)
         status, headers, content = _request(port, head, body)
+        assert headers["x-request-id"]  # a new one per request (no X-Request-Id sent)
         if status == 200:
             content = b"<grant>" if b'"access_token"' in content else content
         answers.append((status, {k: v for k, v in headers.items() if k not in VARYING}, content))

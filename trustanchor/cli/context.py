@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from trustanchor.clock import Clock, SystemClock
 from trustanchor.config import ConfigError, Settings, load_settings
+from trustanchor.log_setup import configure_logging
 from trustanchor.randomness import Randomness, SystemRandomness
 from trustanchor.storage.database import Database, StorageUnavailable
 
@@ -32,6 +33,8 @@ class CliContext:
                 self._settings = load_settings(self.config_path)
             except ConfigError as exc:
                 raise click.ClickException(str(exc)) from exc
+            # the command's own log lines and Alembic's at migration time, in logging.format
+            configure_logging(self._settings.logging.format, self._settings.logging.level)
         return self._settings
 
     @property

@@ -64,6 +64,7 @@ class Database:
                 pool_timeout=pool_timeout,
                 pool_pre_ping=True,
                 pool_recycle=1800,
+                hide_parameters=True,  # no values in error messages (tracebacks are logged)
             )
         else:
             raise ValueError(f"unsupported database: {self.dialect}")
@@ -151,7 +152,12 @@ def _create_private_file(path: Path) -> None:
 
 
 def _sqlite_engine(url: str, *, echo: bool, private_file: Path | None) -> Engine:
-    engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False})
+    engine = create_engine(
+        url,
+        echo=echo,
+        connect_args={"check_same_thread": False},
+        hide_parameters=True,  # no values in error messages (tracebacks are logged)
+    )
 
     if private_file is not None:
         path = private_file

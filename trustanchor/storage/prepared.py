@@ -55,7 +55,12 @@ class PreparedInsert:
             dbapi = conn.dialect.loaded_dbapi
             if isinstance(exc, dbapi.Error):
                 raise DBAPIError.instance(
-                    sql, params, exc, dbapi.Error, dialect=conn.dialect
+                    sql,
+                    params,
+                    exc,
+                    dbapi.Error,
+                    hide_parameters=conn.engine.hide_parameters,  # as the engine's own errors
+                    dialect=conn.dialect,
                 ) from exc
             raise
         finally:

@@ -4,13 +4,15 @@ that request bodies are read under a deadline without holding a thread (see serv
 ``service.lean_token_endpoint``, ``POST /token`` is answered without Flask
 (:mod:`trustanchor.web.token_route`)."""
 
+from trustanchor.config import load_settings
 from trustanchor.log_setup import configure_logging
 from trustanchor.web.app import create_app, security_headers
 from trustanchor.web.serving import BodyDeadline, WsgiOverAsgi, threads_per_worker
 from trustanchor.web.token_route import lean_routes
 
-configure_logging()
-_flask = create_app()
+_settings = load_settings()
+configure_logging(_settings.logging.format, _settings.logging.level)  # unless granian did
+_flask = create_app(_settings)
 _services = _flask.extensions["trustanchor"]
 _limits = _services.settings.limits
 app = WsgiOverAsgi(
@@ -28,6 +30,7 @@ app = WsgiOverAsgi(
         security_headers=security_headers(_services),
         integrator=_flask.extensions.get("trustanchor.audit_integrator"),
     ),
+    randomness=_services.randomness,
 )
 if _services.db.group is not None:
     _services.db.group.in_flight = lambda: app.in_flight

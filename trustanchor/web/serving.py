@@ -24,6 +24,13 @@ Here granian's ASGI interface hands the request to :class:`WsgiOverAsgi`, which
    while they are handled (an anchor's CRL, an upstream provider: :func:`reaches_out`) run in a
    separate pool of ``OUTBOUND_THREADS``, so they never hold or queue behind those threads.
 
+Request ids (issue 14): each request gets its id here (``log_setup.request_id_for``: its own
+``X-Request-Id`` when short and safe, else a new one from the injected randomness) before its
+body is read; the pool thread that runs it sets the ``log_setup.request_id`` context variable
+for its log lines (``run_in_executor`` copies no context) and resets it after. The WSGI app finds
+the id in the environ (``REQUEST_ID_ENVIRON``) and answers it in ``X-Request-Id``, as a lean
+route does (``LeanRequest.request_id``) and as this layer's own 408 and 500 answers do.
+
 Lean routes: ``lean_routes`` maps ``(method, PATH_INFO)`` to a handler that answers the complete
 request without Flask (``trustanchor.web.token_route`` for ``POST /token``). It runs in the
 same pool, after the same body read; a handler may decline a request (return None), which then
@@ -55,6 +62,9 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from trustanchor.log_setup import REQUEST_ID_HEADER, request_id, request_id_for
+from trustanchor.randomness import Randomness, SystemRandomness
+
 log = logging.getLogger("trustanchor.web")
 
 Scope = MutableMapping[str, Any]
@@ -70,6 +80,9 @@ _PLAIN_HEADERS = [
     (b"cache-control", b"no-store"),
     (b"x-content-type-options", b"nosniff"),
 ]
+# Where the WSGI app finds the id this layer gave the request (trustanchor.log_setup).
+REQUEST_ID_ENVIRON = "trustanchor.request_id"
+_REQUEST_ID = REQUEST_ID_HEADER.lower().encode("ascii")
 
 
 # Requests whose handling waits on another server (issue 11): a wallet's answer (a status list),
@@ -137,6 +150,7 @@ class LeanRequest:
     headers: list[tuple[bytes, bytes]]
     body: bytes
     client: tuple[str, int] | None
+    request_id: str = ""  # the request's id (its X-Request-Id answer header, its log lines)
 
 
 # A lean route's handler: the answer (status, lower-case header lines, body), or None to leave
@@ -160,8 +174,10 @@ class WsgiOverAsgi:
         deadline: BodyDeadline,
         outbound_threads: int = OUTBOUND_THREADS,
         lean_routes: Mapping[tuple[str, str], LeanHandler] | None = None,
+        randomness: Randomness | None = None,
     ) -> None:
         self._app = wsgi_app
+        self._randomness = randomness or SystemRandomness()
         self._lean = dict(lean_routes or {})
         self._deadline = deadline
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="trustanchor")
@@ -180,6 +196,9 @@ class WsgiOverAsgi:
             return
         if scope["type"] != "http":  # websockets: not served (granian: websockets=False)
             return
+        # The request's id (log_setup.request_id_for): set on the app thread that runs the
+        # request (run_in_executor does not copy context variables), answered in X-Request-Id.
+        rid = request_id_for(scope["headers"], self._randomness)
         try:
             body = await self._read_body(scope, receive)
         except _Disconnected:
@@ -189,12 +208,17 @@ class WsgiOverAsgi:
                 "refused %s %s: request body not received in time (408)",
                 scope["method"],
                 scope.get("path", ""),
+                extra={"request_id": rid},
             )
             await send(
                 {
                     "type": "http.response.start",
                     "status": 408,
-                    "headers": [*_PLAIN_HEADERS, (b"connection", b"close")],
+                    "headers": [
+                        *_PLAIN_HEADERS,
+                        (b"connection", b"close"),
+                        (_REQUEST_ID, rid.encode("ascii")),
+                    ],
                 }
             )
             await send({"type": "http.response.body", "body": TIMEOUT_BODY})
@@ -209,10 +233,13 @@ class WsgiOverAsgi:
         try:
             if lean is None:
                 environ = wsgi_environ(scope, body)
-                status, headers, content = await loop.run_in_executor(pool, self._call, environ)
+                environ[REQUEST_ID_ENVIRON] = rid
+                status, headers, content = await loop.run_in_executor(
+                    pool, self._call, environ, rid
+                )
             else:
                 status, headers, content = await loop.run_in_executor(
-                    pool, self._call_lean, lean, scope, path, body
+                    pool, self._call_lean, lean, scope, path, body, rid
                 )
         finally:
             if counted:
@@ -253,8 +280,16 @@ class WsgiOverAsgi:
         except TimeoutError:
             return None
 
-    def _call(self, environ: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        """Run the WSGI app (in a pool thread) and collect its whole answer."""
+    def _call(self, environ: dict[str, Any], rid: str) -> Answer:
+        """Run the WSGI app (in a pool thread) as request ``rid``."""
+        token = request_id.set(rid)
+        try:
+            return self._wsgi(environ, rid)
+        finally:
+            request_id.reset(token)
+
+    def _wsgi(self, environ: dict[str, Any], rid: str) -> Answer:
+        """Run the WSGI app and collect its whole answer (the app sends X-Request-Id)."""
         started: list[Any] = []
         written: list[bytes] = []
 
@@ -276,16 +311,19 @@ class WsgiOverAsgi:
                     close()
         except Exception:
             log.exception("the application failed")
-            return 500, list(_PLAIN_HEADERS), b"internal server error\n"
+            return _failed(rid)
         if not started:
             log.error("the application returned without calling start_response")
-            return 500, list(_PLAIN_HEADERS), b"internal server error\n"
+            return _failed(rid)
         status, headers = started
         encoded = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
         return int(status.split(" ", 1)[0]), encoded, b"".join(written)
 
-    def _call_lean(self, handler: LeanHandler, scope: Scope, path: str, body: bytes) -> Answer:
-        """Run a lean route (in a pool thread); the WSGI app when it declines the request."""
+    def _call_lean(
+        self, handler: LeanHandler, scope: Scope, path: str, body: bytes, rid: str
+    ) -> Answer:
+        """Run a lean route (in a pool thread) as request ``rid``; the WSGI app when it declines
+        the request. The handler sends X-Request-Id itself."""
         client = scope.get("client")
         request = LeanRequest(
             method=scope["method"],
@@ -294,15 +332,22 @@ class WsgiOverAsgi:
             headers=scope["headers"],
             body=body,
             client=(str(client[0]), int(client[1])) if client else None,
+            request_id=rid,
         )
+        token = request_id.set(rid)
         try:
-            answer = handler(request)
-        except Exception:  # the handler answers its own failures; this is the last resort
-            log.exception("the application failed")
-            return 500, list(_PLAIN_HEADERS), b"internal server error\n"
-        if answer is None:
-            return self._call(wsgi_environ(scope, body))
-        return answer
+            try:
+                answer = handler(request)
+            except Exception:  # the handler answers its own failures; this is the last resort
+                log.exception("the application failed")
+                return _failed(rid)
+            if answer is None:
+                environ = wsgi_environ(scope, body)
+                environ[REQUEST_ID_ENVIRON] = rid
+                return self._wsgi(environ, rid)
+            return answer
+        finally:
+            request_id.reset(token)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -314,6 +359,10 @@ class WsgiOverAsgi:
                 self._outbound.shutdown(wait=True)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _failed(rid: str) -> Answer:
+    return 500, [*_PLAIN_HEADERS, (_REQUEST_ID, rid.encode("ascii"))], b"internal server error\n"
 
 
 def _declared_length(scope: Scope) -> int | None:
