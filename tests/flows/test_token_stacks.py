@@ -526,8 +526,11 @@ def test_every_answer_and_its_log_lines_carry_the_request_id(
         generated.add(rid)
     assert len(generated) == 6
     # a refusal before any app code (408), and a failure (500) with its logged traceback
-    late = stacks.post(stack, body=b"grant_type=x", stall=True, headers=[("X-Request-Id", "l")])
+    with json_log_lines() as lines:
+        late = stacks.post(stack, body=b"grant_type=x", stall=True, headers=[("X-Request-Id", "l")])
     assert late.status == 408 and late.header("x-request-id") == "l"
+    [line] = [line for line in lines if "request body not received in time" in line["message"]]
+    assert line["request_id"] == "l"
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug")
@@ -582,6 +585,24 @@ def test_every_request_is_counted_and_timed_by_route_and_status(
         "timed": 4,
         "issued": 1,
     }
+
+
+def test_client_secrets_stay_out_of_the_logs_on_both_stacks(stacks: Stacks) -> None:
+    wrong = "wrong-" + SECRET
+    with json_log_lines() as lines:
+        for stack in STACKS:
+            for secret, status in ((SECRET, 200), (wrong, 401)):
+                reply = stacks.post(
+                    stack,
+                    {"grant_type": "client_credentials"},
+                    headers=[("Authorization", basic(SECRET_CLIENT, secret))],
+                )
+                assert reply.status == status, reply.body
+    assert any(line["message"].startswith("refused POST /token") for line in lines)
+    encoded = {basic(SECRET_CLIENT, s).split(" ")[1] for s in (SECRET, wrong)}
+    for line in lines:
+        text = json.dumps(line, ensure_ascii=False)
+        assert not any(value in text for value in (SECRET, wrong, quote(SECRET), *encoded))
 
 
 @covers("audit_integrator")
