@@ -25,7 +25,18 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from trustanchor.config.settings import ClientAuthSettings
 from trustanchor.digests import secret_digest
 from trustanchor.domain.clients import Client
-from trustanchor.oauth.client_auth import JWT_BEARER_ASSERTION, ClientAuthenticator
+from trustanchor.jose import jws as jws_module
+from trustanchor.jose.errors import JoseError
+from trustanchor.jose.jwk import key_fits_alg
+from trustanchor.oauth.client_auth import (
+    ASSERTION_NOT_VERIFIED,
+    BASIC_NOT_VERIFIED,
+    CONFIDENTIAL_ONLY,
+    JWT_BEARER_ASSERTION,
+    NOT_A_PUBLIC_CLIENT,
+    ClientAuthenticator,
+    _stand_in_key,
+)
 from trustanchor.oauth.client_metadata import client_from_declaration
 from trustanchor.oauth.errors import InvalidClient, InvalidRequest, OAuthError
 from trustanchor.services.client_registry import StaticClients
@@ -350,7 +361,8 @@ def test_signature_by_an_unregistered_key_is_invalid_client(auth: ClientAuthenti
 
 def test_unknown_client_is_invalid_client(auth: ClientAuthenticator) -> None:
     error = _refused(auth, _form(_assertion(_claims(iss="ghost", sub="ghost"))))
-    assert error.description == "client authentication failed"
+    assert error.description == ASSERTION_NOT_VERIFIED
+    assert error.reason == "unknown_client" and error.client_id is None
 
 
 def test_client_registered_for_another_method_is_invalid_client(
@@ -382,15 +394,153 @@ def test_malformed_or_oversized_assertion_is_invalid_client(auth: ClientAuthenti
     _refused(auth, _form("a.b.c.d.e"))
 
 
-def test_descriptions_do_not_reveal_the_failing_check(auth: ClientAuthenticator) -> None:
-    cases = [
-        _assertion(_claims(aud=TOKEN_URL)),
-        _assertion(_claims(iat=NOW - 400, exp=NOW - 100)),
-        _assertion(key=OTHER_KEY),
-        _assertion(_claims(iss="ghost", sub="ghost")),
+def test_who_is_registered_is_never_told(auth: ClientAuthenticator) -> None:
+    """Unknown client, another method, unregistered kid, a key not registered, with or
+    without kid: one description, one status, one error code; the reasons stay distinct."""
+    cases = {
+        "unknown_client": _assertion(_claims(iss="ghost", sub="ghost")),
+        "unknown_client ": _assertion(_claims(iss="ghost", sub="ghost"), kid=None),
+        "auth_method_mismatch": _assertion(_claims(iss="wallet", sub="wallet")),
+        "auth_method_mismatch ": _assertion(_claims(iss="demo:rp", sub="demo:rp")),
+        "assertion_kid_unknown": _assertion(kid="unknown"),
+        "assertion_signature": _assertion(key=OTHER_KEY),
+        "assertion_signature ": _assertion(key=OTHER_KEY, kid=None),
+    }
+    for reason, token in cases.items():
+        error = _refused(auth, _form(token))
+        assert (error.status, error.body()) == (
+            401,
+            {"error": "invalid_client", "error_description": ASSERTION_NOT_VERIFIED},
+        ), reason
+        assert error.reason == reason.strip()
+
+
+def test_basic_unknown_client_and_wrong_secret_are_one_answer(auth: ClientAuthenticator) -> None:
+    for authorization in (
+        _basic("demo:rp", "wrong secret"),
+        _basic("ghost", "demo secret/+:1"),
+        _basic("bank", "anything"),
+    ):
+        error = _refused(auth, {}, authorization)
+        assert error.body() == {"error": "invalid_client", "error_description": BASIC_NOT_VERIFIED}
+
+
+def test_none_unknown_and_confidential_clients_are_one_answer(auth: ClientAuthenticator) -> None:
+    for client_id in ("ghost", "bank", "demo:rp"):
+        error = _refused(auth, {"client_id": [client_id]})
+        assert error.description == NOT_A_PUBLIC_CLIENT
+    # where a public client is refused, the refusal comes before anything about the client
+    for client_id in ("ghost", "wallet", "bank"):
+        refused = _refused(auth, {"client_id": [client_id]}, allow_public=False)
+        assert refused.description == CONFIDENTIAL_ONLY
+        assert refused.reason == "public_client_refused"
+
+
+class _CountingVerify:
+    """Counts the signature verifications (trustanchor.jose.jws.verify_signature, which runs)."""
+
+    def __init__(self) -> None:
+        self.real = jws_module.verify_signature
+        self.calls: list[str] = []
+
+    def __call__(self, parsed: Any, key: Any) -> None:
+        self.calls.append(type(key).__name__)
+        self.real(parsed, key)
+
+
+def test_an_unknown_client_costs_the_signature_check_a_wrong_key_costs(
+    auth: ClientAuthenticator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The timing oracle (an unknown client answered without any signature check, twice as
+    fast) is closed: with a kid, and with one fitting key without kid, each refusal verifies
+    exactly one signature of the assertion's alg, whether the client exists or not."""
+    counting = _CountingVerify()
+    monkeypatch.setattr(jws_module, "verify_signature", counting)
+    pairs = [
+        (_assertion(_claims(iss="ghost", sub="ghost")), _assertion(key=OTHER_KEY)),
+        (_assertion(_claims(iss="ghost", sub="ghost")), _assertion(kid="unknown")),
+        (
+            _assertion(_claims(iss="ghost", sub="ghost"), kid=None),
+            _assertion(_claims(iss="nokid", sub="nokid"), key=OTHER_KEY, kid=None),
+        ),
+        (
+            _assertion(_claims(iss="ghost", sub="ghost"), key=RSA_KEY, alg="PS256"),
+            _assertion(key=OTHER_KEY, alg="ES256", kid="bank-rsa"),
+        ),
+        (_assertion(_claims(iss="wallet", sub="wallet")), _assertion(key=OTHER_KEY)),
     ]
-    descriptions = {_refused(auth, _form(token)).description for token in cases}
-    assert descriptions == {"client authentication failed"}
+    for unknown, wrong_key in pairs:
+        counting.calls.clear()
+        first = _refused(auth, _form(unknown))
+        unknown_calls = len(counting.calls)
+        counting.calls.clear()
+        second = _refused(auth, _form(wrong_key))
+        assert unknown_calls == len(counting.calls) == 1
+        assert first.body() == second.body()
+
+
+def test_stand_in_keys_exist_for_every_alg_and_verify_nothing() -> None:
+    message = _assertion()
+    parsed = jws_module.parse(message, max_bytes=16384, allowed_algs=jws_module.ASYMMETRIC_ALGS)
+    for alg in sorted(jws_module.ASYMMETRIC_ALGS):
+        key = _stand_in_key(alg)
+        assert key_fits_alg(key, alg), alg
+        with pytest.raises(JoseError):
+            jws_module.verify_signature(parsed, key)
+
+
+def test_descriptions_say_what_to_change(auth: ClientAuthenticator) -> None:
+    def said(form: dict[str, list[str]], authorization: str | None = None) -> str:
+        return _refused(auth, form, authorization).description
+
+    aud = f'client_assertion aud must be exactly "{ISSUER}"'
+    assert said(_form(_assertion(_claims(aud=TOKEN_URL)))).startswith(aud)
+    assert said(_form(_assertion(_claims(aud=[ISSUER])))).startswith(aud)
+    assert said(_form(_assertion(_claims(aud=None)))).startswith(aud)
+    assert "has expired" in said(_form(_assertion(_claims(iat=NOW - 400, exp=NOW - 100))))
+    assert "iat is in the future" in said(_form(_assertion(_claims(iat=NOW + 100))))
+    assert "nbf" in said(_form(_assertion(_claims(nbf=NOW + 100))))
+    assert "exp and iat" in said(_form(_assertion(_claims(exp=None))))
+    assert "at most 300 s" in said(_form(_assertion(_claims(exp=NOW + 1000))))
+    assert "must carry a jti" in said(_form(_assertion(_claims(jti=None))))
+    token = _assertion()
+    auth.authenticate(_form(token), None, at=NOW)
+    assert "jti was already used" in said(_form(token))
+    assert (
+        said(_form(_assertion(_claims(sub=None))))
+        == "client_assertion must carry sub: the client_id"
+    )
+    assert "iss must equal its sub" in said(_form(_assertion(_claims(iss="other"))))
+    assert "sub must equal the client_id parameter" in said(_form(_assertion(), client_id="other"))
+    p384 = ec.generate_private_key(ec.SECP384R1())
+    assert said(_form(_assertion(alg="ES384", key=p384))) == ASSERTION_NOT_VERIFIED
+    assert said(_form(_assertion(key=P521_KEY, alg="ES512", kid="bank-p521"))) == (
+        "client_assertion alg must be one of ES256 ES384 EdDSA PS256"
+    )
+    assert "typ must be" in said(_form(_assertion(headers={"typ": "dpop+jwt"})))
+    assert "not a compact JWS" in said(_form("not-a-jwt"))
+    assert said(_form("a" * 20000 + ".b.c")) == "client_assertion is too large"
+    assert "unsupported JWS feature" in said(_form("a.b.c.d.e"))
+    assert "client_id is malformed" in said({}, _basic("bad id", "x"))
+    assert "sub is not a client_id" in said(_form(_assertion(_claims(iss="a b", sub="a b"))))
+    assert "client_secret_post is not supported" in said(
+        {"client_id": ["demo:rp"], "client_secret": ["x"]}
+    )
+
+
+def test_descriptions_carry_no_secret_and_no_request_value(auth: ClientAuthenticator) -> None:
+    """What is said about an assertion or a secret never repeats the caller's values (kid, sub,
+    secret) and never names the keys registered."""
+    cases = [
+        (_form(_assertion(_claims(iss="ghost-7x", sub="ghost-7x"))), None),
+        (_form(_assertion(kid="kid-7x")), None),
+        ({}, _basic("demo:rp", "secret-7x")),
+        ({}, _basic("ghost-7x", "secret-7x")),
+    ]
+    for form, authorization in cases:
+        description = _refused(auth, form, authorization).description
+        assert "7x" not in description
+        assert "bank-1" not in description and "demo secret" not in description
 
 
 # -- SECURITY-CASES: two authentication methods in one request → 400 invalid_request --------------

@@ -65,6 +65,9 @@ def metadata(
         "claims_parameter_supported": True,
         "claims_supported": ["sub", "acr", "amr", "auth_time", *standard_claims],
         "request_parameter_supported": False,
+        # False although /authorize takes only a request_uri: one from /par is usable whatever
+        # this says (RFC 9126 section 5); a request_uri the client hosts (RFC 9101) is never
+        # fetched. README ("PAR only") explains it to integrators.
         "request_uri_parameter_supported": False,
         "prompt_values_supported": list(PROMPT_VALUES),
         "ui_locales_supported": list(UI_LOCALES),
