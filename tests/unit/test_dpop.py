@@ -372,7 +372,6 @@ def test_htm_differs_is_rejected(verifier: DpopVerifier, htm: str) -> None:
         "//as.example.com/token",
         "/token",
         "https://as.example.com:99999/token",
-        "https://as.example.com/%74oken",
     ],
 )
 def test_htu_other_host_or_path_is_rejected(verifier: DpopVerifier, htu: str) -> None:
@@ -400,6 +399,34 @@ def test_htu_default_http_port_and_empty_path_are_normalised(verifier: DpopVerif
 def test_htu_percent_escape_case_is_normalised(verifier: DpopVerifier) -> None:
     token = proof(claims={"htu": "https://as.example.com/a%2fb"})
     check(verifier, token, url="https://as.example.com/a%2Fb")
+
+
+@pytest.mark.parametrize(
+    ("htu", "url"),
+    [
+        ("https://as.example.com/accounts/%c3%a9", "https://as.example.com/accounts/%C3%A9"),
+        ("https://as.example.com/accounts/a,b", "https://as.example.com/accounts/a%2Cb"),
+        # RFC 3986 §6.2.2.2 (RFC 9449 §4.3 names it): an escaped unreserved character is the
+        # character itself; /%74oken is the path the router sees as /token.
+        ("https://as.example.com/%74oken", "https://as.example.com/token"),
+        ("https://as.example.com/accounts/%FF", "https://as.example.com/accounts/%ff"),
+    ],
+)
+def test_htu_path_is_compared_as_the_octets_it_names(
+    verifier: DpopVerifier, htu: str, url: str
+) -> None:
+    """The APIs' URL is built from the decoded path (PATH_INFO, percent-encoded one way): an
+    escaped and a plain character are the same octets (issue 14, found by the API fuzzer)."""
+    check(verifier, proof(claims={"htu": htu}), url=url)
+
+
+@pytest.mark.parametrize(
+    "htu",
+    ["https://as.example.com/accounts/%C3%A8", "https://as.example.com/accounts/a%2Cc"],
+)
+def test_htu_naming_other_octets_is_rejected(verifier: DpopVerifier, htu: str) -> None:
+    with pytest.raises(InvalidDpopProof, match="htu"):
+        check(verifier, proof(claims={"htu": htu}), url="https://as.example.com/accounts/a%2Cb")
 
 
 # -- iat ---------------------------------------------------------------------------------------
@@ -626,4 +653,40 @@ def test_arbitrary_claims_raise_only_dpop_errors(claims: dict[str, Any]) -> None
     with contextlib.suppress(*_EXPECTED):
         make_verifier()[0].verify(
             [token], method=METHOD, url=URL, at=AT, access_token="t", nonce_required=True
+        )
+
+
+# -- descriptions that say what to change (issue 14) -------------------------------------------
+
+
+def test_descriptions_name_what_the_proof_must_carry(verifier: DpopVerifier) -> None:
+    def said(token: str, **kwargs: Any) -> str:
+        with pytest.raises(InvalidDpopProof) as refused:
+            check(verifier, token, **kwargs)
+        return refused.value.description
+
+    assert said(proof(claims={"htm": "GET"})).endswith("it must be POST")
+    assert f"it must be {URL} (without query and fragment)" in said(
+        proof(claims={"htu": "https://as.example.com/par"})
+    )
+    assert "within 60 s of the server's time" in said(proof(claims={"iat": AT - 600}))
+    p384 = ec.generate_private_key(ec.SECP384R1())
+    assert said(proof(p384, alg="ES384")).endswith("use one of ES256 EdDSA PS256")
+    token = "x.y.z"
+    assert "ath, the base64url SHA-256 hash of the access token" in said(
+        proof(), access_token=token
+    )
+    assert "cnf.jkt" in said(proof(), expected_jkt="A" * 43)
+    replayed = proof()
+    check(verifier, replayed)
+    assert "fresh jti for every request" in said(replayed)
+
+
+def test_nonce_refusals_say_where_the_nonce_is() -> None:
+    verifier, _ = make_verifier(NONCE_SETTINGS)
+    for claims in ({}, {"nonce": "not-a-nonce"}):
+        with pytest.raises(UseDpopNonce) as refused:
+            check(verifier, proof(claims=claims))
+        assert refused.value.description.endswith(
+            "sign a new proof whose nonce claim is the DPoP-Nonce header of this answer"
         )

@@ -5,7 +5,8 @@ and its claims bind the proof to one HTTP request (``htm`` + ``htu``), one insta
 optionally one access token (``ath``) and one server nonce. Tokens are bound to the key's RFC 7638
 thumbprint (``cnf.jkt``), so everything downstream only needs :attr:`DpopProof.jkt`.
 
-Every refusal is :class:`InvalidDpopProof` with a short description that is safe to show, or
+Every refusal is :class:`InvalidDpopProof` with a description that is safe to show and says what
+to change (the ``htu`` and ``htm`` expected, the algorithms accepted, the ``iat`` window), or
 :class:`UseDpopNonce` carrying a fresh nonce the client should retry with. Resource servers
 answer a bad proof with 401 and ``WWW-Authenticate: DPoP error="invalid_dpop_proof"``; that
 status mapping belongs to the web layer, the error class stays the same here.
@@ -22,7 +23,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 from trustanchor.config.settings import DpopSettings
 from trustanchor.digests import b64url_encode, equal, keyed_digest
@@ -40,7 +41,6 @@ MIN_NONCE_KEY_BYTES = 32
 _NONCE_LABEL = "dpop-nonce-v1"
 _NONCE_SYNTAX = re.compile(r"([0-9]{1,12})\.([A-Za-z0-9_-]{43})")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
@@ -48,7 +48,7 @@ _T = TypeVar("_T")
 _JOSE_DESCRIPTIONS = {
     "too_large": "DPoP proof is too large",
     "malformed": "DPoP proof is not a well-formed JWS",
-    "alg_not_allowed": "DPoP proof alg is not accepted",
+    "alg_not_allowed": "DPoP proof alg is not accepted: use one of {algs}",
     "unsupported": "DPoP proof uses an unsupported JWS feature",
     "wrong_typ": "DPoP proof typ must be dpop+jwt",
     "invalid_jwk": "DPoP proof jwk is not an acceptable public key",
@@ -158,10 +158,17 @@ class DpopVerifier:
         endpoint can check the proof (and answer ``use_dpop_nonce``) before it authenticates
         the client, and record the proof only for an authenticated client (:meth:`spend`)."""
         token = _single_header(headers)
-        parsed = _parse(token, max_bytes=self._max_bytes, allowed_algs=self._allowed_algs)
+        try:
+            parsed = _parse(token, max_bytes=self._max_bytes, allowed_algs=self._allowed_algs)
+        except InvalidDpopProof as exc:
+            exc.description = exc.description.format(algs=" ".join(sorted(self._allowed_algs)))
+            raise
         header_jwk = parsed.header.get("jwk")
         if header_jwk is None:
-            raise InvalidDpopProof("DPoP proof header has no jwk", reason="dpop_jwk_missing")
+            raise InvalidDpopProof(
+                "DPoP proof header has no jwk: it must carry the public key",
+                reason="dpop_jwk_missing",
+            )
         key = _public_key(header_jwk)
         if not jose_jwk.key_fits_alg(key, parsed.alg):
             raise InvalidDpopProof("DPoP proof jwk does not fit its alg", reason="dpop_jwk_alg")
@@ -174,12 +181,15 @@ class DpopVerifier:
         htm = _string_claim(claims, "htm")
         if htm != method:
             raise InvalidDpopProof(
-                "DPoP proof htm does not match the request method", reason="dpop_htm_mismatch"
+                f"DPoP proof htm does not match the request method: it must be {method}",
+                reason="dpop_htm_mismatch",
             )
         htu = _string_claim(claims, "htu")
         if not _same_uri(htu, url):
             raise InvalidDpopProof(
-                "DPoP proof htu does not match the request URL", reason="dpop_htu_mismatch"
+                f"DPoP proof htu does not match the request URL: it must be {url} (without "
+                "query and fragment)",
+                reason="dpop_htu_mismatch",
             )
         iat = claims.get("iat")
         if iat is None:
@@ -188,33 +198,50 @@ class DpopVerifier:
             raise InvalidDpopProof("DPoP proof iat must be an integer", reason="dpop_iat_malformed")
         if abs(iat - at) > self._settings.iat_leeway:
             raise InvalidDpopProof(
-                "DPoP proof iat is outside the acceptable window", reason="dpop_iat_window"
+                f"DPoP proof iat is outside the acceptable window: it must be within "
+                f"{self._settings.iat_leeway} s of the server's time (see the Date header); "
+                "sign a new proof for every request",
+                reason="dpop_iat_window",
             )
 
         if access_token is not None:
             ath = claims.get("ath")
             if not isinstance(ath, str):
                 raise InvalidDpopProof(
-                    "DPoP proof has no ath for the access token", reason="dpop_ath_missing"
+                    "DPoP proof has no ath for the access token: it must carry ath, the "
+                    "base64url SHA-256 hash of the access token",
+                    reason="dpop_ath_missing",
                 )
             if not equal(ath, _access_token_hash(access_token)):
                 raise InvalidDpopProof(
-                    "DPoP proof ath does not match the access token", reason="dpop_ath_mismatch"
+                    "DPoP proof ath does not match the access token: it must be the base64url "
+                    "SHA-256 hash of the access token sent with it",
+                    reason="dpop_ath_mismatch",
                 )
 
         jkt = _jose(jose_jwk.thumbprint, header_jwk)
         if expected_jkt is not None and not equal(jkt, expected_jkt):
             raise InvalidDpopProof(
-                "DPoP proof key is not the key the token is bound to", reason="dpop_key_mismatch"
+                "DPoP proof key is not the key the token is bound to: sign the proof with the "
+                "key whose thumbprint is the token's cnf.jkt",
+                reason="dpop_key_mismatch",
             )
 
         required = self._settings.require_nonce if nonce_required is None else nonce_required
         if required:
             nonce = claims.get("nonce")
             if nonce is None:
-                raise UseDpopNonce(self.issue_nonce(at))
+                raise UseDpopNonce(
+                    self.issue_nonce(at),
+                    "a DPoP nonce is required: sign a new proof whose nonce claim is the "
+                    "DPoP-Nonce header of this answer",
+                )
             if not self._nonce_is_valid(nonce, at):
-                raise UseDpopNonce(self.issue_nonce(at), "the DPoP nonce is invalid or expired")
+                raise UseDpopNonce(
+                    self.issue_nonce(at),
+                    "the DPoP nonce is invalid or expired: sign a new proof whose nonce claim is "
+                    "the DPoP-Nonce header of this answer",
+                )
 
         return DpopProof(jkt=jkt, jti=jti, htm=htm, htu=htu, iat=iat, jwk=dict(header_jwk))
 
@@ -224,14 +251,21 @@ class DpopVerifier:
         2 * leeway; the registry must remember it at least that long."""
         expires_at = at + 2 * self._settings.iat_leeway
         if not self._replay.first_use(REPLAY_NAMESPACE, f"{proof.jkt}:{proof.jti}", expires_at):
-            raise InvalidDpopProof("DPoP proof jti reused", reason="dpop_jti_replay")
+            raise InvalidDpopProof(
+                "DPoP proof jti reused: sign a new proof with a fresh jti for every request",
+                reason="dpop_jti_replay",
+            )
 
 
 def _single_header(headers: Sequence[str]) -> str:
     if len(headers) == 0:
-        raise InvalidDpopProof("DPoP proof missing", reason="dpop_proof_missing")
+        raise InvalidDpopProof(
+            "DPoP proof missing: send one in the DPoP header", reason="dpop_proof_missing"
+        )
     if len(headers) > 1:
-        raise InvalidDpopProof("more than one DPoP header", reason="dpop_proof_repeated")
+        raise InvalidDpopProof(
+            "more than one DPoP header: send exactly one proof", reason="dpop_proof_repeated"
+        )
     return headers[0]
 
 
@@ -274,7 +308,8 @@ def _access_token_hash(access_token: str) -> str:
 
 def _same_uri(htu: str, url: str) -> bool:
     """RFC 9449 §4.3 step 9: compare without query and fragment, after RFC 3986 §6.2.2/§6.2.3
-    normalisation of case, percent-escapes and default ports. Anything unparsable is unequal."""
+    normalisation of case, percent-escapes (the path compared as the octets it names) and default
+    ports. Anything unparsable is unequal."""
     left = _normalised_uri(htu)
     return left is not None and left == _normalised_uri(url)
 
@@ -293,7 +328,10 @@ def _normalised_uri(value: str) -> tuple[str, str, int, str] | None:
         return None
     if port is None:
         port = _DEFAULT_PORTS[scheme]
-    path = _PERCENT_ESCAPE.sub(lambda m: m.group(0).upper(), parts.path) or "/"
+    # The path as the octets it names, percent-encoded one way (all but unreserved characters
+    # and "/"): ``%c3%a9``, ``%C3%A9`` and ``%2C`` / ``,`` compare equal. The server's own URL
+    # comes from the decoded path the router saw (PATH_INFO), where ``%2F`` is already ``/``.
+    path = quote(unquote_to_bytes(parts.path), safe="/") or "/"
     return scheme, host, port, path
 
 
