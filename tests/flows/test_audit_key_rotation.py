@@ -119,15 +119,46 @@ def test_the_running_service_signs_with_the_new_key_and_auditors_follow_it(
     assert checked.exit_code == 0, checked.output
     assert "CONSISTENT" in checked.output
 
-    # A key the log did not introduce (its transition removed) is not trusted with a pin.
+    # A key the log did not introduce is not trusted with a pin: its transition removed, or
+    # naming another key (the entry changed: its inclusion proof fails).
     data = json.loads((out / "keys.json").read_text())
-    del data["audit_keys"][1]["introduced"]
-    (tmp_path / "stripped.json").write_text(json.dumps(data))
-    stripped = [
-        "--keys", str(tmp_path / "stripped.json"), "--checkpoint", str(out / "checkpoint.txt"),
-    ]  # fmt: skip
-    refused = audit("replay", "--entries", str(out / "entries.jsonl"), *stripped, "--pin", old_vkey)
-    assert refused.exit_code == 1
-    assert "does not verify against the published audit keys" in refused.output
-    # Without a pin the published keys are trusted as before.
-    assert audit("replay", "--entries", str(out / "entries.jsonl"), *stripped).exit_code == 0
+    forged_entry = json.loads(data["audit_keys"][1]["introduced"]["entry"])
+    forged_entry["id"] = digest("another vkey")
+    for name, change in (
+        ("stripped", lambda key: key.pop("introduced")),
+        ("forged", lambda key: key["introduced"].update(entry=json.dumps(forged_entry))),
+    ):
+        altered = json.loads(json.dumps(data))
+        change(altered["audit_keys"][1])
+        (tmp_path / f"{name}.json").write_text(json.dumps(altered))
+        material = [
+            "--entries", str(out / "entries.jsonl"), "--keys", str(tmp_path / f"{name}.json"),
+            "--checkpoint", str(out / "checkpoint.txt"),
+        ]  # fmt: skip
+        refused = audit("replay", *material, "--pin", old_vkey)
+        assert refused.exit_code == 1, name
+        assert "does not verify against the published audit keys" in refused.output
+        assert "not trusted: audit key" in refused.output
+        # Without a pin the published keys are trusted as before.
+        assert audit("replay", *material).exit_code == 0
+
+    # A second rotation: the old pin follows the chain key by key.
+    again = CliRunner().invoke(
+        keys, ["rotate-audit"], obj=CliContext(config_path=None, _settings=server.settings)
+    )
+    assert again.exit_code == 0, again.output
+    [newest_vkey] = [line.split()[1] for line in again.output.splitlines() if "vkey:" in line]
+    deadline = time.monotonic() + 10
+    while not signed_by(
+        requests.get(server.url("/audit/checkpoint"), headers=headers, timeout=10).text,
+        newest_vkey,
+        origin,
+    ):
+        assert time.monotonic() < deadline, "the service still signs with the previous key"
+        machine_token(server, ecosystem.ledger)
+        time.sleep(0.2)
+    online = audit("replay", "--url", server.issuer, "--token", auditor, "--pin", old_vkey)
+    assert online.exit_code == 0, online.output
+    for vkey in (new_vkey, newest_vkey):
+        assert f"audit key {vkey.split('+')[1]} followed" in online.output
+    assert "REPLAYED" in online.output
