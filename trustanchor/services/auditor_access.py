@@ -27,6 +27,9 @@ from trustanchor.services.container import Services
 from trustanchor.services.machine_access import authenticate_machine_client
 
 MAX_DECIMAL_DIGITS = 19
+# The largest index or size a query may name: the databases' integers are signed 64-bit, and a
+# larger number is refused rather than overflowing in SQLite's driver (a 500).
+MAX_DECIMAL = 2**63 - 1
 
 
 def authenticate_auditor(
@@ -57,7 +60,10 @@ def decimal_param(value: str | None, name: str) -> int:
         raise InvalidRequest(f"{name} is required")
     if not value.isascii() or not value.isdigit() or len(value) > MAX_DECIMAL_DIGITS:
         raise InvalidRequest(f"{name} must be a non-negative decimal integer")
-    return int(value)
+    number = int(value)
+    if number > MAX_DECIMAL:
+        raise InvalidRequest(f"{name} must be at most {MAX_DECIMAL}")
+    return number
 
 
 def checkpoint_json(signed: SignedCheckpoint) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from trustanchor.services import anchor_set_admin
 from trustanchor.services.machine_access import authenticate_machine_client
 from trustanchor.strict_json import StrictJSONError, loads
 from trustanchor.web.blueprints import current_services, no_store
-from trustanchor.web.forms import authorization_headers, dpop_headers
+from trustanchor.web.forms import authorization_headers, dpop_headers, target_path
 from trustanchor.web.resource_errors import oauth_error_response
 
 blueprint = Blueprint("admin_api", __name__, url_prefix="/admin")
@@ -42,7 +42,7 @@ def _authenticate() -> None:
         authorization=authorization_headers(),
         dpop_headers=dpop_headers(),
         method=request.method,
-        url=services.endpoints.url(request.path),
+        url=services.endpoints.url(target_path()),
     )
 
 

@@ -18,7 +18,7 @@ from trustanchor.oauth.scopes import AUDIT
 from trustanchor.services import auditor_access
 from trustanchor.services.audit_log import AuditLogError
 from trustanchor.web.blueprints import current_services, no_store
-from trustanchor.web.forms import authorization_headers, dpop_headers
+from trustanchor.web.forms import authorization_headers, dpop_headers, target_path
 from trustanchor.web.resource_errors import oauth_error_response
 
 blueprint = Blueprint("audit_api", __name__, url_prefix="/audit")
@@ -35,7 +35,7 @@ def _authenticate() -> None:
         authorization=authorization_headers(),
         dpop_headers=dpop_headers(),
         method=request.method,
-        url=services.endpoints.url(request.path),
+        url=services.endpoints.url(target_path()),
     )
 
 

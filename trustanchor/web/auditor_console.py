@@ -33,7 +33,7 @@ from markupsafe import Markup, escape
 from trustanchor.audit.entries import EntryError, parse_reason_counts
 from trustanchor.domain.money import Amount, MoneyError
 from trustanchor.services import audit_stats, auditor_console, first_party_login
-from trustanchor.services.auditor_access import MAX_DECIMAL_DIGITS
+from trustanchor.services.auditor_access import MAX_DECIMAL, MAX_DECIMAL_DIGITS
 from trustanchor.services.container import Services
 from trustanchor.services.log_check import LogCheckFailed
 from trustanchor.services.payment_wording import format_amount
@@ -290,6 +290,8 @@ def _index_param(name: str) -> int | None:
     if value is None or value == "":
         return None
     if not value.isascii() or not value.isdigit() or len(value) > MAX_DECIMAL_DIGITS:
+        raise ValueError(name)
+    if int(value) > MAX_DECIMAL:
         raise ValueError(name)
     return int(value)
 

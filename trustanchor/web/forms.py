@@ -44,6 +44,15 @@ def dpop_headers() -> list[str]:
     return header_fields(request.headers.getlist("DPoP"))
 
 
+def target_path() -> str:
+    """The request's path as a URI path, to compare with a DPoP proof's ``htu``: the octets of
+    PATH_INFO (PEP 3333: the decoded path as latin-1 text), percent-encoded but for unreserved
+    characters and ``/``. ``request.path`` is text decoded from UTF-8: a path naming other
+    octets, or any non-ASCII character, could never equal an ``htu`` (which is ASCII)."""
+    raw = str(request.environ.get("PATH_INFO", "")).encode("latin-1", "replace")
+    return quote(raw, safe="/")
+
+
 # -- framework-free: the same reading of raw values ----------------------------------------------
 
 
