@@ -7,7 +7,8 @@ after the rotation), then by the new one; the old key stays published for key_re
 ledger module's JWKS cache (trustanchor.ledger.JwksCache, as a ledger configures it) verifies
 tokens across the switch without fetching the JWKS again for the new kid. In process the
 server's clock is shifted; against `trustanchor serve` (two workers) the delayed rotation is
-seen by every worker at once and `rotate --immediately` switches every worker within a second.
+seen by every worker at once, `rotate --immediately` switches every worker within a second,
+and after `keys rotate-audit` the workers sign the next checkpoints with the new audit key.
 """
 
 from __future__ import annotations
@@ -26,10 +27,14 @@ from support.clock import ShiftableClock
 from support.server import REPO, RunningServer, free_port, running_server
 from support.service_process import running_service, write_config
 
+from trustanchor.audit.checkpoint import verify_checkpoint
+from trustanchor.audit.note import Ed25519Verifier, NoteError
 from trustanchor.config import load_settings
 from trustanchor.jose import jws
 from trustanchor.keystore.signing_keys import SigningKeyStore
 from trustanchor.ledger import JwksCache
+from trustanchor.storage import audit_tree
+from trustanchor.storage.database import Database
 
 CLIENT, SECRET = "secret-client", "s3cret-value"
 CLIENTS = [
@@ -220,4 +225,27 @@ def test_serve_workers_pick_up_a_rotation_without_restart(
         for _ in range(12):
             assert kid_of(token(base)) == urgent
             assert set(published(base)) == {old, pending, urgent}
+
+        # The audit key too: the workers' integrators sign the next checkpoints with it.
+        rotated = cli(service.config_path, "rotate-audit")
+        [new_vkey] = [line.split()[1] for line in rotated.splitlines() if "vkey:" in line]
+        origin = Ed25519Verifier.from_vkey(new_vkey).name
+        db = Database(database_url)
+        try:
+            deadline = time.monotonic() + 15
+            while True:
+                token(base)  # an entry to integrate
+                with db.reader() as conn:
+                    latest = audit_tree.latest_checkpoint(conn)
+                assert latest is not None
+                try:
+                    verify_checkpoint(
+                        latest.signed_note, [Ed25519Verifier.from_vkey(new_vkey)], origin=origin
+                    )
+                    break
+                except NoteError:
+                    assert time.monotonic() < deadline, "still signed with the old audit key"
+                    time.sleep(0.2)
+        finally:
+            db.dispose()
         assert {w.pid for w in service.workers().values()} == pids  # no worker restarted
