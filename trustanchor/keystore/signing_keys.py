@@ -200,10 +200,10 @@ class SigningKeyStore:
     # --- what is published ----------------------------------------------------------------------
 
     def get(self, kid: str) -> SigningKey | None:
-        return self._snapshot.by_kid.get(kid)
+        return self._fresh(self._clock.now()).by_kid.get(kid)
 
     def all(self) -> list[SigningKey]:
-        return list(self._snapshot.keys)
+        return list(self._fresh(self._clock.now()).keys)
 
     def published(self, now: int) -> list[SigningKey]:
         """Keys in the JWKS: every key not retired (those that sign later included: published
