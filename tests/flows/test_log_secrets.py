@@ -2,19 +2,23 @@
 
 Real flows over HTTP carry every kind of secret the service handles: client assertions, a
 client secret, PKCE verifiers, authorization codes, request URIs, DPoP proofs, access, refresh
-and ID tokens, the wallet's presentation and the session cookies, and a login through the
-wallet carries a person's name and birth date; the card login (certificate anchor) carries the
-name, birth date and address of the card's signature certificate. Successes and refusals alike
-(refusals are where details get logged). Every line the service logged meanwhile, as JSON lines
-at DEBUG, must parse, name its request when written while one was handled, and contain none of
-the values sent or received (secrets are taken from the traffic itself, so a new parameter
-carrying one is covered without listing it here).
+and ID tokens, the wallet's presentation, an upstream provider's code and session cookies; and
+personal data: a wallet login (name, birth date), a card login (the signature certificate's
+name, birth date and address) and an upstream provider's login (its ID token and UserInfo).
+Successes and refusals alike (refusals are where details get logged). Every line the service
+logged meanwhile, as JSON lines at DEBUG, must name its request when written while one was
+handled, and contain none of the values seen: those of the secret-bearing parameters, JSON
+members, Authorization, DPoP and cookie headers of every request and answer (each JWT part on
+its own, and the ``sub`` of any JWT that names a person), the subjects of the identities the
+flows recorded, the certificates and the people's names, birth dates and addresses. Database
+errors, whose tracebacks are logged when a request fails unexpectedly, quote no value either.
 
-Not the service's: the test's own HTTP client (``urllib3``; the service never uses it: its
-fetcher is ``http.client``) and werkzeug's development server that runs the app in process
-(``werkzeug``; ``trustanchor serve`` runs granian with its access log off). The test's own
-HTTP client is ``requests`` (with ``urllib3`` and ``charset_normalizer``); the service uses
-``requests`` only in ``trustanchor audit fetch``, where it fetches public log material.
+Not the service's lines: the test's own HTTP client (``requests`` with ``urllib3`` and
+``charset_normalizer``; the service's fetcher is ``http.client``, and it uses ``requests`` only
+in ``trustanchor audit fetch`` for public log material), werkzeug's development server that
+runs the app in process (``trustanchor serve`` runs granian with its access log off), and the
+upstream OpenID Provider running in process (idpyoidc and cryptojwt behind a Flask app in
+``support.idpy_op``).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
-from sqlalchemy import Column, MetaData, String, Table, insert
+from sqlalchemy import Column, MetaData, String, Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from support.card_app import CrlServer, fetcher_overrides, x509_anchor_declaration
 from support.ecosystem import Ecosystem
@@ -43,12 +47,20 @@ from support.rp import DpopKey, Pkce, raw_request
 from support.server import RunningServer, free_port, running_server, test_settings
 from support.stage import Stage
 from test_certificate_login import VERIFIED_CLAIMS, X509, CardHolder, start
+from test_upstream_login import (  # the fixture ``world`` too: the provider and the service
+    World,
+    _finish,
+    _to_provider_and_back,
+    _with,
+    world,  # noqa: F401
+)
 
 from trustanchor import log_setup
 from trustanchor.storage.database import Database
 from trustanchor.storage.prepared import PreparedInsert
+from trustanchor.storage.tables import identities
 
-NOT_THE_SERVICE = ("urllib3", "charset_normalizer", "werkzeug")
+NOT_THE_SERVICE = ("urllib3", "charset_normalizer", "werkzeug", "idpyoidc", "cryptojwt", "support.")
 # Form, query and JSON members whose values are secret (or bearer references to secrets).
 SECRET_NAMES = {
     "client_assertion",
@@ -161,6 +173,12 @@ def assert_clean(lines: list[dict[str, Any]], traffic: Traffic, personal: tuple[
         assert not leaked, f"{leaked} in {text}"
 
 
+def identity_subjects(server: RunningServer) -> set[str]:
+    """The subjects of the identities recorded: who a person is at an anchor."""
+    with server.services.db.reader() as conn:
+        return {row.subject for row in conn.execute(select(identities.c.subject))}
+
+
 def userinfo(stage: Stage, access_token: str, key: DpopKey) -> requests.Response:
     url = stage.server.url("/userinfo")
     proof = key.proof("GET", url, iat=stage.clock.now(), access_token=access_token)
@@ -213,6 +231,8 @@ def test_no_secret_or_personal_value_is_logged_at_debug(
         assert bank.post("/revoke", {"token": refresh}).status_code == 200
         assert ledger.introspect(refreshed.json()["access_token"])["active"] is False
     traffic.add("a-client-secret-of-some-length")
+    for subject in identity_subjects(stage.server):
+        traffic.add(subject)
     assert_clean(lines, traffic, PERSONAL)
     refusals = [line for line in service_lines(lines) if line["message"].startswith("refused ")]
     assert len(refusals) >= 8, [line["message"] for line in service_lines(lines)]
@@ -274,6 +294,8 @@ def test_a_card_login_logs_no_certificate_or_personal_value(
         traffic.add(certificate.x5c[200:240])
         traffic.add(f"{certificate.serial:x}")
         traffic.add(str(certificate.serial))
+    for subject in identity_subjects(server):
+        traffic.add(subject)
     assert_clean(lines, traffic, CARD_PERSONAL)
     logged = [line for line in service_lines(lines) if line["logger"].startswith("trustanchor")]
     assert [line["message"] for line in logged].count("login through anchor jp-jpki: ok") == 2
@@ -304,3 +326,29 @@ def test_database_errors_name_no_values(database: Database) -> None:
 
 def _info(error: BaseException) -> Any:
     return (type(error), error, error.__traceback__)
+
+
+UPSTREAM_PERSONAL = ("Taro", "Yamada", "1990-04-01", "1-1 Chiyoda, Tokyo")
+
+
+def test_an_upstream_login_logs_no_token_or_personal_value(
+    request: pytest.FixtureRequest, database_url: str, traffic: Traffic
+) -> None:
+    """The provider's code, ID token and UserInfo (name, birth date, address) pass through the
+    service; a refused answer (wrong ``iss``) logs its reason."""
+    upstream: World = request.getfixturevalue("world")  # test_upstream_login's fixture
+    with json_log_lines("debug") as lines:
+        attempt = _to_provider_and_back(upstream)
+        consent = _finish(attempt)
+        decision = attempt.browser.submit(consent.text, "/consent", decision="approve")
+        assert decision.status_code == 303
+        refused = _to_provider_and_back(upstream)
+        page = _finish(refused, _with(refused.callback_url, iss="https://attacker.example"))
+        assert "/consent" not in page.text
+    for subject in identity_subjects(upstream.server):
+        traffic.add(subject)
+    assert_clean(lines, traffic, UPSTREAM_PERSONAL)
+    logged = [line for line in service_lines(lines) if line["logger"].startswith("trustanchor")]
+    messages = [line["message"] for line in logged]
+    assert any("response_issuer_mismatch" in message for message in messages), messages
+    assert all(line["request_id"] for line in logged), logged
