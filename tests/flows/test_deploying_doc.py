@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -342,8 +343,15 @@ class Deployment:
         return self.server_log.read_text(encoding="utf-8", errors="replace")[-4000:]
 
 
+# The tools the document's blocks use besides trustanchor, with the Debian package of each.
+TOOLS = {"bash": "bash", "openssl": "openssl", "sqlite3": "sqlite3", "curl": "curl", "tar": "tar"}
+
+
 @pytest.fixture
 def deployment(tmp_path: Path, database_url: str) -> Iterator[Deployment]:
+    missing = sorted(pkg for tool, pkg in TOOLS.items() if shutil.which(tool) is None)
+    if missing:
+        pytest.fail(f"docs/DEPLOYING.md needs them: apt-get install -y {' '.join(missing)}")
     dialect = "sqlite" if database_url.startswith("sqlite") else "postgresql"
     deployment = Deployment(tmp_path, database_url, dialect)
     try:

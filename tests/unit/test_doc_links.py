@@ -3,7 +3,7 @@
 A clone has nothing beside it: a doc, docstring or comment that names a path on the machine it
 was written on (``/work/…``), a sibling checkout (``../shared/…``) or a design note that is not
 in ``docs/`` sends its reader nowhere. Checked here, for every Markdown file and every Python,
-TOML, shell and systemd file of the repository:
+TOML, shell (``scripts/``, ``.ci/``), Lua, JavaScript, YAML and systemd file of the repository:
 
 - no absolute path into the author's machine and no path to a sibling directory;
 - every relative Markdown link ``[text](path)`` resolves to a file or directory of the
@@ -31,7 +31,21 @@ _SKIP_DIRS = {
     ".pytest_cache",
     ".hypothesis",
 }
-_SUFFIXES = {".md", ".py", ".toml", ".sh", ".service", ".timer", ".cfg", ".txt"}
+_SUFFIXES = {
+    ".md",
+    ".py",
+    ".toml",
+    ".sh",
+    ".service",
+    ".timer",
+    ".cfg",
+    ".txt",
+    ".lua",
+    ".js",
+    ".yml",
+    ".yaml",
+    ".ini",
+}
 _OUTSIDE = re.compile(r"(?<![\w.])/work/|\.\./shared\b|\bshared/design\b")
 _LINK = re.compile(r"\[[^\]\n]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 _DOCS_PATH = re.compile(r"(?<![\w/.-])docs/([A-Za-z0-9_.-]+\.md)\b")
@@ -49,7 +63,9 @@ def _files() -> Iterator[Path]:
         if not path.is_file() or path.resolve() == THIS:
             continue
         if path.suffix in _SUFFIXES or (
-            relative.parts[0] == "scripts" and not path.suffix and path.stat().st_size < 1 << 20
+            relative.parts[0] in ("scripts", ".ci")
+            and not path.suffix
+            and path.stat().st_size < 1 << 20
         ):
             yield path
 
