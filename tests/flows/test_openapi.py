@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 import requests
@@ -34,12 +34,15 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from sqlalchemy import select
 from support.ecosystem import Party
 from support.payments import ANCHOR_SETS, JP_HIGH, Bank, Holder, Payments, link
 from support.rp import DpopKey, Pkce, RelyingParty
 from support.server import RunningServer, free_port, running_server, test_settings
 
 from trustanchor.clock import SystemClock
+from trustanchor.services.key_changes import rotate_audit_key
+from trustanchor.storage.tables import audit_leaves
 from trustanchor.web import openapi
 from trustanchor.web.app import create_app
 
@@ -144,6 +147,16 @@ def _seed(server: RunningServer, payments: Payments) -> tuple[list[str], str]:
     )
     bank.redeem(person.decide(consent, "approve")["code"], pkce)
     [row] = bank.api("GET", "/links").json()["links"]
+    settings = server.settings
+    clock = SystemClock()
+    # An audit key rotation: /audit/keys then describes the new key's introduction.
+    rotate_audit_key(
+        server.services.db,
+        settings.service.keys_dir,
+        name=settings.audit_origin,
+        now=clock.now(),
+        clock=clock,
+    )
     server.services.audit.integrate_pending()
     return [deposit, wallet, spare], str(row["link_id"])
 
@@ -416,3 +429,48 @@ def test_audit_numbers_beyond_the_databases_integers_are_refused(live: Live, pat
     assert response.status_code in (400, 404), response.text
     refusals = {"invalid_request", "page_too_large", "beyond_checkpoint", "bad_range"}
     assert response.json()["error"] in refusals
+
+
+def test_answers_about_real_objects_match_the_description(live: Live) -> None:
+    """The fuzzer's identifiers are random; these are the seeded ones (an account, a link made
+    through a login, an anchor set, audit entries and the rotated audit key): each answer is
+    checked against the description like the fuzzer's."""
+    audit = live.clients["audit"]
+    size = live.server.services.audit.latest_checkpoint().checkpoint.size
+    account = live.account_ids[0]
+    calls = [
+        ("GET", "/accounts/{account_id}", {"account_id": account}, {}, 200),
+        ("GET", "/links", {}, {}, 200),
+        ("PUT", "/links/{link_id}/approval", {"link_id": live.link_id}, {}, 204),
+        ("DELETE", "/links/{link_id}/approval", {"link_id": live.link_id}, {}, 204),
+        ("DELETE", "/links/{link_id}/approval", {"link_id": live.link_id}, {}, 404),
+        ("GET", "/admin/anchor-sets/{set_id}", {"set_id": "jp-cbdc"}, {}, 200),
+        ("GET", "/audit/checkpoint/{size}", {"size": str(size)}, {"format": "json"}, 200),
+        ("GET", "/audit/checkpoint/{size}", {"size": str(size)}, {}, 200),
+        ("GET", "/audit/entries", {}, {"start": "0", "end": str(size)}, 200),
+        ("GET", "/audit/proof/inclusion", {}, {"index": "0", "size": str(size)}, 200),
+        ("GET", "/audit/proof/consistency", {}, {"old": "1", "new": str(size)}, 200),
+        ("GET", "/audit/keys", {}, {}, 200),
+    ]
+    with live.server.services.db.reader() as conn:
+        ref = conn.execute(
+            select(audit_leaves.c.ref)
+            .where(audit_leaves.c.ref.is_not(None), audit_leaves.c.tree_index < size)
+            .limit(1)
+        ).scalar_one()
+    calls.append(("GET", "/audit/entries/by-ref/{ref}", {"ref": ref}, {}, 200))
+    for method, template, path_parameters, query, status in calls:
+        path = template.format(**path_parameters)
+        if query:
+            path += "?" + urlencode(query)
+        client = audit if path.startswith("/audit/") else None
+        if path.startswith("/admin/"):
+            client = live.clients["admin"]
+        response = _call(live, method, path, client=client)
+        assert response.status_code == status, (method, path, response.text)
+        case = schema[template][method].Case(path_parameters=path_parameters, query=query)
+        case.validate_response(response, checks=CHECKS)
+    keys = _call(live, "GET", "/audit/keys", client=audit).json()
+    assert [("introduced" in key) for key in keys["audit_keys"]] == [False, True]
+    listed = _call(live, "GET", f"/accounts/{account}").json()
+    assert listed["account_id"] == account and listed["bound"] is True
