@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import requests
 from click.testing import CliRunner, Result
@@ -25,6 +26,7 @@ from trustanchor.cli.context import CliContext
 from trustanchor.cli.keys import keys
 from trustanchor.cli.main import cli
 from trustanchor.clock import SystemClock
+from trustanchor.web.openapi import packaged
 
 AUDITOR = Party("auditor")
 
@@ -102,6 +104,8 @@ def test_the_running_service_signs_with_the_new_key_and_auditors_follow_it(
     introduced = new_entry["introduced"]
     assert signed_by(introduced["checkpoint"], old_vkey, origin)
     assert json.loads(introduced["entry"])["id"] == digest(new_vkey)
+    schema = packaged()["components"]["schemas"]["AuditKeys"]  # the OpenAPI description
+    jsonschema.Draft202012Validator(schema).validate(published)
 
     # An auditor who kept only the old vkey follows to the new key, offline and online.
     out = tmp_path / "fetched"
