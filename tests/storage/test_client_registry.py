@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
+from sqlalchemy import event
 
 from trustanchor.cli.clients import clients
 from trustanchor.cli.context import CliContext
@@ -18,6 +19,7 @@ from trustanchor.clock import FixedClock
 from trustanchor.digests import secret_digest
 from trustanchor.domain.clients import Client
 from trustanchor.oauth.client_metadata import client_from_declaration
+from trustanchor.services import client_registry
 from trustanchor.services.client_registry import ClientRegistry, apply_client_declarations
 from trustanchor.storage.database import Database
 
@@ -118,12 +120,56 @@ def test_removed_elsewhere_is_noticed_after_ttl(database: Database) -> None:
     assert reader.get("bank") is None
 
 
-def test_unknown_clients_are_not_cached(database: Database) -> None:
+def test_unknown_clients_are_remembered_for_the_ttl(database: Database) -> None:
+    """Issue 14: an unknown id is remembered like a known client, so that its lookups do not
+    tell it apart by their time; a client added elsewhere is seen within the TTL, one added
+    through this registry at once."""
     clock = FixedClock(NOW)
-    repo = ClientRegistry(database, cache_ttl=3600, clock=clock)
+    repo = ClientRegistry(database, cache_ttl=30, clock=clock)
     assert repo.get("later") is None
     ClientRegistry(database, clock=clock).upsert(_client("later"), None, NOW)
+    assert repo.get("later") is None  # remembered as unknown, like a cached client's old version
+    clock.advance(31)
     assert repo.get("later") is not None
+    assert repo.get("mine") is None
+    repo.upsert(_client("mine"), None, NOW)
+    assert repo.get("mine") is not None
+
+
+def test_known_and_unknown_ids_cost_the_same_queries(database: Database) -> None:
+    """After the first lookup within the TTL neither a registered nor an unknown client_id
+    reaches the database (counted on the real engine)."""
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(str(args[2]))
+
+    clock = FixedClock(NOW)
+    repo = ClientRegistry(database, cache_ttl=30, clock=clock)
+    repo.upsert(_client(), None, NOW)
+    event.listen(database.engine, "before_cursor_execute", count)
+    try:
+        assert repo.get("bank") is not None and repo.get("ghost") is None
+        first = len(statements)
+        assert first == 2  # one lookup each
+        for _ in range(5):
+            assert repo.get("bank") is not None and repo.get("ghost") is None
+        assert len(statements) == first
+        clock.advance(31)
+        assert repo.get("bank") is not None and repo.get("ghost") is None
+        assert len(statements) == first + 2
+    finally:
+        event.remove(database.engine, "before_cursor_execute", count)
+
+
+def test_the_memory_of_unknown_ids_is_bounded(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_registry, "ABSENT_CACHE_SIZE", 3)
+    repo = ClientRegistry(database, cache_ttl=30, clock=FixedClock(NOW))
+    for index in range(10):
+        assert repo.get(f"ghost-{index}") is None
+    assert len(repo._absent) <= 3
 
 
 def test_verification_keys_follow_the_client_version(database: Database) -> None:
