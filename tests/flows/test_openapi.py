@@ -5,11 +5,13 @@ server: no 5xx, and every answer's status, content type, headers and body as des
 
 The live server is the app on werkzeug's threaded server (support/server.py) on a throwaway
 SQLite database, with DPoP nonces required, seeded with accounts, a link made through a real
-login, audit entries and a checkpoint. The fuzzer's auth hook (:class:`DpopAuth`) gets a
-DPoP-bound client_credentials token for the scope each API needs (private_key_jwt, retrying once
-with the server's nonce) and signs a fresh proof for every request; the test retries once with
-the server's ``DPoP-Nonce`` when a request is answered ``use_dpop_nonce``. Examples per operation
-are bounded and the run derandomized (fixed seed), so it fits CI and does not flake."""
+login, audit entries under a checkpoint and an audit key rotation. The fuzzer's auth hook
+(:class:`DpopAuth`, applied as each request is sent) gets a DPoP-bound client_credentials token
+for the scope each API needs (private_key_jwt, retrying once with the token endpoint's nonce),
+signs a fresh proof for the request (htm, htu, ath, the APIs' latest nonce) and retries once
+with the server's ``DPoP-Nonce`` when the answer is ``use_dpop_nonce``. Then workflows follow
+the description's links (register an account, read it, close it...). Examples per operation
+are bounded and the runs derandomized (fixed seed), so it fits CI and does not flake."""
 
 from __future__ import annotations
 
@@ -123,6 +125,7 @@ class Live:
     link_id: str
     nonce_retries: int = 0
     statuses: dict[str, Counter[int]] = field(default_factory=dict)  # by operation
+    workflow_steps: Counter[str] = field(default_factory=Counter)  # "METHOD path status"
 
     def client_for(self, path: str) -> tuple[DpopClient, str]:
         scope = next((s for prefix, s in SCOPES.items() if path.startswith(prefix)), "accounts")
@@ -474,3 +477,45 @@ def test_answers_about_real_objects_match_the_description(live: Live) -> None:
     assert [("introduced" in key) for key in keys["audit_keys"]] == [False, True]
     listed = _call(live, "GET", f"/accounts/{account}").json()
     assert listed["account_id"] == account and listed["bound"] is True
+
+
+# -- workflows: the description's links ------------------------------------------------------------
+
+
+class Workflow(schema.as_state_machine()):
+    """Sequences the description's links allow (register an account, then read or close it; list
+    the links, then approve, withdraw or remove the first; list the anchor sets, then read one
+    or replace its policy), each answer checked as the fuzzer checks it."""
+
+    def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+        assert _live is not None
+        return {"base_url": _live.server.issuer, "timeout": 10}
+
+    def validate_response(
+        self,
+        response: Any,
+        case: schemathesis.Case,
+        additional_checks: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        assert _live is not None
+        _live.workflow_steps[f"{case.method} {case.operation.path} {response.status_code}"] += 1
+        case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+
+
+@pytest.mark.slow
+def test_api_workflows_answer_as_described(live: Live) -> None:
+    """Last in this module: a workflow may remove the seeded link."""
+    Workflow.run(
+        settings=settings(
+            max_examples=20,
+            stateful_step_count=5,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+    reached = set(live.workflow_steps)
+    # The links were followed to real objects: a registered account read and closed.
+    assert {"GET /accounts/{account_id} 200", "DELETE /accounts/{account_id} 204"} <= reached
