@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -41,6 +42,7 @@ from support.ecosystem import Party
 from support.payments import ANCHOR_SETS, JP_HIGH, Bank, Holder, Payments, link
 from support.rp import DpopKey, Pkce, RelyingParty
 from support.server import RunningServer, free_port, running_server, test_settings
+from support.service_process import running_service
 
 from trustanchor.clock import SystemClock
 from trustanchor.services.key_changes import rotate_audit_key
@@ -519,3 +521,45 @@ def test_api_workflows_answer_as_described(live: Live) -> None:
     reached = set(live.workflow_steps)
     # The links were followed to real objects: a registered account read and closed.
     assert {"GET /accounts/{account_id} 200", "DELETE /accounts/{account_id} 204"} <= reached
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_trustanchor_serve_serves_the_description_and_takes_encoded_paths(
+    tmp_path: Path,
+) -> None:
+    """The same under ``trustanchor serve`` (granian, the ASGI bridge): the packaged description
+    is served, and PATH_INFO keeps a path's octets, even those that are not UTF-8 (werkzeug's
+    development server replaces them), so a proof for them is accepted."""
+    bank = Party("serve-bank")
+    with running_service(
+        tmp_path,
+        database_url=f"sqlite:///{tmp_path / 'trustanchor.db'}",
+        clients=[machine_client(bank, "accounts")],
+        workers=1,
+        overrides={"dpop": {"require_nonce": True}},
+    ) as service:
+        served = requests.get(service.url(openapi.PATH), timeout=10)
+        assert served.status_code == 200
+        document = served.json()
+        validate(document)
+        assert document["paths"] == openapi.packaged()["paths"]
+        assert document["servers"] == [{"url": service.issuer}]
+        client = DpopClient(RelyingParty(service, bank, SystemClock(), redirect_uri=""))  # type: ignore[arg-type]
+        token = client.token("accounts")
+        for path, htu_path in [
+            ("/accounts/%C3%A9", "/accounts/%c3%a9"),
+            ("/accounts/a%2Cb", "/accounts/a,b"),
+            ("/accounts/%FF", "/accounts/%ff"),
+        ]:
+            for _ in range(2):  # the first call learns the APIs' nonce
+                proof = client.proof("GET", service.url(htu_path), token, client.nonce)
+                answer = requests.get(
+                    service.url(path),
+                    headers={"Authorization": f"DPoP {token}", "DPoP": proof},
+                    timeout=10,
+                )
+                client.note(answer)
+                if answer.status_code != 401:
+                    break
+            assert answer.status_code == 404, (path, answer.text)
