@@ -32,10 +32,15 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
 from schemathesis.specs.openapi.checks import (
+    allow_header_conformance,
     content_type_conformance,
+    ignored_auth,
+    missing_required_header,
+    negative_data_rejection,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 from sqlalchemy import select
 from support.ecosystem import Party
@@ -318,6 +323,17 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
+# The fuzzer's cases also check what they were made to probe: a request the description says is
+# invalid is refused (4xx), a method a path does not have is 405 with Allow, a request without
+# its credentials (or with made-up ones) is 401/403, a missing required header is refused.
+FUZZ_CHECKS = [
+    *CHECKS,
+    negative_data_rejection,
+    unsupported_method,
+    allow_header_conformance,
+    ignored_auth,
+    missing_required_header,
+]
 
 
 @pytest.mark.slow
@@ -333,7 +349,7 @@ def test_the_apis_answer_as_described_under_fuzzing(case: schemathesis.Case, liv
     response = case.call(base_url=live.server.issuer, timeout=10)
     label = case.operation.label
     live.statuses.setdefault(label, Counter())[response.status_code] += 1
-    case.validate_response(response, checks=CHECKS)
+    case.validate_response(response, checks=FUZZ_CHECKS)
 
 
 def test_the_fuzzer_got_past_authentication(live: Live) -> None:
@@ -502,7 +518,7 @@ class Workflow(schema.as_state_machine()):
     ) -> None:
         assert _live is not None
         _live.workflow_steps[f"{case.method} {case.operation.path} {response.status_code}"] += 1
-        case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+        case.validate_response(response, checks=FUZZ_CHECKS, transport_kwargs=kwargs)
 
 
 @pytest.mark.slow
