@@ -74,6 +74,8 @@ def test_serve_writes_json_lines_with_the_request_ids(tmp_path: Path, database_u
     assert "alembic.runtime.migration" in by_logger  # the migrations at start
     assert "trustanchor.cli" in by_logger  # serve's own start-up lines
     assert any("Spawning worker-2" in line["message"] for line in lines)
+    # service.event_loop "auto": uvloop, a dependency of trustanchor (cli/lifecycle.py)
+    assert any(line["message"].endswith("(uvloop event loop)") for line in lines)
     [token] = [line for line in lines if line["message"].startswith("refused POST /token")]
     assert token["request_id"] == GIVEN and token["level"] == "INFO"
     [userinfo] = [line for line in lines if line["message"].startswith("refused GET /userinfo")]

@@ -324,6 +324,8 @@ def _validate(settings: Settings, problems: list[str]) -> None:
         problems.append("service.threads: must be between 0 (chosen by database) and 64")
     if not 0 <= svc.group_commit_linger_us <= 10_000:
         problems.append("service.group_commit_linger_us: must be between 0 and 10000")
+    if svc.event_loop not in ("auto", "uvloop", "asyncio"):
+        problems.append("service.event_loop: must be auto, uvloop or asyncio")
     tokens = settings.tokens
     if not 1 <= tokens.authorization_code_lifetime <= 60:
         problems.append("tokens.authorization_code_lifetime: must be between 1 and 60 seconds")
