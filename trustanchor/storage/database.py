@@ -26,6 +26,8 @@ __all__ = ["Database", "Row", "StorageUnavailable", "insert_once"]
 
 Row = Mapping[str, Any]
 
+CONNECT_TIMEOUT = 10  # seconds for a new PostgreSQL connection (libpq connect_timeout)
+
 
 class Database:
     """``pool_size`` and ``pool_timeout`` (seconds to wait for a free connection) size the
@@ -56,9 +58,16 @@ class Database:
         elif self.dialect == "postgresql":
             if parsed.drivername == "postgresql":
                 url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(False))
+            # A server that drops packets would otherwise hold a connection attempt (and
+            # /readyz, and every request waiting for the pool) for the kernel's TCP timeout:
+            # libpq gives up after CONNECT_TIMEOUT seconds unless the URL says otherwise.
+            connect_args = (
+                {} if "connect_timeout" in parsed.query else {"connect_timeout": CONNECT_TIMEOUT}
+            )
             self.engine = create_engine(
                 url,
                 echo=echo,
+                connect_args=connect_args,
                 pool_size=pool_size,
                 max_overflow=pool_size,
                 pool_timeout=pool_timeout,
