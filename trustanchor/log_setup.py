@@ -3,16 +3,24 @@ digests only), in one format for every logger of the process: ours, granian's (`
 :func:`dictconfig` to granian for its main process and workers), Alembic's at migration time and
 Flask's.
 
-- ``logging.format = "text"`` (default): ``time level logger [request id]: message key=value``;
+- ``logging.format = "text"`` (default): ``time level logger [request id]: message key=value``,
+  where nothing a message or an argument holds can break the line or start another: control
+  characters (CR, LF, ESC, NEL, ...), the Unicode line and paragraph separators, format
+  characters (bidi overrides, zero-width ones) and lone surrogates are written escaped (``\\n``,
+  ``\\x1b``, ``\\u2028``; :func:`escaped`). A traceback (or stack) follows on lines of its own,
+  each starting with :data:`CONTINUATION` and escaped alike, so no line after the first of a
+  record can look like a record;
 - ``logging.format = "json"``: one JSON object per line with ``time`` (UTC, ISO 8601),
   ``level``, ``logger``, ``message``, ``request_id`` (null outside a request), the record's
   structured extra fields (``log.info(..., extra={"reason": ...})``) and ``exception`` (the
-  traceback) when there is one.
+  traceback) when there is one. U+0085, U+2028 and U+2029 are written as JSON escapes, for
+  readers that split lines on them (as Python's ``str.splitlines`` does).
 
 The request id (:data:`request_id`) is set per request by the serving layer
 (``trustanchor.web.serving``) and by the Flask app under any other WSGI server, and read by
 :class:`RequestIdFilter` on every record. An incoming ``X-Request-Id`` is kept only when it is
 short and safe (:func:`acceptable_request_id`): it ends up in every log line of the request.
+Values a request chose (a path, a method) are logged through :func:`clipped`: bounded.
 
 SQLAlchemy's loggers stay at WARNING whatever the level: at INFO and below they write every
 statement with its parameters (token digests, personal claims). Its errors name no parameters
@@ -46,8 +54,10 @@ REQUEST_ID_HEADER = "X-Request-Id"
 # the request on its thread: run_in_executor does not copy context variables.
 request_id: ContextVar[str | None] = ContextVar("trustanchor_request_id", default=None)
 
-_SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}", re.ASCII)
-_SAFE_ID_BYTES = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+# 1 to 64 of A-Z a-z 0-9 . _ -, at least one a letter or digit: "-" alone is what a line
+# written outside any request shows.
+_SAFE_ID = re.compile(r"(?=[._-]*[A-Za-z0-9])[A-Za-z0-9._-]{1,64}", re.ASCII)
+_SAFE_ID_BYTES = re.compile(rb"(?=[._-]*[A-Za-z0-9])[A-Za-z0-9._-]{1,64}")
 REQUEST_ID_BYTES = 12  # a generated id: 16 URL-safe characters
 
 # Loggers that must not follow the root level down (see the module docstring).
@@ -66,7 +76,8 @@ _STANDARD = frozenset(
 
 
 def acceptable_request_id(value: str | None) -> str | None:
-    """``value`` when it can be logged as it is (1 to 64 of ``A-Z a-z 0-9 . _ -``), else None."""
+    """``value`` when it can be logged as it is (1 to 64 of ``A-Z a-z 0-9 . _ -``, at least one
+    a letter or a digit), else None."""
     if value is not None and _SAFE_ID.fullmatch(value):
         return value
     return None
@@ -91,6 +102,59 @@ class RequestIdFilter(logging.Filter):
         if not hasattr(record, "request_id"):
             record.request_id = request_id.get()
         return True
+
+
+# What the text format never writes as it is (module docstring): C0 and C1 controls (DEL and
+# NEL among them), the line and paragraph separators (Zl, Zp), format characters (Cf: bidi
+# overrides and isolates, zero-width characters, tags) and lone surrogates (Cs).
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
+    "\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff"
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0001\U000e0020-\U000e007f]"
+)
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_JSON_BREAKS = re.compile("[\x85\u2028\u2029]")
+# Starts every line of a text record after its first (a traceback's, a stack's).
+CONTINUATION = "  | "
+CLIP = 200  # characters of a request's path (or method) in a log line
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def escaped(text: str) -> str:
+    """``text`` with the characters that could break or disguise a text log line escaped:
+    ``\\n``, ``\\r``, ``\\t``, ``\\xNN``, ``\\uNNNN``, ``\\UNNNNNNNN`` (module docstring)."""
+    if text.isprintable():  # the usual case: no control, format or separator character
+        return text
+    return _UNSAFE.sub(_escape, text)
+
+
+def clipped(value: str, limit: int = CLIP) -> str:
+    """A value the request chose (its path, its method), for a log line: escaped, and cut to
+    ``limit`` characters (saying how long it was) so that no request writes kilobytes."""
+    if len(value) > limit:
+        value = f"{value[:limit]}...({len(value)} characters)"
+    return escaped(value)
+
+
+def _continued(block: str) -> str:
+    return "".join(f"\n{CONTINUATION}{escaped(line)}" for line in block.split("\n"))
 
 
 _DETAIL = re.compile(r"^(\s*)DETAIL:.*$", re.MULTILINE)
@@ -137,11 +201,15 @@ class JsonFormatter(logging.Formatter):
             line["exception"] = exception
         if record.stack_info:
             line["stack"] = record.stack_info
-        return json.dumps(line, ensure_ascii=False, default=str, separators=(",", ":"))
+        text = json.dumps(line, ensure_ascii=False, default=str, separators=(",", ":"))
+        if not text.isascii():
+            text = _JSON_BREAKS.sub(_json_escape, text)
+        return text
 
 
 class TextFormatter(logging.Formatter):
-    """``2026-12-06T23:50:00.123Z INFO trustanchor.web [request id]: message key=value``."""
+    """``2026-12-06T23:50:00.123Z INFO trustanchor.web [request id]: message key=value``, escaped
+    (:func:`escaped`); a traceback follows on lines starting with :data:`CONTINUATION`."""
 
     def format(self, record: logging.LogRecord) -> str:
         rid = getattr(record, "request_id", None)
@@ -152,11 +220,12 @@ class TextFormatter(logging.Formatter):
             text += " " + " ".join(
                 f"{k}={json.dumps(v, ensure_ascii=False, default=str)}" for k, v in extras.items()
             )
+        text = escaped(text)
         exception = _exception(record)
         if exception is not None:
-            text += "\n" + exception
+            text += _continued(exception)
         if record.stack_info:
-            text += "\n" + record.stack_info
+            text += _continued(record.stack_info)
         return text
 
 

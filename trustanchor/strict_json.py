@@ -7,6 +7,8 @@ import json
 import re
 from typing import Any
 
+from trustanchor.echo import echoable
+
 
 class StrictJSONError(ValueError):
     pass
@@ -14,6 +16,9 @@ class StrictJSONError(ValueError):
 
 def _reject_constant(name: str) -> Any:
     raise StrictJSONError(f"non-standard number {name}")
+
+
+_DUPLICATE = "duplicate member"
 
 
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -24,7 +29,8 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise StrictJSONError(f"duplicate member {key!r}")
+                # the key only when short and plain: callers repeat this text to the sender
+                raise StrictJSONError(f"duplicate member {key!r}" if echoable(key) else _DUPLICATE)
             seen.add(key)
     return result
 

@@ -701,6 +701,7 @@ def _refresh(stage: Stage) -> Sent:
 
 
 CC = ("grant_type", "client_credentials")
+FORGED_NAME = "a\n2026-12-07T00:00:00.000Z INFO trustanchor.login [forged]: login: ok\nb"
 CASES: dict[str, Case] = {
     "cc_private_key_jwt": lambda s: Sent([CC, *s.bank.credentials()]),
     "cc_private_key_jwt_dpop": lambda s: Sent(
@@ -776,6 +777,12 @@ CASES: dict[str, Case] = {
     "empty_body": lambda s: Sent(body=b""),
     "blank_values": lambda s: Sent(body=b"grant_type&client_id=&&=x"),
     "underscore_header": lambda s: Sent([CC], [("Content_Type", "text/plain")]),
+    # attack report F2: a repeated parameter's name is the caller's; never echoed unless plain
+    "repeated_forged_name": lambda s: Sent(
+        [("grant_type", "x"), (FORGED_NAME, "1"), (FORGED_NAME, "2")]
+    ),
+    "repeated_long_name": lambda s: Sent([CC, ("x" * 30_000, "1"), ("x" * 30_000, "2")]),
+    "repeated_plain_name": lambda s: Sent([CC, *s.bank.credentials(), ("k", "1"), ("k", "2")]),
 }
 
 
@@ -828,6 +835,20 @@ def test_both_stacks_answer_alike(stacks: Stacks, case: str) -> None:
         )
     flask, lean = (normalised(replies[s]) for s in STACKS)
     assert lean == flask
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_repeated_parameter_is_named_only_when_plain(stacks: Stacks, stack: str) -> None:
+    """Attack report F2: the name of a repeated parameter went raw into error_description and the
+    log (line breaks, 32 KB per request); it is named only when short and plain."""
+    for case, description in (
+        ("repeated_forged_name", "a parameter is repeated"),
+        ("repeated_long_name", "a parameter is repeated"),
+        ("repeated_plain_name", "parameter k is repeated"),
+    ):
+        sent = CASES[case](stacks.stage)
+        reply = stacks.post(stack, sent.params, headers=sent.headers)
+        assert_error(reply, 400, {"error": "invalid_request", "error_description": description})
 
 
 @pytest.mark.parametrize("case", ["cc_private_key_jwt", "unknown_client", "use_nonce"])

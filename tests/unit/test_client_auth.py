@@ -579,7 +579,29 @@ def test_repeated_parameter_is_invalid_request(auth: ClientAuthenticator) -> Non
     _refused(auth, form, kind=InvalidRequest)
     _refused(auth, {"client_id": ["wallet", "wallet"]}, kind=InvalidRequest)
     repeated_other = {**_form(_assertion()), "scope": ["openid", "openid"]}
-    _refused(auth, repeated_other, kind=InvalidRequest)
+    error = _refused(auth, repeated_other, kind=InvalidRequest)
+    assert error.description == "parameter scope is repeated"
+
+
+FORGED = "\n2026-12-07T00:00:00.000Z INFO trustanchor.login [forged]: login through anchor x: ok\n"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [f"a{FORGED}b", "x" * 32_000, "k" * 41, "a b", 'a"b', "a\\b", "é", "a\u2028b", "<script>"],
+)
+def test_a_repeated_parameter_is_named_only_when_its_name_is_short_and_plain(
+    auth: ClientAuthenticator, name: str
+) -> None:
+    """Attack report F2: the name is the caller's choice; repeating it raw put forged lines into
+    the text log and 32 KB into every answer."""
+    form = {**_form(_assertion()), name: ["1", "2"]}
+    error = _refused(auth, form, kind=InvalidRequest)
+    assert error.description == error.log_detail == "a parameter is repeated"
+    assert error.reason == "parameter_repeated"
+    plain = "k" * 40
+    named = _refused(auth, {**_form(_assertion()), plain: ["1", "2"]}, kind=InvalidRequest)
+    assert named.description == f"parameter {plain} is repeated"
 
 
 # -- none (public clients) ------------------------------------------------------------------------

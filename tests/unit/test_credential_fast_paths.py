@@ -22,6 +22,7 @@ from trustanchor import strict_json
 from trustanchor.anchors.base import AnchorFailure
 from trustanchor.anchors.sd_jwt_vc import _iso8601
 from trustanchor.digests import b64url_decode, b64url_encode
+from trustanchor.echo import echoable
 from trustanchor.jose import jwk
 from trustanchor.jose.errors import JoseError
 from trustanchor.jose.jws import der_signature
@@ -33,8 +34,10 @@ from trustanchor.strict_json import StrictJSONError
 def _walking_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
-        if key in result:
-            raise StrictJSONError(f"duplicate member {key!r}")
+        if key in result:  # the key named only when echoable (attack report F2)
+            raise StrictJSONError(
+                f"duplicate member {key!r}" if echoable(key) else "duplicate member"
+            )
         result[key] = value
     return result
 
@@ -135,6 +138,8 @@ def test_strict_json_keeps_its_verdicts_on_arbitrary_text(text: str, max_depth: 
         ('{"a":{"b":1,"b":1}}', "duplicate member 'b'"),
         ('[{"x":1,"y":2,"y":3,"x":4}]', "duplicate member 'y'"),
         (' {"a":1,"a":2}', "duplicate member 'a'"),
+        ('{"a\\n2026":1,"a\\n2026":2}', "duplicate member"),
+        ('{"' + "k" * 41 + '":1,"' + "k" * 41 + '":2}', "duplicate member"),
         ('{"a":1} {"a":1,"a":2}', "malformed JSON"),
         ('{"a":NaN}', "non-standard number NaN"),
         ("[[[[[1]]]]]", "JSON nested too deeply"),

@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,13 @@ REPO = Path(__file__).resolve().parents[2]
         ("a\nb", False),
         ("a\x00", False),
         (None, False),
+        # at least one letter or digit: "-" is what a line outside any request shows
+        ("-", False),
+        (".", False),
+        ("_", False),
+        ("-._", False),
+        ("-a", True),
+        ("_9_", True),
     ],
 )
 def test_only_short_safe_request_ids_are_kept(value: str | None, kept: bool) -> None:
@@ -102,6 +111,70 @@ def test_text_lines_name_the_request() -> None:
         ' INFO trustanchor.web [req-2]: refused GET /userinfo reason="bad_signature"'
     )
     assert "[-]" in log_setup.TextFormatter().format(_record("x"))
+
+
+FORGED = "2026-12-07T00:00:00.000Z INFO trustanchor.login [forged]: login through anchor x: ok"
+RECORD_START = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z [A-Z]+ ")
+BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # all that str.splitlines splits on
+
+
+def _forging(text: str) -> list[str]:
+    """The lines of ``text`` (split as any reader might) that look like the start of a record,
+    after its first."""
+    return [line for line in text.splitlines()[1:] if RECORD_START.match(line.lstrip())]
+
+
+def test_text_lines_escape_what_could_break_or_forge_a_line() -> None:
+    """Attack report F2: a message or an argument holding a line break wrote a forged record."""
+    for brk in BREAKS:
+        record = _record("refused %s is repeated", f"a{brk}{FORGED}{brk}b", reason=f"r{brk}x")
+        text = log_setup.TextFormatter().format(record)
+        assert text.splitlines() == [text], repr(brk)
+        assert _forging(text) == []
+    text = log_setup.TextFormatter().format(_record("a\nb\r\tc\x1b[31md\u202ee\ud800f\U000e0041"))
+    assert text.endswith(r"a\nb\r\tc\x1b[31md\u202ee\ud800f\U000e0041")
+    text = log_setup.TextFormatter().format(_record("plain é 日本 \\n stays"))
+    assert text.endswith("plain é 日本 \\n stays")
+
+
+def test_every_control_format_and_separator_character_is_escaped() -> None:
+    for code in range(0x110000):
+        char = chr(code)
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Cs"):
+            assert log_setup.escaped(char).startswith("\\"), hex(code)
+        elif code < 0x3000 and unicodedata.category(char) != "Cn":  # other assigned ones stay
+            assert log_setup.escaped(char) == char, hex(code)
+
+
+def test_a_traceback_stays_readable_and_every_line_of_it_is_marked() -> None:
+    try:
+        raise ValueError(f"bad name a\n{FORGED}\r\n\u2028{FORGED}")
+    except ValueError:
+        record = logging.LogRecord("t", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+    record.stack_info = f"Stack (most recent call last):\n{FORGED}"
+    text = log_setup.TextFormatter().format(record)
+    first, *rest = text.split("\n")
+    assert first.endswith(" ERROR t [-]: failed")
+    assert rest and all(line.startswith(log_setup.CONTINUATION) for line in rest)
+    assert f"{log_setup.CONTINUATION}Traceback (most recent call last):" in rest
+    assert any(line.startswith(f"{log_setup.CONTINUATION}ValueError: bad name a") for line in rest)
+    assert f"{log_setup.CONTINUATION}{FORGED}\\r" in rest  # CR escaped inside its line
+    assert _forging(text) == []
+
+
+def test_json_lines_escape_the_unicode_line_separators_too() -> None:
+    record = _record("a\x85b\u2028c\u2029d %s", FORGED)
+    text = log_setup.JsonFormatter().format(record)
+    assert text.splitlines() == [text]
+    assert "\\u0085" in text and "\\u2028" in text and "\\u2029" in text
+    assert json.loads(text)["message"] == f"a\x85b\u2028c\u2029d {FORGED}"
+
+
+def test_values_a_request_chose_are_clipped_for_the_log() -> None:
+    assert log_setup.clipped("/token") == "/token"
+    long = log_setup.clipped("/x\n" * 10_000)
+    assert long.endswith("...(30000 characters)") and "\n" not in long
+    assert len(long) < 2 * log_setup.CLIP + 40
 
 
 def test_the_setting_is_validated_and_overridden_by_the_environment() -> None:

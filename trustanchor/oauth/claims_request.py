@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trustanchor import strict_json
+from trustanchor.echo import echoable
 from trustanchor.oauth.errors import InvalidRequest
 
 TARGETS = ("userinfo", "id_token")
@@ -65,7 +66,7 @@ def parse_claims_request(raw: str | None, *, max_depth: int) -> ClaimsRequest:
         raise InvalidRequest("claims must be a JSON object")
     unknown = set(value) - set(TARGETS)
     if unknown:
-        raise InvalidRequest(f"claims: unknown member {sorted(unknown)[0]}")
+        raise InvalidRequest(f"claims: {_member(sorted(unknown)[0])}")
     parsed: dict[str, dict[str, Any]] = {}
     count = 0
     for target in TARGETS:
@@ -77,11 +78,21 @@ def parse_claims_request(raw: str | None, *, max_depth: int) -> ClaimsRequest:
             if name == "verified_claims":
                 _check_verified_claims(spec, f"claims.{target}.verified_claims")
             else:
-                _check_member(spec, f"claims.{target}.{name}")
+                _check_member(spec, _where(f"claims.{target}", name))
         parsed[target] = members
     if count > MAX_CLAIMS:
         raise InvalidRequest("claims: too many members")
     return ClaimsRequest(userinfo=parsed["userinfo"], id_token=parsed["id_token"])
+
+
+def _member(name: str) -> str:
+    return f"unknown member {name}" if echoable(name) else "an unknown member"
+
+
+def _where(prefix: str, name: str) -> str:
+    """Where a member of the caller's naming is, for a description: its name only when
+    echoable (trustanchor.echo)."""
+    return f"{prefix}.{name}" if echoable(name) else f"a member of {prefix}"
 
 
 def _check_member(spec: Any, where: str) -> None:
@@ -111,7 +122,7 @@ def _check_verified_claims(spec: Any, where: str) -> None:
         if not isinstance(claims, dict) or not claims:
             raise InvalidRequest(f"{where}.claims must be a non-empty object")
         for name, member in claims.items():
-            _check_member(member, f"{where}.claims.{name}")
+            _check_member(member, _where(f"{where}.claims", name))
         tf = verification.get("trust_framework")
         if tf is not None:
             _check_member(tf, f"{where}.verification.trust_framework")

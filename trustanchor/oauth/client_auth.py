@@ -48,6 +48,7 @@ from trustanchor.jose import jws
 from trustanchor.jose.errors import JoseError
 from trustanchor.jose.jwk import PublicKey, key_fits_alg
 from trustanchor.oauth.errors import InvalidClient, InvalidRequest
+from trustanchor.oauth.params import repeated
 from trustanchor.oauth.replay import JtiRegistry
 
 JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -442,7 +443,7 @@ def _single_values(form: Mapping[str, list[str]]) -> dict[str, str]:
     params: dict[str, str] = {}
     for name, values in form.items():
         if len(values) > 1:
-            raise InvalidRequest(f"parameter {name} is repeated", reason="parameter_repeated")
+            raise repeated(name)
         if values:
             params[name] = values[0]
     return params

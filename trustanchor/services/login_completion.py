@@ -31,6 +31,7 @@ from trustanchor.digests import equal, secret_digest
 from trustanchor.domain.anchors import Anchor
 from trustanchor.domain.assurance import acr_for
 from trustanchor.domain.identity import Authentication, VerifiedIdentity
+from trustanchor.log_setup import clipped
 from trustanchor.services import audit_trail, identity_joining, interaction, login_failures
 from trustanchor.services.container import Services
 from trustanchor.storage import identities_repo, wallet_repo
@@ -170,7 +171,8 @@ def fail(
     (a fetch repeatable by anyone holding the request URI) it is not, so the log cannot be
     flooded through a public endpoint."""
 
-    log.info("login failed at login transaction: reason=%s detail=%s", reason, detail)
+    # the detail may quote what the response carried (a header member): bounded
+    log.info("login failed at login transaction: reason=%s detail=%s", reason, clipped(detail))
     with services.db.transaction() as conn:
         wallet_repo.set_outcome(conn, transaction_id, {"status": "failed", "reason": reason})
         if anchor_id is not None:

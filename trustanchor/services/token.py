@@ -91,7 +91,12 @@ def _token(
 
 def _quoted(value: str | None) -> str:
     """The caller's value in an error_description only when it is of the characters RFC 6749
-    §5.2 allows there (and no quote or backslash); otherwise it is not repeated."""
-    if value and all(0x20 <= ord(ch) <= 0x7E and ch not in '"\\' for ch in value):
+    §5.2 allows there (and no quote or backslash) and at most 64 of them (a grant type URN
+    fits); otherwise it is not repeated."""
+    if (
+        value
+        and len(value) <= 64
+        and all(0x20 <= ord(ch) <= 0x7E and ch not in '"\\' for ch in value)
+    ):
         return value
     return "(as sent)"

@@ -75,7 +75,7 @@ def create_app(
     if services is None:
         settings = settings or load_settings()
         services = build_services(settings, clock=clock, randomness=randomness, fetcher=fetcher)
-    app = Flask(__name__)
+    app = errors.ServiceFlask(__name__)  # its failure log bounds the path
     app.config.update(
         MAX_CONTENT_LENGTH=services.settings.limits.max_body_bytes,
         MAX_FORM_MEMORY_SIZE=services.settings.limits.max_body_bytes,

@@ -7,11 +7,13 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Any
 
 from flask import Flask, Response, current_app, jsonify, make_response, request
 from werkzeug.exceptions import HTTPException
 
+from trustanchor.log_setup import clipped
 from trustanchor.oauth.errors import (
     InvalidDpopProof,
     InvalidToken,
@@ -38,6 +40,24 @@ API_PREFIXES = (
     "/admin/",
 )
 RESOURCE_PREFIXES = ("/userinfo",)
+
+
+DETAIL_CLIP = 400  # characters of a refusal's log detail (it may quote the request)
+
+
+class ServiceFlask(Flask):
+    """Flask, logging an unexpected failure with the request's path bounded
+    (``log_setup.clipped``), as the lean /token route does."""
+
+    def log_exception(
+        self, exc_info: tuple[type, BaseException, TracebackType] | tuple[None, None, None]
+    ) -> None:
+        self.logger.error(
+            "Exception on %s [%s]",
+            clipped(request.path),
+            clipped(request.method),
+            exc_info=exc_info,
+        )
 
 
 def is_api_request() -> bool:
@@ -83,7 +103,13 @@ def oauth_error_answer(
     """The answer to a refused protocol request at ``path``, logged. ``authorization``: the
     request's Authorization header as it arrived (``""`` without one); ``dpop_algs``: the
     configured proof algorithms, space-separated (only asked for when the answer names them)."""
-    log.info("refused %s %s: %s (%s)", method, path, exc.error, exc.log_detail)
+    log.info(
+        "refused %s %s: %s (%s)",
+        clipped(method),
+        clipped(path),
+        exc.error,
+        clipped(exc.log_detail, DETAIL_CLIP),
+    )
     resource = path.startswith(RESOURCE_PREFIXES)
     status = exc.status
     headers: list[tuple[str, str]] = []

@@ -62,7 +62,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from trustanchor.log_setup import REQUEST_ID_HEADER, request_id, request_id_for
+from trustanchor.log_setup import REQUEST_ID_HEADER, clipped, request_id, request_id_for
 from trustanchor.randomness import Randomness, SystemRandomness
 
 log = logging.getLogger("trustanchor.web")
@@ -206,8 +206,8 @@ class WsgiOverAsgi:
         if body is None:
             log.info(
                 "refused %s %s: request body not received in time (408)",
-                scope["method"],
-                scope.get("path", ""),
+                clipped(scope["method"]),
+                clipped(scope.get("path", "")),  # decoded: it may hold anything, %0A too
                 extra={"request_id": rid},
             )
             await send(

@@ -38,6 +38,7 @@ from collections.abc import Mapping
 from time import perf_counter
 from typing import Protocol
 
+from trustanchor.log_setup import clipped
 from trustanchor.oauth.errors import InvalidRequest, OAuthError
 from trustanchor.services import token
 from trustanchor.services.container import Services
@@ -129,7 +130,7 @@ class TokenRoute:
             log.error("storage unavailable: %s", exc)
             answer = STORAGE_UNAVAILABLE
         except Exception:
-            log.exception("Exception on %s [%s]", request.path, request.method)
+            log.exception("Exception on %s [%s]", clipped(request.path), clipped(request.method))
             answer = api_error_answer(500)
         return self._respond(request, answer.status, json_bytes(answer.body), answer)
 
