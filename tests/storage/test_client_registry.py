@@ -3,7 +3,11 @@ cache and its invalidation, and the ``trustanchor clients`` commands against a r
 
 from __future__ import annotations
 
+import gc
 import json
+import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
-from sqlalchemy import event
+from sqlalchemy import event, text, update
 
 from trustanchor.cli.clients import clients
 from trustanchor.cli.context import CliContext
@@ -21,7 +25,8 @@ from trustanchor.domain.clients import Client
 from trustanchor.oauth.client_metadata import client_from_declaration
 from trustanchor.services import client_registry
 from trustanchor.services.client_registry import ClientRegistry, apply_client_declarations
-from trustanchor.storage.database import Database
+from trustanchor.storage.database import Database, StorageUnavailable
+from trustanchor.storage.tables import clients as clients_table
 
 NOW = 1_750_000_000
 
@@ -120,56 +125,192 @@ def test_removed_elsewhere_is_noticed_after_ttl(database: Database) -> None:
     assert reader.get("bank") is None
 
 
-def test_unknown_clients_are_remembered_for_the_ttl(database: Database) -> None:
-    """Issue 14: an unknown id is remembered like a known client, so that its lookups do not
-    tell it apart by their time; a client added elsewhere is seen within the TTL, one added
-    through this registry at once."""
-    clock = FixedClock(NOW)
-    repo = ClientRegistry(database, cache_ttl=30, clock=clock)
-    assert repo.get("later") is None
-    ClientRegistry(database, clock=clock).upsert(_client("later"), None, NOW)
-    assert repo.get("later") is None  # remembered as unknown, like a cached client's old version
-    clock.advance(31)
-    assert repo.get("later") is not None
-    assert repo.get("mine") is None
-    repo.upsert(_client("mine"), None, NOW)
-    assert repo.get("mine") is not None
-
-
-def test_known_and_unknown_ids_cost_the_same_queries(database: Database) -> None:
-    """After the first lookup within the TTL neither a registered nor an unknown client_id
-    reaches the database (counted on the real engine)."""
+@contextmanager
+def _statements(database: Database) -> Iterator[list[str]]:
+    """Every SQL statement sent on the real engine while the block runs."""
     statements: list[str] = []
 
     def count(*args: Any) -> None:
         statements.append(str(args[2]))
 
-    clock = FixedClock(NOW)
-    repo = ClientRegistry(database, cache_ttl=30, clock=clock)
-    repo.upsert(_client(), None, NOW)
     event.listen(database.engine, "before_cursor_execute", count)
     try:
-        assert repo.get("bank") is not None and repo.get("ghost") is None
-        first = len(statements)
-        assert first == 2  # one lookup each
-        for _ in range(5):
-            assert repo.get("bank") is not None and repo.get("ghost") is None
-        assert len(statements) == first
-        clock.advance(31)
-        assert repo.get("bank") is not None and repo.get("ghost") is None
-        assert len(statements) == first + 2
+        yield statements
     finally:
         event.remove(database.engine, "before_cursor_execute", count)
 
 
-def test_the_memory_of_unknown_ids_is_bounded(
-    database: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(client_registry, "ABSENT_CACHE_SIZE", 3)
-    repo = ClientRegistry(database, cache_ttl=30, clock=FixedClock(NOW))
-    for index in range(10):
-        assert repo.get(f"ghost-{index}") is None
-    assert len(repo._absent) <= 3
+def test_changes_by_another_process_are_seen_within_the_ttl(database: Database) -> None:
+    """Issue 14: another process (its own Database and registry on the same database) adds,
+    changes and removes clients; this registry sees each within cache_ttl, and its own writes
+    at once."""
+    clock = FixedClock(NOW)
+    repo = ClientRegistry(database, cache_ttl=30, clock=clock)
+    elsewhere = Database(database.url)
+    try:
+        other = ClientRegistry(elsewhere, clock=clock)
+        other.upsert(_client("gone"), None, NOW)
+        assert repo.get("later") is None and repo.get("gone") is not None  # snapshot loaded
+        other.upsert(_client("later"), None, NOW)
+        other.upsert(_client("gone", scope="openid changed"), None, NOW)
+        assert repo.get("later") is None  # within the TTL: the snapshot as loaded
+        clock.advance(29)
+        assert repo.get("later") is None
+        clock.advance(1)
+        later, changed = repo.get("later"), repo.get("gone")
+        assert later is not None and later.client_id == "later"
+        assert changed is not None and "changed" in changed.scopes
+        assert set(repo.verification_keys(later)) == {"k1"}
+        assert other.remove("gone") is True
+        clock.advance(30)
+        assert repo.get("gone") is None and repo.get("later") is not None
+        # Through this registry: at once, however long the TTL.
+        assert repo.get("mine") is None
+        repo.upsert(_client("mine"), None, clock.now())
+        assert repo.get("mine") is not None
+        assert repo.remove("later") is True
+        assert repo.get("later") is None
+    finally:
+        elsewhere.dispose()
+
+
+def test_no_lookup_reaches_the_database_registered_or_not(database: Database) -> None:
+    """Issue 14: after the snapshot is loaded neither a registered nor an unknown client_id
+    costs a query (counted on the real engine); a refresh after the TTL is one query of ids and
+    times whatever id triggers it, plus one read of the rows that changed."""
+    clock = FixedClock(NOW)
+    repo = ClientRegistry(database, cache_ttl=30, clock=clock)
+    repo.upsert(_client(), None, NOW)
+    repo.upsert(_client("other"), secret_digest("s3cret"), NOW)
+    with _statements(database) as statements:
+        for _ in range(5):
+            assert repo.get("bank") is not None and repo.get("ghost") is None
+            assert repo.secret_digest("other") == secret_digest("s3cret")
+            assert repo.secret_digest("ghost") is None
+        assert statements == []
+        clock.advance(30)
+        assert repo.get("ghost") is None  # an unknown id triggers the refresh ...
+        assert len(statements) == 1 and "metadata" not in statements[0]  # ids and times only
+        assert repo.get("bank") is not None and repo.get("ghost") is None
+        assert len(statements) == 1
+        clock.advance(30)
+        assert repo.get("bank") is not None  # ... or a registered one: the same query
+        assert len(statements) == 2 and statements[1] == statements[0]
+        ClientRegistry(database, clock=clock).upsert(_client(scope="openid x"), None, NOW)
+        statements.clear()
+        clock.advance(30)
+        refreshed = repo.get("ghost")
+        assert refreshed is None and len(statements) == 2  # ids and times, then the changed row
+        bank = repo.get("bank")
+        assert bank is not None and "x" in bank.scopes and len(statements) == 2
+
+
+def test_a_flood_of_unknown_ids_costs_no_query_and_no_memory(database: Database) -> None:
+    """Issue 14: the attack emptied a bounded memory of unknown ids with a flood of made-up ids;
+    there is no such memory now. 10,000 unknown ids: no query, nothing kept."""
+    clock = FixedClock(NOW)
+    repo = ClientRegistry(database, cache_ttl=30, clock=clock)
+    repo.upsert(_client(), None, NOW)
+    assert repo.get("bank") is not None
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        with _statements(database) as statements:
+            for index in range(10_000):
+                assert repo.get(f"made-up-{index:05d}") is None
+                assert repo.secret_digest(f"made-up-{index:05d}") is None
+            assert repo.get("bank") is not None
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    assert statements == []
+    own = [tracemalloc.Filter(True, client_registry.__file__)]
+    grown = sum(
+        stat.size_diff
+        for stat in after.filter_traces(own).compare_to(before.filter_traces(own), "filename")
+    )
+    assert grown < 4096  # nothing per id: at most a few small objects
+    snapshot = repo._snapshot
+    assert snapshot is not None and set(snapshot.entries) == {"bank"}
+
+
+def test_the_snapshot_is_bounded(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More registered clients than the registry holds: it refuses (fail closed) instead of
+    answering some ids from memory and others from the database."""
+    monkeypatch.setattr(client_registry, "MAX_CLIENTS", 3)
+    clock = FixedClock(NOW)
+    repo = ClientRegistry(database, cache_ttl=30, clock=clock)
+    for client_id in ("a", "b", "c"):
+        repo.upsert(_client(client_id), None, NOW)
+    assert repo.get("a") is not None
+    repo.upsert(_client("d"), None, NOW)
+    with pytest.raises(client_registry.TooManyClients):
+        repo.get("a")
+    with pytest.raises(client_registry.TooManyClients):
+        repo.get("ghost")
+    assert repo.remove("d") is True
+    assert repo.get("a") is not None and repo.get("d") is None
+
+
+def test_a_failed_refresh_is_not_answered_from_the_old_snapshot(database: Database) -> None:
+    """The refresh fails (here: the table is out of reach): lookups fail, registered or not,
+    instead of serving a snapshot older than the TTL; the next lookup tries again."""
+    clock = FixedClock(NOW)
+    repo = ClientRegistry(database, cache_ttl=30, clock=clock)
+    repo.upsert(_client(), None, NOW)
+    assert repo.get("bank") is not None
+    with database.transaction() as conn:
+        conn.execute(text("ALTER TABLE clients RENAME TO clients_away"))
+    clock.advance(30)
+    for client_id in ("bank", "ghost", "bank"):
+        with pytest.raises(Exception) as info:
+            repo.get(client_id)
+        assert not isinstance(info.value, AssertionError)
+    with database.transaction() as conn:
+        conn.execute(text("ALTER TABLE clients_away RENAME TO clients"))
+    assert repo.get("bank") is not None and repo.get("ghost") is None
+
+
+def test_while_another_thread_refreshes(database: Database) -> None:
+    """One thread refreshes at a time (here the test holds the refresh lock as that thread
+    would): the others answer from the previous snapshot without a query, unless the last
+    refresh failed; then they fail at once rather than queue behind the database."""
+    clock = FixedClock(NOW)
+    repo = ClientRegistry(database, cache_ttl=30, clock=clock)
+    repo.upsert(_client(), None, NOW)
+    assert repo.get("bank") is not None
+    clock.advance(30)
+    with repo._refresh_lock, _statements(database) as statements:
+        assert repo.get("bank") is not None and repo.get("ghost") is None
+    assert statements == []
+    with database.transaction() as conn:
+        conn.execute(text("ALTER TABLE clients RENAME TO clients_away"))
+    with pytest.raises(Exception):  # noqa: B017 - the database's own error, whichever it is
+        repo.get("ghost")
+    with database.transaction() as conn:
+        conn.execute(text("ALTER TABLE clients_away RENAME TO clients"))
+    with repo._refresh_lock, pytest.raises(StorageUnavailable):
+        repo.get("bank")
+    assert repo.get("bank") is not None
+
+
+def test_a_stored_row_that_no_longer_validates_affects_that_id_only(database: Database) -> None:
+    clock = FixedClock(NOW)
+    repo = ClientRegistry(database, cache_ttl=30, clock=clock)
+    repo.upsert(_client(), None, NOW)
+    repo.upsert(_client("broken"), None, NOW)
+    with database.transaction() as conn:
+        conn.execute(
+            update(clients_table)
+            .where(clients_table.c.client_id == "broken")
+            .values(metadata={"client_id": "broken"}, updated_at=NOW + 1)
+        )
+    clock.advance(30)
+    with pytest.raises(ValueError):
+        repo.get("broken")
+    assert repo.get("bank") is not None and repo.get("ghost") is None
 
 
 def test_verification_keys_follow_the_client_version(database: Database) -> None:

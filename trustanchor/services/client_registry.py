@@ -1,29 +1,58 @@
 """The client registry: clients parsed from the rows of ``clients`` (validated metadata JSON plus an
-optional demo secret digest; ``storage/clients_repo.py``), a short-lived in-process cache of the
-parsed clients and their verification keys, and the use case of applying the configuration's
-``[[clients]]`` declarations.
+optional demo secret digest; ``storage/clients_repo.py``), an in-process snapshot of *all* of them
+with their verification keys, and the use case of applying the configuration's ``[[clients]]``
+declarations.
 
-The token endpoint looks a client up on every request; parsing metadata and importing JWKS each
-time would be wasted work, so parsed results are kept for ``cache_ttl`` seconds and, after that,
-re-used as long as the row's ``updated_at`` has not changed. Writes through this repository drop
-the cached entry at once; writes by other processes are seen within ``cache_ttl``.
+Why a snapshot of every client (issue 14). Client authentication must not tell a registered
+client_id from an unknown one, by its answer or by its time. A cache of recently used clients
+(plus, later, a bounded memory of unknown ids) did not achieve that: an attacker who flooded
+more than the memory's 4,096 made-up ids emptied it, and then a registered, recently used id was
+answered from memory while an unknown id cost a database query, about a millisecond later over
+HTTP, with no overlap. Any cache that tells "seen recently" from "never seen" leaks the same way.
+So the registry now holds every registered client, and :meth:`ClientRegistry.get` is one dict
+lookup for any id, registered or not, with no database query on the request path (also the
+cheapest token path, issue 13). A flood of made-up ids stores nothing.
 
-Unknown client ids are remembered the same way, for ``cache_ttl`` seconds (issue 14): otherwise
-every lookup of an unknown id was a database query while a registered client came from memory,
-and client authentication answered unknown clients measurably later than a wrong key or secret
-of a registered one (0.23 ms on SQLite), which told who is registered. Now only the first lookup
-of an id within ``cache_ttl`` queries the database, registered or not. So a client added by
-*another* process is usable within ``cache_ttl`` after an earlier lookup of its id, like a
-change to a registered one. The memory of unknown ids is bounded (:data:`ABSENT_CACHE_SIZE`,
-emptied when full), so a flood of made-up ids costs no more than that.
+Refresh. The snapshot is at most ``cache_ttl`` seconds old (injected clock,
+``trustanchor/clock.py``). The first lookup after that refreshes it, whatever id it asks for: one
+cheap query reads every ``(client_id, updated_at)`` (clients_repo.list_versions), and only rows
+that are new or whose ``updated_at`` moved are read in full and parsed (metadata and JWKS); rows
+that are gone are dropped. ``updated_at`` moves on every change of a row (clients_repo.upsert_row),
+so this sees additions, changes and removals by other processes within ``cache_ttl``; writes
+through this registry (:meth:`~ClientRegistry.upsert`, :meth:`~ClientRegistry.remove`) refresh
+it at once. The refresh runs in whichever request comes first after the snapshot expires rather
+than in a background thread: its cost depends only on the time and on what changed, never on the
+id asked for, and it needs no thread to start, stop and survive the server's worker processes,
+and a test can drive it with the injected clock. Only one thread refreshes at a time; meanwhile
+the others keep answering from the previous snapshot (stale by at most that one query).
+
+Start-up: the first lookup loads the snapshot (every row read and parsed once); threads that
+arrive meanwhile wait for it.
+
+A refresh that fails (database unreachable) raises ``StorageUnavailable`` in the request that
+tried it (a 503, as every other use of the database fails) and marks the snapshot failed: until a
+refresh succeeds, lookups do not answer from it (a client removed meanwhile must not stay usable
+beyond ``cache_ttl``); the next lookup that finds no refresh running tries again, the others fail
+at once instead of queueing behind the database's connect timeout. Token issuance writes to the
+database anyway, so keeping the last snapshot would not keep the service up.
+
+Size. The table holds intermediaries, wallets and auditors: tens to hundreds of rows. The
+snapshot is bounded by :data:`MAX_CLIENTS` (10,000; a few KB each parsed, so tens of MB at most,
+and a first load of about a second). With more rows the registry refuses to work
+(:class:`TooManyClients`, fail closed) rather than fall back to per-id queries, which would leak
+again; raise the bound only with measurements.
+
+A stored row that no longer validates is kept as invalid: a lookup of that id raises
+``ValueError`` (as before: the CLI turns it into advice), other ids are unaffected.
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +67,13 @@ from trustanchor.oauth.client_metadata import (
     client_to_metadata,
 )
 from trustanchor.storage import clients_repo
-from trustanchor.storage.database import Database
+from trustanchor.storage.database import Database, StorageUnavailable
 
-ABSENT_CACHE_SIZE = 4096
+MAX_CLIENTS = 10_000
+
+
+class TooManyClients(RuntimeError):
+    """More rows in ``clients`` than the registry holds in memory (:data:`MAX_CLIENTS`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +81,22 @@ class _Entry:
     client: Client
     keys: Mapping[str, PublicKey]
     secret_digest: str | None
-    checked_at: int
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Invalid:
+    """A stored row whose metadata no longer validates (kept so that it is not re-parsed)."""
+
+    problem: str
+    updated_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    entries: Mapping[str, _Entry | _Invalid]  # never changed once published: replaced whole
+    loaded_at: int
+    failed: bool = False  # the last refresh failed: not to be answered from
 
 
 def parse_verification_keys(client: Client) -> dict[str, PublicKey]:
@@ -63,19 +111,18 @@ class ClientRegistry:
         self._db = db
         self._ttl = cache_ttl
         self._clock = clock
-        self._cache: dict[str, _Entry] = {}
-        self._absent: dict[str, int] = {}  # unknown id -> when the database said so
-        self._lock = threading.Lock()
+        self._snapshot: _Snapshot | None = None  # read without the lock; replaced whole
+        self._refresh_lock = threading.Lock()
 
     def get(self, client_id: str) -> Client | None:
         entry = self._entry(client_id)
         return entry.client if entry else None
 
     def verification_keys(self, client: Client) -> dict[str, PublicKey]:
-        """Parsed keys of ``client``, from the cache when it holds this version of the client."""
-        with self._lock:
-            entry = self._cache.get(client.client_id)
-        if entry is not None and entry.client == client:
+        """Parsed keys of ``client``, from the snapshot when it holds this version of the client."""
+        snapshot = self._snapshot
+        entry = snapshot.entries.get(client.client_id) if snapshot is not None else None
+        if isinstance(entry, _Entry) and (entry.client is client or entry.client == client):
             return dict(entry.keys)
         return parse_verification_keys(client)
 
@@ -88,13 +135,13 @@ class ClientRegistry:
         """Store ``client``. Returns False (and writes nothing) when the row is already equal."""
         with self._db.transaction() as conn:
             written = upsert_row(conn, client, secret_digest, now)
-        self._forget(client.client_id)
+        self._refresh_after_write()
         return written
 
     def remove(self, client_id: str) -> bool:
         with self._db.transaction() as conn:
             removed = clients_repo.delete_row(conn, client_id)
-        self._forget(client_id)
+        self._refresh_after_write()
         return removed
 
     def list(self) -> builtins.list[Client]:
@@ -103,37 +150,78 @@ class ClientRegistry:
         return [client_from_metadata(row.metadata, updated_at=row.updated_at) for row in rows]
 
     def _entry(self, client_id: str) -> _Entry | None:
-        now = self._clock.now()
-        with self._lock:
-            cached = self._cache.get(client_id)
-            absent_since = self._absent.get(client_id)
-        if cached is not None and now - cached.checked_at < self._ttl:
-            return cached
-        if absent_since is not None and now - absent_since < self._ttl:
-            return None
-        with self._db.reader() as conn:
-            row = clients_repo.get_row(conn, client_id)
-        if row is None:
-            with self._lock:
-                self._cache.pop(client_id, None)
-                if len(self._absent) >= ABSENT_CACHE_SIZE:
-                    self._absent.clear()
-                self._absent[client_id] = now
-            return None
-        if cached is not None and cached.client.updated_at == row.updated_at:
-            entry = replace(cached, secret_digest=row.secret_digest, checked_at=now)
-        else:
-            client = client_from_metadata(row.metadata, updated_at=row.updated_at)
-            entry = _Entry(client, parse_verification_keys(client), row.secret_digest, now)
-        with self._lock:
-            self._cache[client_id] = entry
-            self._absent.pop(client_id, None)
-        return entry
+        entry = self._entries().get(client_id)
+        if entry is None or isinstance(entry, _Entry):
+            return entry
+        raise ValueError(entry.problem)
 
-    def _forget(self, client_id: str) -> None:
-        with self._lock:
-            self._cache.pop(client_id, None)
-            self._absent.pop(client_id, None)
+    def _entries(self) -> Mapping[str, _Entry | _Invalid]:
+        """The current snapshot's clients; refreshed first when it is older than the TTL. Nothing
+        here depends on the client_id asked for."""
+        snapshot = self._snapshot
+        now = self._clock.now()
+        if snapshot is not None and not snapshot.failed and now - snapshot.loaded_at < self._ttl:
+            return snapshot.entries
+        # Nothing loaded yet: wait for the first load. Expired: one thread refreshes, the
+        # others answer from the previous snapshot meanwhile (or fail at once after a failure).
+        if not self._refresh_lock.acquire(blocking=snapshot is None):
+            assert snapshot is not None
+            if snapshot.failed:
+                raise StorageUnavailable("the client registry could not be refreshed")
+            return snapshot.entries
+        try:
+            current = self._snapshot
+            now = self._clock.now()
+            if current is not None and not current.failed and now - current.loaded_at < self._ttl:
+                return current.entries  # another thread refreshed it while we waited
+            return self._refresh(current, now).entries
+        finally:
+            self._refresh_lock.release()
+
+    def _refresh_after_write(self) -> None:
+        """Our own write is visible at once: refresh now (the write has committed)."""
+        # A failure leaves the snapshot marked failed: the write stands, the next lookup retries.
+        with self._refresh_lock, contextlib.suppress(Exception):
+            self._refresh(self._snapshot, self._clock.now())
+
+    def _refresh(self, previous: _Snapshot | None, now: int) -> _Snapshot:
+        """Load what changed since ``previous`` and publish the new snapshot (refresh lock held)."""
+        old: Mapping[str, _Entry | _Invalid] = previous.entries if previous is not None else {}
+        try:
+            with self._db.reader() as conn:
+                versions = clients_repo.list_versions(conn, limit=MAX_CLIENTS + 1)
+                if len(versions) > MAX_CLIENTS:
+                    raise TooManyClients(
+                        f"more than {MAX_CLIENTS} clients are registered; the client registry "
+                        "holds all of them in memory (services/client_registry.py)"
+                    )
+                changed = [
+                    client_id
+                    for client_id, updated_at in versions
+                    if (known := old.get(client_id)) is None or known.updated_at != updated_at
+                ]
+                rows = clients_repo.get_rows(conn, changed) if changed else []
+        except Exception:
+            self._snapshot = _Snapshot(old, previous.loaded_at if previous else now, failed=True)
+            raise
+        fresh = {row.client_id: _parse(row) for row in rows}
+        reread = set(changed)
+        entries: dict[str, _Entry | _Invalid] = {}
+        for client_id, _ in versions:
+            entry = fresh.get(client_id) if client_id in reread else old.get(client_id)
+            if entry is not None:  # None: removed between the two queries
+                entries[client_id] = entry
+        snapshot = _Snapshot(entries, now)
+        self._snapshot = snapshot
+        return snapshot
+
+
+def _parse(row: clients_repo.ClientRow) -> _Entry | _Invalid:
+    try:
+        client = client_from_metadata(row.metadata, updated_at=row.updated_at)
+        return _Entry(client, parse_verification_keys(client), row.secret_digest, row.updated_at)
+    except Exception as exc:  # this client only: the other clients stay usable
+        return _Invalid(str(exc) or exc.__class__.__name__, row.updated_at)
 
 
 def upsert_row(conn: Connection, client: Client, secret_digest: str | None, now: int) -> bool:

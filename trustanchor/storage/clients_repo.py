@@ -5,7 +5,7 @@ reads and writes rows."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +13,8 @@ from sqlalchemy import Connection, delete, select, update
 
 from trustanchor.storage.database import insert_once
 from trustanchor.storage.tables import clients as clients_table
+
+ID_CHUNK = 500  # ids per IN (...) list: far below SQLite's and PostgreSQL's parameter limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,23 @@ def get_row(conn: Connection, client_id: str) -> ClientRow | None:
 def list_rows(conn: Connection) -> list[ClientRow]:
     rows = conn.execute(select(clients_table).order_by(clients_table.c.client_id)).all()
     return [_row(row) for row in rows]
+
+
+def list_versions(conn: Connection, *, limit: int) -> list[tuple[str, int]]:
+    """``(client_id, updated_at)`` of at most ``limit`` rows: the cheap query with which the client
+    registry notices what changed (ids and integers only; no metadata is read or parsed)."""
+    stmt = select(clients_table.c.client_id, clients_table.c.updated_at).limit(limit)
+    return [(row.client_id, row.updated_at) for row in conn.execute(stmt)]
+
+
+def get_rows(conn: Connection, client_ids: Sequence[str]) -> list[ClientRow]:
+    """The rows of ``client_ids`` that exist, in chunks of :data:`ID_CHUNK` ids per statement."""
+    found: list[ClientRow] = []
+    for start in range(0, len(client_ids), ID_CHUNK):
+        chunk = client_ids[start : start + ID_CHUNK]
+        stmt = select(clients_table).where(clients_table.c.client_id.in_(chunk))
+        found.extend(_row(row) for row in conn.execute(stmt))
+    return found
 
 
 def exists(conn: Connection, client_id: str) -> bool:
