@@ -21,8 +21,9 @@ per method (:data:`ASSERTION_NOT_VERIFIED`, :data:`BASIC_NOT_VERIFIED`,
 :data:`NOT_A_PUBLIC_CLIENT`), and they do the same work: an assertion of an unknown client is
 verified against a stand-in key of its alg (:func:`_stand_in_key`), as an assertion whose kid
 names no registered key is, and a secret of an unknown client is compared with a stand-in
-digest; the client registry remembers unknown ids as it keeps registered clients
-(services/client_registry.py), so the lookup takes the same time too. The checks of the
+digest; the client registry holds every registered client in memory
+(services/client_registry.py), so looking up any id, registered or not, is one dict read and
+takes the same time too. The checks of the
 assertion's claims (aud, exp, iat, nbf, lifetime, jti) come after its signature, so only the
 holder of a registered key ever reads their descriptions.
 """
