@@ -36,6 +36,7 @@ from trustanchor.demo.parties_app import create_app
 from trustanchor.demo.people import Person, person
 from trustanchor.demo.prepare import prepare
 from trustanchor.demo.site import DemoSite
+from trustanchor.storage import accounts_repo
 
 JP_ANCHOR = "jp-national-id"
 EU_ANCHOR = "eu-pid"
@@ -567,6 +568,50 @@ def test_sign_out_everywhere_lets_another_person_sign_in_in_the_same_browser(dem
     started = taro.follow(taro.submit(taro.bank_home(), "/bank/login"))
     assert not any(form.action.endswith("/consent") for form in parse(started.text).forms)
     assert "Hello, Taro Suzuki" in text_of(taro.follow(taro.decide(taro.consent(started))))
+
+
+def test_a_link_approved_by_someone_else_is_removed_and_the_accounts_are_free(
+    demo: Demo,
+) -> None:
+    """Attack-session finding F1: Hanako starts "Link", says "Not you?" to her own session,
+    starts again, and Taro's wallet answers the QR code in her browser; Allow is pressed. The
+    bank sees another person's ``sub``, removes the link, and the service undoes the bindings:
+    Hanako's accounts are bound to nobody, and she can link them as herself."""
+    taro = Customer(demo, "taro")
+    taro.sign_in()
+    taro.link()
+    hanako = Customer(demo, "hanako")
+    hanako.sign_in()
+    started = hanako.submit(hanako.bank_home(), "/bank/link")
+    consent = hanako.consent(hanako.follow(started))
+    hanako.follow(hanako.submit(consent, "/not-me"))
+    taro_wallet = Customer(demo, "taro")
+    taro_wallet.session = hanako.session  # Hanako's browser, Taro's phone
+    started = hanako.submit(hanako.bank_home(), "/bank/link")
+    consent = taro_wallet.consent(hanako.follow(started))
+    assert "鈴木 太…" in text_of(consent)
+    result = hanako.follow(hanako.decide(consent))
+    assert "approved by someone other than the signed-in customer" in text_of(result)
+    assert "the link it made was removed" in text_of(result)
+
+    deposit = demo.desk.account_id(hanako.person, "bank_deposit")
+    wallet = demo.desk.account_id(hanako.person, "cbdc_wallet")
+    with demo.server.services.db.reader() as conn:
+        found = accounts_repo.get_many(conn, [deposit, wallet])
+    assert [found[a].holder_id for a in (deposit, wallet)] == [None, None]
+    assert demo.desk.active_link(hanako.person) is None
+    # Taro's own link is untouched.
+    assert demo.desk.active_link(taro.person) is not None
+
+    # Hanako's browser holds the session of Taro's login now: she says "Not you?" and links
+    # her accounts as herself.
+    started = hanako.submit(hanako.bank_home(), "/bank/link")
+    consent = hanako.follow(started)
+    assert "鈴木 太…" in text_of(consent)
+    hanako.follow(hanako.submit(consent, "/not-me"))
+    linked = hanako.link()
+    assert element_text(linked.text, "decision") == "Allowed"
+    assert demo.desk.active_link(hanako.person) is not None
 
 
 def test_sign_out_everywhere_needs_the_bank_sessions_own_form(demo: Demo) -> None:

@@ -306,3 +306,127 @@ def test_registered_kyc_attributes_are_stored_only_as_their_digest(database: Dat
     assert plain.kyc is None
     with database.reader() as conn:
         assert accounts_repo.get(conn, account.id) == account
+
+
+# -- releasing a binding (attack-session finding F1) -------------------------------------------
+
+
+def _bound_by_removed_link(database: Database) -> tuple[str, str, str]:
+    """A deposit account and wallet bound to h1 by link ``lnk_first…``, which is removed."""
+    deposit, wallet = _linked_pair(database)
+    link_id = "lnk_first000000000000"
+    with database.transaction() as conn:
+        accounts_repo.create_link(
+            conn,
+            link_id=link_id,
+            holder_id="h1",
+            deposit_account_id=deposit,
+            wallet_account_id=wallet,
+            now=NOW,
+        )
+        for account in (deposit, wallet):
+            assert accounts_repo.bind(
+                conn,
+                account,
+                registered_by="bank",
+                holder_id="h1",
+                identity_id="i1",
+                now=NOW,
+                kyc_matched=True,
+                link_id=link_id,
+            )
+        assert accounts_repo.remove_link(conn, link_id, reason="removed_by_intermediary", now=NOW)
+    return deposit, wallet, link_id
+
+
+def test_a_release_clears_the_binding_only_for_its_link_and_holder(database: Database) -> None:
+    deposit, wallet, link_id = _bound_by_removed_link(database)
+    _holders(database, "h2")
+    with database.transaction() as conn:
+        assert not accounts_repo.release(
+            conn, deposit, holder_id="h2", link_id=link_id, now=NOW + 1
+        )
+        assert not accounts_repo.release(
+            conn, deposit, holder_id="h1", link_id="lnk_other000000000000", now=NOW + 1
+        )
+        assert accounts_repo.release(conn, deposit, holder_id="h1", link_id=link_id, now=NOW + 1)
+        assert not accounts_repo.release(
+            conn, deposit, holder_id="h1", link_id=link_id, now=NOW + 2
+        )
+        stored = accounts_repo.get(conn, deposit)
+        kept = accounts_repo.get(conn, wallet)
+    assert stored is not None and kept is not None
+    assert (
+        stored.holder_id,
+        stored.binding_identity_id,
+        stored.kyc_matched_identity_id,
+        stored.bound_at,
+        stored.bound_by_link_id,
+        stored.status,
+    ) == (None, None, None, None, None, "active")
+    assert (kept.holder_id, kept.bound_by_link_id) == ("h1", link_id)
+    # Unbound again: the next binding may be anyone's.
+    with database.transaction() as conn:
+        assert accounts_repo.bind(
+            conn, deposit, registered_by="bank", holder_id="h2", identity_id="i2", now=NOW + 3
+        )
+
+
+def test_an_account_an_active_link_uses_is_not_released(database: Database) -> None:
+    deposit, wallet, link_id = _bound_by_removed_link(database)
+    other = _register(database, "acc_wallet20000000000", "cbdc_wallet", "d3")
+    with database.transaction() as conn:
+        accounts_repo.create_link(
+            conn,
+            link_id="lnk_second00000000000",
+            holder_id="h1",
+            deposit_account_id=deposit,
+            wallet_account_id=other,
+            now=NOW,
+        )
+        assert not accounts_repo.release(
+            conn, deposit, holder_id="h1", link_id=link_id, now=NOW + 1
+        )
+        assert accounts_repo.release(conn, wallet, holder_id="h1", link_id=link_id, now=NOW + 1)
+
+
+def test_a_release_racing_new_links_that_rely_on_the_account_leaves_no_link_unbound(
+    database: Database,
+) -> None:
+    """Half the racers release the deposit account; the other half create a link relying on
+    it as bound to h1 (as consent does). Whatever the order, no active link ends up using an
+    unbound account, and a link that committed found the account still bound."""
+    deposit, _, link_id = _bound_by_removed_link(database)
+    wallets = [
+        _register(database, f"acc_racewallet{i:07d}", "cbdc_wallet", f"w{i}") for i in range(RACERS)
+    ]
+
+    def attempt(conn: Connection, i: int) -> str:
+        if i % 2 == 0:
+            released = accounts_repo.release(
+                conn, deposit, holder_id="h1", link_id=link_id, now=NOW + 1
+            )
+            return "released" if released else "kept"
+        if not accounts_repo.rely_on(conn, deposit, holder_id="h1"):
+            return "conflict"
+        accounts_repo.create_link(
+            conn,
+            link_id=f"lnk_race{i:013d}",
+            holder_id="h1",
+            deposit_account_id=deposit,
+            wallet_account_id=wallets[i],
+            now=NOW + 1,
+        )
+        return "linked"
+
+    results = race(database, attempt)
+    with database.reader() as conn:
+        stored = accounts_repo.get(conn, deposit)
+        using = accounts_repo.links_of_account(conn, deposit)
+    assert stored is not None
+    assert results.count("released") <= 1
+    assert len(using) == results.count("linked")
+    if stored.holder_id is None:
+        assert using == []
+    else:
+        assert results.count("released") == 0

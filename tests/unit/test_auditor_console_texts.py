@@ -28,6 +28,7 @@ REVOCATION_REASONS = (  # token_revoked reasons the service writes (services/lin
     "removed_by_holder",
     "removed_by_intermediary",
     "unlinked_by_holder",
+    "binding_released",
     "account_closed",
     "anchor_suspended",
     "identity_unjoined",

@@ -77,6 +77,9 @@ class Account:
     kyc: AccountKyc | None = None
     # The identity the registered KYC attributes matched at binding (None: not matched).
     kyc_matched_identity_id: str | None = None
+    # The link whose creation bound it (None: unbound, or bound before migration 0012). Its
+    # removal by the intermediary releases the binding (services/links.py).
+    bound_by_link_id: str | None = None
 
     @property
     def is_bound(self) -> bool:

@@ -71,6 +71,17 @@ def carry_out(
         if item.link is not None:
             links.remove_in(conn, item.link.id, reason="unlinked_by_holder", at=at)
         return None
+    # The link first, so that each account this consent binds records the link that bound it
+    # (an existing active link of the pair is returned as it is): the intermediary removing
+    # that link releases the binding (services/links.py, docs/HOLDER-INTEGRITY.md).
+    link = accounts_repo.create_link(
+        conn,
+        link_id="lnk_" + item.decision_id.removeprefix("dec_"),  # both random, one-time
+        holder_id=authentication.holder_id,
+        deposit_account_id=detail.deposit_account,
+        wallet_account_id=detail.wallet_account,
+        now=at,
+    )
     for account_id in (detail.deposit_account, detail.wallet_account):
         account = item.accounts[account_id]
         if account.holder_id is None or account.status == "flagged":
@@ -82,17 +93,12 @@ def carry_out(
                 identity_id=authentication.identity_id,
                 now=at,
                 kyc_matched=account_id in item.kyc_matched,
+                link_id=link.id,
             )
-            if not bound:
-                raise BindingConflict(account_id)
-    link = accounts_repo.create_link(
-        conn,
-        link_id="lnk_" + item.decision_id.removeprefix("dec_"),  # both random, one-time
-        holder_id=authentication.holder_id,
-        deposit_account_id=detail.deposit_account,
-        wallet_account_id=detail.wallet_account,
-        now=at,
-    )
+        else:  # relied on as bound: it keeps the link that bound it; held against a release
+            bound = accounts_repo.rely_on(conn, account_id, holder_id=authentication.holder_id)
+        if not bound:
+            raise BindingConflict(account_id)
     accounts_repo.clear_link_flag(conn, link.id)
     # The requesting intermediary approves the link for movements debiting its own account by
     # asking for it; the other one approves through the links API (docs/POLICY.md "Funding").

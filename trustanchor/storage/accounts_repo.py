@@ -4,7 +4,8 @@ Every state change is one conditional statement, so two processes racing on the 
 or link get one winner: registering (unique (client, reference digest)), binding (only an account
 the binding intermediary registered, only while unbound or already bound to the same holder),
 creating a link (partial unique index on the active
-pair), removing a link (only while active).
+pair), removing a link (only while active), releasing a binding (only while still bound by that link
+and no active link uses the account).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, or_, select, update
+from sqlalchemy import Connection, Row, and_, case, or_, select, update
 
 from trustanchor.domain.accounts import Account, AccountKyc, AccountLink
 from trustanchor.storage.database import insert_once
@@ -33,6 +34,7 @@ def _account(row: Row[Any]) -> Account:
         created_at=row.created_at,
         kyc=None if row.kyc is None else AccountKyc.from_json(row.kyc),
         kyc_matched_identity_id=row.kyc_matched_identity_id,
+        bound_by_link_id=row.bound_by_link_id,
     )
 
 
@@ -128,13 +130,16 @@ def bind(
     identity_id: str,
     now: int,
     kyc_matched: bool = False,
+    link_id: str | None = None,
 ) -> bool:
     """Bind the account to ``holder_id`` through ``identity_id``, for the intermediary
     ``registered_by`` — only if that intermediary registered it and it is unbound or already
     bound to that holder (a re-verification refreshes the binding and clears a flag). False when
     another intermediary registered it, it belongs to someone else or is closed: the caller
     must not go on. ``kyc_matched``: the registered KYC attributes matched ``identity_id``'s
-    verified claims (recorded with the binding; a binding without it records no match)."""
+    verified claims (recorded with the binding; a binding without it records no match).
+    ``link_id``: the link whose creation binds it now (``bound_by_link_id``), so that the
+    intermediary removing that link can release the binding (:func:`release`)."""
     result = conn.execute(
         update(accounts)
         .where(
@@ -148,10 +153,72 @@ def bind(
             binding_identity_id=identity_id,
             kyc_matched_identity_id=identity_id if kyc_matched else None,
             bound_at=now,
+            bound_by_link_id=link_id,
             status="active",
             flagged_reason=None,
             updated_at=now,
         )
+    )
+    return result.rowcount == 1
+
+
+def release(conn: Connection, account_id: str, *, holder_id: str, link_id: str, now: int) -> bool:
+    """Undo the binding that ``link_id``'s creation made: the account becomes unbound (holder,
+    binding identity, KYC match, bound time and binding link cleared; a flag, which was about
+    that binding, goes with it). One conditional update: only while the account is still
+    bound to ``holder_id`` by ``link_id`` and no active link uses it, so a concurrent new link
+    or a rebinding wins over the release. False when nothing was released.
+
+    The row is locked first (``FOR UPDATE`` on PostgreSQL; SQLite's single writer serialises
+    without it) and the active links are read by the next statement, under a snapshot taken
+    after the lock: a consent relying on the account (:func:`rely_on`) either committed its new
+    link before, which keeps the binding, or finds the account released and fails."""
+    conn.execute(select(accounts.c.id).where(accounts.c.id == account_id).with_for_update())
+    in_use = (
+        select(account_links.c.id)
+        .where(
+            account_links.c.removed_at.is_(None),
+            or_(
+                account_links.c.deposit_account_id == account_id,
+                account_links.c.wallet_account_id == account_id,
+            ),
+        )
+        .exists()
+    )
+    result = conn.execute(
+        update(accounts)
+        .where(
+            accounts.c.id == account_id,
+            accounts.c.holder_id == holder_id,
+            accounts.c.bound_by_link_id == link_id,
+            ~in_use,
+        )
+        .values(
+            holder_id=None,
+            binding_identity_id=None,
+            kyc_matched_identity_id=None,
+            bound_at=None,
+            bound_by_link_id=None,
+            status=case((accounts.c.status == "flagged", "active"), else_=accounts.c.status),
+            flagged_reason=None,
+            updated_at=now,
+        )
+    )
+    return result.rowcount == 1
+
+
+def rely_on(conn: Connection, account_id: str, *, holder_id: str) -> bool:
+    """Hold an account already bound to ``holder_id`` that a new link relies on, until the
+    caller's transaction ends (a row lock taken by a no-op update, so that :func:`release`
+    waits for this consent); False when it is no longer bound to that holder or is closed."""
+    result = conn.execute(
+        update(accounts)
+        .where(
+            accounts.c.id == account_id,
+            accounts.c.holder_id == holder_id,
+            accounts.c.status != "closed",
+        )
+        .values(updated_at=accounts.c.updated_at)
     )
     return result.rowcount == 1
 

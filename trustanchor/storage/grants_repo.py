@@ -344,6 +344,40 @@ def live_grants_of_link(
     return [row.id for row in conn.execute(query).all()]
 
 
+def _grant(row: Any) -> Grant:
+    return Grant(
+        id=row.id,
+        client_id=row.client_id,
+        holder_id=row.holder_id,
+        details=dict(row.details),
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def grants_of_link(conn: Connection, link_id: str) -> list[Grant]:
+    """Every grant that relied on the link, revoked or not (the consent that created it among
+    them, unless purged)."""
+    rows = conn.execute(
+        select(grants).where(grants.c.link_id == link_id).order_by(grants.c.id)
+    ).all()
+    return [_grant(row) for row in rows]
+
+
+def live_grants_of_holder(conn: Connection, holder_id: str, *, now: int) -> list[Grant]:
+    """The holder's unrevoked, unexpired grants, with what they authorised."""
+    rows = conn.execute(
+        select(grants)
+        .where(
+            grants.c.holder_id == holder_id,
+            grants.c.revoked_at.is_(None),
+            grants.c.expires_at > now,
+        )
+        .order_by(grants.c.id)
+    ).all()
+    return [_grant(row) for row in rows]
+
+
 def live_grants_relying_on_anchor(conn: Connection, anchor_id: str) -> list[str]:
     rows = conn.execute(
         select(grants.c.id)

@@ -225,6 +225,10 @@ accounts = Table(
     # (NULL: not matched, or none registered). Claims stored with an identity change at every
     # login, so an account's KYC is compared once, at binding, with the claims just presented.
     Column("kyc_matched_identity_id", String(64), nullable=True),
+    # The account link whose creation bound the account (migration 0012; NULL: unbound, or
+    # bound before 0012). The intermediary removing that link releases the binding
+    # (services/links.py). No foreign key: accounts <-> account_links would be a cycle.
+    Column("bound_by_link_id", String(64), nullable=True),
     UniqueConstraint("client_id", "reference_digest", name="uq_accounts_client_reference"),
 )
 Index("ix_accounts_holder", accounts.c.holder_id)

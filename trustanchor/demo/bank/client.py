@@ -581,6 +581,22 @@ class BankClient:
             f"DELETE standing authorization: HTTP {response.status_code} {_error_text(response)}"
         )
 
+    def remove_link(self, link_id: str) -> bool:
+        """``DELETE /links/{link_id}``: True when the service removed it now (and undid the
+        account bindings it made), False when it was not active (404)."""
+        url = self.site.service(f"/links/{link_id}")
+        try:
+            response = self.oauth().session.delete(
+                url, auth=self._machine_token(), timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            raise BankClientError("the service does not answer") from exc
+        if response.status_code == 204:
+            return True
+        if response.status_code == 404:
+            return False
+        raise BankClientError(f"DELETE link: HTTP {response.status_code} {_error_text(response)}")
+
     # -- RP-Initiated Logout -------------------------------------------------------------------
 
     def logout_url(

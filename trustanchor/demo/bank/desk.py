@@ -376,6 +376,25 @@ class BankDesk:
         self.store.end_standing(standing.id, "stopped_at_bank")
         return True
 
+    def remove_wrong_links(self, approved: Sequence[Mapping[str, Any]], sub: str | None) -> int:
+        """Someone other than the signed-in customer approved ``approved`` (the ID token's
+        ``sub`` is not the customer's): remove every link it created, whose holder is that
+        ``sub``, through the links API. The service then undoes the account bindings those
+        links made, so the customer can link the accounts as herself. How many were removed."""
+        wanted = {
+            (entry.get("deposit_account"), entry.get("wallet_account"))
+            for entry in approved
+            if entry.get("type") == "account_link" and entry.get("actions") == ["link"]
+        }
+        if not wanted or sub is None:
+            return 0
+        removed = 0
+        for link in self.client.links():
+            pair = (link.get("deposit_account"), link.get("wallet_account"))
+            if pair in wanted and link.get("holder") == sub and link.get("removed_at") is None:
+                removed += self.client.remove_link(str(link.get("link_id")))
+        return removed
+
     def active_link(self, person: Person) -> dict[str, Any] | None:
         """The service's active link between the person's deposit and wallet, if any."""
         deposit = self.account_id(person, "bank_deposit")

@@ -587,7 +587,17 @@ def _finish_operation(
     except BankClientError as exc:
         return not_done("failed", message=str(exc))
     if tokens.sub != session.sub:
-        return not_done("failed", message="approved by someone other than the signed-in customer")
+        # A link that someone else approved binds the customer's accounts to that person:
+        # removing it undoes the bindings (docs/HOLDER-INTEGRITY.md).
+        try:
+            undone = bank.remove_wrong_links(tokens.authorization_details, tokens.sub)
+        except BankClientError:
+            undone = 0
+        return not_done(
+            "failed",
+            message="approved by someone other than the signed-in customer"
+            + ("; the link it made was removed" if undone else ""),
+        )
     if tokens.id_token:
         bank.store.remember_id_token(session, tokens.id_token)
     if standing_row is not None:
