@@ -23,8 +23,11 @@ from support.server import RunningServer
 
 from trustanchor.audit.entries import TokenRevoked, digest, parse_entry
 from trustanchor.clock import SystemClock
+from trustanchor.domain.identity import Authentication
+from trustanchor.oauth.authorization_details import parse_operations
+from trustanchor.services import decisions
 from trustanchor.storage import accounts_repo
-from trustanchor.storage.tables import grants
+from trustanchor.storage.tables import grants, interactions
 
 
 @pytest.fixture
@@ -276,3 +279,38 @@ def test_the_release_entry_names_the_binding_consents_grant(
     assert bank.api("DELETE", f"/links/{row['link_id']}").status_code == 204
     released = [e for e in revocations(server) if e.reason == "binding_released"]
     assert [(e.grant, e.jti) for e in released] == [(digest(grant_id), None)]
+
+
+def test_a_transfer_decided_before_the_release_is_not_carried_out_after_it(
+    server: RunningServer, payments: Payments, bank: Bank
+) -> None:
+    """Taro's transfer from Hanako's wallet is decided while the wallet is still bound to him;
+    the bank's removal releases it before the consent commits: carrying out the stale decision
+    is a conflict (the consent rolls back), so no transfer grant outlives the release."""
+    hanako = Holder(server, payments, "hanako")
+    deposit = bank.register("hanako-deposit", "bank_deposit", "Hanako savings")
+    wallet = bank.register("hanako-wallet", "cbdc_wallet", "Hanako wallet")
+    approved(bank, wrong_wallet_in(hanako, server, payments), [link(deposit, wallet)])
+    taro = Holder(server, payments, "taro")
+    t_deposit = bank.register("taro-deposit", "bank_deposit", "Taro savings")
+    t_wallet = bank.register("taro-wallet", "cbdc_wallet", "Taro wallet")
+    approved(bank, taro, [link(t_deposit, t_wallet)])
+    taro.open(bank.authorization_url([transfer(wallet, t_wallet, "5000")], Pkce.generate()))
+    services = server.services
+    at = services.clock.now()
+    with services.db.reader() as conn:
+        row = conn.execute(select(interactions).where(interactions.c.state == "consent")).one()
+        authentication = Authentication.from_json(row.authentication)
+        outcome = decisions.decide(
+            services,
+            conn,
+            parse_operations([transfer(wallet, t_wallet, "5000")]),
+            authentication,
+            at=at,
+            client_id=payments.bank.client_id,
+        )
+    assert outcome.allowed
+    [wrong_link] = [x for x in active_links(bank) if x["deposit_account"] == deposit]
+    assert bank.api("DELETE", f"/links/{wrong_link['link_id']}").status_code == 204
+    with pytest.raises(decisions.BindingConflict), services.db.transaction() as conn:
+        decisions.carry_out(conn, outcome, authentication, grant_id="none", at=at)

@@ -53,7 +53,10 @@ KINDS: Mapping[str, OperationKind] = MappingProxyType(
             account_link.TYPE, link_decision.decide, carry_out=link_decision.carry_out
         ),
         value_transfer.TYPE: OperationKind(
-            value_transfer.TYPE, transfer_decision.decide, count=transfer_decision.count
+            value_transfer.TYPE,
+            transfer_decision.decide,
+            count=transfer_decision.count,
+            carry_out=transfer_decision.carry_out,
         ),
         funding.TYPE: OperationKind(
             funding.TYPE,

@@ -14,7 +14,13 @@ from trustanchor.policy.engine import decide_transfer
 from trustanchor.policy.facts import TransferRequest
 from trustanchor.policy.snapshot import TrustSnapshot
 from trustanchor.services import cumulative
-from trustanchor.services.decision_reader import Context, DetailDecision, new_decision_id
+from trustanchor.services.decision_reader import (
+    CarryingOut,
+    Context,
+    DetailDecision,
+    new_decision_id,
+)
+from trustanchor.services.interaction import BindingConflict
 from trustanchor.storage import accounts_repo
 
 
@@ -96,3 +102,20 @@ def count(conn: Connection, snapshot: TrustSnapshot, item: DetailDecision, at: i
         debtor_account_id=debtor.id,
         at=at,
     )
+
+
+def carry_out(conn: Connection, item: DetailDecision, carrying: CarryingOut) -> str | None:
+    """Hold the accounts of an approved transfer that are bound to the person until the consent
+    commits (``accounts_repo.rely_on``): an intermediary's link removal releasing one of them
+    (services/links.py) then either comes first, and this consent fails with BindingConflict,
+    or waits and finds this grant to revoke. Creates no link."""
+    detail = item.operation
+    assert isinstance(detail, ValueTransferDetail)
+    holder_id = carrying.authentication.holder_id
+    for account_id in (detail.debtor_account, detail.creditor_account):
+        account = item.accounts.get(account_id)
+        if account is None or account.holder_id != holder_id:
+            continue  # the creditor may be anyone's; the debtor was decided to be the person's
+        if not accounts_repo.rely_on(conn, account_id, holder_id=holder_id):
+            raise BindingConflict(account_id)
+    return None
