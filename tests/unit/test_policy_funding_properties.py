@@ -242,7 +242,10 @@ def set_policies(draw: st.DrawFn) -> AnchorSetPolicy:
         "min_assurance_funding": draw(mostly("substantial", "low", "high")),
         "min_assurance_transfer": draw(mostly("substantial", "low", "high")),
         "revocation_check": draw(st.sampled_from(["fail_open", "fail_closed"])),
-        "account_kyc": draw(st.sampled_from(["if_registered", "required", "off"])),
+        # "required" most often: kyc_not_registered needs it and comes late in the order, so with
+        # a uniform draw the 1,500 derandomised worlds below reached it once (and not at all in
+        # the full suite, where Hypothesis mixes in constants of every module loaded by then).
+        "account_kyc": draw(mostly("required", "if_registered", "off")),
         "limits": {"JPY": str(draw(LIMIT))},
         "funding_limits": {"JPY": str(draw(LIMIT))},
         "step_up": [
