@@ -351,7 +351,12 @@ TOOLS = {"bash": "bash", "openssl": "openssl", "sqlite3": "sqlite3", "curl": "cu
 def deployment(tmp_path: Path, database_url: str) -> Iterator[Deployment]:
     missing = sorted(pkg for tool, pkg in TOOLS.items() if shutil.which(tool) is None)
     if missing:
-        pytest.fail(f"docs/DEPLOYING.md needs them: apt-get install -y {' '.join(missing)}")
+        # A machine with only Python and git runs the suite without them (./scripts/test);
+        # .ci/run installs them and sets TRUSTANCHOR_REQUIRE_DEPLOY_TOOLS, so CI never skips.
+        needs = f"docs/DEPLOYING.md needs them: apt-get install -y {' '.join(missing)}"
+        if os.environ.get("TRUSTANCHOR_REQUIRE_DEPLOY_TOOLS"):
+            pytest.fail(needs)
+        pytest.skip(needs)
     dialect = "sqlite" if database_url.startswith("sqlite") else "postgresql"
     deployment = Deployment(tmp_path, database_url, dialect)
     try:

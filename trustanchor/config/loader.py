@@ -41,6 +41,7 @@ _NOT_SETTINGS = {
     "TRUSTANCHOR_REQUIRE_POSTGRES",
     "TRUSTANCHOR_REQUIRE_BROWSER",  # the browser tests' CI switch (tests/browser)
     "TRUSTANCHOR_REQUIRE_NODE_OP",  # CI switch: node-oidc-provider as an upstream (tests/flows)
+    "TRUSTANCHOR_REQUIRE_DEPLOY_TOOLS",  # CI switch: docs/DEPLOYING.md's tools and systemd units
 }
 _WEAK_SECRET_MARKERS = ("demo", "example", "change", "secret", "test", "xxxx")
 
