@@ -219,14 +219,40 @@ def test_an_account_another_active_link_uses_keeps_its_binding_until_that_link_g
     assert accounts_of(bank_b)[b_wallet]["bound"] is True
 
     # Bank A removes the bank B link too (it touches its account): the deposit account, whose
-    # binding link an intermediary removed, is released now, and so is the wallet that link
-    # bound.
+    # binding link bank A (its registrar) removed, is released now; the bank B wallet that
+    # link bound is bank B's to release, not bank A's.
     assert bank.api("DELETE", f"/links/{second['link_id']}").status_code == 204
     assert accounts_of(bank)[h_deposit]["bound"] is False
-    assert accounts_of(bank_b)[b_wallet]["bound"] is False
+    assert accounts_of(bank_b)[b_wallet]["bound"] is True
     hanako_tokens = not_me_then_approved(bank, hanako, [link(h_deposit, h_wallet)])
     assert subject(hanako_tokens) != taro_sub
     assert accounts_of(bank)[h_deposit]["holder"] == subject(hanako_tokens)
+
+
+def test_one_intermediary_never_releases_another_intermediarys_account(
+    server: RunningServer, payments: Payments, bank: Bank, bank_b: Bank
+) -> None:
+    """Second attack session: Hanako links a bank B deposit account to her bank A wallet with
+    her own consent; bank A, which sees the link through its wallet, removes it. Only bank B,
+    which registered the deposit account (and alone binds it), may undo its binding: it stays
+    Hanako's, and her grants naming it live on."""
+    hanako = Holder(server, payments, "hanako")
+    h_deposit = bank.register("hanako-deposit", "bank_deposit", "Hanako savings")
+    h_wallet = bank.register("hanako-wallet", "cbdc_wallet", "Hanako wallet")
+    approved(bank, hanako, [link(h_deposit, h_wallet)])
+    b_deposit = bank_b.register("hanako-b-deposit", "bank_deposit", "Hanako B savings")
+    b_tokens = approved(bank_b, hanako, [link(b_deposit, h_wallet)])
+    hanako_sub = accounts_of(bank)[h_wallet]["holder"]
+    [through_b] = [x for x in active_links(bank) if x["deposit_account"] == b_deposit]
+
+    assert bank.api("DELETE", f"/links/{through_b['link_id']}").status_code == 204
+    assert accounts_of(bank_b)[b_deposit]["bound"] is True
+    assert accounts_of(bank)[h_wallet]["holder"] == hanako_sub  # its own link is still there
+    assert "binding_released" not in [e.reason for e in revocations(server)]
+    assert not introspected(server, payments, b_tokens["access_token"])  # the link's own grant
+    with server.services.db.reader() as conn:
+        row = accounts_repo.get(conn, b_deposit)
+        assert row is not None and row.holder_id is not None
 
 
 def test_a_link_that_relied_on_bound_accounts_releases_nothing_it_did_not_bind(

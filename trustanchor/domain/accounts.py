@@ -96,6 +96,7 @@ class AccountLink:
     removed_at: int | None
     removed_reason: str | None
     flagged_at: int | None
+    removed_by: str | None = None  # the intermediary whose removal it was (client id)
 
     @property
     def is_active(self) -> bool:

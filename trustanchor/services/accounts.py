@@ -284,5 +284,8 @@ def remove_link(services: Services, client: Client, link_id: str) -> None:
     at = services.clock.now()
     with services.db.transaction() as conn:
         _own_active_link(conn, client, link_id)
-        if not links.remove_in(conn, link_id, reason="removed_by_intermediary", at=at):
+        removed = links.remove_in(
+            conn, link_id, reason="removed_by_intermediary", at=at, removed_by=client.client_id
+        )
+        if not removed:
             raise AccountsError(404, "not_found", "no such active link")

@@ -8,7 +8,9 @@ The intermediary's removal also undoes the bindings the link made (attack-sessio
 docs/HOLDER-INTEGRITY.md "When the wrong person approved a link"): an account is bound to the
 holder who approved the link that named it, and the intermediary learns only afterwards, from
 the ID token's subject, whether that was its customer. So when the link whose creation bound an
-account (``accounts.bound_by_link_id``) has been removed by an intermediary, and no active link
+account (``accounts.bound_by_link_id``) has been removed by the intermediary that registered
+that account (``account_links.removed_by``; another intermediary's removal releases only its
+own accounts), and no active link
 uses the account any more, the account is released — unbound, free for its real owner — and
 every live grant of that holder naming it is revoked (reason ``binding_released``), in the same
 transaction. The holder's own removals (``removed_by_holder``, ``unlinked_by_holder``) and an
@@ -35,10 +37,13 @@ BINDING_RELEASED = "binding_released"
 """The revocation reason of grants that relied on a released binding (docs/AUDIT-FORMAT.md)."""
 
 
-def remove_in(conn: Connection, link_id: str, *, reason: str, at: int) -> bool:
-    """Remove ``link_id`` inside the caller's transaction; False when it was not active.
-    Releases the bindings an intermediary's removal undoes (:func:`release_bindings`)."""
-    link = accounts_repo.remove_link(conn, link_id, reason=reason, now=at)
+def remove_in(
+    conn: Connection, link_id: str, *, reason: str, at: int, removed_by: str | None = None
+) -> bool:
+    """Remove ``link_id`` inside the caller's transaction (``removed_by``: the intermediary
+    whose removal it is); False when it was not active. Releases the bindings an
+    intermediary's removal undoes (:func:`release_bindings`)."""
+    link = accounts_repo.remove_link(conn, link_id, reason=reason, now=at, removed_by=removed_by)
     if link is None:
         return False
     revoke_grants(conn, grants_repo.live_grants_of_link(conn, link_id), reason=reason, at=at)
@@ -47,10 +52,11 @@ def remove_in(conn: Connection, link_id: str, *, reason: str, at: int) -> bool:
 
 
 def release_bindings(conn: Connection, link: AccountLink, *, at: int) -> list[str]:
-    """Release each account of the just-removed ``link`` whose binding link was removed by an
-    intermediary (this one, or an earlier one while this link still used the account) and
-    which no active link uses now; revoke, audited, the live grants of the holder that name a
-    released account, and record the release against the consent that made the binding.
+    """Release each account of the just-removed ``link`` whose binding link was removed by the
+    intermediary that registered the account (this link, or an earlier one while this link
+    still used the account) and which no active link uses now; revoke, audited, the live
+    grants of the holder that name a released account, and record the release against the
+    consent that made the binding.
     Returns the released account ids."""
     accounts = accounts_repo.get_many(conn, [link.deposit_account_id, link.wallet_account_id])
     released: list[str] = []
@@ -64,6 +70,11 @@ def release_bindings(conn: Connection, link: AccountLink, *, at: int) -> list[st
         binder = account.bound_by_link_id
         binding_link = link if binder == link.id else accounts_repo.get_link(conn, binder)
         if binding_link is None or binding_link.removed_reason != RELEASING_REASON:
+            continue
+        # Only the intermediary that registered the account undoes its binding: it alone
+        # binds it, and knows whether the person who approved was its customer. Another
+        # intermediary's removal of a link through its own account releases only that one.
+        if binding_link.removed_by != account.client_id:
             continue
         if accounts_repo.release(
             conn, account_id, holder_id=link.holder_id, link_id=binder, now=at

@@ -48,6 +48,7 @@ def _link(row: Row[Any]) -> AccountLink:
         removed_at=row.removed_at,
         removed_reason=row.removed_reason,
         flagged_at=row.flagged_at,
+        removed_by=row.removed_by,
     )
 
 
@@ -343,12 +344,15 @@ def links_for_client(
     return [_link(row) for row in rows]
 
 
-def remove_link(conn: Connection, link_id: str, *, reason: str, now: int) -> AccountLink | None:
-    """Mark an active link removed; None when unknown or already removed (one winner)."""
+def remove_link(
+    conn: Connection, link_id: str, *, reason: str, now: int, removed_by: str | None = None
+) -> AccountLink | None:
+    """Mark an active link removed (by the intermediary ``removed_by``, when it was one); None
+    when unknown or already removed (one winner)."""
     result = conn.execute(
         update(account_links)
         .where(account_links.c.id == link_id, account_links.c.removed_at.is_(None))
-        .values(removed_at=now, removed_reason=reason)
+        .values(removed_at=now, removed_reason=reason, removed_by=removed_by)
     )
     if result.rowcount != 1:
         return None

@@ -244,6 +244,8 @@ account_links = Table(
     Column("created_at", Time, nullable=False),
     Column("removed_at", Time, nullable=True),
     Column("removed_reason", String(64), nullable=True),
+    # the intermediary whose DELETE /links/<id> removed it (services/links.py); NULL otherwise
+    Column("removed_by", String(64), nullable=True),
     Column("flagged_at", Time, nullable=True),
 )
 # At most one active link per account pair: a partial unique index (SQLite and PostgreSQL).

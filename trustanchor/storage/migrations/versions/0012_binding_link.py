@@ -7,6 +7,10 @@
   (services/links.py, docs/HOLDER-INTEGRITY.md "When the wrong person approved a link").
   No foreign key: the link row is inserted in the same transaction as the binding, and a
   foreign key in each direction between accounts and account_links would be a cycle.
+- account_links.removed_by: the intermediary (client id) whose ``DELETE /links/<id>`` removed the
+  link; NULL for other removals. Only the accounts that intermediary registered are released
+  by its removal (a second attack session: one intermediary's removal released another's
+  accounts).
 
 Revision ID: 0012
 Revises: 0011
@@ -27,8 +31,12 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("accounts") as batch:
         batch.add_column(sa.Column("bound_by_link_id", sa.String(length=64), nullable=True))
+    with op.batch_alter_table("account_links") as batch:
+        batch.add_column(sa.Column("removed_by", sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("account_links") as batch:
+        batch.drop_column("removed_by")
     with op.batch_alter_table("accounts") as batch:
         batch.drop_column("bound_by_link_id")
