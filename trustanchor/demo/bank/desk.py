@@ -378,20 +378,24 @@ class BankDesk:
 
     def remove_wrong_links(self, approved: Sequence[Mapping[str, Any]], sub: str | None) -> int:
         """Someone other than the signed-in customer approved ``approved`` (the ID token's
-        ``sub`` is not the customer's): remove every link it created, whose holder is that
-        ``sub``, through the links API. The service then undoes the account bindings those
-        links made, so the customer can link the accounts as herself. How many were removed."""
-        wanted = {
-            (entry.get("deposit_account"), entry.get("wallet_account"))
+        ``sub`` is not the customer's): remove every active link of that ``sub`` touching one
+        of the accounts it named (the link it created, and any other that person made with
+        them meanwhile, which would keep a binding alive), through the links API. The service
+        then undoes the account bindings those links made, so the customer can link the
+        accounts as herself (docs/HOLDER-INTEGRITY.md). How many were removed."""
+        named = {
+            account
             for entry in approved
             if entry.get("type") == "account_link" and entry.get("actions") == ["link"]
+            for account in (entry.get("deposit_account"), entry.get("wallet_account"))
+            if account
         }
-        if not wanted or sub is None:
+        if not named or sub is None:
             return 0
         removed = 0
         for link in self.client.links():
-            pair = (link.get("deposit_account"), link.get("wallet_account"))
-            if pair in wanted and link.get("holder") == sub and link.get("removed_at") is None:
+            touches = {link.get("deposit_account"), link.get("wallet_account")} & named
+            if touches and link.get("holder") == sub and link.get("removed_at") is None:
                 removed += self.client.remove_link(str(link.get("link_id")))
         return removed
 
