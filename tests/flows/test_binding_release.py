@@ -38,17 +38,7 @@ def bank_b_party() -> Party:
 @pytest.fixture
 def payments(bank_b_party: Party) -> Payments:
     """The issue 4 ecosystem with a second intermediary, bank B, declared like bank A."""
-    payments = Payments()
-    [bank_a, *_] = payments.clients()
-    payments.extra_clients.append(
-        bank_a
-        | {
-            "client_id": bank_b_party.client_id,
-            "client_name": {"en": "Bank B", "ja": "B 銀行"},
-            "jwks": bank_b_party.jwks,
-        }
-    )
-    return payments
+    return Payments().add_intermediary(bank_b_party, {"en": "Bank B", "ja": "B 銀行"})
 
 
 @pytest.fixture

@@ -51,17 +51,9 @@ def bank_b_party() -> Party:
 @pytest.fixture
 def payments(bank_b_party: Party) -> Payments:
     """The issue 4 ecosystem with a wallet provider as a second intermediary."""
-    payments = Payments()
-    [bank_a, *_] = payments.clients()
-    payments.extra_clients.append(
-        bank_a
-        | {
-            "client_id": bank_b_party.client_id,
-            "client_name": {"en": "Wallet Provider", "ja": "ウォレット事業者"},
-            "jwks": bank_b_party.jwks,
-        }
+    return Payments().add_intermediary(
+        bank_b_party, {"en": "Wallet Provider", "ja": "ウォレット事業者"}
     )
-    return payments
 
 
 @pytest.fixture

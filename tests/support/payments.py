@@ -140,6 +140,15 @@ class Payments:
     ledger: Party = field(default_factory=lambda: Party("ledger"))
     extra_clients: list[dict[str, Any]] = field(default_factory=list)
 
+    def add_intermediary(self, party: Party, name: dict[str, str]) -> Payments:
+        """Declare ``party`` as a second intermediary, registered like the bank (its own keys
+        and name); ``self``, for a fixture to return."""
+        [bank, *_] = self.clients()
+        self.extra_clients.append(
+            bank | {"client_id": party.client_id, "client_name": name, "jwks": party.jwks}
+        )
+        return self
+
     def clients(self) -> list[dict[str, Any]]:
         return [
             {
