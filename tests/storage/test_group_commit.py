@@ -8,6 +8,8 @@ threads queue for it (``GroupCommit.waiting``), so they all land in the holder's
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +23,7 @@ from trustanchor.storage import grants_repo
 from trustanchor.storage.database import Database, StorageUnavailable, insert_once
 from trustanchor.storage.migrate import upgrade
 from trustanchor.storage.tables import access_tokens, anchor_set_members, used_jtis
+from trustanchor.suspension import run_on_loop
 
 NOW = 1_800_000_000
 
@@ -305,3 +308,191 @@ def test_with_linger_a_failing_last_member_still_commits_the_batch(tmp_path: Pat
     assert not first.is_alive() and not second.is_alive()
     assert committed_rows(database, access_tokens) == 1
     database.dispose()
+
+
+# --- members on the event loop's thread (trustanchor.suspension: POST /token under serve) ---
+
+
+def on_loop(db: Database, works: list[Callable[[Connection], object]]) -> list[object]:
+    """Run each work in its own transaction as a LoopTask, all started at once on one loop;
+    each result is what the work returned or the exception raised."""
+
+    def one(work: Callable[[Connection], object]) -> Callable[[], object]:
+        def run() -> object:
+            try:
+                with db.transaction() as conn:
+                    return work(conn)
+            except BaseException as exc:
+                return exc
+
+        return run
+
+    async def main() -> list[object]:
+        return list(await asyncio.gather(*(run_on_loop(one(w)) for w in works)))
+
+    return asyncio.run(main())
+
+
+def test_loop_members_share_commits_made_off_the_loop_and_are_durable(db: Database) -> None:
+    group = db.group
+    assert group is not None
+    committed_on: set[str] = set()
+    commit = group._commit
+
+    def recording_commit(batch: Any) -> None:
+        committed_on.add(threading.current_thread().name)
+        commit(batch)
+
+    group._commit = recording_commit  # type: ignore[method-assign]
+    before = group.batches
+    results = on_loop(db, [record_token(f"loop-{i}") for i in range(30)])
+    assert results == [f"loop-{i}" for i in range(30)]
+    assert committed_rows(db, access_tokens) == 30
+    assert group.batches - before < 30  # shared: fewer COMMITs than transactions
+    assert committed_on == {"trustanchor-committer"}
+
+
+def test_a_failing_loop_member_rolls_back_only_itself(db: Database) -> None:
+    def fails(conn: Connection) -> object:
+        record_token("doomed")(conn)
+        raise ValueError("refused after writing")
+
+    results = on_loop(db, [record_token("a"), fails, record_token("b")])
+    assert results[0] == "a" and results[2] == "b"
+    assert isinstance(results[1], ValueError)
+    assert committed_rows(db, access_tokens) == 2
+
+
+def test_two_loop_redemptions_of_one_code_have_exactly_one_winner(db: Database) -> None:
+    with db.transaction() as conn:
+        grants_repo.create_grant(conn, "g1", "bank", None, {}, now=NOW, expires_at=NOW + 3600)
+        grants_repo.store_code(
+            conn, "the-code", "g1", "bank", {"redirect_uri": "x"}, now=NOW, expires_at=NOW + 60
+        )
+
+    def redeem(conn: Connection) -> object:
+        try:
+            return grants_repo.consume_code(conn, "the-code", "bank", now=NOW)
+        except grants_repo.Reused:
+            return "reused"
+
+    results = on_loop(db, [redeem] * 4)
+    assert len([r for r in results if isinstance(r, grants_repo.ConsumedCode)]) == 1
+    assert results.count("reused") == 3
+
+
+def test_a_loop_member_waits_for_a_thread_member_without_blocking_the_loop(
+    db: Database,
+) -> None:
+    """A request thread holds the writer: the loop's members suspend, the loop goes on serving
+    (a ticker keeps ticking), and nobody on the loop returns before its batch committed."""
+    group = db.group
+    assert group is not None
+    release = threading.Event()
+    holding = threading.Event()
+
+    def holder() -> None:
+        with db.transaction() as conn:
+            record_token("thread")(conn)
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    assert holding.wait(5)
+    seen_after: list[int] = []
+
+    def member(jti: str) -> Callable[[], object]:
+        def run() -> object:
+            with db.transaction() as conn:
+                record_token(jti)(conn)
+            seen_after.append(committed_rows(db, access_tokens))  # durable by now
+            return jti
+
+        return run
+
+    async def main() -> tuple[list[object], int]:
+        ticks = 0
+        members = [asyncio.ensure_future(run_on_loop(member(f"l{i}"))) for i in range(5)]
+        while group.waiting < 5:
+            await asyncio.sleep(0.001)
+            ticks += 1
+        for _ in range(20):  # the members wait; the loop is free
+            await asyncio.sleep(0.001)
+            ticks += 1
+        assert not any(m.done() for m in members)
+        release.set()
+        return list(await asyncio.gather(*members)), ticks
+
+    results, ticks = asyncio.run(main())
+    thread.join(5)
+    assert results == [f"l{i}" for i in range(5)]
+    assert ticks >= 20
+    assert all(count >= 2 for count in seen_after)  # the thread's row and its own, at least
+    assert committed_rows(db, access_tokens) == 6
+
+
+def test_another_process_holding_the_write_lock_does_not_block_the_loop(
+    db: Database, tmp_path: Path
+) -> None:
+    """BEGIN IMMEDIATE waits for SQLite's write lock (busy_timeout); for a loop member it
+    waits on the committer thread, while the loop serves on."""
+    other = sqlite3.connect(str(tmp_path / "group.db"), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # as another process's writer would
+
+    async def main() -> tuple[object, int]:
+        ticks = 0
+        member = asyncio.ensure_future(run_on_loop(lambda: on_conn(db, record_token("after-lock"))))
+        for _ in range(50):
+            await asyncio.sleep(0.002)
+            ticks += 1
+        assert not member.done()
+        other.execute("COMMIT")
+        return await member, ticks
+
+    result, ticks = asyncio.run(main())
+    other.close()
+    assert result == "after-lock"
+    assert ticks == 50
+    assert committed_rows(db, access_tokens) == 1
+
+
+def on_conn(db: Database, work: Callable[[Connection], object]) -> object:
+    with db.transaction() as conn:
+        return work(conn)
+
+
+def test_a_cancelled_loop_caller_still_finishes_its_transaction(db: Database) -> None:
+    """The ASGI caller may be cancelled while its task waits; the task runs to its end, so
+    the writer is never left with a member that will not come back."""
+    group = db.group
+    assert group is not None
+    release = threading.Event()
+    holding = threading.Event()
+
+    def holder() -> None:
+        with db.transaction():
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    assert holding.wait(5)
+
+    async def main() -> None:
+        waiter = asyncio.ensure_future(run_on_loop(lambda: on_conn(db, record_token("abandoned"))))
+        while group.waiting < 1:
+            await asyncio.sleep(0.001)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        release.set()
+        for _ in range(500):  # the abandoned task finishes in the background
+            await asyncio.sleep(0.002)
+            if committed_rows(db, access_tokens) == 1:
+                break
+        assert await run_on_loop(lambda: on_conn(db, record_token("next"))) == "next"
+
+    asyncio.run(main())
+    thread.join(5)
+    assert committed_rows(db, access_tokens) == 2

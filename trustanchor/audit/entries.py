@@ -203,6 +203,17 @@ def authorization_details_digest(details: Sequence[Mapping[str, Any]]) -> str:
 # --- entry kinds ----------------------------------------------------------------------------
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...]:
+    """The fields of an entry class, in declaration order (read once per class)."""
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in fields(kind))
+    return names
+
+
 class _Entry:
     """Behaviour shared by every kind: validation on construction, canonical encoding."""
 
@@ -221,8 +232,8 @@ class _Entry:
 
     def to_json_object(self) -> dict[str, Any]:
         obj: dict[str, Any] = {"v": VERSION, "kind": self.KIND}
-        for f in fields(self):  # type: ignore[arg-type]
-            obj[f.name] = getattr(self, f.name)
+        for name in _field_names(type(self)):
+            obj[name] = getattr(self, name)
         return obj
 
     def to_canonical(self) -> bytes:

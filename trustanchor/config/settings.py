@@ -23,6 +23,7 @@ class ServiceSettings:
     group_commit: bool  # SQLite: concurrent write transactions share one commit
     group_commit_linger_us: int  # how long a batch may wait for requests in flight
     lean_token_endpoint: bool  # /token without Flask (web/token_route.py)
+    token_on_loop: bool  # with group commit: the lean /token on the event loop's thread
     event_loop: str  # auto | uvloop | asyncio: the workers' event loop (cli/lifecycle.py)
     # Secrets. In demo/test mode an empty value is replaced by a value generated into keys_dir.
     pairwise_secret: str

@@ -31,6 +31,7 @@ app = WsgiOverAsgi(
         integrator=_flask.extensions.get("trustanchor.audit_integrator"),
     ),
     randomness=_services.randomness,
+    lean_on_loop=_services.db.group is not None and _services.settings.service.token_on_loop,
 )
 if _services.db.group is not None:
     _services.db.group.in_flight = lambda: app.in_flight

@@ -58,12 +58,14 @@ import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from trustanchor.log_setup import REQUEST_ID_HEADER, clipped, request_id, request_id_for
 from trustanchor.randomness import Randomness, SystemRandomness
+from trustanchor.suspension import run_on_loop
 
 log = logging.getLogger("trustanchor.web")
 
@@ -175,8 +177,10 @@ class WsgiOverAsgi:
         outbound_threads: int = OUTBOUND_THREADS,
         lean_routes: Mapping[tuple[str, str], LeanHandler] | None = None,
         randomness: Randomness | None = None,
+        lean_on_loop: bool = False,
     ) -> None:
         self._app = wsgi_app
+        self._lean_on_loop = lean_on_loop
         self._randomness = randomness or SystemRandomness()
         self._lean = dict(lean_routes or {})
         self._deadline = deadline
@@ -237,6 +241,15 @@ class WsgiOverAsgi:
                 status, headers, content = await loop.run_in_executor(
                     pool, self._call, environ, rid
                 )
+            elif self._lean_on_loop:
+                # on the loop's own thread (trustanchor.suspension); a request the route
+                # declines goes to the WSGI app in the pool like any other
+                answer = await run_on_loop(partial(self._lean_answer, lean, scope, path, body, rid))
+                if answer is None:
+                    answer = await loop.run_in_executor(
+                        pool, self._call, _declined_environ(scope, body, rid), rid
+                    )
+                status, headers, content = answer
             else:
                 status, headers, content = await loop.run_in_executor(
                     pool, self._call_lean, lean, scope, path, body, rid
@@ -324,6 +337,15 @@ class WsgiOverAsgi:
     ) -> Answer:
         """Run a lean route (in a pool thread) as request ``rid``; the WSGI app when it declines
         the request. The handler sends X-Request-Id itself."""
+        answer = self._lean_answer(handler, scope, path, body, rid)
+        if answer is None:
+            return self._call(_declined_environ(scope, body, rid), rid)
+        return answer
+
+    def _lean_answer(
+        self, handler: LeanHandler, scope: Scope, path: str, body: bytes, rid: str
+    ) -> Answer | None:
+        """A lean route's answer as request ``rid`` (None: it declined the request)."""
         client = scope.get("client")
         request = LeanRequest(
             method=scope["method"],
@@ -336,16 +358,10 @@ class WsgiOverAsgi:
         )
         token = request_id.set(rid)
         try:
-            try:
-                answer = handler(request)
-            except Exception:  # the handler answers its own failures; this is the last resort
-                log.exception("the application failed")
-                return _failed(rid)
-            if answer is None:
-                environ = wsgi_environ(scope, body)
-                environ[REQUEST_ID_ENVIRON] = rid
-                return self._wsgi(environ, rid)
-            return answer
+            return handler(request)
+        except Exception:  # the handler answers its own failures; this is the last resort
+            log.exception("the application failed")
+            return _failed(rid)
         finally:
             request_id.reset(token)
 
@@ -359,6 +375,12 @@ class WsgiOverAsgi:
                 self._outbound.shutdown(wait=True)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _declined_environ(scope: Scope, body: bytes, rid: str) -> dict[str, Any]:
+    environ = wsgi_environ(scope, body)
+    environ[REQUEST_ID_ENVIRON] = rid
+    return environ
 
 
 def _failed(rid: str) -> Answer:
