@@ -4,6 +4,7 @@ tests/flows/test_slow_clients.py)."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from support.own_loop import run_in_own_loop
 
 from trustanchor.config.loader import ConfigError, load_settings
+from trustanchor.suspension import current_task
 from trustanchor.web.serving import (
     BodyDeadline,
     LeanRequest,
@@ -135,15 +137,26 @@ def _run(app: WsgiOverAsgi, scope: dict[str, Any], body: bytes = b"") -> tuple[i
     return int(sent[0]["status"]), bytes(sent[1]["body"])
 
 
-def test_a_lean_route_answers_its_method_and_path_and_may_leave_a_request_to_the_app() -> None:
+@pytest.mark.parametrize("on_loop", [False, True], ids=["pool", "on-loop"])
+def test_a_lean_route_answers_its_method_and_path_and_may_leave_a_request_to_the_app(
+    on_loop: bool,
+) -> None:
+    """In the pool, or (``lean_on_loop``) on the event loop's own thread as a LoopTask; a
+    request the route declines goes to the WSGI app in a pool thread either way."""
     seen: list[LeanRequest] = []
+    lean_threads: set[str] = set()
+    wsgi_threads: set[str] = set()
 
     def wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        wsgi_threads.add(threading.current_thread().name)
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"wsgi " + environ["PATH_INFO"].encode("latin-1")]
 
     def lean(request: LeanRequest) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
         seen.append(request)
+        lean_threads.add(
+            "task" if current_task() is not None else threading.current_thread().name
+        )
         if request.body == b"decline":
             return None
         if request.body == b"fail":
@@ -151,7 +164,13 @@ def test_a_lean_route_answers_its_method_and_path_and_may_leave_a_request_to_the
         return 201, [], b"lean"
 
     deadline = BodyDeadline(initial=1, maximum=2, min_rate=500, max_bytes=100)
-    app = WsgiOverAsgi(wsgi, threads=1, deadline=deadline, lean_routes={("POST", "/token"): lean})
+    app = WsgiOverAsgi(
+        wsgi,
+        threads=1,
+        deadline=deadline,
+        lean_routes={("POST", "/token"): lean},
+        lean_on_loop=on_loop,
+    )
     assert _run(app, _scope(), b"a=1") == (201, b"lean")
     assert seen[-1].path == "/token" and seen[-1].query_string == b"a=1&b=%C3%A9"
     assert seen[-1].body == b"a=1" and seen[-1].client == ("127.0.0.1", 50000)
@@ -163,3 +182,5 @@ def test_a_lean_route_answers_its_method_and_path_and_may_leave_a_request_to_the
     assert _run(app, _scope(method="GET")) == (200, b"wsgi /token")
     assert _run(app, _scope(raw_path=b"/token/", path="/token/")) == (200, b"wsgi /token/")
     assert len(seen) == count
+    assert lean_threads == ({"task"} if on_loop else {"trustanchor_0"})
+    assert wsgi_threads == {"trustanchor_0"}
