@@ -154,9 +154,7 @@ def test_a_lean_route_answers_its_method_and_path_and_may_leave_a_request_to_the
 
     def lean(request: LeanRequest) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
         seen.append(request)
-        lean_threads.add(
-            "task" if current_task() is not None else threading.current_thread().name
-        )
+        lean_threads.add("task" if current_task() is not None else threading.current_thread().name)
         if request.body == b"decline":
             return None
         if request.body == b"fail":
