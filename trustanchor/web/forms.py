@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Iterable
-from urllib.parse import parse_qsl, quote
+from urllib.parse import quote, unquote
 
 from flask import request
 
@@ -103,8 +103,24 @@ codecs.register_error(_REQUOTE, _requote)
 
 def parse_query(raw: str) -> list[tuple[str, str]]:
     """The name/value pairs of URL-encoded text, as werkzeug reads them: blank values kept,
-    ``+`` a space, invalid UTF-8 left percent-encoded."""
-    return parse_qsl(raw, keep_blank_values=True, errors=_REQUOTE)
+    ``+`` a space, invalid UTF-8 left percent-encoded. Exactly
+    ``urllib.parse.parse_qsl(raw, keep_blank_values=True, errors=...)`` (a property test holds
+    them equal), without its per-call argument coercion: it runs on every token request."""
+    pairs: list[tuple[str, str]] = []
+    for pair in raw.split("&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition("=")
+        pairs.append((_unquote_plus(name), _unquote_plus(value)))
+    return pairs
+
+
+def _unquote_plus(text: str) -> str:
+    if "+" in text:
+        text = text.replace("+", " ")
+    if "%" in text:
+        text = unquote(text, errors=_REQUOTE)
+    return text
 
 
 def urlencoded_form(body: bytes) -> dict[str, list[str]]:

@@ -32,9 +32,13 @@ the id in the environ (``REQUEST_ID_ENVIRON``) and answers it in ``X-Request-Id`
 route does (``LeanRequest.request_id``) and as this layer's own 408 and 500 answers do.
 
 Lean routes: ``lean_routes`` maps ``(method, PATH_INFO)`` to a handler that answers the complete
-request without Flask (``trustanchor.web.token_route`` for ``POST /token``). It runs in the
-same pool, after the same body read; a handler may decline a request (return None), which then
-goes to the WSGI app as usual. Everything the Flask stack does for such a request is listed in
+request without Flask (``trustanchor.web.token_route`` for ``POST /token``). It runs after the
+same body read, in the same pool, or with ``lean_on_loop`` (``service.token_on_loop`` under
+group commit) on the event loop's own thread as a :class:`~trustanchor.suspension.LoopTask`,
+which suspends where it would wait for the SQLite writer or its batch's COMMIT: no thread
+hand-off and no contention for the GIL per request (bench/results/2026-12-07-token-on-loop.md).
+A handler may decline a request (return None), which then goes to the WSGI app in the pool as
+usual. Everything the Flask stack does for such a request is listed in
 ``trustanchor.web.cross_cutting`` and tested on both stacks.
 
 The hop costs CPU on every request (bench/results/2026-12-06-serving-model.md: granian's ASGI
