@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, create_engine, func, insert, select, text
+from support.own_loop import run_in_own_loop
 
 from trustanchor.storage import grants_repo
 from trustanchor.storage.database import Database, StorageUnavailable, insert_once
@@ -330,7 +331,7 @@ def on_loop(db: Database, works: list[Callable[[Connection], object]]) -> list[o
     async def main() -> list[object]:
         return list(await asyncio.gather(*(run_on_loop(one(w)) for w in works)))
 
-    return asyncio.run(main())
+    return run_in_own_loop(main())
 
 
 def test_loop_members_share_commits_made_off_the_loop_and_are_durable(db: Database) -> None:
@@ -424,7 +425,7 @@ def test_a_loop_member_waits_for_a_thread_member_without_blocking_the_loop(
         release.set()
         return list(await asyncio.gather(*members)), ticks
 
-    results, ticks = asyncio.run(main())
+    results, ticks = run_in_own_loop(main())
     thread.join(5)
     assert results == [f"l{i}" for i in range(5)]
     assert ticks >= 20
@@ -437,7 +438,9 @@ def test_another_process_holding_the_write_lock_does_not_block_the_loop(
 ) -> None:
     """BEGIN IMMEDIATE waits for SQLite's write lock (busy_timeout); for a loop member it
     waits on the committer thread, while the loop serves on."""
-    other = sqlite3.connect(str(tmp_path / "group.db"), isolation_level=None)
+    other = sqlite3.connect(
+        str(tmp_path / "group.db"), isolation_level=None, check_same_thread=False
+    )
     other.execute("BEGIN IMMEDIATE")  # as another process's writer would
 
     async def main() -> tuple[object, int]:
@@ -450,7 +453,7 @@ def test_another_process_holding_the_write_lock_does_not_block_the_loop(
         other.execute("COMMIT")
         return await member, ticks
 
-    result, ticks = asyncio.run(main())
+    result, ticks = run_in_own_loop(main())
     other.close()
     assert result == "after-lock"
     assert ticks == 50
@@ -493,7 +496,7 @@ def test_a_cancelled_loop_caller_still_finishes_its_transaction(db: Database) ->
                 break
         assert await run_on_loop(lambda: on_conn(db, record_token("next"))) == "next"
 
-    asyncio.run(main())
+    run_in_own_loop(main())
     thread.join(5)
     assert committed_rows(db, access_tokens) == 2
 
@@ -516,7 +519,7 @@ def test_under_load_a_loop_batch_waits_once_for_more_members(db: Database) -> No
         return [await first, second], time.monotonic() - started
 
     before = group.batches
-    results, took = asyncio.run(main())
+    results, took = run_in_own_loop(main())
     assert results == ["one", "two"]
     assert group.batches == before + 1  # one COMMIT for both
     assert took >= 0.3
@@ -527,5 +530,41 @@ def test_under_load_a_loop_batch_waits_once_for_more_members(db: Database) -> No
         await run_on_loop(lambda: on_conn(db, record_token("three")))
         return time.monotonic() - started
 
-    assert asyncio.run(alone()) < 0.3
+    assert run_in_own_loop(alone()) < 0.3
     assert committed_rows(db, access_tokens) == 3
+
+
+def test_closing_does_not_wait_for_ever_for_a_member_that_keeps_the_writer(
+    tmp_path: Path,
+) -> None:
+    """A loop task whose loop is gone never gives the writer back; closing the database (at
+    shutdown) waits a bounded time, then closes anyway, and that member's batch fails."""
+    database = Database(f"sqlite:///{tmp_path / 'stuck.db'}", group_commit=True)
+    upgrade(database)
+    group = database.group
+    assert group is not None
+    holding = threading.Event()
+    release = threading.Event()
+    outcome: list[BaseException | None] = []
+
+    def holder() -> None:
+        try:
+            with database.transaction() as conn:
+                record_token("held")(conn)
+                holding.set()
+                release.wait(10)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    assert holding.wait(5)
+    started = time.monotonic()
+    group.close(wait=0.2)
+    assert time.monotonic() - started < 2
+    release.set()
+    thread.join(5)
+    assert len(outcome) == 1 and isinstance(outcome[0], StorageUnavailable)
+    assert committed_rows(database, access_tokens) == 0
+    database.engine.dispose()

@@ -433,9 +433,22 @@ class GroupCommit:
             except BaseException:
                 log.debug("closing the discarded writer connection failed", exc_info=True)
 
-    def close(self) -> None:
-        """Close the writer connection; an open batch fails (nothing of it is committed)."""
-        self._take(None)
+    def close(self, wait: float = 5.0) -> None:
+        """Close the writer connection; an open batch fails (nothing of it is committed). A
+        member that keeps the writer longer than ``wait`` seconds (a loop task whose loop is
+        gone will never give it back) is not waited for."""
+        waiting: _Wait | None = None
+        with self._queue:
+            if not self._held:
+                self._held = True
+            else:
+                waiting = _Wait(None)
+                self._turns.append(waiting)
+        if waiting is not None and not waiting.wait(wait):
+            with self._queue:
+                if waiting in self._turns:
+                    self._turns.remove(waiting)
+            log.warning("closing the database while a transaction still holds its writer")
         try:
             batch = self._batch
             if batch is not None:
