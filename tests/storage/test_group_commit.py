@@ -501,39 +501,6 @@ def test_a_cancelled_loop_caller_still_finishes_its_transaction(db: Database) ->
     assert committed_rows(db, access_tokens) == 2
 
 
-def test_under_load_a_loop_batch_waits_once_for_more_members(db: Database) -> None:
-    """After a shared batch, a loop member that leaves a batch nobody queues for lets it wait
-    up to the linger for later requests, which then share its COMMIT; after a batch of one,
-    it commits on the loop's next turn."""
-    group = db.group
-    assert group is not None
-    group._linger = 0.3
-    group._last_members = 2  # the previous batch was shared: under load
-
-    async def main() -> tuple[list[object], float]:
-        started = time.monotonic()
-        first = asyncio.ensure_future(run_on_loop(lambda: on_conn(db, record_token("one"))))
-        await asyncio.sleep(0.01)  # within the linger
-        assert not first.done()
-        second = await run_on_loop(lambda: on_conn(db, record_token("two")))
-        return [await first, second], time.monotonic() - started
-
-    before = group.batches
-    results, took = run_in_own_loop(main())
-    assert results == ["one", "two"]
-    assert group.batches == before + 1  # one COMMIT for both
-    assert took >= 0.3
-    group._last_members = 1  # a batch of one: no waiting
-
-    async def alone() -> float:
-        started = time.monotonic()
-        await run_on_loop(lambda: on_conn(db, record_token("three")))
-        return time.monotonic() - started
-
-    assert run_in_own_loop(alone()) < 0.3
-    assert committed_rows(db, access_tokens) == 3
-
-
 def test_closing_does_not_wait_for_ever_for_a_member_that_keeps_the_writer(
     tmp_path: Path,
 ) -> None:

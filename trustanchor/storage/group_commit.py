@@ -108,14 +108,13 @@ class _Begin:
 class _Batch:
     """One shared transaction: who is in it, and how its COMMIT ended."""
 
-    __slots__ = ("_waits", "done", "error", "lingered", "members", "scheduled")
+    __slots__ = ("_waits", "done", "error", "members", "scheduled")
 
     def __init__(self) -> None:
         self.members = 0
         self.done = threading.Event()
         self.error: BaseException | None = None
         self.scheduled = False  # a commit on the loop's next turn is scheduled
-        self.lingered = False  # the loop already waited once for more members
         self._waits: list[_Wait] = []  # loop tasks waiting for the end (under GroupCommit._queue)
 
     def wait(self, group_lock: threading.Lock, task: LoopTask | None) -> None:
@@ -167,7 +166,6 @@ class GroupCommit:
         self._committer: threading.Thread | None = None
         # the committer's work: a batch to COMMIT, a loop task's BEGIN, or None to stop
         self._to_commit: queue.SimpleQueue[_Batch | _Begin | None] = queue.SimpleQueue()
-        self._last_members = 0  # members of the last committed batch
         self.batches = 0  # committed batches (for measurements)
         self.committed_members = 0
 
@@ -261,13 +259,11 @@ class GroupCommit:
             else:
                 self._give()
                 if not batch.scheduled:
+                    # No linger here: the requests already in the loop's hands join first, and
+                    # waiting longer for more cost throughput (3 ms: -30 %; 0.5 ms: no gain;
+                    # bench/results/2026-12-07-token-on-loop.md).
                     batch.scheduled = True
-                    if self._linger > 0 and self._last_members > 1 and not batch.lingered:
-                        # under load (the last batch was shared): let more requests join, once
-                        batch.lingered = True
-                        task.loop.call_later(self._linger, self._commit_soon, batch)
-                    else:
-                        task.loop.call_soon(self._commit_soon, batch)
+                    task.loop.call_soon(self._commit_soon, batch)
             return False
         # In flight: the requests the server is working on; of those, the blocked members and
         # this one are done with the writer. A failed member leaves with its exception and
@@ -403,7 +399,6 @@ class GroupCommit:
             return
         self.batches += 1
         self.committed_members += batch.members
-        self._last_members = batch.members
         self._end(batch, None, statement=None)
 
     def _fail(self, batch: _Batch, exc: BaseException) -> None:
