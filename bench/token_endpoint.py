@@ -373,16 +373,20 @@ class ServerResult:
 
 def _for_database(spec: ServerSpec, postgres: str | None) -> ServerSpec:
     """``trustanchor serve`` picks its thread count by database (service.threads = 0, the
-    default; service.group_commit on, the default): say so in its label."""
+    default; service.group_commit on, the default) and runs /token on the event loop under
+    group commit: say so in its label."""
     if spec.key != "serve":
         return spec
     from trustanchor.web.serving import threads_per_worker
 
     threads = threads_per_worker("postgresql" if postgres else "sqlite", group_commit=True)
+    # service.token_on_loop (the default) puts /token on the event loop's thread under group
+    # commit, i.e. on SQLite; the request threads serve the other routes
+    where = "request threads" if postgres else "/token on the event loop; other routes in threads"
     return replace(
         spec,
         label="trustanchor · trustanchor serve: granian ASGI + serving.py "
-        f"(1 worker, {threads} threads)",
+        f"(1 worker, {threads} {where})",
     )
 
 
