@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from trustanchor.oauth.errors import InvalidScope
 
 OPENID = "openid"
@@ -22,6 +24,8 @@ ADMIN = "admin"
 CLIENT_CREDENTIALS_ONLY: frozenset[str] = frozenset({AUDIT, ACCOUNTS, ADMIN})
 SUPPORTED_SCOPES = (OPENID, *CLAIMS_BY_SCOPE, AUDIT, ACCOUNTS, ADMIN)
 MAX_SCOPE_LENGTH = 1024
+# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 
 def parse_scope(value: str | None) -> tuple[str, ...]:
@@ -33,7 +37,7 @@ def parse_scope(value: str | None) -> tuple[str, ...]:
     if any(not p for p in parts):
         raise InvalidScope("scope must be space-separated tokens", reason="scope_malformed")
     for part in parts:
-        if not all(0x21 <= ord(c) <= 0x7E and c not in '"\\' for c in part):
+        if _SCOPE_TOKEN.fullmatch(part) is None:
             raise InvalidScope("scope contains illegal characters", reason="scope_malformed")
     seen: list[str] = []
     for part in parts:
