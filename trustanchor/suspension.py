@@ -59,6 +59,20 @@ def wake(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]) -> None:
         loop.call_soon_threadsafe(_settle, future)
 
 
+def wake_all(loop: asyncio.AbstractEventLoop, futures: list[asyncio.Future[Any]]) -> None:
+    """:func:`wake` for several tasks of one loop, with one hand-over to the loop's thread."""
+    if _on_loop_thread(loop):
+        _settle_all(futures)
+    else:
+        loop.call_soon_threadsafe(_settle_all, futures)
+
+
+def _settle_all(futures: list[asyncio.Future[Any]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
+
+
 def _settle(future: asyncio.Future[Any]) -> None:
     if not future.done():
         future.set_result(None)

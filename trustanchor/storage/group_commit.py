@@ -46,6 +46,7 @@ writers as before (``busy_timeout``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -57,7 +58,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from trustanchor.storage.unavailable import StorageUnavailable
-from trustanchor.suspension import LoopTask, current_task, suspend, wake
+from trustanchor.suspension import LoopTask, current_task, suspend, wake, wake_all
 
 log = logging.getLogger("trustanchor.storage")
 
@@ -85,6 +86,11 @@ class _Wait:
         else:
             assert self._task is not None
             wake(self._task.loop, self._future)
+
+    def loop_future(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]:
+        """The loop and future of a loop task's wait."""
+        assert self._task is not None
+        return self._task.loop, self._future
 
     def wait(self, timeout: float | None = None) -> bool:
         """Until woken (True), or ``timeout`` seconds (threads only) passed (False)."""
@@ -133,8 +139,12 @@ class _Batch:
         with group_lock:
             self.done.set()
             waits, self._waits = self._waits, []
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[Any]]] = {}
         for waiting in waits:
-            waiting.wake()
+            loop, future = waiting.loop_future()
+            by_loop.setdefault(loop, []).append(future)
+        for loop, futures in by_loop.items():  # one hand-over per loop, not per member
+            wake_all(loop, futures)
 
 
 class GroupCommit:
