@@ -21,10 +21,11 @@ It does what the Flask stack does for this one route, in the same order, and not
    (:class:`~trustanchor.web.metrics.RouteMeter`).
 
 The request is read as the WSGI app would see it through ``serving.wsgi_environ``: header
-names with an underscore dropped, repeated lines joined with commas. Two request shapes are left
+names with an underscore dropped, repeated lines joined with commas. Three request shapes are left
 to Flask (the handler returns None): a ``multipart/form-data`` body (Flask parses it for the NUL
-check before refusing its type, with its own part limits) and a ``Transfer-Encoding`` header
-(werkzeug's reading of a streamed length); neither is a request a token client sends.
+check before refusing its type, with its own part limits), a ``Transfer-Encoding`` header
+(werkzeug's reading of a streamed length) and a body of more than :data:`MAX_FIELDS` fields;
+none is a request a token client sends.
 
 ``trustanchor.web.cross_cutting`` lists these behaviours; tests/flows/test_token_stacks.py holds
 both stacks to each of them and compares their answers. This module must not import Flask.
@@ -65,6 +66,11 @@ from trustanchor.web.serving import Answer, LeanHandler, LeanRequest, environ_he
 log = logging.getLogger("trustanchor.web")
 
 PATH = "/token"
+MAX_FIELDS = 64
+"""A body of more fields than this is left to Flask: no token request has more than about
+a dozen, and decoding thousands (a 64 KB body of invalid percent-escapes costs some 50 ms) would
+hold the event loop this route may run on (``service.token_on_loop``); in a request thread the
+loop still gets its turns."""
 _JSON = b"application/json"
 _PLAIN_INT = re.compile(r"-?[0-9]+", re.ASCII)  # werkzeug's Content-Length syntax
 
@@ -143,6 +149,8 @@ class TokenRoute:
         media_type = mimetype(headers.get("CONTENT_TYPE"))
         if media_type == "multipart/form-data":
             return None
+        if request.body.count(b"&") >= MAX_FIELDS:  # more than MAX_FIELDS fields
+            return None  # parsed in a request thread, not on the event loop
         # before_request, in its order
         if self._integrator is not None:
             self._integrator.ensure_running()
