@@ -60,7 +60,7 @@ from trustanchor.web.errors import json_bytes
 from trustanchor.web.forms import mimetype, urlencoded_form
 from trustanchor.web.metrics import metrics_for
 from trustanchor.web.serving import BodyDeadline, WsgiOverAsgi
-from trustanchor.web.token_route import MAX_FIELDS, TokenRoute, lean_routes
+from trustanchor.web.token_route import MAX_ESCAPES, MAX_FIELDS, TokenRoute, lean_routes
 
 FORM = "application/x-www-form-urlencoded"
 STACKS = ("flask", "lean")
@@ -657,6 +657,12 @@ def test_the_lean_stack_answers_token_itself_and_leaves_the_rest_to_flask(
     few += [(f"x{i}", "1") for i in range(MAX_FIELDS - len(few))]  # exactly MAX_FIELDS fields
     assert stacks.post("lean", few).status == 200
     assert stacks.wsgi.calls == before + 4
+    for extra, calls in ((0, before + 4), (1, before + 5)):  # MAX_ESCAPES: lean; one more: Flask
+        escaped = [("grant_type", "client_credentials"), *stage.bank.credentials()]
+        already = urlencode(escaped).count("%")
+        padding = ("x", "%" * (MAX_ESCAPES - already + extra))  # each "%" sent as "%25"
+        assert stacks.post("lean", [*escaped, padding]).status == 200
+        assert stacks.wsgi.calls == calls
 
 
 def test_lean_routes_follow_the_setting(stacks: Stacks) -> None:

@@ -24,7 +24,8 @@ The request is read as the WSGI app would see it through ``serving.wsgi_environ`
 names with an underscore dropped, repeated lines joined with commas. Three request shapes are left
 to Flask (the handler returns None): a ``multipart/form-data`` body (Flask parses it for the NUL
 check before refusing its type, with its own part limits), a ``Transfer-Encoding`` header
-(werkzeug's reading of a streamed length) and a body of more than :data:`MAX_FIELDS` fields;
+(werkzeug's reading of a streamed length) and a body of more than :data:`MAX_FIELDS` fields or
+:data:`MAX_ESCAPES` percent-escapes;
 none is a request a token client sends.
 
 ``trustanchor.web.cross_cutting`` lists these behaviours; tests/flows/test_token_stacks.py holds
@@ -71,6 +72,9 @@ MAX_FIELDS = 64
 a dozen, and decoding thousands (a 64 KB body of invalid percent-escapes costs some 50 ms) would
 hold the event loop this route may run on (``service.token_on_loop``); in a request thread the
 loop still gets its turns."""
+MAX_ESCAPES = 1024
+"""Likewise a body of more percent-escapes than this (one value of 21,800 invalid escapes costs
+some 27 ms to decode; a token request's authorization_details, URL-encoded JSON, a few hundred)."""
 _JSON = b"application/json"
 _PLAIN_INT = re.compile(r"-?[0-9]+", re.ASCII)  # werkzeug's Content-Length syntax
 
@@ -149,13 +153,13 @@ class TokenRoute:
         media_type = mimetype(headers.get("CONTENT_TYPE"))
         if media_type == "multipart/form-data":
             return None
-        if request.body.count(b"&") >= MAX_FIELDS:  # more than MAX_FIELDS fields
+        body = request.body
+        if body.count(b"&") >= MAX_FIELDS or body.count(b"%") > MAX_ESCAPES:
             return None  # parsed in a request thread, not on the event loop
         # before_request, in its order
         if self._integrator is not None:
             self._integrator.ensure_running()
         length = _content_length(headers.get("CONTENT_LENGTH"))
-        body = request.body
         if (length if length is not None else len(body)) > self._limit:
             raise _TooLarge
         if "\x00" in request.path:
