@@ -108,12 +108,37 @@ def test_queued_transactions_share_one_commit_and_all_are_durable(db: Database) 
     assert committed_rows(db, access_tokens) == 20
 
 
-def test_a_failing_member_rolls_back_only_itself(db: Database) -> None:
+def on_loop(db: Database, works: list[Callable[[Connection], object]]) -> list[object]:
+    """Run each work in its own transaction as a LoopTask, all started at once on one loop;
+    each result is what the work returned or the exception raised."""
+
+    def one(work: Callable[[Connection], object]) -> Callable[[], object]:
+        def run() -> object:
+            try:
+                with db.transaction() as conn:
+                    return work(conn)
+            except BaseException as exc:
+                return exc
+
+        return run
+
+    async def main() -> list[object]:
+        return list(await asyncio.gather(*(run_on_loop(one(w)) for w in works)))
+
+    return run_in_own_loop(main())
+
+
+Runner = Callable[[Database, list[Callable[[Connection], object]]], list[object]]
+RUNNERS = pytest.mark.parametrize("run", [in_one_batch, on_loop], ids=["threads", "loop-tasks"])
+
+
+@RUNNERS
+def test_a_failing_member_rolls_back_only_itself(db: Database, run: Runner) -> None:
     def fails(conn: Connection) -> object:
         record_token("doomed")(conn)
         raise ValueError("refused after writing")
 
-    results = in_one_batch(db, [record_token("a"), fails, record_token("b")])
+    results = run(db, [record_token("a"), fails, record_token("b")])
     assert results[0] == "a" and results[2] == "b"
     assert isinstance(results[1], ValueError)
     engine = create_engine(db.url)
@@ -123,7 +148,10 @@ def test_a_failing_member_rolls_back_only_itself(db: Database) -> None:
     assert kept == {"a", "b"}
 
 
-def test_two_redemptions_of_one_code_in_one_batch_have_exactly_one_winner(db: Database) -> None:
+@RUNNERS
+def test_redemptions_of_one_code_in_one_batch_have_exactly_one_winner(
+    db: Database, run: Runner
+) -> None:
     with db.transaction() as conn:
         grants_repo.create_grant(conn, "g1", "bank", None, {}, now=NOW, expires_at=NOW + 3600)
         grants_repo.store_code(
@@ -136,10 +164,9 @@ def test_two_redemptions_of_one_code_in_one_batch_have_exactly_one_winner(db: Da
         except grants_repo.Reused:
             return "reused"
 
-    results = in_one_batch(db, [redeem, redeem, redeem])
-    winners = [r for r in results if isinstance(r, grants_repo.ConsumedCode)]
-    assert len(winners) == 1
-    assert sorted(r for r in results if isinstance(r, str)) == ["reused", "reused"]
+    results = run(db, [redeem] * 4)
+    assert len([r for r in results if isinstance(r, grants_repo.ConsumedCode)]) == 1
+    assert results.count("reused") == 3
 
 
 def test_a_replayed_jti_in_the_same_batch_is_refused(db: Database) -> None:
@@ -314,26 +341,6 @@ def test_with_linger_a_failing_last_member_still_commits_the_batch(tmp_path: Pat
 # --- members on the event loop's thread (trustanchor.suspension: POST /token under serve) ---
 
 
-def on_loop(db: Database, works: list[Callable[[Connection], object]]) -> list[object]:
-    """Run each work in its own transaction as a LoopTask, all started at once on one loop;
-    each result is what the work returned or the exception raised."""
-
-    def one(work: Callable[[Connection], object]) -> Callable[[], object]:
-        def run() -> object:
-            try:
-                with db.transaction() as conn:
-                    return work(conn)
-            except BaseException as exc:
-                return exc
-
-        return run
-
-    async def main() -> list[object]:
-        return list(await asyncio.gather(*(run_on_loop(one(w)) for w in works)))
-
-    return run_in_own_loop(main())
-
-
 def test_loop_members_share_commits_made_off_the_loop_and_are_durable(db: Database) -> None:
     group = db.group
     assert group is not None
@@ -351,35 +358,6 @@ def test_loop_members_share_commits_made_off_the_loop_and_are_durable(db: Databa
     assert committed_rows(db, access_tokens) == 30
     assert group.batches - before < 30  # shared: fewer COMMITs than transactions
     assert committed_on == {"trustanchor-committer"}
-
-
-def test_a_failing_loop_member_rolls_back_only_itself(db: Database) -> None:
-    def fails(conn: Connection) -> object:
-        record_token("doomed")(conn)
-        raise ValueError("refused after writing")
-
-    results = on_loop(db, [record_token("a"), fails, record_token("b")])
-    assert results[0] == "a" and results[2] == "b"
-    assert isinstance(results[1], ValueError)
-    assert committed_rows(db, access_tokens) == 2
-
-
-def test_two_loop_redemptions_of_one_code_have_exactly_one_winner(db: Database) -> None:
-    with db.transaction() as conn:
-        grants_repo.create_grant(conn, "g1", "bank", None, {}, now=NOW, expires_at=NOW + 3600)
-        grants_repo.store_code(
-            conn, "the-code", "g1", "bank", {"redirect_uri": "x"}, now=NOW, expires_at=NOW + 60
-        )
-
-    def redeem(conn: Connection) -> object:
-        try:
-            return grants_repo.consume_code(conn, "the-code", "bank", now=NOW)
-        except grants_repo.Reused:
-            return "reused"
-
-    results = on_loop(db, [redeem] * 4)
-    assert len([r for r in results if isinstance(r, grants_repo.ConsumedCode)]) == 1
-    assert results.count("reused") == 3
 
 
 def test_a_loop_member_waits_for_a_thread_member_without_blocking_the_loop(
