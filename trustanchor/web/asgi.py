@@ -4,6 +4,8 @@ that request bodies are read under a deadline without holding a thread (see serv
 ``service.lean_token_endpoint``, ``POST /token`` is answered without Flask
 (:mod:`trustanchor.web.token_route`)."""
 
+import logging
+
 from trustanchor.config import load_settings
 from trustanchor.log_setup import configure_logging
 from trustanchor.web.app import create_app, security_headers
@@ -35,3 +37,12 @@ app = WsgiOverAsgi(
 )
 if _services.db.group is not None:
     _services.db.group.in_flight = lambda: app.in_flight
+    # The client registry's first load reads and parses every client (about a second with the
+    # most it holds): here, at start, rather than in a first /token request on the event loop.
+    try:
+        _services.clients.get("")
+    except Exception as exc:  # a warm-up: requests fail closed on the same error, and retry
+        logging.getLogger("trustanchor.web").warning(
+            "the client registry could not be loaded at start (%s); requests will try again",
+            exc.__class__.__name__,
+        )
