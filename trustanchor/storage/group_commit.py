@@ -345,7 +345,10 @@ class GroupCommit:
                     with self._queue:
                         queued = bool(self._turns)
                     if queued:  # open the next batch now, for the member it goes to
-                        self._join()
+                        try:
+                            self._join()
+                        except StorageUnavailable as exc:  # that member will try again
+                            log.warning("could not open the next batch: %s", exc)
             except BaseException:  # _commit fails the batch itself; never lose the writer
                 log.exception("the committer failed")
             finally:
