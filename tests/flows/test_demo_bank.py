@@ -197,6 +197,7 @@ def running_demo(
         app = create_app(site)
         with serving(app, parties_port):
             yield Demo(server, site, app, anchors)
+        app.extensions["demo_ekyc_op_stop"].set()  # its JWKS thread would outlive the test
         app.extensions["demo_engine"].dispose()
 
 
