@@ -17,7 +17,6 @@ simply the loop's thread running synchronous code.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -78,11 +77,12 @@ def _settle(future: asyncio.Future[Any]) -> None:
         future.set_result(None)
 
 
-_loop_threads: dict[int, int] = {}  # id(loop) -> the thread running it (set by run_on_loop)
-
-
 def _on_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:
-    return _loop_threads.get(id(loop)) == threading.get_ident()
+    """Whether the caller runs on ``loop``'s thread (a task, or the loop itself)."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:  # no loop runs in this thread (the committer, a request thread)
+        return False
 
 
 async def run_on_loop(work: Callable[[], T]) -> T:
@@ -90,7 +90,6 @@ async def run_on_loop(work: Callable[[], T]) -> T:
     exception. The task runs to its end even if the caller is cancelled meanwhile (a task
     waiting for the writer, abandoned, would otherwise keep it for ever)."""
     loop = asyncio.get_running_loop()
-    _loop_threads[id(loop)] = threading.get_ident()
     task = LoopTask(work, loop)
     waiting = task.switch()
     while not task.dead:

@@ -360,6 +360,39 @@ def test_loop_members_share_commits_made_off_the_loop_and_are_durable(db: Databa
     assert committed_on == {"trustanchor-committer"}
 
 
+class HeldWriter:
+    """A request thread inside its transaction (after recording ``jti``, if given), holding
+    the writer until :meth:`release`; ``outcome`` gets None when its batch committed, else the
+    exception its transaction raised."""
+
+    def __init__(self, db: Database, jti: str | None = None) -> None:
+        self._release = threading.Event()
+        self.outcome: list[BaseException | None] = []
+        holding = threading.Event()
+
+        def hold() -> None:
+            try:
+                with db.transaction() as conn:
+                    if jti is not None:
+                        record_token(jti)(conn)
+                    holding.set()
+                    self._release.wait(10)
+                self.outcome.append(None)
+            except BaseException as exc:
+                self.outcome.append(exc)
+
+        self._thread = threading.Thread(target=hold)
+        self._thread.start()
+        assert holding.wait(5)
+
+    def release(self, *, join: bool = True) -> None:
+        """Let the transaction end; ``join=False`` on a loop whose tasks share its batch (the
+        thread then waits for them, so the loop must not wait for the thread)."""
+        self._release.set()
+        if join:
+            self._thread.join(10)
+
+
 def test_a_loop_member_waits_for_a_thread_member_without_blocking_the_loop(
     db: Database,
 ) -> None:
@@ -367,18 +400,7 @@ def test_a_loop_member_waits_for_a_thread_member_without_blocking_the_loop(
     (a ticker keeps ticking), and nobody on the loop returns before its batch committed."""
     group = db.group
     assert group is not None
-    release = threading.Event()
-    holding = threading.Event()
-
-    def holder() -> None:
-        with db.transaction() as conn:
-            record_token("thread")(conn)
-            holding.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=holder)
-    thread.start()
-    assert holding.wait(5)
+    held = HeldWriter(db, "thread")
     seen_after: list[int] = []
 
     def member(jti: str) -> Callable[[], object]:
@@ -400,11 +422,11 @@ def test_a_loop_member_waits_for_a_thread_member_without_blocking_the_loop(
             await asyncio.sleep(0.001)
             ticks += 1
         assert not any(m.done() for m in members)
-        release.set()
+        held.release(join=False)  # its batch then takes the loop's members too
         return list(await asyncio.gather(*members)), ticks
 
     results, ticks = run_in_own_loop(main())
-    thread.join(5)
+    held.release()
     assert results == [f"l{i}" for i in range(5)]
     assert ticks >= 20
     assert all(count >= 2 for count in seen_after)  # the thread's row and its own, at least
@@ -448,17 +470,7 @@ def test_a_cancelled_loop_caller_still_finishes_its_transaction(db: Database) ->
     the writer is never left with a member that will not come back."""
     group = db.group
     assert group is not None
-    release = threading.Event()
-    holding = threading.Event()
-
-    def holder() -> None:
-        with db.transaction():
-            holding.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=holder)
-    thread.start()
-    assert holding.wait(5)
+    held = HeldWriter(db)
 
     async def main() -> None:
         waiter = asyncio.ensure_future(run_on_loop(lambda: on_conn(db, record_token("abandoned"))))
@@ -467,7 +479,7 @@ def test_a_cancelled_loop_caller_still_finishes_its_transaction(db: Database) ->
         waiter.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiter
-        release.set()
+        held.release(join=False)
         for _ in range(500):  # the abandoned task finishes in the background
             await asyncio.sleep(0.002)
             if committed_rows(db, access_tokens) == 1:
@@ -475,7 +487,7 @@ def test_a_cancelled_loop_caller_still_finishes_its_transaction(db: Database) ->
         assert await run_on_loop(lambda: on_conn(db, record_token("next"))) == "next"
 
     run_in_own_loop(main())
-    thread.join(5)
+    held.release()
     assert committed_rows(db, access_tokens) == 2
 
 
@@ -488,28 +500,11 @@ def test_closing_does_not_wait_for_ever_for_a_member_that_keeps_the_writer(
     upgrade(database)
     group = database.group
     assert group is not None
-    holding = threading.Event()
-    release = threading.Event()
-    outcome: list[BaseException | None] = []
-
-    def holder() -> None:
-        try:
-            with database.transaction() as conn:
-                record_token("held")(conn)
-                holding.set()
-                release.wait(10)
-            outcome.append(None)
-        except BaseException as exc:
-            outcome.append(exc)
-
-    thread = threading.Thread(target=holder)
-    thread.start()
-    assert holding.wait(5)
+    held = HeldWriter(database, "held")
     started = time.monotonic()
     group.close(wait=0.2)
     assert time.monotonic() - started < 2
-    release.set()
-    thread.join(5)
-    assert len(outcome) == 1 and isinstance(outcome[0], StorageUnavailable)
+    held.release()
+    assert len(held.outcome) == 1 and isinstance(held.outcome[0], StorageUnavailable)
     assert committed_rows(database, access_tokens) == 0
     database.engine.dispose()

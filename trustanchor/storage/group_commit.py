@@ -265,7 +265,7 @@ class GroupCommit:
             return False
         if task is not None:
             if full:
-                self._commit_elsewhere(batch)  # the committer gives the connection on
+                self._committer_work(batch)  # the committer gives the connection on
             else:
                 self._give()
                 if not batch.scheduled:
@@ -310,14 +310,11 @@ class GroupCommit:
             if self._held or self._batch is not batch:
                 return
             self._held = True
-        self._commit_elsewhere(batch)
-
-    def _commit_elsewhere(self, batch: _Batch) -> None:
-        """Have the committer thread COMMIT ``batch`` (the caller has the connection; the
-        committer gives it on)."""
         self._committer_work(batch)
 
     def _committer_work(self, work: _Batch | _Begin) -> None:
+        """Hand ``work`` to the committer thread: a batch to COMMIT (the caller has the
+        connection; the committer gives it on), or a loop task's BEGIN."""
         if self._committer is None or not self._committer.is_alive():
             self._committer = threading.Thread(
                 target=self._commit_loop, name="trustanchor-committer", daemon=True
