@@ -186,3 +186,79 @@ def test_every_login_gets_a_new_session_and_the_old_one_ends(
     thief = Browser(server)
     thief.session.cookies.set(SESSION, old)
     assert is_login_page(start(server, ecosystem, thief).page)
+
+
+def test_a_login_answered_on_another_device_starts_no_sso_session(
+    server: RunningServer, ecosystem: Ecosystem
+) -> None:
+    """The person scans the QR code with their own phone and the browser continues by the
+    status poll. The request is answered, but nothing tells this from a QR code relayed to a
+    victim's phone: the browser keeps no login for later requests (docs/HOLDER-INTEGRITY.md,
+    "Relay")."""
+    login = start(server, ecosystem)
+    consent = wallet_login(server, ecosystem, login, same_device=False)
+    assert is_consent_page(consent)
+    assert callback(login.browser.submit(consent.text, "/consent", decision="approve"))["code"]
+    assert SESSION not in login.browser.session.cookies
+    assert is_login_page(start(server, ecosystem, login.browser).page)
+
+
+def test_a_login_returned_to_this_browser_starts_an_sso_session(
+    server: RunningServer, ecosystem: Ecosystem
+) -> None:
+    """The wallet on the browser's own phone sends the person back with its one-time response
+    code: the login was answered here, and later requests reuse it."""
+    login = start(server, ecosystem)
+    consent = wallet_login(server, ecosystem, login, same_device=True)
+    assert callback(login.browser.submit(consent.text, "/consent", decision="approve"))["code"]
+    assert login.browser.session.cookies.get(SESSION)
+    assert is_consent_page(start(server, ecosystem, login.browser).page)
+
+
+def test_a_same_device_return_in_another_browser_does_not_make_the_login_local(
+    server: RunningServer, ecosystem: Ecosystem
+) -> None:
+    """A relay: the victim's phone answers the QR code shown in the attacker's browser and
+    follows the wallet's return link in its own browser. That browser is told to continue where
+    the login started; the attacker's browser gets this one request's login by the poll, and
+    no session."""
+    attacker = start(server, ecosystem)
+    page = open_wallet(attacker, ecosystem.anchor_id)
+    answer = _answer_qr(server, ecosystem, page.link, given="Jiro", family="Suzuki")
+    victims_phone = Browser(server)
+    back = victims_phone.follow(victims_phone.get(answer.json()["redirect_uri"]))
+    assert back.status_code == 200 and not is_consent_page(back)
+    assert SESSION not in victims_phone.session.cookies
+    consent = attacker.browser.get(server.url(attacker.path))
+    assert is_consent_page(consent) and "Suzuki J." in consent.text
+    callback(attacker.browser.submit(consent.text, "/consent", decision="approve"))
+    assert SESSION not in attacker.browser.session.cookies
+    assert is_login_page(start(server, ecosystem, attacker.browser).page)
+
+
+def test_a_cross_device_login_still_ends_the_browsers_earlier_session(
+    server: RunningServer, ecosystem: Ecosystem
+) -> None:
+    """A login finished in this interaction replaces whoever was logged in in this browser,
+    even when it starts no session of its own: the earlier person's session ends."""
+    browser = Browser(server)
+    first = start(server, ecosystem, browser)
+    consent = wallet_login(server, ecosystem, first)
+    callback(browser.submit(consent.text, "/consent", decision="approve"))
+    old = browser.session.cookies.get(SESSION)
+    assert old
+    relogin = start(server, ecosystem, browser, prompt="login")
+    phone = Wallet.generate()
+    consent = wallet_login(
+        server,
+        ecosystem,
+        relogin,
+        same_device=False,
+        wallet=phone,
+        credential=issue(ecosystem, phone),
+    )
+    callback(browser.submit(consent.text, "/consent", decision="approve"))
+    thief = Browser(server)
+    thief.session.cookies.set(SESSION, old)
+    assert is_login_page(start(server, ecosystem, thief).page)
+    assert is_login_page(start(server, ecosystem, browser).page)

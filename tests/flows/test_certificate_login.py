@@ -146,9 +146,13 @@ class CardHolder:
     def login_page(self, interaction_path: str) -> requests.Response:
         return self.open(self.server.url(interaction_path))
 
-    def log_in(self, login_page: requests.Response) -> requests.Response:
+    def log_in(
+        self, login_page: requests.Response, *, same_device: bool = True
+    ) -> requests.Response:
         """Log in as a card app does: answer what is asked; asked to enrol (unknown
-        certificate), choose the anchor again and answer with both certificates."""
+        certificate), choose the anchor again and answer with both certificates. The card app
+        on this browser's phone sends the person back (``same_device``: the login may start an
+        SSO session); otherwise the browser continues from the interaction page."""
         path = _path(login_page)
         qr = self.choose(login_page)
         answer = self.app.answer(self.app.request(qr.link))
@@ -158,6 +162,8 @@ class CardHolder:
             assert qr.enrolment
             answer = self.app.answer(self.app.request(qr.link))
         assert answer.status_code == 200, answer.text
+        if same_device:
+            return self.open(answer.json()["redirect_uri"])
         return self.login_page(path)
 
     def decide(self, page: requests.Response, decision: str = "approve") -> dict[str, str]:

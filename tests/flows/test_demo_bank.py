@@ -264,7 +264,9 @@ class Customer:
         phone = WalletApp(self.demo.server, self.wallet, self.credential)
         answer = phone.respond(phone.request_object(links["same-device"].replace("&amp;", "&")))
         assert answer.status_code == 200, answer.text
-        consent = self.get(urljoin(wallet_page.url, links["continue"]))
+        # The wallet is on this browser's phone: it sends the person back (same-device return),
+        # so the login leaves an SSO session in this browser.
+        consent = self.follow(self.get(answer.json()["redirect_uri"]))
         assert consent.status_code == 200, consent.text
         return consent
 

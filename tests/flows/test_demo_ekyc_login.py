@@ -286,7 +286,7 @@ def log_in_with_wallet(
     phone = WalletApp(demo.server, wallet, credential)
     answer = phone.respond(phone.request_object(links["same-device"].replace("&amp;", "&")))
     assert answer.status_code == 200, answer.text
-    return browser.get(urljoin(wallet_page.url, links["continue"]))
+    return browser.follow(browser.get(answer.json()["redirect_uri"]))  # same-device return
 
 
 def sign_in_and_link(browser: Browser, demo: JoinDemo, person_id: str) -> None:

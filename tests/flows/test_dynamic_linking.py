@@ -143,7 +143,10 @@ def log_in(
         )
         form = {"vp_token": json.dumps({CREDENTIAL_ID: [presentation]}), "state": request["state"]}
     answer = requests.post(request["response_uri"], data=form, timeout=10)
-    return WalletLogin(request, answer, person.open(server.url(links["continue"])))
+    # The wallet on this browser's phone sends the person back (same-device return) when it
+    # took the answer; otherwise the browser continues by the status poll's link.
+    back = answer.json().get("redirect_uri") if answer.status_code == 200 else None
+    return WalletLogin(request, answer, person.open(back or server.url(links["continue"])))
 
 
 def linked(

@@ -169,14 +169,25 @@ def post_presentation(request: dict[str, Any], vp: str) -> requests.Response:
 
 
 def wallet_login(
-    server: RunningServer, ecosystem: Ecosystem, login: Login, **presentation_args: Any
+    server: RunningServer,
+    ecosystem: Ecosystem,
+    login: Login,
+    *,
+    same_device: bool = True,
+    **presentation_args: Any,
 ) -> requests.Response:
-    """Anchor → QR page → phone presents → the browser continues to the consent page."""
+    """Anchor → QR page → the wallet presents → the consent page. ``same_device``: the wallet
+    on the browser's own phone sends the person back through the ``redirect_uri`` of its answer
+    (the same-device return: the login may start an SSO session); otherwise a phone answered the
+    QR code and the browser continues by the status poll's link (no SSO session)."""
     wallet_page = open_wallet(login, ecosystem.anchor_id)
     request = fetch_request(server, wallet_page.request_uri)
     answer = post_presentation(request, presentation(ecosystem, request, **presentation_args))
     assert answer.status_code == 200, answer.text
-    consent = login.browser.get(server.url(login.path))
+    if same_device:
+        consent = login.browser.follow(login.browser.get(answer.json()["redirect_uri"]))
+    else:
+        consent = login.browser.get(server.url(login.path))
     assert consent.status_code == 200
     return consent
 
@@ -577,8 +588,9 @@ def test_acr_values_the_session_does_not_meet_ask_for_another_login(
     assert "National ID (test)" not in login.page.text
     wallet_page = open_wallet(login, SUBSTANTIAL_ANCHOR)
     request = fetch_request(server, wallet_page.request_uri)
-    assert post_presentation(request, presentation(ecosystem, request)).status_code == 200
-    consent = browser.get(server.url(login.path))
+    answer = post_presentation(request, presentation(ecosystem, request))
+    assert answer.status_code == 200
+    consent = browser.follow(browser.get(answer.json()["redirect_uri"]))  # same-device return
     callback(browser.submit(consent.text, "/consent", decision="approve"))
 
     step_up = start(server, ecosystem, browser, acr_values=ACR_HIGH)

@@ -129,3 +129,36 @@ def test_a_relayed_presentation_joins_no_holder_and_binds_nothing(
             select(accounts.c.holder_id).where(accounts.c.id.in_([deposit2, wallet2]))
         ).scalars()
         assert list(bound) == [None, None]
+
+
+def test_a_relayed_login_leaves_no_session_to_move_money_with(
+    server: RunningServer, payments: Payments, bank: Bank
+) -> None:
+    """The attack session of 2026-12-07: a QR code relayed from Mallory's browser to Hanako's
+    phone gave Mallory's browser an SSO session as Hanako, and a later transfer below the step-up
+    threshold from Hanako's wallet was decided "allowed" without Hanako's wallet being asked
+    again. Now the relayed login answers the one request it was shown for, and Mallory's next
+    request from that browser meets the login page."""
+    hanako = person(server, payments, "hanako", HANAKO)
+    deposit = bank.register("hanako-deposit", "bank_deposit", "Hanako savings")
+    wallet = bank.register("hanako-wallet", "cbdc_wallet", "Hanako wallet")
+    page = hanako.open(bank.authorization_url([link(deposit, wallet)], Pkce.generate()))
+    assert "code" in hanako.decide(hanako.log_in(page, JP_HIGH), "approve")
+    mallory = person(server, payments, "mallory", MALLORY)
+    mallory_deposit = bank.register("mallory-deposit", "bank_deposit", "Mallory savings")
+    mallory_wallet = bank.register("mallory-wallet", "cbdc_wallet", "Mallory wallet")
+    page = mallory.open(
+        bank.authorization_url([link(mallory_deposit, mallory_wallet)], Pkce.generate())
+    )
+    assert "code" in mallory.decide(mallory.log_in(page, JP_HIGH), "approve")
+
+    fresh = Holder(server, payments, "mallory")  # a browser without Mallory's own session
+    page = fresh.open(bank.authorization_url([link(deposit, wallet)], Pkce.generate()))
+    consent = relayed_login(fresh, hanako, page, JP_HIGH)
+    assert "Yamada H." in parse(consent.text).text  # the residual risk: this one request
+    fresh.decide(consent, "approve")
+    assert fresh.browser.session.cookies.get("ta_session") is None
+    small = transfer(wallet, mallory_wallet, "5000")
+    page = fresh.open(bank.authorization_url([small], Pkce.generate()))
+    assert not any(f.action.endswith("/consent") for f in parse(page.text).forms)
+    assert any(f.action.endswith("/wallet") for f in parse(page.text).forms)  # log in first

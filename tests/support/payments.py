@@ -227,7 +227,9 @@ class Holder:
         return page
 
     def log_in(self, page: requests.Response, anchor_id: str) -> requests.Response:
-        """From the anchor list, log in through ``anchor_id``; the page that follows."""
+        """From the anchor list, log in through ``anchor_id`` with the wallet on this browser's
+        phone (the same-device return when the wallet's answer was taken); the page that
+        follows."""
         wallet_page = self.browser.follow(
             self.browser.submit(page.text, "/wallet", anchor=anchor_id)
         )
@@ -240,6 +242,8 @@ class Holder:
         )
         answer = phone.respond(phone.request_object(links["same-device"].replace("&amp;", "&")))
         assert answer.status_code in (200, 400), answer.text
+        if answer.status_code == 200:  # the wallet on this phone sends the person back here
+            return self.open(answer.json()["redirect_uri"])
         return self.open(self.server.url(links["continue"]))
 
     def decide(self, page: requests.Response, decision: str) -> dict[str, str]:

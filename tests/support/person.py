@@ -50,7 +50,9 @@ class Person:
         request = phone.request_object(links["same-device"].replace("&amp;", "&"))
         answer = phone.respond(request)
         assert answer.status_code == 200, answer.text
-        consent = self.browser.follow(self.browser.get(self.server.url(links["continue"])))
+        # The wallet is on this browser's phone: it sends the person back (same-device return),
+        # so the login starts an SSO session that later authorizations reuse.
+        consent = self.browser.follow(self.browser.get(answer.json()["redirect_uri"]))
         assert consent.status_code == 200, consent.text
         return consent
 

@@ -3,7 +3,9 @@ parked request resumes with the finished authentication and becomes an authoriza
 ``access_denied``).
 
 The SSO session follows the interaction seam's rules (``services/interaction.py``): it starts only
-from a login finished in this browser and approved here, never from a deny; every such login gets
+from a login finished in this interaction whose answer reached this browser (never from a QR code
+answered on another device, which may have been relayed) and approved here, never from a deny;
+a login in this interaction ends the browser's previous session either way; every such login gets
 a new session (new secret, new ``sid``) and ends the browser's previous one. A login taken over
 from the SSO session needs that session to be still alive, of the same holder, when the person
 approves. "Not you?" abandons the interaction and ends the SSO session the login came from.
@@ -257,7 +259,12 @@ def _decide_once(
         # An in-person login was made in a bank branch's counter terminal, whose browser serves
         # every customer of the counter: it never starts an SSO session there (the next
         # customer would be offered this one's login). services/counter_login.py.
-        if current.login_via != "sso" and authentication.channel != "in_person":
+        # A login whose answer reached this browser only through the status poll (a QR code
+        # answered from a phone) starts none either: nothing tells the person's own screen from
+        # one a QR code was relayed from, and a session would give a relaying attacker's
+        # browser every later request below the step-up rules (docs/HOLDER-INTEGRITY.md,
+        # "Relay"). ``finished`` is the row as the conditional UPDATE left it.
+        if finished.login_here and authentication.channel != "in_person":
             new_session = services.randomness.token(32)
             sid = services.randomness.token(16)
             sessions_repo.create(

@@ -22,6 +22,14 @@ appears in a URL.
 interaction and ``"sso"`` for one taken over from the browser's SSO session at ``/authorize``.
 An SSO session never satisfies a step-up by itself: the policy decision sees an SSO login as not
 fresh (:attr:`Interaction.fresh_login`).
+
+**Where the login's answer arrived.** ``login_device`` is ``"this"`` when the answer of the
+login transaction reached the browser holding the interaction (an upstream provider's callback
+in it, or the same-device return of the wallet or card app, :func:`answer_returned`), and
+``"other"`` while it came only from another device (a QR code answered from a phone, noticed by
+the status poll). A protocol cannot tell a person scanning their own screen from a QR code
+relayed from an attacker's browser, so only a login answered in this browser starts an SSO
+session at consent (:attr:`Interaction.login_here`; docs/HOLDER-INTEGRITY.md, "Relay").
 """
 
 from __future__ import annotations
@@ -41,6 +49,8 @@ from trustanchor.storage import interactions_repo
 
 State = Literal["login", "consent", "done", "denied"]
 LoginVia = Literal["anchor", "sso"]
+# Where a login's answer arrived: in this interaction's browser, or only on another device.
+LoginDevice = Literal["this", "other"]
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SECRET = re.compile(r"[A-Za-z0-9_-]{43,128}")
@@ -108,11 +118,17 @@ class Interaction:
     step_up: Mapping[str, Any] | None
     login_via: LoginVia | None
     expires_at: int
+    login_device: LoginDevice | None = None
 
     @property
     def fresh_login(self) -> bool:
         """The authentication was performed in this interaction (not taken from SSO)."""
         return self.login_via == "anchor"
+
+    @property
+    def login_here(self) -> bool:
+        """The login was performed in this interaction and its answer reached this browser."""
+        return self.login_via == "anchor" and self.login_device == "this"
 
 
 def _typed(row: interactions_repo.InteractionRow) -> Interaction:
@@ -127,6 +143,7 @@ def _typed(row: interactions_repo.InteractionRow) -> Interaction:
         step_up=row.step_up,
         login_via=row.login_via,  # type: ignore[arg-type]
         expires_at=row.expires_at,
+        login_device=row.login_device if row.login_device in ("this", "other") else None,  # type: ignore[arg-type]
     )
 
 
@@ -221,13 +238,32 @@ def park(
 
 
 def login_finished(
-    conn: Connection, interaction_id: str, authentication: Authentication, *, at: int
+    conn: Connection,
+    interaction_id: str,
+    authentication: Authentication,
+    *,
+    transaction_id: str,
+    device: LoginDevice,
+    at: int,
 ) -> bool:
-    """A login method finished: record who logged in, only while the interaction waits for a
-    login. False when it did not (any more)."""
+    """A login method finished with the answer of ``transaction_id``, which arrived on
+    ``device``: record who logged in, only while the interaction waits for a login. False when
+    it did not (any more)."""
     return interactions_repo.authenticated(
-        conn, interaction_id, authentication.to_json(), login_via="anchor", now=at
+        conn,
+        interaction_id,
+        authentication.to_json(),
+        login_via="anchor",
+        login_transaction=transaction_id,
+        login_device=device,
+        now=at,
     )
+
+
+def answer_returned(conn: Connection, interaction_id: str, transaction_id: str) -> bool:
+    """The same-device return of ``transaction_id`` reached the interaction's browser: its
+    login, while still the current one, now counts as made here."""
+    return interactions_repo.answer_reached_browser(conn, interaction_id, transaction_id)
 
 
 def step_up_asked(

@@ -72,11 +72,15 @@ def finish(
     verified: VerifiedIdentity,
     at: int,
     presence: Presence = REMOTE,
+    device: interaction.LoginDevice = "other",
 ) -> str:
     """Admit ``verified`` as the login of the interaction; return the one-time response code for
-    the same-device return (its digest is stored). Raises LoginRefused (the failure is already
-    recorded and audited) when the identity may not log in here or the interaction no longer
-    waits for a login."""
+    the same-device return (its digest is stored). ``device`` says where the answer arrived:
+    ``"this"`` only when the request carrying it came from the browser holding the interaction
+    (an upstream provider's callback); an answer posted by a wallet or card app is ``"other"``
+    until its same-device return (:func:`same_device_return`). Raises LoginRefused (the failure
+    is already recorded and audited) when the identity may not log in here or the interaction
+    no longer waits for a login."""
     branch, operator = _in_person(presence)  # a malformed presence fails before any write
     earlier_holder = (
         str(earlier_authentication["holder_id"])
@@ -108,7 +112,14 @@ def finish(
             in_person=dict(presence.details),
             signed_operations=verified.signed_operations,
         )
-        moved = interaction.login_finished(conn, interaction_id, authentication, at=at)
+        moved = interaction.login_finished(
+            conn,
+            interaction_id,
+            authentication,
+            transaction_id=transaction_id,
+            device=device,
+            at=at,
+        )
         response_code = services.randomness.token(32)
         wallet_repo.set_outcome(
             conn,
@@ -230,9 +241,10 @@ def same_device_return(
 ) -> str | None:
     """The app sent the person back with the ``response_code`` that :func:`finish` made for a
     transaction of ``method``. Returns the interaction to resume when this browser holds its
-    secret (the code is then used up, once), None when the person is on another device (the
-    code stays usable there). Raises ``refused`` otherwise: unknown transaction, another
-    method's, no or a wrong code, or a code already used."""
+    secret (the code is then used up, once, and the login counts as made in this browser: it
+    may start an SSO session at consent), None when the person is on another device (the code
+    stays usable there). Raises ``refused`` otherwise: unknown transaction, another method's,
+    no or a wrong code, or a code already used."""
     at = services.clock.now()
     if not interaction.well_formed_id(transaction_id):
         raise refused(transaction_id)
@@ -251,4 +263,6 @@ def same_device_return(
     window_end = at + services.settings.interaction.lifetime
     if not services.replay.first_use(f"{method}_response_code", tx.id, window_end):
         raise refused(transaction_id)
+    with services.db.transaction() as conn:
+        interaction.answer_returned(conn, tx.interaction_id, tx.id)
     return tx.interaction_id

@@ -390,6 +390,7 @@ def callback(
             anchor=provider.anchor,
             verified=verified,
             at=at,
+            device="this",  # the callback came in the browser holding the interaction (3.)
         )
     return page
 

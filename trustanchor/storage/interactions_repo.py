@@ -28,6 +28,8 @@ class InteractionRow:
     step_up: dict[str, Any] | None = None
     browser_digest: str | None = None
     login_via: str | None = None
+    login_transaction: str | None = None
+    login_device: str | None = None
 
 
 def create(
@@ -69,15 +71,36 @@ def authenticated(
     *,
     login_via: str,
     now: int,
+    login_transaction: str | None = None,
+    login_device: str | None = None,
 ) -> bool:
-    """Record a finished login; only while the interaction still waits for one."""
+    """Record a finished login; only while the interaction still waits for one. A login made in
+    this interaction names its transaction and where its answer arrived (``this`` browser or an
+    ``other`` device); an SSO takeover names neither."""
     values = {
         "state": "consent",
         "authentication": authentication,
         "step_up": None,
         "login_via": login_via,
+        "login_transaction": login_transaction,
+        "login_device": login_device,
     }
     return _move(conn, interaction_id, "login", values, now=now) is not None
+
+
+def answer_reached_browser(conn: Connection, interaction_id: str, transaction_id: str) -> bool:
+    """The answer of ``transaction_id`` came back to the interaction's own browser (the
+    same-device return): its login is marked ``this``, only while it is still the interaction's
+    current login (a later step-up's login stays as it was)."""
+    result = conn.execute(
+        update(interactions)
+        .where(
+            interactions.c.id == interaction_id,
+            interactions.c.login_transaction == transaction_id,
+        )
+        .values(login_device="this")
+    )
+    return result.rowcount == 1
 
 
 def require_step_up(
@@ -137,6 +160,8 @@ _COLUMNS = (
     interactions.c.step_up,
     interactions.c.browser_digest,
     interactions.c.login_via,
+    interactions.c.login_transaction,
+    interactions.c.login_device,
 )
 
 
@@ -151,6 +176,8 @@ def _row(row: Any) -> InteractionRow:
         step_up=dict(row.step_up) if row.step_up is not None else None,
         browser_digest=row.browser_digest,
         login_via=row.login_via,
+        login_transaction=row.login_transaction,
+        login_device=row.login_device,
     )
 
 

@@ -132,6 +132,11 @@ interactions = Table(
     # Issue 10: where the finished authentication came from: "anchor" (a login in this
     # interaction) or "sso" (the browser's session); an SSO login never satisfies a step-up.
     Column("login_via", String(16), nullable=True),
+    # Migration 0013: the login transaction whose answer is the current login, and whether that
+    # answer reached this interaction's browser ("this") or only another device ("other": a QR
+    # code answered from a phone). Only "this" starts an SSO session (services/consent.py).
+    Column("login_transaction", String(64), nullable=True),
+    Column("login_device", String(8), nullable=True),
 )
 Index("ix_interactions_expires", interactions.c.expires_at)  # purge (0011)
 
