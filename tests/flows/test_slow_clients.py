@@ -318,3 +318,65 @@ def test_slow_clients_get_408_or_are_closed_and_others_keep_normal_latency(
     for cut in headers:
         assert cut.closed and cut.status in (None, 408), cut
         assert cut.seconds <= LIMITS["header_read_timeout"] + SLACK, cut
+
+
+# --- connections that send headers and no body (attack session of 2026-12-07, F1) -------------
+
+PLACES = {
+    "body_read_timeout": 30,
+    "body_read_timeout_max": 30,
+    "requests_per_worker": 64,  # granian's backpressure for the one worker
+    "waiting_bodies_per_worker": 16,
+}
+SILENT_CONNECTIONS = 100  # more than the worker's places
+
+
+def headers_without_body(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(
+        b"POST /token HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: %d\r\n\r\n" % DECLARED_BODY
+    )
+    return sock
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_connections_sending_headers_and_no_body_never_take_every_place(
+    tmp_path: Path, database_url: str
+) -> None:
+    """More connections than the worker has places declare a body and send none. Before, each
+    kept its place until its body deadline (30 s here) and every other request waited that
+    long. Now at most ``waiting_bodies_per_worker`` wait: each newcomer cuts off the one that
+    has waited longest (408, long before the deadline), and other requests are answered."""
+    with running_service(
+        tmp_path,
+        database_url=database_url,
+        clients=CLIENTS,
+        workers=1,
+        overrides={"limits": PLACES},
+    ) as service:
+        port = urlsplit(service.issuer).port
+        assert port is not None
+        sockets = [headers_without_body(port) for _ in range(SILENT_CONNECTIONS)]
+        try:
+            time.sleep(1.0)
+            began = time.monotonic()
+            jwks = requests.get(service.url("/jwks"), timeout=PROBE_TIMEOUT)
+            token = requests.post(
+                service.url("/token"), data=token_form(service.issuer), timeout=PROBE_TIMEOUT
+            )
+            probe_seconds = time.monotonic() - began
+            until = time.monotonic() + SLACK
+            answers = [_answer(sock, until) for sock in sockets]
+        finally:
+            for sock in sockets:
+                sock.close()
+        assert service.running, service.tail()
+    print(f"\nprobe answered in {probe_seconds:.2f} s with {SILENT_CONNECTIONS} silent connections")
+    assert (jwks.status_code, token.status_code) == (200, 200), (jwks.text, token.text)
+    assert probe_seconds < PLACES["body_read_timeout"] / 3
+    cut_off = [status for status, closed in answers if status == 408 and closed]
+    # all but the newest waiting_bodies_per_worker were cut off, well before their deadline
+    assert len(cut_off) >= SILENT_CONNECTIONS - PLACES["waiting_bodies_per_worker"], answers

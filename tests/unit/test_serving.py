@@ -4,6 +4,7 @@ tests/flows/test_slow_clients.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 from typing import Any
@@ -182,3 +183,89 @@ def test_a_lean_route_answers_its_method_and_path_and_may_leave_a_request_to_the
     assert len(seen) == count
     assert lean_threads == ({"task"} if on_loop else {"trustanchor_0"})
     assert wsgi_threads == {"trustanchor_0"}
+
+
+# -- how many requests may wait for their body (limits.waiting_bodies_per_worker) -------------
+
+
+def test_the_longest_waiting_body_is_cut_off_when_too_many_wait() -> None:
+    """Three places for requests waiting for their body: any request arriving while three wait
+    cuts off the one that has waited longest (408 at once, long before its deadline). One whose
+    body came with its headers is answered at once; one that waits keeps its place until more
+    arrive."""
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [environ["wsgi.input"].read()]
+
+    deadline = BodyDeadline(initial=30, maximum=30, min_rate=500, max_bytes=100)
+    app = WsgiOverAsgi(wsgi, threads=1, deadline=deadline, waiting_bodies=3)
+
+    async def scenario() -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        answers: dict[str, list[dict[str, Any]]] = {}
+        bodies: dict[str, asyncio.Future[dict[str, Any]]] = {}
+
+        def request(name: str, body: bytes | None) -> asyncio.Task[None]:
+            answers[name] = []
+
+            async def receive() -> dict[str, Any]:
+                if body is not None:
+                    return {"type": "http.request", "body": body, "more_body": False}
+                bodies[name] = loop.create_future()  # a body that never comes, unless sent
+                return await bodies[name]
+
+            async def send(message: dict[str, Any]) -> None:
+                answers[name].append(message)
+
+            return asyncio.create_task(app(_scope(), receive, send))  # type: ignore[arg-type]
+
+        started = loop.time()
+        slow = [request(f"slow{i}", None) for i in range(3)]
+        await asyncio.sleep(0.01)
+        assert len(app._waiting) == 3
+        fast = request("fast", b"a=1")  # three wait: slow0 goes; its own body is there
+        await asyncio.wait_for(asyncio.gather(fast, slow[0]), 5)
+        late = request("late", None)  # two waited: now three (slow1, slow2, late)
+        await asyncio.sleep(0.01)
+        assert not any(task.done() for task in (slow[1], slow[2], late))
+        later = request("later", None)  # three wait: slow1 goes
+        await asyncio.wait_for(slow[1], 5)
+        await asyncio.sleep(0.01)
+        assert not slow[2].done() and not late.done() and not later.done()
+        bodies["late"].set_result({"type": "http.request", "body": b"b=2", "more_body": False})
+        await asyncio.wait_for(late, 5)
+        for task in (slow[2], later):
+            task.cancel()
+        await asyncio.gather(slow[2], later, return_exceptions=True)
+        return {"answers": answers, "seconds": loop.time() - started}
+
+    outcome = run_in_own_loop(scenario())
+    answers = outcome["answers"]
+    assert outcome["seconds"] < 10  # the deadline is 30 s: the cut-offs did not wait for it
+    assert answers["fast"][0]["status"] == 200 and answers["fast"][1]["body"] == b"a=1"
+    for cut in ("slow0", "slow1"):
+        assert answers[cut][0]["status"] == 408
+        assert (b"connection", b"close") in answers[cut][0]["headers"]
+    assert answers["late"][0]["status"] == 200 and answers["late"][1]["body"] == b"b=2"
+    assert answers["slow2"] == [] and answers["later"] == []
+    assert app._waiting == {}  # every read, answered, cut off or cancelled, left its place
+
+
+def test_the_loader_bounds_the_places_per_worker() -> None:
+    for bad, field in (
+        ({"requests_per_worker": 32}, "limits.requests_per_worker"),
+        (
+            {"requests_per_worker": 1024, "waiting_bodies_per_worker": 513},
+            "limits.waiting_bodies_per_worker",
+        ),
+        ({"waiting_bodies_per_worker": 0}, "limits.waiting_bodies_per_worker"),
+    ):
+        with pytest.raises(ConfigError) as refused:
+            load_settings(REPO / "config" / "test.toml", environ={}, overrides={"limits": bad})
+        assert [p.split(":")[0] for p in refused.value.problems] == [field]
+    settings = load_settings(REPO / "config" / "test.toml", environ={})
+    assert (settings.limits.waiting_bodies_per_worker, settings.limits.requests_per_worker) == (
+        256,
+        1024,
+    )

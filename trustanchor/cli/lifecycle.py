@@ -98,6 +98,10 @@ def serve(
         interface=Interfaces.ASGINL,
         loop=Loops(event_loop),
         workers=workers or settings.service.workers,
+        # requests handed to a worker at once, whatever the number of workers (granian's
+        # default is its backlog divided among them); serving.py keeps at most
+        # limits.waiting_bodies_per_worker of them waiting for a body
+        backpressure=settings.limits.requests_per_worker,
         websockets=False,
         http1_settings=HTTP1Settings(
             header_read_timeout=settings.limits.header_read_timeout * 1000

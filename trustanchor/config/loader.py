@@ -435,6 +435,13 @@ def _validate_slow_clients(settings: Settings, problems: list[str]) -> None:
         )
     if not 1 <= limits.min_body_rate <= 1_048_576:
         problems.append("limits.min_body_rate: must be between 1 and 1048576 bytes per second")
+    if not 64 <= limits.requests_per_worker <= 65_536:
+        problems.append("limits.requests_per_worker: must be between 64 and 65536")
+    elif not 1 <= limits.waiting_bodies_per_worker <= limits.requests_per_worker // 2:
+        # at least half the places stay for requests whose body has arrived
+        problems.append(
+            "limits.waiting_bodies_per_worker: must be between 1 and half of requests_per_worker"
+        )
 
 
 def _validate_demo(settings: Settings, problems: list[str]) -> None:

@@ -77,6 +77,10 @@ class LimitSettings:
     body_read_timeout: int = 10
     body_read_timeout_max: int = 30
     min_body_rate: int = 500
+    # Per worker: requests waiting for their body at once (beyond: the longest-waiting one is
+    # cut off with its 408), and requests granian hands the worker at once (its backpressure).
+    waiting_bodies_per_worker: int = 256
+    requests_per_worker: int = 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ app = WsgiOverAsgi(
     ),
     randomness=_services.randomness,
     lean_on_loop=_services.db.group is not None and _services.settings.service.token_on_loop,
+    waiting_bodies=_limits.waiting_bodies_per_worker,
 )
 if _services.db.group is not None:
     _services.db.group.in_flight = lambda: app.in_flight

@@ -15,6 +15,14 @@ Here granian's ASGI interface hands the request to :class:`WsgiOverAsgi`, which
    within ``body_read_timeout`` seconds, extended by one second for every ``min_body_rate``
    bytes received, never beyond ``body_read_timeout_max``. Too slow: ``408 Request Timeout``
    with ``Connection: close``, and the app never sees the request;
+   At most ``waiting_bodies`` requests of a worker wait for their body at once
+   (``limits.waiting_bodies_per_worker``): a request arriving when that many wait cuts off the
+   one that has waited longest (its ``408`` at once). Each waiting request keeps one of the
+   requests granian hands a worker at a time (``limits.requests_per_worker``, its
+   ``backpressure``), so without this bound about a thousand connections sending headers and
+   no body held them all, and every request on every route waited about 10 s (attack session
+   of 2026-12-07). A body that arrives with its headers, the usual case, waits for nothing and
+   is never cut off by others;
 2. buffers at most ``max_body_bytes + 1`` bytes: a declared ``Content-Length`` above the limit
    is not read at all, and a streamed body is cut one byte past the limit, so that the app's
    own check (``trustanchor.web.app._limit_body``) refuses it with its usual 413;
@@ -182,8 +190,15 @@ class WsgiOverAsgi:
         lean_routes: Mapping[tuple[str, str], LeanHandler] | None = None,
         randomness: Randomness | None = None,
         lean_on_loop: bool = False,
+        waiting_bodies: int = 256,
     ) -> None:
+        if waiting_bodies < 1:
+            raise ValueError("waiting_bodies must be at least 1")
         self._app = wsgi_app
+        # The body reads under way, oldest first (insertion order), each by its timer: the
+        # event loop's thread alone changes it.
+        self._waiting: dict[asyncio.Timeout, None] = {}
+        self._max_waiting = waiting_bodies
         self._lean_on_loop = lean_on_loop
         self._randomness = randomness or SystemRandomness()
         self._lean = dict(lean_routes or {})
@@ -274,28 +289,48 @@ class WsgiOverAsgi:
         start = asyncio.get_running_loop().time()
         chunks: list[bytes] = []
         received = 0
+        waiting = self._waiting
         try:
             # One timer for the whole body, moved as bytes arrive (a deadline already past
             # cancels the next wait at once).
             async with asyncio.timeout_at(start + deadline.seconds_allowed(0)) as timer:
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        raise _Disconnected
-                    chunk = message.get("body", b"")
-                    if not message.get("more_body", False) and not chunks:
-                        # the usual case, a body in one message: no copy
-                        return bytes(chunk[: deadline.max_bytes + 1])
-                    if chunk:
-                        chunks.append(chunk)
-                        received += len(chunk)
-                    if received > deadline.max_bytes:
-                        return b"".join(chunks)[: deadline.max_bytes + 1]
-                    if not message.get("more_body", False):
-                        return b"".join(chunks)
-                    timer.reschedule(start + deadline.seconds_allowed(received))
+                if len(waiting) >= self._max_waiting:
+                    self._cut_off_longest_waiting()
+                waiting[timer] = None
+                try:
+                    while True:
+                        message = await receive()
+                        if message["type"] == "http.disconnect":
+                            raise _Disconnected
+                        chunk = message.get("body", b"")
+                        if not message.get("more_body", False) and not chunks:
+                            # the usual case, a body in one message: no copy
+                            return bytes(chunk[: deadline.max_bytes + 1])
+                        if chunk:
+                            chunks.append(chunk)
+                            received += len(chunk)
+                        if received > deadline.max_bytes:
+                            return b"".join(chunks)[: deadline.max_bytes + 1]
+                        if not message.get("more_body", False):
+                            return b"".join(chunks)
+                        timer.reschedule(start + deadline.seconds_allowed(received))
+                finally:
+                    waiting.pop(timer, None)
         except TimeoutError:
             return None
+
+    def _cut_off_longest_waiting(self) -> None:
+        """End the oldest body read under way as if its deadline had passed (its 408)."""
+        oldest = next(iter(self._waiting))
+        del self._waiting[oldest]
+        try:
+            oldest.reschedule(0)  # in the past: its read ends at the loop's next turn
+        except RuntimeError:
+            return  # already expiring on its own deadline: its place is free all the same
+        log.info(
+            "cut off the longest-waiting request body (%d requests were waiting for theirs)",
+            self._max_waiting,
+        )
 
     def _call(self, environ: dict[str, Any], rid: str) -> Answer:
         """Run the WSGI app (in a pool thread) as request ``rid``."""
