@@ -103,13 +103,19 @@ def anchor_button(page: Page, anchor_id: str) -> str:
     return f"form:has(input[name=anchor][value='{anchor_id}']) button"
 
 
-def present_from_phone(page: Page, server: RunningServer, phone: WalletApp) -> None:
-    """On the wallet page: the phone opens the same-device link and answers; the page's poll
-    moves on by itself to what follows (consent)."""
+def present_from_phone(
+    page: Page, server: RunningServer, phone: WalletApp, *, same_device: bool = False
+) -> None:
+    """On the wallet page: the wallet opens the same-device link and answers. Cross-device (a
+    phone beside the screen), the page's poll moves on by itself to what follows (consent), and
+    that login starts no SSO session; ``same_device``, the wallet sends this browser to its
+    ``redirect_uri``, which resumes the login here (it may start one)."""
     link = page.get_attribute("#same-device", "href")
     assert link and link.startswith("openid4vp://?"), link
     answer = phone.respond(phone.request_object(link))
     assert answer.status_code == 200, answer.text
+    if same_device:
+        page.goto(answer.json()["redirect_uri"])
     page.wait_for_selector("form[action$='/consent']")
 
 
@@ -485,7 +491,8 @@ def test_consent_says_who_logged_in_and_logout_ends_the_session(
     phone.click(anchor_button(phone, JP_HIGH))
     phone.wait_for_selector("#same-device")
     holder = Holder(server, payments, "yamada")  # family_name "yamada", given_name "Test"
-    present_from_phone(phone, server, WalletApp(server, holder.wallet, holder.credential(JP_HIGH)))
+    wallet = WalletApp(server, holder.wallet, holder.credential(JP_HIGH))
+    present_from_phone(phone, server, wallet, same_device=True)  # the SSO session to end below
     check_page(phone, lang="en")
     assert phone.locator("#who .who-name").inner_text() == "yamada T."
     assert phone.locator("#who button").inner_text() == text("consent.not_me")

@@ -456,16 +456,26 @@ def test_same_device_return_resumes_the_login_once_in_the_bound_browser(
     server: RunningServer, bank: Bank, pki: TestPKI
 ) -> None:
     person, path, redirect_uri = _answered(server, bank, pki)
-    elsewhere = Browser(server).get(redirect_uri)
-    assert elsewhere.status_code == 200
-    assert "Continue on the device where you started" in elsewhere.text
-    assert path not in elsewhere.text
     back = person.browser.get(redirect_uri)
     assert back.status_code == 303 and back.headers["Location"] == path
     assert is_consent(person.browser.follow(back))
     used = person.browser.get(redirect_uri)
     assert used.status_code == 400
     assert "This link from your card app has expired or was already used" in used.text
+
+
+def test_a_return_link_opened_elsewhere_is_used_up_there(
+    server: RunningServer, bank: Bank, pki: TestPKI
+) -> None:
+    """On another device the page says to continue where the login started, and the link is
+    used up: forwarded to the browser that showed the QR code, it makes nothing local."""
+    person, path, redirect_uri = _answered(server, bank, pki)
+    elsewhere = Browser(server).get(redirect_uri)
+    assert elsewhere.status_code == 200
+    assert "Continue on the device where you started" in elsewhere.text
+    assert path not in elsewhere.text
+    assert person.browser.get(redirect_uri).status_code == 400
+    assert poll(person, path) == {"done": True, "state": "consent"}
 
 
 def test_same_device_return_needs_the_response_code(

@@ -139,6 +139,22 @@ def server(
         yield running
 
 
+def test_a_remote_login_in_the_terminals_browser_starts_no_sso_session_either(
+    server: RunningServer, parties: Parties, pki: TestPKI
+) -> None:
+    """A card app answering the terminal's request directly (not through the counter) and
+    returning to the terminal's browser makes a remote login answered in that browser; the
+    counter's request still starts no session there, or another client's next request in the
+    shared browser would be offered this customer's login (attack session of 2026-12-07)."""
+    card = pki.person(label="kiku")
+    terminal = Terminal(server, parties.marunouchi)
+    page, pkce = terminal.start(claims=VERIFIED_CLAIMS)
+    request, path = terminal.challenge(page, card)
+    consent = terminal.finish(CardApp(server, card).answer(request), path)
+    terminal.approve(consent, pkce)
+    assert SESSION_COOKIE not in terminal.browser.session.cookies
+
+
 # ---------------------------------------------------------------------------- the terminal
 
 

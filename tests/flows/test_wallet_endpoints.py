@@ -391,9 +391,11 @@ def test_same_device_return_in_another_browser_says_continue_elsewhere(
     assert elsewhere.status_code == 200
     assert "Continue on the device where you started" in elsewhere.text
     assert login.interaction_id not in elsewhere.text
-    # The person's own browser can still use the link afterwards.
-    back = login.browser.get(redirect_uri)
-    assert back.status_code == 303 and back.headers["Location"] == login.path
+    # The link is used up: forwarded to the browser that showed the QR code (perhaps an
+    # attacker's, who relayed it), it makes nothing local. That browser goes on by its poll.
+    assert login.browser.get(redirect_uri).status_code == 400
+    assert status(login, server) == {"done": True, "state": "consent"}
+    assert is_consent_page(login.browser.get(server.url(login.path)))
 
 
 def test_same_device_return_needs_the_response_code(

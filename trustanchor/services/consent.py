@@ -264,7 +264,10 @@ def _decide_once(
         # one a QR code was relayed from, and a session would give a relaying attacker's
         # browser every later request below the step-up rules (docs/HOLDER-INTEGRITY.md,
         # "Relay"). ``finished`` is the row as the conditional UPDATE left it.
-        if finished.login_here and authentication.channel != "in_person":
+        # A branch counter terminal's request never starts one either, whatever the login
+        # (an upstream login finished in the terminal's browser is "this" device): the next
+        # customer would be offered this one's login by another client.
+        if finished.login_here and authentication.channel != "in_person" and client.branch is None:
             new_session = services.randomness.token(32)
             sid = services.randomness.token(16)
             sessions_repo.create(

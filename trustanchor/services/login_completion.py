@@ -241,10 +241,11 @@ def same_device_return(
 ) -> str | None:
     """The app sent the person back with the ``response_code`` that :func:`finish` made for a
     transaction of ``method``. Returns the interaction to resume when this browser holds its
-    secret (the code is then used up, once, and the login counts as made in this browser: it
-    may start an SSO session at consent), None when the person is on another device (the code
-    stays usable there). Raises ``refused`` otherwise: unknown transaction, another method's,
-    no or a wrong code, or a code already used."""
+    secret (the login then counts as made in this browser: it may start an SSO session at
+    consent), None when the person is on another device. Either way the code is used up, once:
+    the browser that started the login continues by its status poll, without an SSO session.
+    Raises ``refused`` otherwise: unknown transaction, another method's, no or a wrong code, or
+    a code already used."""
     at = services.clock.now()
     if not interaction.well_formed_id(transaction_id):
         raise refused(transaction_id)
@@ -258,11 +259,13 @@ def same_device_return(
         or not equal(secret_digest(response_code), stored)
     ):
         raise refused(transaction_id)
-    if not interaction.held_by(services, tx.interaction_id, browser_secret):
-        return None
     window_end = at + services.settings.interaction.lifetime
     if not services.replay.first_use(f"{method}_response_code", tx.id, window_end):
         raise refused(transaction_id)
+    if not interaction.held_by(services, tx.interaction_id, browser_secret):
+        # Used up here too: a link opened on the phone and then forwarded to whoever showed
+        # the QR code must not make their login local (attack session of 2026-12-07).
+        return None
     with services.db.transaction() as conn:
         interaction.answer_returned(conn, tx.interaction_id, tx.id)
     return tx.interaction_id

@@ -16,11 +16,13 @@ recorded either and the wallet gets a 503.
 Same-device return (OpenID4VP 1.0, "Session Fixation"): after a successful presentation the
 wallet gets a ``redirect_uri`` carrying a fresh ``response_code`` (stored as a digest in the
 transaction's outcome). :func:`same_device_return` honours it once, and only in the browser bound
-to the interaction. The status poll remains the cross-device path, so a browser holding the
-interaction does not *need* the code: with one transaction behind both the QR code and the link,
-the response code cannot tell the two flows apart. What it does guarantee is that the return URL
-the wallet opens is single-use and useless without the code (a guessed or leaked transaction id
-gets nothing).
+to the interaction; opened in any other browser it is used up all the same. The status poll
+remains the cross-device path, so a browser holding the interaction does not *need* the code:
+with one transaction behind both the QR code and the link, the protocol cannot tell the two
+flows apart. What the code decides is where the login's answer arrived: only a login returned to
+the interaction's own browser starts an SSO session at consent (``services/interaction.py``,
+docs/HOLDER-INTEGRITY.md "Relay"). The return URL is single-use and useless without the code (a
+guessed or leaked transaction id gets nothing).
 
 Dynamic linking (docs/DYNAMIC-LINKING.md): when the request holds a ``value_transfer``,
 ``funding`` or ``standing_funding`` entry and an anchor set the chosen anchor belongs to lists

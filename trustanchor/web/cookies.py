@@ -3,8 +3,10 @@ sessions of the first-party pages (limited to their path). HttpOnly, SameSite La
 authorization request and the wallet's same-device return arrive as cross-site top-level
 navigations), Secure on https issuers.
 
-The binding cookie is named with the ``__Host-`` prefix where the issuer is https, so no
-subdomain and no http page can set or shadow it.
+The binding cookie and the SSO session's cookie are named with the ``__Host-`` prefix where the
+issuer is https, so no subdomain and no http page can set or shadow them: a session planted in a
+victim's browser would log the victim in as the attacker (session fixation; attack session of
+2026-12-07). The first-party pages' cookies are limited to their path, which ``__Host-`` forbids.
 """
 
 from __future__ import annotations
@@ -26,6 +28,16 @@ def _secure(services: Services) -> bool:
 def interaction_cookie(services: Services) -> str:
     """The binding cookie's name: ``__Host-ta_interaction`` on https issuers."""
     return f"__Host-{INTERACTION_COOKIE}" if _secure(services) else INTERACTION_COOKIE
+
+
+def session_cookie(services: Services) -> str:
+    """The SSO session cookie's name: ``__Host-ta_session`` on https issuers."""
+    return f"__Host-{SESSION_COOKIE}" if _secure(services) else SESSION_COOKIE
+
+
+def sso_session_id() -> str | None:
+    """The SSO session id this browser presents, if any."""
+    return request.cookies.get(session_cookie(current_services())) or None
 
 
 def browser_secret() -> str | None:

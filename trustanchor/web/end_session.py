@@ -21,7 +21,7 @@ from trustanchor.oauth.params import FormData
 from trustanchor.services import end_session
 from trustanchor.services.container import Services
 from trustanchor.web.blueprints import current_services, no_store
-from trustanchor.web.cookies import SESSION_COOKIE, forget_cookie
+from trustanchor.web.cookies import forget_cookie, session_cookie, sso_session_id
 from trustanchor.web.forms import form_body, query
 from trustanchor.web.rendering import language, render_page
 
@@ -32,12 +32,12 @@ blueprint.after_request(no_store)
 def end_sso_session(response: BaseResponse) -> None:
     """Logout on a first-party page: end this browser's SSO session too and delete its cookie,
     so the next authorization request in this browser asks for a login again."""
-    session_id = request.cookies.get(SESSION_COOKIE)
+    session_id = sso_session_id()
     if session_id is None:
         return
     services = current_services()
     end_session.end_browser_session(services, session_id)
-    forget_cookie(response, services, SESSION_COOKIE)
+    forget_cookie(response, services, session_cookie(services))
 
 
 @blueprint.route(end_session.PATH, methods=["GET", "POST"])
@@ -45,12 +45,12 @@ def logout() -> Any:
     services = current_services()
     if request.method == "POST":
         params = form_body()
-        if SESSION_COOKIE not in request.cookies:
+        if sso_session_id() is None:
             pairs = [(name, value) for name, values in params.items() for value in values]
             return redirect(f"{end_session.PATH}?{urlencode(pairs)}", code=303)
     else:
         params = query()
-    session_id = request.cookies.get(SESSION_COOKIE)
+    session_id = sso_session_id()
     try:
         outcome = end_session.start(services, params, session_id=session_id)
     except end_session.LogoutRefused as exc:
@@ -87,7 +87,7 @@ def confirm() -> Any:
         outcome = end_session.confirm(
             services,
             params,
-            session_id=request.cookies.get(SESSION_COOKIE),
+            session_id=sso_session_id(),
             csrf=request.form.get("csrf"),
             log_out=decision == "logout",
         )
@@ -106,8 +106,8 @@ def _finished(services: Services, outcome: end_session.Finished) -> BaseResponse
         response = render_page(
             "end_session/done.html", ui_locales=outcome.ui_locales, logged_out=outcome.logged_out
         )
-    if outcome.logged_out and SESSION_COOKIE in request.cookies:
-        forget_cookie(response, services, SESSION_COOKIE)
+    if outcome.logged_out and sso_session_id() is not None:
+        forget_cookie(response, services, session_cookie(services))
     return response
 
 
@@ -115,7 +115,7 @@ def _refused(
     services: Services, exc: end_session.LogoutRefused, locales: tuple[str, ...]
 ) -> Response:
     """An invalid request (§4): say so, redirect nowhere; a live session can still be ended here."""
-    session_id = request.cookies.get(SESSION_COOKIE)
+    session_id = sso_session_id()
     live = end_session.has_live_session(services, session_id)
     return render_page(
         "end_session/refused.html",

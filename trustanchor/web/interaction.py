@@ -28,11 +28,12 @@ from trustanchor.services.payment_wording import LoginState
 from trustanchor.web import operations
 from trustanchor.web.blueprints import current_services, no_store
 from trustanchor.web.cookies import (
-    SESSION_COOKIE,
     browser_secret,
     forget_cookie,
     interaction_cookie,
+    session_cookie,
     set_cookie,
+    sso_session_id,
 )
 from trustanchor.web.i18n import Translator
 from trustanchor.web.qr import qr_svg
@@ -256,14 +257,14 @@ def decide(interaction_id: str) -> Any:
         services,
         current,
         approve=decision == "approve",
-        session_id=request.cookies.get(SESSION_COOKIE),
+        session_id=sso_session_id(),
     )
     response = redirect(outcome.redirect_url, code=303)
     if outcome.new_session:
         set_cookie(
             response,
             services,
-            SESSION_COOKIE,
+            session_cookie(services),
             outcome.new_session,
             max_age=services.settings.interaction.session_lifetime,
         )
@@ -296,11 +297,11 @@ def _abandon(interaction_id: str, *, not_me: bool) -> Response:
         services,
         _open_form(interaction_id),
         not_me=not_me,
-        session_id=request.cookies.get(SESSION_COOKIE),
+        session_id=sso_session_id(),
     )
     response = redirect(abandoned.redirect_url, code=303)
     if abandoned.session_ended:
-        forget_cookie(response, services, SESSION_COOKIE)
+        forget_cookie(response, services, session_cookie(services))
     return response
 
 

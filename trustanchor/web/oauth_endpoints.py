@@ -8,7 +8,7 @@ from flask import Blueprint, Response, jsonify, make_response, redirect, request
 
 from trustanchor.services import authorize, introspection, par, revocation, token, userinfo
 from trustanchor.web.blueprints import current_services
-from trustanchor.web.cookies import SESSION_COOKIE, browser_secret
+from trustanchor.web.cookies import browser_secret, sso_session_id
 from trustanchor.web.forms import (
     authorization_header,
     authorization_headers,
@@ -42,7 +42,7 @@ def authorization() -> Any:
         outcome = authorize.start(
             services,
             query(),
-            session_id=request.cookies.get(SESSION_COOKIE),
+            session_id=sso_session_id(),
             browser_secret=browser_secret(),
         )
     except authorize.AuthorizeErrorPage as exc:
