@@ -189,10 +189,10 @@ def test_a_lean_route_answers_its_method_and_path_and_may_leave_a_request_to_the
 
 
 def test_the_longest_waiting_body_is_cut_off_when_too_many_wait() -> None:
-    """Three places for requests waiting for their body: any request arriving while three wait
-    cuts off the one that has waited longest (408 at once, long before its deadline). One whose
-    body came with its headers is answered at once; one that waits keeps its place until more
-    arrive."""
+    """Three places for requests waiting for their body: a request announcing a body that
+    arrives while three wait cuts off the one that has waited longest (408 at once, long before
+    its deadline). One whose body came with its headers is answered at once; one that waits
+    keeps its place until more arrive; a GET announcing no body takes no place."""
 
     def wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         start_response("200 OK", [("Content-Type", "text/plain")])
@@ -206,8 +206,9 @@ def test_the_longest_waiting_body_is_cut_off_when_too_many_wait() -> None:
         answers: dict[str, list[dict[str, Any]]] = {}
         bodies: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
-        def request(name: str, body: bytes | None) -> asyncio.Task[None]:
+        def request(name: str, body: bytes | None, method: str = "POST") -> asyncio.Task[None]:
             answers[name] = []
+            length = [(b"content-length", b"3")] if method == "POST" else []
 
             async def receive() -> dict[str, Any]:
                 if body is not None:
@@ -218,12 +219,16 @@ def test_the_longest_waiting_body_is_cut_off_when_too_many_wait() -> None:
             async def send(message: dict[str, Any]) -> None:
                 answers[name].append(message)
 
-            return asyncio.create_task(app(_scope(), receive, send))  # type: ignore[arg-type]
+            scope = _scope(method=method, headers=length)
+            return asyncio.create_task(app(scope, receive, send))  # type: ignore[arg-type]
 
         started = loop.time()
         slow = [request(f"slow{i}", None) for i in range(3)]
         await asyncio.sleep(0.01)
         assert len(app._waiting) == 3
+        get = request("get", b"", method="GET")  # announces no body: takes no place, cuts none
+        await asyncio.wait_for(get, 5)
+        assert len(app._waiting) == 3 and not any(task.done() for task in slow)
         fast = request("fast", b"a=1")  # three wait: slow0 goes; its own body is there
         await asyncio.wait_for(asyncio.gather(fast, slow[0]), 5)
         late = request("late", None)  # two waited: now three (slow1, slow2, late)
@@ -243,6 +248,7 @@ def test_the_longest_waiting_body_is_cut_off_when_too_many_wait() -> None:
     outcome = run_in_own_loop(scenario())
     answers = outcome["answers"]
     assert outcome["seconds"] < 10  # the deadline is 30 s: the cut-offs did not wait for it
+    assert answers["get"][0]["status"] == 200
     assert answers["fast"][0]["status"] == 200 and answers["fast"][1]["body"] == b"a=1"
     for cut in ("slow0", "slow1"):
         assert answers[cut][0]["status"] == 408

@@ -16,13 +16,17 @@ Here granian's ASGI interface hands the request to :class:`WsgiOverAsgi`, which
    bytes received, never beyond ``body_read_timeout_max``. Too slow: ``408 Request Timeout``
    with ``Connection: close``, and the app never sees the request;
    At most ``waiting_bodies`` requests of a worker wait for their body at once
-   (``limits.waiting_bodies_per_worker``): a request arriving when that many wait cuts off the
-   one that has waited longest (its ``408`` at once). Each waiting request keeps one of the
-   requests granian hands a worker at a time (``limits.requests_per_worker``, its
-   ``backpressure``), so without this bound about a thousand connections sending headers and
-   no body held them all, and every request on every route waited about 10 s (attack session
-   of 2026-12-07). A body that arrives with its headers, the usual case, waits for nothing and
-   is never cut off by others;
+   (``limits.waiting_bodies_per_worker``): a request announcing a body (a ``Content-Length``
+   above 0 or a ``Transfer-Encoding``) that arrives while that many wait cuts off the one that
+   has waited longest (its ``408`` at once). Each waiting request keeps one of the requests
+   granian hands a worker at a time (``limits.requests_per_worker``, its ``backpressure``), so
+   without this bound about a thousand connections sending headers and no body held them all,
+   and every request on every route waited about 10 s (attack session of 2026-12-07). A request
+   announcing no body never takes a place and is never cut off; a body that arrives with its
+   headers, the usual case, leaves its place at its first read, so it is cut off only if that
+   many newer requests announce a body before that read returns. granian itself still holds a
+   place for a connection whose headers are incomplete (up to ``header_read_timeout``) or that
+   idles between keep-alive requests, which only a proxy in front bounds (docs/DEPLOYING.md §3);
 2. buffers at most ``max_body_bytes + 1`` bytes: a declared ``Content-Length`` above the limit
    is not read at all, and a streamed body is cut one byte past the limit, so that the app's
    own check (``trustanchor.web.app._limit_body``) refuses it with its usual 413;
@@ -282,7 +286,7 @@ class WsgiOverAsgi:
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
         """The whole body, or the first ``max_bytes + 1`` bytes of a longer one (``b""`` when a
         declared length is already too long); None when the deadline passed first."""
-        declared = _declared_length(scope)
+        declared, announced = _announced_body(scope)
         if declared is not None and declared > self._deadline.max_bytes:
             return b""  # the app refuses it from Content-Length alone, without reading it
         deadline = self._deadline
@@ -294,9 +298,12 @@ class WsgiOverAsgi:
             # One timer for the whole body, moved as bytes arrive (a deadline already past
             # cancels the next wait at once).
             async with asyncio.timeout_at(start + deadline.seconds_allowed(0)) as timer:
-                if len(waiting) >= self._max_waiting:
-                    self._cut_off_longest_waiting()
-                waiting[timer] = None
+                # Only a request that announces a body can wait for one, and take a place
+                # among those that wait (a GET is never cut off for others).
+                if announced:
+                    if len(waiting) >= self._max_waiting:
+                        self._cut_off_longest_waiting()
+                    waiting[timer] = None
                 try:
                     while True:
                         message = await receive()
@@ -426,14 +433,22 @@ def _failed(rid: str) -> Answer:
     return 500, [*_PLAIN_HEADERS, (_REQUEST_ID, rid.encode("ascii"))], b"internal server error\n"
 
 
-def _declared_length(scope: Scope) -> int | None:
+def _announced_body(scope: Scope) -> tuple[int | None, bool]:
+    """The declared ``Content-Length`` (None: none, or malformed), and whether the request
+    announces a body at all (a length above 0, or a ``Transfer-Encoding``). Without one, HTTP/1.1
+    framing says there is no body: the read waits for nothing."""
+    length: int | None = None
+    encoded = False
     for name, value in scope["headers"]:
-        if name.lower() == b"content-length":
+        lower = name.lower()
+        if lower == b"content-length":
             try:
-                return int(value)
+                length = int(value)
             except ValueError:
-                return None  # hyper refuses a malformed length before we are called
-    return None
+                length = None  # hyper refuses a malformed length before we are called
+        elif lower == b"transfer-encoding":
+            encoded = True
+    return length, encoded or (length is not None and length > 0)
 
 
 def environ_path(scope: Scope) -> tuple[str, str]:
