@@ -470,8 +470,9 @@ def test_a_return_link_opened_elsewhere_is_used_up_there(
     """On another device the page says to continue where the login started, and the link is
     used up: forwarded to the browser that showed the QR code, it makes nothing local."""
     person, path, redirect_uri = _answered(server, bank, pki)
-    elsewhere = Browser(server).get(redirect_uri)
-    assert elsewhere.status_code == 200
+    phone_browser = Browser(server)
+    elsewhere = phone_browser.follow(phone_browser.get(redirect_uri))
+    assert elsewhere.status_code == 200 and elsewhere.url == server.url("/certificate/elsewhere")
     assert "Continue on the device where you started" in elsewhere.text
     assert path not in elsewhere.text
     assert person.browser.get(redirect_uri).status_code == 400

@@ -84,14 +84,14 @@ def test_interaction_wallet_and_first_party_answers_are_no_store(stage: Stage) -
     refused_response = phone.post(claims["response_uri"], data={"state": "x"}, timeout=10)
     assert refused_response.status_code == 400
 
-    # The return page: in another browser ("continue where you started"), then in the person's
-    # own (back to the interaction), then again (a refusal page).
-    elsewhere = Browser(stage.server)
-    collecting(elsewhere.session, seen)
-    assert elsewhere.get(done).status_code == 200
+    # The return page: in the person's own browser (back to the interaction), then again (a
+    # refusal page); the page another browser would be sent to ("continue where you started").
     consent = browser.follow(browser.get(done))
     assert consent.status_code == 200
     assert browser.get(done).status_code == 400
+    elsewhere = Browser(stage.server)
+    collecting(elsewhere.session, seen)
+    assert elsewhere.get(stage.server.url("/wallet/elsewhere")).status_code == 200
 
     # Consent answered; the interaction is then gone (a refusal page).
     decision = browser.submit(consent.text, "/consent", decision="approve")

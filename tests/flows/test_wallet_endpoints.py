@@ -387,8 +387,9 @@ def test_same_device_return_in_another_browser_says_continue_elsewhere(
     server: RunningServer, ecosystem: Ecosystem
 ) -> None:
     login, redirect_uri = _presented(server, ecosystem)
-    elsewhere = Browser(server).get(redirect_uri)
-    assert elsewhere.status_code == 200
+    phone_browser = Browser(server)
+    elsewhere = phone_browser.follow(phone_browser.get(redirect_uri))
+    assert elsewhere.status_code == 200 and elsewhere.url == server.url("/wallet/elsewhere")
     assert "Continue on the device where you started" in elsewhere.text
     assert login.interaction_id not in elsewhere.text
     # The link is used up: forwarded to the browser that showed the QR code (perhaps an

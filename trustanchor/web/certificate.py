@@ -54,7 +54,8 @@ def response_endpoint() -> Any:
 def done(transaction_id: str) -> Any:
     """Where the card app sends the person after a successful answer (its ``redirect_uri``, with
     the one-time ``response_code``). In the browser bound to the interaction the login resumes;
-    anywhere else the person is told to continue on the device where they started."""
+    anywhere else the code is used up and the person is sent to a page (without the code)
+    telling them to continue on the device where they started."""
     codes = request.args.getlist("response_code")
     interaction_id = certificate_login.same_device_return(
         current_services(),
@@ -63,5 +64,11 @@ def done(transaction_id: str) -> Any:
         browser_secret=browser_secret(),
     )  # ReturnRefused: a page of the interaction pages' refusal vocabulary (web/interaction.py)
     if interaction_id is None:
-        return render_page("certificate_done.html")
+        return redirect("/certificate/elsewhere", code=303)
     return redirect(f"/interaction/{interaction_id}", code=303)
+
+
+@blueprint.get("/elsewhere")
+def elsewhere() -> Any:
+    """Continue on the device where the login started (after a return link used up here)."""
+    return render_page("certificate_done.html")

@@ -10,7 +10,7 @@ from flask import redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from trustanchor.web.blueprints import current_services
-from trustanchor.web.cookies import set_cookie
+from trustanchor.web.cookies import forget_cookie, set_cookie
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +23,8 @@ class PageCookies:
         set_cookie(response, current_services(), name, value, max_age=max_age, path=self.path)
 
     def forget(self, response: BaseResponse, name: str) -> None:
-        response.delete_cookie(name, path=self.path)
+        """Delete with the attributes it was set with (Secure, HttpOnly, SameSite)."""
+        forget_cookie(response, current_services(), name, path=self.path)
 
     def to_authorization(self, authorization_url: str, state: str) -> BaseResponse:
         """Off to /authorize for the page's login, the login's ``state`` bound to this browser

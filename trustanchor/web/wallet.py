@@ -67,7 +67,8 @@ def response_endpoint() -> Any:
 def done(transaction_id: str) -> Any:
     """Where the wallet sends the person after a presentation (the ``redirect_uri`` it got, with
     its one-time ``response_code``). In the browser bound to the interaction the login resumes;
-    anywhere else the person is told to continue on the device where they started."""
+    anywhere else the code is used up and the person is sent to a page (without the code, so
+    its language switch and a reload work) telling them to continue where they started."""
     services = current_services()
     codes = request.args.getlist("response_code")
     interaction_id = wallet_login.same_device_return(
@@ -77,5 +78,11 @@ def done(transaction_id: str) -> Any:
         browser_secret=browser_secret(),
     )  # ReturnRefused: a page of the interaction pages' refusal vocabulary (web/interaction.py)
     if interaction_id is None:
-        return render_page("wallet_done.html")
+        return redirect("/wallet/elsewhere", code=303)
     return redirect(f"/interaction/{interaction_id}", code=303)
+
+
+@blueprint.get("/elsewhere")
+def elsewhere() -> Any:
+    """Continue on the device where the login started (after a return link used up here)."""
+    return render_page("wallet_done.html")
