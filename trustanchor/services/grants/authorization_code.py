@@ -15,6 +15,8 @@ from trustanchor.services.grant_details import GrantDetails
 from trustanchor.services.grants.issuing import TokenResponse, person_tokens
 from trustanchor.storage import grants_repo
 
+UNKNOWN_CODE = "the authorization code is invalid"
+
 
 def grant(
     services: Services, client: Client, form: FormData, proof: DpopProof | None, at: int
@@ -30,11 +32,10 @@ def grant(
         except grants_repo.IssuedToAnotherClient:
             # RFC 6749 section 4.1.3: the code was not issued to this (authenticated) client.
             # Nothing is consumed or revoked: a stranger holding a leaked code must not be able
-            # to revoke the owner's grant by presenting it.
+            # to revoke the owner's grant by presenting it, nor learn that the code exists: the
+            # answer is the unknown code's (the reason, for the audit and metrics, is not).
             consumed = None
-            failure = InvalidGrant(
-                "the authorization code was issued to another client", reason="code_wrong_client"
-            )
+            failure = InvalidGrant(UNKNOWN_CODE, reason="code_wrong_client")
         except grants_repo.Reused as reused:
             grants_repo.revoke_grant(conn, reused.grant_id, now=at, reason="code_reuse")
             # Committed on purpose although the request is refused: the revocation and its
@@ -44,7 +45,9 @@ def grant(
             )
             consumed = None
             failure = InvalidGrant(
-                "the authorization code was already used; tokens issued for it are revoked",
+                # an earlier redemption may have failed (a wrong code_verifier): then no tokens
+                # were issued, and the grant is revoked all the same
+                "the authorization code was already used; its grant is revoked",
                 reason="code_reused",
             )
         if consumed is not None:
@@ -70,7 +73,7 @@ def grant(
                     authorization_details=details.authorization_details,
                     with_id_token=True,
                 )
-    raise failure or InvalidGrant("the authorization code is invalid", reason="code_unknown")
+    raise failure or InvalidGrant(UNKNOWN_CODE, reason="code_unknown")
 
 
 def _check_code(
@@ -82,9 +85,7 @@ def _check_code(
     at: int,
 ) -> str:
     if not equal(consumed.client_id, client.client_id):
-        raise InvalidGrant(
-            "the authorization code was issued to another client", reason="code_wrong_client"
-        )
+        raise InvalidGrant(UNKNOWN_CODE, reason="code_wrong_client")
     if consumed.expires_at <= at:
         raise InvalidGrant("the authorization code has expired", reason="code_expired")
     binding = consumed.binding
