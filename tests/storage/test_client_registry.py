@@ -22,9 +22,10 @@ from trustanchor.cli.context import CliContext
 from trustanchor.clock import FixedClock
 from trustanchor.digests import secret_digest
 from trustanchor.domain.clients import Client
-from trustanchor.oauth.client_metadata import client_from_declaration
+from trustanchor.oauth.client_metadata import client_from_declaration, client_to_metadata
 from trustanchor.services import client_registry
 from trustanchor.services.client_registry import ClientRegistry, apply_client_declarations
+from trustanchor.storage import clients_repo
 from trustanchor.storage.database import Database, StorageUnavailable
 from trustanchor.storage.tables import clients as clients_table
 
@@ -237,15 +238,23 @@ def test_a_flood_of_unknown_ids_costs_no_query_and_no_memory(database: Database)
 
 
 def test_the_snapshot_is_bounded(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    """More registered clients than the registry holds: it refuses (fail closed) instead of
-    answering some ids from memory and others from the database."""
+    """More registered clients than the registry holds: a new one is refused when written
+    (``clients add`` says so), and one written past it is refused when read (fail closed)
+    instead of answering some ids from memory and others from the database."""
     monkeypatch.setattr(client_registry, "MAX_CLIENTS", 3)
     clock = FixedClock(NOW)
     repo = ClientRegistry(database, cache_ttl=30, clock=clock)
     for client_id in ("a", "b", "c"):
         repo.upsert(_client(client_id), None, NOW)
     assert repo.get("a") is not None
-    repo.upsert(_client("d"), None, NOW)
+    with pytest.raises(client_registry.TooManyClients):  # a fourth is refused when written
+        repo.upsert(_client("d"), None, NOW)
+    assert repo.upsert(_client("a", scope="openid profile"), None, NOW + 1)  # not a new one
+    # ... but a row written past the registry (another tool, an older version) is refused
+    # when read
+    with database.transaction() as conn:
+        clients_repo.upsert_row(conn, "d", client_to_metadata(_client("d")), None, NOW)
+    repo = ClientRegistry(database, cache_ttl=30, clock=clock)  # a worker starting now
     with pytest.raises(client_registry.TooManyClients):
         repo.get("a")
     with pytest.raises(client_registry.TooManyClients):
@@ -515,3 +524,27 @@ def test_cli_explains_an_uninitialised_database(tmp_path: Path) -> None:
     result = _run(config, "list")
     assert result.exit_code == 1
     assert "trustanchor init" in result.output
+
+
+def test_cli_add_refuses_a_client_beyond_what_the_registry_holds(
+    cli_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the registry full, ``clients add`` of a new client says so and writes nothing (the
+    service would otherwise refuse every client at its next refresh); updating one still works."""
+    monkeypatch.setattr(client_registry, "MAX_CLIENTS", 1)
+    files = []
+    for client_id in ("one", "two"):
+        decl = tmp_path / f"{client_id}.toml"
+        decl.write_text(
+            f'client_id = "{client_id}"\nclient_type = "public"\n'
+            f'redirect_uris = ["https://{client_id}.example/cb"]\n',
+            encoding="utf-8",
+        )
+        files.append(decl)
+    assert _run(cli_config, "add", "--file", str(files[0])).exit_code == 0
+    refused = _run(cli_config, "add", "--file", str(files[1]))
+    assert refused.exit_code == 1, refused.output
+    assert "1 clients are registered already" in refused.output and "remove one" in refused.output
+    assert "two" not in _run(cli_config, "list").output
+    files[0].write_text(files[0].read_text() + 'scope = "openid"\n', encoding="utf-8")
+    assert _run(cli_config, "add", "--file", str(files[0])).exit_code == 0

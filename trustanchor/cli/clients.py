@@ -19,7 +19,7 @@ from trustanchor.cli.context import CliContext, database_errors, pass_context
 from trustanchor.cli.table import echo_table
 from trustanchor.oauth.client_metadata import client_from_declaration, client_to_metadata
 from trustanchor.services.audit_trail import operator_change, record, record_operator_change
-from trustanchor.services.client_registry import ClientRegistry, upsert_row
+from trustanchor.services.client_registry import ClientRegistry, TooManyClients, upsert_row
 from trustanchor.storage.database import StorageUnavailable
 
 
@@ -92,7 +92,10 @@ def add_client(ctx: CliContext, file: Path) -> None:
         now = ctx.clock.now()
         # The registration and its audit leaf commit together (or not at all).
         with ctx.db.transaction() as conn:
-            written = upsert_row(conn, client, digest, now)
+            try:
+                written = upsert_row(conn, client, digest, now)
+            except TooManyClients as exc:
+                raise click.ClickException(str(exc)) from None
             if written:
                 record(
                     conn,

@@ -225,7 +225,14 @@ def _parse(row: clients_repo.ClientRow) -> _Entry | _Invalid:
 
 
 def upsert_row(conn: Connection, client: Client, secret_digest: str | None, now: int) -> bool:
-    """Store ``client`` as its metadata row inside the caller's transaction; False if unchanged."""
+    """Store ``client`` as its metadata row inside the caller's transaction; False if unchanged.
+    A new client beyond :data:`MAX_CLIENTS` is refused (TooManyClients): the registry could no
+    longer hold every client, and every lookup would fail closed."""
+    if not clients_repo.exists(conn, client.client_id) and clients_repo.count(conn) >= MAX_CLIENTS:
+        raise TooManyClients(
+            f"{MAX_CLIENTS} clients are registered already, the most the client registry holds "
+            "in memory (services/client_registry.py); remove one first"
+        )
     return clients_repo.upsert_row(
         conn, client.client_id, client_to_metadata(client), secret_digest, now
     )

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, func, select, update
 
 from trustanchor.storage.database import insert_once
 from trustanchor.storage.tables import clients as clients_table
@@ -50,6 +50,10 @@ def get_rows(conn: Connection, client_ids: Sequence[str]) -> list[ClientRow]:
         stmt = select(clients_table).where(clients_table.c.client_id.in_(chunk))
         found.extend(_row(row) for row in conn.execute(stmt))
     return found
+
+
+def count(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(clients_table)).scalar_one())
 
 
 def exists(conn: Connection, client_id: str) -> bool:
