@@ -15,13 +15,14 @@ import jsonschema
 import pytest
 import requests
 from click.testing import CliRunner, Result
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from support.ecosystem import Ecosystem, Party
 from support.rp import RelyingParty
 from support.server import RunningServer
 
 from trustanchor.audit.checkpoint import verify_checkpoint
 from trustanchor.audit.entries import digest
-from trustanchor.audit.note import Ed25519Verifier, NoteError
+from trustanchor.audit.note import Ed25519Verifier, NoteError, verifier_key
 from trustanchor.cli.context import CliContext
 from trustanchor.cli.keys import keys
 from trustanchor.cli.main import cli
@@ -109,8 +110,18 @@ def test_the_running_service_signs_with_the_new_key_and_auditors_follow_it(
 
     # An auditor who kept only the old vkey follows to the new key, offline and online.
     out = tmp_path / "fetched"
-    fetched = audit("fetch", "--url", server.issuer, "--token", auditor, "--out", str(out))
+    fetched = audit(
+        "fetch", "--url", server.issuer, "--token", auditor, "--out", str(out), "--pin", old_vkey
+    )
     assert fetched.exit_code == 0, fetched.output
+    assert f"audit key {new_vkey.split('+')[1]} followed" in fetched.output
+    # A pin of a key this log never introduced: fetch refuses before saving anything.
+    stranger = verifier_key(origin, ed25519.Ed25519PrivateKey.generate().public_key())
+    refused = audit(
+        "fetch", "--url", server.issuer, "--token", auditor, "--out", str(tmp_path / "no"),
+        "--pin", stranger,
+    )  # fmt: skip
+    assert refused.exit_code == 1 and not (tmp_path / "no").exists(), refused.output
     files = ["--keys", str(out / "keys.json"), "--checkpoint", str(out / "checkpoint.txt")]
     replayed = audit("replay", "--entries", str(out / "entries.jsonl"), *files, "--pin", old_vkey)
     assert replayed.exit_code == 0, replayed.output

@@ -12,9 +12,9 @@ option leaves out.
   a rollback or a split view is reported loudly (exit 2).
 - ``replay``: the whole tree recomputed from the entries equals the signed checkpoint.
 
-``--pin VKEY`` (verify, check, replay): trust only the audit keys the auditor kept and those the
-log introduced from them (an audit key rotation, :func:`follow_audit_keys`), not every key the
-service publishes.
+``--pin VKEY`` (verify, check, replay, fetch): trust only the audit keys the auditor kept and
+those the log introduced from them (an audit key rotation, :func:`follow_audit_keys`), not every
+key the service publishes.
 
 Exit codes: 0 verified; 1 the material is unusable (a file missing or malformed, a signature
 that does not verify); 2 the log contradicts itself (rollback, split view, rewritten entries).
@@ -732,6 +732,7 @@ def _remote_lines(remote: Remote, size: int) -> Iterator[bytes]:
     help="Also fetch the consistency proof from this kept checkpoint.",
 )
 @click.option("--no-entries", is_flag=True, help="Skip downloading every entry.")
+@_pin
 def fetch(
     url: str,
     auditor_token: str,
@@ -739,15 +740,18 @@ def fetch(
     refs: tuple[str, ...],
     since_path: Path | None,
     no_entries: bool,
+    pins: tuple[str, ...],
 ) -> None:
-    """Download keys.json, checkpoint.txt, entries.jsonl and proofs into OUT for offline use."""
+    """Download keys.json, checkpoint.txt, entries.jsonl and proofs into OUT for offline use.
+    With --pin, the checkpoint must verify with a pinned key (or one the log introduced from
+    it) before anything is saved."""
     remote = Remote(url, auditor_token)
-    out_dir.mkdir(parents=True, exist_ok=True)
     keys_text = remote.get("/audit/keys")
-    keys = parse_keys(keys_text, "GET /audit/keys")
-    (out_dir / "keys.json").write_text(keys_text, encoding="utf-8")
+    keys = parse_keys(keys_text, "GET /audit/keys", pins)
     note = remote.get("/audit/checkpoint", accept="text/plain")
     checkpoint = verify_signed_checkpoint(note, keys, "GET /audit/checkpoint")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "keys.json").write_text(keys_text, encoding="utf-8")
     (out_dir / "checkpoint.txt").write_text(note, encoding="utf-8")
     click.echo(f"checkpoint.txt: {_describe(checkpoint)}")
     if not no_entries:
