@@ -139,22 +139,6 @@ def server(
         yield running
 
 
-def test_a_remote_login_in_the_terminals_browser_starts_no_sso_session_either(
-    server: RunningServer, parties: Parties, pki: TestPKI
-) -> None:
-    """A card app answering the terminal's request directly (not through the counter) and
-    returning to the terminal's browser makes a remote login answered in that browser; the
-    counter's request still starts no session there, or another client's next request in the
-    shared browser would be offered this customer's login (attack session of 2026-12-07)."""
-    card = pki.person(label="kiku")
-    terminal = Terminal(server, parties.marunouchi)
-    page, pkce = terminal.start(claims=VERIFIED_CLAIMS)
-    request, path = terminal.challenge(page, card)
-    consent = terminal.finish(CardApp(server, card).answer(request), path)
-    terminal.approve(consent, pkce)
-    assert SESSION_COOKIE not in terminal.browser.session.cookies
-
-
 # ---------------------------------------------------------------------------- the terminal
 
 
@@ -672,12 +656,8 @@ def test_a_counter_request_never_takes_over_an_sso_session(
 ) -> None:
     """Even when the terminal's browser holds one (someone logged in remotely in it through an
     ordinary intermediary), the counter's request asks for a login."""
-    card = pki.person(label="matsu")
     browser_user = Terminal(server, payments.bank)
-    page, pkce = browser_user.start(claims=VERIFIED_CLAIMS)
-    request, path = browser_user.challenge(page, card)
-    consent = browser_user.finish(CardApp(server, card).answer(request), path)
-    browser_user.approve(consent, pkce)
+    _remote_card_login(browser_user, pki.person(label="matsu"))
     assert SESSION_COOKIE in browser_user.browser.session.cookies
     page, _ = browser_user.start()  # the bank's next request is taken over, as designed
     assert not _is_login_page(page)
@@ -686,3 +666,23 @@ def test_a_counter_request_never_takes_over_an_sso_session(
     terminal.browser = browser_user.browser
     page, _ = terminal.start()
     assert _is_login_page(page), page.text
+
+
+def test_a_remote_login_in_the_terminals_browser_starts_no_sso_session_either(
+    server: RunningServer, parties: Parties, pki: TestPKI
+) -> None:
+    """A card app answering the terminal's request directly (not through the counter) and
+    returning to the terminal's browser makes a remote login answered in that browser; the
+    counter's request still starts no session there, or another client's next request in the
+    shared browser would be offered this customer's login (attack session of 2026-12-07)."""
+    terminal = Terminal(server, parties.marunouchi)
+    _remote_card_login(terminal, pki.person(label="kiku"))
+    assert SESSION_COOKIE not in terminal.browser.session.cookies
+
+
+def _remote_card_login(user: Terminal, card: Card) -> None:
+    """The card app answers ``user``'s request itself (a remote login, not the counter's) and
+    returns to ``user``'s browser, which approves."""
+    page, pkce = user.start(claims=VERIFIED_CLAIMS)
+    request, path = user.challenge(page, card)
+    user.approve(user.finish(CardApp(user.server, card).answer(request), path), pkce)
