@@ -68,8 +68,7 @@ def wake_all(loop: asyncio.AbstractEventLoop, futures: list[asyncio.Future[Any]]
 
 def _settle_all(futures: list[asyncio.Future[Any]]) -> None:
     for future in futures:
-        if not future.done():
-            future.set_result(None)
+        _settle(future)
 
 
 def _settle(future: asyncio.Future[Any]) -> None:

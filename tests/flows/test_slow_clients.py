@@ -380,3 +380,27 @@ def test_connections_sending_headers_and_no_body_never_take_every_place(
     cut_off = [status for status, closed in answers if status == 408 and closed]
     # all but the newest waiting_bodies_per_worker were cut off, well before their deadline
     assert len(cut_off) >= SILENT_CONNECTIONS - PLACES["waiting_bodies_per_worker"], answers
+
+
+@pytest.mark.timeout(60)
+def test_the_server_speaks_http_1_1_only(tmp_path: Path, database_url: str) -> None:
+    """The slow-client bounds are HTTP/1's: an HTTP/2 request may omit Content-Length (and so
+    escape the count of requests waiting for a body) and granian's header deadline is HTTP/1's.
+    A client opening HTTP/2 over cleartext (prior knowledge) gets no HTTP/2 answer."""
+    with running_service(
+        tmp_path, database_url=database_url, clients=CLIENTS, workers=1
+    ) as service:
+        port = urlsplit(service.issuer).port
+        assert port is not None
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(
+                b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+            )
+            sock.settimeout(5)
+            try:
+                first = sock.recv(9)
+            except (TimeoutError, ConnectionResetError):
+                first = b""
+        # an HTTP/2 server's first frame is SETTINGS: type 0x4 in the fourth byte
+        assert not (len(first) >= 4 and first[3] == 0x04), first
+        assert requests.get(service.url("/jwks"), timeout=10).status_code == 200

@@ -76,7 +76,7 @@ def serve(
     if ctx.config_path is not None:
         os.environ["TRUSTANCHOR_CONFIG"] = str(ctx.config_path)
     from granian import Granian
-    from granian.constants import Interfaces, Loops
+    from granian.constants import HTTPModes, Interfaces, Loops
     from granian.http import HTTP1Settings
     from granian.log import LogLevels
 
@@ -96,6 +96,10 @@ def serve(
         address=address,
         port=listen_port,
         interface=Interfaces.ASGINL,
+        # HTTP/1.1 only: the slow-client bounds are HTTP/1's (granian's header_read_timeout, and
+        # serving.py's count of requests waiting for a body, which an HTTP/2 request without
+        # Content-Length would escape); a proxy in front speaks HTTP/2 to clients if wanted.
+        http=HTTPModes.http1,
         loop=Loops(event_loop),
         workers=workers or settings.service.workers,
         # requests handed to a worker at once, whatever the number of workers (granian's

@@ -25,8 +25,7 @@ names with an underscore dropped, repeated lines joined with commas. Three reque
 to Flask (the handler returns None): a ``multipart/form-data`` body (Flask parses it for the NUL
 check before refusing its type, with its own part limits), a ``Transfer-Encoding`` header
 (werkzeug's reading of a streamed length) and a body of more than :data:`MAX_FIELDS` fields or
-:data:`MAX_ESCAPES` percent-escapes;
-none is a request a token client sends.
+:data:`MAX_ESCAPES` percent-escapes; none is a request a token client sends.
 
 ``trustanchor.web.cross_cutting`` lists these behaviours; tests/flows/test_token_stacks.py holds
 both stacks to each of them and compares their answers. This module must not import Flask.
